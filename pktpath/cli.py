@@ -1,0 +1,66 @@
+"""The pktpath command: Linux habits over gRPC, and the launcher of every service.
+
+    pktpath demo               walk one UDP datagram down the TX path and up the RX path
+    pktpath decode HEX         decode an Ethernet frame header by header
+    pktpath serve LAYER        run one layer's gRPC service (nic, softirq, l2, l3, l4, socket, orchestrator)
+"""
+
+import argparse
+import sys
+
+from pktpath.pb import SlowProtobufBackend, require_upb
+
+
+def _cmd_serve(args) -> int:
+    from pktpath.service import serve
+
+    return serve(args.layer, args.listen)
+
+
+def _cmd_decode(args) -> int:
+    from pktpath.walkthrough import decode_frame
+
+    try:
+        frame = bytes.fromhex("".join(args.hex))
+    except ValueError as exc:
+        print(f"pktpath decode: not hex: {exc}", file=sys.stderr)
+        return 2
+    for line in decode_frame(frame):
+        print(line)
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from pktpath.walkthrough import demo
+
+    for line in demo(payload=b"x" * args.size):
+        print(line)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pktpath.service import LAYERS
+
+    ap = argparse.ArgumentParser(prog="pktpath", description="The Linux packet path, one gRPC service per layer.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="walk one UDP datagram down the TX path and up the RX path")
+    p.add_argument("--size", type=int, default=100, help="UDP payload bytes (default 100)")
+    p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("decode", help="decode an Ethernet frame given in hex")
+    p.add_argument("hex", nargs="+", help="frame bytes in hex (spaces allowed)")
+    p.set_defaults(func=_cmd_decode)
+    p = sub.add_parser("serve", help="run one layer's gRPC service")
+    p.add_argument("layer", choices=sorted(LAYERS))
+    p.add_argument("--listen", default="127.0.0.1:0", help="host:port (port 0: any free port)")
+    p.set_defaults(func=_cmd_serve)
+    args = ap.parse_args(argv)
+    try:
+        require_upb()
+    except SlowProtobufBackend as exc:
+        print(f"pktpath: {exc}", file=sys.stderr)
+        return 1
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Bootstrap shared by every layer service: gRPC server, health, clean shutdown.
+
+A service process serves its layer's gRPC API and the standard gRPC health
+service (grpc.health.v1), prints one line `<layer> listening on <host>:<port>`
+once it accepts calls (port 0 picks a free port; a supervisor reads the line),
+and on SIGTERM or SIGINT reports NOT_SERVING, lets calls in flight finish
+within a grace period, and exits 0.
+"""
+
+import signal
+import sys
+import threading
+from concurrent import futures
+from typing import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from pktpath.pb import (
+    l2_pb2_grpc,
+    l3_pb2_grpc,
+    l4_pb2_grpc,
+    nic_pb2_grpc,
+    orchestrator_pb2_grpc,
+    require_upb,
+    socket_pb2_grpc,
+    softirq_pb2_grpc,
+)
+
+SHUTDOWN_GRACE_S = 2.0
+
+# layer -> (proto service name, add_*_to_server, default servicer). The default
+# servicers are the generated bases: every RPC answers UNIMPLEMENTED until the
+# layer's own servicer is registered here.
+LAYERS: dict[str, tuple[str, Callable, type]] = {
+    "nic": ("pktpath.v1.Nic", nic_pb2_grpc.add_NicServicer_to_server, nic_pb2_grpc.NicServicer),
+    "softirq": ("pktpath.v1.Softirq", softirq_pb2_grpc.add_SoftirqServicer_to_server,
+                softirq_pb2_grpc.SoftirqServicer),
+    "l2": ("pktpath.v1.L2", l2_pb2_grpc.add_L2Servicer_to_server, l2_pb2_grpc.L2Servicer),
+    "l3": ("pktpath.v1.L3", l3_pb2_grpc.add_L3Servicer_to_server, l3_pb2_grpc.L3Servicer),
+    "l4": ("pktpath.v1.L4", l4_pb2_grpc.add_L4Servicer_to_server, l4_pb2_grpc.L4Servicer),
+    "socket": ("pktpath.v1.Socket", socket_pb2_grpc.add_SocketServicer_to_server,
+               socket_pb2_grpc.SocketServicer),
+    "orchestrator": ("pktpath.v1.Orchestrator", orchestrator_pb2_grpc.add_OrchestratorServicer_to_server,
+                     orchestrator_pb2_grpc.OrchestratorServicer),
+}
+
+
+def serve(layer: str, listen: str = "127.0.0.1:0", *, workers: int = 8) -> int:
+    """Run `layer`'s service until SIGTERM/SIGINT; returns the exit status."""
+    require_upb()
+    service_name, add_to_server, servicer_cls = LAYERS[layer]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=layer))
+    add_to_server(servicer_cls(), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        print(f"{layer}: cannot listen on {listen}", file=sys.stderr)
+        return 1
+    server.start()
+    for name in ("", service_name):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    host = listen.rsplit(":", 1)[0]
+    print(f"{layer} listening on {host}:{port}", flush=True)
+    stop.wait()
+    health_servicer.enter_graceful_shutdown()
+    server.stop(SHUTDOWN_GRACE_S).wait()
+    return 0

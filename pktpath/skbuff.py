@@ -1,0 +1,395 @@
+"""The sk_buff: one linear buffer, offsets into it, and the packet's story so far.
+
+Models struct sk_buff and its helpers (include/linux/skbuff.h, net/core/skbuff.c):
+alloc_skb, skb_reserve, skb_put, skb_push, skb_pull, skb_trim, the
+skb_{reset,set}_*_header setters, skb_clone and skb_copy, kfree_skb_reason and
+consume_skb. Pure: no I/O, no gRPC; conversion to and from the protobuf
+SkBuff lives here too.
+
+    head          data                tail          end
+     |  headroom   |   data (len)      |  tailroom   |
+     0 ........... data ............. tail ......... end
+
+Headers move like the kernel's: stripping one on RX is skb_pull (no copy),
+adding one on TX is skb_push into reserved headroom (no copy). Going past
+either end is an SkbError, never a silent corruption (the kernel panics:
+skb_under_panic / skb_over_panic).
+
+skb_clone gives a new header that shares the buffer (and its headroom, as the
+kernel's clones of header-less TCP skbs do); writing into a shared buffer's
+data or tailroom is refused. skb_copy duplicates the buffer: a COPY event.
+
+Events (ENTER/EXIT per layer, COPY, CLONE, DMA, DROP, FREE) are recorded only
+for sampled packets: the orchestrator builds traces from them, while counters
+and histograms are kept per layer for every packet.
+"""
+
+import itertools
+import os
+import time
+
+from pktpath.pb import skbuff_pb2
+
+pb = skbuff_pb2
+NET_SKB_PAD = 64     # headroom every RX skb gets (max(32, L1_CACHE_BYTES))
+MAX_HEADER = 128     # TX headroom for link + IP + TCP headers (MAX_TCP_HEADER's role)
+SKB_HEADER_SIZE = 232  # sizeof(struct sk_buff) on x86_64: what a clone copies
+UNSET = 0xFFFF       # an unset header offset, as the kernel's (typeof(skb->mac_header))~0U
+
+ENTER, EXIT, COPY, CLONE, DMA, DROP, FREE = (
+    pb.ENTER, pb.EXIT, pb.COPY, pb.CLONE, pb.DMA, pb.DROP, pb.FREE)
+
+
+class SkbError(Exception):
+    """A helper was asked to step outside the buffer or write into shared data."""
+
+
+class _SharedInfo:
+    """The part of skb_shared_info pktpath needs: how many skbs share the buffer."""
+
+    __slots__ = ("dataref",)
+
+    def __init__(self) -> None:
+        self.dataref = 1
+
+
+class PacketIds:
+    """Packet ids unique per host: the creating layer in the top byte, then a
+    random start epoch (so a restarted service does not reuse ids), then a count."""
+
+    def __init__(self, layer: int) -> None:
+        epoch = int.from_bytes(os.urandom(1), "big")
+        self._next = itertools.count(1)
+        self._base = (layer & 0xFF) << 56 | epoch << 48
+
+    def __call__(self) -> int:
+        return self._base | next(self._next) & 0xFFFF_FFFF_FFFF
+
+
+_local_ids = PacketIds(pb.LAYER_UNSPECIFIED)
+
+
+class SkBuff:
+    __slots__ = (
+        "id", "origin_host", "clone_of", "copy_of",
+        "buf", "data", "tail", "end",
+        "mac_header", "network_header", "transport_header",
+        "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb",
+        "traceparent", "sampled", "events", "prior_events", "shinfo",
+    )
+
+    def __init__(self, buf, data: int, tail: int, end: int, *, id: int = 0, origin_host: str = "",
+                 sampled: bool = True) -> None:
+        self.id = id or _local_ids()
+        self.origin_host = origin_host
+        self.clone_of = 0
+        self.copy_of = 0
+        self.buf = buf  # bytes (read-only, as received) or bytearray; see writable()
+        self.data = data
+        self.tail = tail
+        self.end = end
+        self.mac_header = self.network_header = self.transport_header = UNSET
+        self.protocol = 0
+        self.dev = ""
+        self.pkt_type = pb.PACKET_HOST
+        self.mark = self.priority = self.sk = 0
+        self.cb = b""
+        self.traceparent = ""
+        self.sampled = sampled
+        self.events: list[tuple] = []
+        self.prior_events = ()  # events from earlier hops, still in protobuf form
+        self.shinfo = _SharedInfo()
+
+    # -- geometry ---------------------------------------------------------
+    @property
+    def len(self) -> int:
+        return self.tail - self.data
+
+    def headroom(self) -> int:
+        return self.data
+
+    def tailroom(self) -> int:
+        return self.end - self.tail
+
+    def cloned(self) -> bool:
+        return self.shinfo.dataref > 1
+
+    def payload(self) -> memoryview:
+        """A read-only view of [data, tail): no copy."""
+        return memoryview(self.buf)[self.data:self.tail].toreadonly()
+
+    def writable(self) -> bytearray:
+        """The buffer as a bytearray, turning a received read-only buffer into one.
+
+        That conversion is the cost of Python's immutable bytes, not a kernel
+        copy, so it records no COPY event.
+        """
+        if type(self.buf) is not bytearray:
+            buf = bytearray(self.end)
+            buf[:len(self.buf)] = self.buf
+            self.buf = buf
+        elif len(self.buf) < self.end:
+            self.buf.extend(bytes(self.end - len(self.buf)))
+        return self.buf
+
+    # -- events -----------------------------------------------------------
+    def record(self, kind: int, layer: int, host: str, func: str, nbytes: int = 0,
+               reason: int = 0, copy_from: str = "", copy_to: str = "") -> None:
+        if self.sampled:
+            self.events.append((kind, layer, host, func, time.monotonic_ns(), nbytes, reason, copy_from, copy_to))
+
+    def all_events(self) -> list[tuple]:
+        """Every event, earlier hops' first, as (kind, layer, host, func, ts_ns,
+        bytes, reason, copy_from, copy_to) tuples."""
+        prior = [(e.kind, e.layer, e.host, e.func, e.ts_ns, e.bytes, e.reason, e.copy_from, e.copy_to)
+                 for e in self.prior_events]
+        return prior + self.events
+
+    def __repr__(self) -> str:
+        return (f"<SkBuff id={self.id:#x} len={self.len} headroom={self.data} tailroom={self.end - self.tail}"
+                f" protocol={self.protocol:#06x} dev={self.dev!r}>")
+
+
+# -- allocation and geometry (include/linux/skbuff.h) ------------------------
+
+def alloc_skb(size: int, *, id: int = 0, origin_host: str = "", sampled: bool = True) -> SkBuff:
+    """alloc_skb(): an empty skb with `size` bytes of buffer, data == tail == head."""
+    if size < 0:
+        raise SkbError(f"alloc_skb: negative size {size}")
+    return SkBuff(bytearray(size), 0, 0, size, id=id, origin_host=origin_host, sampled=sampled)
+
+
+def skb_reserve(skb: SkBuff, n: int) -> None:
+    """skb_reserve(): make headroom in an empty skb."""
+    if skb.tail != skb.data:
+        raise SkbError("skb_reserve on an skb that already holds data")
+    if n < 0 or skb.tail + n > skb.end:
+        raise SkbError(f"skb_reserve {n}: only {skb.end - skb.tail} bytes of tailroom")
+    skb.data += n
+    skb.tail += n
+
+
+def skb_put(skb: SkBuff, n: int) -> int:
+    """skb_put(): extend the data at the tail by n bytes; returns the offset of the new area."""
+    if n < 0 or skb.tail + n > skb.end:
+        raise SkbError(f"skb_over_panic: put {n} with {skb.end - skb.tail} bytes of tailroom")
+    if skb.cloned():
+        raise SkbError("skb_put on a cloned skb: the tailroom is shared; skb_copy it first")
+    offset = skb.tail
+    skb.tail += n
+    return offset
+
+
+def skb_put_data(skb: SkBuff, data) -> int:
+    """skb_put_data(): skb_put and fill the new area with `data`."""
+    offset = skb_put(skb, len(data))
+    skb.writable()[offset:offset + len(data)] = data
+    return offset
+
+
+def skb_push(skb: SkBuff, n: int) -> int:
+    """skb_push(): extend the data at the head by n bytes of headroom; returns the new data offset."""
+    if n < 0 or n > skb.data:
+        raise SkbError(f"skb_under_panic: push {n} with {skb.data} bytes of headroom")
+    skb.data -= n
+    return skb.data
+
+
+def skb_push_data(skb: SkBuff, header) -> int:
+    """skb_push() and write `header` there: how every TX layer adds its header."""
+    offset = skb_push(skb, len(header))
+    skb.writable()[offset:offset + len(header)] = header
+    return offset
+
+
+def skb_pull(skb: SkBuff, n: int) -> int:
+    """skb_pull(): strip n bytes from the head of the data (no copy); returns the new data offset.
+
+    The kernel returns NULL when len < n; pktpath raises so no caller can miss it.
+    """
+    if n < 0 or n > skb.len:
+        raise SkbError(f"skb_pull {n} from an skb of len {skb.len}")
+    skb.data += n
+    return skb.data
+
+
+def pskb_may_pull(skb: SkBuff, n: int) -> bool:
+    """pskb_may_pull(): are n bytes of data present (linear skbs: a length check)?"""
+    return skb.len >= n
+
+
+def skb_trim(skb: SkBuff, length: int) -> None:
+    """skb_trim(): cut the data to `length` bytes (drop link padding)."""
+    if length < 0:
+        raise SkbError(f"skb_trim to {length}")
+    if length < skb.len:
+        skb.tail = skb.data + length
+
+
+def skb_reset_mac_header(skb: SkBuff) -> None:
+    skb.mac_header = skb.data
+
+
+def skb_reset_network_header(skb: SkBuff) -> None:
+    skb.network_header = skb.data
+
+
+def skb_reset_transport_header(skb: SkBuff) -> None:
+    skb.transport_header = skb.data
+
+
+def _check_offset(skb: SkBuff, offset: int) -> int:
+    pos = skb.data + offset
+    if not 0 <= pos <= skb.tail:
+        raise SkbError(f"header offset {offset} outside the data of len {skb.len}")
+    return pos
+
+
+def skb_set_mac_header(skb: SkBuff, offset: int) -> None:
+    skb.mac_header = _check_offset(skb, offset)
+
+
+def skb_set_network_header(skb: SkBuff, offset: int) -> None:
+    skb.network_header = _check_offset(skb, offset)
+
+
+def skb_set_transport_header(skb: SkBuff, offset: int) -> None:
+    skb.transport_header = _check_offset(skb, offset)
+
+
+def skb_network_header(skb: SkBuff) -> memoryview:
+    """The bytes from the network header to the tail (ip_hdr() and what follows)."""
+    if skb.network_header == UNSET:
+        raise SkbError("network header not set")
+    return memoryview(skb.buf)[skb.network_header:skb.tail].toreadonly()
+
+
+def skb_transport_header(skb: SkBuff) -> memoryview:
+    if skb.transport_header == UNSET:
+        raise SkbError("transport header not set")
+    return memoryview(skb.buf)[skb.transport_header:skb.tail].toreadonly()
+
+
+def skb_mac_header(skb: SkBuff) -> memoryview:
+    if skb.mac_header == UNSET:
+        raise SkbError("mac header not set")
+    return memoryview(skb.buf)[skb.mac_header:skb.tail].toreadonly()
+
+
+# -- clone, copy, free (net/core/skbuff.c) -----------------------------------
+
+_COPIED_FIELDS = ("origin_host", "data", "tail", "end", "mac_header", "network_header", "transport_header",
+                  "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb", "traceparent", "sampled")
+
+
+def _copy_header(skb: SkBuff, buf, id: int) -> SkBuff:
+    new = SkBuff(buf, skb.data, skb.tail, skb.end, id=id, sampled=skb.sampled)
+    for name in _COPIED_FIELDS:
+        setattr(new, name, getattr(skb, name))
+    return new
+
+
+def skb_clone(skb: SkBuff, layer: int, host: str, func: str = "skb_clone", *, id: int = 0) -> SkBuff:
+    """skb_clone(): a new sk_buff header over the same data (dataref + 1). A CLONE event, not a COPY."""
+    clone = _copy_header(skb, skb.buf, id)
+    clone.shinfo = skb.shinfo
+    skb.shinfo.dataref += 1
+    clone.clone_of = skb.id
+    clone.record(CLONE, layer, host, func, SKB_HEADER_SIZE)
+    return clone
+
+
+def skb_copy(skb: SkBuff, layer: int, host: str, func: str = "skb_copy", *, id: int = 0) -> SkBuff:
+    """skb_copy(): a private copy of header and data (headroom included, as the kernel copies it).
+
+    A COPY event of headroom + len bytes.
+    """
+    nbytes = skb.tail  # head..tail: headroom and data
+    buf = bytearray(skb.end)
+    buf[:nbytes] = memoryview(skb.buf)[:nbytes]
+    copy = _copy_header(skb, buf, id)
+    copy.copy_of = skb.id
+    copy.record(COPY, layer, host, func, nbytes, copy_from="skb", copy_to="skb")
+    return copy
+
+
+def _release(skb: SkBuff, layer: int, host: str, func: str) -> None:
+    skb.shinfo.dataref -= 1
+    # FREE carries the buffer's size when this was its last reference, else 0 (header only).
+    skb.record(FREE, layer, host, func, skb.end if skb.shinfo.dataref == 0 else 0)
+
+
+def kfree_skb_reason(skb: SkBuff, reason: int, layer: int, host: str, func: str) -> None:
+    """kfree_skb_reason(): a drop. A DROP event naming `reason`, then the free."""
+    if reason in (pb.SKB_NOT_DROPPED_YET, pb.SKB_CONSUMED):
+        raise SkbError("a drop needs a reason: use consume_skb for packets that were not dropped")
+    skb.record(DROP, layer, host, func, skb.len, reason)
+    _release(skb, layer, host, func)
+
+
+def consume_skb(skb: SkBuff, layer: int, host: str, func: str = "consume_skb") -> None:
+    """consume_skb(): the packet was used, not dropped."""
+    _release(skb, layer, host, func)
+
+
+# -- protobuf conversion ----------------------------------------------------
+
+def to_proto(skb: SkBuff, out: "pb.SkBuff | None" = None) -> "pb.SkBuff":
+    """Fill `out` (e.g. batch.skbs.add()) from skb. The buffer is copied once, into
+    the message; the tailroom is not sent, only its size (end)."""
+    m = pb.SkBuff() if out is None else out
+    m.id = skb.id
+    m.origin_host = skb.origin_host
+    m.clone_of = skb.clone_of
+    m.copy_of = skb.copy_of
+    buf = skb.buf
+    m.buf = buf if type(buf) is bytes and len(buf) == skb.tail else bytes(memoryview(buf)[:skb.tail])
+    m.data = skb.data
+    m.tail = skb.tail
+    m.end = skb.end
+    m.mac_header = skb.mac_header
+    m.network_header = skb.network_header
+    m.transport_header = skb.transport_header
+    m.protocol = skb.protocol
+    m.dev = skb.dev
+    m.pkt_type = skb.pkt_type
+    m.mark = skb.mark
+    m.priority = skb.priority
+    m.sk = skb.sk
+    m.cb = skb.cb
+    m.traceparent = skb.traceparent
+    m.sampled = skb.sampled
+    if skb.sampled:
+        events = m.events
+        events.extend(skb.prior_events)
+        for kind, layer, host, func, ts_ns, nbytes, reason, copy_from, copy_to in skb.events:
+            events.add(kind=kind, layer=layer, host=host, func=func, ts_ns=ts_ns, bytes=nbytes,
+                       reason=reason, copy_from=copy_from, copy_to=copy_to)
+    return m
+
+
+def from_proto(m: "pb.SkBuff") -> SkBuff:
+    """An SkBuff over the message's buffer: no copy until a layer writes into it.
+
+    Earlier hops' events stay in protobuf form (prior_events) and are passed on
+    as they are, not converted back and forth at every hop.
+    """
+    if not m.data <= m.tail <= m.end or len(m.buf) != m.tail:
+        raise SkbError(f"malformed SkBuff {m.id:#x}: data={m.data} tail={m.tail} end={m.end} buf={len(m.buf)}")
+    skb = SkBuff(m.buf, m.data, m.tail, m.end, id=m.id, origin_host=m.origin_host, sampled=m.sampled)
+    skb.clone_of = m.clone_of
+    skb.copy_of = m.copy_of
+    skb.mac_header = m.mac_header
+    skb.network_header = m.network_header
+    skb.transport_header = m.transport_header
+    skb.protocol = m.protocol
+    skb.dev = m.dev
+    skb.pkt_type = m.pkt_type
+    skb.mark = m.mark
+    skb.priority = m.priority
+    skb.sk = m.sk
+    skb.cb = m.cb
+    skb.traceparent = m.traceparent
+    if m.sampled:
+        skb.prior_events = m.events
+    return skb

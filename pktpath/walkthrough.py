@@ -1,0 +1,157 @@
+"""A single packet walked through the sk_buff model and the wire codecs, in one process.
+
+`pktpath demo` builds a UDP datagram the way the TX path does (copy from user
+into a new skb, then skb_push each header into reserved headroom), "transmits"
+it, receives it the way the RX path does (DMA into a ring buffer's skb, then
+skb_pull each header after verifying it) and copies it to the user. It prints
+each step and the copies that happened: the same story the layer services tell
+across processes, told here without them.
+"""
+
+from pktpath import skbuff as s
+from pktpath.pb import skbuff_pb2 as pb
+from pktpath.wire import EthHdr, IcmpHdr, IpHdr, TcpHdr, UdpHdr, WireError
+from pktpath.wire.addr import ip_from_str, ip_to_str, mac_from_str, mac_to_str
+from pktpath.wire.arp import ArpHdr
+from pktpath.wire.ethernet import ETH_P_ARP, ETH_P_IP
+from pktpath.wire.ipv4 import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
+
+HOST_A, HOST_B = "A", "B"
+MAC_A, MAC_B = mac_from_str("02:00:00:00:00:0a"), mac_from_str("02:00:00:00:00:0b")
+IP_A, IP_B = ip_from_str("10.0.0.1"), ip_from_str("10.0.0.2")
+SPORT, DPORT = 40000, 5353
+
+_KIND = {v: k for k, v in pb.EventKind.items()}
+_LAYER = {v: k.removeprefix("LAYER_").lower() for k, v in pb.Layer.items()}
+
+
+def _geometry(skb: s.SkBuff) -> str:
+    return f"headroom {skb.headroom():>3}  len {skb.len:>5}  tailroom {skb.tailroom():>3}"
+
+
+def demo(payload: bytes = b"x" * 100) -> list[str]:
+    out = [f"One UDP datagram of {len(payload)} bytes, {ip_to_str(IP_A)}:{SPORT} -> {ip_to_str(IP_B)}:{DPORT}", ""]
+    step = out.append
+
+    # -- host A, send path -------------------------------------------------
+    step("host A, send path")
+    udph = UdpHdr(SPORT, DPORT)
+    iph = IpHdr(IP_A, IP_B, IPPROTO_UDP, id=1)
+    skb = s.alloc_skb(s.MAX_HEADER + len(payload), origin_host=HOST_A)
+    s.skb_reserve(skb, s.MAX_HEADER)
+    s.skb_put_data(skb, payload)
+    skb.record(s.COPY, pb.LAYER_SOCKET, HOST_A, "udp_sendmsg", len(payload), copy_from="user", copy_to="skb")
+    step(f"  socket  udp_sendmsg        copy user -> skb          {_geometry(skb)}")
+    s.skb_push_data(skb, udph.to_bytes(payload, IP_A, IP_B))
+    s.skb_reset_transport_header(skb)
+    step(f"  l4      udp_send_skb       skb_push udp header (8)   {_geometry(skb)}")
+    s.skb_push_data(skb, iph.to_bytes(skb.len))
+    s.skb_reset_network_header(skb)
+    step(f"  l3      ip_send_skb        skb_push ip header (20)   {_geometry(skb)}")
+    s.skb_push_data(skb, EthHdr(MAC_B, MAC_A, ETH_P_IP).to_bytes())
+    s.skb_reset_mac_header(skb)
+    step(f"  l2      neigh_output       skb_push eth header (14)  {_geometry(skb)}")
+    frame = bytes(skb.payload())
+    skb.record(s.DMA, pb.LAYER_NIC, HOST_A, "ndo_start_xmit", len(frame))
+    step(f"  nic     ndo_start_xmit     DMA from the TX ring      {len(frame)} bytes on the wire")
+    s.consume_skb(skb, pb.LAYER_NIC, HOST_A, "napi_consume_skb")
+    out.append("")
+
+    # -- host B, receive path ----------------------------------------------
+    step("host B, receive path")
+    rx = s.alloc_skb(s.NET_SKB_PAD + len(frame), origin_host=HOST_A, id=skb.id)
+    rx.prior_events = ()
+    rx.events = list(skb.events)
+    s.skb_reserve(rx, s.NET_SKB_PAD)
+    s.skb_put_data(rx, frame)
+    rx.record(s.DMA, pb.LAYER_NIC, HOST_B, "napi_gro_receive", len(frame))
+    step(f"  nic     (device)           DMA into an RX ring slot  {_geometry(rx)}")
+    eth = EthHdr.from_bytes(rx.payload())
+    s.skb_reset_mac_header(rx)
+    s.skb_pull(rx, eth.header_len)
+    rx.protocol = eth.h_proto
+    step(f"  l2      eth_type_trans     skb_pull eth header       {_geometry(rx)}")
+    ip = IpHdr.from_bytes(rx.payload())
+    s.skb_reset_network_header(rx)
+    s.skb_trim(rx, ip.tot_len)
+    s.skb_pull(rx, ip.header_len)
+    step(f"  l3      ip_rcv             checksum ok, skb_pull     {_geometry(rx)}")
+    udp = UdpHdr.from_bytes(rx.payload(), ip.saddr, ip.daddr)
+    s.skb_reset_transport_header(rx)
+    s.skb_pull(rx, udp.header_len)
+    step(f"  l4      udp_rcv            checksum ok, skb_pull     {_geometry(rx)}")
+    received = bytes(rx.payload())
+    rx.record(s.COPY, pb.LAYER_SOCKET, HOST_B, "skb_copy_datagram_iter", len(received),
+              copy_from="skb", copy_to="user")
+    step(f"  socket  udp_recvmsg        copy skb -> user          {len(received)} bytes")
+    s.consume_skb(rx, pb.LAYER_SOCKET, HOST_B)
+    if received != payload:
+        raise AssertionError("the datagram changed on its way")
+    out.append("")
+
+    # -- what moved ----------------------------------------------------------
+    events = rx.all_events()
+    t0 = events[0][4]
+    step("events (what a trace of this packet shows)")
+    for kind, layer, host, func, ts_ns, nbytes, _reason, c_from, c_to in events:
+        where = f" {c_from} -> {c_to}" if kind == s.COPY else ""
+        step(f"  +{(ts_ns - t0) / 1000:8.1f} us  {host}  {_LAYER[layer]:<7} {_KIND[kind]:<6} {func:<24}"
+             f"{nbytes:>6} B{where}")
+    cpu = [e for e in events if e[0] == s.COPY]
+    dma = [e for e in events if e[0] == s.DMA]
+    step("")
+    step(f"CPU copies: {len(cpu)} ({sum(e[5] for e in cpu)} bytes); DMA transfers: {len(dma)} "
+         f"({sum(e[5] for e in dma)} bytes, done by the devices, not the CPU); headers added and "
+         "removed with skb_push/skb_pull, never copied.")
+    return out
+
+
+def decode_frame(frame: bytes) -> list[str]:
+    """Decode an Ethernet frame header by header, tcpdump-style; stop at the first bad header."""
+    lines: list[str] = []
+    try:
+        eth = EthHdr.from_bytes(frame)
+        vlan = "" if eth.vlan_tci is None else f", vlan {eth.vlan_id}"
+        lines.append(f"ethernet  {mac_to_str(eth.h_source)} > {mac_to_str(eth.h_dest)}, "
+                     f"ethertype 0x{eth.h_proto:04x}{vlan}, length {len(frame)}")
+        rest = memoryview(frame)[eth.header_len:]
+        if eth.h_proto == ETH_P_ARP:
+            arp = ArpHdr.from_bytes(rest)
+            op = "request who-has" if arp.ar_op == 1 else "reply"
+            lines.append(f"arp       {op} {ip_to_str(arp.ar_tip)} tell {ip_to_str(arp.ar_sip)} "
+                         f"({mac_to_str(arp.ar_sha)})")
+            return lines
+        if eth.h_proto != ETH_P_IP:
+            lines.append(f"(ethertype 0x{eth.h_proto:04x} not decoded)")
+            return lines
+        ip = IpHdr.from_bytes(rest)
+        flags = "+".join(n for n, on in (("DF", ip.df), ("MF", ip.mf)) if on) or "none"
+        lines.append(f"ipv4      {ip_to_str(ip.saddr)} > {ip_to_str(ip.daddr)}: tos 0x{ip.tos:x}, ttl {ip.ttl}, "
+                     f"id {ip.id}, offset {ip.frag_offset}, flags [{flags}], proto {ip.protocol}, "
+                     f"length {ip.tot_len}, checksum ok")
+        l4 = rest[ip.header_len:ip.tot_len]
+        if ip.frag_offset:
+            lines.append(f"fragment  {len(l4)} bytes at offset {ip.frag_offset}")
+        elif ip.protocol == IPPROTO_UDP:
+            udp = UdpHdr.from_bytes(l4, ip.saddr, ip.daddr) if not ip.mf else UdpHdr.from_bytes(l4)
+            lines.append(f"udp       {udp.source} > {udp.dest}: length {udp.len}"
+                         f"{'' if ip.mf else ', checksum ok'}")
+        elif ip.protocol == IPPROTO_TCP:
+            tcp = TcpHdr.from_bytes(l4, ip.saddr, ip.daddr)
+            opts = ", ".join(type(o).__name__.removeprefix("TcpOpt").lower() for o in tcp.parsed_options())
+            lines.append(f"tcp       {tcp.source} > {tcp.dest}: flags [{_tcp_flags(tcp.flags)}], seq {tcp.seq}, "
+                         f"ack {tcp.ack_seq}, win {tcp.window}, options [{opts}], "
+                         f"length {len(l4) - tcp.header_len}, checksum ok")
+        elif ip.protocol == IPPROTO_ICMP:
+            icmp = IcmpHdr.from_bytes(l4)
+            lines.append(f"icmp      type {icmp.type} code {icmp.code}, length {len(l4)}, checksum ok")
+    except WireError as exc:
+        lines.append(f"malformed: {exc} ({type(exc).__name__})")
+    return lines
+
+
+def _tcp_flags(flags: int) -> str:
+    """Flags as tcpdump prints them: S F R P U E W, then . for ACK."""
+    names = "".join(c for bit, c in ((0x02, "S"), (0x01, "F"), (0x04, "R"), (0x08, "P"), (0x20, "U"),
+                                     (0x40, "E"), (0x80, "W")) if flags & bit)
+    return names + ("." if flags & 0x10 else "")

@@ -1,0 +1,48 @@
+"""Address helpers: MACs are 6-byte `bytes`, IPv4 addresses are ints (a __be32 read as a number).
+
+Ints keep the data path cheap (masks and compares, no objects); these helpers
+convert at the edges (config, CLI, repr).
+"""
+
+import socket
+import struct
+
+from pktpath.wire.errors import SanityError
+
+_BE32 = struct.Struct("!I")
+
+ETH_ALEN = 6
+BROADCAST_MAC = b"\xff" * ETH_ALEN
+ZERO_MAC = b"\x00" * ETH_ALEN
+
+
+def mac_to_str(mac: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in mac)
+
+
+def mac_from_str(text: str) -> bytes:
+    parts = text.split(":")
+    try:
+        mac = bytes(int(p, 16) for p in parts)
+    except ValueError as exc:
+        raise SanityError("mac", "address", f"not a MAC address: {text!r}") from exc
+    if len(parts) != ETH_ALEN or any(len(p) not in (1, 2) for p in parts):
+        raise SanityError("mac", "address", f"not a MAC address: {text!r}")
+    return mac
+
+
+def ip_to_str(addr: int) -> str:
+    return socket.inet_ntoa(_BE32.pack(addr))
+
+
+def ip_from_str(text: str) -> int:
+    try:
+        packed = socket.inet_pton(socket.AF_INET, text)
+    except (OSError, TypeError) as exc:
+        raise SanityError("ipv4", "address", f"not an IPv4 address: {text!r}") from exc
+    return _BE32.unpack(packed)[0]
+
+
+def is_multicast_mac(mac: bytes) -> bool:
+    """The group bit: the low bit of the first octet (is_multicast_ether_addr)."""
+    return bool(mac[0] & 1)

@@ -1,0 +1,1 @@
+"""orchestrator: starts a topology, collects packet records, builds traces and dashboards."""

@@ -1,0 +1,82 @@
+"""Every layer's server as a real process: listens, answers health, shuts down cleanly."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from pktpath.pb import l3_pb2_grpc, skbuff_pb2
+from pktpath.service import LAYERS
+
+PKTPATH = [sys.executable, "-m", "pktpath.cli"]
+
+
+def start(layer: str, env=None) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([*PKTPATH, "serve", layer], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    line = proc.stdout.readline().strip()
+    assert line.startswith(f"{layer} listening on "), (line, proc.stderr.read() if proc.poll() is not None else "")
+    return proc, line.rsplit(" ", 1)[1]
+
+
+def stop(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def servers():
+    started = {layer: start(layer) for layer in LAYERS}
+    yield started
+    for proc, _ in started.values():
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_health_serving_for_server_and_layer_service(servers, layer):
+    _, target = servers[layer]
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in ("", LAYERS[layer][0]):
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Check(health_pb2.HealthCheckRequest(service="pktpath.v1.NoSuchService"), timeout=5)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_draft_rpc_answers_unimplemented_not_a_crash(servers):
+    _, target = servers["l3"]
+    with grpc.insecure_channel(target) as channel:
+        stub = l3_pb2_grpc.L3Stub(channel)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.IpRcv(skbuff_pb2.SkBuffBatch(), timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        with pytest.raises(grpc.RpcError):
+            stub.GetCounters(empty_pb2.Empty(), timeout=5)
+        # still serving after the errors
+        health = health_pb2_grpc.HealthStub(channel)
+        assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_sigterm_exits_zero(servers, layer):
+    proc, _ = servers[layer]
+    assert stop(proc) == 0
+
+
+def test_refuses_pure_python_protobuf():
+    env = dict(os.environ, PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION="python")
+    result = subprocess.run([*PKTPATH, "serve", "l2"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "upb" in result.stderr and "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION" in result.stderr
