@@ -1,0 +1,121 @@
+"""The shared-memory descriptor rings: order, fullness, wrap-around, two processes."""
+
+import os
+import struct
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pktpath.ring import NicRings, RingError
+
+
+@pytest.fixture
+def rings():
+    r = NicRings.create(f"pktpath-test-{uuid.uuid4().hex[:8]}", rx_slots=8, tx_slots=4, slot_size=256)
+    yield r
+    r.close()
+
+
+def test_fifo_order_with_metadata(rings):
+    for i in range(5):
+        assert rings.rx.produce(bytes([i]) * (i + 1), meta=b"m%d" % i if i % 2 else b"")
+    got = [rings.rx.consume() for _ in range(5)]
+    assert got == [(bytes([i]) * (i + 1), b"m%d" % i if i % 2 else b"") for i in range(5)]
+    assert rings.rx.consume() is None and not rings.rx.ready()
+
+
+def test_full_ring_refuses_until_consumer_releases(rings):
+    assert all(rings.tx.produce(b"f%d" % i) for i in range(4))
+    assert rings.tx.produce(b"overflow") is False
+    assert rings.tx.free_slots_seen_by_producer() == 0
+    assert rings.tx.consume() == (b"f0", b"")
+    assert rings.tx.free_slots_seen_by_producer() == 1
+    assert rings.tx.produce(b"f4")
+    assert [rings.tx.consume()[0] for _ in range(4)] == [b"f1", b"f2", b"f3", b"f4"]
+
+
+def test_rx_and_tx_are_independent(rings):
+    rings.rx.produce(b"rx")
+    rings.tx.produce(b"tx")
+    assert rings.tx.consume() == (b"tx", b"") and rings.rx.consume() == (b"rx", b"")
+
+
+def test_many_laps_wrap_around(rings):
+    for i in range(1000):
+        assert rings.rx.produce(struct.pack("<I", i))
+        assert rings.rx.consume() == (struct.pack("<I", i), b"")
+
+
+def test_oversized_frame_is_an_error(rings):
+    with pytest.raises(RingError):
+        rings.rx.produce(bytes(rings.rx.capacity + 1))
+    assert rings.rx.consume() is None
+
+
+def test_bad_sizes_and_foreign_segment_rejected():
+    with pytest.raises(RingError):
+        NicRings.create("pktpath-test-bad", rx_slots=0)
+    from multiprocessing import shared_memory
+    name = f"pktpath-test-{uuid.uuid4().hex[:8]}"
+    shm = shared_memory.SharedMemory(name=name, create=True, size=4096)
+    try:
+        with pytest.raises(RingError):
+            NicRings.attach(name)
+    finally:
+        shm.close()
+        shm.unlink()
+
+
+PRODUCER = """
+import struct, sys
+from pktpath.ring import NicRings
+rings = NicRings.attach(sys.argv[1])
+n = int(sys.argv[2])
+i = 0
+while i < n:
+    if rings.rx.produce(struct.pack("<I", i) * 16, meta=b"x" if i % 7 == 0 else b""):
+        i += 1
+rings.close()
+"""
+
+
+def test_two_processes_lose_nothing_and_keep_order():
+    name = f"pktpath-test-{uuid.uuid4().hex[:8]}"
+    rings = NicRings.create(name, rx_slots=64, tx_slots=1, slot_size=256)
+    n = 50_000
+    try:
+        child = subprocess.Popen([sys.executable, "-c", PRODUCER, name, str(n)])
+        expected = 0
+        while expected < n:
+            item = rings.rx.consume()
+            if item is None:
+                assert child.poll() in (None, 0), "producer died"
+                continue
+            frame, meta = item
+            assert frame == struct.pack("<I", expected) * 16
+            assert meta == (b"x" if expected % 7 == 0 else b"")
+            expected += 1
+        assert child.wait(timeout=30) == 0
+        # the child attached and exited: the segment must still be there (only the owner unlinks)
+        assert Path("/dev/shm", name).exists()
+    finally:
+        rings.close()
+    assert not Path("/dev/shm", name).exists()
+
+
+def test_create_replaces_a_stale_segment():
+    name = f"pktpath-test-{uuid.uuid4().hex[:8]}"
+    stale = NicRings.create(name, rx_slots=2, tx_slots=2)
+    stale.rx.produce(b"old")
+    # a killed NIC never unlinked: a new one with the same name starts clean
+    fresh = NicRings.create(name, rx_slots=4, tx_slots=4)
+    try:
+        assert fresh.rx.slots == 4 and fresh.rx.consume() is None
+    finally:
+        fresh.close()
+        stale.owner = False
+        stale.close()
+    assert not os.path.exists(f"/dev/shm/{name}")
