@@ -5,6 +5,8 @@ sdist or editable) regenerates them from protos/, the single source of truth.
 Everything else about the distribution is declared in pyproject.toml.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -22,21 +24,27 @@ def compile_protos() -> None:
     sources = sorted(str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / "pktpath" / "v1").glob("*.proto"))
     if not sources:
         raise SystemExit(f"no .proto files under {PROTO_ROOT}")
-    for stale in GENERATED.glob("*_pb2*.py*"):
-        stale.unlink()
     well_known = Path(grpc_tools.__file__).parent / "_proto"
-    args = [
-        "grpc_tools.protoc",
-        f"-I{PROTO_ROOT}",
-        f"-I{well_known}",
-        f"--python_out={ROOT}",
-        f"--pyi_out={ROOT}",
-        f"--grpc_python_out={ROOT}",
-        *sources,
-    ]
-    # protoc runs with cwd-independent absolute include paths.
-    if protoc.main(args) != 0:
-        raise SystemExit("protoc failed on " + " ".join(sources))
+    # Generate beside the target and move each file into place (os.replace is atomic),
+    # so a process importing pktpath.v1 during a reinstall never sees it half-written.
+    with tempfile.TemporaryDirectory(dir=GENERATED.parent) as tmp:
+        args = [
+            "grpc_tools.protoc",
+            f"-I{PROTO_ROOT}",
+            f"-I{well_known}",
+            f"--python_out={tmp}",
+            f"--pyi_out={tmp}",
+            f"--grpc_python_out={tmp}",
+            *sources,
+        ]
+        if protoc.main(args) != 0:
+            raise SystemExit("protoc failed on " + " ".join(sources))
+        fresh = {p.name: p for p in (Path(tmp) / "pktpath" / "v1").iterdir()}
+        for stale in GENERATED.glob("*_pb2*.py*"):
+            if stale.name not in fresh:
+                stale.unlink()
+        for name, path in fresh.items():
+            os.replace(path, GENERATED / name)
 
 
 class BuildPyWithProtos(build_py):

@@ -12,9 +12,21 @@ from pktpath.pb import SlowProtobufBackend, require_upb
 
 
 def _cmd_serve(args) -> int:
-    from pktpath.service import serve
+    from pktpath.config import Addresses
+    from pktpath.service import ServiceContext, serve
+    from pktpath.topology import TopologyError, load
 
-    return serve(args.layer, args.listen)
+    if args.host is None:
+        return serve(args.layer, args.listen or "127.0.0.1:0")
+    try:
+        topo = load(args.topology)
+        topo.host(args.host)
+    except TopologyError as exc:
+        print(f"pktpath serve: {exc}", file=sys.stderr)
+        return 2
+    addrs = Addresses(topo, args.base_port)
+    ctx = ServiceContext(args.host, topo, addrs, args.run_id or str(args.base_port))
+    return serve(args.layer, args.listen or addrs.listen(args.host, args.layer), ctx)
 
 
 def _cmd_decode(args) -> int:
@@ -39,6 +51,7 @@ def _cmd_demo(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pktpath.config import DEFAULT_BASE_PORT
     from pktpath.service import LAYERS
 
     ap = argparse.ArgumentParser(prog="pktpath", description="The Linux packet path, one gRPC service per layer.")
@@ -51,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_decode)
     p = sub.add_parser("serve", help="run one layer's gRPC service")
     p.add_argument("layer", choices=sorted(LAYERS))
-    p.add_argument("--listen", default="127.0.0.1:0", help="host:port (port 0: any free port)")
+    p.add_argument("--listen", help="host:port (port 0: any free port); default: from the topology's layout")
+    p.add_argument("--host", help="the topology host this service belongs to (omit: the draft servicer)")
+    p.add_argument("--topology", default="default", help="topology file or built-in name (default: default)")
+    p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
+    p.add_argument("--run-id", help="names this run's shared memory (default: the base port)")
     p.set_defaults(func=_cmd_serve)
     args = ap.parse_args(argv)
     try:

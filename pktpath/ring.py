@@ -84,18 +84,30 @@ class Ring:
         """Is there a frame for the consumer (the descriptor-done bit)?"""
         return _SEQ.unpack_from(self.buf, self._slot(self.tail))[0] == self.tail + 1
 
-    def consume(self) -> tuple[bytes, bytes] | None:
-        """Take the next frame and its metadata, or None when the ring is empty."""
+    def consume(self, headroom: int = 0) -> tuple[bytes, bytes] | None:
+        """Take the next frame and its metadata, or None when the ring is empty.
+
+        With headroom > 0 the frame comes as a bytearray with that many bytes
+        free in front of it (an RX skb's NET_SKB_PAD), copied out once.
+        """
         off = self._slot(self.tail)
         seq, length, meta_len = _SLOT_HDR.unpack_from(self.buf, off)
         if seq != self.tail + 1:
             return None
         start = off + SLOT_HDR_LEN
-        frame = bytes(self.buf[start:start + length])
+        if headroom:
+            frame = bytearray(headroom + length)
+            frame[headroom:] = self.buf[start:start + length]
+        else:
+            frame = bytes(self.buf[start:start + length])
         meta = bytes(self.buf[start + length:start + length + meta_len]) if meta_len else b""
         _SEQ.pack_into(self.buf, off, self.tail + self.slots)  # hand the slot back
         self.tail += 1
         return frame, meta
+
+    def completed(self, pos: int) -> bool:
+        """Producer side: has the consumer released the frame put at `pos`? (TX completion)"""
+        return _SEQ.unpack_from(self.buf, self._slot(pos))[0] >= pos + self.slots
 
     def free_slots_seen_by_producer(self) -> int:
         """How many slots the producer could fill now (for ethtool-style reporting)."""

@@ -7,15 +7,19 @@ and on SIGTERM or SIGINT reports NOT_SERVING, lets calls in flight finish
 within a grace period, and exits 0.
 """
 
+import importlib
 import signal
 import sys
 import threading
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from pktpath.config import Addresses
+from pktpath.topology import Topology
 from pktpath.pb import (
     l2_pb2_grpc,
     l3_pb2_grpc,
@@ -29,9 +33,9 @@ from pktpath.pb import (
 
 SHUTDOWN_GRACE_S = 2.0
 
-# layer -> (proto service name, add_*_to_server, default servicer). The default
-# servicers are the generated bases: every RPC answers UNIMPLEMENTED until the
-# layer's own servicer is registered here.
+# layer -> (proto service name, add_*_to_server, draft servicer). The drafts are
+# the generated bases: every RPC answers UNIMPLEMENTED. A layer's own servicer
+# comes from pktpath.services.<layer>.server.build(ctx).
 LAYERS: dict[str, tuple[str, Callable, type]] = {
     "nic": ("pktpath.v1.Nic", nic_pb2_grpc.add_NicServicer_to_server, nic_pb2_grpc.NicServicer),
     "softirq": ("pktpath.v1.Softirq", softirq_pb2_grpc.add_SoftirqServicer_to_server,
@@ -46,12 +50,37 @@ LAYERS: dict[str, tuple[str, Callable, type]] = {
 }
 
 
-def serve(layer: str, listen: str = "127.0.0.1:0", *, workers: int = 8) -> int:
+@dataclass(frozen=True)
+class ServiceContext:
+    """What a layer service of one host needs to know about the world."""
+
+    host: str
+    topology: Topology
+    addrs: Addresses
+    run_id: str
+
+
+def build_servicer(layer: str, ctx: ServiceContext | None):
+    """The layer's own servicer (pktpath.services.<layer>.server.build) when it has
+    one and a host context is given; the generated draft otherwise."""
+    if ctx is not None:
+        try:
+            module = importlib.import_module(f"pktpath.services.{layer}.server")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"pktpath.services.{layer}.server":
+                raise
+        else:
+            return module.build(ctx)
+    return LAYERS[layer][2]()
+
+
+def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = None, *, workers: int = 16) -> int:
     """Run `layer`'s service until SIGTERM/SIGINT; returns the exit status."""
     require_upb()
-    service_name, add_to_server, servicer_cls = LAYERS[layer]
+    service_name, add_to_server, _ = LAYERS[layer]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=layer))
-    add_to_server(servicer_cls(), server)
+    servicer = build_servicer(layer, ctx)
+    add_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(listen)
@@ -70,4 +99,7 @@ def serve(layer: str, listen: str = "127.0.0.1:0", *, workers: int = 8) -> int:
     stop.wait()
     health_servicer.enter_graceful_shutdown()
     server.stop(SHUTDOWN_GRACE_S).wait()
+    close = getattr(servicer, "close", None)
+    if close is not None:
+        close()  # e.g. the NIC unlinks its shared memory
     return 0

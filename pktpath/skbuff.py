@@ -360,12 +360,16 @@ def to_proto(skb: SkBuff, out: "pb.SkBuff | None" = None) -> "pb.SkBuff":
     m.traceparent = skb.traceparent
     m.sampled = skb.sampled
     if skb.sampled:
-        events = m.events
-        events.extend(skb.prior_events)
-        for kind, layer, host, func, ts_ns, nbytes, reason, copy_from, copy_to in skb.events:
-            events.add(kind=kind, layer=layer, host=host, func=func, ts_ns=ts_ns, bytes=nbytes,
-                       reason=reason, copy_from=copy_from, copy_to=copy_to)
+        export_events(skb, m.events)
     return m
+
+
+def export_events(skb: SkBuff, events) -> None:
+    """Append all of skb's events, earlier hops' first, to a repeated SkbEvent field."""
+    events.extend(skb.prior_events)
+    for kind, layer, host, func, ts_ns, nbytes, reason, copy_from, copy_to in skb.events:
+        events.add(kind=kind, layer=layer, host=host, func=func, ts_ns=ts_ns, bytes=nbytes,
+                   reason=reason, copy_from=copy_from, copy_to=copy_to)
 
 
 def from_proto(m: "pb.SkBuff") -> SkBuff:

@@ -119,3 +119,17 @@ def test_create_replaces_a_stale_segment():
         stale.owner = False
         stale.close()
     assert not os.path.exists(f"/dev/shm/{name}")
+
+
+def test_consume_with_headroom(rings):
+    rings.rx.produce(b"frame")
+    frame, _ = rings.rx.consume(headroom=64)
+    assert type(frame) is bytearray and len(frame) == 69 and frame[64:] == b"frame" and not any(frame[:64])
+
+
+def test_producer_sees_completion(rings):
+    rings.tx.produce(b"a")
+    rings.tx.produce(b"b")
+    assert not rings.tx.completed(0) and not rings.tx.completed(1)
+    rings.tx.consume()
+    assert rings.tx.completed(0) and not rings.tx.completed(1)

@@ -1,0 +1,47 @@
+"""Where every service of a topology listens, and how one finds another.
+
+The embedded default lays ports out from a base port: the orchestrator at
+base, host number i (0-based, in topology order) at base + 10*(i+1) + the
+layer's index (nic 0, softirq 1, l2 2, l3 3, l4 4, socket 5). With base 50000
+host A's socket API is at 127.0.0.1:50015. An environment variable
+PKTPATH_TARGET_<HOST>_<LAYER> (e.g. PKTPATH_TARGET_A_L3=a-l3:50051) overrides
+one address, which is how compose points services at each other by name.
+"""
+
+import os
+from dataclasses import dataclass
+
+from pktpath.topology import Topology
+
+LAYERS = ("nic", "softirq", "l2", "l3", "l4", "socket")
+DEFAULT_BASE_PORT = 50000
+DEFAULT_BIND = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Addresses:
+    topology: Topology
+    base_port: int = DEFAULT_BASE_PORT
+    bind: str = DEFAULT_BIND
+
+    def target(self, host: str, layer: str) -> str:
+        """host:port where `layer` of `host` serves."""
+        override = os.environ.get(f"PKTPATH_TARGET_{host.upper()}_{layer.upper()}")
+        if override:
+            return override
+        if layer == "orchestrator":
+            return f"{self.bind}:{self.base_port}"
+        index = [h.name for h in self.topology.hosts].index(host)
+        return f"{self.bind}:{self.base_port + 10 * (index + 1) + LAYERS.index(layer)}"
+
+    def listen(self, host: str, layer: str) -> str:
+        """What a service binds: its port on all interfaces inside a container, else its target."""
+        target = self.target(host, layer)
+        if os.environ.get("PKTPATH_LISTEN_ALL"):
+            return f"0.0.0.0:{target.rsplit(':', 1)[1]}"
+        return target
+
+
+def shm_name(run_id: str, host: str, dev: str) -> str:
+    """The shared-memory segment of host:dev's rings (named so leftovers are recognisable)."""
+    return f"pktpath-{run_id}-{host}-{dev}"

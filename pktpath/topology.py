@@ -1,0 +1,247 @@
+"""Topologies: hosts with interfaces, routes and netfilter rules, and the links between them.
+
+One file drives both ways of running pktpath (local processes and compose).
+The format is TOML; see pktpath/topologies/default.toml and router.toml.
+A name without a path ("default", "router") means one of those.
+
+    [[host]]            name; forwarding (ip_forward, default false)
+    [[host.interface]]  name, mac, addr ("10.0.0.1/24"), mtu (default 1500)
+    [[host.route]]      dst ("0.0.0.0/0"), via (gateway, optional), dev, metric
+    [[host.rule]]       hook (PRE_ROUTING...), src, dst, proto (icmp/udp/tcp), sport, dport, target
+    [[link]]            a, b ("HOST:IF"); loss, corrupt, duplicate, reorder (0..1), delay_ms
+
+Connected routes need not be listed: each interface's prefix is one, as the
+kernel adds them with the address (proto kernel, scope link).
+"""
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from pktpath.wire.addr import mac_from_str
+from pktpath.wire.errors import SanityError
+
+HOOKS = ("PRE_ROUTING", "LOCAL_IN", "FORWARD", "LOCAL_OUT", "POST_ROUTING")
+PROTOCOLS = {"icmp": 1, "tcp": 6, "udp": 17}
+TARGETS = ("ACCEPT", "DROP")
+
+
+class TopologyError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    mac: str
+    addr: ipaddress.IPv4Interface
+    mtu: int = 1500
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: ipaddress.IPv4Network
+    dev: str
+    via: ipaddress.IPv4Address | None = None
+    metric: int = 0
+
+
+@dataclass(frozen=True)
+class Rule:
+    hook: str
+    target: str
+    src: ipaddress.IPv4Network | None = None
+    dst: ipaddress.IPv4Network | None = None
+    proto: int = 0
+    sport: int = 0
+    dport: int = 0
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    interfaces: tuple[Interface, ...]
+    routes: tuple[Route, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    forwarding: bool = False
+
+    def interface(self, name: str) -> Interface:
+        for iface in self.interfaces:
+            if iface.name == name:
+                return iface
+        raise TopologyError(f"host {self.name} has no interface {name!r}")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    dev: str
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.dev}"
+
+
+@dataclass(frozen=True)
+class Link:
+    a: Endpoint
+    b: Endpoint
+    loss: float = 0.0
+    corrupt: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    delay_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    hosts: tuple[Host, ...]
+    links: tuple[Link, ...] = field(default=())
+
+    def host(self, name: str) -> Host:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise TopologyError(f"no host {name!r} in topology {self.name}")
+
+    def peer(self, host: str, dev: str) -> tuple[Endpoint, Link] | None:
+        """The other end of the link on host:dev, and the link; None if unplugged."""
+        me = Endpoint(host, dev)
+        for link in self.links:
+            if link.a == me:
+                return link.b, link
+            if link.b == me:
+                return link.a, link
+        return None
+
+
+def _get(table: dict, key: str, where: str, kind=str, default=...):
+    if key not in table:
+        if default is ...:
+            raise TopologyError(f"{where}: missing {key!r}")
+        return default
+    value = table[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TopologyError(f"{where}: {key!r} must be {kind.__name__}, not {value!r}")
+    return value
+
+
+def _parse(kind, text: str, where: str):
+    try:
+        return kind(text)
+    except ValueError as exc:
+        raise TopologyError(f"{where}: {exc}") from None
+
+
+def _interface(t: dict, where: str) -> Interface:
+    name = _get(t, "name", where)
+    where = f"{where} interface {name}"
+    mac = _get(t, "mac", where)
+    try:
+        mac_from_str(mac)
+    except SanityError as exc:
+        raise TopologyError(f"{where}: {exc}") from None
+    addr = _parse(ipaddress.IPv4Interface, _get(t, "addr", where), where)
+    mtu = _get(t, "mtu", where, int, 1500)
+    if not 68 <= mtu <= 9000:
+        raise TopologyError(f"{where}: mtu {mtu} outside 68..9000")
+    return Interface(name, mac.lower(), addr, mtu)
+
+
+def _route(t: dict, where: str) -> Route:
+    dst = _parse(ipaddress.IPv4Network, _get(t, "dst", where), where)
+    via = t.get("via")
+    return Route(dst, _get(t, "dev", where), _parse(ipaddress.IPv4Address, via, where) if via else None,
+                 _get(t, "metric", where, int, 0))
+
+
+def _rule(t: dict, where: str) -> Rule:
+    hook = _get(t, "hook", where).upper()
+    target = _get(t, "target", where).upper()
+    if hook not in HOOKS:
+        raise TopologyError(f"{where}: hook {hook!r} is not one of {', '.join(HOOKS)}")
+    if target not in TARGETS:
+        raise TopologyError(f"{where}: target {target!r} is not one of {', '.join(TARGETS)}")
+    proto = _get(t, "proto", where, str, "")
+    if proto and proto not in PROTOCOLS:
+        raise TopologyError(f"{where}: proto {proto!r} is not one of {', '.join(PROTOCOLS)}")
+    nets = {k: _parse(ipaddress.IPv4Network, t[k], where) if k in t else None for k in ("src", "dst")}
+    ports = {k: _get(t, k, where, int, 0) for k in ("sport", "dport")}
+    if any(not 0 <= p <= 0xFFFF for p in ports.values()):
+        raise TopologyError(f"{where}: ports are 0..65535")
+    return Rule(hook, target, nets["src"], nets["dst"], PROTOCOLS.get(proto, 0), **ports)
+
+
+def _endpoint(text: str, where: str) -> Endpoint:
+    host, sep, dev = text.partition(":")
+    if not sep or not host or not dev:
+        raise TopologyError(f"{where}: endpoint {text!r} is not HOST:IF")
+    return Endpoint(host, dev)
+
+
+def parse(doc: dict, name: str = "topology") -> Topology:
+    hosts = []
+    for i, h in enumerate(doc.get("host", [])):
+        hname = _get(h, "name", f"host #{i + 1}")
+        where = f"host {hname}"
+        ifaces = tuple(_interface(t, where) for t in h.get("interface", []))
+        if not ifaces:
+            raise TopologyError(f"{where}: no interfaces")
+        if len({x.name for x in ifaces}) != len(ifaces):
+            raise TopologyError(f"{where}: duplicate interface names")
+        routes = tuple(_route(t, f"{where} route") for t in h.get("route", []))
+        for r in routes:
+            if r.dev not in {x.name for x in ifaces}:
+                raise TopologyError(f"{where} route {r.dst}: no interface {r.dev!r}")
+        rules = tuple(_rule(t, f"{where} rule") for t in h.get("rule", []))
+        hosts.append(Host(hname, ifaces, routes, rules, _get(h, "forwarding", where, bool, False)))
+    if not hosts:
+        raise TopologyError(f"{name}: no hosts")
+    names = [h.name for h in hosts]
+    if len(set(names)) != len(names):
+        raise TopologyError(f"{name}: duplicate host names")
+    for h in hosts:
+        if not h.name.isidentifier():
+            raise TopologyError(f"host {h.name!r}: names are letters, digits and _")
+    topo = Topology(name, tuple(hosts))
+    links, used = [], set()
+    for i, t in enumerate(doc.get("link", [])):
+        where = f"link #{i + 1}"
+        a, b = _endpoint(_get(t, "a", where), where), _endpoint(_get(t, "b", where), where)
+        for end in (a, b):
+            topo.host(end.host).interface(end.dev)
+            if end in used:
+                raise TopologyError(f"{where}: {end} is already on a link")
+            used.add(end)
+        rates = {k: _get(t, k, where, float, 0.0) for k in ("loss", "corrupt", "duplicate", "reorder")}
+        if any(not 0.0 <= v <= 1.0 for v in rates.values()):
+            raise TopologyError(f"{where}: loss, corrupt, duplicate and reorder are fractions 0..1")
+        delay = _get(t, "delay_ms", where, float, 0.0)
+        if delay < 0:
+            raise TopologyError(f"{where}: delay_ms < 0")
+        links.append(Link(a, b, delay_ms=delay, **rates))
+    return Topology(name, tuple(hosts), tuple(links))
+
+
+def load(spec: str | Path = "default") -> Topology:
+    """Load a topology file, or a built-in one by name ("default", "router")."""
+    path = Path(spec)
+    if path.suffix != ".toml" and not path.exists():
+        ref = resources.files("pktpath.topologies").joinpath(f"{spec}.toml")
+        if not ref.is_file():
+            raise TopologyError(f"no topology file {spec!r} and no built-in topology of that name")
+        text, name = ref.read_text(), str(spec)
+    else:
+        try:
+            text, name = path.read_text(), path.stem
+        except OSError as exc:
+            raise TopologyError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TopologyError(f"{name}: {exc}") from None
+    return parse(doc, name)

@@ -1,0 +1,130 @@
+"""The softirq service (ksoftirqd) of one host: NAPI for every interface, and the qdiscs.
+
+It is the driver side of each NIC: it maps the NIC's rings, holds the NIC's
+interrupt stream open (request_irq), polls on each hard IRQ, and hands each
+poll's skbs to L2 in one message. DevQueueXmit is L2's way down.
+"""
+
+import logging
+import threading
+import time
+
+import grpc
+from google.protobuf import empty_pb2
+
+from pktpath import skbuff as s
+from pktpath.counters import Mib
+from pktpath.hop import Hop
+from pktpath.pb import l2_pb2_grpc, nic_pb2, nic_pb2_grpc, skbuff_pb2, softirq_pb2, softirq_pb2_grpc
+from pktpath.ring import NicRings
+from pktpath.services.softirq.napi import SOFTNET, Napi
+
+log = logging.getLogger(__name__)
+RETRY_S = 0.2
+
+
+def skb_batch(skbs) -> skbuff_pb2.SkBuffBatch:
+    batch = skbuff_pb2.SkBuffBatch()
+    for skb in skbs:
+        s.to_proto(skb, batch.skbs.add())
+    return batch
+
+
+class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.mib = Mib()
+        self._stop = threading.Event()
+        self._nic_channel = grpc.insecure_channel(ctx.addrs.target(ctx.host, "nic"))
+        self._nic = nic_pb2_grpc.NicStub(self._nic_channel)
+        self._l2_channel = grpc.insecure_channel(ctx.addrs.target(ctx.host, "l2"))
+        l2 = l2_pb2_grpc.L2Stub(self._l2_channel)
+        self.to_l2 = Hop("l2", lambda skbs: l2.NetifReceiveSkb(skb_batch(skbs), timeout=10), self.mib)
+        self.napis: dict[str, Napi] = {}
+        self._ready = {}
+        for iface in ctx.topology.host(ctx.host).interfaces:
+            self._ready[iface.name] = threading.Event()
+            threading.Thread(target=self._irq_thread, args=(iface.name,), name=f"irq-{iface.name}",
+                             daemon=True).start()
+
+    def _attach(self, dev: str) -> Napi:
+        """Map the NIC's rings (probe): retried until the NIC answers."""
+        while not self._stop.is_set():
+            try:
+                param = self._nic.GetRingParam(nic_pb2.DevRequest(dev=dev), timeout=2, wait_for_ready=True)
+                rings = NicRings.attach(param.shm_name)
+                break
+            except (grpc.RpcError, FileNotFoundError) as exc:
+                log.info("waiting for the NIC's %s rings: %s", dev, exc)
+                time.sleep(RETRY_S)
+        else:
+            raise RuntimeError("stopped")
+        request = nic_pb2.IrqRequest(dev=dev)
+        return Napi(self.ctx.host, dev, rings, deliver=self.to_l2.put,
+                    enable_irq=lambda: self._nic.EnableIrq(request, timeout=5),
+                    doorbell=lambda: self._nic.NdoStartXmit(nic_pb2.TxDoorbell(dev=dev), timeout=5),
+                    mib=self.mib)
+
+    def _irq_thread(self, dev: str) -> None:
+        """The hard-IRQ handler: each interrupt schedules this device's NAPI poll."""
+        try:
+            napi = self.napis[dev] = self._attach(dev)
+        except RuntimeError:
+            return
+        self._ready[dev].set()
+        while not self._stop.is_set():
+            try:
+                for irq in self._nic.RequestIrq(nic_pb2.IrqRequest(dev=dev), wait_for_ready=True):
+                    self.mib.inc(SOFTNET, "irqs")
+                    napi.net_rx_action()  # any cause: the poll cleans TX and takes RX
+                    if self._stop.is_set():
+                        return
+            except grpc.RpcError as exc:
+                if self._stop.is_set():
+                    return
+                log.warning("IRQ stream of %s broke (%s); re-requesting", dev, exc.code())
+                time.sleep(RETRY_S)
+
+    def _napi(self, dev: str, context) -> Napi:
+        napi = self.napis.get(dev)
+        if napi is None:
+            if dev not in self._ready:
+                context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {dev!r}")
+            if not self._ready[dev].wait(5):
+                context.abort(grpc.StatusCode.UNAVAILABLE, f"{dev}: the NIC's rings are not mapped yet")
+            napi = self.napis[dev]
+        return napi
+
+    def DevQueueXmit(self, request, context):
+        """__dev_queue_xmit(): queue L2's frames on their device's qdisc and run it."""
+        result = skbuff_pb2.Disposition()
+        by_dev: dict[str, list] = {}
+        for m in request.skbs:
+            by_dev.setdefault(m.dev, []).append(s.from_proto(m))
+        for dev, skbs in by_dev.items():
+            queued, dropped = self._napi(dev, context).dev_queue_xmit(skbs)
+            result.accepted += queued
+            result.dropped += dropped
+            if dropped:
+                result.drops.add(reason=skbuff_pb2.SKB_DROP_REASON_QDISC_DROP, count=dropped)
+        return result
+
+    def GetSoftnetStat(self, request, context):
+        m = self.mib
+        return softirq_pb2.SoftnetStat(processed=m.get(SOFTNET, "processed"), dropped=m.get(SOFTNET, "dropped"),
+                                       time_squeeze=m.get(SOFTNET, "time_squeeze"))
+
+    def GetCounters(self, request, context):
+        return self.mib.to_proto()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.to_l2.close()
+        self._nic_channel.close()
+        self._l2_channel.close()
+        for napi in self.napis.values():
+            napi.rings.close()
+
+
+def build(ctx) -> SoftirqServicer:
+    return SoftirqServicer(ctx)

@@ -1,0 +1,74 @@
+"""Topology files: the built-ins load, and every mistake is a clear TopologyError."""
+
+import ipaddress
+
+import pytest
+
+from pktpath.topology import Endpoint, TopologyError, load, parse
+
+
+def test_default_is_two_hosts_on_one_link():
+    topo = load()
+    assert [h.name for h in topo.hosts] == ["A", "B"]
+    peer, link = topo.peer("A", "eth0")
+    assert peer == Endpoint("B", "eth0") and link.loss == 0.0
+    assert topo.host("B").interface("eth0").addr == ipaddress.IPv4Interface("10.0.0.2/24")
+
+
+def test_router_has_a_smaller_mtu_towards_b_and_default_routes():
+    topo = load("router")
+    r = topo.host("R")
+    assert r.forwarding and r.interface("eth1").mtu == 1000
+    (route,) = topo.host("A").routes
+    assert route.dst == ipaddress.IPv4Network("0.0.0.0/0") and str(route.via) == "10.0.1.254"
+    assert topo.peer("R", "eth1")[0] == Endpoint("B", "eth0")
+
+
+def test_load_from_path(tmp_path):
+    f = tmp_path / "lab.toml"
+    f.write_text('[[host]]\nname = "X"\n[[host.interface]]\nname = "eth0"\nmac = "02:00:00:00:00:01"\n'
+                 'addr = "192.0.2.1/24"\n[[host.rule]]\nhook = "local_in"\nproto = "udp"\ndport = 9\n'
+                 'target = "drop"\n')
+    topo = load(f)
+    (rule,) = topo.host("X").rules
+    assert (rule.hook, rule.proto, rule.dport, rule.target) == ("LOCAL_IN", 17, 9, "DROP")
+    assert topo.peer("X", "eth0") is None
+
+
+def iface(**over):
+    t = {"name": "eth0", "mac": "02:00:00:00:00:01", "addr": "10.0.0.1/24"}
+    t.update(over)
+    return t
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({}, "no hosts"),
+    ({"host": [{"name": "A"}]}, "no interfaces"),
+    ({"host": [{"name": "A", "interface": [iface(mac="zz")]}]}, "not a MAC"),
+    ({"host": [{"name": "A", "interface": [iface(addr="10.0.0.300/24")]}]}, "10.0.0.300"),
+    ({"host": [{"name": "A", "interface": [iface(mtu=20)]}]}, "mtu 20"),
+    ({"host": [{"name": "A", "interface": [iface(), iface()]}]}, "duplicate interface"),
+    ({"host": [{"name": "A", "interface": [iface()]}, {"name": "A", "interface": [iface()]}]}, "duplicate host"),
+    ({"host": [{"name": "A", "interface": [iface()], "route": [{"dst": "0.0.0.0/0", "dev": "eth9"}]}]},
+     "no interface 'eth9'"),
+    ({"host": [{"name": "A", "interface": [iface()], "rule": [{"hook": "INPUT", "target": "DROP"}]}]},
+     "hook 'INPUT'"),
+    ({"host": [{"name": "A", "interface": [iface()]}], "link": [{"a": "A:eth0", "b": "B:eth0"}]}, "no host 'B'"),
+    ({"host": [{"name": "A", "interface": [iface()]}], "link": [{"a": "A:eth0", "b": "A:eth0"}]},
+     "already on a link"),
+    ({"host": [{"name": "A", "interface": [iface(), iface(name="eth1")]}],
+      "link": [{"a": "A:eth0", "b": "A:eth1", "loss": 1.5}]}, "fractions"),
+    ({"host": [{"name": "A", "interface": [iface(mtu="big")]}]}, "must be int"),
+])
+def test_mistakes_are_named(doc, message):
+    with pytest.raises(TopologyError, match=message):
+        parse(doc)
+
+
+def test_unknown_name_and_bad_toml(tmp_path):
+    with pytest.raises(TopologyError, match="no topology file"):
+        load("nosuch")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[host]\n")
+    with pytest.raises(TopologyError, match="bad"):
+        load(bad)
