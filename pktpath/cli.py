@@ -2,11 +2,13 @@
 
     pktpath demo               walk one UDP datagram down the TX path and up the RX path
     pktpath decode HEX         decode an Ethernet frame header by header
+    pktpath up [TOPOLOGY]      run every layer of every host as local processes until Ctrl-C
     pktpath serve LAYER        run one layer's gRPC service (nic, softirq, l2, l3, l4, socket, orchestrator)
 """
 
 import argparse
 import sys
+from pathlib import Path
 
 from pktpath.pb import SlowProtobufBackend, require_upb
 
@@ -27,6 +29,39 @@ def _cmd_serve(args) -> int:
     addrs = Addresses(topo, args.base_port)
     ctx = ServiceContext(args.host, topo, addrs, args.run_id or str(args.base_port))
     return serve(args.layer, args.listen or addrs.listen(args.host, args.layer), ctx)
+
+
+def _cmd_up(args) -> int:
+    import signal
+    import threading
+
+    from pktpath.supervisor import Supervisor
+    from pktpath.topology import TopologyError, load
+
+    try:
+        topo = load(args.topology)
+    except TopologyError as exc:
+        print(f"pktpath up: {exc}", file=sys.stderr)
+        return 2
+    sup = Supervisor(topo, args.base_port, log_dir=args.log_dir)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"starting topology {topo.name!r}: {len(topo.hosts)} hosts x 6 layers ...", flush=True)
+    try:
+        sup.start()
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"pktpath up: {exc}", file=sys.stderr)
+        return 1
+    for row in sup.table():
+        print(row)
+    print("all healthy; Ctrl-C stops everything", flush=True)
+    stop.wait()
+    failed = [(h, layer, rc) for h, layer, rc in sup.stop() if rc != 0]
+    for host, layer, rc in failed:
+        print(f"{host}/{layer} exited with {rc}", file=sys.stderr)
+    print("stopped", flush=True)
+    return 1 if failed else 0
 
 
 def _cmd_decode(args) -> int:
@@ -59,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="walk one UDP datagram down the TX path and up the RX path")
     p.add_argument("--size", type=int, default=100, help="UDP payload bytes (default 100)")
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("up", help="run every service of a topology as local processes until Ctrl-C")
+    p.add_argument("topology", nargs="?", default="default", help="topology file or built-in name")
+    p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
+    p.add_argument("--log-dir", type=Path, help="write each service's output to DIR/HOST-LAYER.log")
+    p.set_defaults(func=_cmd_up)
     p = sub.add_parser("decode", help="decode an Ethernet frame given in hex")
     p.add_argument("hex", nargs="+", help="frame bytes in hex (spaces allowed)")
     p.set_defaults(func=_cmd_decode)

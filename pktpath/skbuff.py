@@ -74,7 +74,7 @@ class SkBuff:
         "id", "origin_host", "clone_of", "copy_of",
         "buf", "data", "tail", "end",
         "mac_header", "network_header", "transport_header",
-        "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb",
+        "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb", "nexthop",
         "traceparent", "sampled", "events", "prior_events", "shinfo",
     )
 
@@ -94,6 +94,7 @@ class SkBuff:
         self.pkt_type = pb.PACKET_HOST
         self.mark = self.priority = self.sk = 0
         self.cb = b""
+        self.nexthop = 0  # IPv4 next hop for L2 (the kernel keeps it in skb_dst)
         self.traceparent = ""
         self.sampled = sampled
         self.events: list[tuple] = []
@@ -279,7 +280,8 @@ def skb_mac_header(skb: SkBuff) -> memoryview:
 # -- clone, copy, free (net/core/skbuff.c) -----------------------------------
 
 _COPIED_FIELDS = ("origin_host", "data", "tail", "end", "mac_header", "network_header", "transport_header",
-                  "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb", "traceparent", "sampled")
+                  "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb", "nexthop", "traceparent",
+                  "sampled")
 
 
 def _copy_header(skb: SkBuff, buf, id: int) -> SkBuff:
@@ -357,11 +359,25 @@ def to_proto(skb: SkBuff, out: "pb.SkBuff | None" = None) -> "pb.SkBuff":
     m.priority = skb.priority
     m.sk = skb.sk
     m.cb = skb.cb
+    m.nexthop = skb.nexthop
     m.traceparent = skb.traceparent
     m.sampled = skb.sampled
     if skb.sampled:
         export_events(skb, m.events)
     return m
+
+
+def to_batch(skbs) -> "pb.SkBuffBatch":
+    """One message for a list of skbs: what every hop sends."""
+    batch = pb.SkBuffBatch()
+    add = batch.skbs.add
+    for skb in skbs:
+        to_proto(skb, add())
+    return batch
+
+
+def disposition(accepted: int, dropped: int) -> "pb.Disposition":
+    return pb.Disposition(accepted=accepted, dropped=dropped)
 
 
 def export_events(skb: SkBuff, events) -> None:
@@ -393,6 +409,7 @@ def from_proto(m: "pb.SkBuff") -> SkBuff:
     skb.priority = m.priority
     skb.sk = m.sk
     skb.cb = m.cb
+    skb.nexthop = m.nexthop
     skb.traceparent = m.traceparent
     if m.sampled:
         skb.prior_events = m.events

@@ -14,6 +14,7 @@ Connected routes need not be listed: each interface's prefix is one, as the
 kernel adds them with the address (proto kernel, scope link).
 """
 
+import dataclasses
 import ipaddress
 import tomllib
 from dataclasses import dataclass, field
@@ -99,6 +100,7 @@ class Topology:
     name: str
     hosts: tuple[Host, ...]
     links: tuple[Link, ...] = field(default=())
+    source: str = ""  # what load() was given, made absolute: how child processes load it too
 
     def host(self, name: str) -> Host:
         for host in self.hosts:
@@ -234,14 +236,14 @@ def load(spec: str | Path = "default") -> Topology:
         ref = resources.files("pktpath.topologies").joinpath(f"{spec}.toml")
         if not ref.is_file():
             raise TopologyError(f"no topology file {spec!r} and no built-in topology of that name")
-        text, name = ref.read_text(), str(spec)
+        text, name, source = ref.read_text(), str(spec), str(spec)
     else:
         try:
-            text, name = path.read_text(), path.stem
+            text, name, source = path.read_text(), path.stem, str(path.resolve())
         except OSError as exc:
             raise TopologyError(f"cannot read {path}: {exc.strerror}") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TopologyError(f"{name}: {exc}") from None
-    return parse(doc, name)
+    return dataclasses.replace(parse(doc, name), source=source)

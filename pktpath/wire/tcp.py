@@ -119,6 +119,8 @@ class TcpOptUnknown(NamedTuple):
     data: bytes
 
     def to_bytes(self) -> bytes:
+        if not 0 <= self.kind <= 0xFF:
+            raise SanityError("tcp", "options", f"option kind {self.kind!r} is not a byte")
         if not 2 + len(self.data) <= 0xFF:
             raise SanityError("tcp", "options", f"option of {2 + len(self.data)} bytes")
         return bytes((self.kind, 2 + len(self.data))) + self.data
@@ -294,7 +296,7 @@ class TcpHdr(NamedTuple):
         return header[:16] + check.to_bytes(2, "big") + header[18:]
 
     def flag_str(self) -> str:
-        """Flags as tcpdump prints them: S, F, R, P, ., U, E, W."""
+        """Flags as tcpdump prints them, in its order: F, S, R, P, ., U, E, W."""
         return "".join(name for bit, name in zip(
-            (TCPHDR_SYN, TCPHDR_FIN, TCPHDR_RST, TCPHDR_PSH, TCPHDR_URG, TCPHDR_ECE, TCPHDR_CWR),
-            "SFRPUEW") if self.flags & bit) + ("." if self.flags & TCPHDR_ACK else "")
+            (TCPHDR_FIN, TCPHDR_SYN, TCPHDR_RST, TCPHDR_PSH, TCPHDR_ACK, TCPHDR_URG, TCPHDR_ECE, TCPHDR_CWR),
+            "FSRP.UEW") if self.flags & bit)

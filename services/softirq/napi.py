@@ -26,6 +26,7 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.pb import skbuff_pb2
 from pktpath.ring import NicRings
+from pktpath.wire.ethernet import pad
 
 pb = skbuff_pb2
 NAPI_POLL_WEIGHT = 64
@@ -130,7 +131,7 @@ class Napi:
             tx = self.rings.tx
             while self._qdisc:
                 skb = self._qdisc[0]
-                frame = bytes(skb.payload())
+                frame = pad(bytes(skb.payload()))  # the driver's skb_put_padto(skb, ETH_ZLEN)
                 meta = pb.Frame(id=skb.id, origin_host=skb.origin_host, traceparent=skb.traceparent,
                                 sampled=skb.sampled)
                 if skb.sampled:

@@ -23,13 +23,6 @@ log = logging.getLogger(__name__)
 RETRY_S = 0.2
 
 
-def skb_batch(skbs) -> skbuff_pb2.SkBuffBatch:
-    batch = skbuff_pb2.SkBuffBatch()
-    for skb in skbs:
-        s.to_proto(skb, batch.skbs.add())
-    return batch
-
-
 class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
     def __init__(self, ctx) -> None:
         self.ctx = ctx
@@ -39,7 +32,7 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         self._nic = nic_pb2_grpc.NicStub(self._nic_channel)
         self._l2_channel = grpc.insecure_channel(ctx.addrs.target(ctx.host, "l2"))
         l2 = l2_pb2_grpc.L2Stub(self._l2_channel)
-        self.to_l2 = Hop("l2", lambda skbs: l2.NetifReceiveSkb(skb_batch(skbs), timeout=10), self.mib)
+        self.to_l2 = Hop("l2", lambda skbs: l2.NetifReceiveSkb(s.to_batch(skbs), timeout=10), self.mib)
         self.napis: dict[str, Napi] = {}
         self._ready = {}
         for iface in ctx.topology.host(ctx.host).interfaces:

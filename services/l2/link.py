@@ -1,0 +1,196 @@
+"""Ethernet receive and transmit, and ARP, for the interfaces of one host.
+
+Receive models __netif_receive_skb_core (net/core/dev.c) with eth_type_trans
+(net/ethernet/eth.c): parse the Ethernet header, classify the frame for this
+interface (PACKET_HOST, BROADCAST, MULTICAST, or OTHERHOST), show it to the
+capture taps, skb_pull the header, and dispatch by ethertype: ARP to
+arp_rcv/arp_process (net/ipv4/arp.c) here, IPv4 up to L3 as one batch per poll.
+Frames for another host are dropped with OTHERHOST after the taps saw them,
+as ip_rcv and arp_rcv drop PACKET_OTHERHOST.
+
+Transmit models neigh_output → neigh_resolve_output → dev_hard_header: resolve
+the next hop through the neighbour table, skb_push the Ethernet header into
+headroom, and hand the frame to the device's queue.
+
+Pure logic: the next layer, the device queue and the capture taps are callables.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+from pktpath import skbuff as s
+from pktpath.counters import Mib
+from pktpath.pb import skbuff_pb2
+from pktpath.services.l2.neighbour import NeighParms, NeighTable
+from pktpath.wire import ArpHdr, EthHdr, SanityError, TruncatedError, WireError
+from pktpath.wire.addr import BROADCAST_MAC, ZERO_MAC, mac_from_str
+from pktpath.wire.arp import ARP_HLEN, ARPOP_REPLY, ARPOP_REQUEST
+from pktpath.wire.ethernet import ETH_HLEN, ETH_P_ARP, ETH_P_IP
+
+pb = skbuff_pb2
+L2 = pb.LAYER_L2
+
+
+@dataclass(frozen=True)
+class L2Iface:
+    name: str
+    mac: bytes
+    addr: int      # this interface's IPv4 address
+    prefixlen: int
+    mtu: int
+
+
+class Link:
+    def __init__(self, host: str, ifaces: list[L2Iface], *, to_l3: Callable[[list], object],
+                 to_dev: Callable[[list], object], mib: Mib, parms: NeighParms | None = None,
+                 tap: Callable[[str, object], None] | None = None) -> None:
+        self.host = host
+        self.ifaces = {i.name: i for i in ifaces}
+        self.mib = mib
+        self._to_l3 = to_l3
+        self._to_dev = to_dev
+        self._tap = tap
+        self.neigh = NeighTable(parms or NeighParms(), solicit=self.arp_solicit, output=self._xmit_resolved,
+                                drop=lambda skb, reason: self.drop(skb, reason, "neigh_resolve_output"))
+
+    def drop(self, skb, reason: int, func: str) -> None:
+        s.kfree_skb_reason(skb, reason, L2, self.host, func)
+        self.mib.drop(reason)
+
+    # -- receive ------------------------------------------------------------
+    def netif_receive_skb_list(self, skbs: list) -> tuple[int, int]:
+        """One NAPI poll's frames. Returns (accepted, dropped)."""
+        up, dropped = [], 0
+        for skb in skbs:
+            skb.record(s.ENTER, L2, self.host, "__netif_receive_skb_core", skb.len)
+            reason = self._receive_one(skb)
+            if reason == pb.SKB_CONSUMED:
+                continue
+            if reason:
+                self.drop(skb, reason, "__netif_receive_skb_core")
+                dropped += 1
+            else:
+                skb.record(s.EXIT, L2, self.host, "ip_list_rcv", skb.len)
+                up.append(skb)
+        if up and not self._to_l3(up):
+            for skb in up:
+                self.drop(skb, pb.SKB_DROP_REASON_CPU_BACKLOG, "netif_receive_skb_list")
+            dropped += len(up)
+            up = []
+        self.mib.inc("L2", "InFrames", len(skbs))
+        return len(skbs) - dropped, dropped
+
+    def _receive_one(self, skb) -> int:
+        iface = self.ifaces.get(skb.dev)
+        if iface is None:
+            return pb.SKB_DROP_REASON_DEV_READY
+        try:
+            eth = EthHdr.from_bytes(skb.payload())
+        except TruncatedError:
+            return pb.SKB_DROP_REASON_PKT_TOO_SMALL
+        except SanityError:
+            return pb.SKB_DROP_REASON_UNHANDLED_PROTO  # 802.3 length frames: no LLC here
+        dest = eth.h_dest
+        if dest == iface.mac:
+            skb.pkt_type = pb.PACKET_HOST
+        elif dest == BROADCAST_MAC:
+            skb.pkt_type = pb.PACKET_BROADCAST
+        elif dest[0] & 1:
+            skb.pkt_type = pb.PACKET_MULTICAST
+        else:
+            skb.pkt_type = pb.PACKET_OTHERHOST
+        s.skb_reset_mac_header(skb)
+        if self._tap is not None:
+            self._tap("rx", skb)
+        if skb.pkt_type == pb.PACKET_OTHERHOST:
+            return pb.SKB_DROP_REASON_OTHERHOST
+        s.skb_pull(skb, eth.header_len)
+        skb.protocol = eth.h_proto
+        s.skb_reset_network_header(skb)
+        if eth.h_proto == ETH_P_IP:
+            if skb.pkt_type == pb.PACKET_MULTICAST:
+                return pb.SKB_DROP_REASON_UNHANDLED_PROTO  # no multicast routing/IGMP in pktpath
+            return 0
+        if eth.h_proto == ETH_P_ARP:
+            return self.arp_rcv(skb, iface)
+        return pb.SKB_DROP_REASON_UNHANDLED_PROTO
+
+    # -- ARP ------------------------------------------------------------------
+    def arp_rcv(self, skb, iface: L2Iface) -> int:
+        """arp_rcv() + arp_process(): answer requests for our address, learn senders."""
+        try:
+            arp = ArpHdr.from_bytes(skb.payload())
+        except TruncatedError:
+            return pb.SKB_DROP_REASON_PKT_TOO_SMALL
+        except WireError:
+            return pb.SKB_DROP_REASON_UNHANDLED_PROTO
+        self.mib.inc("Arp", "InRequests" if arp.ar_op == ARPOP_REQUEST else "InReplies")
+        for_us = arp.ar_tip == iface.addr
+        if arp.ar_sip:  # 0.0.0.0 senders are duplicate-address probes: learn nothing
+            # A request for us creates the sender's entry (neigh_event_ns); a reply or
+            # anything else only updates an entry we already have (arp_accept=0).
+            self.neigh.update(iface.name, arp.ar_sip, arp.ar_sha,
+                              solicited=arp.ar_op == ARPOP_REPLY and for_us,
+                              create=for_us and arp.ar_op == ARPOP_REQUEST)
+        if for_us and arp.ar_op == ARPOP_REQUEST:
+            self.arp_send(iface, ARPOP_REPLY, dest_hw=arp.ar_sha, dest_ip=arp.ar_sip, target_hw=arp.ar_sha)
+        s.consume_skb(skb, L2, self.host, "arp_process")
+        return pb.SKB_CONSUMED
+
+    def arp_send(self, iface: L2Iface, op: int, *, dest_hw: bytes, dest_ip: int, target_hw: bytes) -> None:
+        """arp_create() + arp_xmit(): a new frame from our interface."""
+        body = ArpHdr(op, iface.mac, iface.addr, target_hw, dest_ip).to_bytes()
+        skb = s.alloc_skb(s.MAX_HEADER + ARP_HLEN, origin_host=self.host, sampled=False)
+        s.skb_reserve(skb, s.MAX_HEADER)
+        s.skb_put_data(skb, body)
+        s.skb_reset_network_header(skb)
+        skb.protocol = ETH_P_ARP
+        skb.dev = iface.name
+        self.mib.inc("Arp", "OutRequests" if op == ARPOP_REQUEST else "OutReplies")
+        self._xmit(skb, dest_hw, ETH_P_ARP)
+
+    def arp_solicit(self, dev: str, ip: int, unicast: bytes | None) -> None:
+        """arp_solicit(): who-has ip, broadcast (or unicast when re-probing a known entry)."""
+        iface = self.ifaces[dev]
+        self.arp_send(iface, ARPOP_REQUEST, dest_hw=unicast or BROADCAST_MAC, dest_ip=ip,
+                      target_hw=unicast or ZERO_MAC)
+
+    # -- transmit -------------------------------------------------------------
+    def neigh_output(self, skbs: list) -> tuple[int, int]:
+        """L3's packets, network header at data, next hop in skb.nexthop."""
+        accepted = dropped = 0
+        for skb in skbs:
+            skb.record(s.ENTER, L2, self.host, "neigh_output", skb.len)
+            iface = self.ifaces.get(skb.dev)
+            if iface is None:
+                self.drop(skb, pb.SKB_DROP_REASON_DEV_READY, "neigh_output")
+                dropped += 1
+                continue
+            if skb.headroom() < ETH_HLEN:
+                self.drop(skb, pb.SKB_DROP_REASON_DEV_HDR, "neigh_output")
+                dropped += 1
+                continue
+            self.neigh.output(skb, iface.name, skb.nexthop)
+            accepted += 1
+        return accepted, dropped
+
+    def _xmit_resolved(self, skb, lladdr: bytes) -> None:
+        self._xmit(skb, lladdr, skb.protocol or ETH_P_IP)
+
+    def _xmit(self, skb, dest: bytes, proto: int) -> None:
+        """dev_hard_header() + dev_queue_xmit()."""
+        iface = self.ifaces[skb.dev]
+        s.skb_push_data(skb, EthHdr(dest, iface.mac, proto).to_bytes())
+        s.skb_reset_mac_header(skb)
+        skb.record(s.EXIT, L2, self.host, "dev_queue_xmit", skb.len)
+        if self._tap is not None:
+            self._tap("tx", skb)
+        if not self._to_dev([skb]):
+            self.drop(skb, pb.SKB_DROP_REASON_QDISC_DROP, "dev_queue_xmit")
+
+
+def l2_ifaces(host) -> list[L2Iface]:
+    """The topology host's interfaces as L2 sees them."""
+    return [L2Iface(i.name, mac_from_str(i.mac), int(i.addr.ip), i.addr.network.prefixlen, i.mtu)
+            for i in host.interfaces]
+

@@ -1,0 +1,94 @@
+"""The L2 service of one host: Ethernet, ARP and the neighbour table.
+
+Servicer for pktpath.v1.L2: NetifReceiveSkb is softirq's way up (one message
+per NAPI poll), NeighOutput is L3's way down.
+"""
+
+import threading
+
+import grpc
+from google.protobuf import empty_pb2
+
+from pktpath import skbuff as s
+from pktpath.counters import Mib
+from pktpath.hop import Hop
+from pktpath.pb import l2_pb2, l2_pb2_grpc, l3_pb2_grpc, skbuff_pb2, softirq_pb2_grpc
+from pktpath.services.l2.link import Link, l2_ifaces
+from pktpath.wire.addr import ip_from_str, ip_to_str, mac_from_str, mac_to_str
+from pktpath.wire.errors import SanityError
+
+NEIGH_TICK_S = 0.1
+
+
+class L2Servicer(l2_pb2_grpc.L2Servicer):
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.mib = Mib()
+        self._channels = [grpc.insecure_channel(ctx.addrs.target(ctx.host, layer)) for layer in ("l3", "softirq")]
+        l3 = l3_pb2_grpc.L3Stub(self._channels[0])
+        dev = softirq_pb2_grpc.SoftirqStub(self._channels[1])
+        self.to_l3 = Hop("l3", lambda skbs: l3.IpRcv(s.to_batch(skbs), timeout=10), self.mib)
+        self.to_dev = Hop("softirq", lambda skbs: dev.DevQueueXmit(s.to_batch(skbs), timeout=10), self.mib)
+        self.link = Link(ctx.host, l2_ifaces(ctx.topology.host(ctx.host)), to_l3=self.to_l3.put,
+                         to_dev=self.to_dev.put, mib=self.mib)
+        self._stop = threading.Event()
+        self._timer = threading.Thread(target=self._neigh_timer, name="neigh-timer", daemon=True)
+        self._timer.start()
+
+    def _neigh_timer(self) -> None:
+        while not self._stop.wait(NEIGH_TICK_S):
+            self.link.neigh.tick()
+
+    def NetifReceiveSkb(self, request, context):
+        """netif_receive_skb_list(): one NAPI poll's frames."""
+        return s.disposition(*self.link.netif_receive_skb_list([s.from_proto(m) for m in request.skbs]))
+
+    def NeighOutput(self, request, context):
+        """neigh_output(): L3's packets, to be resolved and framed."""
+        return s.disposition(*self.link.neigh_output([s.from_proto(m) for m in request.skbs]))
+
+    def GetNeighbours(self, request, context):
+        table = l2_pb2.NeighTable()
+        for n in sorted(self.link.neigh.entries(), key=lambda n: (n.dev, n.ip)):
+            table.entries.add(dev=n.dev, dst=ip_to_str(n.ip), lladdr=mac_to_str(n.lladdr) if n.lladdr else "",
+                              state=n.state)
+        return table
+
+    def _neighbour_args(self, request, context) -> tuple[str, int]:
+        if request.dev not in self.link.ifaces:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {request.dev!r}")
+        try:
+            return request.dev, ip_from_str(request.dst)
+        except SanityError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+    def NeighAdd(self, request, context):
+        dev, ip = self._neighbour_args(request, context)
+        try:
+            lladdr = mac_from_str(request.lladdr)
+        except SanityError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        self.link.neigh.add(dev, ip, lladdr)
+        return empty_pb2.Empty()
+
+    def NeighDel(self, request, context):
+        dev, ip = self._neighbour_args(request, context)
+        if not self.link.neigh.delete(dev, ip):
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no neighbour {request.dst} on {dev}")
+        return empty_pb2.Empty()
+
+    def GetCounters(self, request, context):
+        counters = self.mib.to_proto()
+        counters.groups.add(name="arp_cache", values=self.link.neigh.stats)
+        return counters
+
+    def close(self) -> None:
+        self._stop.set()
+        self.to_l3.close()
+        self.to_dev.close()
+        for channel in self._channels:
+            channel.close()
+
+
+def build(ctx) -> L2Servicer:
+    return L2Servicer(ctx)

@@ -1,0 +1,46 @@
+"""End-to-end fixtures: a whole topology as real processes, started once per test module."""
+
+import random
+import socket
+from pathlib import Path
+
+import pytest
+
+from pktpath.supervisor import Supervisor
+from pktpath.topology import load
+
+
+def free_base_port(hosts: int) -> int:
+    """A base port whose whole layout (orchestrator + 10 per host) is free on loopback."""
+    for _ in range(50):
+        base = random.randrange(20000, 60000, 100)
+        ports = [base] + [base + 10 * (h + 1) + layer for h in range(hosts) for layer in range(6)]
+        try:
+            socks = []
+            for port in ports:
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return base
+    raise RuntimeError("no free port range on loopback")
+
+
+def start_topology(name: str, tmp_path_factory) -> Supervisor:
+    topo = load(name)
+    log_dir = Path(tmp_path_factory.mktemp(f"logs-{topo.name}"))
+    sup = Supervisor(topo, free_base_port(len(topo.hosts)), log_dir=log_dir)
+    sup.start(timeout=60)
+    return sup
+
+
+@pytest.fixture(scope="module")
+def default_topology(tmp_path_factory):
+    sup = start_topology("default", tmp_path_factory)
+    yield sup
+    statuses = sup.stop()
+    assert all(rc == 0 for _, _, rc in statuses), statuses
