@@ -82,6 +82,13 @@ def _cmd_demo(args) -> int:
 
     for line in demo(payload=b"x" * args.size):
         print(line)
+    if args.local_only:
+        return 0
+    from pktpath.walkthrough import live_demo
+
+    print()
+    for line in live_demo(args.base_port):
+        print(line, flush=True)
     return 0
 
 
@@ -93,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="walk one UDP datagram down the TX path and up the RX path")
     p.add_argument("--size", type=int, default=100, help="UDP payload bytes (default 100)")
+    p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
+    p.add_argument("--local-only", action="store_true", help="only the in-process walk, no services")
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("up", help="run every service of a topology as local processes until Ctrl-C")
     p.add_argument("topology", nargs="?", default="default", help="topology file or built-in name")

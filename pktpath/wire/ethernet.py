@@ -83,6 +83,8 @@ class EthHdr(NamedTuple):
         if not ETH_P_802_3_MIN <= self.h_proto <= 0xFFFF:
             raise SanityError("ethernet", "h_proto", f"not an ethertype: {self.h_proto!r}")
         if self.vlan_tci is None:
+            if self.h_proto == ETH_P_8021Q:
+                raise SanityError("ethernet", "h_proto", "0x8100 is the 802.1Q tag: give vlan_tci instead")
             return _ETH.pack(self.h_dest, self.h_source, self.h_proto)
         if not 0 <= self.vlan_tci <= 0xFFFF:
             raise SanityError("ethernet", "vlan_tci", f"out of range: {self.vlan_tci!r}")
