@@ -3,6 +3,7 @@
 A service process serves its layer's gRPC API and the standard gRPC health
 service (grpc.health.v1), prints one line `<layer> listening on <host>:<port>`
 once it accepts calls (port 0 picks a free port; a supervisor reads the line),
+reports SERVING once its servicer is ready (wait_ready(), if it has one),
 and on SIGTERM or SIGINT reports NOT_SERVING, lets calls in flight finish
 within a grace period, and exits 0.
 """
@@ -32,6 +33,20 @@ from pktpath.pb import (
 )
 
 SHUTDOWN_GRACE_S = 2.0
+READY_TIMEOUT_S = 60.0
+
+# Peers are local and restart fast: retry a refused connection after 100 ms, not
+# gRPC's default 1 s (which would stall the first packets after a start-up race).
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
+def channel(target: str) -> grpc.Channel:
+    """A channel to another pktpath service."""
+    return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
 
 # layer -> (proto service name, add_*_to_server, draft servicer). The drafts are
 # the generated bases: every RPC answers UNIMPLEMENTED. A layer's own servicer
@@ -88,8 +103,20 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
         print(f"{layer}: cannot listen on {listen}", file=sys.stderr)
         return 1
     server.start()
+
+    def report_serving() -> None:
+        # A servicer that needs its peers first (softirq maps the NIC's rings) says
+        # when it is ready: until then health answers NOT_SERVING.
+        wait_ready = getattr(servicer, "wait_ready", None)
+        if wait_ready is not None and not wait_ready(READY_TIMEOUT_S):
+            print(f"{layer}: not ready after {READY_TIMEOUT_S:.0f} s", file=sys.stderr, flush=True)
+            return
+        for name in ("", service_name):
+            health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
     for name in ("", service_name):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    threading.Thread(target=report_serving, name="ready", daemon=True).start()
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

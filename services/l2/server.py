@@ -12,6 +12,7 @@ from google.protobuf import empty_pb2
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.hop import Hop
+from pktpath.service import channel
 from pktpath.pb import l2_pb2, l2_pb2_grpc, l3_pb2_grpc, skbuff_pb2, softirq_pb2_grpc
 from pktpath.services.l2.link import Link, l2_ifaces
 from pktpath.wire.addr import ip_from_str, ip_to_str, mac_from_str, mac_to_str
@@ -24,7 +25,7 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
     def __init__(self, ctx) -> None:
         self.ctx = ctx
         self.mib = Mib()
-        self._channels = [grpc.insecure_channel(ctx.addrs.target(ctx.host, layer)) for layer in ("l3", "softirq")]
+        self._channels = [channel(ctx.addrs.target(ctx.host, layer)) for layer in ("l3", "softirq")]
         l3 = l3_pb2_grpc.L3Stub(self._channels[0])
         dev = softirq_pb2_grpc.SoftirqStub(self._channels[1])
         self.to_l3 = Hop("l3", lambda skbs: l3.IpRcv(s.to_batch(skbs), timeout=10), self.mib)
@@ -86,8 +87,8 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
         self._stop.set()
         self.to_l3.close()
         self.to_dev.close()
-        for channel in self._channels:
-            channel.close()
+        for ch in self._channels:
+            ch.close()
 
 
 def build(ctx) -> L2Servicer:

@@ -15,6 +15,7 @@ from google.protobuf import empty_pb2
 from pktpath.pb import nic_pb2, nic_pb2_grpc, skbuff_pb2
 from pktpath.config import shm_name
 from pktpath.counters import Mib
+from pktpath.service import channel
 from pktpath.ring import DEFAULT_RING_SIZE, NicRings
 from pktpath.services.nic.device import LinkImpairment, NetDevice
 
@@ -52,9 +53,9 @@ class NicServicer(nic_pb2_grpc.NicServicer):
                 transmit=transmit, impairment=impairment, mib=self.mib)
 
     def _link_to(self, host: str, dev: str):
-        channel = grpc.insecure_channel(self.ctx.addrs.target(host, "nic"))
-        self._channels.append(channel)
-        stub = nic_pb2_grpc.NicStub(channel)
+        peer = channel(self.ctx.addrs.target(host, "nic"))
+        self._channels.append(peer)
+        stub = nic_pb2_grpc.NicStub(peer)
 
         def transmit(frames) -> None:
             stub.LinkXmit(skbuff_pb2.FrameBatch(dev=dev, frames=frames), timeout=5)
@@ -114,8 +115,8 @@ class NicServicer(nic_pb2_grpc.NicServicer):
         for device in self.devices.values():
             device.close()
             device.rings.close()
-        for channel in self._channels:
-            channel.close()
+        for peer in self._channels:
+            peer.close()
 
 
 def build(ctx) -> NicServicer:

@@ -15,6 +15,7 @@ from google.protobuf import empty_pb2
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.hop import Hop
+from pktpath.service import channel
 from pktpath.pb import l2_pb2_grpc, nic_pb2, nic_pb2_grpc, skbuff_pb2, softirq_pb2, softirq_pb2_grpc
 from pktpath.ring import NicRings
 from pktpath.services.softirq.napi import SOFTNET, Napi
@@ -28,9 +29,9 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         self.ctx = ctx
         self.mib = Mib()
         self._stop = threading.Event()
-        self._nic_channel = grpc.insecure_channel(ctx.addrs.target(ctx.host, "nic"))
+        self._nic_channel = channel(ctx.addrs.target(ctx.host, "nic"))
         self._nic = nic_pb2_grpc.NicStub(self._nic_channel)
-        self._l2_channel = grpc.insecure_channel(ctx.addrs.target(ctx.host, "l2"))
+        self._l2_channel = channel(ctx.addrs.target(ctx.host, "l2"))
         l2 = l2_pb2_grpc.L2Stub(self._l2_channel)
         self.to_l2 = Hop("l2", lambda skbs: l2.NetifReceiveSkb(s.to_batch(skbs), timeout=10), self.mib)
         self.napis: dict[str, Napi] = {}
@@ -64,10 +65,11 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
             napi = self.napis[dev] = self._attach(dev)
         except RuntimeError:
             return
-        self._ready[dev].set()
         while not self._stop.is_set():
             try:
-                for irq in self._nic.RequestIrq(nic_pb2.IrqRequest(dev=dev), wait_for_ready=True):
+                stream = self._nic.RequestIrq(nic_pb2.IrqRequest(dev=dev), wait_for_ready=True)
+                self._ready[dev].set()
+                for irq in stream:
                     self.mib.inc(SOFTNET, "irqs")
                     napi.net_rx_action()  # any cause: the poll cleans TX and takes RX
                     if self._stop.is_set():
@@ -77,6 +79,11 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
                     return
                 log.warning("IRQ stream of %s broke (%s); re-requesting", dev, exc.code())
                 time.sleep(RETRY_S)
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Ready once every interface's rings are mapped and its IRQ stream requested."""
+        deadline = time.monotonic() + timeout
+        return all(event.wait(max(0.0, deadline - time.monotonic())) for event in self._ready.values())
 
     def _napi(self, dev: str, context) -> Napi:
         napi = self.napis.get(dev)
