@@ -376,8 +376,12 @@ def to_batch(skbs) -> "pb.SkBuffBatch":
     return batch
 
 
-def disposition(accepted: int, dropped: int) -> "pb.Disposition":
-    return pb.Disposition(accepted=accepted, dropped=dropped)
+def disposition(accepted: int, dropped: int, reason: int = 0) -> "pb.Disposition":
+    """A hop's answer; when every drop had one reason, it is named."""
+    d = pb.Disposition(accepted=accepted, dropped=dropped)
+    if dropped and reason:
+        d.drops.add(reason=reason, count=dropped)
+    return d
 
 
 def export_events(skb: SkBuff, events) -> None:

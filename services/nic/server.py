@@ -15,18 +15,12 @@ from google.protobuf import empty_pb2
 from pktpath.pb import nic_pb2, nic_pb2_grpc, skbuff_pb2
 from pktpath.config import shm_name
 from pktpath.counters import Mib
+from pktpath.skbuff import disposition
 from pktpath.service import channel
 from pktpath.ring import DEFAULT_RING_SIZE, NicRings
 from pktpath.services.nic.device import LinkImpairment, NetDevice
 
 IRQ_POLL_S = 0.5  # how often an idle IRQ stream checks that its reader is still there
-
-
-def _disposition(accepted: int, dropped: int, reason: int) -> skbuff_pb2.Disposition:
-    d = skbuff_pb2.Disposition(accepted=accepted, dropped=dropped)
-    if dropped:
-        d.drops.add(reason=reason, count=dropped)
-    return d
 
 
 class NicServicer(nic_pb2_grpc.NicServicer):
@@ -71,12 +65,12 @@ class NicServicer(nic_pb2_grpc.NicServicer):
     def LinkXmit(self, request, context):
         """Frames arriving over the link from the peer NIC: DMA into the RX ring."""
         accepted, dropped = self._device(request.dev, context).receive(request.frames)
-        return _disposition(accepted, dropped, skbuff_pb2.SKB_DROP_REASON_FULL_RING)
+        return disposition(accepted, dropped, skbuff_pb2.SKB_DROP_REASON_FULL_RING)
 
     def Inject(self, request, context):
         """A client puts frames on the wire of this interface."""
         accepted, dropped = self._device(request.dev, context).receive(request.frames, injected=True)
-        return _disposition(accepted, dropped, skbuff_pb2.SKB_DROP_REASON_FULL_RING)
+        return disposition(accepted, dropped, skbuff_pb2.SKB_DROP_REASON_FULL_RING)
 
     def RequestIrq(self, request, context):
         """The interrupt line: one Irq per hard interrupt, for as long as the driver listens."""

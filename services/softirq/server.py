@@ -97,17 +97,14 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
 
     def DevQueueXmit(self, request, context):
         """__dev_queue_xmit(): queue L2's frames on their device's qdisc and run it."""
-        result = skbuff_pb2.Disposition()
+        queued = dropped = 0
         by_dev: dict[str, list] = {}
         for m in request.skbs:
             by_dev.setdefault(m.dev, []).append(s.from_proto(m))
         for dev, skbs in by_dev.items():
-            queued, dropped = self._napi(dev, context).dev_queue_xmit(skbs)
-            result.accepted += queued
-            result.dropped += dropped
-            if dropped:
-                result.drops.add(reason=skbuff_pb2.SKB_DROP_REASON_QDISC_DROP, count=dropped)
-        return result
+            q, d = self._napi(dev, context).dev_queue_xmit(skbs)
+            queued, dropped = queued + q, dropped + d
+        return s.disposition(queued, dropped, skbuff_pb2.SKB_DROP_REASON_QDISC_DROP)
 
     def GetSoftnetStat(self, request, context):
         m = self.mib
