@@ -93,8 +93,11 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
     """Run `layer`'s service until SIGTERM/SIGINT; returns the exit status."""
     require_upb()
     service_name, add_to_server, _ = LAYERS[layer]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=layer))
     servicer = build_servicer(layer, ctx)
+    # A servicer whose calls block (the socket layer's recvfrom) asks for more threads,
+    # so blocked readers never starve the calls that would wake them.
+    workers = getattr(servicer, "workers", workers)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=layer))
     add_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -3,7 +3,7 @@
 The checks run in the kernel's order (IpHdr.from_bytes keeps it): version and
 IHL, the header present, the header checksum, then tot_len against what
 arrived. The kernel's bookkeeping follows: every packet counts InReceives; a
-bad checksum counts InCsumErrors and InHdrErrors and drops with IP_CSUM; a
+bad checksum counts IpExt InCsumErrors and InHdrErrors and drops with IP_CSUM; a
 packet shorter than its tot_len counts InTruncatedPkts and drops with
 PKT_TOO_SMALL; any other header error counts InHdrErrors and drops with
 IP_INHDR. A good packet loses its link padding (pskb_trim_rcsum) and gets its
@@ -17,6 +17,7 @@ from pktpath.wire import ChecksumError, IpHdr, TruncatedError, WireError
 
 pb = skbuff_pb2
 IP = "Ip"
+IPEXT = "IpExt"  # /proc/net/netstat's IpExt line
 
 
 def ip_rcv_core(skb: s.SkBuff, mib: Mib) -> IpHdr | int:
@@ -27,12 +28,12 @@ def ip_rcv_core(skb: s.SkBuff, mib: Mib) -> IpHdr | int:
     try:
         iph = IpHdr.from_bytes(skb.payload())
     except ChecksumError:
-        mib.inc(IP, "InCsumErrors")
+        mib.inc(IPEXT, "InCsumErrors")
         mib.inc(IP, "InHdrErrors")
         return pb.SKB_DROP_REASON_IP_CSUM
     except TruncatedError as exc:
         if exc.field == "tot_len":
-            mib.inc(IP, "InTruncatedPkts")
+            mib.inc(IPEXT, "InTruncatedPkts")
             return pb.SKB_DROP_REASON_PKT_TOO_SMALL
         mib.inc(IP, "InHdrErrors")
         return pb.SKB_DROP_REASON_IP_INHDR

@@ -1,13 +1,19 @@
 """End-to-end fixtures: a whole topology as real processes, started once per test module."""
 
+import os
 import random
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)  # e2ekit, the helpers the tests share
 
 
 def free_base_port(hosts: int) -> int:
@@ -41,6 +47,14 @@ def start_topology(name: str, tmp_path_factory) -> Supervisor:
 @pytest.fixture(scope="module")
 def default_topology(tmp_path_factory):
     sup = start_topology("default", tmp_path_factory)
+    yield sup
+    statuses = sup.stop()
+    assert all(rc == 0 for _, _, rc in statuses), statuses
+
+
+@pytest.fixture(scope="module")
+def router_topology(tmp_path_factory):
+    sup = start_topology("router", tmp_path_factory)
     yield sup
     statuses = sup.stop()
     assert all(rc == 0 for _, _, rc in statuses), statuses

@@ -1,9 +1,6 @@
 """NIC, softirq and L2 of two hosts as real processes: ARP resolves over the shared-memory
 rings, the link between NICs and the IRQ streams, from empty tables."""
 
-import time
-
-import grpc
 import pytest
 from google.protobuf import empty_pb2
 
@@ -12,25 +9,9 @@ from pktpath.pb import l2_pb2, l2_pb2_grpc, nic_pb2, nic_pb2_grpc, skbuff_pb2
 from pktpath.wire import IpHdr
 from pktpath.wire.addr import ip_from_str
 
+from e2ekit import counter, stub, wait_for
+
 pytestmark = pytest.mark.slow
-
-
-def stub(sup, host, layer, cls):
-    return cls(grpc.insecure_channel(sup.addrs.target(host, layer)))
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
-
-
-def counters(reply) -> dict:
-    return {g.name: dict(g.values) for g in reply.groups}
 
 
 def test_arp_resolves_and_the_packet_crosses(default_topology):
@@ -56,7 +37,7 @@ def test_arp_resolves_and_the_packet_crosses(default_topology):
     learned = neighbour(l2_b, "10.0.0.1")
     assert learned.lladdr == "02:00:00:00:00:0a" and learned.state == l2_pb2.NUD_STALE
     # the queued packet followed the reply: B's L2 passed it up to L3
-    assert wait_for(lambda: counters(l2_b.GetCounters(empty_pb2.Empty())).get("L2", {}).get("InFrames", 0) >= 2)
+    assert wait_for(lambda: counter(l2_b, "L2", "InFrames") >= 2)
     nic_a = stub(sup, "A", "nic", nic_pb2_grpc.NicStub)
     nic_b = stub(sup, "B", "nic", nic_pb2_grpc.NicStub)
     a_stats = nic_a.GetStats(nic_pb2.DevRequest(dev="eth0"))
@@ -70,9 +51,8 @@ def test_inject_wrong_mac_counted_as_otherhost(default_topology):
     sup = default_topology
     nic_b = stub(sup, "B", "nic", nic_pb2_grpc.NicStub)
     l2_b = stub(sup, "B", "l2", l2_pb2_grpc.L2Stub)
-    before = counters(l2_b.GetCounters(empty_pb2.Empty())).get("Drops", {}).get("SKB_DROP_REASON_OTHERHOST", 0)
+    before = counter(l2_b, "Drops", "SKB_DROP_REASON_OTHERHOST")
     frame = bytes.fromhex("020000000099") + bytes.fromhex("02000000000a") + b"\x08\x00" + bytes(46)
     reply = nic_b.Inject(skbuff_pb2.FrameBatch(dev="eth0", frames=[skbuff_pb2.Frame(data=frame)] * 3), timeout=5)
     assert reply.accepted == 3
-    assert wait_for(lambda: counters(l2_b.GetCounters(empty_pb2.Empty()))["Drops"].get(
-        "SKB_DROP_REASON_OTHERHOST", 0) == before + 3)
+    assert wait_for(lambda: counter(l2_b, "Drops", "SKB_DROP_REASON_OTHERHOST") == before + 3)

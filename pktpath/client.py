@@ -1,0 +1,122 @@
+"""A Python client for a pktpath host's socket API, shaped like the socket module.
+
+    with SocketApi("127.0.0.1:50015") as a:
+        sock = a.socket(SOCK_DGRAM)
+        sock.sendto(b"hello", ("10.0.0.2", 7000))
+
+Every failure is an OSError with the errno the socket layer reported
+(ConnectionRefusedError for ECONNREFUSED, TimeoutError when recvfrom's
+timeout passes, ...), so client code reads like code against the kernel's API.
+"""
+
+import errno
+
+import grpc
+
+from pktpath.pb import socket_pb2, socket_pb2_grpc
+from pktpath.service import channel
+from pktpath.sockerr import errno_of
+
+AF_INET, SOCK_DGRAM = 2, 2
+IPPROTO_ICMP, IPPROTO_UDP = 1, 17
+SOL_SOCKET, IPPROTO_IP = 1, 0
+SO_ERROR, SO_SNDBUF, SO_RCVBUF = 4, 7, 8
+IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
+
+
+def _oserror(exc: grpc.RpcError) -> OSError:
+    err = errno_of(exc)
+    if err is None:  # the service itself failed or is unreachable
+        return OSError(errno.EIO, f"socket service: {exc.code().name}: {exc.details()}")
+    if err == errno.EAGAIN:
+        return TimeoutError(err, exc.details())
+    return OSError(err, exc.details())
+
+
+class SocketApi:
+    """The socket service of one host."""
+
+    def __init__(self, target: str) -> None:
+        self._channel = channel(target)
+        self.stub = socket_pb2_grpc.SocketStub(self._channel)
+
+    def call(self, rpc: str, request, timeout: float | None = 30):
+        try:
+            return getattr(self.stub, rpc)(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise _oserror(exc) from None
+
+    def socket(self, type_: int = SOCK_DGRAM, protocol: int = 0) -> "Socket":
+        return Socket(self, self.call("Socket", socket_pb2.SocketRequest(family=AF_INET, type=type_,
+                                                                         protocol=protocol)).fd)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "SocketApi":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _sockaddr(addr: tuple[str, int]) -> socket_pb2.Sockaddr:
+    return socket_pb2.Sockaddr(addr=addr[0], port=addr[1])
+
+
+class Socket:
+    def __init__(self, api: SocketApi, fd: int) -> None:
+        self.api = api
+        self.fd = fd
+
+    def bind(self, addr: tuple[str, int]) -> None:
+        self.api.call("Bind", socket_pb2.SockaddrRequest(fd=self.fd, addr=_sockaddr(addr)))
+
+    def connect(self, addr: tuple[str, int]) -> None:
+        self.api.call("Connect", socket_pb2.SockaddrRequest(fd=self.fd, addr=_sockaddr(addr)))
+
+    def sendto(self, data: bytes, addr: tuple[str, int] | None = None) -> int:
+        req = socket_pb2.SendtoRequest(fd=self.fd, data=data)
+        if addr is not None:
+            req.addr.CopyFrom(_sockaddr(addr))
+        return self.api.call("Sendto", req).sent
+
+    send = sendto
+
+    def recvfrom(self, bufsize: int = 65535, timeout: float | None = None,
+                 flags: int = 0) -> tuple[bytes, tuple[str, int]]:
+        reply = self.recvmsg(bufsize, timeout, flags)
+        return reply.data, (reply.addr.addr, reply.addr.port)
+
+    def recvmsg(self, bufsize: int = 65535, timeout: float | None = None, flags: int = 0):
+        """The whole reply: data, addr and the TTL the datagram arrived with."""
+        req = socket_pb2.RecvfromRequest(fd=self.fd, bufsize=bufsize, flags=flags, timeout_s=timeout or 0)
+        return self.api.call("Recvfrom", req, timeout=None if timeout is None else timeout + 5)
+
+    def setsockopt(self, level: int, optname: int, value: int) -> None:
+        self.api.call("Setsockopt", socket_pb2.SockoptRequest(fd=self.fd, level=level, optname=optname,
+                                                              value=value))
+
+    def getsockopt(self, level: int, optname: int) -> int:
+        return self.api.call("Getsockopt", socket_pb2.SockoptRequest(fd=self.fd, level=level,
+                                                                     optname=optname)).value
+
+    def getsockname(self) -> tuple[str, int]:
+        a = self.api.call("Getsockname", socket_pb2.FdRequest(fd=self.fd))
+        return a.addr, a.port
+
+    def getpeername(self) -> tuple[str, int]:
+        a = self.api.call("Getpeername", socket_pb2.FdRequest(fd=self.fd))
+        return a.addr, a.port
+
+    def close(self) -> None:
+        self.api.call("Close", socket_pb2.FdRequest(fd=self.fd))
+
+    def __enter__(self) -> "Socket":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.close()
+        except OSError:
+            pass

@@ -1,0 +1,39 @@
+"""What the send path tells the next layer down about a packet: struct flowi4 plus
+the ipcm_cookie bits (TTL, TOS, path-MTU discovery mode) a socket chose.
+
+The kernel passes these as arguments (udp_sendmsg → ip_make_skb(fl4, ipc)); a
+pktpath hop carries them in the skb's control buffer, skb->cb, whose role in
+the kernel is exactly this kind of per-layer scratch.
+"""
+
+import struct
+from typing import NamedTuple
+
+# IP_MTU_DISCOVER values (include/uapi/linux/in.h)
+IP_PMTUDISC_DONT = 0   # never set DF
+IP_PMTUDISC_WANT = 1   # the default: DF when the packet fits the path MTU, else fragment
+IP_PMTUDISC_DO = 2     # always DF; a send over the path MTU fails with EMSGSIZE
+IP_PMTUDISC_PROBE = 3  # DF, ignore the path MTU
+
+_FLOW = struct.Struct("!IIHHBBBB")
+
+
+class Flowi4(NamedTuple):
+    daddr: int
+    saddr: int = 0      # 0: the route's preferred source
+    dport: int = 0
+    sport: int = 0
+    protocol: int = 0
+    ttl: int = 0        # 0: the default TTL (64)
+    tos: int = 0
+    pmtudisc: int = IP_PMTUDISC_WANT
+
+    def pack(self) -> bytes:
+        return _FLOW.pack(*self)
+
+    @classmethod
+    def unpack(cls, cb: bytes) -> "Flowi4":
+        """Raises ValueError when cb does not hold a flow (a malformed message)."""
+        if len(cb) != _FLOW.size:
+            raise ValueError(f"skb->cb holds {len(cb)} bytes, not a flowi4")
+        return cls(*_FLOW.unpack(cb))

@@ -1,0 +1,69 @@
+"""Socket errors as gRPC statuses: what a client of pktpath's socket API sees.
+
+Each failure keeps its errno: the status code is the closest gRPC one, the
+details start with the errno's name and strerror ("ECONNREFUSED: Connection
+refused"), and the trailing metadata carries `errno` (the number), so a
+client can tell EMSGSIZE from EINVAL although both are INVALID_ARGUMENT.
+"""
+
+import errno
+import os
+
+import grpc
+
+STATUS = {
+    errno.EBADF: grpc.StatusCode.NOT_FOUND,
+    errno.ENOTSOCK: grpc.StatusCode.NOT_FOUND,
+    errno.EINVAL: grpc.StatusCode.INVALID_ARGUMENT,
+    errno.EMSGSIZE: grpc.StatusCode.INVALID_ARGUMENT,
+    errno.EAFNOSUPPORT: grpc.StatusCode.INVALID_ARGUMENT,
+    errno.EPROTONOSUPPORT: grpc.StatusCode.INVALID_ARGUMENT,
+    errno.ESOCKTNOSUPPORT: grpc.StatusCode.INVALID_ARGUMENT,
+    errno.EADDRNOTAVAIL: grpc.StatusCode.INVALID_ARGUMENT,
+    errno.EDESTADDRREQ: grpc.StatusCode.FAILED_PRECONDITION,
+    errno.ENOTCONN: grpc.StatusCode.FAILED_PRECONDITION,
+    errno.EISCONN: grpc.StatusCode.FAILED_PRECONDITION,
+    errno.EPROTO: grpc.StatusCode.FAILED_PRECONDITION,
+    errno.EADDRINUSE: grpc.StatusCode.ALREADY_EXISTS,
+    errno.EAGAIN: grpc.StatusCode.DEADLINE_EXCEEDED,
+    errno.ETIMEDOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
+    errno.ECONNREFUSED: grpc.StatusCode.UNAVAILABLE,
+    errno.EHOSTUNREACH: grpc.StatusCode.UNAVAILABLE,
+    errno.ENETUNREACH: grpc.StatusCode.UNAVAILABLE,
+    errno.EHOSTDOWN: grpc.StatusCode.UNAVAILABLE,
+    errno.ENONET: grpc.StatusCode.UNAVAILABLE,
+    errno.EPERM: grpc.StatusCode.PERMISSION_DENIED,
+    errno.EACCES: grpc.StatusCode.PERMISSION_DENIED,
+    errno.EOPNOTSUPP: grpc.StatusCode.UNIMPLEMENTED,
+    errno.ENOPROTOOPT: grpc.StatusCode.UNIMPLEMENTED,
+    errno.ENOBUFS: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errno.EMFILE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+class SockError(Exception):
+    """A syscall's failure inside a service: an errno and what it was about."""
+
+    def __init__(self, err: int, detail: str = "") -> None:
+        super().__init__(describe(err, detail))
+        self.errno = err
+        self.detail = detail
+
+
+def describe(err: int, detail: str = "") -> str:
+    text = f"{errno.errorcode.get(err, str(err))}: {os.strerror(err)}"
+    return f"{text} ({detail})" if detail else text
+
+
+def abort(context, err: int, detail: str = ""):
+    """End an RPC with the errno's status; never returns."""
+    context.set_trailing_metadata((("errno", str(err)),))
+    context.abort(STATUS.get(err, grpc.StatusCode.INTERNAL), describe(err, detail))
+
+
+def errno_of(exc: grpc.RpcError) -> int | None:
+    """The errno a failed socket call carried, None if it carried none."""
+    for key, value in exc.trailing_metadata() or ():
+        if key == "errno":
+            return int(value)
+    return None

@@ -1,0 +1,191 @@
+"""The L3 service of one host: IPv4 (net/ipv4/ip_input.c, ip_forward.c, ip_output.c,
+ip_fragment.c, icmp.c, route.c) and netfilter's hooks.
+
+Servicer for pktpath.v1.L3: IpRcv is L2's way up (one message per poll),
+IpQueueXmit and IpRouteOutput are L4's way down, IcmpSend is L4 asking for an
+error (port unreachable). The tables (`ip route`, `ip addr`, `iptables -L -v`)
+and /proc/net/snmp's Ip and Icmp counters are readable and, for routes and
+rules, changeable at run time.
+"""
+
+import ipaddress
+import threading
+
+import grpc
+from google.protobuf import empty_pb2
+
+from pktpath import skbuff as s
+from pktpath.counters import Mib
+from pktpath.hop import Hop
+from pktpath.pb import l2_pb2_grpc, l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc
+from pktpath.service import channel
+from pktpath.services.l3 import netfilter as nf
+from pktpath.services.l3.ipv4 import Ipv4
+from pktpath.services.l3.route import Fib, FibRoute
+from pktpath.wire import IpHdr, WireError
+from pktpath.wire.addr import ip_to_str
+
+FRAG_TICK_S = 1.0
+HOP_TIMEOUT_S = 10
+
+
+def _icmp_err_batch(items) -> l4_pb2.IcmpErrBatch:
+    batch = l4_pb2.IcmpErrBatch()
+    for skb, type_, code, info in items:
+        s.to_proto(skb, batch.errs.add(type=type_, code=code, info=info).skb)
+    return batch
+
+
+class L3Servicer(l3_pb2_grpc.L3Servicer):
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.mib = Mib()
+        host = ctx.topology.host(ctx.host)
+        self.fib = Fib()
+        for iface in host.interfaces:
+            self.fib.add_address(iface.name, int(iface.addr.ip), iface.addr.network.prefixlen)
+        for r in host.routes:
+            self.fib.add(FibRoute(int(r.dst.network_address), r.dst.prefixlen, r.dev,
+                                  gateway=int(r.via) if r.via else 0, metric=r.metric))
+        self.ifaces = {i.name: i for i in host.interfaces}
+        self._l2_channel = channel(ctx.addrs.target(ctx.host, "l2"))
+        self._l4_channel = channel(ctx.addrs.target(ctx.host, "l4"))
+        l2 = l2_pb2_grpc.L2Stub(self._l2_channel)
+        l4 = l4_pb2_grpc.L4Stub(self._l4_channel)
+        self.to_l2 = Hop("l2", lambda skbs: l2.NeighOutput(s.to_batch(skbs), timeout=HOP_TIMEOUT_S), self.mib)
+        self.to_l4 = {
+            "udp": Hop("udp", lambda skbs: l4.UdpRcv(s.to_batch(skbs), timeout=HOP_TIMEOUT_S), self.mib),
+            "tcp": Hop("tcp", lambda skbs: l4.TcpV4Rcv(s.to_batch(skbs), timeout=HOP_TIMEOUT_S), self.mib),
+            "ping": Hop("ping", lambda skbs: l4.PingRcv(s.to_batch(skbs), timeout=HOP_TIMEOUT_S), self.mib),
+            "err": Hop("icmp-err", lambda items: l4.IcmpErr(_icmp_err_batch(items), timeout=HOP_TIMEOUT_S),
+                       self.mib),
+        }
+        self.netfilter = nf.Netfilter(nf.rules_from_topology(host))
+        self.ip = Ipv4(ctx.host, self.fib, {i.name: i.mtu for i in host.interfaces}, forwarding=host.forwarding,
+                       to_l2=self.to_l2.put, to_l4=lambda kind, items: self.to_l4[kind].put(items),
+                       mib=self.mib, netfilter=self.netfilter)
+        self._stop = threading.Event()
+        threading.Thread(target=self._frag_timer, name="ipfrag-timer", daemon=True).start()
+
+    def _frag_timer(self) -> None:
+        while not self._stop.wait(FRAG_TICK_S):
+            self.ip.frag_expire()
+
+    # -- the data path ------------------------------------------------------------
+    def IpRcv(self, request, context):
+        """ip_list_rcv(): one poll's IPv4 packets."""
+        return s.disposition(*self.ip.ip_list_rcv([s.from_proto(m) for m in request.skbs]))
+
+    def IpQueueXmit(self, request, context):
+        """ip_queue_xmit(): L4's packets; the answer carries the errno sendmsg returns."""
+        accepted, dropped, err = self.ip.ip_queue_xmit([s.from_proto(m) for m in request.skbs])
+        d = s.disposition(accepted, dropped)
+        d.errno = err
+        return d
+
+    def IpRouteOutput(self, request, context):
+        """ip_route_output_key(): the route and source address for a flow."""
+        res = self.ip.route_output(request.daddr)
+        if res is None:
+            self.mib.inc("Ip", "OutNoRoutes")
+            return l3_pb2.RouteResult(errno=101)  # ENETUNREACH
+        saddr = request.saddr or res.prefsrc or request.daddr
+        return l3_pb2.RouteResult(type=res.type, dev=res.dev, nexthop=res.nexthop, saddr=saddr,
+                                  mtu=self.ip.path_mtu(request.daddr, res.dev))
+
+    def IcmpSend(self, request, context):
+        """icmp_send() on L4's behalf, about skb_in (network header set)."""
+        try:
+            skb = s.from_proto(request.skb_in)
+            iph = IpHdr.from_bytes(s.skb_network_header(skb), verify_csum=False)
+        except (s.SkbError, WireError) as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"IcmpSend: no IPv4 header in skb_in: {exc}")
+        sent = self.ip.icmp_send(skb, iph, request.type, request.code, request.info)
+        return s.disposition(1 if sent else 0, 0)
+
+    # -- ip route / ip addr / iptables -------------------------------------------
+    def GetRoutes(self, request, context):
+        table = l3_pb2.RouteTable()
+        for r in self.fib.routes():
+            net = ipaddress.IPv4Network((r.dst, r.prefixlen))
+            table.routes.add(dst=str(net), gateway=ip_to_str(r.gateway) if r.gateway else "", dev=r.dev,
+                             scope=r.scope, proto=r.proto, metric=r.metric,
+                             prefsrc=ip_to_str(r.prefsrc) if r.prefsrc else "")
+        return table
+
+    def _route_arg(self, request, context) -> tuple[ipaddress.IPv4Network, int]:
+        try:
+            net = ipaddress.IPv4Network(request.dst)
+            gateway = int(ipaddress.IPv4Address(request.gateway)) if request.gateway else 0
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return net, gateway
+
+    def RouteAdd(self, request, context):
+        net, gateway = self._route_arg(request, context)
+        if request.dev not in self.ifaces:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {request.dev!r}")
+        try:
+            self.fib.add(FibRoute(int(net.network_address), net.prefixlen, request.dev, gateway=gateway,
+                                  metric=request.metric))
+        except FileExistsError as exc:
+            context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
+        return empty_pb2.Empty()
+
+    def RouteDel(self, request, context):
+        net, _ = self._route_arg(request, context)
+        try:
+            self.fib.delete(int(net.network_address), net.prefixlen)
+        except LookupError as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        return empty_pb2.Empty()
+
+    def GetAddrs(self, request, context):
+        table = l3_pb2.AddrTable()
+        for i in self.ifaces.values():
+            table.addrs.add(dev=i.name, local=str(i.addr), broadcast=str(i.addr.network.broadcast_address),
+                            mtu=i.mtu, lladdr=i.mac)
+        return table
+
+    def GetRules(self, request, context):
+        table = l3_pb2.RuleTable()
+        for r in self.netfilter.rules():
+            table.rules.add(hook=r.hook, src=_prefix_str(r.src), dst=_prefix_str(r.dst), protocol=r.protocol,
+                            sport=r.sport, dport=r.dport, target=r.verdict, pkts=r.pkts, bytes=r.bytes)
+        return table
+
+    def RuleAdd(self, request, context):
+        try:
+            src, dst = (_prefix(p) for p in (request.src, request.dst))
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        if request.sport > 0xFFFF or request.dport > 0xFFFF:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "ports are 0..65535")
+        self.netfilter.add(nf.NfRule(request.hook, request.target, src, dst, request.protocol,
+                                     request.sport, request.dport))
+        return empty_pb2.Empty()
+
+    def GetCounters(self, request, context):
+        return self.mib.to_proto()
+
+    def close(self) -> None:
+        self._stop.set()
+        for hop in (self.to_l2, *self.to_l4.values()):
+            hop.close()
+        self._l2_channel.close()
+        self._l4_channel.close()
+
+
+def _prefix(text: str) -> tuple[int, int]:
+    if not text:
+        return 0, 0
+    net = ipaddress.IPv4Network(text)
+    return int(net.network_address), net.prefixlen
+
+
+def _prefix_str(prefix: tuple[int, int]) -> str:
+    return str(ipaddress.IPv4Network(prefix)) if prefix[1] else ""
+
+
+def build(ctx) -> L3Servicer:
+    return L3Servicer(ctx)

@@ -1,0 +1,365 @@
+"""Datagram sockets (UDP and ICMP echo "ping" sockets) of one host: the state a
+struct sock keeps and the socket calls that act on it.
+
+Models net/socket.c and net/ipv4/af_inet.c (socket, bind, connect, close,
+getsockname/getpeername), sock_setsockopt/ip_setsockopt, the receive queue of
+include/net/sock.h with its memory accounting (__udp_enqueue_schedule_skb:
+SO_RCVBUF bounds sk_rmem_alloc, counted by skb truesize; a full buffer drops
+with SOCKET_RCVBUFF and counts RcvbufErrors), sk_data_ready waking a blocked
+reader (no polling), udp_recvmsg/ping_recvmsg copying kernel → user (a COPY)
+and freeing the skb, sendmsg copying user → a new skb (a COPY), and
+__udp4_lib_err's rule for which ICMP errors a socket sees (hard errors on a
+connected socket, every error with IP_RECVERR).
+
+Pure logic: the protocol layer below (L4) is a callable object with
+hash/unhash/sendmsg.
+"""
+
+import errno
+import itertools
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from pktpath import skbuff as s
+from pktpath.counters import Mib
+from pktpath.flow import IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, Flowi4
+from pktpath.pb import skbuff_pb2
+from pktpath.sockerr import SockError
+from pktpath.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
+from pktpath.wire.ipv4 import IPDEFTTL, IPPROTO_ICMP, IPPROTO_UDP
+
+pb = skbuff_pb2
+SOCK = pb.LAYER_SOCKET
+AF_INET, SOCK_STREAM, SOCK_DGRAM = 2, 1, 2
+SOL_SOCKET, IPPROTO_IP = 1, 0
+SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF = 3, 4, 7, 8
+IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
+MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT = 0x2, 0x20, 0x40
+SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
+RCV_SHUTDOWN, SEND_SHUTDOWN = 1, 2
+
+RMEM_DEFAULT = RMEM_MAX = 212992  # net.core.rmem_default / rmem_max
+WMEM_DEFAULT = WMEM_MAX = 212992
+SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF = 2304, 4608
+SKB_TRUESIZE_OVERHEAD = 576  # SKB_TRUESIZE(): + sizeof(sk_buff) + sizeof(skb_shared_info), aligned
+UDP_MAX_PAYLOAD = 0xFFFF - 20 - 8  # 65507
+PING_MAX = 0xFFFF - 20             # 65515: an ICMP message in one IPv4 datagram
+FIRST_FD = 3                       # 0-2 are stdin, stdout, stderr in any process
+_PORTS = struct.Struct("!HH")
+_ADDRS = struct.Struct("!II")
+
+
+def truesize(skb) -> int:
+    return skb.end + SKB_TRUESIZE_OVERHEAD
+
+
+@dataclass
+class Sock:
+    fd: int
+    sk: int
+    type: int
+    protocol: int
+    saddr: int = 0
+    sport: int = 0
+    daddr: int = 0
+    dport: int = 0
+    bound: bool = False
+    rcvbuf: int = RMEM_DEFAULT
+    sndbuf: int = WMEM_DEFAULT
+    ttl: int = -1                  # -1: the route's default, 64
+    pmtudisc: int = IP_PMTUDISC_WANT
+    recverr: bool = False
+    err: int = 0                   # sk_err, reported once by the next call that checks it
+    err_detail: str = ""
+    shutdown: int = 0
+    closed: bool = False
+    rmem: int = 0                  # sk_rmem_alloc
+    queue: deque = field(default_factory=deque)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def netid(self) -> str:
+        return "icmp" if self.protocol == IPPROTO_ICMP else "udp"
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.dport or (self.protocol == IPPROTO_ICMP and self.daddr))
+
+    def sock_error(self) -> int:
+        """sock_error(): take the pending error."""
+        err, self.err = self.err, 0
+        return err
+
+
+@dataclass(frozen=True)
+class Datagram:
+    data: bytes
+    saddr: int
+    sport: int
+    ttl: int
+    truncated_from: int  # the datagram's length when bufsize cut it (MSG_TRUNC), else 0
+
+
+class SocketLayer:
+    def __init__(self, host: str, l4, mib: Mib) -> None:
+        self.host = host
+        self.l4 = l4   # .hash(sock) -> (saddr, sport, daddr, dport), .unhash(sock), .sendmsg(sock, skb) -> errno
+        self.mib = mib
+        self._lock = threading.Lock()
+        self._fds: dict[int, Sock] = {}
+        self._by_sk: dict[int, Sock] = {}
+        self._sk_ids = itertools.count(1)
+
+    # -- the fd table ---------------------------------------------------------------
+    def sock(self, fd: int) -> Sock:
+        sk = self._fds.get(fd)
+        if sk is None:
+            raise SockError(errno.EBADF, f"fd {fd}")
+        return sk
+
+    def sockets(self) -> list[Sock]:
+        with self._lock:
+            return sorted(self._fds.values(), key=lambda k: k.fd)
+
+    def socket(self, family: int, type_: int, protocol: int) -> Sock:
+        """socket(2) → inet_create()."""
+        if family != AF_INET:
+            raise SockError(errno.EAFNOSUPPORT, f"family {family}: only AF_INET")
+        if type_ == SOCK_STREAM:
+            raise SockError(errno.EPROTONOSUPPORT, "SOCK_STREAM (TCP) arrives with issue 5")
+        if type_ != SOCK_DGRAM:
+            raise SockError(errno.ESOCKTNOSUPPORT, f"type {type_}")
+        if protocol not in (0, IPPROTO_UDP, IPPROTO_ICMP):
+            raise SockError(errno.EPROTONOSUPPORT, f"protocol {protocol} with SOCK_DGRAM")
+        with self._lock:
+            fd = next(i for i in itertools.count(FIRST_FD) if i not in self._fds)  # the lowest free fd
+            sock = Sock(fd, next(self._sk_ids), type_, protocol or IPPROTO_UDP)
+            self._fds[fd] = sock
+            self._by_sk[sock.sk] = sock
+        return sock
+
+    def close(self, fd: int) -> None:
+        """close(2) → udp_destroy_sock: unhash, purge the receive queue, wake any reader."""
+        with self._lock:
+            sock = self._fds.pop(fd, None)
+            if sock is None:
+                raise SockError(errno.EBADF, f"fd {fd}")
+            self._by_sk.pop(sock.sk, None)
+        with sock.cond:
+            sock.closed = True
+            queued = list(sock.queue)
+            sock.queue.clear()
+            sock.rmem = 0
+            sock.cond.notify_all()
+        for skb in queued:
+            self._drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "udp_destroy_sock")
+        if sock.bound:
+            self.l4.unhash(sock)
+
+    def _drop(self, skb, reason: int, func: str) -> None:
+        s.kfree_skb_reason(skb, reason, SOCK, self.host, func)
+        self.mib.drop(reason)
+
+    # -- addresses ---------------------------------------------------------------
+    def bind(self, fd: int, saddr: int, sport: int) -> None:
+        """inet_bind()."""
+        sock = self.sock(fd)
+        if sock.bound:
+            raise SockError(errno.EINVAL, "already bound")
+        sock.saddr, sock.sport = saddr, sport
+        self._hash(sock)
+
+    def _hash(self, sock: Sock) -> None:
+        sock.saddr, sock.sport, sock.daddr, sock.dport = self.l4.hash(sock)
+        sock.bound = True
+
+    def autobind(self, sock: Sock) -> None:
+        """inet_autobind(): an ephemeral port for an unbound socket's first send."""
+        if not sock.bound:
+            self._hash(sock)
+
+    def connect(self, fd: int, daddr: int, dport: int) -> None:
+        """ip4_datagram_connect(): fix the peer; daddr 0 (AF_UNSPEC) disconnects."""
+        sock = self.sock(fd)
+        if sock.protocol == IPPROTO_UDP and daddr and not dport:
+            raise SockError(errno.EINVAL, "port 0")
+        old = sock.daddr, sock.dport
+        sock.daddr, sock.dport = daddr, dport if sock.protocol == IPPROTO_UDP else 0
+        try:
+            self._hash(sock)
+        except SockError:
+            sock.daddr, sock.dport = old
+            raise
+
+    # -- options ------------------------------------------------------------------
+    def setsockopt(self, fd: int, level: int, optname: int, value: int) -> None:
+        sock = self.sock(fd)
+        if level == SOL_SOCKET and optname == SO_RCVBUF:
+            # sk_rcvbuf = max(min(val, rmem_max) * 2, SOCK_MIN_RCVBUF): doubled for the skb overhead
+            sock.rcvbuf = max(min(max(value, 0), RMEM_MAX) * 2, SOCK_MIN_RCVBUF)
+        elif level == SOL_SOCKET and optname == SO_SNDBUF:
+            sock.sndbuf = max(min(max(value, 0), WMEM_MAX) * 2, SOCK_MIN_SNDBUF)
+        elif level == IPPROTO_IP and optname == IP_TTL:
+            if value != -1 and not 1 <= value <= 255:
+                raise SockError(errno.EINVAL, f"IP_TTL {value}")
+            sock.ttl = value
+        elif level == IPPROTO_IP and optname == IP_MTU_DISCOVER:
+            if not 0 <= value <= 5:
+                raise SockError(errno.EINVAL, f"IP_MTU_DISCOVER {value}")
+            sock.pmtudisc = value
+        elif level == IPPROTO_IP and optname == IP_RECVERR:
+            sock.recverr = bool(value)
+        else:
+            raise SockError(errno.ENOPROTOOPT, f"level {level} option {optname}")
+
+    def getsockopt(self, fd: int, level: int, optname: int) -> int:
+        sock = self.sock(fd)
+        options = {
+            (SOL_SOCKET, SO_TYPE): lambda: sock.type,
+            (SOL_SOCKET, SO_ERROR): sock.sock_error,
+            (SOL_SOCKET, SO_RCVBUF): lambda: sock.rcvbuf,
+            (SOL_SOCKET, SO_SNDBUF): lambda: sock.sndbuf,
+            (IPPROTO_IP, IP_TTL): lambda: IPDEFTTL if sock.ttl == -1 else sock.ttl,
+            (IPPROTO_IP, IP_MTU_DISCOVER): lambda: sock.pmtudisc,
+            (IPPROTO_IP, IP_RECVERR): lambda: int(sock.recverr),
+        }
+        get = options.get((level, optname))
+        if get is None:
+            raise SockError(errno.ENOPROTOOPT, f"level {level} option {optname}")
+        return get()
+
+    # -- send -----------------------------------------------------------------------
+    def sendto(self, fd: int, data: bytes, daddr: int = 0, dport: int = 0) -> int:
+        """sendto(2) → udp_sendmsg / ping_v4_sendmsg: the user's bytes copied into a new skb."""
+        sock = self.sock(fd)
+        if sock.shutdown & SEND_SHUTDOWN:
+            raise SockError(errno.EPIPE, "shut down for writing")
+        if not daddr:
+            if not sock.connected:
+                raise SockError(errno.EDESTADDRREQ, "not connected and no address given")
+            daddr, dport = sock.daddr, sock.dport
+        limit = UDP_MAX_PAYLOAD if sock.protocol == IPPROTO_UDP else PING_MAX
+        if len(data) > limit:
+            raise SockError(errno.EMSGSIZE, f"{len(data)} bytes > {limit}")
+        if sock.protocol == IPPROTO_UDP and not dport:
+            raise SockError(errno.EINVAL, "destination port 0")
+        self.autobind(sock)
+        skb = s.alloc_skb(s.MAX_HEADER + len(data), origin_host=self.host)
+        s.skb_reserve(skb, s.MAX_HEADER)
+        s.skb_put_data(skb, data)
+        skb.record(s.COPY, SOCK, self.host, "skb_copy_from_iter", len(data), copy_from="user", copy_to="skb")
+        skb.sk = sock.sk
+        skb.cb = Flowi4(daddr, dport=dport, ttl=0 if sock.ttl == -1 else sock.ttl,
+                        pmtudisc=sock.pmtudisc).pack()
+        err = self.l4.sendmsg(sock, skb)
+        if err:
+            raise SockError(err)
+        return len(data)
+
+    # -- receive --------------------------------------------------------------------
+    def sock_queue_rcv_skb(self, skbs: list) -> tuple[int, int]:
+        """__udp_enqueue_schedule_skb / sock_queue_rcv_skb + sk_data_ready."""
+        accepted = dropped = 0
+        for skb in skbs:
+            skb.record(s.ENTER, SOCK, self.host, "sock_queue_rcv_skb", skb.len)
+            sock = self._by_sk.get(skb.sk)
+            if sock is None:
+                self._drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "sock_queue_rcv_skb")
+                dropped += 1
+                continue
+            with sock.cond:
+                if sock.closed or sock.shutdown & RCV_SHUTDOWN:
+                    reason = pb.SKB_DROP_REASON_SOCKET_CLOSE
+                elif sock.rmem > sock.rcvbuf:  # always room for one skb in an empty queue
+                    reason = pb.SKB_DROP_REASON_SOCKET_RCVBUFF
+                else:
+                    reason = 0
+                    sock.queue.append(skb)
+                    sock.rmem += truesize(skb)
+                    sock.cond.notify_all()
+            if reason:
+                if reason == pb.SKB_DROP_REASON_SOCKET_RCVBUFF and sock.protocol == IPPROTO_UDP:
+                    self.mib.inc("Udp", "RcvbufErrors")
+                    self.mib.inc("Udp", "InErrors")
+                self._drop(skb, reason, "__udp_enqueue_schedule_skb")
+                dropped += 1
+            else:
+                accepted += 1
+        return accepted, dropped
+
+    def recvfrom(self, fd: int, bufsize: int, flags: int = 0, timeout: float | None = None,
+                 cancelled=lambda: False) -> Datagram:
+        """recvfrom(2) → udp_recvmsg / ping_recvmsg. Blocks until a datagram or an error
+        arrives, up to `timeout` seconds (None: until then, or until cancelled())."""
+        sock = self.sock(fd)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with sock.cond:
+            while True:
+                if sock.closed:
+                    raise SockError(errno.EBADF, "closed while waiting")
+                err = sock.sock_error()
+                if err:
+                    raise SockError(err, sock.err_detail)
+                if sock.queue:
+                    break
+                if sock.shutdown & RCV_SHUTDOWN:
+                    return Datagram(b"", 0, 0, 0, 0)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if flags & MSG_DONTWAIT or (remaining is not None and remaining <= 0) or cancelled():
+                    raise SockError(errno.EAGAIN, "no datagram waiting")
+                sock.cond.wait(remaining)
+            skb = sock.queue[0] if flags & MSG_PEEK else sock.queue.popleft()
+            if not flags & MSG_PEEK:
+                sock.rmem -= truesize(skb)
+        return self._copy_to_user(sock, skb, bufsize, peek=bool(flags & MSG_PEEK))
+
+    def _copy_to_user(self, sock: Sock, skb, bufsize: int, *, peek: bool) -> Datagram:
+        """skb_copy_datagram_msg(): the payload up to bufsize; the rest of a datagram is lost."""
+        data = bytes(skb.payload()[:bufsize])
+        saddr, _ = _ADDRS.unpack_from(skb.buf, skb.network_header + 12)
+        ttl = skb.buf[skb.network_header + 8]
+        sport = _PORTS.unpack_from(skb.buf, skb.transport_header)[0] if sock.protocol == IPPROTO_UDP else 0
+        if not peek:
+            skb.record(s.COPY, SOCK, self.host, "skb_copy_datagram_msg", len(data), copy_from="skb",
+                       copy_to="user")
+            s.consume_skb(skb, SOCK, self.host, "skb_consume_udp")
+            if sock.protocol == IPPROTO_UDP:
+                self.mib.inc("Udp", "InDatagrams")
+        return Datagram(data, saddr, sport, ttl, skb.len if skb.len > len(data) else 0)
+
+    def wake(self, fd: int) -> None:
+        """Wake a blocked reader so it can look at cancelled() again."""
+        sock = self._fds.get(fd)
+        if sock is not None:
+            with sock.cond:
+                sock.cond.notify_all()
+
+    def shutdown(self, fd: int, how: int) -> None:
+        """inet_shutdown() for a datagram socket."""
+        sock = self.sock(fd)
+        if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
+            raise SockError(errno.EINVAL, f"how {how}")
+        with sock.cond:
+            sock.shutdown |= {SHUT_RD: RCV_SHUTDOWN, SHUT_WR: SEND_SHUTDOWN}.get(how, RCV_SHUTDOWN | SEND_SHUTDOWN)
+            sock.cond.notify_all()
+        if not sock.connected:
+            raise SockError(errno.ENOTCONN, "shutdown takes effect, but the socket is not connected")
+
+    # -- ICMP errors ----------------------------------------------------------------
+    def sk_error_report(self, sk: int, err: int, fatal: bool, detail: str, type_: int, code: int) -> bool:
+        """__udp4_lib_err / ping_err's last step: does this socket see the error?"""
+        sock = self._by_sk.get(sk)
+        if sock is None:
+            return False
+        if type_ == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED and sock.pmtudisc == IP_PMTUDISC_DONT:
+            return False  # the path MTU was learned; a socket that never sets DF is not told
+        if not sock.recverr and (not fatal or not sock.connected):
+            return False
+        with sock.cond:
+            sock.err = err
+            sock.err_detail = detail
+            sock.cond.notify_all()
+        return True

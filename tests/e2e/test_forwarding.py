@@ -1,0 +1,108 @@
+"""A — R — B: forwarding, TTL expiry, fragmentation onto a smaller MTU and path-MTU
+discovery, every layer of the three hosts its own process."""
+
+import errno
+
+import pytest
+from google.protobuf import empty_pb2
+
+from pktpath.client import IP_MTU_DISCOVER, IP_RECVERR, IP_TTL, IPPROTO_ICMP, IPPROTO_IP
+from pktpath.flow import IP_PMTUDISC_DO, IP_PMTUDISC_DONT
+from pktpath.pb import l3_pb2_grpc
+from pktpath.wire import IcmpHdr
+
+from e2ekit import counter, sockets, stub
+
+pytestmark = pytest.mark.slow
+
+A_IP, R_A_IP, B_IP = "10.0.1.1", "10.0.1.254", "10.0.2.1"
+
+
+@pytest.fixture(scope="module")
+def net(router_topology):
+    sup = router_topology
+    a, b = sockets(sup, "A"), sockets(sup, "B")
+    yield sup, a, b
+    a.close()
+    b.close()
+
+
+def echo(seq: int, data: bytes = b"pktpath!" * 7) -> bytes:
+    return IcmpHdr.echo(0, seq).to_bytes(data) + data
+
+
+def test_ping_through_the_router(net):
+    sup, a, _ = net
+    l3_r = stub(sup, "R", "l3", l3_pb2_grpc.L3Stub)
+    forwarded = counter(l3_r, "Ip", "ForwDatagrams")
+    with a.socket(protocol=IPPROTO_ICMP) as ping:
+        ping.sendto(echo(1), (B_IP, 0))
+        reply = ping.recvmsg(timeout=10)
+    assert IcmpHdr.from_bytes(reply.data).type == 0 and reply.addr.addr == B_IP
+    assert reply.ttl == 63  # B's 64, less one at R
+    assert counter(l3_r, "Ip", "ForwDatagrams") == forwarded + 2
+
+
+def test_ttl_expiry_answered_with_time_exceeded(net):
+    sup, a, _ = net
+    l3_r = stub(sup, "R", "l3", l3_pb2_grpc.L3Stub)
+    sent = counter(l3_r, "Icmp", "OutTimeExcds")
+    with a.socket(protocol=IPPROTO_ICMP) as ping:
+        ping.setsockopt(IPPROTO_IP, IP_TTL, 1)
+        ping.setsockopt(IPPROTO_IP, IP_RECVERR, 1)  # what ping(8) sets to see soft errors
+        ping.sendto(echo(2), (B_IP, 0))
+        with pytest.raises(OSError, match=f"from {R_A_IP}: time to live exceeded") as exc:
+            ping.recvmsg(timeout=10)
+    assert exc.value.errno == errno.EHOSTUNREACH
+    assert counter(l3_r, "Icmp", "OutTimeExcds") == sent + 1
+    assert counter(l3_r, "Drops", "SKB_DROP_REASON_IP_INHDR") >= 1
+
+
+def test_router_fragments_onto_the_smaller_mtu(net):
+    """DF clear: R's slow path splits each 1500-byte packet for B's 1000-byte link."""
+    sup, a, b = net
+    l3_r, l3_b = stub(sup, "R", "l3", l3_pb2_grpc.L3Stub), stub(sup, "B", "l3", l3_pb2_grpc.L3Stub)
+    creates, oks = counter(l3_r, "Ip", "FragCreates"), counter(l3_b, "Ip", "ReasmOKs")
+    # 2056 bytes of UDP leave A as 1480 + 576; R splits the first into 976 + 504
+    data = bytes(range(256)) * 8
+    with b.socket() as rx, a.socket() as tx:
+        rx.bind(("0.0.0.0", 8000))
+        tx.setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
+        tx.sendto(data, (B_IP, 8000))
+        assert rx.recvfrom(timeout=10)[0] == data
+    assert counter(l3_r, "Ip", "FragCreates") == creates + 2
+    assert counter(l3_b, "Ip", "ReasmOKs") == oks + 1
+
+
+def test_df_over_the_small_mtu_gets_fragmentation_needed(net):
+    sup, a, b = net
+    l3_a, l3_r = stub(sup, "A", "l3", l3_pb2_grpc.L3Stub), stub(sup, "R", "l3", l3_pb2_grpc.L3Stub)
+    fails = counter(l3_r, "Ip", "FragFails")
+    with b.socket() as rx, a.socket() as tx:
+        rx.bind(("0.0.0.0", 8100))
+        tx.connect((B_IP, 8100))
+        tx.setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+        tx.send(bytes(1200))
+        with pytest.raises(OSError, match=r"fragmentation needed \(mtu 1000\)") as exc:
+            tx.recvfrom(timeout=10)
+        assert exc.value.errno == errno.EMSGSIZE
+        assert counter(l3_r, "Ip", "FragFails") == fails + 1
+        # A learned the path MTU: with DF forced, a send that does not fit now fails at once
+        with pytest.raises(OSError) as local:
+            tx.send(bytes(1200))
+        assert local.value.errno == errno.EMSGSIZE
+        # and the default (IP_PMTUDISC_WANT) fragments at A to fit the path
+        creates = counter(l3_a, "Ip", "FragCreates")
+        with a.socket() as want:
+            want.sendto(bytes(1200), (B_IP, 8100))
+            assert rx.recvfrom(timeout=10)[0] == bytes(1200)
+        assert counter(l3_a, "Ip", "FragCreates") == creates + 2
+
+
+def test_routes_and_addresses_readable(net):
+    sup, _, _ = net
+    l3_r = stub(sup, "R", "l3", l3_pb2_grpc.L3Stub)
+    routes = {r.dst: r for r in l3_r.GetRoutes(empty_pb2.Empty()).routes}
+    assert routes["10.0.2.0/24"].dev == "eth1" and routes["10.0.2.0/24"].proto == "kernel"
+    addrs = {x.dev: x for x in l3_r.GetAddrs(empty_pb2.Empty()).addrs}
+    assert addrs["eth1"].local == "10.0.2.254/24" and addrs["eth1"].mtu == 1000
