@@ -3,6 +3,9 @@
     pktpath demo               walk one UDP datagram down the TX path and up the RX path
     pktpath decode HEX         decode an Ethernet frame header by header
     pktpath up [TOPOLOGY]      run every layer of every host as local processes until Ctrl-C
+    pktpath ping DEST          ping(8) from a host of the running topology (--from A)
+    pktpath send DEST PORT     send UDP datagrams from a host (--from A)
+    pktpath recv PORT          receive UDP datagrams on a host (--on B)
     pktpath serve LAYER        run one layer's gRPC service (nic, softirq, l2, l3, l4, socket, orchestrator)
 """
 
@@ -64,6 +67,64 @@ def _cmd_up(args) -> int:
     return 1 if failed else 0
 
 
+def _socket_api(args, host_flag: str):
+    """The socket service of --from/--on HOST in the running topology's port layout."""
+    from pktpath.client import SocketApi
+    from pktpath.config import Addresses
+    from pktpath.topology import TopologyError, load
+
+    topo = load(args.topology)
+    host = getattr(args, host_flag) or topo.hosts[0].name
+    try:
+        topo.host(host)
+    except TopologyError as exc:
+        raise SystemExit(f"pktpath {args.command}: {exc}") from None
+    return SocketApi(Addresses(topo, args.base_port).target(host, "socket"))
+
+
+def _cmd_ping(args) -> int:
+    from pktpath.apps import ping
+
+    with _socket_api(args, "from_host") as api:
+        try:
+            received = ping(api, args.dest, count=args.count, size=args.size, ttl=args.ttl,
+                            interval=args.interval, pmtudisc=args.pmtudisc)
+        except OSError as exc:
+            print(f"pktpath ping: {exc.strerror or exc} (is `pktpath up` running?)", file=sys.stderr)
+            return 2
+    return 0 if received else 1
+
+
+def _cmd_send(args) -> int:
+    from pktpath.apps import send
+
+    with _socket_api(args, "from_host") as api:
+        try:
+            sent = send(api, args.dest, args.port, count=args.count, size=args.size,
+                        data=args.data.encode() if args.data is not None else None, sport=args.sport,
+                        interval=args.interval)
+        except OSError as exc:
+            print(f"pktpath send: {exc.strerror or exc} (is `pktpath up` running?)", file=sys.stderr)
+            return 2
+    return 0 if sent == args.count else 1
+
+
+def _cmd_recv(args) -> int:
+    from pktpath.apps import recv
+
+    n = 0
+    with _socket_api(args, "on") as api:
+        try:
+            for data, (addr, port) in recv(api, args.port, count=args.count, timeout=args.timeout):
+                n += 1
+                shown = data[:32].decode("ascii", "backslashreplace")
+                print(f"{len(data)} bytes from {addr}:{port}: {shown!r}{'...' if len(data) > 32 else ''}", flush=True)
+        except OSError as exc:
+            print(f"pktpath recv: {exc.strerror or exc} (is `pktpath up` running?)", file=sys.stderr)
+            return 2
+    return 0 if n else 1
+
+
 def _cmd_decode(args) -> int:
     from pktpath.walkthrough import decode_frame
 
@@ -87,9 +148,7 @@ def _cmd_demo(args) -> int:
     from pktpath.walkthrough import live_demo
 
     print()
-    for line in live_demo(args.base_port):
-        print(line, flush=True)
-    return 0
+    return 0 if live_demo(args.base_port, out=lambda line: print(line, flush=True)) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +167,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
     p.add_argument("--log-dir", type=Path, help="write each service's output to DIR/HOST-LAYER.log")
     p.set_defaults(func=_cmd_up)
+    def client_args(p, flag, dest, host_help):
+        p.add_argument(flag, dest=dest, metavar="HOST", help=host_help)
+        p.add_argument("--topology", default="default", help="the running topology (default: default)")
+        p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="its port layout base (default 50000)")
+
+    p = sub.add_parser("ping", help="ping(8) through a host's ping socket")
+    p.add_argument("dest")
+    p.add_argument("-c", "--count", type=int, default=3)
+    p.add_argument("-s", "--size", type=int, default=56, help="data bytes after the ICMP header (default 56)")
+    p.add_argument("-t", "--ttl", type=int, help="IP_TTL")
+    p.add_argument("-i", "--interval", type=float, default=1.0)
+    p.add_argument("-M", dest="pmtudisc", choices=("do", "want", "dont"), help="path MTU discovery (IP_MTU_DISCOVER)")
+    client_args(p, "--from", "from_host", "the host to ping from (default: the first)")
+    p.set_defaults(func=_cmd_ping)
+    p = sub.add_parser("send", help="send UDP datagrams from a host")
+    p.add_argument("dest")
+    p.add_argument("port", type=int)
+    p.add_argument("-c", "--count", type=int, default=1)
+    p.add_argument("-s", "--size", type=int, default=64, help="payload bytes (default 64)")
+    p.add_argument("--data", help="send this text instead")
+    p.add_argument("--sport", type=int, default=0, help="bind this source port first")
+    p.add_argument("-i", "--interval", type=float, default=0.0)
+    client_args(p, "--from", "from_host", "the sending host (default: the first)")
+    p.set_defaults(func=_cmd_send)
+    p = sub.add_parser("recv", help="receive UDP datagrams on a host")
+    p.add_argument("port", type=int)
+    p.add_argument("-c", "--count", type=int, default=1)
+    p.add_argument("--timeout", type=float, default=30.0, help="give up after this many seconds of silence")
+    client_args(p, "--on", "on", "the receiving host (default: the first)")
+    p.set_defaults(func=_cmd_recv)
     p = sub.add_parser("decode", help="decode an Ethernet frame given in hex")
     p.add_argument("hex", nargs="+", help="frame bytes in hex (spaces allowed)")
     p.set_defaults(func=_cmd_decode)

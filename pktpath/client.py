@@ -6,7 +6,8 @@
 
 Every failure is an OSError with the errno the socket layer reported
 (ConnectionRefusedError for ECONNREFUSED, TimeoutError when recvfrom's
-timeout passes, ...), so client code reads like code against the kernel's API.
+timeout passes, ...), so client code reads like code against the kernel's API;
+its `detail` says what it was about ("from 10.0.1.254: time to live exceeded").
 """
 
 import errno
@@ -15,7 +16,7 @@ import grpc
 
 from pktpath.pb import socket_pb2, socket_pb2_grpc
 from pktpath.service import channel
-from pktpath.sockerr import errno_of
+from pktpath.sockerr import detail_of, errno_of
 
 AF_INET, SOCK_DGRAM = 2, 2
 IPPROTO_ICMP, IPPROTO_UDP = 1, 17
@@ -28,9 +29,9 @@ def _oserror(exc: grpc.RpcError) -> OSError:
     err = errno_of(exc)
     if err is None:  # the service itself failed or is unreachable
         return OSError(errno.EIO, f"socket service: {exc.code().name}: {exc.details()}")
-    if err == errno.EAGAIN:
-        return TimeoutError(err, exc.details())
-    return OSError(err, exc.details())
+    error = TimeoutError(err, exc.details()) if err == errno.EAGAIN else OSError(err, exc.details())
+    error.detail = detail_of(exc)
+    return error
 
 
 class SocketApi:

@@ -3,7 +3,8 @@
 Each failure keeps its errno: the status code is the closest gRPC one, the
 details start with the errno's name and strerror ("ECONNREFUSED: Connection
 refused"), and the trailing metadata carries `errno` (the number), so a
-client can tell EMSGSIZE from EINVAL although both are INVALID_ARGUMENT.
+client can tell EMSGSIZE from EINVAL although both are INVALID_ARGUMENT, and
+`detail`, what the error was about ("from 10.0.1.254: time to live exceeded").
 """
 
 import errno
@@ -57,13 +58,22 @@ def describe(err: int, detail: str = "") -> str:
 
 def abort(context, err: int, detail: str = ""):
     """End an RPC with the errno's status; never returns."""
-    context.set_trailing_metadata((("errno", str(err)),))
+    context.set_trailing_metadata((("errno", str(err)), ("detail", detail)))
     context.abort(STATUS.get(err, grpc.StatusCode.INTERNAL), describe(err, detail))
 
 
 def errno_of(exc: grpc.RpcError) -> int | None:
     """The errno a failed socket call carried, None if it carried none."""
+    value = _metadata(exc, "errno")
+    return int(value) if value else None
+
+
+def detail_of(exc: grpc.RpcError) -> str:
+    return _metadata(exc, "detail")
+
+
+def _metadata(exc: grpc.RpcError, name: str) -> str:
     for key, value in exc.trailing_metadata() or ():
-        if key == "errno":
-            return int(value)
-    return None
+        if key == name:
+            return value
+    return ""

@@ -157,64 +157,93 @@ def _tcp_flags(flags: int) -> str:
     return names + ("." if flags & 0x10 else "")
 
 
-def live_demo(base_port: int) -> list[str]:
-    """The default topology as 12 local processes: A resolves B by ARP over the real
-    rings, IRQ streams and link, and one IPv4 packet crosses. Prints what each side saw."""
+def live_demo(base_port: int, out=print) -> bool:
+    """The default topology as 12 local processes, driven through the socket API as a
+    user would: ping (ARP resolves on the way), a UDP datagram too big for one frame,
+    a datagram to a closed port. Then what each host counted. Returns success."""
     import socket as pysocket
+    import threading
     import time
 
-    import grpc
     from google.protobuf import empty_pb2
 
-    from pktpath.pb import l2_pb2, l2_pb2_grpc, nic_pb2, nic_pb2_grpc
+    from pktpath.apps import ping
+    from pktpath.client import SocketApi
+    from pktpath.pb import l2_pb2, l2_pb2_grpc, l3_pb2_grpc, l4_pb2_grpc, nic_pb2, nic_pb2_grpc, socket_pb2_grpc
+    from pktpath.service import channel
     from pktpath.supervisor import Supervisor
     from pktpath.topology import load
 
-    out = []
     for port in (base_port + 10, base_port + 20):
         with pysocket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return [f"port {port} is in use: is another pktpath running? (try --base-port)"]
+                out(f"port {port} is in use: is another pktpath running? (try --base-port)")
+                return False
     sup = Supervisor(load("default"), base_port)
-    out.append("live: the default topology as local processes (6 layers x hosts A and B)")
+    out("live: the default topology, hosts A (10.0.0.1) and B (10.0.0.2), 6 layer processes each")
     t0 = time.monotonic()
     sup.start()
-    out.append(f"  {len(sup.services)} services healthy after {time.monotonic() - t0:.1f} s")
+    out(f"  {len(sup.services)} services healthy after {time.monotonic() - t0:.1f} s")
+    channels = []
+
+    def stub(host, layer, cls):
+        channels.append(channel(sup.addrs.target(host, layer)))
+        return cls(channels[-1])
+
     try:
-        channels = {(h, layer): grpc.insecure_channel(sup.addrs.target(h, layer))
-                    for h in "AB" for layer in ("nic", "l2")}
-        l2 = {h: l2_pb2_grpc.L2Stub(channels[h, "l2"]) for h in "AB"}
-        nic = {h: nic_pb2_grpc.NicStub(channels[h, "nic"]) for h in "AB"}
-        payload = b"hello from A's L3"
-        skb = s.alloc_skb(s.MAX_HEADER + 20 + len(payload), origin_host=HOST_A)
-        s.skb_reserve(skb, s.MAX_HEADER)
-        s.skb_put_data(skb, IpHdr(IP_A, IP_B, IPPROTO_UDP).to_bytes(len(payload)) + payload)
-        skb.dev, skb.nexthop, skb.protocol = "eth0", IP_B, ETH_P_IP
-        t0 = time.monotonic()
-        l2["A"].NeighOutput(s.to_batch([skb]), timeout=5)
-        out.append("  A: neigh_output for 10.0.0.2 with an empty neighbour table: packet queued, who-has sent")
-        state = None
-        while time.monotonic() - t0 < 5:
-            entries = l2["A"].GetNeighbours(empty_pb2.Empty()).entries
-            state = entries[0].state if entries else None
-            if state == l2_pb2.NUD_REACHABLE:
-                break
-            time.sleep(0.01)
-        out.append(f"  resolved in {(time.monotonic() - t0) * 1000:.1f} ms over rings, IRQ streams and the link")
+        a, b = SocketApi(sup.addrs.target("A", "socket")), SocketApi(sup.addrs.target("B", "socket"))
+        channels.extend([a, b])
+        out("\nA$ ping -c 3 10.0.0.2        (the first request waits for ARP)")
+        replies = ping(a, "10.0.0.2", count=3, interval=0.2, out=lambda line: out("  " + line))
+
+        out("\nB$ recv on UDP port 7000;  A$ send 3000 bytes to 10.0.0.2:7000  (3 fragments, reassembled at B)")
+        got = []
+        with b.socket() as rx:
+            rx.bind(("0.0.0.0", 7000))
+            reader = threading.Thread(target=lambda: got.append(rx.recvfrom(65535, timeout=10)))
+            reader.start()
+            data = bytes(i % 256 for i in range(3000))
+            with a.socket() as tx:
+                tx.sendto(data, ("10.0.0.2", 7000))
+            reader.join()
+        ok = bool(got) and got[0][0] == data
+        out(f"  B received {len(got[0][0]) if got else 0} bytes from {got[0][1] if got else '-'}: "
+            f"{'byte-exact' if ok else 'MISMATCH'}")
+
+        out("\nA$ connect to 10.0.0.2:9 (nothing listens), send, recv")
+        with a.socket() as tx:
+            tx.connect(("10.0.0.2", 9))
+            tx.send(b"anyone?")
+            try:
+                tx.recvfrom(timeout=5)
+                out("  no error?")
+            except OSError as exc:
+                out(f"  recv: {exc.strerror}")
+
         time.sleep(0.2)
+        out("\nWhat each host counted:")
         for h in "AB":
-            for n in l2[h].GetNeighbours(empty_pb2.Empty()).entries:
-                out.append(f"  {h}$ ip neigh: {n.dst} dev {n.dev} lladdr {n.lladdr} "
-                           f"{l2_pb2.NudState.Name(n.state).removeprefix('NUD_')}")
-        for h in "AB":
-            st = nic[h].GetStats(nic_pb2.DevRequest(dev="eth0"))
-            out.append(f"  {h}$ /proc/net/dev eth0: rx {st.rx_packets} packets {st.rx_bytes} bytes, "
-                       f"tx {st.tx_packets} packets {st.tx_bytes} bytes, drop {st.rx_dropped + st.rx_missed_errors}")
-        out.append("  (B's L3 onwards is not built yet: the packet stops at B's L2 -> L3 hop, counted)")
-        for channel in channels.values():
-            channel.close()
+            for n in stub(h, "l2", l2_pb2_grpc.L2Stub).GetNeighbours(empty_pb2.Empty()).entries:
+                out(f"  {h}$ ip neigh: {n.dst} dev {n.dev} lladdr {n.lladdr} "
+                    f"{l2_pb2.NudState.Name(n.state).removeprefix('NUD_')}")
+            st = stub(h, "nic", nic_pb2_grpc.NicStub).GetStats(nic_pb2.DevRequest(dev="eth0"))
+            out(f"  {h}$ /proc/net/dev eth0: rx {st.rx_packets} packets {st.rx_bytes} bytes, "
+                f"tx {st.tx_packets} packets {st.tx_bytes} bytes")
+            groups = {}
+            for cls, layer in ((l3_pb2_grpc.L3Stub, "l3"), (l4_pb2_grpc.L4Stub, "l4"),
+                               (socket_pb2_grpc.SocketStub, "socket")):
+                for g in stub(h, layer, cls).GetCounters(empty_pb2.Empty()).groups:
+                    group = groups.setdefault(g.name, {})
+                    for k, v in g.values.items():  # e.g. Udp: L4 counts NoPorts, the socket layer InDatagrams
+                        group[k] = group.get(k, 0) + v
+            for name in ("Ip", "Icmp", "Udp", "Drops"):
+                values = {k: v for k, v in groups.get(name, {}).items() if v and k not in ("DefaultTTL", "Forwarding")}
+                if values:
+                    out(f"  {h}$ {name}: " + " ".join(f"{k}={v}" for k, v in sorted(values.items())))
     finally:
+        for ch in channels:
+            ch.close()
         statuses = sup.stop()
     bad = [f"{h}/{layer}={rc}" for h, layer, rc in statuses if rc != 0]
-    out.append("  all services stopped cleanly" if not bad else f"  unclean exits: {', '.join(bad)}")
-    return out
+    out("\n  all services stopped cleanly" if not bad else f"\n  unclean exits: {', '.join(bad)}")
+    return replies > 0 and ok and not bad
