@@ -94,6 +94,11 @@ class Socket:
         req = socket_pb2.RecvfromRequest(fd=self.fd, bufsize=bufsize, flags=flags, timeout_s=timeout or 0)
         return self.api.call("Recvfrom", req, timeout=None if timeout is None else timeout + 5)
 
+    def recvmmsg(self, vlen: int = 64, bufsize: int = 65535, timeout: float | None = None, flags: int = 0):
+        """recvmmsg(2) with MSG_WAITFORONE: the replies of up to vlen datagrams."""
+        req = socket_pb2.RecvmmsgRequest(fd=self.fd, vlen=vlen, bufsize=bufsize, flags=flags, timeout_s=timeout or 0)
+        return self.api.call("Recvmmsg", req, timeout=None if timeout is None else timeout + 5).msgs
+
     def setsockopt(self, level: int, optname: int, value: int) -> None:
         self.api.call("Setsockopt", socket_pb2.SockoptRequest(fd=self.fd, level=level, optname=optname,
                                                               value=value))

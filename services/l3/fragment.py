@@ -82,13 +82,13 @@ class IpDefrag:
         """ip_defrag(): skb (data at its IP header) is a fragment. Returns the reassembled
         skb when this one completes its datagram, else None (queued or dropped)."""
         self.mib.inc("Ip", "ReasmReqds")
+        if self.mem > self.high_thresh:  # inet_frag_find refuses every fragment over the limit
+            self.mib.inc("Ip", "ReasmFails")
+            self._drop(skb, pb.SKB_DROP_REASON_NOMEM)
+            return None
         key = (iph.saddr, iph.daddr, iph.id, iph.protocol)
         q = self._queues.get(key)
         if q is None:
-            if self.mem > self.high_thresh:  # inet_frag_find refuses: no memory for a new queue
-                self.mib.inc("Ip", "ReasmFails")
-                self._drop(skb, pb.SKB_DROP_REASON_NOMEM)
-                return None
             q = self._queues[key] = IpFragQueue(key, self._clock())
         return self._queue(q, skb, iph)
 
@@ -113,9 +113,9 @@ class IpDefrag:
                 q.len = end
         if end == offset:
             return self._discard(q, skb)
-        # inet_frag_queue_insert(): a fragment wholly inside a queued one is a duplicate;
-        # any other overlap poisons the datagram.
-        for r_off, r_end, _ in q.runs:
+        # inet_frag_queue_insert(): a fragment wholly inside a run of contiguous queued
+        # fragments is a duplicate; any other overlap poisons the datagram.
+        for r_off, r_end in _fragruns(q.runs):
             if offset < r_end and end > r_off:
                 if r_off <= offset and end <= r_end:
                     self._drop(skb, pb.SKB_DROP_REASON_DUP_FRAG)
@@ -185,21 +185,33 @@ class IpDefrag:
         return len(self._queues)
 
 
+def _fragruns(runs: list[tuple[int, int, bytes]]) -> list[tuple[int, int]]:
+    """The queued fragments (sorted) merged into runs of contiguous bytes."""
+    merged: list[list[int]] = []
+    for off, end, _ in runs:
+        if merged and merged[-1][1] == off:
+            merged[-1][1] = end
+        else:
+            merged.append([off, end])
+    return [(a, b) for a, b in merged]
+
+
 def _copied_options(options: bytes) -> bytes:
-    """ip_options_fragment(): only options with the copied flag go into later fragments."""
-    out, i = bytearray(), 0
-    while i < len(options):
-        kind = options[i]
+    """ip_options_fragment(): options without the copied flag are overwritten with NOOPs,
+    so every later fragment keeps the first one's header length."""
+    out, i = bytearray(options), 0
+    while i < len(out):
+        kind = out[i]
         if kind == IPOPT_END:
             break
         if kind == IPOPT_NOOP:
             i += 1
             continue
-        if i + 1 >= len(options) or options[i + 1] < 2:
+        if i + 1 >= len(out) or out[i + 1] < 2:
             break  # malformed: ip_options_compile would have refused it already
-        optlen = options[i + 1]
-        if kind & IPOPT_COPY:
-            out += options[i:i + optlen]
+        optlen = out[i + 1]
+        if not kind & IPOPT_COPY:
+            out[i:i + optlen] = bytes([IPOPT_NOOP]) * min(optlen, len(out) - i)
         i += optlen
     return bytes(out)
 
@@ -216,7 +228,8 @@ def ip_fragment(skb, iph: IpHdr, mtu: int, host: str, mib: Mib, *, slow_path: bo
     base_off = iph.frag_off & IP_OFFSET  # refragmenting a fragment keeps its place
     while offset < total:
         hlen = 20 + (len(options) + 3) // 4 * 4
-        size = min(total - offset, (mtu - hlen) & ~7)
+        room = mtu - hlen
+        size = total - offset if total - offset <= room else room & ~7  # ip_frag_next: only non-last pieces round to 8
         last = offset + size >= total
         mf = 0 if last and not iph.mf else IP_MF
         header = iph._replace(frag_off=mf | (base_off + offset // 8), options=options).to_bytes(size)

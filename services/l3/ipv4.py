@@ -73,9 +73,9 @@ class Ipv4:
         self.mtus = mtus
         self.forwarding = forwarding
         self.mib = mib
-        self.nf = netfilter or nf.Netfilter()
-        self.defrag = defrag or IpDefrag(host, mib)
-        self.ratelimit = ratelimit or IcmpRateLimit()
+        self.nf = netfilter if netfilter is not None else nf.Netfilter()
+        self.defrag = defrag if defrag is not None else IpDefrag(host, mib)
+        self.ratelimit = ratelimit if ratelimit is not None else IcmpRateLimit()
         self._to_l2 = to_l2
         self._to_l4 = to_l4
         self._clock = clock
@@ -121,16 +121,17 @@ class Ipv4:
         if _martian(iph.saddr) and skb.pkt_type != pb.PACKET_LOOPBACK:
             self.mib.inc("RtCache", "in_martian_src")
             return self._drop(skb, pb.SKB_DROP_REASON_IP_INVALID_SOURCE, "ip_route_input_slow")
-        if self.fib.is_local(iph.saddr) and skb.pkt_type != pb.PACKET_LOOPBACK:
-            self.mib.inc("RtCache", "in_martian_src")  # fib_validate_source: our own address as source
-            return self._drop(skb, pb.SKB_DROP_REASON_IP_LOCAL_SOURCE, "fib_validate_source")
         res = self.fib.lookup(iph.daddr)
-        if res is not None and res.type in (RTN_LOCAL, RTN_BROADCAST):
-            return self.ip_local_deliver(skb, iph)
-        if not self.forwarding:
+        local = res is not None and res.type in (RTN_LOCAL, RTN_BROADCAST)
+        if not local and not self.forwarding:
             # A host that does not forward: the packet is not for us (no ICMP; ip_error's !IN_DEV_FORWARD).
             self.mib.inc(IP, "InAddrErrors")
             return self._drop(skb, pb.SKB_DROP_REASON_IP_INADDRERRORS, "ip_error")
+        if self.fib.is_local(iph.saddr) and skb.pkt_type != pb.PACKET_LOOPBACK:
+            self.mib.inc("RtCache", "in_martian_src")  # fib_validate_source: our own address as source
+            return self._drop(skb, pb.SKB_DROP_REASON_IP_LOCAL_SOURCE, "fib_validate_source")
+        if local:
+            return self.ip_local_deliver(skb, iph)
         if res is None:
             self.mib.inc(IPEXT, "InNoRoutes")
             self.icmp_send(skb, iph, ICMP_DEST_UNREACH, ICMP_NET_UNREACH)
@@ -262,16 +263,17 @@ class Ipv4:
             inner = s.skb_network_header(skb_in)[iph.header_len:]
             if len(inner) < 1 or inner[0] > 18 or IcmpHdr(inner[0]).is_error:
                 return False
+        route = self.fib.lookup(iph.saddr)
+        if route is None:
+            return False
         if IcmpRateLimit.limited(type_, code):
             if not self.ratelimit.global_allow():
                 self.mib.inc(ICMP, "OutRateLimitGlobal")
                 return False
-            if not self.ratelimit.peer_allow(iph.saddr):
+            # icmpv4_xrlim_allow: no per-host limit towards ourselves (loopback)
+            if route.type != RTN_LOCAL and not self.ratelimit.peer_allow(iph.saddr):
                 self.mib.inc(ICMP, "OutRateLimitHost")
                 return False
-        route = self.fib.lookup(iph.saddr)
-        if route is None:
-            return False
         # The source: the offending packet's destination if it was ours, else the address
         # of the interface the error leaves by (icmp_errors_use_inbound_ifaddr = 0).
         saddr = iph.daddr if self.fib.is_local(iph.daddr) else route.prefsrc

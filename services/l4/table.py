@@ -118,6 +118,10 @@ class PortTable:
                 best, best_score = e, score
         return best
 
-    def lookup_all(self, daddr: int, dport: int) -> list[SockEntry]:
-        """__udp4_lib_mcast_deliver(): every socket on the port a broadcast may reach."""
-        return [e for e in self._by_port.get(dport, ()) if not e.saddr or e.saddr == daddr]
+    def lookup_all(self, saddr: int, sport: int, daddr: int, dport: int) -> list[SockEntry]:
+        """__udp4_lib_mcast_deliver() with __udp_is_mcast_sock(): every socket on the port
+        a broadcast from saddr:sport may reach (bound to it or the wildcard, and not
+        connected to another peer)."""
+        return [e for e in self._by_port.get(dport, ())
+                if (not e.saddr or e.saddr == daddr) and (not e.daddr or e.daddr == saddr)
+                and (not e.dport or e.dport == sport)]

@@ -94,7 +94,8 @@ class Datagram:
             reason = self._udp_rcv_one(skb, up)
             if reason:
                 dropped += 1
-        return len(skbs) - dropped - self._deliver(up), dropped
+        dropped += self._deliver(up)
+        return len(skbs) - dropped, dropped
 
     def _udp_rcv_one(self, skb, up: list) -> int:
         saddr, daddr = ip_addrs(skb)
@@ -112,7 +113,7 @@ class Datagram:
         s.skb_trim(skb, uh.len)
         s.skb_pull(skb, UDP_HLEN)  # udp_csum_pull_header(): the socket sees the payload
         if skb.pkt_type in (pb.PACKET_BROADCAST, pb.PACKET_MULTICAST) or daddr == 0xFFFFFFFF:
-            return self._mcast_deliver(skb, daddr, uh, up)
+            return self._mcast_deliver(skb, saddr, daddr, uh, up)
         entry = self.udp.lookup(saddr, uh.source, daddr, uh.dest)
         if entry is None:
             self.mib.inc(UDP, "NoPorts")
@@ -124,11 +125,11 @@ class Datagram:
         up.append(skb)
         return 0
 
-    def _mcast_deliver(self, skb, daddr: int, uh: UdpHdr, up: list) -> int:
+    def _mcast_deliver(self, skb, saddr: int, daddr: int, uh: UdpHdr, up: list) -> int:
         """__udp4_lib_mcast_deliver(): a clone for each socket on the port but the last."""
-        entries = self.udp.lookup_all(daddr, uh.dest)
+        entries = self.udp.lookup_all(saddr, uh.source, daddr, uh.dest)
         if not entries:
-            self.mib.inc(UDP, "NoPorts")  # no ICMP about a broadcast
+            self.mib.inc(UDP, "IgnoredMulti")  # no NoPorts and no ICMP about a broadcast
             self.drop(skb, pb.SKB_DROP_REASON_NO_SOCKET, "__udp4_lib_mcast_deliver")
             return pb.SKB_DROP_REASON_NO_SOCKET
         for entry in entries[:-1]:
@@ -154,7 +155,8 @@ class Datagram:
             skb.sk = entry.sk
             skb.record(s.EXIT, L4, self.host, "ping_queue_rcv_skb", skb.len)
             up.append(skb)
-        return len(skbs) - dropped - self._deliver(up), dropped
+        dropped += self._deliver(up)
+        return len(skbs) - dropped, dropped
 
     # -- ICMP errors ---------------------------------------------------------
     def icmp_err(self, items: list) -> tuple[int, int]:

@@ -118,16 +118,30 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         sent = self._run(context, self.layer.sendto, request.fd, request.data, daddr, dport)
         return socket_pb2.SendtoReply(sent=sent)
 
-    def Recvfrom(self, request, context):
+    def _recv(self, request, context, vlen: int) -> list:
         timeout = request.timeout_s or None
         remaining = context.time_remaining()
         if remaining is not None:
             timeout = remaining if timeout is None else min(timeout, remaining)
         context.add_callback(lambda: self.layer.wake(request.fd))
-        dgram = self._run(context, self.layer.recvfrom, request.fd, request.bufsize or 0xFFFF, request.flags,
-                          timeout, lambda: not context.is_active())
-        return socket_pb2.RecvfromReply(data=dgram.data, ttl=dgram.ttl,
-                                        addr=socket_pb2.Sockaddr(addr=ip_to_str(dgram.saddr), port=dgram.sport))
+        return self._run(context, self.layer.recvmmsg, request.fd, vlen, request.bufsize or 0xFFFF, request.flags,
+                         timeout, lambda: not context.is_active())
+
+    @staticmethod
+    def _reply(dgram, out=None):
+        out = socket_pb2.RecvfromReply() if out is None else out
+        out.data, out.ttl = dgram.data, dgram.ttl
+        out.addr.addr, out.addr.port = ip_to_str(dgram.saddr), dgram.sport
+        return out
+
+    def Recvfrom(self, request, context):
+        return self._reply(self._recv(request, context, 1)[0])
+
+    def Recvmmsg(self, request, context):
+        reply = socket_pb2.RecvmmsgReply()
+        for dgram in self._recv(request, context, request.vlen):
+            self._reply(dgram, reply.msgs.add())
+        return reply
 
     def Shutdown(self, request, context):
         self._run(context, self.layer.shutdown, request.fd, request.how)

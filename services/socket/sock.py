@@ -86,7 +86,7 @@ class Sock:
 
     @property
     def connected(self) -> bool:
-        return bool(self.dport or (self.protocol == IPPROTO_ICMP and self.daddr))
+        return bool(self.daddr)  # inet_daddr set by connect (TCP_ESTABLISHED for a datagram socket)
 
     def sock_error(self) -> int:
         """sock_error(): take the pending error."""
@@ -184,8 +184,6 @@ class SocketLayer:
     def connect(self, fd: int, daddr: int, dport: int) -> None:
         """ip4_datagram_connect(): fix the peer; daddr 0 (AF_UNSPEC) disconnects."""
         sock = self.sock(fd)
-        if sock.protocol == IPPROTO_UDP and daddr and not dport:
-            raise SockError(errno.EINVAL, "port 0")
         old = sock.daddr, sock.dport
         sock.daddr, sock.dport = daddr, dport if sock.protocol == IPPROTO_UDP else 0
         try:
@@ -198,10 +196,11 @@ class SocketLayer:
     def setsockopt(self, fd: int, level: int, optname: int, value: int) -> None:
         sock = self.sock(fd)
         if level == SOL_SOCKET and optname == SO_RCVBUF:
-            # sk_rcvbuf = max(min(val, rmem_max) * 2, SOCK_MIN_RCVBUF): doubled for the skb overhead
-            sock.rcvbuf = max(min(max(value, 0), RMEM_MAX) * 2, SOCK_MIN_RCVBUF)
+            # sk_rcvbuf = max(min_t(u32, val, rmem_max) * 2, SOCK_MIN_RCVBUF): doubled for the
+            # skb overhead; a negative value read as u32 is huge, so it gets the maximum
+            sock.rcvbuf = max(min(value & 0xFFFFFFFF, RMEM_MAX) * 2, SOCK_MIN_RCVBUF)
         elif level == SOL_SOCKET and optname == SO_SNDBUF:
-            sock.sndbuf = max(min(max(value, 0), WMEM_MAX) * 2, SOCK_MIN_SNDBUF)
+            sock.sndbuf = max(min(value & 0xFFFFFFFF, WMEM_MAX) * 2, SOCK_MIN_SNDBUF)
         elif level == IPPROTO_IP and optname == IP_TTL:
             if value != -1 and not 1 <= value <= 255:
                 raise SockError(errno.EINVAL, f"IP_TTL {value}")
@@ -241,11 +240,11 @@ class SocketLayer:
             if not sock.connected:
                 raise SockError(errno.EDESTADDRREQ, "not connected and no address given")
             daddr, dport = sock.daddr, sock.dport
+        elif sock.protocol == IPPROTO_UDP and not dport:
+            raise SockError(errno.EINVAL, "destination port 0")
         limit = UDP_MAX_PAYLOAD if sock.protocol == IPPROTO_UDP else PING_MAX
         if len(data) > limit:
             raise SockError(errno.EMSGSIZE, f"{len(data)} bytes > {limit}")
-        if sock.protocol == IPPROTO_UDP and not dport:
-            raise SockError(errno.EINVAL, "destination port 0")
         self.autobind(sock)
         skb = s.alloc_skb(s.MAX_HEADER + len(data), origin_host=self.host)
         s.skb_reserve(skb, s.MAX_HEADER)
@@ -271,7 +270,7 @@ class SocketLayer:
                 dropped += 1
                 continue
             with sock.cond:
-                if sock.closed or sock.shutdown & RCV_SHUTDOWN:
+                if sock.closed:  # no shutdown check: a UDP socket shut for reading still queues
                     reason = pb.SKB_DROP_REASON_SOCKET_CLOSE
                 elif sock.rmem > sock.rcvbuf:  # always room for one skb in an empty queue
                     reason = pb.SKB_DROP_REASON_SOCKET_RCVBUFF
@@ -294,8 +293,15 @@ class SocketLayer:
                  cancelled=lambda: False) -> Datagram:
         """recvfrom(2) → udp_recvmsg / ping_recvmsg. Blocks until a datagram or an error
         arrives, up to `timeout` seconds (None: until then, or until cancelled())."""
+        return self.recvmmsg(fd, 1, bufsize, flags, timeout, cancelled)[0]
+
+    def recvmmsg(self, fd: int, vlen: int, bufsize: int, flags: int = 0, timeout: float | None = None,
+                 cancelled=lambda: False) -> list[Datagram]:
+        """recvmmsg(2) with MSG_WAITFORONE: wait as recvfrom does for the first datagram,
+        then take up to vlen - 1 more already queued, without waiting."""
         sock = self.sock(fd)
         deadline = None if timeout is None else time.monotonic() + timeout
+        peek = bool(flags & MSG_PEEK)
         with sock.cond:
             while True:
                 if sock.closed:
@@ -306,15 +312,17 @@ class SocketLayer:
                 if sock.queue:
                     break
                 if sock.shutdown & RCV_SHUTDOWN:
-                    return Datagram(b"", 0, 0, 0, 0)
+                    return [Datagram(b"", 0, 0, 0, 0)]
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if flags & MSG_DONTWAIT or (remaining is not None and remaining <= 0) or cancelled():
                     raise SockError(errno.EAGAIN, "no datagram waiting")
                 sock.cond.wait(remaining)
-            skb = sock.queue[0] if flags & MSG_PEEK else sock.queue.popleft()
-            if not flags & MSG_PEEK:
-                sock.rmem -= truesize(skb)
-        return self._copy_to_user(sock, skb, bufsize, peek=bool(flags & MSG_PEEK))
+            if peek:
+                skbs = [sock.queue[0]]
+            else:
+                skbs = [sock.queue.popleft() for _ in range(min(max(vlen, 1), len(sock.queue)))]
+                sock.rmem -= sum(truesize(skb) for skb in skbs)
+        return [self._copy_to_user(sock, skb, bufsize, peek=peek) for skb in skbs]
 
     def _copy_to_user(self, sock: Sock, skb, bufsize: int, *, peek: bool) -> Datagram:
         """skb_copy_datagram_msg(): the payload up to bufsize; the rest of a datagram is lost."""
