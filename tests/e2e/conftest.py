@@ -1,8 +1,6 @@
 """End-to-end fixtures: a whole topology as real processes, started once per test module."""
 
 import os
-import random
-import socket
 import sys
 from pathlib import Path
 
@@ -15,25 +13,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)  # e2ekit, the helpers the tests share
 
-
-def free_base_port(hosts: int) -> int:
-    """A base port whose whole layout (orchestrator + 10 per host) is free on loopback."""
-    for _ in range(50):
-        base = random.randrange(20000, 60000, 100)
-        ports = [base] + [base + 10 * (h + 1) + layer for h in range(hosts) for layer in range(6)]
-        try:
-            socks = []
-            for port in ports:
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-        return base
-    raise RuntimeError("no free port range on loopback")
+from e2ekit import free_base_port  # noqa: E402
 
 
 def start_topology(name: str, tmp_path_factory) -> Supervisor:

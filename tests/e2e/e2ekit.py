@@ -1,6 +1,8 @@
 """Helpers for the end-to-end tests: stubs to one service of a running topology,
 counters as dicts, and waiting for something to become true."""
 
+import random
+import socket
 import time
 
 from google.protobuf import empty_pb2
@@ -36,3 +38,23 @@ def wait_for(predicate, timeout: float = 10.0):
             return value
         time.sleep(0.05)
     return predicate()
+
+
+def free_base_port(hosts: int) -> int:
+    """A base port whose whole layout (orchestrator + 10 per host) is free on loopback."""
+    for _ in range(50):
+        base = random.randrange(20000, 60000, 100)
+        ports = [base] + [base + 10 * (h + 1) + layer for h in range(hosts) for layer in range(6)]
+        try:
+            socks = []
+            for port in ports:
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return base
+    raise RuntimeError("no free port range on loopback")
