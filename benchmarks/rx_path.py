@@ -8,11 +8,10 @@ socket on B with recvmmsg (up to 256 per call): NIC → softirq → L2 → L3 �
 → socket, every hop a process.
 
 Floor: six bare relay processes with the same hops and the same batching
-(pktpath.hop.Hop: a sender thread per hop, batches merged up to 256), each
-only parsing and re-serializing the SkBuffBatch, and the same reader. The
-NIC → softirq hop of pktpath is a shared-memory ring plus an IRQ stream; the
-floor's first hop is a gRPC call like the others, so the floor is, if
-anything, flattered on that hop.
+(pktpath.hop.Hop: one bidirectional stream per hop, batches merged up to 256),
+each only parsing and re-serializing the SkBuffBatch, and the same reader.
+The NIC → softirq hop of pktpath is a shared-memory ring plus an IRQ stream;
+the floor's first hop is a stream like the others.
 
 Figures: packets/s received over --seconds under saturation, and idle
 one-way latency (inject one frame, a reader already blocked in recvfrom;
@@ -22,7 +21,6 @@ request and the Recvfrom reply, on both sides.
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +34,7 @@ import grpc
 from pktpath import skbuff as s
 from pktpath.client import SocketApi
 from pktpath.counters import Mib
-from pktpath.hop import Hop
+from pktpath.hop import Hop, batches
 from pktpath.pb import nic_pb2_grpc, skbuff_pb2
 from pktpath.service import channel
 from pktpath.supervisor import Supervisor
@@ -69,26 +67,32 @@ _RECV = "/pktpath.bench.Relay/Recv"
 
 
 def relay_stage(port: int, next_port: int) -> None:
-    """One relay process: parse each batch, hand it to a Hop towards the next stage;
-    the last stage queues packets for a reader (Recv), as the socket layer does."""
+    """One relay process: parse each batch off its stream, hand it to a Hop towards the
+    next stage; the last stage queues packets for a reader (Recv), as the socket layer does."""
     mib = Mib()
     queue, cond = [], threading.Condition()
     hop = None
     if next_port:
-        stub = channel(f"127.0.0.1:{next_port}").unary_unary(
+        stub = channel(f"127.0.0.1:{next_port}").stream_stream(
             _METHOD, request_serializer=skbuff_pb2.SkBuffBatch.SerializeToString,
             response_deserializer=skbuff_pb2.Disposition.FromString)
-        hop = Hop("next", lambda skbs: stub(s.to_batch(skbs), timeout=10), mib)
+        hop = Hop("next", stub, s.to_batch, mib)
 
-    def pass_batch(request, context):
-        skbs = [s.from_proto(m) for m in request.skbs]
-        if hop is not None:
-            hop.put(skbs)
-        else:
-            with cond:
-                queue.extend(skbs)
-                cond.notify_all()
-        return skbuff_pb2.Disposition(accepted=len(skbs))
+    class Relay:
+        mib = Mib()
+
+        @batches
+        def Pass(self, request, context):
+            skbs = [s.from_proto(m) for m in request.skbs]
+            if hop is not None:
+                hop.put(skbs)
+            else:
+                with cond:
+                    queue.extend(skbs)
+                    cond.notify_all()
+            return skbuff_pb2.Disposition(accepted=len(skbs))
+
+    relay = Relay()
 
     def recv(request, context):
         with cond:
@@ -98,8 +102,9 @@ def relay_stage(port: int, next_port: int) -> None:
         return s.to_batch(taken)
 
     handlers = {
-        "Pass": grpc.unary_unary_rpc_method_handler(
-            pass_batch, request_deserializer=skbuff_pb2.SkBuffBatch.FromString,
+        "Pass": grpc.stream_stream_rpc_method_handler(
+            lambda requests, context: relay.Pass(requests, context),
+            request_deserializer=skbuff_pb2.SkBuffBatch.FromString,
             response_serializer=skbuff_pb2.Disposition.SerializeToString),
         "Recv": grpc.unary_unary_rpc_method_handler(
             recv, request_deserializer=skbuff_pb2.SkBuffBatch.FromString,
@@ -123,23 +128,20 @@ def measure_floor(base_port: int, seconds: float, samples: int) -> tuple[float, 
                                           stdout=subprocess.PIPE, text=True))
         for p in procs:
             p.stdout.readline()
-        first = channel(f"127.0.0.1:{ports[0]}").unary_unary(
+        first = Hop("first", channel(f"127.0.0.1:{ports[0]}").stream_stream(
             _METHOD, request_serializer=skbuff_pb2.SkBuffBatch.SerializeToString,
-            response_deserializer=skbuff_pb2.Disposition.FromString)
+            response_deserializer=skbuff_pb2.Disposition.FromString), s.to_batch, Mib())
         last = channel(f"127.0.0.1:{ports[-1]}").unary_unary(
             _RECV, request_serializer=skbuff_pb2.SkBuffBatch.SerializeToString,
             response_deserializer=skbuff_pb2.SkBuffBatch.FromString)
         frame = udp_frame()
 
-        def batch(n: int) -> skbuff_pb2.SkBuffBatch:
-            skbs = []
-            for _ in range(n):
-                skb = s.SkBuff(frame, 0, len(frame), len(frame), sampled=False)
-                skbs.append(skb)
-            return s.to_batch(skbs)
+        def batch(n: int) -> list:
+            return [s.SkBuff(frame, 0, len(frame), len(frame), sampled=False) for _ in range(n)]
 
-        def inject(msg) -> int:
-            return first(msg, timeout=10).accepted
+        def inject(skbs) -> int:
+            first.put(skbs)
+            return len(skbs)
 
         def receive() -> int:
             return len(last(skbuff_pb2.SkBuffBatch(), timeout=10).skbs)

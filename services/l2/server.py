@@ -11,9 +11,9 @@ from google.protobuf import empty_pb2
 
 from pktpath import skbuff as s
 from pktpath.counters import Mib
-from pktpath.hop import Hop
+from pktpath.hop import Hop, batches
 from pktpath.service import channel
-from pktpath.pb import l2_pb2, l2_pb2_grpc, l3_pb2_grpc, skbuff_pb2, softirq_pb2_grpc
+from pktpath.pb import l2_pb2, l2_pb2_grpc, l3_pb2_grpc, softirq_pb2_grpc
 from pktpath.services.l2.link import Link, l2_ifaces
 from pktpath.wire.addr import ip_from_str, ip_to_str, mac_from_str, mac_to_str
 from pktpath.wire.errors import SanityError
@@ -28,8 +28,8 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
         self._channels = [channel(ctx.addrs.target(ctx.host, layer)) for layer in ("l3", "softirq")]
         l3 = l3_pb2_grpc.L3Stub(self._channels[0])
         dev = softirq_pb2_grpc.SoftirqStub(self._channels[1])
-        self.to_l3 = Hop("l3", lambda skbs: l3.IpRcv(s.to_batch(skbs), timeout=10), self.mib)
-        self.to_dev = Hop("softirq", lambda skbs: dev.DevQueueXmit(s.to_batch(skbs), timeout=10), self.mib)
+        self.to_l3 = Hop("l3", l3.IpRcv, s.to_batch, self.mib)
+        self.to_dev = Hop("softirq", dev.DevQueueXmit, s.to_batch, self.mib)
         self.link = Link(ctx.host, l2_ifaces(ctx.topology.host(ctx.host)), to_l3=self.to_l3.put,
                          to_dev=self.to_dev.put, mib=self.mib)
         self._stop = threading.Event()
@@ -40,10 +40,12 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
         while not self._stop.wait(NEIGH_TICK_S):
             self.link.neigh.tick()
 
+    @batches
     def NetifReceiveSkb(self, request, context):
         """netif_receive_skb_list(): one NAPI poll's frames."""
         return s.disposition(*self.link.netif_receive_skb_list([s.from_proto(m) for m in request.skbs]))
 
+    @batches
     def NeighOutput(self, request, context):
         """neigh_output(): L3's packets, to be resolved and framed."""
         return s.disposition(*self.link.neigh_output([s.from_proto(m) for m in request.skbs]))

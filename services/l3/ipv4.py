@@ -90,6 +90,12 @@ class Ipv4:
         s.kfree_skb_reason(skb, reason, L3, self.host, func)
         self.mib.drop(reason)
 
+    def _nf_drop(self, hook: int, iph: IpHdr, skb) -> bool:
+        """NF_HOOK(): does the hook's chain drop this packet (skb data at its IP header)?"""
+        if not self.nf.active(hook):
+            return False
+        return self.nf.hook(hook, iph, skb.payload()[iph.header_len:], iph.tot_len) == nf.NF_DROP
+
     # -- receive ------------------------------------------------------------
     def ip_list_rcv(self, skbs: list) -> tuple[int, int]:
         """ip_list_rcv(): one poll's IPv4 packets from L2. Returns (accepted, dropped)."""
@@ -107,8 +113,7 @@ class Ipv4:
             self.drop(skb, iph, "ip_rcv_core")
             return iph
         self.mib.inc(IPEXT, "InOctets", iph.tot_len)
-        transport = skb.payload()[iph.header_len:]
-        if self.nf.hook(nf.NF_INET_PRE_ROUTING, iph, transport, iph.tot_len) == nf.NF_DROP:
+        if self._nf_drop(nf.NF_INET_PRE_ROUTING, iph, skb):
             return self._drop(skb, pb.SKB_DROP_REASON_NETFILTER_DROP, "nf_hook_slow")
         return self.ip_rcv_finish(skb, iph)
 
@@ -147,8 +152,7 @@ class Ipv4:
                 return 0  # queued (or dropped and counted by ip_defrag)
             skb = whole
             iph = IpHdr.from_bytes(skb.payload())
-        transport = skb.payload()[iph.header_len:]
-        if self.nf.hook(nf.NF_INET_LOCAL_IN, iph, transport, iph.tot_len) == nf.NF_DROP:
+        if self._nf_drop(nf.NF_INET_LOCAL_IN, iph, skb):
             return self._drop(skb, pb.SKB_DROP_REASON_NETFILTER_DROP, "nf_hook_slow")
         return self.ip_local_deliver_finish(skb, iph)
 
@@ -328,8 +332,7 @@ class Ipv4:
             return self._drop(skb, pb.SKB_DROP_REASON_PKT_TOO_BIG, "ip_forward")
         ip_decrease_ttl(skb)
         iph = iph._replace(ttl=iph.ttl - 1)
-        transport = skb.payload()[iph.header_len:]
-        if self.nf.hook(nf.NF_INET_FORWARD, iph, transport, iph.tot_len) == nf.NF_DROP:
+        if self._nf_drop(nf.NF_INET_FORWARD, iph, skb):
             return self._drop(skb, pb.SKB_DROP_REASON_NETFILTER_DROP, "nf_hook_slow")
         self.mib.inc(IP, "ForwDatagrams")  # ip_forward_finish
         return self.ip_output(skb, iph, res, mtu, forwarded=True)
@@ -396,8 +399,7 @@ class Ipv4:
         s.skb_reset_network_header(skb)
         iph = iph._replace(tot_len=skb.len)
         skb.protocol = 0x0800
-        transport = skb.payload()[iph.header_len:]
-        if self.nf.hook(nf.NF_INET_LOCAL_OUT, iph, transport, iph.tot_len) == nf.NF_DROP:
+        if self._nf_drop(nf.NF_INET_LOCAL_OUT, iph, skb):
             return self._drop(skb, pb.SKB_DROP_REASON_NETFILTER_DROP, "nf_hook_slow")
         if loopback:
             return self._loopback_xmit(skb, iph)
@@ -407,8 +409,7 @@ class Ipv4:
         """ip_output() → NF_INET_POST_ROUTING → ip_finish_output(): fragment if needed, then L2."""
         if not forwarded:
             self.mib.inc(IP, "OutRequests")
-        transport = skb.payload()[iph.header_len:]
-        if self.nf.hook(nf.NF_INET_POST_ROUTING, iph, transport, iph.tot_len) == nf.NF_DROP:
+        if self._nf_drop(nf.NF_INET_POST_ROUTING, iph, skb):
             return self._drop(skb, pb.SKB_DROP_REASON_NETFILTER_DROP, "nf_hook_slow")
         skb.dev = res.dev
         skb.nexthop = res.nexthop

@@ -65,6 +65,10 @@ class Netfilter:
         with self._lock:
             return [r for chain in self._chains for r in chain]
 
+    def active(self, hook: int) -> bool:
+        """Is anything registered on this hook? (nf_hook's static-key check.)"""
+        return bool(self._chains[hook])
+
     def hook(self, hook: int, iph: IpHdr, transport, length: int) -> int:
         """nf_hook(): the verdict for a packet with header iph, `transport` the bytes
         after the IP header and `length` its total length."""

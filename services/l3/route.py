@@ -61,6 +61,7 @@ class Fib:
         self._lock = threading.Lock()
         self._routes: list[FibRoute] = []
         self._local: dict[int, str] = {}      # our addresses -> their device
+        self._local_results: dict[int, FibResult] = {}  # the local table's answers, made once
         self._broadcast: dict[int, str] = {}  # subnet broadcast addresses -> device
 
     def add_address(self, dev: str, addr: int, prefixlen: int) -> None:
@@ -68,6 +69,7 @@ class Fib:
         mask = (0xFFFFFFFF << (32 - prefixlen)) & 0xFFFFFFFF
         with self._lock:
             self._local[addr] = dev
+            self._local_results[addr] = FibResult(RTN_LOCAL, dev, addr, addr)
             if prefixlen < 31:
                 self._broadcast[(addr & mask) | (~mask & 0xFFFFFFFF)] = dev
         self.add(FibRoute(addr & mask, prefixlen, dev, proto="kernel", scope="link", prefsrc=addr))
@@ -100,8 +102,9 @@ class Fib:
 
     def lookup(self, daddr: int) -> FibResult | None:
         """fib_lookup(): where does a packet for daddr go? None: no route."""
-        if daddr in self._local:
-            return FibResult(RTN_LOCAL, self._local[daddr], daddr, daddr)
+        local = self._local_results.get(daddr)
+        if local is not None:
+            return local
         if daddr in self._broadcast or daddr == 0xFFFFFFFF:
             dev = self._broadcast.get(daddr, "")
             return FibResult(RTN_BROADCAST, dev, daddr, 0)

@@ -16,7 +16,7 @@ from google.protobuf import empty_pb2
 
 from pktpath import skbuff as s
 from pktpath.counters import Mib
-from pktpath.hop import Hop
+from pktpath.hop import Hop, batches
 from pktpath.pb import l2_pb2_grpc, l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc
 from pktpath.service import channel
 from pktpath.services.l3 import netfilter as nf
@@ -26,7 +26,6 @@ from pktpath.wire import IpHdr, WireError
 from pktpath.wire.addr import ip_to_str
 
 FRAG_TICK_S = 1.0
-HOP_TIMEOUT_S = 10
 
 
 def _icmp_err_batch(items) -> l4_pb2.IcmpErrBatch:
@@ -52,13 +51,12 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
         self._l4_channel = channel(ctx.addrs.target(ctx.host, "l4"))
         l2 = l2_pb2_grpc.L2Stub(self._l2_channel)
         l4 = l4_pb2_grpc.L4Stub(self._l4_channel)
-        self.to_l2 = Hop("l2", lambda skbs: l2.NeighOutput(s.to_batch(skbs), timeout=HOP_TIMEOUT_S), self.mib)
+        self.to_l2 = Hop("l2", l2.NeighOutput, s.to_batch, self.mib)
         self.to_l4 = {
-            "udp": Hop("udp", lambda skbs: l4.UdpRcv(s.to_batch(skbs), timeout=HOP_TIMEOUT_S), self.mib),
-            "tcp": Hop("tcp", lambda skbs: l4.TcpV4Rcv(s.to_batch(skbs), timeout=HOP_TIMEOUT_S), self.mib),
-            "ping": Hop("ping", lambda skbs: l4.PingRcv(s.to_batch(skbs), timeout=HOP_TIMEOUT_S), self.mib),
-            "err": Hop("icmp-err", lambda items: l4.IcmpErr(_icmp_err_batch(items), timeout=HOP_TIMEOUT_S),
-                       self.mib),
+            "udp": Hop("udp", l4.UdpRcv, s.to_batch, self.mib),
+            "tcp": Hop("tcp", l4.TcpV4Rcv, s.to_batch, self.mib),
+            "ping": Hop("ping", l4.PingRcv, s.to_batch, self.mib),
+            "err": Hop("icmp-err", l4.IcmpErr, _icmp_err_batch, self.mib),
         }
         self.netfilter = nf.Netfilter(nf.rules_from_topology(host))
         self.ip = Ipv4(ctx.host, self.fib, {i.name: i.mtu for i in host.interfaces}, forwarding=host.forwarding,
@@ -72,6 +70,7 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
             self.ip.frag_expire()
 
     # -- the data path ------------------------------------------------------------
+    @batches
     def IpRcv(self, request, context):
         """ip_list_rcv(): one poll's IPv4 packets."""
         return s.disposition(*self.ip.ip_list_rcv([s.from_proto(m) for m in request.skbs]))
@@ -93,15 +92,22 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
         return l3_pb2.RouteResult(type=res.type, dev=res.dev, nexthop=res.nexthop, saddr=saddr,
                                   mtu=self.ip.path_mtu(request.daddr, res.dev))
 
+    @batches
     def IcmpSend(self, request, context):
-        """icmp_send() on L4's behalf, about skb_in (network header set)."""
-        try:
-            skb = s.from_proto(request.skb_in)
-            iph = IpHdr.from_bytes(s.skb_network_header(skb), verify_csum=False)
-        except (s.SkbError, WireError) as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"IcmpSend: no IPv4 header in skb_in: {exc}")
-        sent = self.ip.icmp_send(skb, iph, request.type, request.code, request.info)
-        return s.disposition(1 if sent else 0, 0)
+        """icmp_send() on L4's behalf, each about an skb_in (network header set).
+        Accepted: errors sent; dropped: requests without an IPv4 header to quote."""
+        sent = bad = 0
+        for r in request.requests:
+            try:
+                skb = s.from_proto(r.skb_in)
+                iph = IpHdr.from_bytes(s.skb_network_header(skb), verify_csum=False)
+            except (s.SkbError, WireError):
+                bad += 1
+                continue
+            sent += self.ip.icmp_send(skb, iph, r.type, r.code, r.info)
+        if bad:
+            self.mib.inc("Icmp", "OutErrors", bad)
+        return s.disposition(sent, bad)
 
     # -- ip route / ip addr / iptables -------------------------------------------
     def GetRoutes(self, request, context):

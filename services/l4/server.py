@@ -15,7 +15,7 @@ from google.protobuf import empty_pb2
 from pktpath import skbuff as s
 from pktpath import sockerr
 from pktpath.counters import Mib
-from pktpath.hop import Hop
+from pktpath.hop import Hop, batches
 from pktpath.pb import l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc, socket_pb2, socket_pb2_grpc
 from pktpath.service import channel
 from pktpath.services.l4.udp import Datagram
@@ -24,7 +24,6 @@ from pktpath.wire.addr import ip_from_str, ip_to_str
 from pktpath.wire.errors import SanityError
 
 pb = s.pb
-HOP_TIMEOUT_S = 10
 SEND_TIMEOUT_S = 10
 
 
@@ -32,6 +31,13 @@ def _sock_err_batch(errs) -> socket_pb2.SockErrBatch:
     batch = socket_pb2.SockErrBatch()
     for sk, err, fatal, offender, type_, code, info in errs:
         batch.errs.add(sk=sk, errno=err, fatal=fatal, offender=ip_to_str(offender), type=type_, code=code, info=info)
+    return batch
+
+
+def _icmp_send_batch(items) -> l3_pb2.IcmpSendBatch:
+    batch = l3_pb2.IcmpSendBatch()
+    for skb, type_, code in items:
+        s.to_proto(skb, batch.requests.add(type=type_, code=code).skb_in)
     return batch
 
 
@@ -43,20 +49,13 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         self._channels = [channel(ctx.addrs.target(ctx.host, layer)) for layer in ("l3", "socket")]
         l3 = self.l3 = l3_pb2_grpc.L3Stub(self._channels[0])
         sock = socket_pb2_grpc.SocketStub(self._channels[1])
-        self.to_sock = Hop("socket", lambda skbs: sock.SockQueueRcvSkb(s.to_batch(skbs), timeout=HOP_TIMEOUT_S),
-                           self.mib)
-        self.to_sock_err = Hop("socket-err", lambda errs: sock.SkErrorReport(_sock_err_batch(errs),
-                                                                             timeout=HOP_TIMEOUT_S), self.mib)
-        self.to_icmp = Hop("icmp-send", self._icmp_send_all, self.mib)
+        self.to_sock = Hop("socket", sock.SockQueueRcvSkb, s.to_batch, self.mib)
+        self.to_sock_err = Hop("socket-err", sock.SkErrorReport, _sock_err_batch, self.mib)
+        self.to_icmp = Hop("icmp-send", l3.IcmpSend, _icmp_send_batch, self.mib)
         self.dgram = Datagram(ctx.host, [int(i.addr.ip) for i in host.interfaces], mib=self.mib,
                               to_sock=self.to_sock.put, sk_err=self.to_sock_err.put,
                               icmp_send=lambda skb, type_, code: self.to_icmp.put([(skb, type_, code)]),
                               route_output=self._route_output, ip_queue_xmit=self._ip_queue_xmit)
-
-    def _icmp_send_all(self, items) -> None:
-        for skb, type_, code in items:
-            self.l3.IcmpSend(l3_pb2.IcmpSendRequest(skb_in=s.to_proto(skb), type=type_, code=code),
-                             timeout=HOP_TIMEOUT_S)
 
     def _route_output(self, daddr: int) -> tuple[int, int]:
         res = self.l3.IpRouteOutput(l3_pb2.Flowi4(daddr=daddr), timeout=SEND_TIMEOUT_S)
@@ -70,14 +69,17 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
             return errno.EIO  # IPv4 below is unreachable
 
     # -- receive ------------------------------------------------------------------
+    @batches
     def UdpRcv(self, request, context):
         """udp_rcv()."""
         return s.disposition(*self.dgram.udp_rcv([s.from_proto(m) for m in request.skbs]))
 
+    @batches
     def PingRcv(self, request, context):
         """ping_rcv()."""
         return s.disposition(*self.dgram.ping_rcv([s.from_proto(m) for m in request.skbs]))
 
+    @batches
     def TcpV4Rcv(self, request, context):
         """tcp_v4_rcv(): no TCP sockets exist until issue 5: every segment finds none."""
         for m in request.skbs:
@@ -86,6 +88,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
             self.mib.drop(pb.SKB_DROP_REASON_NO_SOCKET)
         return s.disposition(0, len(request.skbs), pb.SKB_DROP_REASON_NO_SOCKET)
 
+    @batches
     def IcmpErr(self, request, context):
         """icmp_unreach → the err_handler of the quoted protocol."""
         items = [(s.from_proto(e.skb), e.type, e.code, e.info) for e in request.errs]

@@ -14,6 +14,7 @@ from google.protobuf import empty_pb2
 from pktpath import skbuff as s
 from pktpath import sockerr
 from pktpath.counters import Mib
+from pktpath.hop import batches
 from pktpath.pb import l4_pb2, l4_pb2_grpc, socket_pb2, socket_pb2_grpc
 from pktpath.service import channel
 from pktpath.services.socket.sock import SocketLayer
@@ -169,15 +170,17 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         value = self._run(context, self.layer.getsockopt, request.fd, request.level, request.optname)
         return socket_pb2.SockoptReply(value=value)
 
+    @batches
     def SockQueueRcvSkb(self, request, context):
         """sock_queue_rcv_skb(): L4's delivered datagrams."""
         return s.disposition(*self.layer.sock_queue_rcv_skb([s.from_proto(m) for m in request.skbs]))
 
+    @batches
     def SkErrorReport(self, request, context):
-        for e in request.errs:
-            self.layer.sk_error_report(e.sk, e.errno, e.fatal, icmp_text(e.type, e.code, e.info, e.offender),
-                                       e.type, e.code)
-        return empty_pb2.Empty()
+        """sk_error_report(): ICMP errors for sockets of this host."""
+        seen = sum(self.layer.sk_error_report(e.sk, e.errno, e.fatal, icmp_text(e.type, e.code, e.info, e.offender),
+                                              e.type, e.code) for e in request.errs)
+        return s.disposition(seen, 0)
 
     def ListSockets(self, request, context):
         table = socket_pb2.SocketTable()

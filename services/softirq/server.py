@@ -10,11 +10,10 @@ import threading
 import time
 
 import grpc
-from google.protobuf import empty_pb2
 
 from pktpath import skbuff as s
 from pktpath.counters import Mib
-from pktpath.hop import Hop
+from pktpath.hop import Hop, batches
 from pktpath.service import channel
 from pktpath.pb import l2_pb2_grpc, nic_pb2, nic_pb2_grpc, skbuff_pb2, softirq_pb2, softirq_pb2_grpc
 from pktpath.ring import NicRings
@@ -33,7 +32,7 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         self._nic = nic_pb2_grpc.NicStub(self._nic_channel)
         self._l2_channel = channel(ctx.addrs.target(ctx.host, "l2"))
         l2 = l2_pb2_grpc.L2Stub(self._l2_channel)
-        self.to_l2 = Hop("l2", lambda skbs: l2.NetifReceiveSkb(s.to_batch(skbs), timeout=10), self.mib)
+        self.to_l2 = Hop("l2", l2.NetifReceiveSkb, s.to_batch, self.mib)
         self.napis: dict[str, Napi] = {}
         self._ready = {}
         for iface in ctx.topology.host(ctx.host).interfaces:
@@ -95,6 +94,7 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
             napi = self.napis[dev]
         return napi
 
+    @batches
     def DevQueueXmit(self, request, context):
         """__dev_queue_xmit(): queue L2's frames on their device's qdisc and run it."""
         queued = dropped = 0

@@ -1,7 +1,5 @@
 """IPv4 reassembly (ip_defrag) and fragmentation (ip_do_fragment), without gRPC."""
 
-import pytest
-
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.pb import skbuff_pb2 as pb
