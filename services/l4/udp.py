@@ -202,15 +202,21 @@ class Datagram:
             raise SockError(err, "no route to the destination")
         return saddr
 
+    @staticmethod
+    def _sending(skb, table: PortTable):
+        """The flow the socket layer put in skb->cb and the sending socket's entry."""
+        flow = Flowi4.unpack(skb.cb)  # ValueError: not a flow
+        entry = table.get(skb.sk)
+        if entry is None:
+            raise SockError(errno.EINVAL, "the socket is not bound")
+        return flow, entry
+
     def udp_sendmsg(self, skb) -> int:
         """udp_sendmsg(): skb holds the user's data, skb->cb the destination and the
         socket's options. Returns 0 or the errno sendmsg fails with."""
         skb.record(s.ENTER, L4, self.host, "udp_sendmsg", skb.len)
         try:
-            flow = Flowi4.unpack(skb.cb)
-            entry = self.udp.get(skb.sk)
-            if entry is None:
-                raise SockError(errno.EINVAL, "the socket is not bound")
+            flow, entry = self._sending(skb, self.udp)
             saddr = self._source(entry, flow.daddr)
             header = UdpHdr(entry.sport, flow.dport).to_bytes(skb.payload(), saddr, flow.daddr)
         except (ValueError, WireError):
@@ -232,10 +238,7 @@ class Datagram:
         """ping_v4_sendmsg(): the user's ICMP echo header and data."""
         skb.record(s.ENTER, L4, self.host, "ping_v4_sendmsg", skb.len)
         try:
-            flow = Flowi4.unpack(skb.cb)
-            entry = self.ping.get(skb.sk)
-            if entry is None:
-                raise SockError(errno.EINVAL, "the socket is not bound")
+            flow, entry = self._sending(skb, self.ping)
             data = skb.payload()
             if len(data) < ICMP_HLEN:
                 raise SockError(errno.EINVAL, "shorter than an ICMP header")

@@ -24,17 +24,19 @@ def start_topology(name: str, tmp_path_factory) -> Supervisor:
     return sup
 
 
-@pytest.fixture(scope="module")
-def default_topology(tmp_path_factory):
-    sup = start_topology("default", tmp_path_factory)
+def running(name: str, tmp_path_factory):
+    """A module fixture's body: the topology up for the module, then every service exits 0."""
+    sup = start_topology(name, tmp_path_factory)
     yield sup
     statuses = sup.stop()
     assert all(rc == 0 for _, _, rc in statuses), statuses
+
+
+@pytest.fixture(scope="module")
+def default_topology(tmp_path_factory):
+    yield from running("default", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def router_topology(tmp_path_factory):
-    sup = start_topology("router", tmp_path_factory)
-    yield sup
-    statuses = sup.stop()
-    assert all(rc == 0 for _, _, rc in statuses), statuses
+    yield from running("router", tmp_path_factory)

@@ -19,6 +19,14 @@ def sockets(sup, host: str) -> SocketApi:
     return SocketApi(sup.addrs.target(host, "socket"))
 
 
+def with_sockets(sup, *hosts: str):
+    """A module fixture's body: (sup, one SocketApi per host), closed afterwards."""
+    apis = [sockets(sup, h) for h in hosts]
+    yield (sup, *apis)
+    for api in apis:
+        api.close()
+
+
 def counters(service_stub) -> dict:
     """A service's GetCounters as {group: {name: value}}."""
     reply = service_stub.GetCounters(empty_pb2.Empty(), timeout=5)

@@ -14,7 +14,7 @@ from pktpath.pb import (
 from pktpath.wire import EthHdr, IcmpHdr, IpHdr, UdpHdr
 from pktpath.wire.addr import ip_from_str, mac_from_str
 
-from e2ekit import counter, sockets, stub, wait_for
+from e2ekit import counter, stub, wait_for, with_sockets
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +24,7 @@ A_MAC, B_MAC = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 
 @pytest.fixture(scope="module")
 def net(default_topology):
-    sup = default_topology
-    a, b = sockets(sup, "A"), sockets(sup, "B")
-    yield sup, a, b
-    a.close()
-    b.close()
+    yield from with_sockets(default_topology, "A", "B")
 
 
 def pattern(n: int) -> bytes:

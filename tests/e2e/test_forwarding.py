@@ -11,7 +11,7 @@ from pktpath.flow import IP_PMTUDISC_DO, IP_PMTUDISC_DONT
 from pktpath.pb import l3_pb2_grpc
 from pktpath.wire import IcmpHdr
 
-from e2ekit import counter, sockets, stub
+from e2ekit import counter, stub, with_sockets
 
 pytestmark = pytest.mark.slow
 
@@ -20,11 +20,7 @@ A_IP, R_A_IP, B_IP = "10.0.1.1", "10.0.1.254", "10.0.2.1"
 
 @pytest.fixture(scope="module")
 def net(router_topology):
-    sup = router_topology
-    a, b = sockets(sup, "A"), sockets(sup, "B")
-    yield sup, a, b
-    a.close()
-    b.close()
+    yield from with_sockets(router_topology, "A", "B")
 
 
 def echo(seq: int, data: bytes = b"pktpath!" * 7) -> bytes:
