@@ -35,9 +35,7 @@ def _cmd_serve(args) -> int:
 
 
 def _cmd_up(args) -> int:
-    import signal
-    import threading
-
+    from pktpath.service import sleep_until_terminated, terminate_on_signal
     from pktpath.supervisor import Supervisor
     from pktpath.topology import TopologyError, load
 
@@ -47,24 +45,24 @@ def _cmd_up(args) -> int:
         print(f"pktpath up: {exc}", file=sys.stderr)
         return 2
     sup = Supervisor(topo, args.base_port, log_dir=args.log_dir)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     print(f"starting topology {topo.name!r}: {len(topo.hosts)} hosts x 6 layers ...", flush=True)
+    started = False
     try:
-        sup.start()
+        with terminate_on_signal():
+            sup.start()
+            started = True
+            for row in sup.table():
+                print(row)
+            print("all healthy; Ctrl-C stops everything", flush=True)
+            sleep_until_terminated()
     except (RuntimeError, TimeoutError) as exc:
         print(f"pktpath up: {exc}", file=sys.stderr)
-        return 1
-    for row in sup.table():
-        print(row)
-    print("all healthy; Ctrl-C stops everything", flush=True)
-    stop.wait()
-    failed = [(h, layer, rc) for h, layer, rc in sup.stop() if rc != 0]
+    finally:
+        failed = [(h, layer, rc) for h, layer, rc in sup.stop() if rc != 0]
     for host, layer, rc in failed:
         print(f"{host}/{layer} exited with {rc}", file=sys.stderr)
     print("stopped", flush=True)
-    return 1 if failed else 0
+    return 1 if failed or not started else 0
 
 
 def _socket_api(args, host_flag: str):

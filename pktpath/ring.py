@@ -28,6 +28,7 @@ import struct
 from multiprocessing import resource_tracker, shared_memory
 
 MAGIC = 0x50505448  # "PPTH"
+_created: set[str] = set()  # segments this process created
 VERSION = 1
 DEFAULT_RING_SIZE = 256  # ethtool -g default
 DEFAULT_SLOT_SIZE = 2048  # one page half, as drivers' RX buffers: a 1518-byte frame + metadata
@@ -155,6 +156,7 @@ class NicRings:
             stale.unlink()
             shm = shared_memory.SharedMemory(name=name, create=True, size=size)
         _HDR.pack_into(shm.buf, 0, MAGIC, VERSION, 0, rx_slots, tx_slots, slot_size)
+        _created.add(name)
         rings = cls(shm, owner=True)
         rings.rx.init_slots()
         rings.tx.init_slots()
@@ -166,7 +168,10 @@ class NicRings:
         shm = shared_memory.SharedMemory(name=name)
         # Before Python 3.13 attaching registers the segment with this process's
         # resource tracker, which would unlink it when we exit: only the owner may.
-        resource_tracker.unregister(shm._name, "shared_memory")  # noqa: SLF001
+        # (A process that created the segment itself, as tests do, keeps its one
+        # registration: the tracker would complain when the owner unlinks.)
+        if name not in _created:
+            resource_tracker.unregister(shm._name, "shared_memory")  # noqa: SLF001
         return cls(shm, owner=False)
 
     def close(self) -> None:

@@ -8,7 +8,9 @@ and on SIGTERM or SIGINT reports NOT_SERVING, lets calls in flight finish
 within a grace period, and exits 0.
 """
 
+import contextlib
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -42,6 +44,52 @@ CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
+
+
+class Terminate(Exception):
+    """SIGTERM or SIGINT arrived."""
+
+
+def _raise_terminate(signum, frame):
+    raise Terminate(signum)
+
+
+@contextlib.contextmanager
+def terminate_on_signal():
+    """SIGTERM and SIGINT raise Terminate in the main thread for the duration of the
+    block, and are ignored after it (a second Ctrl-C must not break the clean-up).
+
+    Raising beats the usual handler that sets a threading.Event: the handler runs
+    on the main thread, and when the signal lands while that thread holds the
+    Event's lock on its way into wait(), set() blocks forever on the same lock."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _raise_terminate)
+    try:
+        yield
+    except Terminate:
+        pass
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
+
+
+def sleep_until_terminated() -> None:
+    """Block until a signal raises Terminate (inside terminate_on_signal()).
+
+    The kernel may deliver the signal to any thread of the process (gRPC's among
+    them), which does not interrupt a sleep in the main thread; Python would run
+    the handler only when that sleep ended. signal.set_wakeup_fd makes the C-level
+    handler, whichever thread it runs on, write to a pipe the main thread reads."""
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    try:
+        while True:
+            os.read(r, 512)  # returns when a signal arrives; its handler raises right after
+    finally:
+        signal.set_wakeup_fd(old)
+        os.close(r)
+        os.close(w)
 
 
 def channel(target: str) -> grpc.Channel:
@@ -121,12 +169,10 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     threading.Thread(target=report_serving, name="ready", daemon=True).start()
 
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     host = listen.rsplit(":", 1)[0]
-    print(f"{layer} listening on {host}:{port}", flush=True)
-    stop.wait()
+    with terminate_on_signal():
+        print(f"{layer} listening on {host}:{port}", flush=True)
+        sleep_until_terminated()
     health_servicer.enter_graceful_shutdown()
     server.stop(SHUTDOWN_GRACE_S).wait()
     close = getattr(servicer, "close", None)

@@ -56,6 +56,7 @@ class Napi:
         self._tx_lock = threading.Lock()  # the qdisc root lock + the TX ring's producer side
         self._in_flight: deque = deque()  # (ring position, skb) until the device completes it
         self._rx_lock = threading.Lock()  # one poll at a time (NAPI_STATE_SCHED)
+        self.closed = False
 
     # -- NET_RX -------------------------------------------------------------
     def net_rx_action(self) -> int:
@@ -106,6 +107,12 @@ class Napi:
         return len(skbs)
 
     # -- NET_TX -------------------------------------------------------------
+    def close(self) -> None:
+        """Unmap the rings once no poll and no transmit is using them."""
+        with self._rx_lock, self._tx_lock:
+            self.rings.close()
+            self.closed = True
+
     def dev_queue_xmit(self, skbs: list) -> tuple[int, int]:
         """Enqueue on the pfifo qdisc and run it. Returns (queued, dropped)."""
         queued = dropped = 0

@@ -84,15 +84,12 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         deadline = time.monotonic() + timeout
         return all(event.wait(max(0.0, deadline - time.monotonic())) for event in self._ready.values())
 
-    def _napi(self, dev: str, context) -> Napi:
+    def _napi(self, dev: str) -> Napi | None:
+        """The device's NAPI context, once its rings are mapped; None for no such device."""
+        if dev not in self._ready or not self._ready[dev].wait(5):
+            return None
         napi = self.napis.get(dev)
-        if napi is None:
-            if dev not in self._ready:
-                context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {dev!r}")
-            if not self._ready[dev].wait(5):
-                context.abort(grpc.StatusCode.UNAVAILABLE, f"{dev}: the NIC's rings are not mapped yet")
-            napi = self.napis[dev]
-        return napi
+        return None if napi is None or napi.closed else napi
 
     @batches
     def DevQueueXmit(self, request, context):
@@ -102,9 +99,17 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         for m in request.skbs:
             by_dev.setdefault(m.dev, []).append(s.from_proto(m))
         for dev, skbs in by_dev.items():
-            q, d = self._napi(dev, context).dev_queue_xmit(skbs)
+            napi = self._napi(dev)
+            if napi is None:  # no such device, or it is not up: dev_queue_xmit drops
+                for skb in skbs:
+                    s.kfree_skb_reason(skb, skbuff_pb2.SKB_DROP_REASON_DEV_READY, skbuff_pb2.LAYER_SOFTIRQ,
+                                       self.ctx.host, "__dev_queue_xmit")
+                self.mib.drop(skbuff_pb2.SKB_DROP_REASON_DEV_READY, len(skbs))
+                dropped += len(skbs)
+                continue
+            q, d = napi.dev_queue_xmit(skbs)
             queued, dropped = queued + q, dropped + d
-        return s.disposition(queued, dropped, skbuff_pb2.SKB_DROP_REASON_QDISC_DROP)
+        return s.disposition(queued, dropped)
 
     def GetSoftnetStat(self, request, context):
         m = self.mib
@@ -120,7 +125,7 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         self._nic_channel.close()
         self._l2_channel.close()
         for napi in self.napis.values():
-            napi.rings.close()
+            napi.close()  # waits for a poll in progress: the rings stay mapped while it reads them
 
 
 def build(ctx) -> SoftirqServicer:
