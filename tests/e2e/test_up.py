@@ -33,6 +33,21 @@ def start_up(base: int) -> tuple[subprocess.Popen, list[int]]:
     raise AssertionError("pktpath up did not come up:\n" + "".join(lines))
 
 
+@pytest.fixture
+def reaper():
+    """Whatever a failing test leaves running or mapped is removed, so no test run
+    leaves orphans behind (the services run in their own sessions)."""
+    started: list[tuple[subprocess.Popen, list[int], int]] = []
+    yield started.append
+    for proc, pids, base in started:
+        for pid in [proc.pid, *pids]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+        for seg in segments(base):
+            seg.unlink(missing_ok=True)
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -46,9 +61,10 @@ def segments(base: int) -> list[Path]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_up_stops_everything(signum):
+def test_up_stops_everything(signum, reaper):
     base = free_base_port(2)
     proc, pids = start_up(base)
+    reaper((proc, pids, base))
     assert len(pids) == 12 and all(alive(p) for p in pids)
     assert [p.name for p in segments(base)] == [f"pktpath-{base}-A-eth0", f"pktpath-{base}-B-eth0"]
     proc.send_signal(signum)
@@ -59,10 +75,11 @@ def test_up_stops_everything(signum):
     assert segments(base) == []
 
 
-def test_up_cleans_up_after_a_killed_nic():
+def test_up_cleans_up_after_a_killed_nic(reaper):
     """A NIC killed with SIGKILL cannot unlink its rings: `pktpath up` does it on the way out."""
     base = free_base_port(2)
     proc, pids = start_up(base)
+    reaper((proc, pids, base))
     nic_a = pids[0]  # the table lists A's layers first, nic first
     os.kill(nic_a, signal.SIGKILL)
     time.sleep(0.2)
