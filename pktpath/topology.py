@@ -5,7 +5,8 @@ The format is TOML; see pktpath/topologies/default.toml and router.toml.
 A name without a path ("default", "router") means one of those.
 
     [[host]]            name; forwarding (ip_forward, default false)
-    [[host.interface]]  name, mac, addr ("10.0.0.1/24"), mtu (default 1500)
+    [[host.interface]]  name, mac, addr ("10.0.0.1/24"), mtu (default 1500),
+                        rx_ring, tx_ring (descriptors, as ethtool -G sets them; default 256)
     [[host.route]]      dst ("0.0.0.0/0"), via (gateway, optional), dev, metric
     [[host.rule]]       hook (PRE_ROUTING...), src, dst, proto (icmp/udp/tcp), sport, dport, target
     [[link]]            a, b ("HOST:IF"); loss, corrupt, duplicate, reorder (0..1), delay_ms
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from pktpath.ring import DEFAULT_RING_SIZE, MAX_RING_SIZE
 from pktpath.wire.addr import mac_from_str
 from pktpath.wire.errors import SanityError
 
@@ -39,6 +41,8 @@ class Interface:
     mac: str
     addr: ipaddress.IPv4Interface
     mtu: int = 1500
+    rx_ring: int = DEFAULT_RING_SIZE
+    tx_ring: int = DEFAULT_RING_SIZE
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,10 @@ def _interface(t: dict, where: str) -> Interface:
     mtu = _get(t, "mtu", where, int, 1500)
     if not 68 <= mtu <= 9000:
         raise TopologyError(f"{where}: mtu {mtu} outside 68..9000")
-    return Interface(name, mac.lower(), addr, mtu)
+    rings = {k: _get(t, k, where, int, DEFAULT_RING_SIZE) for k in ("rx_ring", "tx_ring")}
+    if any(not 1 <= n <= MAX_RING_SIZE for n in rings.values()):
+        raise TopologyError(f"{where}: rx_ring and tx_ring are 1..{MAX_RING_SIZE} descriptors")
+    return Interface(name, mac.lower(), addr, mtu, **rings)
 
 
 def _route(t: dict, where: str) -> Route:

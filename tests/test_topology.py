@@ -35,6 +35,13 @@ def test_load_from_path(tmp_path):
     assert topo.peer("X", "eth0") is None
 
 
+def test_ring_sizes_default_to_256_and_can_be_set():
+    topo = parse({"host": [{"name": "A", "interface": [iface(), iface(name="eth1", rx_ring=1024, tx_ring=64)]}]})
+    eth0, eth1 = topo.host("A").interfaces
+    assert (eth0.rx_ring, eth0.tx_ring) == (256, 256)
+    assert (eth1.rx_ring, eth1.tx_ring) == (1024, 64)
+
+
 def iface(**over):
     t = {"name": "eth0", "mac": "02:00:00:00:00:01", "addr": "10.0.0.1/24"}
     t.update(over)
@@ -59,6 +66,8 @@ def iface(**over):
     ({"host": [{"name": "A", "interface": [iface(), iface(name="eth1")]}],
       "link": [{"a": "A:eth0", "b": "A:eth1", "loss": 1.5}]}, "fractions"),
     ({"host": [{"name": "A", "interface": [iface(mtu="big")]}]}, "must be int"),
+    ({"host": [{"name": "A", "interface": [iface(rx_ring=0)]}]}, "rx_ring and tx_ring are 1..4096"),
+    ({"host": [{"name": "A", "interface": [iface(tx_ring=8192)]}]}, "rx_ring and tx_ring are 1..4096"),
 ])
 def test_mistakes_are_named(doc, message):
     with pytest.raises(TopologyError, match=message):

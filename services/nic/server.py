@@ -17,7 +17,7 @@ from pktpath.config import shm_name
 from pktpath.counters import Mib
 from pktpath.skbuff import disposition
 from pktpath.service import channel
-from pktpath.ring import DEFAULT_RING_SIZE, NicRings
+from pktpath.ring import MAX_RING_SIZE, NicRings
 from pktpath.services.nic.device import LinkImpairment, NetDevice
 
 IRQ_POLL_S = 0.5  # how often an idle IRQ stream checks that its reader is still there
@@ -32,7 +32,7 @@ class NicServicer(nic_pb2_grpc.NicServicer):
         self._channels = []
         host = ctx.topology.host(ctx.host)
         for iface in host.interfaces:
-            rings = NicRings.create(shm_name(ctx.run_id, ctx.host, iface.name), DEFAULT_RING_SIZE, DEFAULT_RING_SIZE)
+            rings = NicRings.create(shm_name(ctx.run_id, ctx.host, iface.name), iface.rx_ring, iface.tx_ring)
             irqs = self._irq_queues[iface.name] = queue.SimpleQueue()
             transmit, impairment = None, None
             peer = ctx.topology.peer(ctx.host, iface.name)
@@ -95,7 +95,7 @@ class NicServicer(nic_pb2_grpc.NicServicer):
     def GetRingParam(self, request, context):
         device = self._device(request.dev, context)
         rings = device.rings
-        return nic_pb2.RingParam(dev=device.name, rx_max_pending=4096, tx_max_pending=4096,
+        return nic_pb2.RingParam(dev=device.name, rx_max_pending=MAX_RING_SIZE, tx_max_pending=MAX_RING_SIZE,
                                  rx_pending=rings.rx.slots, tx_pending=rings.tx.slots,
                                  slot_size=rings.slot_size, shm_name=rings.name)
 
