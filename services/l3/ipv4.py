@@ -83,6 +83,7 @@ class Ipv4:
         self._pmtu: dict[int, tuple[int, float]] = {}  # daddr -> (mtu, expires): fib_nh_exception
         self._idents: dict[tuple, int] = {}
         self._id_lock = threading.Lock()
+        self._tls = threading.local()  # the poll being received on this thread, if any
         mib.inc(IP, "Forwarding", 1 if forwarding else 2)
         mib.inc(IP, "DefaultTTL", IPDEFTTL)
 
@@ -98,12 +99,43 @@ class Ipv4:
 
     # -- receive ------------------------------------------------------------
     def ip_list_rcv(self, skbs: list) -> tuple[int, int]:
-        """ip_list_rcv(): one poll's IPv4 packets from L2. Returns (accepted, dropped)."""
+        """ip_list_rcv(): one poll's IPv4 packets from L2. Returns (accepted, dropped).
+        What the poll passes on goes to each next layer as one list (ip_sublist_rcv's
+        idea), not a hand-off per packet."""
         dropped = 0
-        for skb in skbs:
-            if self.ip_rcv(skb):
-                dropped += 1
+        self._tls.pending = pending = {}
+        try:
+            for skb in skbs:
+                if self.ip_rcv(skb):
+                    dropped += 1
+        finally:
+            self._tls.pending = None
+        for kind, items in pending.items():
+            dropped += self._hand_on(kind, items)
+        dropped = min(dropped, len(skbs))  # a refused ICMP reply is counted, but is not one of these
         return len(skbs) - dropped, dropped
+
+    def _pass_on(self, kind: str, item, skbs: list) -> int:
+        """Hand item (carrying skbs) to the next layer `kind` ("l2" or an L4 handler): at
+        the end of the current poll if one is running on this thread, else now."""
+        pending = getattr(self._tls, "pending", None)
+        if pending is not None:
+            pending.setdefault(kind, []).append((item, skbs))
+            return 0
+        return self._hand_on(kind, [(item, skbs)])
+
+    def _hand_on(self, kind: str, items: list) -> int:
+        """Returns how many skbs were dropped because the next layer refused them."""
+        ok = (self._to_l2 if kind == "l2" else lambda x: self._to_l4(kind, x))([item for item, _ in items])
+        if ok:
+            return 0
+        lost = [skb for _, skbs in items for skb in skbs]
+        for skb in lost:
+            self.drop(skb, pb.SKB_DROP_REASON_CPU_BACKLOG, "ip_finish_output2" if kind == "l2"
+                      else "ip_protocol_deliver_rcu")
+        if kind == "l2":
+            self.mib.inc(IP, "OutDiscards", len(lost))
+        return len(lost)
 
     def ip_rcv(self, skb) -> int:
         """ip_rcv(): returns the drop reason, 0 if the packet went on (or was queued)."""
@@ -175,9 +207,7 @@ class Ipv4:
 
     def _up(self, kind: str, skb, item=None) -> int:
         skb.record(s.EXIT, L3, self.host, "ip_protocol_deliver_rcu", skb.len)
-        if not self._to_l4(kind, [item or skb]):
-            return self._drop(skb, pb.SKB_DROP_REASON_CPU_BACKLOG, "ip_protocol_deliver_rcu")
-        return 0
+        return self._pass_on(kind, item or skb, [skb])
 
     # -- ICMP in --------------------------------------------------------------
     def icmp_rcv(self, skb, iph: IpHdr) -> int:
@@ -421,10 +451,7 @@ class Ipv4:
             out = ip_fragment(skb, iph, mtu, self.host, self.mib, slow_path=forwarded)
         for o in out:
             o.record(s.EXIT, L3, self.host, "ip_finish_output2", o.len)
-        if not self._to_l2(out):
-            for o in out:
-                self.drop(o, pb.SKB_DROP_REASON_CPU_BACKLOG, "ip_finish_output2")
-            self.mib.inc(IP, "OutDiscards", len(out))
+            self._pass_on("l2", o, [o])
         return 0
 
     def _loopback_xmit(self, skb, iph: IpHdr) -> int:
