@@ -73,7 +73,7 @@ def relay_stage(port: int, next_port: int) -> None:
     queue, cond = [], threading.Condition()
     hop = None
     if next_port:
-        stub = channel(f"127.0.0.1:{next_port}").stream_stream(
+        stub = channel(f"127.0.0.1:{next_port}").stream_unary(
             _METHOD, request_serializer=skbuff_pb2.SkBuffBatch.SerializeToString,
             response_deserializer=skbuff_pb2.Disposition.FromString)
         hop = Hop("next", stub, s.to_batch, mib)
@@ -102,7 +102,7 @@ def relay_stage(port: int, next_port: int) -> None:
         return s.to_batch(taken)
 
     handlers = {
-        "Pass": grpc.stream_stream_rpc_method_handler(
+        "Pass": grpc.stream_unary_rpc_method_handler(
             lambda requests, context: relay.Pass(requests, context),
             request_deserializer=skbuff_pb2.SkBuffBatch.FromString,
             response_serializer=skbuff_pb2.Disposition.SerializeToString),
@@ -128,7 +128,7 @@ def measure_floor(base_port: int, seconds: float, samples: int) -> tuple[float, 
                                           stdout=subprocess.PIPE, text=True))
         for p in procs:
             p.stdout.readline()
-        first = Hop("first", channel(f"127.0.0.1:{ports[0]}").stream_stream(
+        first = Hop("first", channel(f"127.0.0.1:{ports[0]}").stream_unary(
             _METHOD, request_serializer=skbuff_pb2.SkBuffBatch.SerializeToString,
             response_deserializer=skbuff_pb2.Disposition.FromString), s.to_batch, Mib())
         last = channel(f"127.0.0.1:{ports[-1]}").unary_unary(

@@ -60,7 +60,7 @@ def test_draft_rpc_answers_unimplemented_not_a_crash(servers):
     with grpc.insecure_channel(target) as channel:
         stub = l3_pb2_grpc.L3Stub(channel)
         with pytest.raises(grpc.RpcError) as err:
-            list(stub.IpRcv(iter([skbuff_pb2.SkBuffBatch()]), timeout=5))
+            stub.IpRcv(iter([skbuff_pb2.SkBuffBatch()]), timeout=5)
         assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
         with pytest.raises(grpc.RpcError):
             stub.GetCounters(empty_pb2.Empty(), timeout=5)

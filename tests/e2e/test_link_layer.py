@@ -25,7 +25,7 @@ def test_arp_resolves_and_the_packet_crosses(default_topology):
     s.skb_reserve(skb, s.MAX_HEADER)
     s.skb_put_data(skb, IpHdr(ip_from_str("10.0.0.1"), ip_from_str("10.0.0.2"), 17).to_bytes(len(payload)) + payload)
     skb.dev, skb.nexthop, skb.protocol = "eth0", ip_from_str("10.0.0.2"), 0x0800
-    reply = next(l2_a.NeighOutput(iter([s.to_batch([skb])]), timeout=5))  # one batch on the hop's stream
+    reply = l2_a.NeighOutput(iter([s.to_batch([skb])]), timeout=5)  # a stream of one batch
     assert reply.accepted == 1
 
     def neighbour(l2, ip):
