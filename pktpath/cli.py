@@ -6,6 +6,7 @@
     pktpath ping DEST          ping(8) from a host of the running topology (--from A)
     pktpath send DEST PORT     send UDP datagrams from a host (--from A)
     pktpath recv PORT          receive UDP datagrams on a host (--on B)
+    pktpath tcpdump            watch a host's frames (--on A, -i eth0, -c N, -w file.pcap)
     pktpath serve LAYER        run one layer's gRPC service (nic, softirq, l2, l3, l4, socket, orchestrator)
 """
 
@@ -123,6 +124,54 @@ def _cmd_recv(args) -> int:
     return 0 if n else 1
 
 
+def _cmd_tcpdump(args) -> int:
+    import grpc
+
+    from pktpath.capture import PcapWriter, clock, summary
+    from pktpath.config import Addresses
+    from pktpath.pb import l2_pb2, l2_pb2_grpc
+    from pktpath.service import channel
+    from pktpath.topology import TopologyError, load
+
+    topo = load(args.topology)
+    host = args.on or topo.hosts[0].name
+    try:
+        topo.host(host)
+    except TopologyError as exc:
+        print(f"pktpath tcpdump: {exc}", file=sys.stderr)
+        return 2
+    stub = l2_pb2_grpc.L2Stub(channel(Addresses(topo, args.base_port).target(host, "l2")))
+    out = open(args.write, "wb") if args.write else None  # noqa: SIM115 (closed below)
+    pcap = PcapWriter(out, args.snaplen or 262144) if out else None
+    stream = stub.Capture(l2_pb2.CaptureRequest(dev=args.interface or "", snaplen=args.snaplen),
+                          timeout=args.timeout)
+    print(f"listening on {host}:{args.interface or 'any'}, link-type EN10MB (Ethernet)", file=sys.stderr, flush=True)
+    n, dropped = 0, 0
+    try:
+        for batch in stream:
+            dropped = batch.dropped
+            for f in batch.frames:
+                n += 1
+                if pcap:
+                    pcap.write(f.ts_ns, f.data, f.len)
+                else:
+                    print(f"{clock(f.ts_ns)} {f.dev} {'Out' if f.outgoing else 'In '} {summary(f.data)}", flush=True)
+                if args.count and n >= args.count:
+                    stream.cancel()
+                    break
+    except grpc.RpcError as exc:
+        if exc.code() not in (grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED):
+            print(f"pktpath tcpdump: {exc.details()} (is `pktpath up` running?)", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:
+        stream.cancel()
+    finally:
+        if out:
+            out.close()
+    print(f"{n} packets captured, {dropped} dropped by the capture", file=sys.stderr)
+    return 0
+
+
 def _cmd_decode(args) -> int:
     from pktpath.walkthrough import decode_frame
 
@@ -195,6 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=30.0, help="give up after this many seconds of silence")
     client_args(p, "--on", "on", "the receiving host (default: the first)")
     p.set_defaults(func=_cmd_recv)
+    p = sub.add_parser("tcpdump", help="watch a host's frames at its L2 taps, or write them to a pcap file")
+    p.add_argument("-i", "--interface", help="one interface (default: all)")
+    p.add_argument("-c", "--count", type=int, default=0, help="stop after this many frames")
+    p.add_argument("-w", "--write", metavar="FILE", help="write a pcap file (tshark, Wireshark, scapy read it)")
+    p.add_argument("-s", "--snaplen", type=int, default=0, help="bytes kept per frame (default 262144)")
+    p.add_argument("--timeout", type=float, help="stop after this many seconds")
+    client_args(p, "--on", "on", "the host to watch (default: the first)")
+    p.set_defaults(func=_cmd_tcpdump)
     p = sub.add_parser("decode", help="decode an Ethernet frame given in hex")
     p.add_argument("hex", nargs="+", help="frame bytes in hex (spaces allowed)")
     p.set_defaults(func=_cmd_decode)

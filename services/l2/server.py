@@ -15,10 +15,12 @@ from pktpath.hop import Hop, batches
 from pktpath.service import channel
 from pktpath.pb import l2_pb2, l2_pb2_grpc, l3_pb2_grpc, softirq_pb2_grpc
 from pktpath.services.l2.link import Link, l2_ifaces
+from pktpath.services.l2.taps import Taps
 from pktpath.wire.addr import ip_from_str, ip_to_str, mac_from_str, mac_to_str
 from pktpath.wire.errors import SanityError
 
 NEIGH_TICK_S = 0.1
+CAPTURE_WAIT_S = 0.5  # how often an idle capture checks that its reader is still there
 
 
 class L2Servicer(l2_pb2_grpc.L2Servicer):
@@ -30,8 +32,9 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
         dev = softirq_pb2_grpc.SoftirqStub(self._channels[1])
         self.to_l3 = Hop("l3", l3.IpRcv, s.to_batch, self.mib)
         self.to_dev = Hop("softirq", dev.DevQueueXmit, s.to_batch, self.mib)
+        self.taps = Taps()
         self.link = Link(ctx.host, l2_ifaces(ctx.topology.host(ctx.host)), to_l3=self.to_l3.put,
-                         to_dev=self.to_dev.put, mib=self.mib)
+                         to_dev=self.to_dev.put, mib=self.mib, tap=self.taps)
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._neigh_timer, name="neigh-timer", daemon=True)
         self._timer.start()
@@ -79,6 +82,23 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
         if not self.link.neigh.delete(dev, ip):
             context.abort(grpc.StatusCode.NOT_FOUND, f"no neighbour {request.dst} on {dev}")
         return empty_pb2.Empty()
+
+    def Capture(self, request, context):
+        """An AF_PACKET socket's view: batches of frames until the caller cancels."""
+        if request.dev and request.dev not in self.link.ifaces:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {request.dev!r}")
+        cap = self.taps.open(request.dev, request.snaplen)
+        try:
+            while context.is_active() and not self._stop.is_set():
+                frames = cap.take(CAPTURE_WAIT_S)
+                if not frames:
+                    continue
+                reply = l2_pb2.CapturedFrames(dropped=cap.dropped)
+                for ts_ns, dev, outgoing, length, data in frames:
+                    reply.frames.add(ts_ns=ts_ns, dev=dev, outgoing=outgoing, len=length, data=data)
+                yield reply
+        finally:
+            self.taps.close(cap)
 
     def GetCounters(self, request, context):
         counters = self.mib.to_proto()
