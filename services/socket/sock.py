@@ -260,34 +260,43 @@ class SocketLayer:
 
     # -- receive --------------------------------------------------------------------
     def sock_queue_rcv_skb(self, skbs: list) -> tuple[int, int]:
-        """__udp_enqueue_schedule_skb / sock_queue_rcv_skb + sk_data_ready."""
-        accepted = dropped = 0
+        """__udp_enqueue_schedule_skb / sock_queue_rcv_skb, then sk_data_ready: one
+        wake-up per socket per batch, not one per datagram."""
+        by_sock: dict[int, list] = {}
+        dropped = 0
         for skb in skbs:
             skb.record(s.ENTER, SOCK, self.host, "sock_queue_rcv_skb", skb.len)
-            sock = self._by_sk.get(skb.sk)
-            if sock is None:
+            if skb.sk in self._by_sk:
+                by_sock.setdefault(skb.sk, []).append(skb)
+            else:
                 self._drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "sock_queue_rcv_skb")
                 dropped += 1
+        for sk, queued in by_sock.items():
+            sock = self._by_sk.get(sk)
+            if sock is None:  # closed meanwhile
+                for skb in queued:
+                    self._drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "sock_queue_rcv_skb")
+                dropped += len(queued)
                 continue
+            refused = []
             with sock.cond:
-                if sock.closed:  # no shutdown check: a UDP socket shut for reading still queues
-                    reason = pb.SKB_DROP_REASON_SOCKET_CLOSE
-                elif sock.rmem > sock.rcvbuf:  # always room for one skb in an empty queue
-                    reason = pb.SKB_DROP_REASON_SOCKET_RCVBUFF
-                else:
-                    reason = 0
-                    sock.queue.append(skb)
-                    sock.rmem += truesize(skb)
+                for skb in queued:
+                    if sock.closed:  # no shutdown check: a UDP socket shut for reading still queues
+                        refused.append((skb, pb.SKB_DROP_REASON_SOCKET_CLOSE))
+                    elif sock.rmem > sock.rcvbuf:  # always room for one skb in an empty queue
+                        refused.append((skb, pb.SKB_DROP_REASON_SOCKET_RCVBUFF))
+                    else:
+                        sock.queue.append(skb)
+                        sock.rmem += truesize(skb)
+                if len(refused) < len(queued):
                     sock.cond.notify_all()
-            if reason:
+            for skb, reason in refused:
                 if reason == pb.SKB_DROP_REASON_SOCKET_RCVBUFF and sock.protocol == IPPROTO_UDP:
                     self.mib.inc("Udp", "RcvbufErrors")
                     self.mib.inc("Udp", "InErrors")
                 self._drop(skb, reason, "__udp_enqueue_schedule_skb")
-                dropped += 1
-            else:
-                accepted += 1
-        return accepted, dropped
+            dropped += len(refused)
+        return len(skbs) - dropped, dropped
 
     def recvfrom(self, fd: int, bufsize: int, flags: int = 0, timeout: float | None = None,
                  cancelled=lambda: False) -> Datagram:
