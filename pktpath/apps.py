@@ -113,3 +113,103 @@ def recv(api: SocketApi, port: int, *, count: int = 1, timeout: float = 10.0) ->
             except TimeoutError:
                 return
 
+
+
+class HostView:
+    """What `ip`, `netstat -s`, `iptables -L -v` and /proc/net/dev show of one host,
+    gathered from its layer services."""
+
+    LAYERS = ("nic", "softirq", "l2", "l3", "l4", "socket")
+
+    def __init__(self, addrs, host: str) -> None:
+        from pktpath.pb import (
+            l2_pb2_grpc, l3_pb2_grpc, l4_pb2_grpc, nic_pb2_grpc, socket_pb2_grpc, softirq_pb2_grpc,
+        )
+        from pktpath.service import channel
+
+        self.host = host
+        self._channels = {layer: channel(addrs.target(host, layer)) for layer in self.LAYERS}
+        stubs = (nic_pb2_grpc.NicStub, softirq_pb2_grpc.SoftirqStub, l2_pb2_grpc.L2Stub, l3_pb2_grpc.L3Stub,
+                 l4_pb2_grpc.L4Stub, socket_pb2_grpc.SocketStub)
+        self.stub = {layer: cls(self._channels[layer]) for layer, cls in zip(self.LAYERS, stubs)}
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Every layer's counter groups, summed by name (Udp: L4 counts NoPorts, the socket
+        layer InDatagrams, as the kernel's udp.c and its socket code do)."""
+        from google.protobuf import empty_pb2
+
+        groups: dict[str, dict[str, int]] = {}
+        for layer in self.LAYERS:
+            for g in self.stub[layer].GetCounters(empty_pb2.Empty(), timeout=5).groups:
+                group = groups.setdefault(g.name, {})
+                for k, v in g.values.items():
+                    group[k] = group.get(k, 0) + v
+        return groups
+
+    def netstat(self, groups=("Ip", "IpExt", "Icmp", "Udp", "Drops")) -> list[str]:
+        """netstat -s, compact: the non-zero counters of each group."""
+        counters = self.counters()
+        lines = []
+        for name in groups:
+            values = {k: v for k, v in counters.get(name, {}).items() if v and k not in ("DefaultTTL", "Forwarding")}
+            if values:
+                lines.append(f"{name}: " + " ".join(f"{k}={v}" for k, v in sorted(values.items())))
+        return lines
+
+    def neigh(self) -> list[str]:
+        from google.protobuf import empty_pb2
+
+        from pktpath.pb import l2_pb2
+
+        return [f"{n.dst} dev {n.dev} lladdr {n.lladdr or '(none)'} {l2_pb2.NudState.Name(n.state).removeprefix('NUD_')}"
+                for n in self.stub["l2"].GetNeighbours(empty_pb2.Empty(), timeout=5).entries]
+
+    def route(self) -> list[str]:
+        from google.protobuf import empty_pb2
+
+        lines = []
+        for r in self.stub["l3"].GetRoutes(empty_pb2.Empty(), timeout=5).routes:
+            dst = "default" if r.dst == "0.0.0.0/0" else r.dst
+            via = f" via {r.gateway}" if r.gateway else ""
+            src = f" src {r.prefsrc}" if r.prefsrc else ""
+            metric = f" metric {r.metric}" if r.metric else ""
+            lines.append(f"{dst}{via} dev {r.dev} proto {r.proto} scope {r.scope}{src}{metric}")
+        return lines
+
+    def addr(self) -> list[str]:
+        from google.protobuf import empty_pb2
+
+        return [f"{a.dev}: mtu {a.mtu} link/ether {a.lladdr} inet {a.local} brd {a.broadcast}"
+                for a in self.stub["l3"].GetAddrs(empty_pb2.Empty(), timeout=5).addrs]
+
+    def dev(self, devs) -> list[str]:
+        """/proc/net/dev's counters, one line per interface."""
+        from pktpath.pb import nic_pb2
+
+        lines = []
+        for dev in devs:
+            st = self.stub["nic"].GetStats(nic_pb2.DevRequest(dev=dev), timeout=5)
+            lines.append(f"{dev}: rx {st.rx_packets} packets {st.rx_bytes} bytes, drop {st.rx_dropped}, "
+                         f"missed {st.rx_missed_errors} | tx {st.tx_packets} packets {st.tx_bytes} bytes, "
+                         f"drop {st.tx_dropped}")
+        return lines
+
+    def iptables(self) -> list[str]:
+        """iptables -L -v -n: each hook's rules with their packet and byte counts."""
+        from google.protobuf import empty_pb2
+
+        from pktpath.pb import l3_pb2
+
+        lines = []
+        for r in self.stub["l3"].GetRules(empty_pb2.Empty(), timeout=5).rules:
+            hook = l3_pb2.NfHook.Name(r.hook).removeprefix("NF_INET_")
+            proto = {0: "all", 1: "icmp", 6: "tcp", 17: "udp"}.get(r.protocol, str(r.protocol))
+            ports = "".join(f" {k}:{v}" for k, v in (("spt", r.sport), ("dpt", r.dport)) if v)
+            target = l3_pb2.NfVerdict.Name(r.target).removeprefix("NF_")
+            lines.append(f"{hook:<12} {r.pkts:>8} {r.bytes:>10} {target:<6} {proto:<4} "
+                         f"{r.src or '0.0.0.0/0':<18} {r.dst or '0.0.0.0/0':<18}{ports}")
+        return lines
+
+    def close(self) -> None:
+        for ch in self._channels.values():
+            ch.close()

@@ -7,6 +7,7 @@
     pktpath send DEST PORT     send UDP datagrams from a host (--from A)
     pktpath recv PORT          receive UDP datagrams on a host (--on B)
     pktpath tcpdump            watch a host's frames (--on A, -i eth0, -c N, -w file.pcap)
+    pktpath ip neigh|route|addr, pktpath netstat, pktpath iptables, pktpath ifconfig   (--on HOST)
     pktpath serve LAYER        run one layer's gRPC service (nic, softirq, l2, l3, l4, socket, orchestrator)
 """
 
@@ -122,6 +123,42 @@ def _cmd_recv(args) -> int:
             print(f"pktpath recv: {exc.strerror or exc} (is `pktpath up` running?)", file=sys.stderr)
             return 2
     return 0 if n else 1
+
+
+def _cmd_show(args) -> int:
+    """ip neigh|route|addr, netstat -s, iptables -L -v, /proc/net/dev of a running host."""
+    import grpc
+
+    from pktpath.apps import HostView
+    from pktpath.config import Addresses
+    from pktpath.topology import TopologyError, load
+
+    topo = load(args.topology)
+    host = args.on or topo.hosts[0].name
+    try:
+        devs = [i.name for i in topo.host(host).interfaces]
+    except TopologyError as exc:
+        print(f"pktpath {args.command}: {exc}", file=sys.stderr)
+        return 2
+    view = HostView(Addresses(topo, args.base_port), host)
+    try:
+        if args.command == "ip":
+            lines = {"neigh": view.neigh, "route": view.route, "addr": view.addr}[args.object]()
+        elif args.command == "netstat":
+            lines = view.netstat(tuple(args.group) if args.group else ("Ip", "IpExt", "Icmp", "Udp", "Drops"))
+        elif args.command == "iptables":
+            lines = [f"{'hook':<12} {'pkts':>8} {'bytes':>10} {'target':<6} {'prot':<4} {'source':<18} destination"]
+            lines += view.iptables()
+        else:
+            lines = view.dev(devs)
+    except grpc.RpcError as exc:
+        print(f"pktpath {args.command}: {exc.details()} (is `pktpath up` running?)", file=sys.stderr)
+        return 2
+    finally:
+        view.close()
+    for line in lines:
+        print(line)
+    return 0
 
 
 def _cmd_tcpdump(args) -> int:
@@ -252,6 +289,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, help="stop after this many seconds")
     client_args(p, "--on", "on", "the host to watch (default: the first)")
     p.set_defaults(func=_cmd_tcpdump)
+    p = sub.add_parser("ip", help="a host's neighbours, routes or addresses, as ip(8) shows them")
+    p.add_argument("object", choices=("neigh", "route", "addr"))
+    client_args(p, "--on", "on", "the host (default: the first)")
+    p.set_defaults(func=_cmd_show)
+    p = sub.add_parser("netstat", help="a host's counters, as netstat -s (Ip, IpExt, Icmp, Udp, Drops)")
+    p.add_argument("group", nargs="*", help="only these groups (e.g. Udp Softnet Hop)")
+    client_args(p, "--on", "on", "the host (default: the first)")
+    p.set_defaults(func=_cmd_show)
+    p = sub.add_parser("iptables", help="a host's netfilter rules with their counters, as iptables -L -v")
+    client_args(p, "--on", "on", "the host (default: the first)")
+    p.set_defaults(func=_cmd_show)
+    p = sub.add_parser("ifconfig", help="a host's interface counters (/proc/net/dev)")
+    client_args(p, "--on", "on", "the host (default: the first)")
+    p.set_defaults(func=_cmd_show)
     p = sub.add_parser("decode", help="decode an Ethernet frame given in hex")
     p.add_argument("hex", nargs="+", help="frame bytes in hex (spaces allowed)")
     p.set_defaults(func=_cmd_decode)

@@ -165,12 +165,8 @@ def live_demo(base_port: int, out=print) -> bool:
     import threading
     import time
 
-    from google.protobuf import empty_pb2
-
-    from pktpath.apps import ping
+    from pktpath.apps import HostView, ping
     from pktpath.client import SocketApi
-    from pktpath.pb import l2_pb2, l2_pb2_grpc, l3_pb2_grpc, l4_pb2_grpc, nic_pb2, nic_pb2_grpc, socket_pb2_grpc
-    from pktpath.service import channel
     from pktpath.supervisor import Supervisor
     from pktpath.topology import load
 
@@ -185,11 +181,6 @@ def live_demo(base_port: int, out=print) -> bool:
     sup.start()
     out(f"  {len(sup.services)} services healthy after {time.monotonic() - t0:.1f} s")
     channels = []
-
-    def stub(host, layer, cls):
-        channels.append(channel(sup.addrs.target(host, layer)))
-        return cls(channels[-1])
-
     try:
         a, b = SocketApi(sup.addrs.target("A", "socket")), SocketApi(sup.addrs.target("B", "socket"))
         channels.extend([a, b])
@@ -223,23 +214,14 @@ def live_demo(base_port: int, out=print) -> bool:
         time.sleep(0.2)
         out("\nWhat each host counted:")
         for h in "AB":
-            for n in stub(h, "l2", l2_pb2_grpc.L2Stub).GetNeighbours(empty_pb2.Empty()).entries:
-                out(f"  {h}$ ip neigh: {n.dst} dev {n.dev} lladdr {n.lladdr} "
-                    f"{l2_pb2.NudState.Name(n.state).removeprefix('NUD_')}")
-            st = stub(h, "nic", nic_pb2_grpc.NicStub).GetStats(nic_pb2.DevRequest(dev="eth0"))
-            out(f"  {h}$ /proc/net/dev eth0: rx {st.rx_packets} packets {st.rx_bytes} bytes, "
-                f"tx {st.tx_packets} packets {st.tx_bytes} bytes")
-            groups = {}
-            for cls, layer in ((l3_pb2_grpc.L3Stub, "l3"), (l4_pb2_grpc.L4Stub, "l4"),
-                               (socket_pb2_grpc.SocketStub, "socket")):
-                for g in stub(h, layer, cls).GetCounters(empty_pb2.Empty()).groups:
-                    group = groups.setdefault(g.name, {})
-                    for k, v in g.values.items():  # e.g. Udp: L4 counts NoPorts, the socket layer InDatagrams
-                        group[k] = group.get(k, 0) + v
-            for name in ("Ip", "Icmp", "Udp", "Drops"):
-                values = {k: v for k, v in groups.get(name, {}).items() if v and k not in ("DefaultTTL", "Forwarding")}
-                if values:
-                    out(f"  {h}$ {name}: " + " ".join(f"{k}={v}" for k, v in sorted(values.items())))
+            view = HostView(sup.addrs, h)
+            try:
+                lines = [f"ip neigh: {x}" for x in view.neigh()] + [f"/proc/net/dev {x}" for x in view.dev(["eth0"])]
+                lines += view.netstat(("Ip", "Icmp", "Udp", "Drops"))
+            finally:
+                view.close()
+            for line in lines:
+                out(f"  {h}$ {line}")
     finally:
         for ch in channels:
             ch.close()

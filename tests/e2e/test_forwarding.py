@@ -102,3 +102,25 @@ def test_routes_and_addresses_readable(net):
     assert routes["10.0.2.0/24"].dev == "eth1" and routes["10.0.2.0/24"].proto == "kernel"
     addrs = {x.dev: x for x in l3_r.GetAddrs(empty_pb2.Empty()).addrs}
     assert addrs["eth1"].local == "10.0.2.254/24" and addrs["eth1"].mtu == 1000
+
+
+def test_the_linux_style_commands_show_the_router(net):
+    """pktpath ip / netstat / ifconfig, as a user runs them against a running topology."""
+    import subprocess
+    import sys
+
+    sup, a, _ = net
+    test_ping_through_the_router(net)
+
+    def run(*args):
+        out = subprocess.run([sys.executable, "-m", "pktpath.cli", *args, "--on", "R", "--topology", "router",
+                              "--base-port", str(sup.base_port)], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert "10.0.2.0/24 dev eth1 proto kernel scope link src 10.0.2.254" in run("ip", "route")
+    assert "eth1: mtu 1000 link/ether 02:00:00:00:02:fe inet 10.0.2.254/24" in run("ip", "addr")
+    assert "10.0.2.1 dev eth1 lladdr 02:00:00:00:02:01" in run("ip", "neigh")
+    forwarded = counter(stub(sup, "R", "l3", l3_pb2_grpc.L3Stub), "Ip", "ForwDatagrams")
+    assert f"ForwDatagrams={forwarded}" in run("netstat", "Ip")
+    assert "eth1: rx " in run("ifconfig")
