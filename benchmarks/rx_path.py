@@ -8,10 +8,10 @@ socket on B with recvmmsg (up to 256 per call): NIC → softirq → L2 → L3 �
 → socket, every hop a process.
 
 Floor: six bare relay processes with the same hops and the same batching
-(pktpath.hop.Hop: one bidirectional stream per hop, batches merged up to 256),
-each only parsing and re-serializing the SkBuffBatch, and the same reader.
-The NIC → softirq hop of pktpath is a shared-memory ring plus an IRQ stream;
-the floor's first hop is a stream like the others.
+(pktpath.hop: a Unix stream socket per hop, batches merged up to 256), each
+only parsing and re-serializing the SkBuffBatch, and the same reader. The NIC →
+softirq hop of pktpath is a shared-memory ring plus an IRQ stream; the floor's
+first hop is a socket like the others.
 
 Figures: packets/s received over --seconds under saturation, and idle
 one-way latency (inject one frame, a reader already blocked in recvfrom;
@@ -34,7 +34,7 @@ import grpc
 from pktpath import skbuff as s
 from pktpath.client import SocketApi
 from pktpath.counters import Mib
-from pktpath.hop import Hop, batches
+from pktpath.hop import Hop, HopListener, batches
 from pktpath.pb import nic_pb2_grpc, skbuff_pb2
 from pktpath.service import channel
 from pktpath.supervisor import Supervisor
@@ -62,26 +62,20 @@ def percentile(values: list[float], q: float) -> float:
 
 # -- the floor: a chain of bare relays ------------------------------------------
 
-_METHOD = "/pktpath.bench.Relay/Pass"
 _RECV = "/pktpath.bench.Relay/Recv"
 
 
 def relay_stage(port: int, next_port: int) -> None:
-    """One relay process: parse each batch off its stream, hand it to a Hop towards the
-    next stage; the last stage queues packets for a reader (Recv), as the socket layer does."""
-    mib = Mib()
+    """One relay process: parse each batch from its hop listener, hand it to a Hop
+    towards the next stage; the last stage queues packets for a reader (a gRPC Recv
+    call, as the socket layer's recvmmsg), which is all its gRPC server does."""
     queue, cond = [], threading.Condition()
-    hop = None
-    if next_port:
-        stub = channel(f"127.0.0.1:{next_port}").stream_unary(
-            _METHOD, request_serializer=skbuff_pb2.SkBuffBatch.SerializeToString,
-            response_deserializer=skbuff_pb2.Disposition.FromString)
-        hop = Hop("next", stub, s.to_batch, mib)
+    hop = Hop("next", relay_path(next_port), "Pass", s.to_batch, Mib()) if next_port else None
 
     class Relay:
         mib = Mib()
 
-        @batches
+        @batches(skbuff_pb2.SkBuffBatch)
         def Pass(self, request, context):
             skbs = [s.from_proto(m) for m in request.skbs]
             if hop is not None:
@@ -92,7 +86,7 @@ def relay_stage(port: int, next_port: int) -> None:
                     cond.notify_all()
             return skbuff_pb2.Disposition(accepted=len(skbs))
 
-    relay = Relay()
+    listener = HopListener(relay_path(port), Relay())
 
     def recv(request, context):
         with cond:
@@ -101,21 +95,22 @@ def relay_stage(port: int, next_port: int) -> None:
             del queue[:256]
         return s.to_batch(taken)
 
-    handlers = {
-        "Pass": grpc.stream_unary_rpc_method_handler(
-            lambda requests, context: relay.Pass(requests, context),
-            request_deserializer=skbuff_pb2.SkBuffBatch.FromString,
-            response_serializer=skbuff_pb2.Disposition.SerializeToString),
-        "Recv": grpc.unary_unary_rpc_method_handler(
-            recv, request_deserializer=skbuff_pb2.SkBuffBatch.FromString,
-            response_serializer=skbuff_pb2.SkBuffBatch.SerializeToString),
-    }
+    handlers = {"Recv": grpc.unary_unary_rpc_method_handler(
+        recv, request_deserializer=skbuff_pb2.SkBuffBatch.FromString,
+        response_serializer=skbuff_pb2.SkBuffBatch.SerializeToString)}
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("pktpath.bench.Relay", handlers)])
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     print("ready", flush=True)
-    server.wait_for_termination()
+    try:
+        server.wait_for_termination()
+    finally:
+        listener.close()
+
+
+def relay_path(port: int) -> str:
+    return os.path.join(tempfile.gettempdir(), f"pktpath-bench-relay-{port}.hop")
 
 
 def measure_floor(base_port: int, seconds: float, samples: int) -> tuple[float, list[float]]:
@@ -128,9 +123,7 @@ def measure_floor(base_port: int, seconds: float, samples: int) -> tuple[float, 
                                           stdout=subprocess.PIPE, text=True))
         for p in procs:
             p.stdout.readline()
-        first = Hop("first", channel(f"127.0.0.1:{ports[0]}").stream_unary(
-            _METHOD, request_serializer=skbuff_pb2.SkBuffBatch.SerializeToString,
-            response_deserializer=skbuff_pb2.Disposition.FromString), s.to_batch, Mib())
+        first = Hop("first", relay_path(ports[0]), "Pass", s.to_batch, Mib())
         last = channel(f"127.0.0.1:{ports[-1]}").unary_unary(
             _RECV, request_serializer=skbuff_pb2.SkBuffBatch.SerializeToString,
             response_deserializer=skbuff_pb2.SkBuffBatch.FromString)
@@ -157,6 +150,8 @@ def measure_floor(base_port: int, seconds: float, samples: int) -> tuple[float, 
         for p in procs:
             p.kill()
             p.wait()
+        for port in ports:
+            Path(relay_path(port)).unlink(missing_ok=True)
 
 
 # -- pktpath -------------------------------------------------------------------
@@ -245,7 +240,8 @@ def idle_latency(inject_one, receive, samples: int) -> list[float]:
 
 
 def measure_pktpath(base_port: int, seconds: float, samples: int) -> tuple[float, list[float], dict]:
-    sup = Supervisor(load("default"), base_port, log_dir=Path(tempfile.mkdtemp(prefix="pktpath-bench-")))
+    logs = tempfile.TemporaryDirectory(prefix="pktpath-bench-")
+    sup = Supervisor(load("default"), base_port, log_dir=Path(logs.name))
     sup.start(timeout=60)
     try:
         api = SocketApi(sup.addrs.target("B", "socket"))
@@ -281,6 +277,7 @@ def measure_pktpath(base_port: int, seconds: float, samples: int) -> tuple[float
         return pps, lat, drops
     finally:
         sup.stop()
+        logs.cleanup()
 
 
 def hop_batching(sup, host: str) -> list[str]:

@@ -182,9 +182,11 @@ def _cmd_tcpdump(args) -> int:
     pcap = PcapWriter(out, args.snaplen or 262144) if out else None
     stream = stub.Capture(l2_pb2.CaptureRequest(dev=args.interface or "", snaplen=args.snaplen),
                           timeout=args.timeout)
-    print(f"listening on {host}:{args.interface or 'any'}, link-type EN10MB (Ethernet)", file=sys.stderr, flush=True)
     n, dropped = 0, 0
     try:
+        next(stream)  # the tap is open
+        print(f"listening on {host}:{args.interface or 'any'}, link-type EN10MB (Ethernet)", file=sys.stderr,
+              flush=True)
         for batch in stream:
             dropped = batch.dropped
             for f in batch.frames:

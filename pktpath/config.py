@@ -9,6 +9,7 @@ one address, which is how compose points services at each other by name.
 """
 
 import os
+import tempfile
 from dataclasses import dataclass
 
 from pktpath.topology import Topology
@@ -40,6 +41,16 @@ class Addresses:
         if os.environ.get("PKTPATH_LISTEN_ALL"):
             return f"0.0.0.0:{target.rsplit(':', 1)[1]}"
         return target
+
+
+def hop_dir(run_id: str) -> str:
+    """Where the hop listeners of one run put their Unix sockets (PKTPATH_HOP_DIR overrides)."""
+    return os.environ.get("PKTPATH_HOP_DIR") or os.path.join(tempfile.gettempdir(), f"pktpath-{run_id}")
+
+
+def hop_path(run_id: str, host: str, layer: str) -> str:
+    """The Unix socket on which host's `layer` takes batches from the layer before it."""
+    return os.path.join(hop_dir(run_id), f"{host}-{layer}.hop")
 
 
 def shm_name(run_id: str, host: str, dev: str) -> str:

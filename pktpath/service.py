@@ -21,7 +21,8 @@ from typing import Callable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from pktpath.config import Addresses
+from pktpath.config import Addresses, hop_path
+from pktpath.hop import HopListener
 from pktpath.topology import Topology
 from pktpath.pb import (
     l2_pb2_grpc,
@@ -142,6 +143,9 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
     require_upb()
     service_name, add_to_server, _ = LAYERS[layer]
     servicer = build_servicer(layer, ctx)
+    hops = None
+    if ctx is not None and any(hasattr(getattr(type(servicer), n), "hop_batch") for n in dir(type(servicer))):
+        hops = HopListener(hop_path(ctx.run_id, ctx.host, layer), servicer)  # the data path in
     # A servicer whose calls block (the socket layer's recvfrom) asks for more threads,
     # so blocked readers never starve the calls that would wake them.
     workers = getattr(servicer, "workers", workers)
@@ -175,6 +179,8 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
         sleep_until_terminated()
     health_servicer.enter_graceful_shutdown()
     server.stop(SHUTDOWN_GRACE_S).wait()
+    if hops is not None:
+        hops.close()
     close = getattr(servicer, "close", None)
     if close is not None:
         close()  # e.g. the NIC unlinks its shared memory

@@ -9,6 +9,7 @@ segment of this run a killed process could not unlink. Nothing is left behind.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from pktpath.config import LAYERS, Addresses
+from pktpath.config import LAYERS, Addresses, hop_dir
 from pktpath.topology import Topology
 
 # Start order: the NIC owns the rings softirq maps; the rest only need each other later.
@@ -107,6 +108,7 @@ class Supervisor:
                 svc.proc.wait()
         for leftover in Path("/dev/shm").glob(f"pktpath-{self.run_id}-*"):
             leftover.unlink(missing_ok=True)
+        shutil.rmtree(hop_dir(self.run_id), ignore_errors=True)  # the hop listeners' sockets
         statuses = [(svc.host, svc.layer, svc.proc.returncode) for svc in self.services]
         self.services = []
         return statuses

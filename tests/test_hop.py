@@ -1,23 +1,18 @@
-"""The Hop over a real in-process gRPC server: batches in order, one in flight,
-back-pressure, and a broken stream's losses counted, then a fresh stream."""
+"""The Hop and its listener over real Unix sockets: batches in order, sent at once,
+merged under load, back-pressure, a broken connection's losses counted, a new one."""
 
 import threading
 import time
-from concurrent import futures
 
-import grpc
 import pytest
 
 from pktpath.counters import Mib
-from pktpath.hop import Hop, batches
+from pktpath.hop import Hop, HopListener, batches
 from pktpath.pb import skbuff_pb2
-from pktpath.service import channel
-
-SERVICE, METHOD = "pktpath.test.Next", "Take"
 
 
 class Next:
-    """The next layer: records each batch (a list of ints carried as SkBuff ids)."""
+    """The next layer: records each batch (ints carried as SkBuff ids)."""
 
     def __init__(self, delay: float = 0.0) -> None:
         self.mib = Mib()
@@ -25,7 +20,7 @@ class Next:
         self.delay = delay
         self.arrived = threading.Condition()
 
-    @batches
+    @batches(skbuff_pb2.SkBuffBatch)
     def Take(self, request, context):
         if self.delay:
             time.sleep(self.delay)
@@ -37,20 +32,12 @@ class Next:
             self.arrived.notify_all()
         return skbuff_pb2.Disposition(accepted=len(ids))
 
+    def items(self) -> list[int]:
+        return [x for b in self.batches for x in b]
+
     def wait(self, n_items: int, timeout: float = 5.0) -> bool:
         with self.arrived:
-            return self.arrived.wait_for(lambda: sum(map(len, self.batches)) >= n_items, timeout)
-
-
-def serve(impl: Next, port: int = 0):
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    handler = grpc.stream_unary_rpc_method_handler(
-        impl.Take, request_deserializer=skbuff_pb2.SkBuffBatch.FromString,
-        response_serializer=skbuff_pb2.Disposition.SerializeToString)
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, {METHOD: handler})])
-    port = server.add_insecure_port(f"127.0.0.1:{port}")
-    server.start()
-    return server, port
+            return self.arrived.wait_for(lambda: len(self.items()) >= n_items, timeout)
 
 
 def encode(ids: list[int]) -> skbuff_pb2.SkBuffBatch:
@@ -60,88 +47,72 @@ def encode(ids: list[int]) -> skbuff_pb2.SkBuffBatch:
     return batch
 
 
-def make_hop(port: int, mib: Mib, **kw) -> Hop:
-    rpc = channel(f"127.0.0.1:{port}").stream_unary(
-        f"/{SERVICE}/{METHOD}", request_serializer=skbuff_pb2.SkBuffBatch.SerializeToString,
-        response_deserializer=skbuff_pb2.Disposition.FromString)
-    return Hop("next", rpc, encode, mib, **kw)
-
-
 @pytest.fixture
-def next_layer():
+def path(tmp_path):
+    return str(tmp_path / "next.hop")
+
+
+def test_items_arrive_in_order_as_batches(path):
     impl = Next()
-    server, port = serve(impl)
-    yield impl, port
-    server.stop(0)
-
-
-def test_items_arrive_in_order_as_batches(next_layer):
-    impl, port = next_layer
-    hop = make_hop(port, Mib())
+    listener = HopListener(path, impl)
+    hop = Hop("next", path, "Take", encode, Mib())
     for i in range(1000, 2000, 10):
         assert hop.put(list(range(i, i + 10)))
     assert impl.wait(1000)
-    assert [x for b in impl.batches for x in b] == list(range(1000, 2000))
+    assert impl.items() == list(range(1000, 2000))
     assert max(map(len, impl.batches)) <= 256
     hop.close()
+    listener.close()
 
 
-def test_a_lone_item_is_sent_at_once():
+def test_a_lone_item_is_sent_at_once(path):
     """Never wait to fill a batch: one item crosses as one batch, promptly."""
     impl = Next()
-    server, port = serve(impl)
-    try:
-        hop = make_hop(port, Mib())
-        hop.put([1])  # opens the stream
-        assert impl.wait(1)
-        t0 = time.perf_counter()
-        hop.put([2])
-        assert impl.wait(2)
-        assert time.perf_counter() - t0 < 0.5
-        assert impl.batches == [[1], [2]]
-        hop.close()
-    finally:
-        server.stop(0)
+    listener = HopListener(path, impl)
+    hop = Hop("next", path, "Take", encode, Mib())
+    hop.put([1])
+    assert impl.wait(1)
+    t0 = time.perf_counter()
+    hop.put([2])
+    assert impl.wait(2)
+    assert time.perf_counter() - t0 < 0.2
+    assert impl.batches == [[1], [2]]
+    hop.close()
+    listener.close()
 
 
-def test_batches_merge_while_one_is_in_flight():
-    impl = Next(delay=0.05)
-    server, port = serve(impl)
-    try:
-        hop = make_hop(port, Mib())
-        for i in range(50):
-            hop.put([i])
-        assert impl.wait(50)
-        assert len(impl.batches) < 50  # the queue merged while the slow layer worked
-        hop.close()
-    finally:
-        server.stop(0)
+def test_batches_merge_while_the_next_layer_is_busy(path):
+    impl = Next(delay=0.02)
+    listener = HopListener(path, impl)
+    mib = Mib()
+    hop = Hop("next", path, "Take", encode, mib, max_in_flight=1)
+    for i in range(100):
+        hop.put([i])
+    assert impl.wait(100)
+    assert impl.items() == list(range(100))
+    assert len(impl.batches) < 50  # the queue merged while the slow layer worked
+    assert mib.get("Hop", "nextItems") == 100 and mib.get("Hop", "nextBatches") == len(impl.batches)
+    hop.close()
+    listener.close()
 
 
-def test_put_blocks_while_the_next_layer_is_down():
-    """Back-pressure: nothing is written to a layer that is not up, the queue fills,
-    put blocks; when the layer comes up, everything queued arrives."""
+def test_put_blocks_while_the_next_layer_is_down_then_everything_arrives(path):
     impl = Next()
-    server, port = serve(impl)
-    server.stop(0).wait()
-    hop = make_hop(port, Mib(), max_queued=3)
+    hop = Hop("next", path, "Take", encode, Mib(), max_queued=3)
     assert hop.put([1, 2, 3])
-    time.sleep(0.2)  # taken as one batch, whose write waits for the layer
-    assert hop.put([4, 5, 6])
-    assert hop.put([7], timeout=0.3) is False  # full: the caller would drop it
-    server2, _ = serve(impl, port)
-    try:
-        assert hop.put([7], timeout=10)
-        assert impl.wait(7, timeout=10)
-        assert [x for b in impl.batches for x in b] == [1, 2, 3, 4, 5, 6, 7]
-        hop.close()
-    finally:
-        server2.stop(0)
+    assert hop.put([4], timeout=0.3) is False  # full, nothing to write to: the caller would drop it
+    listener = HopListener(path, impl)
+    assert hop.put([4], timeout=10)
+    assert impl.wait(4, timeout=10)
+    assert impl.items() == [1, 2, 3, 4]
+    hop.close()
+    listener.close()
 
 
-def test_a_handler_error_costs_only_its_batch(next_layer):
-    impl, port = next_layer
-    hop = make_hop(port, Mib())
+def test_a_handler_error_costs_only_its_batch(path):
+    impl = Next()
+    listener = HopListener(path, impl)
+    hop = Hop("next", path, "Take", encode, Mib())
     hop.put([666])
     time.sleep(0.2)
     hop.put([7])
@@ -149,36 +120,44 @@ def test_a_handler_error_costs_only_its_batch(next_layer):
     assert impl.batches == [[7]]
     assert impl.mib.get("Drops", "SKB_DROP_REASON_NOT_SPECIFIED") == 1
     hop.close()
+    listener.close()
 
 
-def test_a_broken_stream_counts_what_it_carried_and_a_new_one_opens():
-    impl = Next()
-    server, port = serve(impl)
+def test_a_broken_connection_counts_what_it_carried_and_a_new_one_opens(path):
+    impl = Next(delay=0.5)
+    listener = HopListener(path, impl)
     mib = Mib()
-    hop = make_hop(port, mib)
-    hop.put([1, 2, 3])
-    assert impl.wait(3)
-    server.stop(0).wait()  # the next layer dies with the stream open
-    deadline = time.monotonic() + 5
-    while not mib.get("Hop", "nextErrors") and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert mib.get("Hop", "nextErrors") == 1
-    assert mib.get("Hop", "nextUnconfirmed") == 3  # written to the stream that broke
+    hop = Hop("next", path, "Take", encode, mib, max_in_flight=4)
+    hop.put([1])
+    time.sleep(0.1)  # batch [1] is being handled (0.5 s)
+    hop.put([2])
+    time.sleep(0.1)
+    listener.close()  # the next layer goes away with both batches unacknowledged
     impl2 = Next()
-    server2, _ = serve(impl2, port)
-    try:
-        hop.put([4])
-        assert impl2.wait(1, timeout=10)
-        assert impl2.batches == [[4]]
-        hop.close()
-    finally:
-        server2.stop(0)
+    listener2 = HopListener(path, impl2)
+    hop.put([3])  # the write finds the connection broken: counted, then a new one
+    assert impl2.wait(1, timeout=10)
+    assert impl2.batches == [[3]]
+    assert mib.get("Hop", "nextErrors") == 1
+    assert mib.get("Hop", "nextUnconfirmed") == 2
+    hop.close()
+    listener2.close()
 
 
-def test_close_sends_what_is_queued(next_layer):
-    impl, port = next_layer
-    hop = make_hop(port, Mib())
+def test_close_sends_what_is_queued(path):
+    impl = Next()
+    listener = HopListener(path, impl)
+    hop = Hop("next", path, "Take", encode, Mib())
     hop.put(list(range(300)))
     hop.close()
     assert impl.wait(300, timeout=2)
     assert hop.put([1]) is False  # closed
+    listener.close()
+
+
+def test_the_same_handler_serves_the_grpc_stream():
+    """One-off callers use the RPC: a stream of batches, answered with the tally."""
+    impl = Next()
+    tally = impl.Take(iter([encode([1, 2]), encode([666]), encode([3])]), None)
+    assert (tally.accepted, tally.dropped) == (3, 1)
+    assert impl.items() == [1, 2, 3]

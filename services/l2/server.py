@@ -12,8 +12,8 @@ from google.protobuf import empty_pb2
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.hop import Hop, batches
-from pktpath.service import channel
-from pktpath.pb import l2_pb2, l2_pb2_grpc, l3_pb2_grpc, softirq_pb2_grpc
+from pktpath.config import hop_path
+from pktpath.pb import l2_pb2, l2_pb2_grpc, skbuff_pb2
 from pktpath.services.l2.link import Link, l2_ifaces
 from pktpath.services.l2.taps import Taps
 from pktpath.wire.addr import ip_from_str, ip_to_str, mac_from_str, mac_to_str
@@ -27,11 +27,8 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
     def __init__(self, ctx) -> None:
         self.ctx = ctx
         self.mib = Mib()
-        self._channels = [channel(ctx.addrs.target(ctx.host, layer)) for layer in ("l3", "softirq")]
-        l3 = l3_pb2_grpc.L3Stub(self._channels[0])
-        dev = softirq_pb2_grpc.SoftirqStub(self._channels[1])
-        self.to_l3 = Hop("l3", l3.IpRcv, s.to_batch, self.mib)
-        self.to_dev = Hop("softirq", dev.DevQueueXmit, s.to_batch, self.mib)
+        self.to_l3 = Hop("l3", hop_path(ctx.run_id, ctx.host, "l3"), "IpRcv", s.to_batch, self.mib)
+        self.to_dev = Hop("softirq", hop_path(ctx.run_id, ctx.host, "softirq"), "DevQueueXmit", s.to_batch, self.mib)
         self.taps = Taps()
         self.link = Link(ctx.host, l2_ifaces(ctx.topology.host(ctx.host)), to_l3=self.to_l3.put,
                          to_dev=self.to_dev.put, mib=self.mib, tap=self.taps)
@@ -43,12 +40,12 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
         while not self._stop.wait(NEIGH_TICK_S):
             self.link.neigh.tick()
 
-    @batches
+    @batches(skbuff_pb2.SkBuffBatch)
     def NetifReceiveSkb(self, request, context):
         """netif_receive_skb_list(): one NAPI poll's frames."""
         return s.disposition(*self.link.netif_receive_skb_list([s.from_proto(m) for m in request.skbs]))
 
-    @batches
+    @batches(skbuff_pb2.SkBuffBatch)
     def NeighOutput(self, request, context):
         """neigh_output(): L3's packets, to be resolved and framed."""
         return s.disposition(*self.link.neigh_output([s.from_proto(m) for m in request.skbs]))
@@ -89,6 +86,7 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
             context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {request.dev!r}")
         cap = self.taps.open(request.dev, request.snaplen)
         try:
+            yield l2_pb2.CapturedFrames()  # the tap is open: the caller may start its traffic
             while context.is_active() and not self._stop.is_set():
                 frames = cap.take(CAPTURE_WAIT_S)
                 if not frames:
@@ -109,8 +107,6 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
         self._stop.set()
         self.to_l3.close()
         self.to_dev.close()
-        for ch in self._channels:
-            ch.close()
 
 
 def build(ctx) -> L2Servicer:

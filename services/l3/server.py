@@ -17,8 +17,8 @@ from google.protobuf import empty_pb2
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.hop import Hop, batches
-from pktpath.pb import l2_pb2_grpc, l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc
-from pktpath.service import channel
+from pktpath.pb import l3_pb2, l3_pb2_grpc, l4_pb2, skbuff_pb2
+from pktpath.config import hop_path
 from pktpath.services.l3 import netfilter as nf
 from pktpath.services.l3.ipv4 import Ipv4
 from pktpath.services.l3.route import Fib, FibRoute
@@ -47,16 +47,13 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
             self.fib.add(FibRoute(int(r.dst.network_address), r.dst.prefixlen, r.dev,
                                   gateway=int(r.via) if r.via else 0, metric=r.metric))
         self.ifaces = {i.name: i for i in host.interfaces}
-        self._l2_channel = channel(ctx.addrs.target(ctx.host, "l2"))
-        self._l4_channel = channel(ctx.addrs.target(ctx.host, "l4"))
-        l2 = l2_pb2_grpc.L2Stub(self._l2_channel)
-        l4 = l4_pb2_grpc.L4Stub(self._l4_channel)
-        self.to_l2 = Hop("l2", l2.NeighOutput, s.to_batch, self.mib)
+        l4_path = hop_path(ctx.run_id, ctx.host, "l4")
+        self.to_l2 = Hop("l2", hop_path(ctx.run_id, ctx.host, "l2"), "NeighOutput", s.to_batch, self.mib)
         self.to_l4 = {
-            "udp": Hop("udp", l4.UdpRcv, s.to_batch, self.mib),
-            "tcp": Hop("tcp", l4.TcpV4Rcv, s.to_batch, self.mib),
-            "ping": Hop("ping", l4.PingRcv, s.to_batch, self.mib),
-            "err": Hop("icmp-err", l4.IcmpErr, _icmp_err_batch, self.mib),
+            "udp": Hop("udp", l4_path, "UdpRcv", s.to_batch, self.mib),
+            "tcp": Hop("tcp", l4_path, "TcpV4Rcv", s.to_batch, self.mib),
+            "ping": Hop("ping", l4_path, "PingRcv", s.to_batch, self.mib),
+            "err": Hop("icmp-err", l4_path, "IcmpErr", _icmp_err_batch, self.mib),
         }
         self.netfilter = nf.Netfilter(nf.rules_from_topology(host))
         self.ip = Ipv4(ctx.host, self.fib, {i.name: i.mtu for i in host.interfaces}, forwarding=host.forwarding,
@@ -70,7 +67,7 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
             self.ip.frag_expire()
 
     # -- the data path ------------------------------------------------------------
-    @batches
+    @batches(skbuff_pb2.SkBuffBatch)
     def IpRcv(self, request, context):
         """ip_list_rcv(): one poll's IPv4 packets."""
         return s.disposition(*self.ip.ip_list_rcv([s.from_proto(m) for m in request.skbs]))
@@ -92,7 +89,7 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
         return l3_pb2.RouteResult(type=res.type, dev=res.dev, nexthop=res.nexthop, saddr=saddr,
                                   mtu=self.ip.path_mtu(request.daddr, res.dev))
 
-    @batches
+    @batches(l3_pb2.IcmpSendBatch)
     def IcmpSend(self, request, context):
         """icmp_send() on L4's behalf, each about an skb_in (network header set).
         Accepted: errors sent; dropped: requests without an IPv4 header to quote."""
@@ -178,8 +175,6 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
         self._stop.set()
         for hop in (self.to_l2, *self.to_l4.values()):
             hop.close()
-        self._l2_channel.close()
-        self._l4_channel.close()
 
 
 def _prefix(text: str) -> tuple[int, int]:

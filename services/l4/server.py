@@ -16,7 +16,8 @@ from pktpath import skbuff as s
 from pktpath import sockerr
 from pktpath.counters import Mib
 from pktpath.hop import Hop, batches
-from pktpath.pb import l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc, socket_pb2, socket_pb2_grpc
+from pktpath.pb import l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc, socket_pb2
+from pktpath.config import hop_path
 from pktpath.service import channel
 from pktpath.services.l4.udp import Datagram
 from pktpath.sockerr import SockError
@@ -46,12 +47,12 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         self.ctx = ctx
         self.mib = Mib()
         host = ctx.topology.host(ctx.host)
-        self._channels = [channel(ctx.addrs.target(ctx.host, layer)) for layer in ("l3", "socket")]
-        l3 = self.l3 = l3_pb2_grpc.L3Stub(self._channels[0])
-        sock = socket_pb2_grpc.SocketStub(self._channels[1])
-        self.to_sock = Hop("socket", sock.SockQueueRcvSkb, s.to_batch, self.mib)
-        self.to_sock_err = Hop("socket-err", sock.SkErrorReport, _sock_err_batch, self.mib)
-        self.to_icmp = Hop("icmp-send", l3.IcmpSend, _icmp_send_batch, self.mib)
+        self._channel = channel(ctx.addrs.target(ctx.host, "l3"))
+        self.l3 = l3_pb2_grpc.L3Stub(self._channel)  # the send path's synchronous calls
+        sock_path = hop_path(ctx.run_id, ctx.host, "socket")
+        self.to_sock = Hop("socket", sock_path, "SockQueueRcvSkb", s.to_batch, self.mib)
+        self.to_sock_err = Hop("socket-err", sock_path, "SkErrorReport", _sock_err_batch, self.mib)
+        self.to_icmp = Hop("icmp-send", hop_path(ctx.run_id, ctx.host, "l3"), "IcmpSend", _icmp_send_batch, self.mib)
         self.dgram = Datagram(ctx.host, [int(i.addr.ip) for i in host.interfaces], mib=self.mib,
                               to_sock=self.to_sock.put, sk_err=self.to_sock_err.put,
                               icmp_send=lambda skb, type_, code: self.to_icmp.put([(skb, type_, code)]),
@@ -69,17 +70,17 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
             return errno.EIO  # IPv4 below is unreachable
 
     # -- receive ------------------------------------------------------------------
-    @batches
+    @batches(pb.SkBuffBatch)
     def UdpRcv(self, request, context):
         """udp_rcv()."""
         return s.disposition(*self.dgram.udp_rcv([s.from_proto(m) for m in request.skbs]))
 
-    @batches
+    @batches(pb.SkBuffBatch)
     def PingRcv(self, request, context):
         """ping_rcv()."""
         return s.disposition(*self.dgram.ping_rcv([s.from_proto(m) for m in request.skbs]))
 
-    @batches
+    @batches(pb.SkBuffBatch)
     def TcpV4Rcv(self, request, context):
         """tcp_v4_rcv(): no TCP sockets exist until issue 5: every segment finds none."""
         for m in request.skbs:
@@ -88,7 +89,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
             self.mib.drop(pb.SKB_DROP_REASON_NO_SOCKET)
         return s.disposition(0, len(request.skbs), pb.SKB_DROP_REASON_NO_SOCKET)
 
-    @batches
+    @batches(l4_pb2.IcmpErrBatch)
     def IcmpErr(self, request, context):
         """icmp_unreach → the err_handler of the quoted protocol."""
         items = [(s.from_proto(e.skb), e.type, e.code, e.info) for e in request.errs]
@@ -149,8 +150,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
     def close(self) -> None:
         for hop in (self.to_sock, self.to_sock_err, self.to_icmp):
             hop.close()
-        for ch in self._channels:
-            ch.close()
+        self._channel.close()
 
 
 def build(ctx) -> L4Servicer:

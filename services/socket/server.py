@@ -170,12 +170,12 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         value = self._run(context, self.layer.getsockopt, request.fd, request.level, request.optname)
         return socket_pb2.SockoptReply(value=value)
 
-    @batches
+    @batches(s.pb.SkBuffBatch)
     def SockQueueRcvSkb(self, request, context):
         """sock_queue_rcv_skb(): L4's delivered datagrams."""
         return s.disposition(*self.layer.sock_queue_rcv_skb([s.from_proto(m) for m in request.skbs]))
 
-    @batches
+    @batches(socket_pb2.SockErrBatch)
     def SkErrorReport(self, request, context):
         """sk_error_report(): ICMP errors for sockets of this host."""
         seen = sum(self.layer.sk_error_report(e.sk, e.errno, e.fatal, icmp_text(e.type, e.code, e.info, e.offender),

@@ -15,7 +15,8 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.hop import Hop, batches
 from pktpath.service import channel
-from pktpath.pb import l2_pb2_grpc, nic_pb2, nic_pb2_grpc, skbuff_pb2, softirq_pb2, softirq_pb2_grpc
+from pktpath.config import hop_path
+from pktpath.pb import nic_pb2, nic_pb2_grpc, skbuff_pb2, softirq_pb2, softirq_pb2_grpc
 from pktpath.ring import NicRings
 from pktpath.services.softirq.napi import SOFTNET, Napi
 
@@ -30,9 +31,7 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         self._stop = threading.Event()
         self._nic_channel = channel(ctx.addrs.target(ctx.host, "nic"))
         self._nic = nic_pb2_grpc.NicStub(self._nic_channel)
-        self._l2_channel = channel(ctx.addrs.target(ctx.host, "l2"))
-        l2 = l2_pb2_grpc.L2Stub(self._l2_channel)
-        self.to_l2 = Hop("l2", l2.NetifReceiveSkb, s.to_batch, self.mib)
+        self.to_l2 = Hop("l2", hop_path(ctx.run_id, ctx.host, "l2"), "NetifReceiveSkb", s.to_batch, self.mib)
         self.napis: dict[str, Napi] = {}
         self._ready = {}
         for iface in ctx.topology.host(ctx.host).interfaces:
@@ -91,7 +90,7 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         napi = self.napis.get(dev)
         return None if napi is None or napi.closed else napi
 
-    @batches
+    @batches(skbuff_pb2.SkBuffBatch)
     def DevQueueXmit(self, request, context):
         """__dev_queue_xmit(): queue L2's frames on their device's qdisc and run it."""
         queued = dropped = 0
@@ -123,7 +122,6 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         self._stop.set()
         self.to_l2.close()
         self._nic_channel.close()
-        self._l2_channel.close()
         for napi in self.napis.values():
             napi.close()  # waits for a poll in progress: the rings stay mapped while it reads them
 
