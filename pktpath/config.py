@@ -53,6 +53,11 @@ def hop_path(run_id: str, host: str, layer: str) -> str:
     return os.path.join(hop_dir(run_id), f"{host}-{layer}.hop")
 
 
+def irq_path(run_id: str, host: str, dev: str) -> str:
+    """The Unix socket of host:dev's interrupt line (NIC ↔ its driver in softirq)."""
+    return os.path.join(hop_dir(run_id), f"{host}-{dev}.irq")
+
+
 def shm_name(run_id: str, host: str, dev: str) -> str:
     """The shared-memory segment of host:dev's rings (named so leftovers are recognisable)."""
     return f"pktpath-{run_id}-{host}-{dev}"

@@ -106,6 +106,12 @@ class Ring:
         self.tail += 1
         return frame, meta
 
+    def pending(self) -> bool:
+        """Producer side: is a frame still waiting for the consumer? Consumption is in
+        order, so it is enough that the last frame put has not been released.
+        (ready() is the consumer's question: it reads the consumer's position.)"""
+        return self.head > 0 and not self.completed(self.head - 1)
+
     def completed(self, pos: int) -> bool:
         """Producer side: has the consumer released the frame put at `pos`? (TX completion)"""
         return _SEQ.unpack_from(self.buf, self._slot(pos))[0] >= pos + self.slots

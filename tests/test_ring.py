@@ -133,3 +133,15 @@ def test_producer_sees_completion(rings):
     assert not rings.tx.completed(0) and not rings.tx.completed(1)
     rings.tx.consume()
     assert rings.tx.completed(0) and not rings.tx.completed(1)
+
+
+def test_producer_knows_when_a_frame_waits_even_after_many_laps(rings):
+    """The NIC's unmask re-raises the IRQ only if a frame waits: the producer must see that
+    from its side of the ring (it does not know the consumer's position)."""
+    rx = rings.rx
+    assert not rx.pending()
+    for lap in range(3 * rx.slots + 5):
+        assert rx.produce(b"frame")
+        assert rx.pending()
+        assert rx.consume() is not None
+        assert not rx.pending(), lap

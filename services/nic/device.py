@@ -162,7 +162,7 @@ class NetDevice:
         """The driver's napi_complete_done() unmasked us. Raise at once if work is pending."""
         with self._irq_lock:
             self.irq_enabled = True
-        if self.rings.rx.ready():
+        if self.rings.rx.pending():
             self._maybe_interrupt(nic_pb2.IRQ_RX)
 
     # -- TX: the driver rang the doorbell ----------------------------------

@@ -1,26 +1,22 @@
 """The NIC service: every interface of one host, its rings in shared memory, its link.
 
-Servicer for pktpath.v1.Nic. RPCs model the driver/device boundary:
-LinkXmit and Inject are frames arriving from the wire, RequestIrq is the
-interrupt line (request_irq), EnableIrq is the unmask at napi_complete_done,
-NdoStartXmit the TX doorbell (ndo_start_xmit's tail-register write).
+Servicer for pktpath.v1.Nic. LinkXmit and Inject are frames arriving from the
+wire. The interrupt line to the driver (softirq) is a Unix socket per device
+(services/nic/irq.py); EnableIrq and NdoStartXmit do over gRPC what the
+driver's unmask and doorbell bytes do on that line, for tools.
 """
-
-import queue
-import time
 
 import grpc
 from google.protobuf import empty_pb2
 
 from pktpath.pb import nic_pb2, nic_pb2_grpc, skbuff_pb2
-from pktpath.config import shm_name
+from pktpath.config import irq_path, shm_name
 from pktpath.counters import Mib
 from pktpath.skbuff import disposition
 from pktpath.service import channel
 from pktpath.ring import MAX_RING_SIZE, NicRings
 from pktpath.services.nic.device import LinkImpairment, NetDevice
-
-IRQ_POLL_S = 0.5  # how often an idle IRQ stream checks that its reader is still there
+from pktpath.services.nic.irq import IrqLine
 
 
 class NicServicer(nic_pb2_grpc.NicServicer):
@@ -28,23 +24,24 @@ class NicServicer(nic_pb2_grpc.NicServicer):
         self.ctx = ctx
         self.mib = Mib()
         self.devices: dict[str, NetDevice] = {}
-        self._irq_queues: dict[str, queue.SimpleQueue] = {}
+        self.irq_lines: dict[str, IrqLine] = {}
         self._channels = []
         host = ctx.topology.host(ctx.host)
         for iface in host.interfaces:
             rings = NicRings.create(shm_name(ctx.run_id, ctx.host, iface.name), iface.rx_ring, iface.tx_ring)
-            irqs = self._irq_queues[iface.name] = queue.SimpleQueue()
             transmit, impairment = None, None
             peer = ctx.topology.peer(ctx.host, iface.name)
             if peer is not None:
                 end, link = peer
                 transmit = self._link_to(end.host, end.dev)
                 impairment = LinkImpairment(link.loss, link.corrupt, link.duplicate, link.reorder, link.delay_ms)
-            self.devices[iface.name] = NetDevice(
-                ctx.host, iface.name, iface.mac, rings,
-                raise_irq=lambda cause, dev=iface.name, q=irqs: q.put(
-                    nic_pb2.Irq(dev=dev, cause=cause, ts_ns=time.monotonic_ns())),
+            line: list[IrqLine] = []  # made once the device exists; an IRQ needs a driver anyway
+            device = self.devices[iface.name] = NetDevice(
+                ctx.host, iface.name, iface.mac, rings, raise_irq=lambda cause, line=line: line[0].raise_irq(cause),
                 transmit=transmit, impairment=impairment, mib=self.mib)
+            line.append(IrqLine(irq_path(ctx.run_id, ctx.host, iface.name), on_connect=device.enable_irq,
+                                on_unmask=device.enable_irq, on_doorbell=device.doorbell))
+            self.irq_lines[iface.name] = line[0]
 
     def _link_to(self, host: str, dev: str):
         peer = channel(self.ctx.addrs.target(host, "nic"))
@@ -72,18 +69,6 @@ class NicServicer(nic_pb2_grpc.NicServicer):
         accepted, dropped = self._device(request.dev, context).receive(request.frames, injected=True)
         return disposition(accepted, dropped, skbuff_pb2.SKB_DROP_REASON_FULL_RING)
 
-    def RequestIrq(self, request, context):
-        """The interrupt line: one Irq per hard interrupt, for as long as the driver listens."""
-        device = self._device(request.dev, context)
-        irqs = self._irq_queues[request.dev]
-        device.enable_irq()  # a (re)attached driver starts with the line unmasked
-        while context.is_active():
-            try:
-                irq = irqs.get(timeout=IRQ_POLL_S)
-            except queue.Empty:
-                continue
-            yield irq
-
     def EnableIrq(self, request, context):
         self._device(request.dev, context).enable_irq()
         return empty_pb2.Empty()
@@ -106,6 +91,8 @@ class NicServicer(nic_pb2_grpc.NicServicer):
         return self.mib.to_proto()
 
     def close(self) -> None:
+        for line in self.irq_lines.values():
+            line.close()
         for device in self.devices.values():
             device.close()
             device.rings.close()

@@ -1,11 +1,13 @@
 """The softirq service (ksoftirqd) of one host: NAPI for every interface, and the qdiscs.
 
-It is the driver side of each NIC: it maps the NIC's rings, holds the NIC's
-interrupt stream open (request_irq), polls on each hard IRQ, and hands each
-poll's skbs to L2 in one message. DevQueueXmit is L2's way down.
+It is the driver side of each NIC: it maps the NIC's rings, connects to the
+NIC's interrupt line (request_irq; services/nic/irq.py), polls on each hard
+IRQ, and hands each poll's skbs to L2 in one message. DevQueueXmit is L2's way
+down.
 """
 
 import logging
+import socket
 import threading
 import time
 
@@ -15,9 +17,10 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.hop import Hop, batches
 from pktpath.service import channel
-from pktpath.config import hop_path
+from pktpath.config import hop_path, irq_path
 from pktpath.pb import nic_pb2, nic_pb2_grpc, skbuff_pb2, softirq_pb2, softirq_pb2_grpc
 from pktpath.ring import NicRings
+from pktpath.services.nic.irq import DOORBELL, UNMASK
 from pktpath.services.softirq.napi import SOFTNET, Napi
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,7 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         self._nic = nic_pb2_grpc.NicStub(self._nic_channel)
         self.to_l2 = Hop("l2", hop_path(ctx.run_id, ctx.host, "l2"), "NetifReceiveSkb", s.to_batch, self.mib)
         self.napis: dict[str, Napi] = {}
+        self._irq_lines: dict[str, socket.socket] = {}
         self._ready = {}
         for iface in ctx.topology.host(ctx.host).interfaces:
             self._ready[iface.name] = threading.Event()
@@ -51,11 +55,31 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
                 time.sleep(RETRY_S)
         else:
             raise RuntimeError("stopped")
-        request = nic_pb2.IrqRequest(dev=dev)
         return Napi(self.ctx.host, dev, rings, deliver=self.to_l2.put,
-                    enable_irq=lambda: self._nic.EnableIrq(request, timeout=5),
-                    doorbell=lambda: self._nic.NdoStartXmit(nic_pb2.TxDoorbell(dev=dev), timeout=5),
+                    enable_irq=lambda: self._signal(dev, UNMASK), doorbell=lambda: self._signal(dev, DOORBELL),
                     mib=self.mib)
+
+    def _signal(self, dev: str, what: bytes) -> None:
+        """Write the unmask or the doorbell on the device's interrupt line."""
+        line = self._irq_lines.get(dev)
+        if line is not None:
+            try:
+                line.sendall(what)
+            except OSError:
+                pass  # the NIC is gone; the IRQ thread reconnects, and the NIC unmasks on connect
+
+    def _connect_irq(self, dev: str) -> socket.socket | None:
+        """request_irq(): connect to the device's interrupt line, retrying until it is up."""
+        path = irq_path(self.ctx.run_id, self.ctx.host, dev)
+        while not self._stop.is_set():
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(path)
+                return sock
+            except OSError:
+                sock.close()
+                self._stop.wait(RETRY_S)
+        return None
 
     def _irq_thread(self, dev: str) -> None:
         """The hard-IRQ handler: each interrupt schedules this device's NAPI poll."""
@@ -64,22 +88,26 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         except RuntimeError:
             return
         while not self._stop.is_set():
-            try:
-                stream = self._nic.RequestIrq(nic_pb2.IrqRequest(dev=dev), wait_for_ready=True)
-                self._ready[dev].set()
-                for irq in stream:
-                    self.mib.inc(SOFTNET, "irqs")
-                    napi.net_rx_action()  # any cause: the poll cleans TX and takes RX
-                    if self._stop.is_set():
-                        return
-            except grpc.RpcError as exc:
-                if self._stop.is_set():
-                    return
-                log.warning("IRQ stream of %s broke (%s); re-requesting", dev, exc.code())
-                time.sleep(RETRY_S)
+            line = self._irq_lines[dev] = self._connect_irq(dev)
+            if line is None:
+                return
+            self._ready[dev].set()
+            while True:
+                try:
+                    irqs = line.recv(256)
+                except OSError:
+                    irqs = b""
+                if not irqs or self._stop.is_set():
+                    break
+                self.mib.inc(SOFTNET, "irqs", len(irqs))
+                napi.net_rx_action()  # any cause: the poll cleans TX and takes RX
+            self._irq_lines.pop(dev, None)
+            line.close()
+            if not self._stop.is_set():
+                log.warning("interrupt line of %s closed; reconnecting", dev)
 
     def wait_ready(self, timeout: float) -> bool:
-        """Ready once every interface's rings are mapped and its IRQ stream requested."""
+        """Ready once every interface's rings are mapped and its interrupt line connected."""
         deadline = time.monotonic() + timeout
         return all(event.wait(max(0.0, deadline - time.monotonic())) for event in self._ready.values())
 
@@ -120,6 +148,11 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
 
     def close(self) -> None:
         self._stop.set()
+        for line in list(self._irq_lines.values()):
+            try:
+                line.shutdown(socket.SHUT_RDWR)  # wakes the IRQ thread out of its recv
+            except OSError:
+                pass
         self.to_l2.close()
         self._nic_channel.close()
         for napi in self.napis.values():
