@@ -8,22 +8,23 @@ the RPC's name; the listener hands it to the same per-batch handler that
 serves the RPC over gRPC, and acknowledges it with one byte.
 
 Why not gRPC for this one thing: measured on this 2-core machine, six relay
-processes pass an idle batch along in ~2 ms over gRPC client streams (~4.4 ms
-with unary calls) but ~0.45 ms over local stream sockets, and carry ~98k
-packets/s against ~60k; in the gRPC case most of each process's CPU went to
-gRPC's own Python threads. Every service still is a gRPC service: its API, its
-tables, health, and the same hop RPCs for one-off callers (tests, tools).
+processes pass an idle batch along in ~1–1.6 ms over local stream sockets
+against ~2 ms over gRPC client streams and ~4.4 ms with unary calls, and carry
+~55–80k packets/s against ~45–65k; with gRPC most of each process's CPU went
+to gRPC's own Python threads. Every service still is a gRPC service: its API,
+its tables, health, and the same hop RPCs for one-off callers (tests, tools).
 
 At low load a batch is one NAPI poll's packets (no waiting to fill a batch),
 written by the caller itself when nothing is queued (the qdisc bypass); while
-a write is in progress the queue merges what follows (up to `max_batch`); at most `max_in_flight` batches await their acknowledgement, so
-a slow next layer stops the writes, the queue fills and `put` blocks:
-back-pressure that reaches the NIC, whose RX ring then overflows and counts
-it, as a real one does. While the next layer is not up the Hop waits for it
-(the queue holding, then blocking); when a connection breaks, the batches
-written but not acknowledged are counted as `<name>Unconfirmed` and the
-queue goes to the next connection. Each hop counts its batches and items
-(group "Hop": `<name>Batches`, `<name>Items`).
+a write is in progress the queue merges what follows (up to `max_batch`); at
+most `max_in_flight` batches await their acknowledgement, so a slow next layer
+stops the writes, the queue fills and `put` blocks: back-pressure that reaches
+the NIC, whose RX ring then overflows and counts it, as a real one does. While
+the next layer is not up the Hop waits for it (the queue holding, then
+blocking); when a connection breaks, the batches written but not acknowledged
+are counted as `<name>Unconfirmed` and the queue goes to the next connection.
+Each hop counts its batches and items (group "Hop": `<name>Batches`,
+`<name>Items`).
 """
 
 import functools
