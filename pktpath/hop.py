@@ -258,6 +258,17 @@ def batches(request_type):
     return decorate
 
 
+def listen_unix(path: str, backlog: int) -> socket.socket:
+    """A listening Unix stream socket at path, replacing a stale one a killed process left."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.exists(path):
+        os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.listen(backlog)
+    return sock
+
+
 class HopListener:
     """The receiving end of the Hops into one service: a Unix stream socket whose
     connections carry framed batches for the servicer's @batches handlers."""
@@ -270,12 +281,7 @@ class HopListener:
             method = getattr(type(servicer), name)
             if hasattr(method, "hop_batch"):
                 self._handlers[name.encode()] = (method.hop_request.FromString, method.hop_batch)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        if os.path.exists(path):
-            os.unlink(path)  # a stale socket of a killed process
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.bind(path)
-        self._sock.listen(16)
+        self._sock = listen_unix(path, 16)
         self._conns: list[socket.socket] = []
         self._closed = False
         threading.Thread(target=self._accept, name="hop-listener", daemon=True).start()

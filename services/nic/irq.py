@@ -19,6 +19,8 @@ import socket
 import threading
 from typing import Callable
 
+from pktpath.hop import listen_unix
+
 log = logging.getLogger(__name__)
 
 UNMASK = b"U"    # napi_complete_done: interrupts back on
@@ -37,12 +39,7 @@ class IrqLine:
         self._on_doorbell = on_doorbell
         self._conn: socket.socket | None = None
         self._lock = threading.Lock()
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        if os.path.exists(path):
-            os.unlink(path)  # left by a killed process
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.bind(path)
-        self._sock.listen(1)
+        self._sock = listen_unix(path, 1)
         self._closed = False
         threading.Thread(target=self._accept, name="irq-line", daemon=True).start()
 
