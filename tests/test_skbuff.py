@@ -163,3 +163,19 @@ def test_packet_ids_unique_and_tagged_by_layer():
     ids = s.PacketIds(pb.LAYER_NIC)
     got = {ids() for _ in range(1000)}
     assert len(got) == 1000 and all(i >> 56 == pb.LAYER_NIC for i in got)
+
+
+def test_proto_round_trip_carries_every_field():
+    """to_proto leaves defaults unset and from_proto sets slots directly: neither may forget one."""
+    skb = make(b"payload", headroom=30, tailroom=5)
+    values = dict(origin_host="A", clone_of=3, copy_of=4, mac_header=30, network_header=31, transport_header=32,
+                  protocol=0x0806, dev="eth1", pkt_type=pb.PACKET_BROADCAST, mark=5, priority=6, sk=7, cb=b"cb",
+                  nexthop=0x0A000001, traceparent="00-" + "3" * 32 + "-" + "4" * 16 + "-01", sampled=True)
+    for name, value in values.items():
+        setattr(skb, name, value)
+    back = s.from_proto(pb.SkBuff.FromString(s.to_proto(skb).SerializeToString()))
+    skipped = {"buf", "events", "prior_events", "shinfo"}
+    for name in s.SkBuff.__slots__:
+        if name not in skipped:
+            assert getattr(back, name) == getattr(skb, name), name
+    assert bytes(back.payload()) == b"payload" and not back.cloned()
