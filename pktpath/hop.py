@@ -258,6 +258,12 @@ def batches(request_type):
     return decorate
 
 
+def hop_handlers(servicer) -> dict:
+    """The servicer's @batches methods by RPC name: what its hop listener serves."""
+    cls = type(servicer)
+    return {name: getattr(cls, name) for name in dir(cls) if hasattr(getattr(cls, name), "hop_batch")}
+
+
 def listen_unix(path: str, backlog: int) -> socket.socket:
     """A listening Unix stream socket at path, replacing a stale one a killed process left."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -276,11 +282,8 @@ class HopListener:
     def __init__(self, path: str, servicer) -> None:
         self.path = path
         self._servicer = servicer
-        self._handlers = {}
-        for name in dir(type(servicer)):
-            method = getattr(type(servicer), name)
-            if hasattr(method, "hop_batch"):
-                self._handlers[name.encode()] = (method.hop_request.FromString, method.hop_batch)
+        self._handlers = {name.encode(): (m.hop_request.FromString, m.hop_batch)
+                          for name, m in hop_handlers(servicer).items()}
         self._sock = listen_unix(path, 16)
         self._conns: list[socket.socket] = []
         self._closed = False

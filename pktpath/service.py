@@ -22,7 +22,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from pktpath.config import Addresses, hop_path
-from pktpath.hop import HopListener
+from pktpath.hop import HopListener, hop_handlers
 from pktpath.topology import Topology
 from pktpath.pb import (
     l2_pb2_grpc,
@@ -144,7 +144,7 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
     service_name, add_to_server, _ = LAYERS[layer]
     servicer = build_servicer(layer, ctx)
     hops = None
-    if ctx is not None and any(hasattr(getattr(type(servicer), n), "hop_batch") for n in dir(type(servicer))):
+    if ctx is not None and hop_handlers(servicer):
         hops = HopListener(hop_path(ctx.run_id, ctx.host, layer), servicer)  # the data path in
     # A servicer whose calls block (the socket layer's recvfrom) asks for more threads,
     # so blocked readers never starve the calls that would wake them.
