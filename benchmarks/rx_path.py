@@ -21,6 +21,7 @@ request and the Recvfrom reply, on both sides.
 
 import argparse
 import os
+import queue
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ from pathlib import Path
 import grpc
 
 from pktpath import skbuff as s
-from pktpath.client import SocketApi
+from pktpath.client import SO_TIMESTAMPNS, SOL_SOCKET, SocketApi
 from pktpath.counters import Mib
 from pktpath.hop import Hop, HopListener, batches
 from pktpath.pb import nic_pb2_grpc, skbuff_pb2
@@ -60,17 +61,41 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-# -- the floor: a chain of bare relays ------------------------------------------
+# -- the floors: chains of bare relays -------------------------------------------
 
-_RECV = "/pktpath.bench.Relay/Recv"
+_SERVICE = "pktpath.bench.Relay"
+_RECV, _PASS = f"/{_SERVICE}/Recv", f"/{_SERVICE}/Pass"
+TRANSPORTS = ("unix", "grpc")
 
 
-def relay_stage(port: int, next_port: int) -> None:
-    """One relay process: parse each batch from its hop listener, hand it to a Hop
-    towards the next stage; the last stage queues packets for a reader (a gRPC Recv
-    call, as the socket layer's recvmmsg), which is all its gRPC server does."""
-    queue, cond = [], threading.Condition()
-    hop = Hop("next", relay_path(next_port), "Pass", s.to_batch, Mib()) if next_port else None
+class StreamHop:
+    """The issue's floor transport: one long-lived gRPC client stream per hop (as
+    pktpath's hops were before the Unix sockets), one message per batch handed in."""
+
+    def __init__(self, target: str) -> None:
+        self._queue = queue.SimpleQueue()
+        self._call = channel(target).stream_unary(_PASS, request_serializer=skbuff_pb2.SkBuffBatch.SerializeToString,
+                                                  response_deserializer=skbuff_pb2.Disposition.FromString)
+        self._future = self._call.future(iter(self._queue.get, None), wait_for_ready=True)
+
+    def put(self, skbs) -> None:
+        self._queue.put(s.to_batch(skbs))
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+
+def relay_stage(transport: str, port: int, next_port: int, stamp: bool) -> None:
+    """One relay process: parse each batch, hand it to the next stage (over a Unix
+    socket Hop or a gRPC client stream); the first stage stamps each skb's tstamp as
+    pktpath's NIC does; the last queues them for a reader (a gRPC Recv call, as the
+    socket layer's recvmmsg)."""
+    queue_, cond = [], threading.Condition()
+    hop = None
+    if next_port and transport == "unix":
+        hop = Hop("next", relay_path(next_port), "Pass", s.to_batch, Mib())
+    elif next_port:
+        hop = StreamHop(f"127.0.0.1:{next_port}")
 
     class Relay:
         mib = Mib()
@@ -78,52 +103,63 @@ def relay_stage(port: int, next_port: int) -> None:
         @batches(skbuff_pb2.SkBuffBatch)
         def Pass(self, request, context):
             skbs = [s.from_proto(m) for m in request.skbs]
+            if stamp:
+                now = time.time_ns()
+                for skb in skbs:
+                    skb.tstamp = now
             if hop is not None:
                 hop.put(skbs)
             else:
                 with cond:
-                    queue.extend(skbs)
+                    queue_.extend(skbs)
                     cond.notify_all()
             return skbuff_pb2.Disposition(accepted=len(skbs))
 
-    listener = HopListener(relay_path(port), Relay())
+    relay = Relay()
+    listener = HopListener(relay_path(port), relay) if transport == "unix" else None
 
     def recv(request, context):
         with cond:
-            cond.wait_for(lambda: queue, timeout=0.5)
-            taken = queue[:256]
-            del queue[:256]
+            cond.wait_for(lambda: queue_, timeout=0.5)
+            taken = queue_[:256]
+            del queue_[:256]
         return s.to_batch(taken)
 
     handlers = {"Recv": grpc.unary_unary_rpc_method_handler(
         recv, request_deserializer=skbuff_pb2.SkBuffBatch.FromString,
-        response_serializer=skbuff_pb2.SkBuffBatch.SerializeToString)}
+        response_serializer=skbuff_pb2.SkBuffBatch.SerializeToString),
+        "Pass": grpc.stream_unary_rpc_method_handler(
+        relay.Pass, request_deserializer=skbuff_pb2.SkBuffBatch.FromString,
+        response_serializer=skbuff_pb2.Disposition.SerializeToString)}
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("pktpath.bench.Relay", handlers)])
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(_SERVICE, handlers)])
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     print("ready", flush=True)
     try:
         server.wait_for_termination()
     finally:
-        listener.close()
+        if listener is not None:
+            listener.close()
 
 
 def relay_path(port: int) -> str:
     return os.path.join(tempfile.gettempdir(), f"pktpath-bench-relay-{port}.hop")
 
 
-def measure_floor(base_port: int, seconds: float, samples: int) -> tuple[float, list[float]]:
+def measure_floor(transport: str, base_port: int, seconds: float, samples: int) -> tuple[float, list, list]:
     ports = [base_port + i for i in range(RELAY_HOPS)]
     procs = []
     try:
         for i, port in enumerate(ports):
             nxt = ports[i + 1] if i + 1 < len(ports) else 0
-            procs.append(subprocess.Popen([sys.executable, __file__, "--relay-stage", str(port), str(nxt)],
-                                          stdout=subprocess.PIPE, text=True))
+            procs.append(subprocess.Popen([sys.executable, __file__, "--relay-stage", transport, str(port), str(nxt),
+                                           str(int(i == 0))], stdout=subprocess.PIPE, text=True))
         for p in procs:
-            p.stdout.readline()
-        first = Hop("first", relay_path(ports[0]), "Pass", s.to_batch, Mib())
+            if p.stdout.readline() != "ready\n":
+                raise RuntimeError(f"a {transport} relay stage did not start")
+        first = (Hop("first", relay_path(ports[0]), "Pass", s.to_batch, Mib()) if transport == "unix"
+                 else StreamHop(f"127.0.0.1:{ports[0]}"))
         last = channel(f"127.0.0.1:{ports[-1]}").unary_unary(
             _RECV, request_serializer=skbuff_pb2.SkBuffBatch.SerializeToString,
             response_deserializer=skbuff_pb2.SkBuffBatch.FromString)
@@ -136,16 +172,16 @@ def measure_floor(base_port: int, seconds: float, samples: int) -> tuple[float, 
             first.put(skbs)
             return len(skbs)
 
-        def receive() -> int:
-            return len(last(skbuff_pb2.SkBuffBatch(), timeout=10).skbs)
+        def receive() -> list:
+            return last(skbuff_pb2.SkBuffBatch(), timeout=10).skbs
 
-        pps = saturate(inject, receive, lambda: batch(BATCH), seconds)
+        pps = saturate(inject, lambda: len(receive()), lambda: batch(BATCH), seconds)
         while receive():  # drain what the flood left queued
             pass
         one = batch(1)
-        lat = idle_latency(lambda: inject(one), receive, samples)
+        total, stack = idle_latency(lambda: inject(one), lambda: receive()[0].tstamp, samples)
         first.close()
-        return pps, lat
+        return pps, total, stack
     finally:
         for p in procs:
             p.kill()
@@ -168,7 +204,7 @@ def saturate(inject, receive, make_batch, seconds: float, window: int = WINDOW, 
     not a flood whose excess the NIC would drop at the ring and the figure would hide)."""
     msg = make_batch()
     stop = threading.Event()
-    received = [0]
+    received, calls = [0], [0]
     cond = threading.Condition()
 
     def reader():
@@ -179,6 +215,7 @@ def saturate(inject, receive, make_batch, seconds: float, window: int = WINDOW, 
                 continue
             with cond:
                 received[0] += n
+                calls[0] += 1
                 cond.notify_all()
 
     def injector():
@@ -193,25 +230,30 @@ def saturate(inject, receive, make_batch, seconds: float, window: int = WINDOW, 
         t.start()
     time.sleep(1.0)  # warm up: ARP-free path, caches, thread pools
     cpu0 = {name: cpu_seconds(pid) for name, pid in (pids or {}).items()}
-    n0, t0 = received[0], time.perf_counter()
+    n0, c0, t0 = received[0], calls[0], time.perf_counter()
     time.sleep(seconds)
-    n1, t1 = received[0], time.perf_counter()
+    n1, c1, t1 = received[0], calls[0], time.perf_counter()
     if pids:  # CPU per packet, by process: where the two cores go
         used = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
         print("CPU µs per packet: " + ", ".join(f"{name} {s / max(1, n1 - n0) * 1e6:.1f}"
                                                 for name, s in used.items()))
+        print(f"packets per receive call: {(n1 - n0) / max(1, c1 - c0):.1f}")
     stop.set()
     for t in threads:
         t.join(5)
     return (n1 - n0) / (t1 - t0)
 
 
-def idle_latency(inject_one, receive, samples: int) -> list[float]:
-    """One packet at a time into an idle path: µs from inject to the reader's return."""
+def idle_latency(inject_one, receive, samples: int) -> tuple[list[float], list[float]]:
+    """One packet at a time into an idle path, the reader already blocked in its call.
+    Two figures per packet, in µs: from the injecting call to the reader's return
+    (what a client sees, both gRPC calls included), and from the packet's receive
+    timestamp (its tstamp: `receive` returns it) to the reader's return (the path
+    through the layers, without the injecting call)."""
     got = threading.Event()
     go = threading.Event()
     done = threading.Event()
-    lat = []
+    total, stack = [], []
 
     def reader():
         while not done.is_set():
@@ -219,7 +261,8 @@ def idle_latency(inject_one, receive, samples: int) -> list[float]:
             go.clear()
             if done.is_set():
                 return
-            receive()
+            tstamp = receive()
+            stack.append((time.time_ns() - tstamp) / 1e3)
             got.set()
 
     t = threading.Thread(target=reader, daemon=True)
@@ -232,14 +275,14 @@ def idle_latency(inject_one, receive, samples: int) -> list[float]:
         t0 = time.perf_counter()
         inject_one()
         got.wait(5)
-        lat.append((time.perf_counter() - t0) * 1e6)
+        total.append((time.perf_counter() - t0) * 1e6)
         time.sleep(0.005)
     done.set()
     go.set()
-    return lat
+    return total, stack
 
 
-def measure_pktpath(base_port: int, seconds: float, samples: int) -> tuple[float, list[float], dict]:
+def measure_pktpath(base_port: int, seconds: float, samples: int) -> tuple[float, list, list, dict]:
     logs = tempfile.TemporaryDirectory(prefix="pktpath-bench-")
     sup = Supervisor(load("default"), base_port, log_dir=Path(logs.name))
     sup.start(timeout=60)
@@ -272,9 +315,10 @@ def measure_pktpath(base_port: int, seconds: float, samples: int) -> tuple[float
             except TimeoutError:
                 break
         one = batch(1)
-        lat = idle_latency(lambda: inject(one), lambda: sock.recvfrom(timeout=5), samples)
+        sock.setsockopt(SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        total, stack = idle_latency(lambda: inject(one), lambda: sock.recvmsg(timeout=5).tstamp_ns, samples)
         print("packets per batch, by hop (whole run): " + ", ".join(hop_batching(sup, "B")))
-        return pps, lat, drops
+        return pps, total, stack, drops
     finally:
         sup.stop()
         logs.cleanup()
@@ -301,19 +345,29 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--base-port", type=int, default=47000)
-    ap.add_argument("--relay-stage", nargs=2, type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--relay-stage", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.relay_stage:
-        relay_stage(*args.relay_stage)
+        transport, port, next_port, stamp = args.relay_stage
+        relay_stage(transport, int(port), int(next_port), stamp == "1")
         return 0
     print(f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}, grpcio {grpc.__version__}")
-    pps, lat, drops = measure_pktpath(args.base_port, args.seconds, args.samples)
-    floor_pps, floor_lat = measure_floor(args.base_port + 900, args.seconds, args.samples)
-    print(f"{'':28}{'pktpath':>12}{'relay floor':>14}{'ratio':>8}")
-    print(f"{'UDP RX packets/s':28}{pps:12.0f}{floor_pps:14.0f}{pps / floor_pps:8.0%}")
-    for q in (0.5, 0.99):
-        a, b = percentile(lat, q), percentile(floor_lat, q)
-        print(f"{f'idle one-way latency p{int(q * 100)} µs':28}{a:12.0f}{b:14.0f}{a / b:8.2f}")
+    pps, total, stack, drops = measure_pktpath(args.base_port, args.seconds, args.samples)
+    floors = {transport: measure_floor(transport, args.base_port + 900 + 10 * i, args.seconds, args.samples)
+              for i, transport in enumerate(TRANSPORTS)}
+    print(f"{'':34}{'pktpath':>9}{'floor: unix':>13}{'ratio':>7}{'floor: gRPC':>13}{'ratio':>7}")
+    row = f"{'UDP RX packets/s':34}{pps:9.0f}"
+    for floor_pps, _, _ in floors.values():
+        row += f"{floor_pps:13.0f}{pps / floor_pps:7.0%}"
+    print(row)
+    for label, ours, index in (("NIC → reader", stack, 2), ("inject call → reader", total, 1)):
+        for q in (0.5, 0.99):
+            a = percentile(ours, q)
+            row = f"{f'idle {label} p{int(q * 100)} µs':34}{a:9.0f}"
+            for floor in floors.values():
+                b = percentile(floor[index], q)
+                row += f"{b:13.0f}{a / b:7.2f}"
+            print(row)
     print(f"drops while saturated (at the NIC, by reason): {drops or 'none'}")
     return 0
 

@@ -21,7 +21,7 @@ from pktpath.sockerr import detail_of, errno_of
 AF_INET, SOCK_DGRAM = 2, 2
 IPPROTO_ICMP, IPPROTO_UDP = 1, 17
 SOL_SOCKET, IPPROTO_IP = 1, 0
-SO_ERROR, SO_SNDBUF, SO_RCVBUF = 4, 7, 8
+SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_TIMESTAMPNS = 4, 7, 8, 35
 IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
 
 
@@ -90,7 +90,8 @@ class Socket:
         return reply.data, (reply.addr.addr, reply.addr.port)
 
     def recvmsg(self, bufsize: int = 65535, timeout: float | None = None, flags: int = 0):
-        """The whole reply: data, addr and the TTL the datagram arrived with."""
+        """The whole reply: data, addr, the TTL the datagram arrived with and, with
+        SO_TIMESTAMPNS set, tstamp_ns: when the NIC received it (ns since the epoch)."""
         req = socket_pb2.RecvfromRequest(fd=self.fd, bufsize=bufsize, flags=flags, timeout_s=timeout or 0)
         return self.api.call("Recvfrom", req, timeout=None if timeout is None else timeout + 5)
 

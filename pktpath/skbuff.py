@@ -74,7 +74,7 @@ class SkBuff:
         "id", "origin_host", "clone_of", "copy_of",
         "buf", "data", "tail", "end",
         "mac_header", "network_header", "transport_header",
-        "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb", "nexthop",
+        "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb", "nexthop", "tstamp",
         "traceparent", "sampled", "events", "prior_events", "shinfo",
     )
 
@@ -95,6 +95,7 @@ class SkBuff:
         self.mark = self.priority = self.sk = 0
         self.cb = b""
         self.nexthop = 0  # IPv4 next hop for L2 (the kernel keeps it in skb_dst)
+        self.tstamp = 0   # receive time, ns since the epoch (skb->tstamp); 0: none
         self.traceparent = ""
         self.sampled = sampled
         self.events: list[tuple] = []
@@ -134,10 +135,12 @@ class SkBuff:
         return self.buf
 
     # -- events -----------------------------------------------------------
-    def record(self, kind: int, layer: int, host: str, func: str, nbytes: int = 0,
+    def record(self, kind: int, layer: int, host: str, func: str, nbytes: int | None = None,
                reason: int = 0, copy_from: str = "", copy_to: str = "") -> None:
+        """An event of a sampled packet; nbytes defaults to the skb's length."""
         if self.sampled:
-            self.events.append((kind, layer, host, func, time.monotonic_ns(), nbytes, reason, copy_from, copy_to))
+            self.events.append((kind, layer, host, func, time.monotonic_ns(),
+                                self.tail - self.data if nbytes is None else nbytes, reason, copy_from, copy_to))
 
     def all_events(self) -> list[tuple]:
         """Every event, earlier hops' first, as (kind, layer, host, func, ts_ns,
@@ -280,7 +283,7 @@ def skb_mac_header(skb: SkBuff) -> memoryview:
 # -- clone, copy, free (net/core/skbuff.c) -----------------------------------
 
 _COPIED_FIELDS = ("origin_host", "data", "tail", "end", "mac_header", "network_header", "transport_header",
-                  "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb", "nexthop", "traceparent",
+                  "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb", "nexthop", "tstamp", "traceparent",
                   "sampled")
 
 
@@ -372,6 +375,8 @@ def to_proto(skb: SkBuff, out: "pb.SkBuff | None" = None) -> "pb.SkBuff":
         m.cb = skb.cb
     if skb.nexthop:
         m.nexthop = skb.nexthop
+    if skb.tstamp:
+        m.tstamp = skb.tstamp
     if skb.traceparent:
         m.traceparent = skb.traceparent
     if skb.sampled:
@@ -436,6 +441,7 @@ def from_proto(m: "pb.SkBuff") -> SkBuff:
     skb.sk = m.sk
     skb.cb = m.cb
     skb.nexthop = m.nexthop
+    skb.tstamp = m.tstamp
     skb.traceparent = m.traceparent
     skb.sampled = sampled = m.sampled
     skb.events = []

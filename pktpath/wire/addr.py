@@ -4,6 +4,7 @@ Ints keep the data path cheap (masks and compares, no objects); these helpers
 convert at the edges (config, CLI, repr).
 """
 
+import functools
 import socket
 import struct
 
@@ -30,6 +31,7 @@ def mac_from_str(text: str) -> bytes:
     return bytes(int(p, 16) for p in parts)
 
 
+@functools.lru_cache(maxsize=4096)  # called for every datagram a socket reads
 def ip_to_str(addr: int) -> str:
     return socket.inet_ntoa(_BE32.pack(addr))
 

@@ -70,7 +70,7 @@ class IpHdr(NamedTuple):
 
     @property
     def header_len(self) -> int:
-        return self.ihl * 4
+        return (IPV4_MIN_HLEN + len(self.options) + 3) & ~3  # ihl * 4, without a second property call
 
     @property
     def df(self) -> bool:

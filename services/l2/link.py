@@ -62,7 +62,7 @@ class Link:
         """One NAPI poll's frames. Returns (accepted, dropped)."""
         up, dropped = [], 0
         for skb in skbs:
-            skb.record(s.ENTER, L2, self.host, "__netif_receive_skb_core", skb.len)
+            skb.record(s.ENTER, L2, self.host, "__netif_receive_skb_core")
             reason = self._receive_one(skb)
             if reason == pb.SKB_CONSUMED:
                 continue
@@ -70,7 +70,7 @@ class Link:
                 self.drop(skb, reason, "__netif_receive_skb_core")
                 dropped += 1
             else:
-                skb.record(s.EXIT, L2, self.host, "ip_list_rcv", skb.len)
+                skb.record(s.EXIT, L2, self.host, "ip_list_rcv")
                 up.append(skb)
         if up and not self._to_l3(up):
             for skb in up:
@@ -160,7 +160,7 @@ class Link:
         """L3's packets, network header at data, next hop in skb.nexthop."""
         accepted = dropped = 0
         for skb in skbs:
-            skb.record(s.ENTER, L2, self.host, "neigh_output", skb.len)
+            skb.record(s.ENTER, L2, self.host, "neigh_output")
             iface = self.ifaces.get(skb.dev)
             if iface is None:
                 self.drop(skb, pb.SKB_DROP_REASON_DEV_READY, "neigh_output")
@@ -182,7 +182,7 @@ class Link:
         iface = self.ifaces[skb.dev]
         s.skb_push_data(skb, EthHdr(dest, iface.mac, proto).to_bytes())
         s.skb_reset_mac_header(skb)
-        skb.record(s.EXIT, L2, self.host, "dev_queue_xmit", skb.len)
+        skb.record(s.EXIT, L2, self.host, "dev_queue_xmit")
         if self._tap is not None:
             self._tap("tx", skb)
         if not self._to_dev([skb]):

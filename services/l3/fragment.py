@@ -242,7 +242,7 @@ def ip_fragment(skb, iph: IpHdr, mtu: int, host: str, mib: Mib, *, slow_path: bo
         frag.transport_header = frag.network_header + len(header)
         frag.copy_of = skb.id
         frag.traceparent = skb.traceparent
-        for name in ("protocol", "dev", "mark", "priority", "sk", "nexthop"):
+        for name in ("protocol", "dev", "mark", "priority", "sk", "nexthop", "tstamp"):  # ip_copy_metadata
             setattr(frag, name, getattr(skb, name))
         if slow_path:
             frag.record(s.COPY, L3, host, "ip_do_fragment", len(header) + size, copy_from="skb", copy_to="skb")

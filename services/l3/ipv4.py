@@ -48,6 +48,7 @@ IPTOS_TOS_MASK = 0x1E
 IP_RT_MIN_PMTU = 552      # net.ipv4.route.min_pmtu
 IP_RT_MTU_EXPIRES = 600.0  # net.ipv4.route.mtu_expires: a learned path MTU is forgotten after 10 minutes
 LOOPBACK_MTU = 65536
+_L4_HANDLERS = {IPPROTO_UDP: "udp", IPPROTO_TCP: "tcp"}  # ip_protocol_deliver_rcu's inet_protos (ICMP is ours)
 
 # What sendmsg returns when the output path refuses a packet.
 SEND_ERRNO = {
@@ -139,7 +140,7 @@ class Ipv4:
 
     def ip_rcv(self, skb) -> int:
         """ip_rcv(): returns the drop reason, 0 if the packet went on (or was queued)."""
-        skb.record(s.ENTER, L3, self.host, "ip_rcv", skb.len)
+        skb.record(s.ENTER, L3, self.host, "ip_rcv")
         iph = ip_rcv_core(skb, self.mib)
         if type(iph) is int:
             self.drop(skb, iph, "ip_rcv_core")
@@ -196,7 +197,7 @@ class Ipv4:
         if proto == IPPROTO_ICMP:
             self.mib.inc(IP, "InDelivers")
             return self.icmp_rcv(skb, iph)
-        kind = {IPPROTO_UDP: "udp", IPPROTO_TCP: "tcp"}.get(proto)
+        kind = _L4_HANDLERS.get(proto)
         if kind is None:
             # No handler and no raw socket: protocol unreachable.
             self.mib.inc(IP, "InUnknownProtos")
@@ -206,7 +207,7 @@ class Ipv4:
         return self._up(kind, skb)
 
     def _up(self, kind: str, skb, item=None) -> int:
-        skb.record(s.EXIT, L3, self.host, "ip_protocol_deliver_rcu", skb.len)
+        skb.record(s.EXIT, L3, self.host, "ip_protocol_deliver_rcu")
         return self._pass_on(kind, item or skb, [skb])
 
     # -- ICMP in --------------------------------------------------------------
@@ -387,7 +388,7 @@ class Ipv4:
         Returns (accepted, dropped, errno of the last refusal)."""
         dropped, err = 0, 0
         for skb in skbs:
-            skb.record(s.ENTER, L3, self.host, "ip_queue_xmit", skb.len)
+            skb.record(s.ENTER, L3, self.host, "ip_queue_xmit")
             try:
                 flow = Flowi4.unpack(skb.cb)
             except ValueError:
@@ -450,7 +451,7 @@ class Ipv4:
         else:
             out = ip_fragment(skb, iph, mtu, self.host, self.mib, slow_path=forwarded)
         for o in out:
-            o.record(s.EXIT, L3, self.host, "ip_finish_output2", o.len)
+            o.record(s.EXIT, L3, self.host, "ip_finish_output2")
             self._pass_on("l2", o, [o])
         return 0
 
@@ -459,7 +460,7 @@ class Ipv4:
         self.mib.inc(IP, "OutRequests")
         skb.dev = "lo"
         skb.pkt_type = pb.PACKET_LOOPBACK
-        skb.record(s.EXIT, L3, self.host, "loopback_xmit", skb.len)
+        skb.record(s.EXIT, L3, self.host, "loopback_xmit")
         self.ip_rcv(skb)
         return 0
 

@@ -90,7 +90,7 @@ class Datagram:
         """udp_rcv() for one batch (data at the UDP header). Returns (accepted, dropped)."""
         up, dropped = [], 0
         for skb in skbs:
-            skb.record(s.ENTER, L4, self.host, "udp_rcv", skb.len)
+            skb.record(s.ENTER, L4, self.host, "udp_rcv")
             reason = self._udp_rcv_one(skb, up)
             if reason:
                 dropped += 1
@@ -121,7 +121,7 @@ class Datagram:
             self.drop(skb, pb.SKB_DROP_REASON_NO_SOCKET, "__udp4_lib_rcv")
             return pb.SKB_DROP_REASON_NO_SOCKET
         skb.sk = entry.sk
-        skb.record(s.EXIT, L4, self.host, "udp_queue_rcv_skb", skb.len)
+        skb.record(s.EXIT, L4, self.host, "udp_queue_rcv_skb")
         up.append(skb)
         return 0
 
@@ -144,7 +144,7 @@ class Datagram:
         """ping_rcv(): echo replies (data at the ICMP header) for ping sockets."""
         up, dropped = [], 0
         for skb in skbs:
-            skb.record(s.ENTER, L4, self.host, "ping_rcv", skb.len)
+            skb.record(s.ENTER, L4, self.host, "ping_rcv")
             saddr, daddr = ip_addrs(skb)
             ident = _PORTS.unpack_from(skb.buf, skb.data + 4)[0] if skb.len >= ICMP_HLEN else 0
             entry = self.ping.lookup(saddr, 0, daddr, ident)
@@ -153,7 +153,7 @@ class Datagram:
                 dropped += 1
                 continue
             skb.sk = entry.sk
-            skb.record(s.EXIT, L4, self.host, "ping_queue_rcv_skb", skb.len)
+            skb.record(s.EXIT, L4, self.host, "ping_queue_rcv_skb")
             up.append(skb)
         dropped += self._deliver(up)
         return len(skbs) - dropped, dropped
@@ -214,7 +214,7 @@ class Datagram:
     def udp_sendmsg(self, skb) -> int:
         """udp_sendmsg(): skb holds the user's data, skb->cb the destination and the
         socket's options. Returns 0 or the errno sendmsg fails with."""
-        skb.record(s.ENTER, L4, self.host, "udp_sendmsg", skb.len)
+        skb.record(s.ENTER, L4, self.host, "udp_sendmsg")
         try:
             flow, entry = self._sending(skb, self.udp)
             saddr = self._source(entry, flow.daddr)
@@ -226,7 +226,7 @@ class Datagram:
         s.skb_push_data(skb, header)
         s.skb_reset_transport_header(skb)
         skb.cb = flow._replace(saddr=saddr, sport=entry.sport, protocol=IPPROTO_UDP).pack()
-        skb.record(s.EXIT, L4, self.host, "udp_send_skb", skb.len)
+        skb.record(s.EXIT, L4, self.host, "udp_send_skb")
         err = self._ip_queue_xmit([skb])
         if not err:
             self.mib.inc(UDP, "OutDatagrams")
@@ -236,7 +236,7 @@ class Datagram:
 
     def ping_sendmsg(self, skb) -> int:
         """ping_v4_sendmsg(): the user's ICMP echo header and data."""
-        skb.record(s.ENTER, L4, self.host, "ping_v4_sendmsg", skb.len)
+        skb.record(s.ENTER, L4, self.host, "ping_v4_sendmsg")
         try:
             flow, entry = self._sending(skb, self.ping)
             data = skb.payload()
@@ -254,7 +254,7 @@ class Datagram:
         skb.writable()[skb.data:skb.data + ICMP_HLEN] = header
         s.skb_reset_transport_header(skb)
         skb.cb = flow._replace(saddr=entry.saddr, protocol=IPPROTO_ICMP).pack()
-        skb.record(s.EXIT, L4, self.host, "ping_v4_push_pending_frames", skb.len)
+        skb.record(s.EXIT, L4, self.host, "ping_v4_push_pending_frames")
         err = self._ip_queue_xmit([skb])
         if not err:
             self.mib.inc(ICMP, "OutMsgs")

@@ -115,12 +115,13 @@ class NetDevice:
         """DMA frames into the RX ring. Returns (accepted, dropped on a full ring)."""
         accepted = dropped = 0
         now = time.monotonic_ns()
+        tstamp = time.time_ns()  # the receive timestamp every frame gets, as with HWTSTAMP_FILTER_ALL
         with self._rx_lock:
             rx = self.rings.rx
             for f in frames:
                 data = f.data
                 meta = pb.Frame(id=f.id or self._ids(), origin_host=f.origin_host or self.host,
-                                traceparent=f.traceparent, sampled=f.sampled)
+                                traceparent=f.traceparent, sampled=f.sampled, tstamp=tstamp)
                 if f.sampled:
                     meta.events.extend(f.events)
                     meta.events.add(kind=DMA, layer=pb.LAYER_NIC, host=self.host, func="napi_gro_receive"

@@ -133,6 +133,8 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         out = socket_pb2.RecvfromReply() if out is None else out
         out.data, out.ttl = dgram.data, dgram.ttl
         out.addr.addr, out.addr.port = ip_to_str(dgram.saddr), dgram.sport
+        if dgram.tstamp:
+            out.tstamp_ns = dgram.tstamp
         return out
 
     def Recvfrom(self, request, context):

@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pktpath import skbuff as s
 from pktpath.counters import Mib
@@ -35,7 +36,7 @@ pb = skbuff_pb2
 SOCK = pb.LAYER_SOCKET
 AF_INET, SOCK_STREAM, SOCK_DGRAM = 2, 1, 2
 SOL_SOCKET, IPPROTO_IP = 1, 0
-SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF = 3, 4, 7, 8
+SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_TIMESTAMPNS = 3, 4, 7, 8, 35
 IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
 MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT = 0x2, 0x20, 0x40
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
@@ -72,6 +73,7 @@ class Sock:
     ttl: int = -1                  # -1: the route's default, 64
     pmtudisc: int = IP_PMTUDISC_WANT
     recverr: bool = False
+    rcvtstampns: bool = False      # SOCK_RCVTSTAMPNS: SO_TIMESTAMPNS set
     err: int = 0                   # sk_err, reported once by the next call that checks it
     err_detail: str = ""
     shutdown: int = 0
@@ -94,13 +96,21 @@ class Sock:
         return err
 
 
-@dataclass(frozen=True)
-class Datagram:
+class Datagram(NamedTuple):  # a tuple: one is built per datagram read
     data: bytes
     saddr: int
     sport: int
     ttl: int
     truncated_from: int  # the datagram's length when bufsize cut it (MSG_TRUNC), else 0
+    tstamp: int = 0      # SCM_TIMESTAMPNS, when the socket asked for it
+
+
+def sock_recv_timestamp(sock: Sock, skb) -> int:
+    """__sock_recv_timestamp(): the skb's receive time for a socket with SO_TIMESTAMPNS;
+    one that came without (sent to ourselves) is stamped now, as the kernel does."""
+    if not sock.rcvtstampns:
+        return 0
+    return skb.tstamp or time.time_ns()
 
 
 class SocketLayer:
@@ -211,6 +221,8 @@ class SocketLayer:
             sock.pmtudisc = value
         elif level == IPPROTO_IP and optname == IP_RECVERR:
             sock.recverr = bool(value)
+        elif level == SOL_SOCKET and optname == SO_TIMESTAMPNS:
+            sock.rcvtstampns = bool(value)
         else:
             raise SockError(errno.ENOPROTOOPT, f"level {level} option {optname}")
 
@@ -221,6 +233,7 @@ class SocketLayer:
             (SOL_SOCKET, SO_ERROR): sock.sock_error,
             (SOL_SOCKET, SO_RCVBUF): lambda: sock.rcvbuf,
             (SOL_SOCKET, SO_SNDBUF): lambda: sock.sndbuf,
+            (SOL_SOCKET, SO_TIMESTAMPNS): lambda: int(sock.rcvtstampns),
             (IPPROTO_IP, IP_TTL): lambda: IPDEFTTL if sock.ttl == -1 else sock.ttl,
             (IPPROTO_IP, IP_MTU_DISCOVER): lambda: sock.pmtudisc,
             (IPPROTO_IP, IP_RECVERR): lambda: int(sock.recverr),
@@ -265,7 +278,7 @@ class SocketLayer:
         by_sock: dict[int, list] = {}
         dropped = 0
         for skb in skbs:
-            skb.record(s.ENTER, SOCK, self.host, "sock_queue_rcv_skb", skb.len)
+            skb.record(s.ENTER, SOCK, self.host, "sock_queue_rcv_skb")
             if skb.sk in self._by_sk:
                 by_sock.setdefault(skb.sk, []).append(skb)
             else:
@@ -331,6 +344,8 @@ class SocketLayer:
             else:
                 skbs = [sock.queue.popleft() for _ in range(min(max(vlen, 1), len(sock.queue)))]
                 sock.rmem -= sum(truesize(skb) for skb in skbs)
+        if not peek and sock.protocol == IPPROTO_UDP:
+            self.mib.inc("Udp", "InDatagrams", len(skbs))
         return [self._copy_to_user(sock, skb, bufsize, peek=peek) for skb in skbs]
 
     def _copy_to_user(self, sock: Sock, skb, bufsize: int, *, peek: bool) -> Datagram:
@@ -343,9 +358,8 @@ class SocketLayer:
             skb.record(s.COPY, SOCK, self.host, "skb_copy_datagram_msg", len(data), copy_from="skb",
                        copy_to="user")
             s.consume_skb(skb, SOCK, self.host, "skb_consume_udp")
-            if sock.protocol == IPPROTO_UDP:
-                self.mib.inc("Udp", "InDatagrams")
-        return Datagram(data, saddr, sport, ttl, skb.len if skb.len > len(data) else 0)
+        return Datagram(data, saddr, sport, ttl, skb.len if skb.len > len(data) else 0,
+                        sock_recv_timestamp(sock, skb))
 
     def wake(self, fd: int) -> None:
         """Wake a blocked reader so it can look at cancelled() again."""

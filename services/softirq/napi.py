@@ -94,6 +94,7 @@ class Napi:
             skb = s.SkBuff(buf, s.NET_SKB_PAD, len(buf), len(buf), id=meta.id, origin_host=meta.origin_host,
                            sampled=meta.sampled)
             skb.traceparent = meta.traceparent
+            skb.tstamp = meta.tstamp
             skb.dev = self.dev
             if meta.sampled:
                 skb.prior_events = meta.events
@@ -142,7 +143,7 @@ class Napi:
                 meta = pb.Frame(id=skb.id, origin_host=skb.origin_host, traceparent=skb.traceparent,
                                 sampled=skb.sampled)
                 if skb.sampled:
-                    skb.record(s.EXIT, pb.LAYER_SOFTIRQ, self.host, "net_tx_action", skb.len)
+                    skb.record(s.EXIT, pb.LAYER_SOFTIRQ, self.host, "net_tx_action")
                     s.export_events(skb, meta.events)
                 if len(frame) + meta.ByteSize() > tx.capacity:
                     self._qdisc.popleft()

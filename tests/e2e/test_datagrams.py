@@ -3,11 +3,12 @@ the socket API at both ends, and bad frames injected at the NIC."""
 
 import errno
 import struct
+import time
 
 import pytest
 from google.protobuf import empty_pb2
 
-from pktpath.client import IP_RECVERR, IPPROTO_ICMP, IPPROTO_IP, SO_RCVBUF, SOL_SOCKET
+from pktpath.client import IP_RECVERR, IPPROTO_ICMP, IPPROTO_IP, SO_RCVBUF, SO_TIMESTAMPNS, SOL_SOCKET
 from pktpath.pb import (
     l2_pb2_grpc, l3_pb2, l3_pb2_grpc, l4_pb2_grpc, nic_pb2, nic_pb2_grpc, skbuff_pb2, socket_pb2, socket_pb2_grpc,
 )
@@ -42,6 +43,21 @@ def test_udp_payload_arrives_byte_exact(net, size):
         got, (src, sport) = rx.recvfrom(65535, timeout=10)
         assert got == data
         assert src == A_IP and sport == tx.getsockname()[1]
+
+
+def test_so_timestampns_is_when_the_receiving_nic_took_the_frame(net):
+    """The NIC stamps every frame it receives (skb->tstamp); SO_TIMESTAMPNS hands it to the reader."""
+    sup, a, b = net
+    with b.socket() as rx, a.socket() as tx:
+        rx.bind(("0.0.0.0", 7200))
+        rx.setsockopt(SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sent = time.time_ns()
+        tx.sendto(b"when?", (B_IP, 7200))
+        time.sleep(0.5)  # queued long before it is read: the stamp is not the read's time
+        asked = time.time_ns()
+        reply = rx.recvmsg(timeout=10)
+        assert reply.data == b"when?"
+        assert sent < reply.tstamp_ns < asked
 
 
 def test_fragments_counted_at_both_ends(net):

@@ -13,7 +13,7 @@ from pktpath.flow import IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, Flowi4
 from pktpath.pb import skbuff_pb2 as pb
 from pktpath.services.socket.sock import (
     AF_INET, IP_MTU_DISCOVER, IP_RECVERR, IP_TTL, IPPROTO_IP, MSG_DONTWAIT, MSG_PEEK, RMEM_MAX, SHUT_RD,
-    SO_ERROR, SO_RCVBUF, SO_SNDBUF, SOCK_DGRAM, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SOCK_STREAM, SOL_SOCKET,
+    SO_ERROR, SO_RCVBUF, SO_SNDBUF, SO_TIMESTAMPNS, SOCK_DGRAM, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SOCK_STREAM, SOL_SOCKET,
     SocketLayer, truesize,
 )
 from pktpath.sockerr import SockError
@@ -228,6 +228,21 @@ def test_recvfrom_copies_to_user_and_returns_the_sender(layer):
     assert any(e[0] == s.FREE for e in skb.events)
     assert layer.mib.get("Udp", "InDatagrams") == 1
     assert sock.rmem == 0 and not sock.queue
+
+
+def test_so_timestampns_gives_the_receive_time_only_when_asked(layer):
+    sock = udp_socket(layer)
+    layer.bind(sock.fd, 0, 5000)
+    stamped, unstamped = delivered(sock, b"1"), delivered(sock, b"2")
+    stamped.tstamp = 1_764_000_000_000_000_001
+    layer.sock_queue_rcv_skb([delivered(sock, b"0"), stamped])
+    assert layer.recvfrom(sock.fd, 100, MSG_DONTWAIT).tstamp == 0  # not asked for
+    layer.setsockopt(sock.fd, SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    assert layer.getsockopt(sock.fd, SOL_SOCKET, SO_TIMESTAMPNS) == 1
+    layer.sock_queue_rcv_skb([unstamped])
+    assert layer.recvfrom(sock.fd, 100, MSG_DONTWAIT).tstamp == 1_764_000_000_000_000_001
+    before = time.time_ns()
+    assert before <= layer.recvfrom(sock.fd, 100, MSG_DONTWAIT).tstamp <= time.time_ns()  # stamped at recv
 
 
 def test_recvfrom_truncates_to_bufsize_and_loses_the_rest(layer):
