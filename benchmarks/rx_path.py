@@ -33,7 +33,7 @@ from pathlib import Path
 import grpc
 
 from pktpath import skbuff as s
-from pktpath.client import SO_TIMESTAMPNS, SOL_SOCKET, SocketApi
+from pktpath.client import SO_RCVBUF, SO_TIMESTAMPNS, SOL_SOCKET, SocketApi
 from pktpath.counters import Mib
 from pktpath.hop import Hop, HopListener, batches
 from pktpath.pb import nic_pb2_grpc, skbuff_pb2
@@ -47,6 +47,8 @@ PORT = 9999
 BATCH = 256
 WINDOW = 2048
 RELAY_HOPS = 6  # nic, softirq, l2, l3, l4, socket
+READ_WAIT_S = 0.05  # a saturated reader waits up to this for a whole batch (recvmmsg without MSG_WAITFORONE)
+RMEM_MAX = 212992   # net.core.rmem_max
 
 
 def udp_frame(payload: bytes = b"x" * 64) -> bytes:
@@ -64,7 +66,7 @@ def percentile(values: list[float], q: float) -> float:
 # -- the floors: chains of bare relays -------------------------------------------
 
 _SERVICE = "pktpath.bench.Relay"
-_RECV, _PASS = f"/{_SERVICE}/Recv", f"/{_SERVICE}/Pass"
+_RECV, _RECV_BATCH, _PASS = f"/{_SERVICE}/Recv", f"/{_SERVICE}/RecvBatch", f"/{_SERVICE}/Pass"
 TRANSPORTS = ("unix", "grpc")
 
 
@@ -118,16 +120,19 @@ def relay_stage(transport: str, port: int, next_port: int, stamp: bool) -> None:
     relay = Relay()
     listener = HopListener(relay_path(port), relay) if transport == "unix" else None
 
-    def recv(request, context):
+    def take(enough: int, timeout: float):
         with cond:
-            cond.wait_for(lambda: queue_, timeout=0.5)
-            taken = queue_[:256]
-            del queue_[:256]
+            cond.wait_for(lambda: len(queue_) >= enough, timeout=timeout)
+            taken = queue_[:BATCH]
+            del queue_[:BATCH]
         return s.to_batch(taken)
 
-    handlers = {"Recv": grpc.unary_unary_rpc_method_handler(
-        recv, request_deserializer=skbuff_pb2.SkBuffBatch.FromString,
-        response_serializer=skbuff_pb2.SkBuffBatch.SerializeToString),
+    def unary(handler):
+        return grpc.unary_unary_rpc_method_handler(handler, request_deserializer=skbuff_pb2.SkBuffBatch.FromString,
+                                                   response_serializer=skbuff_pb2.SkBuffBatch.SerializeToString)
+
+    handlers = {"Recv": unary(lambda request, context: take(1, 0.5)),  # as MSG_WAITFORONE
+                "RecvBatch": unary(lambda request, context: take(BATCH, READ_WAIT_S)),  # as the busy reader
         "Pass": grpc.stream_unary_rpc_method_handler(
         relay.Pass, request_deserializer=skbuff_pb2.SkBuffBatch.FromString,
         response_serializer=skbuff_pb2.Disposition.SerializeToString)}
@@ -160,9 +165,10 @@ def measure_floor(transport: str, base_port: int, seconds: float, samples: int) 
                 raise RuntimeError(f"a {transport} relay stage did not start")
         first = (Hop("first", relay_path(ports[0]), "Pass", s.to_batch, Mib()) if transport == "unix"
                  else StreamHop(f"127.0.0.1:{ports[0]}"))
-        last = channel(f"127.0.0.1:{ports[-1]}").unary_unary(
-            _RECV, request_serializer=skbuff_pb2.SkBuffBatch.SerializeToString,
-            response_deserializer=skbuff_pb2.SkBuffBatch.FromString)
+        out = channel(f"127.0.0.1:{ports[-1]}")
+        last, last_batch = (out.unary_unary(method, request_serializer=skbuff_pb2.SkBuffBatch.SerializeToString,
+                                            response_deserializer=skbuff_pb2.SkBuffBatch.FromString)
+                            for method in (_RECV, _RECV_BATCH))
         frame = udp_frame()
 
         def batch(n: int) -> list:
@@ -175,7 +181,8 @@ def measure_floor(transport: str, base_port: int, seconds: float, samples: int) 
         def receive() -> list:
             return last(skbuff_pb2.SkBuffBatch(), timeout=10).skbs
 
-        pps = saturate(inject, lambda: len(receive()), lambda: batch(BATCH), seconds)
+        pps = saturate(inject, lambda: len(last_batch(skbuff_pb2.SkBuffBatch(), timeout=10).skbs), lambda: batch(BATCH),
+                       seconds)
         while receive():  # drain what the flood left queued
             pass
         one = batch(1)
@@ -307,7 +314,10 @@ def measure_pktpath(base_port: int, seconds: float, samples: int) -> tuple[float
 
         pids = {svc.layer: svc.proc.pid for svc in sup.services if svc.host == "B"}
         pids["client"] = os.getpid()
-        pps = saturate(inject, lambda: len(sock.recvmmsg(256, timeout=2)), lambda: batch(BATCH), seconds, pids=pids)
+        # a busy reader: the largest buffer, and recvmmsg waiting for a whole batch
+        sock.setsockopt(SOL_SOCKET, SO_RCVBUF, RMEM_MAX)
+        pps = saturate(inject, lambda: len(sock.recvmmsg(BATCH, timeout=READ_WAIT_S, flags=0)), lambda: batch(BATCH),
+                       seconds, pids=pids)
         # drain what the flood left queued, then measure idle latency
         while True:
             try:

@@ -23,6 +23,7 @@ IPPROTO_ICMP, IPPROTO_UDP = 1, 17
 SOL_SOCKET, IPPROTO_IP = 1, 0
 SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_TIMESTAMPNS = 4, 7, 8, 35
 IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
+MSG_PEEK, MSG_DONTWAIT, MSG_WAITFORONE = 0x2, 0x40, 0x10000
 
 
 def _oserror(exc: grpc.RpcError) -> OSError:
@@ -95,8 +96,11 @@ class Socket:
         req = socket_pb2.RecvfromRequest(fd=self.fd, bufsize=bufsize, flags=flags, timeout_s=timeout or 0)
         return self.api.call("Recvfrom", req, timeout=None if timeout is None else timeout + 5)
 
-    def recvmmsg(self, vlen: int = 64, bufsize: int = 65535, timeout: float | None = None, flags: int = 0):
-        """recvmmsg(2) with MSG_WAITFORONE: the replies of up to vlen datagrams."""
+    def recvmmsg(self, vlen: int = 64, bufsize: int = 65535, timeout: float | None = None,
+                 flags: int = MSG_WAITFORONE):
+        """recvmmsg(2): the replies of up to vlen datagrams. By default with MSG_WAITFORONE
+        (what is queued once one is there); flags without it wait for vlen datagrams
+        until the timeout, as a reader of a busy socket does to make fewer calls."""
         req = socket_pb2.RecvmmsgRequest(fd=self.fd, vlen=vlen, bufsize=bufsize, flags=flags, timeout_s=timeout or 0)
         return self.api.call("Recvmmsg", req, timeout=None if timeout is None else timeout + 5).msgs
 

@@ -103,6 +103,7 @@ class NetDevice:
         self._transmit = transmit
         self._ids = PacketIds(pb.LAYER_NIC)
         self._rx_lock = threading.Lock()   # one producer on the RX ring at a time
+        self._rx_meta = pb.Frame()         # each frame's ring metadata, built in one reused message
         self._irq_lock = threading.Lock()
         self.irq_enabled = True
         self._doorbell = threading.Event()
@@ -118,11 +119,17 @@ class NetDevice:
         tstamp = time.time_ns()  # the receive timestamp every frame gets, as with HWTSTAMP_FILTER_ALL
         with self._rx_lock:
             rx = self.rings.rx
+            meta = self._rx_meta
             for f in frames:
                 data = f.data
-                meta = pb.Frame(id=f.id or self._ids(), origin_host=f.origin_host or self.host,
-                                traceparent=f.traceparent, sampled=f.sampled, tstamp=tstamp)
+                meta.Clear()
+                meta.id = f.id or self._ids()
+                meta.origin_host = f.origin_host or self.host
+                meta.tstamp = tstamp
+                if f.traceparent:
+                    meta.traceparent = f.traceparent
                 if f.sampled:
+                    meta.sampled = True
                     meta.events.extend(f.events)
                     meta.events.add(kind=DMA, layer=pb.LAYER_NIC, host=self.host, func="napi_gro_receive"
                                     if not injected else "tun_get_user", ts_ns=now, bytes=len(data))

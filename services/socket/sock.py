@@ -38,7 +38,7 @@ AF_INET, SOCK_STREAM, SOCK_DGRAM = 2, 1, 2
 SOL_SOCKET, IPPROTO_IP = 1, 0
 SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_TIMESTAMPNS = 3, 4, 7, 8, 35
 IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
-MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT = 0x2, 0x20, 0x40
+MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITFORONE = 0x2, 0x20, 0x40, 0x10000
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
 RCV_SHUTDOWN, SEND_SHUTDOWN = 1, 2
 
@@ -319,24 +319,31 @@ class SocketLayer:
 
     def recvmmsg(self, fd: int, vlen: int, bufsize: int, flags: int = 0, timeout: float | None = None,
                  cancelled=lambda: False) -> list[Datagram]:
-        """recvmmsg(2) with MSG_WAITFORONE: wait as recvfrom does for the first datagram,
-        then take up to vlen - 1 more already queued, without waiting."""
+        """recvmmsg(2): up to vlen datagrams in one call. With MSG_WAITFORONE it waits as
+        recvfrom does for the first and takes what else is queued; without, it waits
+        for vlen of them until the timeout, which then returns those queued (EAGAIN if
+        none). A pending error is reported before any datagram, as __skb_recv_udp does."""
         sock = self.sock(fd)
         deadline = None if timeout is None else time.monotonic() + timeout
         peek = bool(flags & MSG_PEEK)
+        wait_all = vlen > 1 and not flags & (MSG_WAITFORONE | MSG_DONTWAIT | MSG_PEEK)
         with sock.cond:
             while True:
                 if sock.closed:
                     raise SockError(errno.EBADF, "closed while waiting")
-                err = sock.sock_error()
-                if err:
-                    raise SockError(err, sock.err_detail)
                 if sock.queue:
-                    break
-                if sock.shutdown & RCV_SHUTDOWN:
-                    return [Datagram(b"", 0, 0, 0, 0)]
+                    if not wait_all or len(sock.queue) >= vlen or sock.err or sock.shutdown & RCV_SHUTDOWN:
+                        break
+                else:
+                    err = sock.sock_error()
+                    if err:
+                        raise SockError(err, sock.err_detail)
+                    if sock.shutdown & RCV_SHUTDOWN:
+                        return [Datagram(b"", 0, 0, 0, 0)]
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if flags & MSG_DONTWAIT or (remaining is not None and remaining <= 0) or cancelled():
+                    if sock.queue:
+                        break
                     raise SockError(errno.EAGAIN, "no datagram waiting")
                 sock.cond.wait(remaining)
             if peek:

@@ -12,9 +12,9 @@ from pktpath.counters import Mib
 from pktpath.flow import IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, Flowi4
 from pktpath.pb import skbuff_pb2 as pb
 from pktpath.services.socket.sock import (
-    AF_INET, IP_MTU_DISCOVER, IP_RECVERR, IP_TTL, IPPROTO_IP, MSG_DONTWAIT, MSG_PEEK, RMEM_MAX, SHUT_RD,
-    SO_ERROR, SO_RCVBUF, SO_SNDBUF, SO_TIMESTAMPNS, SOCK_DGRAM, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SOCK_STREAM, SOL_SOCKET,
-    SocketLayer, truesize,
+    AF_INET, IP_MTU_DISCOVER, IP_RECVERR, IP_TTL, IPPROTO_IP, MSG_DONTWAIT, MSG_PEEK, MSG_WAITFORONE, RMEM_MAX,
+    SHUT_RD, SO_ERROR, SO_RCVBUF, SO_SNDBUF, SO_TIMESTAMPNS, SOCK_DGRAM, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SOCK_STREAM,
+    SOL_SOCKET, SocketLayer, truesize,
 )
 from pktpath.sockerr import SockError
 from pktpath.wire import IpHdr, UdpHdr
@@ -488,13 +488,34 @@ def test_close_of_an_unbound_socket_does_not_unhash(layer):
     assert layer.l4.unhashed == []
 
 
-def test_recvmmsg_waits_for_one_then_takes_what_is_queued(layer):
-    """recvmmsg(2) with MSG_WAITFORONE: up to vlen datagrams in one call, never waiting for more."""
+def test_recvmmsg_waitforone_takes_what_is_queued(layer):
+    """MSG_WAITFORONE: up to vlen datagrams in one call, never waiting for more."""
     sock = udp_socket(layer)
     layer.sock_queue_rcv_skb([delivered(sock, bytes([i])) for i in range(3)])
-    assert [d.data for d in layer.recvmmsg(sock.fd, 2, 100)] == [b"\x00", b"\x01"]
-    assert [d.data for d in layer.recvmmsg(sock.fd, 64, 100, timeout=1)] == [b"\x02"]
+    assert [d.data for d in layer.recvmmsg(sock.fd, 2, 100, MSG_WAITFORONE)] == [b"\x00", b"\x01"]
+    assert [d.data for d in layer.recvmmsg(sock.fd, 64, 100, MSG_WAITFORONE, timeout=1)] == [b"\x02"]
     assert sock.rmem == 0
     with pytest.raises(SockError) as exc:
-        layer.recvmmsg(sock.fd, 64, 100, timeout=0.05)
+        layer.recvmmsg(sock.fd, 64, 100, MSG_WAITFORONE, timeout=0.05)
+    assert exc.value.errno == errno.EAGAIN
+
+
+def test_recvmmsg_without_waitforone_waits_for_vlen_until_the_timeout(layer):
+    sock = udp_socket(layer)
+    layer.sock_queue_rcv_skb([delivered(sock, b"a")])
+
+    def later():
+        time.sleep(0.1)
+        layer.sock_queue_rcv_skb([delivered(sock, b"b"), delivered(sock, b"c")])
+
+    threading.Thread(target=later).start()
+    t0 = time.monotonic()
+    assert [d.data for d in layer.recvmmsg(sock.fd, 3, 100, timeout=5)] == [b"a", b"b", b"c"]
+    assert 0.08 < time.monotonic() - t0 < 4  # it waited for the third, not for the timeout
+    layer.sock_queue_rcv_skb([delivered(sock, b"d")])
+    t0 = time.monotonic()
+    assert [d.data for d in layer.recvmmsg(sock.fd, 3, 100, timeout=0.2)] == [b"d"]  # the timeout: what came
+    assert time.monotonic() - t0 >= 0.19
+    with pytest.raises(SockError) as exc:
+        layer.recvmmsg(sock.fd, 3, 100, timeout=0.05)
     assert exc.value.errno == errno.EAGAIN
