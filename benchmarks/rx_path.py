@@ -1,22 +1,22 @@
-"""UDP through one host's receive path, against the floor of a bare gRPC relay chain.
+"""UDP through one host's receive path, against the floors of bare relay chains.
 
     python benchmarks/rx_path.py [--seconds 5] [--samples 200]
 
 pktpath: the default topology as local processes; frames are injected at B's
-NIC (Inject, batches of 64, at most 1024 packets in flight) and read by a
-socket on B with recvmmsg (up to 256 per call): NIC → softirq → L2 → L3 → L4
-→ socket, every hop a process.
+NIC (Inject, 256 per call, at most 2048 packets in flight) and read by a socket
+on B, a busy reader (SO_RCVBUF at rmem_max, recvmmsg of up to 256 without
+MSG_WAITFORONE): NIC → softirq → L2 → L3 → L4 → socket, every hop a process.
 
-Floor: six bare relay processes with the same hops and the same batching
-(pktpath.hop: a Unix stream socket per hop, batches merged up to 256), each
-only parsing and re-serializing the SkBuffBatch, and the same reader. The NIC →
-softirq hop of pktpath is a shared-memory ring plus an IRQ stream; the floor's
-first hop is a socket like the others.
+Floors: six bare relay processes with the same batching, each only parsing and
+re-serializing the SkBuffBatch, and the same kind of reader; "gRPC" joins them
+with a gRPC client stream per hop (the issue's floor), "unix" with pktpath's
+own Hop (a Unix stream socket per hop: the layers' work alone makes the gap).
 
 Figures: packets/s received over --seconds under saturation, and idle
-one-way latency (inject one frame, a reader already blocked in recvfrom;
---samples of them): p50 and p99. Each latency includes the client's Inject
-request and the Recvfrom reply, on both sides.
+latency (one frame at a time, a reader already blocked in recvfrom; --samples
+of them), p50 and p99: from the frame's receive timestamp (the NIC's, via
+SO_TIMESTAMPNS; a floor's first relay stamps it) to the reader's return, and
+from the injecting call to the reader's return.
 """
 
 import argparse
