@@ -304,6 +304,18 @@ def skb_clone(skb: SkBuff, layer: int, host: str, func: str = "skb_clone", *, id
     return clone
 
 
+def skb_clone_for_xmit(skb: SkBuff, layer: int, host: str, func: str = "skb_clone") -> SkBuff:
+    """skb_clone() of a queued original whose clone leaves this process (TCP's every
+    transmission). The CLONE event is the kernel's: header copied, data shared. The
+    clone still gets its own Python buffer: the next layer serializes it later, and a
+    retransmission pushing its header into the shared headroom meanwhile must not
+    change it. That copy is the process boundary's, like to_proto's, not the kernel's."""
+    clone = _copy_header(skb, bytearray(skb.buf), 0)
+    clone.clone_of = skb.id
+    clone.record(CLONE, layer, host, func, SKB_HEADER_SIZE)
+    return clone
+
+
 def skb_copy(skb: SkBuff, layer: int, host: str, func: str = "skb_copy", *, id: int = 0) -> SkBuff:
     """skb_copy(): a private copy of header and data (headroom included, as the kernel copies it).
 

@@ -1,0 +1,431 @@
+"""Receiving segments on a socket: net/ipv4/tcp_input.c.
+
+tcp_rcv_synsent_state_process for an active open, tcp_rcv_state_process for
+every synchronized state: tcp_validate_incoming (the sequence check, RFC 5961's
+RST and SYN rules with challenge ACKs), tcp_ack (the window update, the
+retransmit queue cleaned and its originals freed, the RTT sample under Karn's
+rule, congestion avoidance, duplicate ACKs and NewReno's fast retransmit and
+recovery), the state changes an ACK of our FIN makes, then tcp_data_queue (in
+order to the socket layer, out of order to the ofo queue, FIN), and the
+delayed-ACK decision. Functions take the engine and the socket, as the
+kernel's take `sk`.
+"""
+
+import errno
+from typing import NamedTuple
+
+from pktpath import skbuff as s
+from pktpath.pb import skbuff_pb2
+from pktpath.services.l4.tcp import output
+from pktpath.services.l4.tcp.sock import (
+    TCP_MSS_DEFAULT, TcpSock, TcpState, after, before, seq_add, seq_diff,
+)
+from pktpath.wire.tcp import TcpHdr, TcpOptMss, TcpOptSackPerm, TcpOptTimestamp, TcpOptWindow
+
+pb = skbuff_pb2
+TCP, TCPEXT = output.TCP, output.TCPEXT
+TCP_TS_OPTION_LEN = 12  # NOP, NOP, timestamps: what every segment carries when they are on
+
+
+class RxOptions(NamedTuple):
+    """tcp_parse_options(): what a SYN offered (-1 / None: not offered)."""
+    mss: int
+    wscale: int
+    sack_ok: bool
+    tsval: int | None
+
+    @classmethod
+    def parse(cls, th: TcpHdr) -> "RxOptions":
+        mss, wscale, sack_ok, tsval = TCP_MSS_DEFAULT, -1, False, None
+        for opt in th.parsed_options(strict=False):
+            if type(opt) is TcpOptMss and opt.mss:
+                mss = opt.mss
+            elif type(opt) is TcpOptWindow:
+                wscale = min(opt.snd_wscale, 14)  # RFC 7323: a larger shift is taken as 14
+            elif type(opt) is TcpOptSackPerm:
+                sack_ok = True
+            elif type(opt) is TcpOptTimestamp:
+                tsval = opt.tsval
+        return cls(mss, wscale, sack_ok, tsval)
+
+
+class Segment(NamedTuple):
+    """The parsed header and TCP_SKB_CB's seq/end_seq of a received segment (data at payload)."""
+    th: TcpHdr
+    seq: int
+    end_seq: int
+    len: int
+
+    @classmethod
+    def of(cls, th: TcpHdr, skb) -> "Segment":
+        n = skb.len
+        return cls(th, th.seq, seq_add(th.seq, n + (1 if th.syn else 0) + (1 if th.fin else 0)), n)
+
+
+def apply_syn_options(tp: TcpSock, opts: RxOptions) -> None:
+    """What a SYN or SYN-ACK settles: the MSS (tcp_sync_mss), window scaling, SACK and
+    timestamps, each on only when both sides offered it."""
+    tp.rx_opt_mss = opts.mss
+    tp.wscale_ok = opts.wscale >= 0
+    tp.snd_wscale = opts.wscale if tp.wscale_ok else 0
+    if not tp.wscale_ok:
+        tp.rcv_wscale = 0
+    tp.sack_ok = opts.sack_ok
+    tp.tstamp_ok = opts.tsval is not None
+    tp.ts_recent = opts.tsval or 0
+    tp.mss_cache = min(opts.mss, tp.advmss) - (TCP_TS_OPTION_LEN if tp.tstamp_ok else 0)
+
+
+def _update_ts_recent(tp: TcpSock, th: TcpHdr, seq: int) -> None:
+    if tp.tstamp_ok and not after(seq, tp.rcv_wup):
+        ts = th.option(TcpOptTimestamp)
+        if ts is not None:
+            tp.ts_recent = ts.tsval
+
+
+def tcp_rcv_synsent_state_process(tcp, tp: TcpSock, skb, seg: Segment) -> None:
+    """SYN_SENT: a SYN-ACK completes the open; a SYN alone is a simultaneous open;
+    an RST answering our SYN refuses the connection."""
+    th = seg.th
+    if th.ack:
+        if not after(th.ack_seq, tp.iss) or after(th.ack_seq, tp.snd_nxt):
+            if not th.rst:
+                tcp.send_reset_for(skb, th, seg.len)
+            return tcp.drop(skb, pb.SKB_DROP_REASON_TCP_ACK_UNSENT_DATA, "tcp_rcv_synsent_state_process")
+        if th.rst:
+            tcp_reset(tcp, tp)
+            return tcp.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_rcv_synsent_state_process")
+        if not th.syn:
+            return tcp.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_rcv_synsent_state_process")
+        apply_syn_options(tp, RxOptions.parse(th))
+        tp.irs = th.seq
+        tp.rcv_nxt = tp.rcv_wup = seq_add(th.seq, 1)
+        tp.snd_wnd = tp.max_window = th.window  # a SYN's window is never scaled
+        tp.snd_wl1 = th.seq
+        _clean_rtx_queue(tcp, tp, th.ack_seq)
+        tp.snd_una = th.ack_seq
+        tp.rto_at = 0.0  # the SYN is acknowledged; nothing is in flight
+        tp.retransmits = tp.backoff = 0
+        tcp.set_state(tp, TcpState.ESTABLISHED)
+        tcp.event("established", tp.sk, value=tp.mss_cache)
+        s.consume_skb(skb, output.L4, tcp.host, "tcp_rcv_synsent_state_process")
+        output.tcp_send_ack(tcp, tp)
+        output.tcp_write_xmit(tcp, tp)
+        return None
+    if th.rst:
+        return tcp.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_rcv_synsent_state_process")
+    if th.syn:  # simultaneous open: both SYNs crossed
+        apply_syn_options(tp, RxOptions.parse(th))
+        tp.irs = th.seq
+        tp.rcv_nxt = tp.rcv_wup = seq_add(th.seq, 1)
+        tp.snd_wnd = tp.max_window = th.window
+        tp.snd_wl1 = th.seq
+        tcp.set_state(tp, TcpState.SYN_RECV)
+        s.consume_skb(skb, output.L4, tcp.host, "tcp_rcv_synsent_state_process")
+        output.tcp_transmit_skb(tcp, tp, tp.rtx_queue[0])  # our SYN again, now with the ACK
+        return None
+    return tcp.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_rcv_synsent_state_process")
+
+
+def tcp_sequence(tp: TcpSock, seg: Segment) -> bool:
+    """tcp_sequence(): does the segment touch the receive window?"""
+    return (not before(seg.end_seq, tp.rcv_wup)
+            and not after(seg.seq, seq_add(tp.rcv_nxt, output.receive_window(tp))))
+
+
+def tcp_validate_incoming(tcp, tp: TcpSock, skb, seg: Segment) -> bool:
+    """tcp_validate_incoming(): False when the segment was dropped here."""
+    th = seg.th
+    if not tcp_sequence(tp, seg):
+        if not th.rst:
+            if th.syn:
+                return _syn_challenge(tcp, tp, skb)
+            output.tcp_send_ack(tcp, tp)  # tcp_send_dupack: tell the sender where we are
+        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_INVALID_SEQUENCE, "tcp_validate_incoming")
+        return False
+    if th.rst:
+        if th.seq == tp.rcv_nxt:
+            tcp_reset(tcp, tp)
+            tcp.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_validate_incoming")
+        else:  # RFC 5961 3.2: in the window but not exactly next: it may be forged
+            output.tcp_send_challenge_ack(tcp, tp)
+            tcp.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_validate_incoming")
+        return False
+    if th.syn:
+        # RFC 5961 4.2, but for a simultaneous open's SYN-ACK acknowledging our SYN-ACK
+        if not (tp.state == TcpState.SYN_RECV and th.ack and seg.len == 0 and not th.fin
+                and seq_add(th.seq, 1) == tp.rcv_nxt and th.ack_seq == tp.snd_nxt):
+            return _syn_challenge(tcp, tp, skb)
+    return True
+
+
+def _syn_challenge(tcp, tp: TcpSock, skb) -> bool:
+    tcp.mib.inc(TCPEXT, "TCPSYNChallenge")
+    output.tcp_send_challenge_ack(tcp, tp)
+    tcp.drop(skb, pb.SKB_DROP_REASON_TCP_INVALID_SYN, "tcp_validate_incoming")
+    return False
+
+
+def tcp_rcv_state_process(tcp, tp: TcpSock, skb, seg: Segment) -> None:
+    """tcp_rcv_state_process(): every state but LISTEN, SYN_SENT and TIME_WAIT."""
+    th = seg.th
+    if not tcp_validate_incoming(tcp, tp, skb, seg):
+        return
+    if not th.ack:
+        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_rcv_state_process")
+        return
+    _update_ts_recent(tp, th, seg.seq)
+    verdict = tcp_ack(tcp, tp, seg)
+    if tp.state == TcpState.SYN_RECV:
+        if verdict != ACK_OK:
+            tcp.send_reset_for(skb, th, seg.len)
+            tcp.drop(skb, pb.SKB_DROP_REASON_TCP_ACK_UNSENT_DATA, "tcp_rcv_state_process")
+            return
+        tcp.set_state(tp, TcpState.ESTABLISHED)
+        tcp.event("established", tp.sk, value=tp.mss_cache)
+    elif verdict == ACK_UNSENT:
+        output.tcp_send_ack(tcp, tp)
+        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_ACK_UNSENT_DATA, "tcp_ack")
+        return
+    elif verdict == ACK_TOO_OLD:
+        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_TOO_OLD_ACK, "tcp_ack")
+        return
+    fin_acked = tp.fin_queued and tp.snd_una == tp.write_seq
+    if tp.state == TcpState.FIN_WAIT1 and fin_acked:
+        tcp.set_state(tp, TcpState.FIN_WAIT2)
+        if tp.orphan:
+            tp.close_at = tcp.clock() + tcp.fin_timeout
+    elif tp.state == TcpState.CLOSING and fin_acked:
+        tcp.time_wait(tp)
+    elif tp.state == TcpState.LAST_ACK and fin_acked:
+        tcp.done(tp)
+        s.consume_skb(skb, output.L4, tcp.host, "tcp_rcv_state_process")
+        return
+    tcp_data_queue(tcp, tp, skb, seg)
+    if tp.state != TcpState.CLOSE:
+        if tp.state != TcpState.TIME_WAIT:
+            output.tcp_write_xmit(tcp, tp)  # tcp_data_snd_check: the ACK may have opened room
+        tcp_ack_snd_check(tcp, tp)
+
+
+ACK_OK, ACK_OLD, ACK_TOO_OLD, ACK_UNSENT = range(4)
+
+
+def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
+    """tcp_ack(): the peer's window and what it acknowledges."""
+    th = seg.th
+    ack = th.ack_seq
+    if after(ack, tp.snd_nxt):
+        return ACK_UNSENT
+    if before(ack, tp.snd_una):
+        return ACK_TOO_OLD if before(ack, seq_add(tp.snd_una, -tp.max_window)) else ACK_OLD
+    window = th.window << tp.snd_wscale
+    window_changed = False
+    # tcp_may_update_window(): only a newer segment may move the window (RFC 9293 3.10.7.4)
+    if after(ack, tp.snd_una) or after(seg.seq, tp.snd_wl1) or (seg.seq == tp.snd_wl1 and window > tp.snd_wnd):
+        window_changed = window != tp.snd_wnd
+        tp.snd_wnd, tp.snd_wl1 = window, seg.seq
+        tp.max_window = max(tp.max_window, window)
+    now = tcp.clock()
+    if after(ack, tp.snd_una):
+        acked_segs = _clean_rtx_queue(tcp, tp, ack)
+        tp.snd_una = ack
+        tp.dupacks = 0
+        tp.backoff = tp.retransmits = tp.probes_out = 0
+        if tp.in_recovery:
+            _newreno_ack(tcp, tp, ack, acked_segs)
+        else:
+            tp.ca.cong_avoid(tp, acked_segs, now)
+        tp.rto_at = now + tp.rto if tp.rtx_queue else 0.0
+    elif (seg.len == 0 and not th.syn and not th.fin and not window_changed and tp.rtx_queue
+          and ack == tp.snd_una):
+        _dupack(tcp, tp)
+    return ACK_OK
+
+
+def _clean_rtx_queue(tcp, tp: TcpSock, ack: int) -> int:
+    """tcp_clean_rtx_queue(): free the originals the ACK covers (FREE); trim a partly
+    acknowledged head (tcp_trim_head: a pull, no copy). Returns the segments acked.
+    The RTT sample comes only from a segment never retransmitted (Karn's rule)."""
+    now = tcp.clock()
+    acked_segs = acked_bytes = 0
+    rtt = None
+    while tp.rtx_queue and not after(tp.rtx_queue[0].end_seq, ack):
+        seg = tp.rtx_queue.popleft()
+        acked_segs += 1
+        acked_bytes += seg.len
+        if seg.lost:
+            tp.lost_out -= 1
+        if not seg.retrans:
+            rtt = now - seg.sent_at
+        s.consume_skb(seg.skb, output.L4, tcp.host, "tcp_clean_rtx_queue")
+    if tp.rtx_queue and after(ack, tp.rtx_queue[0].seq):
+        head = tp.rtx_queue[0]
+        n = seq_diff(ack, head.seq)
+        s.skb_pull(head.skb, min(n, head.skb.len))
+        head.seq = ack
+        acked_bytes += n
+    if rtt is not None:
+        tp.rtt_sample(rtt)
+        tp.ca.pkts_acked(tp, rtt)
+    if acked_bytes:
+        tcp.event("acked", tp.sk, value=acked_bytes)
+    return acked_segs
+
+
+def _dupack(tcp, tp: TcpSock) -> None:
+    """A duplicate ACK: the third starts fast retransmit and NewReno recovery (RFC 6582);
+    each one after inflates cwnd by the segment that left the network."""
+    tp.dupacks += 1
+    if tp.in_recovery:
+        tp.cwnd += 1
+        output.tcp_write_xmit(tcp, tp)
+    elif tp.dupacks == 3 and not tp.lost_out:
+        tp.in_recovery = True
+        tp.high_seq = tp.snd_nxt
+        tp.ssthresh = tp.ca.ssthresh(tp)
+        tp.cwnd = tp.ssthresh + 3
+        tcp.mib.inc(TCPEXT, "TCPFastRetrans")
+        output.tcp_retransmit_skb(tcp, tp, tp.rtx_queue[0])
+        tp.rto_at = tcp.clock() + tp.rto
+
+
+def _newreno_ack(tcp, tp: TcpSock, ack: int, acked_segs: int) -> None:
+    """New data acknowledged during recovery: a partial ACK retransmits the next hole
+    and deflates cwnd; a full ACK (past high_seq) ends recovery at ssthresh."""
+    if not before(ack, tp.high_seq):
+        tp.in_recovery = False
+        tp.cwnd = max(min(tp.ssthresh, output.in_flight(tp) + 1), 1)
+        return
+    if tp.rtx_queue:
+        output.tcp_retransmit_skb(tcp, tp, tp.rtx_queue[0])
+    tp.cwnd = max(tp.cwnd - acked_segs + 1, 1)
+
+
+def tcp_reset(tcp, tp: TcpSock) -> None:
+    """tcp_reset(): the peer reset the connection."""
+    if tp.state == TcpState.SYN_SENT:
+        err = errno.ECONNREFUSED
+    elif tp.state == TcpState.CLOSE_WAIT:
+        err = errno.EPIPE
+    else:
+        err = errno.ECONNRESET
+    tcp.done(tp, err)
+
+
+def tcp_data_queue(tcp, tp: TcpSock, skb, seg: Segment) -> None:
+    """tcp_data_queue(): in order to the socket layer (and whatever the ofo queue then
+    continues), out of order to the ofo queue, a retransmission already had dropped;
+    each of the latter two answered by an immediate (duplicate) ACK."""
+    th = seg.th
+    if seg.len == 0 and not th.fin:
+        s.consume_skb(skb, output.L4, tcp.host, "tcp_rcv_state_process")
+        return
+    if tp.state not in (TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2):
+        # After the peer's FIN nothing more can come (RFC 9293 3.10.7.4 "seventh").
+        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_CLOSE, "tcp_data_queue")
+        return
+    if tp.shutdown_rd and seg.len and tp.state in (TcpState.FIN_WAIT1, TcpState.FIN_WAIT2):
+        tcp.mib.inc(TCPEXT, "TCPAbortOnData")  # data for a socket nobody will read
+        output.tcp_send_active_reset(tcp, tp)
+        tcp.done(tp)
+        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_CLOSE, "tcp_data_queue")
+        return
+    if not after(seg.end_seq, tp.rcv_nxt):  # all of it was had before
+        tp.ack_pending = True
+        tp.quickack = max(tp.quickack, 1)
+        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_OLD_DATA, "tcp_data_queue")
+        return
+    if after(seg.seq, tp.rcv_nxt):
+        _ofo_insert(tcp, tp, skb, seg)
+        return
+    if before(seg.seq, tp.rcv_nxt):  # starts with bytes we have: pull them off
+        s.skb_pull(skb, seq_diff(tp.rcv_nxt, seg.seq))
+    if skb.len and output.receive_window(tp) == 0:
+        tp.ack_pending = True
+        tp.quickack = max(tp.quickack, 1)
+        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_ZEROWINDOW, "tcp_data_queue")
+        return
+    had_ofo = bool(tp.ofo_queue)
+    _queue_rcv(tcp, tp, skb, th.fin)
+    if tp.ofo_queue:
+        _ofo_queue(tcp, tp)
+    if had_ofo:
+        tp.quickack = max(tp.quickack, 1)  # a hole filled: tell the sender at once
+    tp.ack_pending = True
+
+
+def _queue_rcv(tcp, tp: TcpSock, skb, fin: bool) -> None:
+    """tcp_queue_rcv(): in-order bytes go up to the socket's receive queue."""
+    if skb.len:
+        tp.rcv_nxt = seq_add(tp.rcv_nxt, skb.len)
+        tp.unread += skb.len
+        skb.sk = tp.sk
+        skb.record(s.EXIT, output.L4, tcp.host, "tcp_queue_rcv")
+        tcp.event("data", tp.sk, skb=skb)
+    else:
+        s.consume_skb(skb, output.L4, tcp.host, "tcp_data_queue")
+    if fin:
+        tcp_fin(tcp, tp)
+
+
+def _ofo_insert(tcp, tp: TcpSock, skb, seg: Segment) -> None:
+    """tcp_data_queue_ofo(): keep it for later unless it brings nothing new."""
+    if not before(seg.seq, seq_add(tp.rcv_nxt, output.receive_window(tp))):
+        tp.ack_pending = True
+        tp.quickack = max(tp.quickack, 1)
+        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_OVERWINDOW, "tcp_data_queue_ofo")
+        return
+    tp.quickack = max(tp.quickack, 1)  # a gap: the sender needs duplicate ACKs now
+    tp.ack_pending = True
+    for start, (end, _, _) in tp.ofo_queue.items():
+        if not before(seg.seq, start) and not after(seg.end_seq, end):
+            tcp.drop(skb, pb.SKB_DROP_REASON_TCP_OFOMERGE, "tcp_data_queue_ofo")
+            return
+    old = tp.ofo_queue.get(seg.seq)
+    if old is not None:
+        tcp.drop(old[1], pb.SKB_DROP_REASON_TCP_OFOMERGE, "tcp_data_queue_ofo")
+    tcp.mib.inc(TCPEXT, "TCPOFOQueue")
+    tp.ofo_queue[seg.seq] = (seg.end_seq, skb, seg.th.fin)
+
+
+def _ofo_queue(tcp, tp: TcpSock) -> None:
+    """tcp_ofo_queue(): move what now follows rcv_nxt from the ofo queue to the socket."""
+    while tp.ofo_queue and tp.state in (TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2):
+        start = next((k for k in tp.ofo_queue if not after(k, tp.rcv_nxt)), None)
+        if start is None:
+            return
+        end, skb, fin = tp.ofo_queue.pop(start)
+        if not after(end, tp.rcv_nxt):
+            tcp.drop(skb, pb.SKB_DROP_REASON_TCP_OFOMERGE, "tcp_ofo_queue")
+            continue
+        s.skb_pull(skb, seq_diff(tp.rcv_nxt, start))
+        _queue_rcv(tcp, tp, skb, fin)
+
+
+def tcp_fin(tcp, tp: TcpSock) -> None:
+    """tcp_fin(): the peer has sent all it will; the reader sees end of file."""
+    tp.rcv_nxt = seq_add(tp.rcv_nxt, 1)
+    tp.quickack = max(tp.quickack, 1)
+    tp.ack_pending = True
+    tcp.event("eof", tp.sk)
+    for _, skb, _ in tp.ofo_queue.values():  # nothing can follow a FIN
+        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_OFO_DROP, "tcp_fin")
+    tp.ofo_queue.clear()
+    if tp.state == TcpState.ESTABLISHED:
+        tcp.set_state(tp, TcpState.CLOSE_WAIT)
+    elif tp.state == TcpState.FIN_WAIT1:
+        tcp.set_state(tp, TcpState.CLOSING)  # simultaneous close: our FIN is not acked yet
+    elif tp.state == TcpState.FIN_WAIT2:
+        tcp.time_wait(tp)
+
+
+def tcp_ack_snd_check(tcp, tp: TcpSock) -> None:
+    """__tcp_ack_snd_check(): ACK now when more than one full segment is unacknowledged,
+    in quick-ACK mode (the start, a gap, a FIN), else within the delayed-ACK timer."""
+    if not tp.ack_pending:
+        return
+    if tp.quickack or seq_diff(tp.rcv_nxt, tp.rcv_wup) > tp.advmss or tp.state == TcpState.TIME_WAIT:
+        output.tcp_send_ack(tcp, tp)
+    elif not tp.delack_at:
+        tp.delack_at = tcp.clock() + tcp.delack

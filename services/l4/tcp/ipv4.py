@@ -1,0 +1,544 @@
+"""TCP over IPv4 on one host: the socket tables, tcp_v4_rcv, the listener's side
+of the handshake, TIME_WAIT, and the calls the socket layer makes.
+
+Models net/ipv4/tcp_ipv4.c (tcp_v4_rcv, the established and listening
+lookups, tcp_v4_send_reset, tcp_v4_connect), tcp_minisocks.c (tcp_check_req,
+tcp_timewait_state_process), inet_connection_sock.c's queues (the SYN queue of
+request socks and the accept queue, with ListenOverflows/ListenDrops), and
+net/ipv4/tcp.c's tcp_sendmsg, tcp_recvmsg's window update (tcp_cleanup_rbuf),
+tcp_shutdown and tcp_close; tcp_set_state keeps CurrEstab and EstabResets.
+
+The engine is pure logic. IPv4 below (`ip_queue_xmit`, taking skbs with a
+flowi4 in skb->cb, and `route_output`), the socket layer above (`to_sock`,
+taking an ordered list of TcpEvents: data for the receive queue, end of file,
+connection established, a child to accept, an error, bytes acknowledged, the
+protocol done with the socket) and the clock are given to it. Each call takes
+one lock (the socket lock's role) and hands what it produced on after letting
+it go, in order.
+"""
+
+import errno
+import os
+import threading
+import time
+from itertools import count
+from typing import Callable, NamedTuple
+
+from pktpath import skbuff as s
+from pktpath.counters import Mib
+from pktpath.pb import skbuff_pb2
+from pktpath.services.l4.tcp import input as tcp_input
+from pktpath.services.l4.tcp import output, timer
+from pktpath.services.l4.tcp.cong import CONGESTION_CONTROL, DEFAULT_CONGESTION_CONTROL
+from pktpath.services.l4.tcp.sock import (
+    TCP_DELACK_MIN, TCP_FIN_TIMEOUT, TCP_MAX_WSCALE, TCP_RMEM_MAX, TCP_TIMEOUT_INIT, TCP_TIMEWAIT_LEN,
+    RequestSock, Seg, TcpSock, TcpState, seq_add,
+)
+from pktpath.services.l4.udp import ip_addrs
+from pktpath.wire import ChecksumError, TcpHdr, WireError
+
+pb = skbuff_pb2
+L4 = output.L4
+TCP, TCPEXT = output.TCP, output.TCPEXT
+CHILD_SK_BASE = 1 << 40  # sk ids of accepted connections: the engine makes them, the socket layer the rest
+SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
+
+
+class Child(NamedTuple):
+    """A connection a listener accepted, for the socket layer's accept()."""
+    sk: int
+    saddr: int
+    sport: int
+    daddr: int
+    dport: int
+    mss: int
+
+
+class TcpEvent(NamedTuple):
+    kind: str            # data | eof | established | accept | error | acked | closed
+    sk: int
+    value: int = 0       # established: the MSS; error: the errno; acked: bytes
+    skb: object = None   # data: in-order payload for the receive queue
+    child: Child | None = None
+
+
+def tcp_select_initial_window(rcvbuf: int) -> int:
+    """tcp_select_initial_window(): the smallest window scale that can announce the
+    largest receive buffer the socket may grow to."""
+    space, wscale = max(TCP_RMEM_MAX, rcvbuf), 0
+    while space > 0xFFFF and wscale < TCP_MAX_WSCALE:
+        space >>= 1
+        wscale += 1
+    return wscale
+
+
+class Tcp:
+    def __init__(self, host: str, *, mib: Mib, ip_queue_xmit: Callable[[list], object],
+                 to_sock: Callable[[list], object], route_output: Callable[[int], tuple[int, int, int]],
+                 clock: Callable[[], float] = time.monotonic, congestion_control: str = DEFAULT_CONGESTION_CONTROL,
+                 timewait_len: float = TCP_TIMEWAIT_LEN, fin_timeout: float = TCP_FIN_TIMEOUT,
+                 delack: float = TCP_DELACK_MIN, isn: Callable[[], int] | None = None) -> None:
+        self.host = host
+        self.mib = mib
+        self.clock = clock
+        self.timewait_len = timewait_len
+        self.fin_timeout = fin_timeout
+        self.delack = delack
+        self.cc = CONGESTION_CONTROL[congestion_control]
+        self._ip_queue_xmit = ip_queue_xmit
+        self._to_sock = to_sock
+        self._route_output = route_output  # daddr -> (errno, saddr, mtu)
+        self._isn = isn or (lambda: int.from_bytes(os.urandom(4), "big"))
+        self._lock = threading.RLock()
+        self._flush_lock = threading.Lock()
+        self._ehash: dict[tuple, TcpSock] = {}       # (saddr, sport, daddr, dport) -> sock
+        self._by_sk: dict[int, TcpSock] = {}
+        self._lhash: dict[int, list[TcpSock]] = {}   # sport -> listeners
+        self._child_sks = count(CHILD_SK_BASE)
+        self.out_segs: list = []
+        self.out_events: list[TcpEvent] = []
+        for name, value in (("RtoAlgorithm", 1), ("RtoMin", 200), ("RtoMax", 120000), ("MaxConn", -1)):
+            mib.inc(TCP, name, value)
+
+    # -- what the state machine calls back ------------------------------------------
+    def event(self, kind: str, sk: int, *, value: int = 0, skb=None, child: Child | None = None) -> None:
+        self.out_events.append(TcpEvent(kind, sk, value, skb, child))
+
+    def drop(self, skb, reason: int, func: str) -> None:
+        s.kfree_skb_reason(skb, reason, L4, self.host, func)
+        self.mib.drop(reason)
+
+    def set_state(self, tp: TcpSock, state: TcpState) -> None:
+        """tcp_set_state(): CurrEstab counts ESTABLISHED and CLOSE_WAIT sockets; a reset
+        or abort straight from either counts EstabResets."""
+        old = tp.state
+        established = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
+        if state == TcpState.ESTABLISHED and old != TcpState.ESTABLISHED:
+            self.mib.inc(TCP, "CurrEstab")
+        elif old in established and state not in established:
+            self.mib.inc(TCP, "CurrEstab", -1)
+            if state == TcpState.CLOSE:
+                self.mib.inc(TCP, "EstabResets")
+        tp.state = state
+
+    def done(self, tp: TcpSock, err: int = 0) -> None:
+        """tcp_done(): the connection is over; its queues are freed and the socket layer told."""
+        if tp.state in (TcpState.SYN_SENT, TcpState.SYN_RECV):
+            self.mib.inc(TCP, "AttemptFails")
+        self.set_state(tp, TcpState.CLOSE)
+        self._unhash(tp)
+        self._purge(tp)
+        if err:
+            self.event("error", tp.sk, value=err)
+        self.event("closed", tp.sk)
+
+    def time_wait(self, tp: TcpSock) -> None:
+        """tcp_time_wait(): keep the 4-tuple for timewait_len so that a late segment of
+        this connection cannot be taken for one of the next; the user's socket is done."""
+        self.set_state(tp, TcpState.TIME_WAIT)
+        self._purge(tp)
+        tp.close_at = self.clock() + self.timewait_len
+        self.event("closed", tp.sk)
+
+    def _purge(self, tp: TcpSock) -> None:
+        for seg in list(tp.write_queue) + list(tp.rtx_queue):
+            s.consume_skb(seg.skb, L4, self.host, "tcp_write_queue_purge")
+        for _, skb, _ in tp.ofo_queue.values():
+            s.consume_skb(skb, L4, self.host, "tcp_ofo_queue_purge")
+        tp.write_queue.clear()
+        tp.rtx_queue.clear()
+        tp.ofo_queue.clear()
+        tp.lost_out = 0
+        tp.rto_at = tp.delack_at = tp.probe_at = 0.0
+
+    def send_reset_for(self, skb, th: TcpHdr, seg_len: int) -> None:
+        saddr, daddr = ip_addrs(skb)
+        output.tcp_v4_send_reset(self, saddr, daddr, th, seg_len)
+
+    def established(self) -> list[TcpSock]:
+        return list(self._ehash.values())
+
+    def listeners(self) -> list[TcpSock]:
+        return [tp for tps in self._lhash.values() for tp in tps]
+
+    # -- tables ------------------------------------------------------------------
+    def _hash(self, tp: TcpSock) -> None:
+        self._ehash[tp.saddr, tp.sport, tp.daddr, tp.dport] = tp
+        self._by_sk[tp.sk] = tp
+
+    def _unhash(self, tp: TcpSock) -> None:
+        if self._ehash.get((tp.saddr, tp.sport, tp.daddr, tp.dport)) is tp:
+            del self._ehash[tp.saddr, tp.sport, tp.daddr, tp.dport]
+        listeners = self._lhash.get(tp.sport, [])
+        if tp in listeners:
+            listeners.remove(tp)
+            if not listeners:
+                del self._lhash[tp.sport]
+        if self._by_sk.get(tp.sk) is tp:
+            del self._by_sk[tp.sk]
+
+    def _listener(self, daddr: int, dport: int) -> TcpSock | None:
+        """__inet_lookup_listener(): one bound to the address before a wildcard one."""
+        best = None
+        for tp in self._lhash.get(dport, ()):
+            if tp.saddr == daddr:
+                return tp
+            if tp.saddr == 0:
+                best = tp
+        return best
+
+    def sock(self, sk: int) -> TcpSock | None:
+        return self._by_sk.get(sk)
+
+    # -- the way out ---------------------------------------------------------------
+    def _flush(self) -> None:
+        """Hand on what the last calls produced, in the order they produced it."""
+        with self._flush_lock:
+            with self._lock:
+                segs, self.out_segs = self.out_segs, []
+                events, self.out_events = self.out_events, []
+            if segs:
+                self._ip_queue_xmit(segs)
+            if events:
+                self._to_sock(events)
+
+    # -- receive -------------------------------------------------------------------
+    def tcp_v4_rcv(self, skbs: list) -> tuple[int, int]:
+        """tcp_v4_rcv() for one batch from IPv4 (data at the TCP header)."""
+        dropped = 0
+        with self._lock:
+            for skb in skbs:
+                if not self._rcv_one(skb):
+                    dropped += 1
+        self._flush()
+        return len(skbs) - dropped, dropped
+
+    def _rcv_one(self, skb) -> bool:
+        skb.record(s.ENTER, L4, self.host, "tcp_v4_rcv")
+        self.mib.inc(TCP, "InSegs")
+        saddr, daddr = ip_addrs(skb)
+        try:
+            th = TcpHdr.from_bytes(skb.payload(), saddr, daddr)
+        except ChecksumError:
+            self.mib.inc(TCP, "InCsumErrors")
+            self.mib.inc(TCP, "InErrs")
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_CSUM, "tcp_v4_rcv")
+            return False
+        except WireError:
+            self.mib.inc(TCP, "InErrs")
+            self.drop(skb, pb.SKB_DROP_REASON_PKT_TOO_SMALL, "tcp_v4_rcv")
+            return False
+        s.skb_pull(skb, th.header_len)
+        seg = tcp_input.Segment.of(th, skb)
+        tp = self._ehash.get((daddr, th.dest, saddr, th.source))
+        if tp is None:
+            listener = self._listener(daddr, th.dest)
+            if listener is None:
+                self.send_reset_for(skb, th, seg.len)
+                self.drop(skb, pb.SKB_DROP_REASON_NO_SOCKET, "tcp_v4_rcv")
+                return False
+            return self._listen_rcv(listener, skb, seg, saddr, daddr)
+        if tp.state == TcpState.TIME_WAIT:
+            return self._timewait_rcv(tp, skb, seg)
+        if tp.state == TcpState.SYN_SENT:
+            tcp_input.tcp_rcv_synsent_state_process(self, tp, skb, seg)
+        else:
+            tcp_input.tcp_rcv_state_process(self, tp, skb, seg)
+        return True
+
+    def _timewait_rcv(self, tp: TcpSock, skb, seg) -> bool:
+        """tcp_timewait_state_process(): an RST ends TIME_WAIT early (tcp_rfc1337 off);
+        anything else, the peer's FIN again above all, is answered with our last ACK."""
+        if seg.th.rst:
+            self.done(tp)
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_timewait_state_process")
+            return False
+        if seg.th.fin:
+            tp.close_at = self.clock() + self.timewait_len  # the peer missed our ACK: wait anew
+        output.tcp_send_ack(self, tp)
+        s.consume_skb(skb, L4, self.host, "tcp_timewait_state_process")
+        return True
+
+    def _listen_rcv(self, listener: TcpSock, skb, seg, saddr: int, daddr: int) -> bool:
+        th = seg.th
+        req = listener.syn_queue.get((saddr, th.source))
+        if req is not None:
+            return self._check_req(listener, req, skb, seg)
+        if th.rst:
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_v4_do_rcv")
+            return False
+        if th.ack:  # no handshake of ours: tcp_v4_do_rcv answers with a reset
+            self.send_reset_for(skb, th, seg.len)
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_v4_do_rcv")
+            return False
+        if not th.syn:
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_v4_do_rcv")
+            return False
+        return self._conn_request(listener, skb, seg, saddr, daddr)
+
+    def _listen_overflow(self, skb, func: str) -> bool:
+        self.mib.inc(TCPEXT, "ListenOverflows")
+        self.mib.inc(TCPEXT, "ListenDrops")
+        self.drop(skb, pb.SKB_DROP_REASON_TCP_LISTEN_OVERFLOW, func)
+        return False
+
+    def _conn_request(self, listener: TcpSock, skb, seg, saddr: int, daddr: int) -> bool:
+        """tcp_conn_request(): remember the SYN in the SYN queue and answer SYN-ACK. A full
+        accept queue (sk_acceptq_is_full: more than backlog) or SYN queue drops it."""
+        if len(listener.accept_queue) > listener.backlog:
+            return self._listen_overflow(skb, "tcp_conn_request")
+        if len(listener.syn_queue) >= max(listener.backlog, 1):
+            self.mib.inc(TCPEXT, "TCPReqQFullDrop")
+            self.mib.inc(TCPEXT, "ListenDrops")
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_LISTEN_OVERFLOW, "tcp_conn_request")
+            return False
+        opts = tcp_input.RxOptions.parse(seg.th)
+        req = RequestSock(daddr, seg.th.dest, saddr, seg.th.source, self._isn(), seg.th.seq, opts.mss,
+                          seg.th.window, opts.wscale, opts.sack_ok,
+                          opts.tsval if opts.tsval is not None else -1,
+                          expires=self.clock() + TCP_TIMEOUT_INIT)
+        listener.syn_queue[saddr, seg.th.source] = req
+        output.tcp_send_synack(self, listener, req)
+        s.consume_skb(skb, L4, self.host, "tcp_conn_request")
+        return True
+
+    def _check_req(self, listener: TcpSock, req: RequestSock, skb, seg) -> bool:
+        """tcp_check_req(): the segment after our SYN-ACK. The handshake's ACK makes the
+        child socket (ESTABLISHED, PassiveOpens) and queues it for accept()."""
+        th = seg.th
+        key = (req.daddr, req.dport)
+        if th.rst:
+            del listener.syn_queue[key]
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_check_req")
+            return False
+        if th.syn and th.seq == req.irs:  # our SYN-ACK was lost: the peer sends its SYN again
+            output.tcp_send_synack(self, listener, req)
+            s.consume_skb(skb, L4, self.host, "tcp_check_req")
+            return True
+        if not th.ack:
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_check_req")
+            return False
+        if th.ack_seq != seq_add(req.iss, 1):
+            self.send_reset_for(skb, th, seg.len)
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_ACK_UNSENT_DATA, "tcp_check_req")
+            return False
+        if len(listener.accept_queue) > listener.backlog:
+            return self._listen_overflow(skb, "tcp_check_req")  # the request stays; its SYN-ACK is resent
+        del listener.syn_queue[key]
+        child = self._create_child(listener, req)
+        self.mib.inc(TCP, "PassiveOpens")
+        listener.accept_queue.append(child.sk)
+        self.event("accept", listener.sk, child=Child(child.sk, child.saddr, child.sport, child.daddr,
+                                                      child.dport, child.mss_cache))
+        tcp_input.tcp_rcv_state_process(self, child, skb, seg)
+        return True
+
+    def _create_child(self, listener: TcpSock, req: RequestSock) -> TcpSock:
+        """tcp_create_openreq_child(): the connection's own socket, as the handshake set it."""
+        tp = TcpSock(next(self._child_sks), TcpState.SYN_RECV, req.saddr, req.sport, req.daddr, req.dport,
+                     parent=listener.sk, rcvbuf=listener.rcvbuf, sndbuf=listener.sndbuf, nodelay=listener.nodelay,
+                     advmss=listener.advmss, rcv_wscale=listener.rcv_wscale)
+        tp.ca = self.cc()
+        tp.iss = req.iss
+        tp.snd_una = tp.snd_nxt = tp.write_seq = seq_add(req.iss, 1)
+        tp.irs = req.irs
+        tp.rcv_nxt = tp.rcv_wup = seq_add(req.irs, 1)
+        tp.rcv_wnd = min(output.free_window(tp), output.MAX_WINDOW)
+        tp.snd_wnd = tp.max_window = req.snd_wnd
+        tp.snd_wl1 = req.irs
+        tcp_input.apply_syn_options(tp, tcp_input.RxOptions(
+            req.mss, req.snd_wscale, req.sack_ok, req.ts_recent if req.ts_recent >= 0 else None))
+        self.set_state(tp, TcpState.ESTABLISHED)
+        self._hash(tp)
+        return tp
+
+    # -- the socket layer's calls ---------------------------------------------------------
+    def _new_sock(self, sk: int, saddr: int, sport: int, daddr: int, dport: int, mtu: int, *,
+                  rcvbuf: int, sndbuf: int, nodelay: bool) -> TcpSock:
+        tp = TcpSock(sk, TcpState.CLOSE, saddr, sport, daddr, dport, rcvbuf=rcvbuf, sndbuf=sndbuf, nodelay=nodelay)
+        tp.ca = self.cc()
+        tp.advmss = tp.mss_cache = mtu - 40  # IPv4 and TCP headers
+        tp.rcv_wscale = tcp_select_initial_window(rcvbuf)
+        tp.wscale_ok = True  # offered in our SYN; the peer's SYN-ACK settles it
+        return tp
+
+    def connect(self, sk: int, saddr: int, sport: int, daddr: int, dport: int, *, rcvbuf: int, sndbuf: int,
+                nodelay: bool = False) -> tuple[int, int]:
+        """tcp_v4_connect(): route, then send the SYN. Returns (errno, the source address)."""
+        with self._lock:
+            err, src, mtu = self._route_output(daddr)
+            if err:
+                return err, 0
+            saddr = saddr or src
+            if (saddr, sport, daddr, dport) in self._ehash:
+                return errno.EADDRNOTAVAIL, 0
+            tp = self._new_sock(sk, saddr, sport, daddr, dport, mtu, rcvbuf=rcvbuf, sndbuf=sndbuf, nodelay=nodelay)
+            tp.iss = tp.write_seq = self._isn()
+            tp.state = TcpState.SYN_SENT
+            self._hash(tp)
+            self.mib.inc(TCP, "ActiveOpens")
+            output.tcp_connect(self, tp)
+        self._flush()
+        return 0, saddr
+
+    def listen(self, sk: int, saddr: int, sport: int, backlog: int, *, rcvbuf: int, sndbuf: int,
+               nodelay: bool = False) -> None:
+        """inet_csk_listen_start()."""
+        with self._lock:
+            tp = self._by_sk.get(sk)
+            if tp is not None and tp.state == TcpState.LISTEN:
+                tp.backlog = backlog  # listen() again changes only the backlog
+                return
+            _, _, mtu = self._route_output(saddr) if saddr else (0, 0, 1500)
+            tp = self._new_sock(sk, saddr, sport, 0, 0, mtu or 1500, rcvbuf=rcvbuf, sndbuf=sndbuf, nodelay=nodelay)
+            tp.state = TcpState.LISTEN
+            tp.backlog = backlog
+            self._lhash.setdefault(sport, []).append(tp)
+            self._by_sk[sk] = tp
+
+    def accepted(self, listener_sk: int, child_sk: int) -> None:
+        """accept() took a child off the accept queue (sk_acceptq_removed)."""
+        with self._lock:
+            listener = self._by_sk.get(listener_sk)
+            if listener is not None and child_sk in listener.accept_queue:
+                listener.accept_queue.remove(child_sk)
+            child = self._by_sk.get(child_sk)
+            if child is not None:
+                child.parent = 0
+
+    def sendmsg(self, sk: int, skbs: list) -> int:
+        """tcp_sendmsg(): the user's bytes, already copied into skbs of at most an MSS each,
+        join the write queue and go out as the windows allow. Returns 0 or the errno."""
+        with self._lock:
+            tp = self._by_sk.get(sk)
+            err = 0
+            if tp is None or tp.state in (TcpState.CLOSE, TcpState.LISTEN):
+                err = errno.ENOTCONN if tp is None or tp.state == TcpState.LISTEN else errno.EPIPE
+            elif tp.fin_queued or tp.state not in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT,
+                                                   TcpState.SYN_SENT, TcpState.SYN_RECV):
+                err = errno.EPIPE
+            if err:
+                for skb in skbs:
+                    s.consume_skb(skb, L4, self.host, "tcp_sendmsg")
+                return err
+            for skb in skbs:
+                skb.record(s.ENTER, L4, self.host, "tcp_sendmsg")
+                seq = tp.write_seq
+                tp.write_seq = seq_add(seq, skb.len)
+                tp.write_queue.append(Seg(skb, seq, tp.write_seq))
+            if tp.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):
+                output.tcp_write_xmit(self, tp)
+        self._flush()
+        return 0
+
+    def recvd(self, sk: int, copied: int) -> None:
+        """tcp_recvmsg() copied `copied` bytes to the user: tcp_cleanup_rbuf() sends a
+        window update when the window has at least doubled (or opened from zero)."""
+        with self._lock:
+            tp = self._by_sk.get(sk)
+            if tp is None:
+                return
+            tp.unread = max(0, tp.unread - copied)
+            now_left = output.receive_window(tp)
+            new = output.free_window(tp)
+            if tp.state in (TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2) and (
+                    new >= 2 * now_left if now_left else new >= tp.advmss):
+                output.tcp_send_ack(self, tp)
+        self._flush()
+
+    def shutdown(self, sk: int, how: int) -> None:
+        """tcp_shutdown(): SHUT_WR sends our FIN after the queued data."""
+        with self._lock:
+            tp = self._by_sk.get(sk)
+            if tp is None:
+                return
+            if how in (SHUT_RD, SHUT_RDWR):
+                tp.shutdown_rd = True
+            if how in (SHUT_WR, SHUT_RDWR) and not tp.fin_queued:
+                self._close_state(tp)
+        self._flush()
+
+    def _close_state(self, tp: TcpSock) -> None:
+        """tcp_close_state(): the state our FIN moves to, then the FIN."""
+        if tp.state in (TcpState.ESTABLISHED, TcpState.SYN_RECV):
+            self.set_state(tp, TcpState.FIN_WAIT1)
+        elif tp.state == TcpState.CLOSE_WAIT:
+            self.set_state(tp, TcpState.LAST_ACK)
+        else:
+            return
+        output.tcp_send_fin(self, tp)
+
+    def close(self, sk: int) -> None:
+        """tcp_close(): the user is done with the socket. Unread data resets the
+        connection (TCPAbortOnClose); else our FIN goes out and the orphan finishes."""
+        with self._lock:
+            tp = self._by_sk.get(sk)
+            if tp is None:
+                return
+            if tp.state == TcpState.LISTEN:
+                for child_sk in list(tp.accept_queue):  # never accepted: reset them
+                    child = self._by_sk.get(child_sk)
+                    if child is not None and child.state != TcpState.CLOSE:
+                        output.tcp_send_active_reset(self, child)
+                        self.done(child)
+                tp.syn_queue.clear()
+                tp.accept_queue.clear()
+                self.done(tp)
+            elif tp.state == TcpState.SYN_SENT:
+                self.done(tp)
+            elif tp.unread and tp.state not in (TcpState.CLOSE, TcpState.TIME_WAIT):
+                self.mib.inc(TCPEXT, "TCPAbortOnClose")
+                output.tcp_send_active_reset(self, tp)
+                self.done(tp)
+            else:
+                tp.orphan = tp.shutdown_rd = True
+                if not tp.fin_queued:
+                    self._close_state(tp)
+                if tp.state == TcpState.FIN_WAIT2 and not tp.close_at:
+                    tp.close_at = self.clock() + self.fin_timeout
+        self._flush()
+
+    def abort(self, sk: int, err: int = errno.ECONNABORTED) -> None:
+        """tcp_abort(): reset the connection now."""
+        with self._lock:
+            tp = self._by_sk.get(sk)
+            if tp is None:
+                return
+            if tp.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2,
+                            TcpState.SYN_RECV):
+                output.tcp_send_active_reset(self, tp)
+            if tp.state != TcpState.CLOSE:
+                self.done(tp, err)
+        self._flush()
+
+    def setsockopt(self, sk: int, *, nodelay: bool | None = None, rcvbuf: int | None = None,
+                   sndbuf: int | None = None) -> None:
+        with self._lock:
+            tp = self._by_sk.get(sk)
+            if tp is None:
+                return
+            if rcvbuf is not None:
+                tp.rcvbuf = rcvbuf
+            if sndbuf is not None:
+                tp.sndbuf = sndbuf
+            if nodelay is not None:
+                tp.nodelay = nodelay
+                if nodelay and tp.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):
+                    output.tcp_write_xmit(self, tp)  # tcp_push_pending_frames
+        self._flush()
+
+    # -- timers ---------------------------------------------------------------------
+    def run_timers(self, now: float | None = None) -> float:
+        """Fire what is due; returns the next deadline (0: none armed)."""
+        with self._lock:
+            now = self.clock() if now is None else now
+            timer.run(self, now)
+            deadline = timer.next_deadline(self)
+        self._flush()
+        return deadline
+
+    # -- ss ---------------------------------------------------------------------------
+    def sockets(self) -> list[TcpSock]:
+        with self._lock:
+            return self.listeners() + self.established()
+

@@ -1,0 +1,308 @@
+"""Sending segments: net/ipv4/tcp_output.c (and tcp_v4_send_reset from tcp_ipv4.c).
+
+Every function takes the engine (`tcp`, for the host, the clock, the counters
+and the outgoing list) and the socket it acts for, as the kernel's take `sk`.
+Data and SYN/FIN segments stay on the retransmit queue as the original skb and
+go out as a CLONE with the header pushed into its headroom (__tcp_transmit_skb);
+pure ACKs and resets are new skbs of their own.
+"""
+
+from pktpath import skbuff as s
+from pktpath.flow import Flowi4
+from pktpath.pb import skbuff_pb2
+from pktpath.services.l4.tcp.sock import Seg, TcpSock, TcpState, after, seq_add, seq_diff
+from pktpath.wire.ipv4 import IPPROTO_TCP
+from pktpath.wire.tcp import (
+    TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TcpHdr, TcpOptMss, TcpOptNop, TcpOptSackPerm,
+    TcpOptTimestamp, TcpOptWindow, encode_options,
+)
+
+L4 = skbuff_pb2.LAYER_L4
+TCP, TCPEXT = "Tcp", "TcpExt"
+MAX_WINDOW = 0xFFFF
+MAX_TCP_HEADER = s.MAX_HEADER  # headroom for TCP, IP and Ethernet headers
+
+
+def tcp_time_stamp(tcp) -> int:
+    """The TSval clock: milliseconds, as tcp_time_stamp_ms."""
+    return int(tcp.clock() * 1000) & 0xFFFFFFFF
+
+
+def syn_options(tcp, tp: TcpSock, *, synack: bool) -> bytes:
+    """tcp_syn_options()/tcp_synack_options(): Linux's order, MSS, SACK-permitted,
+    timestamps, NOP, window scale (20 bytes); a SYN-ACK only offers what the SYN did."""
+    opts = [TcpOptMss(tp.advmss)]
+    if not synack or tp.sack_ok:
+        opts.append(TcpOptSackPerm())
+    if not synack or tp.tstamp_ok:
+        opts.append(TcpOptTimestamp(tcp_time_stamp(tcp), tp.ts_recent if synack else 0))
+    if not synack or tp.wscale_ok:
+        opts += [TcpOptNop(), TcpOptWindow(tp.rcv_wscale)]
+    return encode_options(*opts)
+
+
+def established_options(tcp, tp: TcpSock) -> bytes:
+    """tcp_established_options(): NOP, NOP, timestamps when both sides agreed to them."""
+    if not tp.tstamp_ok:
+        return b""
+    return encode_options(TcpOptNop(), TcpOptNop(), TcpOptTimestamp(tcp_time_stamp(tcp), tp.ts_recent))
+
+
+def free_window(tp: TcpSock) -> int:
+    """__tcp_select_window(): the space left in the receive buffer for data (half of
+    SO_RCVBUF, tcp_adv_win_scale 1), nothing when less than a segment (receiver-side
+    silly window avoidance), in whole units of the window scale."""
+    space = tp.rcvbuf // 2 - tp.unread
+    if space < tp.advmss:
+        return 0
+    granularity = 1 << tp.rcv_wscale if tp.wscale_ok else tp.advmss
+    return min(space - space % granularity, MAX_WINDOW << tp.rcv_wscale)
+
+
+def receive_window(tp: TcpSock) -> int:
+    """tcp_receive_window(): what is left of the window last advertised."""
+    return max(0, seq_diff(seq_add(tp.rcv_wup, tp.rcv_wnd), tp.rcv_nxt))
+
+
+def tcp_select_window(tp: TcpSock) -> int:
+    """tcp_select_window(): the window to advertise now, never moving its right edge
+    back (RFC 9293 3.8.6.2.2), scaled for the header."""
+    window = max(free_window(tp), receive_window(tp))
+    if tp.wscale_ok:
+        window = (window + (1 << tp.rcv_wscale) - 1) >> tp.rcv_wscale << tp.rcv_wscale
+    tp.rcv_wnd = window
+    tp.rcv_wup = tp.rcv_nxt
+    return min(window >> tp.rcv_wscale if tp.wscale_ok else window, MAX_WINDOW)
+
+
+def _flow(tp: TcpSock) -> bytes:
+    return Flowi4(tp.daddr, tp.saddr, tp.dport, tp.sport, IPPROTO_TCP).pack()
+
+
+def _push_header(tcp, tp: TcpSock, skb, seq: int, flags: int, options: bytes, window: int, func: str) -> None:
+    """Push the TCP header onto skb and hand it to IPv4 (the engine flushes the list)."""
+    ack_seq = tp.rcv_nxt if flags & TCPHDR_ACK else 0
+    header = TcpHdr(tp.sport, tp.dport, seq, ack_seq, 0, flags, window, 0, 0, options).to_bytes(
+        skb.payload(), tp.saddr, tp.daddr)
+    s.skb_push_data(skb, header)
+    s.skb_reset_transport_header(skb)
+    skb.cb = _flow(tp)
+    skb.sk = tp.sk
+    skb.record(s.EXIT, L4, tcp.host, func)
+    tcp.mib.inc(TCP, "OutSegs")
+    if flags & TCPHDR_ACK:  # this ACK is the one a delayed ACK was waiting for
+        tp.ack_pending = False
+        tp.delack_at = 0.0
+        if tp.quickack:
+            tp.quickack -= 1
+    tcp.out_segs.append(skb)
+
+
+def tcp_transmit_skb(tcp, tp: TcpSock, seg: Seg) -> None:
+    """__tcp_transmit_skb(): a clone of the queued original goes out with the header."""
+    flags = seg.flags | TCPHDR_ACK if tp.state != TcpState.SYN_SENT else seg.flags
+    if seg.flags & TCPHDR_SYN:
+        options = syn_options(tcp, tp, synack=tp.state == TcpState.SYN_RECV)
+        window = min(free_window(tp), MAX_WINDOW)  # a SYN's window is never scaled
+        tp.rcv_wnd, tp.rcv_wup = window, tp.rcv_nxt
+    else:
+        options = established_options(tcp, tp)
+        window = tcp_select_window(tp)
+    if seg.len:
+        flags |= TCPHDR_PSH
+    clone = s.skb_clone_for_xmit(seg.skb, L4, tcp.host, "__tcp_transmit_skb")
+    seg.sent_at = tcp.clock()
+    _push_header(tcp, tp, clone, seg.seq, flags, options, window, "__tcp_transmit_skb")
+
+
+def tcp_send_ack(tcp, tp: TcpSock) -> None:
+    """tcp_send_ack(): a new skb carrying nothing but the ACK and the window."""
+    if tp.state in (TcpState.CLOSE, TcpState.LISTEN, TcpState.SYN_SENT):
+        return
+    skb = s.alloc_skb(MAX_TCP_HEADER, origin_host=tcp.host, sampled=False)
+    s.skb_reserve(skb, MAX_TCP_HEADER)
+    _push_header(tcp, tp, skb, tp.snd_nxt, TCPHDR_ACK, established_options(tcp, tp), tcp_select_window(tp),
+                 "tcp_send_ack")
+
+
+def tcp_send_challenge_ack(tcp, tp: TcpSock) -> None:
+    """tcp_send_challenge_ack() (RFC 5961): an ACK telling the sender where we are."""
+    tcp.mib.inc(TCPEXT, "TCPChallengeACK")
+    tcp_send_ack(tcp, tp)
+
+
+def tcp_xmit_probe_skb(tcp, tp: TcpSock) -> None:
+    """tcp_xmit_probe_skb(): a zero-window probe, an ACK whose seq is one before snd_una,
+    so the peer, seeing an old segment, answers with its current window."""
+    skb = s.alloc_skb(MAX_TCP_HEADER, origin_host=tcp.host, sampled=False)
+    s.skb_reserve(skb, MAX_TCP_HEADER)
+    tcp.mib.inc(TCPEXT, "TCPWinProbe")
+    _push_header(tcp, tp, skb, seq_add(tp.snd_una, -1), TCPHDR_ACK, established_options(tcp, tp),
+                 tcp_select_window(tp), "tcp_xmit_probe_skb")
+
+
+def tcp_send_active_reset(tcp, tp: TcpSock) -> None:
+    """tcp_send_active_reset(): abort the connection with an RST at snd_nxt."""
+    skb = s.alloc_skb(MAX_TCP_HEADER, origin_host=tcp.host, sampled=False)
+    s.skb_reserve(skb, MAX_TCP_HEADER)
+    tcp.mib.inc(TCP, "OutRsts")
+    _push_header(tcp, tp, skb, tp.snd_nxt, TCPHDR_ACK | TCPHDR_RST, b"", 0, "tcp_send_active_reset")
+
+
+def tcp_v4_send_reset(tcp, saddr: int, daddr: int, th: TcpHdr, seg_len: int) -> None:
+    """tcp_v4_send_reset(): the RST answering a segment no socket wants (RFC 9293 3.5.2):
+    with the segment's ACK as our seq, or else seq 0 and an ACK of what it occupied.
+    saddr/daddr are the segment's; never in answer to an RST."""
+    if th.flags & TCPHDR_RST:
+        return
+    if th.flags & TCPHDR_ACK:
+        seq, ack_seq, flags = th.ack_seq, 0, TCPHDR_RST
+    else:
+        occupied = seg_len + (1 if th.flags & TCPHDR_SYN else 0) + (1 if th.flags & TCPHDR_FIN else 0)
+        seq, ack_seq, flags = 0, seq_add(th.seq, occupied), TCPHDR_RST | TCPHDR_ACK
+    skb = s.alloc_skb(MAX_TCP_HEADER, origin_host=tcp.host, sampled=False)
+    s.skb_reserve(skb, MAX_TCP_HEADER)
+    header = TcpHdr(th.dest, th.source, seq, ack_seq, 0, flags, 0).to_bytes(b"", daddr, saddr)
+    s.skb_push_data(skb, header)
+    s.skb_reset_transport_header(skb)
+    skb.cb = Flowi4(saddr, daddr, th.source, th.dest, IPPROTO_TCP).pack()
+    skb.record(s.EXIT, L4, tcp.host, "tcp_v4_send_reset")
+    tcp.mib.inc(TCP, "OutSegs")
+    tcp.mib.inc(TCP, "OutRsts")
+    tcp.out_segs.append(skb)
+
+
+def tcp_send_synack(tcp, listener: TcpSock, req) -> None:
+    """tcp_v4_send_synack(): a listener's answer to a SYN, from the request sock."""
+    tp = TcpSock(0, TcpState.SYN_RECV, req.saddr, req.sport, req.daddr, req.dport, rcvbuf=listener.rcvbuf,
+                 advmss=listener.advmss, rcv_wscale=listener.rcv_wscale, wscale_ok=req.snd_wscale >= 0,
+                 sack_ok=req.sack_ok, tstamp_ok=req.ts_recent >= 0, ts_recent=max(req.ts_recent, 0),
+                 rcv_nxt=seq_add(req.irs, 1))
+    skb = s.alloc_skb(MAX_TCP_HEADER, origin_host=tcp.host, sampled=False)
+    s.skb_reserve(skb, MAX_TCP_HEADER)
+    _push_header(tcp, tp, skb, req.iss, TCPHDR_SYN | TCPHDR_ACK, syn_options(tcp, tp, synack=True),
+                 min(free_window(tp), MAX_WINDOW), "tcp_v4_send_synack")
+
+
+def _new_seg(tcp, tp: TcpSock, flags: int) -> Seg:
+    """A zero-length original for a SYN or a FIN, which occupy one sequence number."""
+    skb = s.alloc_skb(MAX_TCP_HEADER, origin_host=tcp.host, sampled=False)
+    s.skb_reserve(skb, MAX_TCP_HEADER)
+    skb.sk = tp.sk
+    seq = tp.write_seq
+    tp.write_seq = seq_add(seq, 1)
+    return Seg(skb, seq, tp.write_seq, flags)
+
+
+def tcp_connect(tcp, tp: TcpSock) -> None:
+    """tcp_connect(): queue the SYN and send it."""
+    seg = _new_seg(tcp, tp, TCPHDR_SYN)
+    tp.snd_una = tp.snd_nxt = seg.seq
+    tp.write_queue.append(seg)
+    tcp_write_xmit(tcp, tp, force=True)
+
+
+def tcp_send_fin(tcp, tp: TcpSock) -> None:
+    """tcp_send_fin(): the FIN goes after whatever data is queued."""
+    tp.fin_queued = True
+    tp.write_queue.append(_new_seg(tcp, tp, TCPHDR_FIN))
+    tcp_write_xmit(tcp, tp)
+
+
+def _nagle_holds(tp: TcpSock, seg: Seg) -> bool:
+    """tcp_nagle_test(): hold a segment smaller than the MSS while data is unacknowledged,
+    unless TCP_NODELAY is set or it carries the FIN."""
+    return (not tp.nodelay and seg.len < tp.mss_cache and not seg.flags & TCPHDR_FIN
+            and tp.packets_out() > 0)
+
+
+def in_flight(tp: TcpSock) -> int:
+    """tcp_packets_in_flight(): segments sent, not acknowledged and not known lost."""
+    return tp.packets_out() - tp.lost_out
+
+
+def tcp_write_xmit(tcp, tp: TcpSock, *, force: bool = False) -> None:
+    """tcp_write_xmit(): send queued segments while the congestion window, the peer's
+    window and Nagle allow; arm the retransmission or the zero-window probe timer."""
+    tcp_xmit_retransmit_queue(tcp, tp)
+    while tp.write_queue:
+        seg = tp.write_queue[0]
+        if not force:
+            if in_flight(tp) >= tp.cwnd:
+                break
+            if after(seg.end_seq, seq_add(tp.snd_una, tp.snd_wnd)) and not seg.flags & TCPHDR_SYN:
+                break
+            if _nagle_holds(tp, seg):
+                break
+        tp.write_queue.popleft()
+        tp.rtx_queue.append(seg)
+        if after(seg.end_seq, tp.snd_nxt):
+            tp.snd_nxt = seg.end_seq
+        tcp_transmit_skb(tcp, tp, seg)
+        if not tp.rto_at:
+            tp.rto_at = tcp.clock() + tp.rto
+        force = False
+    tcp_check_probe_timer(tcp, tp)
+
+
+def tcp_check_probe_timer(tcp, tp: TcpSock) -> None:
+    """tcp_check_probe_timer(): data waits, nothing is in flight and the window will not
+    take it: only a probe will learn when the window opens."""
+    if tp.write_queue and not tp.rtx_queue and not tp.probe_at:
+        tp.probe_at = tcp.clock() + min(tp.rto * (1 << tp.probes_out), 120.0)
+    elif not tp.write_queue or tp.rtx_queue:
+        tp.probe_at = 0.0
+
+
+def tcp_retransmit_skb(tcp, tp: TcpSock, seg: Seg) -> None:
+    """tcp_retransmit_skb(): the same original, a new clone."""
+    seg.retrans += 1
+    if seg.lost:
+        seg.lost = False
+        tp.lost_out -= 1
+    tcp.mib.inc(TCP, "RetransSegs")
+    tcp_transmit_skb(tcp, tp, seg)
+
+
+def tcp_xmit_retransmit_queue(tcp, tp: TcpSock) -> None:
+    """tcp_xmit_retransmit_queue(): after a timeout, resend the segments marked lost,
+    oldest first, as the congestion window allows."""
+    if not tp.lost_out:
+        return
+    for seg in tp.rtx_queue:
+        if in_flight(tp) >= tp.cwnd:
+            break
+        if seg.lost:
+            tcp_retransmit_skb(tcp, tp, seg)
+
+
+def tcp_write_wakeup(tcp, tp: TcpSock) -> None:
+    """tcp_write_wakeup(): the probe timer fired. If the window has room for part of the
+    next segment, split it to fit (tcp_fragment: a COPY of the tail part) and send it;
+    if none, send a zero-window probe."""
+    if not tp.write_queue:
+        return
+    room = seq_diff(seq_add(tp.snd_una, tp.snd_wnd), tp.write_queue[0].seq)
+    seg = tp.write_queue[0]
+    if room > 0:
+        if room < seg.len:
+            tcp_fragment(tcp, tp, seg, room)
+        tcp_write_xmit(tcp, tp, force=True)
+    else:
+        tcp_xmit_probe_skb(tcp, tp)
+
+
+def tcp_fragment(tcp, tp: TcpSock, seg: Seg, size: int) -> None:
+    """tcp_fragment(): cut `seg` after `size` bytes; the rest moves to a new skb (a copy
+    of a linear skb's tail, as skb_split does it)."""
+    rest = bytes(seg.skb.payload()[size:])
+    s.skb_trim(seg.skb, size)
+    skb = s.alloc_skb(MAX_TCP_HEADER + len(rest), origin_host=tcp.host, sampled=seg.skb.sampled)
+    s.skb_reserve(skb, MAX_TCP_HEADER)
+    s.skb_put_data(skb, rest)
+    skb.sk = tp.sk
+    skb.record(s.COPY, L4, tcp.host, "tcp_fragment", len(rest), copy_from="skb", copy_to="skb")
+    tail = Seg(skb, seq_add(seg.seq, size), seg.end_seq, seg.flags & TCPHDR_FIN)
+    seg.end_seq = tail.seq
+    seg.flags &= ~TCPHDR_FIN
+    tp.write_queue.insert(1, tail)

@@ -1,0 +1,214 @@
+"""struct tcp_sock and what hangs off it: the eleven states, sequence arithmetic,
+the segments on the write and retransmit queues, the RTT estimator.
+
+Models include/net/tcp_states.h, include/linux/tcp.h (struct tcp_sock),
+include/net/tcp.h (before/after, TCP_SKB_CB's seq/end_seq, the timer constants)
+and tcp_rtt_estimator/__tcp_set_rto (net/ipv4/tcp_input.c).
+"""
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+
+# include/net/tcp_states.h
+class TcpState(enum.IntEnum):
+    ESTABLISHED = 1
+    SYN_SENT = 2
+    SYN_RECV = 3
+    FIN_WAIT1 = 4
+    FIN_WAIT2 = 5
+    TIME_WAIT = 6
+    CLOSE = 7
+    CLOSE_WAIT = 8
+    LAST_ACK = 9
+    LISTEN = 10
+    CLOSING = 11
+
+
+# How `ss` prints them.
+SS_NAMES = {
+    TcpState.ESTABLISHED: "ESTAB", TcpState.SYN_SENT: "SYN-SENT", TcpState.SYN_RECV: "SYN-RECV",
+    TcpState.FIN_WAIT1: "FIN-WAIT-1", TcpState.FIN_WAIT2: "FIN-WAIT-2", TcpState.TIME_WAIT: "TIME-WAIT",
+    TcpState.CLOSE: "UNCONN", TcpState.CLOSE_WAIT: "CLOSE-WAIT", TcpState.LAST_ACK: "LAST-ACK",
+    TcpState.LISTEN: "LISTEN", TcpState.CLOSING: "CLOSING",
+}
+
+# Timers and limits, in seconds where they are times (include/net/tcp.h, the sysctl defaults).
+TCP_TIMEOUT_INIT = 1.0      # the RTO before any RTT sample (RFC 6298)
+TCP_RTO_MIN = 0.2
+TCP_RTO_MAX = 120.0
+TCP_DELACK_MIN = 0.04       # the delayed-ACK timer
+TCP_TIMEWAIT_LEN = 60.0     # 2 MSL; an engine may be given a shorter one
+TCP_FIN_TIMEOUT = 60.0      # net.ipv4.tcp_fin_timeout: an orphan in FIN_WAIT2
+TCP_SYN_RETRIES = 6         # net.ipv4.tcp_syn_retries
+TCP_SYNACK_RETRIES = 5      # net.ipv4.tcp_synack_retries
+TCP_RETRIES2 = 15           # net.ipv4.tcp_retries2
+TCP_INIT_CWND = 10          # segments (RFC 6928)
+TCP_MSS_DEFAULT = 536       # the peer's MSS when its SYN has none (RFC 9293)
+TCP_MAX_QUICKACKS = 16      # segments acknowledged at once while the connection starts
+TCP_MAX_WSCALE = 14
+TCP_RMEM_DEFAULT = 131072   # net.ipv4.tcp_rmem[1]: a TCP socket's SO_RCVBUF
+TCP_RMEM_MAX = 6291456      # net.ipv4.tcp_rmem[2]: what the window scale is chosen for
+TCP_WMEM_DEFAULT = 16384    # net.ipv4.tcp_wmem[1]: a TCP socket's SO_SNDBUF
+TCP_HEADER_LEN = 20         # plus options
+
+_MOD = 1 << 32
+
+
+def before(seq1: int, seq2: int) -> bool:
+    """before(): seq1 comes before seq2, modulo 2^32 ((s32)(seq1 - seq2) < 0)."""
+    return (seq1 - seq2) % _MOD > 0x7FFFFFFF
+
+
+def after(seq1: int, seq2: int) -> bool:
+    return before(seq2, seq1)
+
+
+def seq_add(seq: int, n: int) -> int:
+    return (seq + n) % _MOD
+
+
+def seq_diff(later: int, earlier: int) -> int:
+    """How far `later` is past `earlier` (mod 2^32; negative when it is before)."""
+    d = (later - earlier) % _MOD
+    return d - _MOD if d > 0x7FFFFFFF else d
+
+
+@dataclass
+class Seg:
+    """An skb on the write or retransmit queue with its TCP_SKB_CB: the sequence
+    space it covers (SYN and FIN count one each), its flags, and when it went out."""
+    skb: object                # the original: kept until acknowledged, a clone goes out
+    seq: int
+    end_seq: int
+    flags: int = 0             # TCPHDR_SYN / TCPHDR_FIN besides the data
+    sent_at: float = 0.0       # the last transmission
+    retrans: int = 0           # how often it was retransmitted (Karn: no RTT sample then)
+    lost: bool = False         # marked lost by a timeout, not retransmitted since
+
+    @property
+    def len(self) -> int:
+        return self.skb.len
+
+
+@dataclass
+class RequestSock:
+    """A connection a listener has answered with SYN-ACK (struct request_sock, the
+    kernel's TCP_NEW_SYN_RECV minisock), waiting for the handshake's last ACK."""
+    saddr: int               # ours
+    sport: int
+    daddr: int               # the peer's
+    dport: int
+    iss: int
+    irs: int
+    mss: int                 # the peer's, from its SYN
+    snd_wnd: int             # the peer's window in its SYN (never scaled)
+    snd_wscale: int = -1     # -1: the peer offered no window scaling
+    sack_ok: bool = False
+    ts_recent: int = -1      # the peer's TSval; -1: no timestamps
+    retrans: int = 0
+    expires: float = 0.0
+
+
+@dataclass
+class TcpSock:
+    sk: int
+    state: TcpState = TcpState.CLOSE
+    saddr: int = 0
+    sport: int = 0
+    daddr: int = 0
+    dport: int = 0
+    parent: int = 0                   # the listener a passive open came from, until accepted
+
+    # send sequence space (RFC 9293 3.3.1)
+    iss: int = 0
+    write_seq: int = 0                # the next byte the user's data will get
+    snd_una: int = 0
+    snd_nxt: int = 0
+    snd_wnd: int = 0                  # the peer's window, scaled
+    snd_wl1: int = 0
+    snd_wl2: int = 0
+    max_window: int = 0
+    # receive sequence space
+    irs: int = 0
+    rcv_nxt: int = 0
+    rcv_wup: int = 0                  # rcv_nxt when the window was last advertised
+    rcv_wnd: int = 0                  # the window last advertised (bytes from rcv_wup)
+
+    # options, as negotiated by the handshake
+    mss_cache: int = TCP_MSS_DEFAULT  # what a segment carries at most
+    advmss: int = TCP_MSS_DEFAULT     # what we announced: the route's MTU - 40
+    rx_opt_mss: int = TCP_MSS_DEFAULT # the peer's MSS option
+    snd_wscale: int = 0               # the peer's shift, applied to its windows
+    rcv_wscale: int = 0               # ours, applied to the windows we send
+    wscale_ok: bool = False
+    sack_ok: bool = False
+    tstamp_ok: bool = False
+    ts_recent: int = 0                # the peer's last TSval, echoed in TSecr
+
+    # buffers: the socket layer holds the receive queue and the user's buffer sizes
+    rcvbuf: int = TCP_RMEM_DEFAULT
+    sndbuf: int = TCP_WMEM_DEFAULT
+    unread: int = 0                   # bytes delivered to the socket layer and not read yet
+    nodelay: bool = False
+    shutdown_rd: bool = False         # the user can read no more: data arriving aborts an orphan
+    orphan: bool = False              # closed by the user; the protocol finishes on its own
+    fin_queued: bool = False
+
+    # queues
+    write_queue: deque = field(default_factory=deque)  # Segs not sent yet
+    rtx_queue: deque = field(default_factory=deque)    # Segs sent, not acknowledged
+    ofo_queue: dict = field(default_factory=dict)       # seq -> (end_seq, skb, fin): out of order
+
+    # RTT and retransmission (RFC 6298)
+    srtt: float = 0.0
+    rttvar: float = 0.0
+    rto: float = TCP_TIMEOUT_INIT
+    backoff: int = 0
+    retransmits: int = 0              # consecutive RTO expiries (icsk_retransmits)
+
+    # congestion control
+    cwnd: int = TCP_INIT_CWND
+    ssthresh: int = 0x7FFFFFFF        # TCP_INFINITE_SSTHRESH
+    cwnd_cnt: int = 0
+    ca: object = None                 # the congestion-control state (cong.py)
+    dupacks: int = 0
+    lost_out: int = 0                 # segments on the retransmit queue marked lost
+    high_seq: int = 0                 # snd_nxt when recovery began (NewReno's "recover")
+    in_recovery: bool = False
+
+    # delayed ACK and probes
+    ack_pending: bool = False
+    quickack: int = TCP_MAX_QUICKACKS
+    probes_out: int = 0
+
+    # timers: when each fires (0: not armed)
+    rto_at: float = 0.0
+    delack_at: float = 0.0
+    probe_at: float = 0.0
+    close_at: float = 0.0             # TIME_WAIT's end, or an orphan's FIN_WAIT2 timeout
+
+    # a listener's queues
+    backlog: int = 0
+    syn_queue: dict = field(default_factory=dict)     # (daddr, dport) -> RequestSock
+    accept_queue: deque = field(default_factory=deque)  # child sks, established
+
+    def packets_out(self) -> int:
+        return len(self.rtx_queue)
+
+    def bytes_in_flight(self) -> int:
+        return seq_diff(self.snd_nxt, self.snd_una)
+
+    def send_queue_bytes(self) -> int:
+        """What `ss` shows as Send-Q: sent and unacknowledged plus not yet sent."""
+        return sum(seg.len for seg in self.rtx_queue) + sum(seg.len for seg in self.write_queue)
+
+    def rtt_sample(self, rtt: float) -> None:
+        """tcp_rtt_estimator + __tcp_set_rto (RFC 6298 2.2–2.3), the variance floored at
+        TCP_RTO_MIN as the kernel floors mdev (so rto >= srtt + 200 ms)."""
+        if self.srtt == 0.0:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        self.rto = min(TCP_RTO_MAX, self.srtt + max(4 * self.rttvar, TCP_RTO_MIN))

@@ -1,0 +1,107 @@
+"""TCP's timers: net/ipv4/tcp_timer.c (and the SYN-ACK retransmission of
+inet_csk_reqsk_queue's request socks). The engine calls run() with the time;
+each socket keeps its deadlines (0: not armed)."""
+
+import errno
+
+from pktpath.services.l4.tcp import output
+from pktpath.services.l4.tcp.sock import (
+    TCP_RETRIES2, TCP_RTO_MAX, TCP_SYN_RETRIES, TCP_SYNACK_RETRIES, TCP_TIMEOUT_INIT, TcpSock, TcpState,
+)
+
+
+def tcp_retransmit_timer(tcp, tp: TcpSock, now: float) -> None:
+    """tcp_retransmit_timer(): no ACK within the RTO. Give up after tcp_syn_retries
+    (a SYN) or tcp_retries2; else enter loss (tcp_enter_loss: ssthresh from the
+    congestion control, cwnd 1, everything outstanding marked lost), resend the
+    oldest, and back off: the RTO doubles up to 120 s."""
+    if not tp.rtx_queue:
+        tp.rto_at = 0.0
+        return
+    limit = TCP_SYN_RETRIES if tp.state == TcpState.SYN_SENT else TCP_RETRIES2
+    if tp.retransmits >= limit:
+        if tp.state not in (TcpState.SYN_SENT, TcpState.SYN_RECV):
+            tcp.mib.inc(output.TCPEXT, "TCPAbortOnTimeout")
+        tcp.done(tp, errno.ETIMEDOUT)
+        return
+    tcp.mib.inc(output.TCPEXT, "TCPTimeouts")
+    if tp.retransmits == 0 or not tp.lost_out:
+        tp.ssthresh = tp.ca.ssthresh(tp)
+    tp.cwnd, tp.cwnd_cnt = 1, 0
+    tp.ca.on_loss(tp)
+    tp.in_recovery = False
+    tp.dupacks = 0
+    for seg in tp.rtx_queue:
+        if not seg.lost:
+            seg.lost = True
+            tp.lost_out += 1
+    output.tcp_retransmit_skb(tcp, tp, tp.rtx_queue[0])
+    tp.retransmits += 1
+    tp.backoff += 1
+    tp.rto = min(tp.rto * 2, TCP_RTO_MAX)
+    tp.rto_at = now + tp.rto
+
+
+def tcp_delack_timer(tcp, tp: TcpSock, now: float) -> None:
+    """tcp_delack_timer(): the ACK that waited for more data goes out alone."""
+    tp.delack_at = 0.0
+    if tp.ack_pending:
+        tcp.mib.inc(output.TCPEXT, "DelayedACKs")
+        output.tcp_send_ack(tcp, tp)
+
+
+def tcp_probe_timer(tcp, tp: TcpSock, now: float) -> None:
+    """tcp_probe_timer(): the zero-window probe, backing off like the RTO; a peer that
+    never opens its window is given up after tcp_retries2 probes."""
+    tp.probe_at = 0.0
+    if not tp.write_queue or tp.rtx_queue:
+        tp.probes_out = 0
+        return
+    if tp.probes_out >= TCP_RETRIES2:
+        tcp.mib.inc(output.TCPEXT, "TCPAbortOnTimeout")
+        tcp.done(tp, errno.ETIMEDOUT)
+        return
+    tp.probes_out += 1
+    output.tcp_write_wakeup(tcp, tp)
+    output.tcp_check_probe_timer(tcp, tp)
+
+
+def reqsk_timer(tcp, listener: TcpSock, now: float) -> None:
+    """reqsk_timer_handler(): resend SYN-ACKs not yet answered, backing off; forget a
+    request after tcp_synack_retries."""
+    for key, req in list(listener.syn_queue.items()):
+        if req.expires > now:
+            continue
+        if req.retrans >= TCP_SYNACK_RETRIES:
+            del listener.syn_queue[key]
+            continue
+        req.retrans += 1
+        req.expires = now + min(TCP_TIMEOUT_INIT * (1 << req.retrans), TCP_RTO_MAX)
+        tcp.mib.inc(output.TCP, "RetransSegs")
+        output.tcp_send_synack(tcp, listener, req)
+
+
+def run(tcp, now: float) -> None:
+    """Fire whatever is due on every socket."""
+    for tp in list(tcp.listeners()):
+        if tp.syn_queue:
+            reqsk_timer(tcp, tp, now)
+    for tp in list(tcp.established()):
+        if tp.close_at and tp.close_at <= now:
+            tcp.done(tp)  # TIME_WAIT over, or an orphan's FIN_WAIT2 timeout
+            continue
+        if tp.rto_at and tp.rto_at <= now:
+            tcp_retransmit_timer(tcp, tp, now)
+        if tp.state == TcpState.CLOSE:
+            continue
+        if tp.probe_at and tp.probe_at <= now:
+            tcp_probe_timer(tcp, tp, now)
+        if tp.delack_at and tp.delack_at <= now:
+            tcp_delack_timer(tcp, tp, now)
+
+
+def next_deadline(tcp) -> float:
+    """The earliest armed timer of any socket (0: none)."""
+    times = [t for tp in tcp.established() for t in (tp.rto_at, tp.delack_at, tp.probe_at, tp.close_at) if t]
+    times += [req.expires for tp in tcp.listeners() for req in tp.syn_queue.values()]
+    return min(times, default=0.0)

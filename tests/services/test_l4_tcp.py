@@ -1,0 +1,578 @@
+"""TCP without gRPC: two hosts' engines joined by a simulated wire (delay, loss,
+reordering, duplication) under a simulated clock, each with a recording socket
+layer. Every segment crosses as the bytes of an IPv4 packet, which scapy reads
+in the option tests."""
+
+import errno
+import hashlib
+import random
+
+import pytest
+from scapy.layers.inet import IP, TCP
+
+from pktpath import skbuff as s
+from pktpath.counters import Mib
+from pktpath.flow import Flowi4
+from pktpath.pb import skbuff_pb2 as pb
+from pktpath.services.l4.tcp.cong import BETA, Cubic, Reno
+from pktpath.services.l4.tcp.ipv4 import Tcp
+from pktpath.services.l4.tcp.sock import TCP_RTO_MIN, TcpSock, TcpState
+from pktpath.wire import IpHdr, TcpHdr
+from pktpath.wire.addr import ip_from_str as ip
+from pktpath.wire.tcp import TCPHDR_ACK, TCPHDR_RST, TCPHDR_SYN
+
+A, B = ip("10.0.0.1"), ip("10.0.0.2")
+MTU = 1500
+MSS = MTU - 40 - 12  # timestamps on
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Host:
+    """One engine and the socket layer above it, recorded."""
+
+    def __init__(self, net: "Net", name: str, addr: int, **kw) -> None:
+        self.net, self.name, self.addr = net, name, addr
+        self.mib = Mib()
+        self.tcp = Tcp(name, mib=self.mib, clock=net.clock, ip_queue_xmit=lambda skbs: net.send(self, skbs),
+                       to_sock=self._events, route_output=lambda daddr: (0, addr, MTU),
+                       isn=lambda: net.rng.getrandbits(32), **kw)
+        self.data: dict[int, bytearray] = {}
+        self.eof: set[int] = set()
+        self.errors: dict[int, int] = {}
+        self.established: dict[int, int] = {}
+        self.accepted: list = []
+        self.closed: set[int] = set()
+        self.acked: dict[int, int] = {}
+        self.reading = True  # the application reads whatever arrives at once
+        self.skbs: list = []
+
+    def _events(self, events) -> None:
+        for ev in events:
+            if ev.kind == "data":
+                self.skbs.append(ev.skb)
+                self.data.setdefault(ev.sk, bytearray()).extend(ev.skb.payload())
+            elif ev.kind == "eof":
+                self.eof.add(ev.sk)
+            elif ev.kind == "error":
+                self.errors[ev.sk] = ev.value
+            elif ev.kind == "established":
+                self.established[ev.sk] = ev.value
+            elif ev.kind == "accept":
+                self.accepted.append(ev.child)
+            elif ev.kind == "closed":
+                self.closed.add(ev.sk)
+            elif ev.kind == "acked":
+                self.acked[ev.sk] = self.acked.get(ev.sk, 0) + ev.value
+        if self.reading:
+            self.net.later(0, self.read_all)
+
+    def read_all(self) -> None:
+        for sk, buf in self.data.items():
+            unread = len(buf) - self.consumed.get(sk, 0)
+            if unread:
+                self.consumed[sk] = len(buf)
+                self.tcp.recvd(sk, unread)
+
+    consumed: dict
+
+    def state(self, sk: int) -> TcpState | None:
+        tp = self.tcp.sock(sk)
+        return tp.state if tp else None
+
+    def count(self, group: str, name: str) -> int:
+        return self.mib.get(group, name)
+
+    def send(self, sk: int, data: bytes, mss: int = MSS) -> int:
+        skbs = []
+        for i in range(0, len(data), mss):
+            chunk = data[i:i + mss]
+            skb = s.alloc_skb(s.MAX_HEADER + len(chunk), origin_host=self.name, sampled=self.net.sampled)
+            s.skb_reserve(skb, s.MAX_HEADER)
+            s.skb_put_data(skb, chunk)
+            skb.sk = sk
+            skbs.append(skb)
+        return self.tcp.sendmsg(sk, skbs)
+
+
+class Net:
+    """A link between two hosts: each segment arrives `delay` later, unless lost."""
+
+    def __init__(self, *, delay: float = 0.005, seed: int = 1, sampled: bool = False, **kw) -> None:
+        self.clock = Clock()
+        self.rng = random.Random(seed)
+        self.delay = delay
+        self.sampled = sampled
+        self.queue: list = []   # (time, order, callable)
+        self._order = 0
+        self.a = Host(self, "A", A, **kw)
+        self.b = Host(self, "B", B, **kw)
+        for h in (self.a, self.b):
+            h.consumed = {}
+        self.loss = 0.0
+        self.dup = 0.0
+        self.reorder = 0.0
+        self.drop_if = None     # (host, TcpHdr, payload) -> bool: drop this one
+        self.wire: list = []    # (time, from, bytes)
+
+    def later(self, dt: float, fn) -> None:
+        self._order += 1
+        self.queue.append((self.clock.t + dt, self._order, fn))
+
+    def send(self, src: Host, skbs) -> None:
+        dst = self.b if src is self.a else self.a
+        for skb in skbs:
+            flow = Flowi4.unpack(skb.cb)
+            seg = bytes(skb.payload())
+            raw = IpHdr(flow.saddr, flow.daddr, 6).to_bytes(len(seg)) + seg
+            self.wire.append((self.clock.t, src.name, raw))
+            th = TcpHdr.from_bytes(seg)
+            if self.drop_if and self.drop_if(src, th, seg[th.header_len:]):
+                continue
+            if self.rng.random() < self.loss:
+                continue
+            copies = 2 if self.rng.random() < self.dup else 1
+            for _ in range(copies):
+                delay = self.delay * (1 + 3 * self.rng.random()) if self.rng.random() < self.reorder else self.delay
+                self.later(delay, lambda raw=raw: self._arrive(dst, raw))
+
+    @staticmethod
+    def _arrive(dst: Host, raw: bytes) -> None:
+        skb = s.alloc_skb(s.NET_SKB_PAD + len(raw), sampled=False)
+        s.skb_reserve(skb, s.NET_SKB_PAD)
+        s.skb_put_data(skb, raw)
+        s.skb_reset_network_header(skb)
+        s.skb_pull(skb, 20)
+        s.skb_reset_transport_header(skb)
+        dst.tcp.tcp_v4_rcv([skb])
+
+    def run(self, seconds: float = 5.0, until=None) -> None:
+        """Deliver segments and fire timers in time order for up to `seconds`."""
+        end = self.clock.t + seconds
+        while self.clock.t < end and not (until and until()):
+            deadlines = [d for d in (self.a.tcp.run_timers(), self.b.tcp.run_timers()) if d]
+            next_t = min([q[0] for q in self.queue] + deadlines + [end])
+            due = sorted(q for q in self.queue if q[0] <= next_t)
+            self.clock.t = max(self.clock.t, next_t)
+            if due:
+                self.queue = [q for q in self.queue if q[0] > next_t]
+                for _, _, fn in due:
+                    fn()
+
+    def segments(self, src: str | None = None) -> list[TcpHdr]:
+        return [TcpHdr.from_bytes(raw[20:]) for _, name, raw in self.wire if src in (None, name)]
+
+
+def connect(net: Net, *, sport: int = 40000, dport: int = 80, backlog: int = 16, **opts):
+    """A listening on B's port, A connecting: returns (client sk, server child sk)."""
+    net.b.tcp.listen(100, 0, dport, backlog, rcvbuf=opts.get("rcvbuf", 131072), sndbuf=65536)
+    assert net.a.tcp.connect(1, 0, sport, B, dport, rcvbuf=131072, sndbuf=65536, **opts) == (0, A)
+    net.run(1.0, until=lambda: net.b.accepted and 1 in net.a.established)
+    child = net.b.accepted[-1]
+    net.b.tcp.accepted(100, child.sk)
+    return 1, child.sk
+
+
+def pattern(n: int, seed: int = 0) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+# -- the handshake -----------------------------------------------------------------
+
+def test_three_way_handshake_establishes_both_ends_and_counts_opens():
+    net = Net()
+    c, srv = connect(net)
+    assert net.a.state(c) == TcpState.ESTABLISHED and net.b.state(srv) == TcpState.ESTABLISHED
+    flags = [(h.flags & (TCPHDR_SYN | TCPHDR_ACK)) for h in net.segments()[:3]]
+    assert flags == [TCPHDR_SYN, TCPHDR_SYN | TCPHDR_ACK, TCPHDR_ACK]
+    assert net.a.count("Tcp", "ActiveOpens") == 1 and net.b.count("Tcp", "PassiveOpens") == 1
+    assert net.a.count("Tcp", "CurrEstab") == 1 and net.b.count("Tcp", "CurrEstab") == 1
+    assert net.a.established[c] == MSS and net.b.accepted[0].mss == MSS
+    child = net.b.accepted[0]
+    assert (child.saddr, child.sport, child.daddr, child.dport) == (B, 80, A, 40000)
+
+
+def test_syn_options_are_linuxs_and_scapy_reads_them():
+    net = Net()
+    connect(net)
+    syn = IP(net.wire[0][2])
+    assert syn[TCP].flags == "S"
+    assert [name for name, _ in syn[TCP].options] == ["MSS", "SAckOK", "Timestamp", "NOP", "WScale"]
+    opts = dict(syn[TCP].options)
+    assert opts["MSS"] == 1460 and opts["WScale"] == 7 and opts["Timestamp"][1] == 0
+    synack = IP(net.wire[1][2])
+    assert synack[TCP].flags == "SA" and dict(synack[TCP].options)["Timestamp"][1] == opts["Timestamp"][0]
+    for _, _, raw in net.wire:  # scapy recomputes each checksum: ours must match
+        pkt = IP(raw)
+        want = pkt[TCP].chksum
+        del pkt[TCP].chksum
+        assert IP(bytes(pkt))[TCP].chksum == want
+
+
+def test_options_off_when_the_peer_does_not_offer_them():
+    """A SYN with only an MSS: no window scaling, SACK or timestamps, and MSS 536 rules."""
+    net = Net()
+    net.b.tcp.listen(100, 0, 80, 8, rcvbuf=131072, sndbuf=65536)
+    syn = TcpHdr(40000, 80, 1000, 0, 0, TCPHDR_SYN, 8192, options=bytes([2, 4, 0x02, 0x18])).to_bytes(b"", A, B)
+    Net._arrive(net.b, IpHdr(A, B, 6).to_bytes(len(syn)) + syn)
+    synack = TcpHdr.from_bytes(bytes(net.wire[-1][2][20:]))
+    assert synack.flags == TCPHDR_SYN | TCPHDR_ACK and synack.ack_seq == 1001
+    assert synack.parsed_options() == TcpHdr.from_bytes(
+        TcpHdr(1, 1, options=bytes([2, 4, 0x05, 0xB4])).to_bytes(b"", A, B)).parsed_options()
+
+
+def test_connect_to_a_closed_port_is_refused_by_a_reset():
+    net = Net()
+    assert net.a.tcp.connect(1, 0, 40000, B, 81, rcvbuf=131072, sndbuf=65536)[0] == 0
+    net.run(1.0, until=lambda: 1 in net.a.errors)
+    assert net.a.errors[1] == errno.ECONNREFUSED and 1 in net.a.closed
+    rst = net.segments("B")[0]
+    assert rst.flags == TCPHDR_RST | TCPHDR_ACK and rst.seq == 0
+    assert net.b.count("Tcp", "OutRsts") == 1 and net.b.count("Drops", "SKB_DROP_REASON_NO_SOCKET") == 1
+    assert net.a.count("Tcp", "AttemptFails") == 1 and net.a.state(1) is None
+
+
+def test_simultaneous_open():
+    net = Net()
+    assert net.a.tcp.connect(1, 0, 5000, B, 6000, rcvbuf=131072, sndbuf=65536)[0] == 0
+    assert net.b.tcp.connect(2, 0, 6000, A, 5000, rcvbuf=131072, sndbuf=65536)[0] == 0
+    net.run(1.0, until=lambda: 1 in net.a.established and 2 in net.b.established)
+    assert net.a.state(1) == TcpState.ESTABLISHED and net.b.state(2) == TcpState.ESTABLISHED
+    assert net.a.send(1, b"ping") == 0
+    net.run(0.5)
+    assert bytes(net.b.data[2]) == b"ping"
+
+
+# -- data --------------------------------------------------------------------------
+
+def test_bulk_data_both_ways_byte_exact_and_originals_freed_on_ack():
+    net = Net(sampled=True)
+    c, srv = connect(net)
+    up, down = pattern(300_000, 1), pattern(120_000, 2)
+    net.a.send(c, up)
+    net.b.send(srv, down)
+    net.run(20.0, until=lambda: len(net.b.data.get(srv, b"")) == len(up) and len(net.a.data.get(c, b"")) == len(down))
+    net.run(1.0)  # the last ACKs
+    assert hashlib.sha256(net.b.data[srv]).digest() == hashlib.sha256(up).digest()
+    assert bytes(net.a.data[c]) == down
+    assert net.a.acked[c] == len(up) and net.b.acked[srv] == len(down)
+    assert net.a.count("Tcp", "RetransSegs") == 0
+    tp = net.a.tcp.sock(c)
+    assert not tp.rtx_queue and not tp.write_queue and tp.snd_una == tp.snd_nxt
+    assert tp.cwnd > 10  # slow start grew it
+
+
+def test_every_transmission_is_a_clone_of_the_queued_original():
+    net = Net(sampled=True)
+    c, srv = connect(net)
+    sent = []
+    net.a.tcp._ip_queue_xmit = lambda skbs, orig=net.a.tcp._ip_queue_xmit: (sent.extend(skbs), orig(skbs))
+    net.a.send(c, b"x" * 100)
+    original = net.a.tcp.sock(c).rtx_queue[0].skb
+    net.run(1.0)
+    data = [k for k in sent if k.len > 52]
+    assert data and data[0].clone_of == original.id
+    assert [(e[0], e[3], e[5]) for e in data[0].events if e[0] == s.CLONE] == [(s.CLONE, "__tcp_transmit_skb", 232)]
+    frees = [e for e in original.events if e[0] == s.FREE]
+    assert [(e[3], e[5]) for e in frees] == [("tcp_clean_rtx_queue", original.end)]
+
+
+def test_lossy_reordering_duplicating_link_is_still_byte_exact():
+    net = Net(seed=7)
+    c, srv = connect(net)
+    net.loss, net.reorder, net.dup = 0.05, 0.05, 0.05
+    data = pattern(400_000, 3)
+    net.a.send(c, data)
+    net.run(120.0, until=lambda: len(net.b.data.get(srv, b"")) >= len(data))
+    assert bytes(net.b.data[srv]) == data
+    assert net.a.count("Tcp", "RetransSegs") > 0
+    assert net.b.count("TcpExt", "TCPOFOQueue") > 0
+
+
+def test_one_lost_segment_is_fast_retransmitted_after_three_duplicate_acks():
+    net = Net()
+    c, srv = connect(net)
+    seen = []
+
+    def lose_the_third(host, th, payload):
+        if host is net.a and payload:
+            seen.append(th.seq)
+            return len(seen) == 3
+        return False
+
+    net.drop_if = lose_the_third
+    data = pattern(40 * MSS, 4)
+    net.a.send(c, data)
+    net.run(10.0, until=lambda: len(net.b.data.get(srv, b"")) == len(data))
+    assert bytes(net.b.data[srv]) == data
+    assert net.a.count("TcpExt", "TCPFastRetrans") == 1
+    assert net.a.count("TcpExt", "TCPTimeouts") == 0 and net.a.count("Tcp", "RetransSegs") == 1
+    tp = net.a.tcp.sock(c)
+    assert not tp.in_recovery and tp.ssthresh == max(int(tp.ssthresh), 2)
+
+
+def test_rto_backs_off_exponentially_and_gives_up_with_etimedout():
+    net = Net()
+    c, srv = connect(net)
+    net.drop_if = lambda host, th, payload: host is net.a and bool(payload)
+    net.a.send(c, b"lost")
+    net.run(2000.0, until=lambda: c in net.a.errors)
+    times = [t for t, name, raw in net.wire if name == "A" and len(raw) > 20 + TcpHdr.from_bytes(raw[20:]).header_len]
+    gaps = [round(b - a, 3) for a, b in zip(times, times[1:])]
+    assert len(times) == 16  # the first transmission and tcp_retries2 (15) retransmissions
+    for g1, g2 in zip(gaps, gaps[1:]):
+        assert g2 == pytest.approx(min(2 * g1, 120.0), rel=0.01)
+    assert gaps[0] >= TCP_RTO_MIN
+    assert net.a.errors[c] == errno.ETIMEDOUT and net.a.count("TcpExt", "TCPAbortOnTimeout") == 1
+    assert net.a.count("TcpExt", "TCPTimeouts") == 15 and net.a.count("Tcp", "RetransSegs") == 15
+
+
+def test_karn_no_rtt_sample_from_a_retransmitted_segment():
+    net = Net()
+    c, srv = connect(net)
+    tp = net.a.tcp.sock(c)
+    srtt = tp.srtt
+    first = []
+    net.drop_if = lambda host, th, payload: host is net.a and bool(payload) and not first.append(1) and len(first) == 1
+    net.a.send(c, b"once")
+    net.run(5.0, until=lambda: net.b.data.get(srv))
+    assert net.a.count("Tcp", "RetransSegs") == 1 and bytes(net.b.data[srv]) == b"once"
+    assert tp.srtt == srtt  # the ACK could be for either transmission: no sample
+
+
+# -- windows -------------------------------------------------------------------------
+
+def test_a_slow_reader_closes_the_window_the_sender_probes_and_nothing_is_lost():
+    net = Net()
+    c, srv = connect(net)
+    net.b.reading = False
+    data = pattern(200_000, 5)
+    net.a.send(c, data)
+    net.run(10.0)
+    got = len(net.b.data.get(srv, b""))
+    assert 0 < got < len(data)
+    assert net.b.tcp.sock(srv).rcv_wnd == 0 or got >= 131072 // 2 - MSS
+    net.run(30.0)
+    assert net.a.count("TcpExt", "TCPWinProbe") > 0
+    assert len(net.b.data.get(srv, b"")) == got  # nothing more while nobody reads
+    net.b.reading = True
+    net.b.read_all()
+    net.run(30.0, until=lambda: len(net.b.data.get(srv, b"")) == len(data))
+    assert bytes(net.b.data[srv]) == data
+
+
+def test_window_scale_applies_to_the_advertised_window():
+    net = Net()
+    c, srv = connect(net)
+    net.a.send(c, b"x")
+    net.run(1.0)
+    ack = [h for h in net.segments("B") if h.flags == TCPHDR_ACK][-1]
+    assert ack.window << 7 == net.b.tcp.sock(srv).rcv_wnd
+    assert 60000 < ack.window << 7 <= 131072 // 2
+
+
+# -- Nagle and delayed ACKs ------------------------------------------------------------
+
+@pytest.mark.parametrize("nodelay", [False, True])
+def test_nagle_holds_a_small_segment_while_one_is_unacknowledged(nodelay):
+    net = Net(delay=0.05)
+    c, srv = connect(net, nodelay=nodelay)
+
+    def data_segments():
+        return [raw for _, name, raw in net.wire
+                if name == "A" and len(raw) > 20 + TcpHdr.from_bytes(raw[20:]).header_len]
+
+    net.a.send(c, b"a")
+    net.a.send(c, b"b")
+    assert len(data_segments()) == (2 if nodelay else 1)  # Nagle: "b" waits for the ACK of "a"
+    net.run(1.0)
+    assert bytes(net.b.data[srv]) == b"ab" and len(data_segments()) == 2
+
+
+def test_delayed_ack_after_the_quickack_segments():
+    net = Net()
+    c, srv = connect(net)
+    for i in range(20):
+        net.a.send(c, b"%d" % i)
+        net.run(0.5)
+    assert net.b.count("TcpExt", "DelayedACKs") > 0
+
+
+# -- closing -------------------------------------------------------------------------
+
+def test_orderly_close_walks_the_states_and_time_wait_ends():
+    net = Net(timewait_len=2.0)
+    c, srv = connect(net)
+    net.a.tcp.close(c)
+    assert net.a.state(c) == TcpState.FIN_WAIT1
+    net.run(0.5)
+    assert net.a.state(c) == TcpState.FIN_WAIT2 and net.b.state(srv) == TcpState.CLOSE_WAIT
+    assert srv in net.b.eof
+    net.b.tcp.close(srv)
+    assert net.b.state(srv) == TcpState.LAST_ACK
+    net.run(0.5)
+    assert net.b.state(srv) is None and srv in net.b.closed
+    assert net.a.state(c) == TcpState.TIME_WAIT and c in net.a.closed
+    net.run(3.0)
+    assert net.a.state(c) is None
+    assert net.a.count("Tcp", "CurrEstab") == 0 and net.b.count("Tcp", "CurrEstab") == 0
+    assert net.a.count("Tcp", "EstabResets") == 0
+
+
+def test_half_close_lets_the_other_side_keep_sending():
+    net = Net()
+    c, srv = connect(net)
+    net.a.tcp.shutdown(c, 1)  # SHUT_WR
+    net.run(0.5)
+    assert srv in net.b.eof and net.b.state(srv) == TcpState.CLOSE_WAIT
+    net.b.send(srv, b"still talking")
+    net.run(0.5)
+    assert bytes(net.a.data[c]) == b"still talking"
+
+
+def test_simultaneous_close_goes_through_closing():
+    net = Net(timewait_len=1.0)
+    c, srv = connect(net)
+    net.a.tcp.close(c)
+    net.b.tcp.close(srv)
+    assert net.a.state(c) == net.b.state(srv) == TcpState.FIN_WAIT1
+    net.run(0.5)
+    assert net.a.state(c) == TcpState.TIME_WAIT and net.b.state(srv) == TcpState.TIME_WAIT
+    net.run(2.0)
+    assert net.a.state(c) is None and net.b.state(srv) is None
+
+
+def test_close_with_unread_data_resets_the_connection():
+    net = Net()
+    c, srv = connect(net)
+    net.b.reading = False
+    net.a.send(c, b"never read")
+    net.run(0.5)
+    net.b.tcp.close(srv)
+    net.run(0.5)
+    assert net.b.count("TcpExt", "TCPAbortOnClose") == 1
+    assert net.a.errors[c] == errno.ECONNRESET and net.a.count("Tcp", "EstabResets") == 1
+
+
+# -- RFC 5961 ------------------------------------------------------------------------
+
+def _inject(net: Net, dst: Host, th: TcpHdr, payload: bytes = b"") -> None:
+    saddr, daddr = (A, B) if dst is net.b else (B, A)
+    seg = th.to_bytes(payload, saddr, daddr) + payload
+    Net._arrive(dst, IpHdr(saddr, daddr, 6).to_bytes(len(seg)) + seg)
+
+
+def test_an_in_window_reset_gets_a_challenge_ack_and_an_exact_one_resets():
+    net = Net()
+    c, srv = connect(net)
+    tp = net.b.tcp.sock(srv)
+    _inject(net, net.b, TcpHdr(40000, 80, (tp.rcv_nxt + 100) % 2**32, 0, 0, TCPHDR_RST))
+    assert net.b.count("TcpExt", "TCPChallengeACK") == 1 and net.b.state(srv) == TcpState.ESTABLISHED
+    _inject(net, net.b, TcpHdr(40000, 80, (tp.rcv_nxt + 10**6) % 2**32, 0, 0, TCPHDR_RST))
+    assert net.b.count("TcpExt", "TCPChallengeACK") == 1  # out of the window: dropped silently
+    _inject(net, net.b, TcpHdr(40000, 80, tp.rcv_nxt, 0, 0, TCPHDR_RST))
+    assert net.b.errors[srv] == errno.ECONNRESET and net.b.state(srv) is None
+
+
+def test_a_syn_on_an_established_connection_gets_a_challenge_ack():
+    net = Net()
+    c, srv = connect(net)
+    tp = net.b.tcp.sock(srv)
+    _inject(net, net.b, TcpHdr(40000, 80, tp.rcv_nxt, 0, 0, TCPHDR_SYN, 1000))
+    assert net.b.count("TcpExt", "TCPSYNChallenge") == 1 and net.b.state(srv) == TcpState.ESTABLISHED
+    assert net.segments("B")[-1].flags == TCPHDR_ACK
+
+
+def test_an_ack_for_data_never_sent_is_answered_and_dropped():
+    net = Net()
+    c, srv = connect(net)
+    tp = net.b.tcp.sock(srv)
+    _inject(net, net.b, TcpHdr(40000, 80, tp.rcv_nxt, (tp.snd_nxt + 5000) % 2**32, 0, TCPHDR_ACK, 1000))
+    assert net.b.count("Drops", "SKB_DROP_REASON_TCP_ACK_UNSENT_DATA") == 1
+    assert net.b.state(srv) == TcpState.ESTABLISHED
+
+
+# -- listen queues ---------------------------------------------------------------------
+
+def test_accept_queue_overflow_is_counted_as_linux_counts_it():
+    """backlog 1: the SYN queue holds one request (no syncookies) and the accept queue
+    two connections (sk_acceptq_is_full is "more than backlog"); the rest are dropped
+    and counted, and get in on their SYN retries once accept() makes room."""
+    net = Net()
+    net.b.tcp.listen(100, 0, 80, 1, rcvbuf=131072, sndbuf=65536)
+    for i in range(4):
+        net.a.tcp.connect(10 + i, 0, 41000 + i, B, 80, rcvbuf=131072, sndbuf=65536)
+    net.run(10.0)
+    assert len(net.b.accepted) == 2
+    assert net.b.count("TcpExt", "TCPReqQFullDrop") > 0 and net.b.count("TcpExt", "ListenOverflows") > 0
+    assert net.b.count("TcpExt", "ListenDrops") == (net.b.count("TcpExt", "ListenOverflows")
+                                                    + net.b.count("TcpExt", "TCPReqQFullDrop"))
+    for child in net.b.accepted:
+        net.b.tcp.accepted(100, child.sk)
+    net.run(60.0)
+    assert len(net.b.accepted) == 4
+    assert all(net.a.state(sk) == TcpState.ESTABLISHED for sk in range(10, 14))
+
+
+def test_closing_a_listener_resets_connections_not_yet_accepted():
+    net = Net()
+    net.b.tcp.listen(100, 0, 80, 8, rcvbuf=131072, sndbuf=65536)
+    net.a.tcp.connect(1, 0, 40000, B, 80, rcvbuf=131072, sndbuf=65536)
+    net.run(0.5)
+    net.b.tcp.close(100)
+    net.run(0.5)
+    assert net.a.errors[1] == errno.ECONNRESET
+
+
+# -- congestion control ------------------------------------------------------------------
+
+def test_reno_halves_and_cubic_keeps_seven_tenths():
+    tp = TcpSock(1, cwnd=100)
+    assert Reno().ssthresh(tp) == 50
+    assert Cubic().ssthresh(tp) == int(100 * BETA) == 70
+
+
+def test_cubic_grows_back_towards_the_last_maximum_then_past_it():
+    """W(t) = C (t - K)^3 + W_max: concave up to the last maximum, flat around it at
+    t = K, convex beyond (a window where Reno's estimate stays below the cubic)."""
+    cubic, tp = Cubic(), TcpSock(1, cwnd=1000)
+    tp.ssthresh = cubic.ssthresh(tp)
+    tp.cwnd = tp.ssthresh
+    cubic.pkts_acked(tp, 0.1)
+    t, sizes = 0.0, []
+    for _ in range(250):  # a window of ACKs every 100 ms RTT
+        t += 0.1
+        cubic.cong_avoid(tp, tp.cwnd, t)
+        sizes.append(tp.cwnd)
+    k = ((1000 - 700) / 0.4) ** (1 / 3)  # 9.1 s back to W_max
+    assert sizes == sorted(sizes)
+    assert sizes[int(k / 0.1) // 2] > 700 + (1000 - 700) / 2  # concave: more than half the way by K/2
+    assert 950 <= sizes[int(k / 0.1)] <= 1010                # the plateau at W_max
+    assert sizes[-1] > 2000                                   # the convex probe beyond
+
+
+def test_reno_congestion_avoidance_adds_one_segment_per_window():
+    tp = TcpSock(1, cwnd=20)
+    tp.ssthresh = 10
+    reno = Reno()
+    reno.cong_avoid(tp, 20, 0.0)
+    assert tp.cwnd == 21
+
+
+def test_unknown_segments_without_a_socket_are_counted_not_crashing():
+    net = Net()
+    _inject(net, net.b, TcpHdr(40000, 9, 5, 0, 0, TCPHDR_ACK, 100), b"junk")
+    assert net.b.count("Tcp", "OutRsts") == 1
+    rst = net.segments("B")[-1]
+    assert rst.flags == TCPHDR_RST and rst.seq == 0  # seq = the ACK field of what it answers
+    bad = bytearray(TcpHdr(40000, 80, 5, 0, 0, TCPHDR_SYN).to_bytes(b"", A, B))
+    bad[16] ^= 0xFF
+    Net._arrive(net.b, IpHdr(A, B, 6).to_bytes(len(bad)) + bytes(bad))
+    assert net.b.count("Tcp", "InCsumErrors") == 1 and net.b.count("Drops", pb.DropReason.Name(
+        pb.SKB_DROP_REASON_TCP_CSUM)) == 1
