@@ -12,16 +12,10 @@ from pktpath.wire import ArpHdr, EthHdr, IpHdr
 from pktpath.wire.addr import ip_from_str, mac_from_str
 from pktpath.wire.ethernet import ETH_P_ARP, ETH_P_IP
 
+from fakes import Clock
+
 IP_A, IP_B, IP_C = ip_from_str("10.0.0.1"), ip_from_str("10.0.0.2"), ip_from_str("10.0.0.3")
 MAC_A, MAC_B = mac_from_str("02:00:00:00:00:0a"), mac_from_str("02:00:00:00:00:0b")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class Host:

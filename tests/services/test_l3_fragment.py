@@ -8,16 +8,10 @@ from pktpath.wire import IpHdr
 from pktpath.wire.addr import ip_from_str
 from pktpath.wire.ipv4 import IP_DF, IP_MF, IP_OFFSET
 
+from fakes import Clock
+
 SRC, DST = ip_from_str("10.0.1.1"), ip_from_str("10.0.2.1")
 DATA = bytes(i * 7 % 251 for i in range(3000))
-
-
-class Clock:
-    def __init__(self, t: float = 1000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def frag(offset: int, data: bytes, *, mf: bool, ident: int = 77, proto: int = 17, options: bytes = b""):

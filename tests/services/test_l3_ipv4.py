@@ -18,25 +18,19 @@ from pktpath.wire.addr import ip_from_str as ip
 from pktpath.wire.icmp import quoted
 from pktpath.wire.ipv4 import IP_DF, IP_MF, IPPROTO_ICMP, IPPROTO_UDP
 
+from fakes import Clock
+
 # Host A: 10.0.0.1/24 on eth0, default route via 10.0.0.254 (unless told otherwise).
 A, PEER, GW = ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.0.254")
 # Router R: eth0 10.0.1.254/24 (towards A1), eth1 10.0.2.254/24 with MTU 1000 (towards B1).
 R0, R1, A1, B1 = ip("10.0.1.254"), ip("10.0.2.254"), ip("10.0.1.1"), ip("10.0.2.1")
 
 
-class Clock:
-    def __init__(self, t: float = 5000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 class Stack:
     """One host's Ipv4 with the layers around it recorded."""
 
     def __init__(self, name: str, ifaces, *, forwarding: bool = False, routes=(), rules=()) -> None:
-        self.clock = Clock()
+        self.clock = Clock(5000.0)
         self.mib = Mib()
         self.fib = Fib()
         for dev, addr, plen, _ in ifaces:

@@ -21,17 +21,11 @@ from pktpath.wire import IpHdr, TcpHdr
 from pktpath.wire.addr import ip_from_str as ip
 from pktpath.wire.tcp import TCPHDR_ACK, TCPHDR_RST, TCPHDR_SYN
 
+from fakes import Clock
+
 A, B = ip("10.0.0.1"), ip("10.0.0.2")
 MTU = 1500
 MSS = MTU - 40 - 12  # timestamps on
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class Host:
