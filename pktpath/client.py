@@ -18,11 +18,13 @@ from pktpath.pb import socket_pb2, socket_pb2_grpc
 from pktpath.service import channel
 from pktpath.sockerr import detail_of, errno_of
 
-AF_INET, SOCK_DGRAM = 2, 2
-IPPROTO_ICMP, IPPROTO_UDP = 1, 17
+AF_INET, SOCK_STREAM, SOCK_DGRAM = 2, 1, 2
+IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP = 1, 6, 17
 SOL_SOCKET, IPPROTO_IP = 1, 0
 SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_TIMESTAMPNS = 4, 7, 8, 35
 IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
+TCP_NODELAY = 1
+SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
 MSG_PEEK, MSG_DONTWAIT, MSG_WAITFORONE = 0x2, 0x40, 0x10000
 
 
@@ -74,16 +76,42 @@ class Socket:
     def bind(self, addr: tuple[str, int]) -> None:
         self.api.call("Bind", socket_pb2.SockaddrRequest(fd=self.fd, addr=_sockaddr(addr)))
 
-    def connect(self, addr: tuple[str, int]) -> None:
-        self.api.call("Connect", socket_pb2.SockaddrRequest(fd=self.fd, addr=_sockaddr(addr)))
+    def connect(self, addr: tuple[str, int], timeout: float | None = None, *, nonblocking: bool = False) -> None:
+        """A TCP socket's connect waits for the handshake (ConnectionRefusedError, TimeoutError);
+        nonblocking raises BlockingIOError (EINPROGRESS) at once and SO_ERROR tells the end."""
+        self.api.call("Connect", socket_pb2.SockaddrRequest(fd=self.fd, addr=_sockaddr(addr), nonblocking=nonblocking,
+                                                            timeout_s=timeout or 0),
+                      timeout=None if timeout is None else timeout + 5)
 
-    def sendto(self, data: bytes, addr: tuple[str, int] | None = None) -> int:
-        req = socket_pb2.SendtoRequest(fd=self.fd, data=data)
+    def listen(self, backlog: int = 128) -> None:
+        self.api.call("Listen", socket_pb2.ListenRequest(fd=self.fd, backlog=backlog))
+
+    def accept(self, timeout: float | None = None) -> tuple["Socket", tuple[str, int]]:
+        reply = self.api.call("Accept", socket_pb2.AcceptRequest(fd=self.fd, timeout_s=timeout or 0),
+                              timeout=None if timeout is None else timeout + 5)
+        return Socket(self.api, reply.fd), (reply.peer.addr, reply.peer.port)
+
+    def sendto(self, data: bytes, addr: tuple[str, int] | None = None, timeout: float | None = None) -> int:
+        req = socket_pb2.SendtoRequest(fd=self.fd, data=data, timeout_s=timeout or 0)
         if addr is not None:
             req.addr.CopyFrom(_sockaddr(addr))
-        return self.api.call("Sendto", req).sent
+        return self.api.call("Sendto", req, timeout=None).sent
 
-    send = sendto
+    def send(self, data: bytes, timeout: float | None = None) -> int:
+        return self.sendto(data, None, timeout)
+
+    def sendall(self, data: bytes, chunk: int = 1 << 20) -> None:
+        """A TCP stream's whole data, in calls of at most `chunk` bytes."""
+        view = memoryview(data)
+        while view:
+            view = view[self.send(bytes(view[:chunk])):]
+
+    def recv(self, bufsize: int = 65536, timeout: float | None = None, flags: int = 0) -> bytes:
+        """A TCP socket: what has arrived, up to bufsize; b"" once the peer has closed."""
+        return self.recvmsg(bufsize, timeout, flags).data
+
+    def shutdown(self, how: int) -> None:
+        self.api.call("Shutdown", socket_pb2.ShutdownRequest(fd=self.fd, how=how))
 
     def recvfrom(self, bufsize: int = 65535, timeout: float | None = None,
                  flags: int = 0) -> tuple[bytes, tuple[str, int]]:

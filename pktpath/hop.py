@@ -250,6 +250,8 @@ def batches(request_type):
                 d = one(self, request, context)
                 tally.accepted += d.accepted
                 tally.dropped += d.dropped
+                if d.errno:
+                    tally.errno = d.errno
             return tally
 
         rpc.hop_request = request_type

@@ -72,6 +72,7 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
         """ip_list_rcv(): one poll's IPv4 packets."""
         return s.disposition(*self.ip.ip_list_rcv([s.from_proto(m) for m in request.skbs]))
 
+    @batches(skbuff_pb2.SkBuffBatch)
     def IpQueueXmit(self, request, context):
         """ip_queue_xmit(): L4's packets; the answer carries the errno sendmsg returns."""
         accepted, dropped, err = self.ip.ip_queue_xmit([s.from_proto(m) for m in request.skbs])

@@ -1,13 +1,18 @@
-"""The L4 service of one host: UDP and ping sockets' protocol side (net/ipv4/udp.c,
-ping.c); TCP arrives with issue 5.
+"""The L4 service of one host: the protocol side of UDP and ping sockets
+(net/ipv4/udp.c, ping.c) and TCP (services/l4/tcp).
 
-Servicer for pktpath.v1.L4: UdpRcv, PingRcv and IcmpErr are L3's way up;
-UdpSendmsg and PingSendmsg the socket layer's way down, answered with the
-errno sendmsg returns; Hash and Unhash keep the port tables for bind,
-connect and close.
+Servicer for pktpath.v1.L4: UdpRcv, PingRcv, TcpV4Rcv and IcmpErr are L3's
+way up; UdpSendmsg and PingSendmsg the socket layer's way down, answered with
+the errno sendmsg returns; TcpSendmsg and TcpCleanupRbuf come by hops, the
+other TCP calls (connect, listen, accept, shutdown, close) are synchronous;
+Hash and Unhash keep the port tables for bind, connect and close. TCP's
+segments go down by a hop to L3's IpQueueXmit and its socket callbacks up by
+one to the socket layer's SkCallbacks; a timer thread runs TCP's timers.
 """
 
 import errno
+import threading
+import time
 
 import grpc
 from google.protobuf import empty_pb2
@@ -19,19 +24,43 @@ from pktpath.hop import Hop, batches
 from pktpath.pb import l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc, socket_pb2
 from pktpath.config import hop_path
 from pktpath.service import channel
+from pktpath.services.l4.table import PortTable
+from pktpath.services.l4.tcp.ipv4 import Tcp
+from pktpath.services.l4.tcp.sock import SS_NAMES, TcpState
 from pktpath.services.l4.udp import Datagram
 from pktpath.sockerr import SockError
 from pktpath.wire.addr import ip_from_str, ip_to_str
 from pktpath.wire.errors import SanityError
+from pktpath.wire.ipv4 import IPPROTO_TCP
 
 pb = s.pb
 SEND_TIMEOUT_S = 10
+TCP_TIMER_TICK_S = 0.02  # the longest the timer thread sleeps; TCP's shortest timer is 40 ms
+_CALLBACK = {"data": socket_pb2.SkCallback.DATA, "eof": socket_pb2.SkCallback.EOF,
+             "established": socket_pb2.SkCallback.ESTABLISHED, "accept": socket_pb2.SkCallback.ACCEPT,
+             "error": socket_pb2.SkCallback.ERROR, "acked": socket_pb2.SkCallback.ACKED,
+             "closed": socket_pb2.SkCallback.CLOSED}
 
 
 def _sock_err_batch(errs) -> socket_pb2.SockErrBatch:
     batch = socket_pb2.SockErrBatch()
     for sk, err, fatal, offender, type_, code, info in errs:
         batch.errs.add(sk=sk, errno=err, fatal=fatal, offender=ip_to_str(offender), type=type_, code=code, info=info)
+    return batch
+
+
+def _sk_callbacks(events) -> socket_pb2.SkCallbackBatch:
+    """TCP's TcpEvents, in order, as the socket layer's callbacks."""
+    batch = socket_pb2.SkCallbackBatch()
+    for ev in events:
+        item = batch.items.add(kind=_CALLBACK[ev.kind], sk=ev.sk, value=ev.value)
+        if ev.skb is not None:
+            s.to_proto(ev.skb, item.skb)
+        if ev.child is not None:
+            c = ev.child
+            item.child.sk, item.child.mss = c.sk, c.mss
+            item.child.local.addr, item.child.local.port = ip_to_str(c.saddr), c.sport
+            item.child.peer.addr, item.child.peer.port = ip_to_str(c.daddr), c.dport
     return batch
 
 
@@ -57,14 +86,31 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
                               to_sock=self.to_sock.put, sk_err=self.to_sock_err.put,
                               icmp_send=lambda skb, type_, code: self.to_icmp.put([(skb, type_, code)]),
                               route_output=self._route_output, ip_queue_xmit=self._ip_queue_xmit)
+        self.tcp_ports = PortTable(IPPROTO_TCP, [int(i.addr.ip) for i in host.interfaces])
+        self.to_ip = Hop("ip", hop_path(ctx.run_id, ctx.host, "l3"), "IpQueueXmit", s.to_batch, self.mib)
+        self.to_sock_cb = Hop("socket-cb", sock_path, "SkCallbacks", _sk_callbacks, self.mib)
+        self.tcp = Tcp(ctx.host, mib=self.mib, ip_queue_xmit=self.to_ip.put, to_sock=self.to_sock_cb.put,
+                       route_output=self._route_output_mtu)
+        self._stop = threading.Event()
+        threading.Thread(target=self._tcp_timers, name="tcp-timers", daemon=True).start()
+
+    def _tcp_timers(self) -> None:
+        while not self._stop.is_set():
+            deadline = self.tcp.run_timers()
+            wait = TCP_TIMER_TICK_S if not deadline else deadline - time.monotonic()
+            self._stop.wait(min(max(wait, 0.001), TCP_TIMER_TICK_S))
+
+    def _route_output_mtu(self, daddr: int) -> tuple[int, int, int]:
+        res = self.l3.IpRouteOutput(l3_pb2.Flowi4(daddr=daddr), timeout=SEND_TIMEOUT_S)
+        return res.errno, res.saddr, res.mtu
 
     def _route_output(self, daddr: int) -> tuple[int, int]:
-        res = self.l3.IpRouteOutput(l3_pb2.Flowi4(daddr=daddr), timeout=SEND_TIMEOUT_S)
-        return res.errno, res.saddr
+        err, saddr, _ = self._route_output_mtu(daddr)
+        return err, saddr
 
     def _ip_queue_xmit(self, skbs) -> int:
         try:
-            return self.l3.IpQueueXmit(s.to_batch(skbs), timeout=SEND_TIMEOUT_S).errno
+            return self.l3.IpQueueXmit(iter([s.to_batch(skbs)]), timeout=SEND_TIMEOUT_S).errno
         except grpc.RpcError:
             self.mib.drop(pb.PKTPATH_DROP_REASON_HOP_FAILED, len(skbs))
             return errno.EIO  # IPv4 below is unreachable
@@ -82,12 +128,8 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
 
     @batches(pb.SkBuffBatch)
     def TcpV4Rcv(self, request, context):
-        """tcp_v4_rcv(): no TCP sockets exist until issue 5: every segment finds none."""
-        for m in request.skbs:
-            skb = s.from_proto(m)
-            s.kfree_skb_reason(skb, pb.SKB_DROP_REASON_NO_SOCKET, pb.LAYER_L4, self.ctx.host, "tcp_v4_rcv")
-            self.mib.drop(pb.SKB_DROP_REASON_NO_SOCKET)
-        return s.disposition(0, len(request.skbs), pb.SKB_DROP_REASON_NO_SOCKET)
+        """tcp_v4_rcv()."""
+        return s.disposition(*self.tcp.tcp_v4_rcv([s.from_proto(m) for m in request.skbs]))
 
     @batches(l4_pb2.IcmpErrBatch)
     def IcmpErr(self, request, context):
@@ -113,14 +155,80 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
     def PingSendmsg(self, request, context):
         return self._sendmsg(request, self.dgram.ping_sendmsg)
 
+    # -- TCP's socket calls ------------------------------------------------------------
+    @batches(pb.SkBuffBatch)
     def TcpSendmsg(self, request, context):
-        sockerr.abort(context, errno.EPROTONOSUPPORT, "TCP arrives with issue 5")
+        """tcp_sendmsg(): each socket's skbs join its write queue."""
+        by_sk: dict[int, list] = {}
+        for m in request.skbs:
+            skb = s.from_proto(m)
+            by_sk.setdefault(skb.sk, []).append(skb)
+        refused = sum(len(skbs) for sk, skbs in by_sk.items() if self.tcp.sendmsg(sk, skbs))
+        return s.disposition(len(request.skbs) - refused, refused)
+
+    @batches(l4_pb2.TcpRecvdBatch)
+    def TcpCleanupRbuf(self, request, context):
+        for r in request.items:
+            self.tcp.recvd(r.sk, r.copied)
+        return s.disposition(len(request.items), 0)
+
+    @staticmethod
+    def _addr(context, text: str) -> int:
+        try:
+            return ip_from_str(text) if text else 0
+        except SanityError as exc:
+            sockerr.abort(context, errno.EINVAL, str(exc))
+
+    def TcpV4Connect(self, request, context):
+        err, saddr = self.tcp.connect(request.sk, self._addr(context, request.saddr), request.sport,
+                                      self._addr(context, request.daddr), request.dport, rcvbuf=request.rcvbuf,
+                                      sndbuf=request.sndbuf, nodelay=request.nodelay)
+        return l4_pb2.TcpConnectReply(errno=err, saddr=ip_to_str(saddr) if saddr else "")
+
+    def InetCskListenStart(self, request, context):
+        self.tcp.listen(request.sk, self._addr(context, request.saddr), request.sport, request.backlog,
+                        rcvbuf=request.rcvbuf, sndbuf=request.sndbuf, nodelay=request.nodelay)
+        return empty_pb2.Empty()
+
+    def InetCskAccept(self, request, context):
+        self.tcp.accepted(request.listener, request.child)
+        return empty_pb2.Empty()
+
+    def TcpShutdown(self, request, context):
+        self.tcp.shutdown(request.sk, request.how)
+        return empty_pb2.Empty()
+
+    def TcpClose(self, request, context):
+        self.tcp.close(request.sk)
+        return empty_pb2.Empty()
+
+    def TcpAbort(self, request, context):
+        self.tcp.abort(request.sk)
+        return empty_pb2.Empty()
+
+    def TcpSetsockopt(self, request, context):
+        self.tcp.setsockopt(request.sk, nodelay=request.nodelay if request.HasField("nodelay") else None,
+                            rcvbuf=request.rcvbuf if request.HasField("rcvbuf") else None,
+                            sndbuf=request.sndbuf if request.HasField("sndbuf") else None)
+        return empty_pb2.Empty()
+
+    def GetTcpSockets(self, request, context):
+        table = l4_pb2.TcpSockTable()
+        for tp in self.tcp.sockets():
+            listening = tp.state == TcpState.LISTEN
+            table.socks.add(sk=tp.sk, state=SS_NAMES[tp.state], saddr=ip_to_str(tp.saddr), sport=tp.sport,
+                            daddr=ip_to_str(tp.daddr), dport=tp.dport,
+                            recv_q=len(tp.accept_queue) if listening else tp.unread,
+                            send_q=tp.backlog if listening else tp.send_queue_bytes(), cwnd=tp.cwnd,
+                            ssthresh=min(tp.ssthresh, 0xFFFFFFFF), mss=tp.mss_cache, rto_ms=tp.rto * 1000,
+                            srtt_ms=tp.srtt * 1000, cong=tp.ca.name if tp.ca else "")
+        return table
 
     # -- port tables ------------------------------------------------------------------
     def Hash(self, request, context):
         """inet_bind / inet_autobind / ip4_datagram_connect: returns the socket's addresses."""
         try:
-            table = self.dgram.table(request.protocol)
+            table = self._table(request.protocol)
             saddr, daddr = (ip_from_str(a) if a else 0 for a in (request.saddr, request.daddr))
             if daddr and not saddr:
                 bound = table.get(request.sk)
@@ -139,16 +247,20 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
 
     def Unhash(self, request, context):
         try:
-            self.dgram.table(request.protocol).unhash(request.sk)
+            self._table(request.protocol).unhash(request.sk)
         except SockError as exc:
             sockerr.abort(context, exc.errno)
         return empty_pb2.Empty()
+
+    def _table(self, protocol: int) -> PortTable:
+        return self.tcp_ports if protocol == IPPROTO_TCP else self.dgram.table(protocol)
 
     def GetCounters(self, request, context):
         return self.mib.to_proto()
 
     def close(self) -> None:
-        for hop in (self.to_sock, self.to_sock_err, self.to_icmp):
+        self._stop.set()
+        for hop in (self.to_sock, self.to_sock_err, self.to_icmp, self.to_ip, self.to_sock_cb):
             hop.close()
         self._channel.close()
 

@@ -14,10 +14,12 @@ from google.protobuf import empty_pb2
 from pktpath import skbuff as s
 from pktpath import sockerr
 from pktpath.counters import Mib
-from pktpath.hop import batches
+from pktpath.config import hop_path
+from pktpath.hop import Hop, batches
 from pktpath.pb import l4_pb2, l4_pb2_grpc, socket_pb2, socket_pb2_grpc
 from pktpath.service import channel
 from pktpath.services.socket.sock import SocketLayer
+from pktpath.services.socket.stream import TcpChild
 from pktpath.sockerr import SockError
 from pktpath.wire.addr import ip_from_str, ip_to_str
 from pktpath.wire.errors import SanityError
@@ -28,6 +30,9 @@ from pktpath.wire.icmp import (
 from pktpath.wire.ipv4 import IPPROTO_UDP
 
 L4_TIMEOUT_S = 10
+MAX_WAIT_S = 1e6
+_SS_STATE = {"ESTABLISHED": "ESTAB", "SYN_SENT": "SYN-SENT", "LISTEN": "LISTEN", "CLOSE": "UNCONN",
+             "CLOSED": "CLOSED"}
 # Every blocked recvfrom holds a server thread; the calls that wake them must still get one.
 WORKERS = 64
 
@@ -77,6 +82,82 @@ class L4Protocols:
         return self._call(rpc, s.to_batch([skb])).errno
 
 
+class L4Tcp:
+    """L4's side of TCP sockets: the calls that wait for an answer over gRPC, the
+    data and the bytes read by hops."""
+
+    _KINDS = {v: k.lower() for k, v in socket_pb2.SkCallback.Kind.items()}
+
+    def __init__(self, stub, calls: L4Protocols, ctx, mib: Mib) -> None:
+        self.stub = stub
+        self._call = calls._call
+        path = hop_path(ctx.run_id, ctx.host, "l4")
+        self._sendmsg = Hop("tcp-sendmsg", path, "TcpSendmsg", s.to_batch, mib)
+        self._recvd = Hop("tcp-recvd", path, "TcpCleanupRbuf", _recvd_batch, mib)
+
+    def connect(self, sock) -> int:
+        return self._call(self.stub.TcpV4Connect, l4_pb2.TcpConnectRequest(
+            sk=sock.sk, saddr=ip_to_str(sock.saddr), sport=sock.sport, daddr=ip_to_str(sock.daddr),
+            dport=sock.dport, rcvbuf=sock.rcvbuf, sndbuf=sock.sndbuf, nodelay=sock.stream.nodelay)).errno
+
+    def listen(self, sock, backlog: int) -> None:
+        self._call(self.stub.InetCskListenStart, l4_pb2.TcpListenRequest(
+            sk=sock.sk, saddr=ip_to_str(sock.saddr) if sock.saddr else "", sport=sock.sport, backlog=backlog,
+            rcvbuf=sock.rcvbuf, sndbuf=sock.sndbuf, nodelay=sock.stream.nodelay))
+
+    def accepted(self, listener_sk: int, child_sk: int) -> None:
+        self._call(self.stub.InetCskAccept, l4_pb2.TcpAccepted(listener=listener_sk, child=child_sk))
+
+    def sendmsg(self, skbs) -> None:
+        self._sendmsg.put(skbs)
+
+    def recvd(self, sk: int, copied: int) -> None:
+        self._recvd.put([(sk, copied)])
+
+    def shutdown(self, sk: int, how: int) -> None:
+        self._call(self.stub.TcpShutdown, l4_pb2.TcpShutdownRequest(sk=sk, how=how))
+
+    def close(self, sk: int) -> None:
+        try:
+            self._call(self.stub.TcpClose, l4_pb2.TcpSk(sk=sk))
+        except SockError:
+            pass  # close() succeeds whatever happens below
+
+    def abort(self, sk: int) -> None:
+        try:
+            self._call(self.stub.TcpAbort, l4_pb2.TcpSk(sk=sk))
+        except SockError:
+            pass
+
+    def setsockopt(self, sock) -> None:
+        self._call(self.stub.TcpSetsockopt, l4_pb2.TcpSockopt(sk=sock.sk, nodelay=sock.stream.nodelay,
+                                                              rcvbuf=sock.rcvbuf, sndbuf=sock.sndbuf))
+
+    def callbacks(self, batch) -> list:
+        """SkCallbacks' items as the socket layer takes them."""
+        out = []
+        for it in batch.items:
+            child = None
+            if it.kind == socket_pb2.SkCallback.ACCEPT:
+                c = it.child
+                child = TcpChild(c.sk, ip_from_str(c.local.addr), c.local.port, ip_from_str(c.peer.addr),
+                                 c.peer.port, c.mss)
+            skb = s.from_proto(it.skb) if it.kind == socket_pb2.SkCallback.DATA else None
+            out.append((self._KINDS[it.kind], it.sk, it.value, skb, child))
+        return out
+
+    def close_hops(self) -> None:
+        self._sendmsg.close()
+        self._recvd.close()
+
+
+def _recvd_batch(items) -> l4_pb2.TcpRecvdBatch:
+    batch = l4_pb2.TcpRecvdBatch()
+    for sk, copied in items:
+        batch.items.add(sk=sk, copied=copied)
+    return batch
+
+
 class SocketServicer(socket_pb2_grpc.SocketServicer):
     workers = WORKERS
 
@@ -84,7 +165,10 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         self.ctx = ctx
         self.mib = Mib()
         self._channel = channel(ctx.addrs.target(ctx.host, "l4"))
-        self.layer = SocketLayer(ctx.host, L4Protocols(l4_pb2_grpc.L4Stub(self._channel)), self.mib)
+        stub = l4_pb2_grpc.L4Stub(self._channel)
+        calls = L4Protocols(stub)
+        self.tcp = L4Tcp(stub, calls, ctx, self.mib)
+        self.layer = SocketLayer(ctx.host, calls, self.mib, self.tcp)
 
     @staticmethod
     def _addr(context, addr) -> tuple[int, int]:
@@ -110,23 +194,54 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         self._run(context, self.layer.bind, request.fd, *self._addr(context, request.addr))
         return empty_pb2.Empty()
 
+    def _blocking(self, request, context) -> tuple[float | None, object]:
+        """The call's time limit (its own or the RPC's deadline) and the test that it was
+        cancelled; a cancelled call wakes the socket so the waiter sees it."""
+        timeout = request.timeout_s or None
+        remaining = context.time_remaining()
+        if remaining is not None and remaining < MAX_WAIT_S:  # a call without a deadline has a huge one
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        context.add_callback(lambda: self.layer.wake(request.fd))
+        return timeout, lambda: not context.is_active()
+
     def Connect(self, request, context):
-        self._run(context, self.layer.connect, request.fd, *self._addr(context, request.addr))
+        daddr, dport = self._addr(context, request.addr)
+        timeout, cancelled = self._blocking(request, context)
+        try:
+            self.layer.connect(request.fd, daddr, dport, nonblocking=request.nonblocking, timeout=timeout,
+                               cancelled=cancelled)
+        except SockError as exc:
+            sockerr.abort(context, exc.errno, exc.detail)
         return empty_pb2.Empty()
+
+    def Listen(self, request, context):
+        self._run(context, self.layer.listen, request.fd, request.backlog)
+        return empty_pb2.Empty()
+
+    def Accept(self, request, context):
+        timeout, cancelled = self._blocking(request, context)
+        try:
+            child = self.layer.accept(request.fd, nonblocking=request.nonblocking, timeout=timeout,
+                                      cancelled=cancelled)
+        except SockError as exc:
+            sockerr.abort(context, exc.errno, exc.detail)
+        return socket_pb2.AcceptReply(fd=child.fd, peer=socket_pb2.Sockaddr(addr=ip_to_str(child.daddr),
+                                                                            port=child.dport))
 
     def Sendto(self, request, context):
         daddr, dport = self._addr(context, request.addr) if request.HasField("addr") else (0, 0)
-        sent = self._run(context, self.layer.sendto, request.fd, request.data, daddr, dport)
+        timeout, cancelled = self._blocking(request, context)
+        try:
+            sent = self.layer.sendto(request.fd, request.data, daddr, dport, flags=request.flags, timeout=timeout,
+                                     cancelled=cancelled)
+        except SockError as exc:
+            sockerr.abort(context, exc.errno, exc.detail)
         return socket_pb2.SendtoReply(sent=sent)
 
     def _recv(self, request, context, vlen: int) -> list:
-        timeout = request.timeout_s or None
-        remaining = context.time_remaining()
-        if remaining is not None:
-            timeout = remaining if timeout is None else min(timeout, remaining)
-        context.add_callback(lambda: self.layer.wake(request.fd))
+        timeout, cancelled = self._blocking(request, context)
         return self._run(context, self.layer.recvmmsg, request.fd, vlen, request.bufsize or 0xFFFF, request.flags,
-                         timeout, lambda: not context.is_active())
+                         timeout, cancelled)
 
     @staticmethod
     def _reply(dgram, out=None):
@@ -184,11 +299,21 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
                                               e.type, e.code) for e in request.errs)
         return s.disposition(seen, 0)
 
+    @batches(socket_pb2.SkCallbackBatch)
+    def SkCallbacks(self, request, context):
+        """TCP's socket callbacks from L4, in order."""
+        orphans = self.layer.stream.callbacks(self.tcp.callbacks(request))
+        return s.disposition(len(request.items) - orphans, orphans)
+
     def ListSockets(self, request, context):
         table = socket_pb2.SocketTable()
         for k in self.layer.sockets():
-            table.sockets.add(fd=k.fd, netid=k.netid, state="ESTAB" if k.connected else "UNCONN",
-                              recv_q=k.rmem, send_q=0,
+            state, recv_q, send_q = ("ESTAB" if k.connected else "UNCONN"), k.rmem, 0
+            if k.stream is not None:
+                st = k.stream
+                state = _SS_STATE.get(st.state, st.state)
+                recv_q, send_q = (len(st.accept_queue), st.backlog) if st.state == "LISTEN" else (st.unread, st.wmem)
+            table.sockets.add(fd=k.fd, netid=k.netid, state=state, recv_q=recv_q, send_q=send_q,
                               local=socket_pb2.Sockaddr(addr=ip_to_str(k.saddr), port=k.sport),
                               peer=socket_pb2.Sockaddr(addr=ip_to_str(k.daddr), port=k.dport))
         return table
@@ -197,6 +322,7 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         return self.mib.to_proto()
 
     def close(self) -> None:
+        self.tcp.close_hops()
         self._channel.close()
 
 

@@ -1,5 +1,6 @@
-"""Datagram sockets (UDP and ICMP echo "ping" sockets) of one host: the state a
-struct sock keeps and the socket calls that act on it.
+"""The sockets of one host: the state a struct sock keeps and the socket calls
+that act on it. Datagram sockets (UDP and ICMP echo "ping" sockets) are here;
+TCP's stream calls are in stream.py, this module's fd table shared.
 
 Models net/socket.c and net/ipv4/af_inet.c (socket, bind, connect, close,
 getsockname/getpeername), sock_setsockopt/ip_setsockopt, the receive queue of
@@ -28,9 +29,10 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.flow import IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, Flowi4
 from pktpath.pb import skbuff_pb2
+from pktpath.services.socket.stream import Stream, StreamState
 from pktpath.sockerr import SockError
 from pktpath.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
-from pktpath.wire.ipv4 import IPDEFTTL, IPPROTO_ICMP, IPPROTO_UDP
+from pktpath.wire.ipv4 import IPDEFTTL, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
 
 pb = skbuff_pb2
 SOCK = pb.LAYER_SOCKET
@@ -38,12 +40,14 @@ AF_INET, SOCK_STREAM, SOCK_DGRAM = 2, 1, 2
 SOL_SOCKET, IPPROTO_IP = 1, 0
 SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_TIMESTAMPNS = 3, 4, 7, 8, 35
 IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
+TCP_NODELAY = 1
 MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITFORONE = 0x2, 0x20, 0x40, 0x10000
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
 RCV_SHUTDOWN, SEND_SHUTDOWN = 1, 2
 
 RMEM_DEFAULT = RMEM_MAX = 212992  # net.core.rmem_default / rmem_max
 WMEM_DEFAULT = WMEM_MAX = 212992
+TCP_RMEM_DEFAULT, TCP_WMEM_DEFAULT = 131072, 16384  # net.ipv4.tcp_rmem[1] / tcp_wmem[1]
 SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF = 2304, 4608
 SKB_TRUESIZE_OVERHEAD = 576  # SKB_TRUESIZE(): + sizeof(sk_buff) + sizeof(skb_shared_info), aligned
 UDP_MAX_PAYLOAD = 0xFFFF - 20 - 8  # 65507
@@ -81,10 +85,11 @@ class Sock:
     rmem: int = 0                  # sk_rmem_alloc
     queue: deque = field(default_factory=deque)
     cond: threading.Condition = field(default_factory=threading.Condition)
+    stream: StreamState | None = None  # TCP only
 
     @property
     def netid(self) -> str:
-        return "icmp" if self.protocol == IPPROTO_ICMP else "udp"
+        return {IPPROTO_ICMP: "icmp", IPPROTO_TCP: "tcp"}.get(self.protocol, "udp")
 
     @property
     def connected(self) -> bool:
@@ -114,10 +119,11 @@ def sock_recv_timestamp(sock: Sock, skb) -> int:
 
 
 class SocketLayer:
-    def __init__(self, host: str, l4, mib: Mib) -> None:
+    def __init__(self, host: str, l4, mib: Mib, tcp=None) -> None:
         self.host = host
         self.l4 = l4   # .hash(sock) -> (saddr, sport, daddr, dport), .unhash(sock), .sendmsg(sock, skb) -> errno
         self.mib = mib
+        self.stream = Stream(self, tcp)
         self._lock = threading.Lock()
         self._fds: dict[int, Sock] = {}
         self._by_sk: dict[int, Sock] = {}
@@ -139,25 +145,60 @@ class SocketLayer:
         if family != AF_INET:
             raise SockError(errno.EAFNOSUPPORT, f"family {family}: only AF_INET")
         if type_ == SOCK_STREAM:
-            raise SockError(errno.EPROTONOSUPPORT, "SOCK_STREAM (TCP) arrives with issue 5")
-        if type_ != SOCK_DGRAM:
+            if protocol not in (0, IPPROTO_TCP):
+                raise SockError(errno.EPROTONOSUPPORT, f"protocol {protocol} with SOCK_STREAM")
+            sock = Sock(-1, next(self._sk_ids), type_, IPPROTO_TCP, rcvbuf=TCP_RMEM_DEFAULT,
+                        sndbuf=TCP_WMEM_DEFAULT, stream=StreamState())
+        elif type_ != SOCK_DGRAM:
             raise SockError(errno.ESOCKTNOSUPPORT, f"type {type_}")
-        if protocol not in (0, IPPROTO_UDP, IPPROTO_ICMP):
+        elif protocol not in (0, IPPROTO_UDP, IPPROTO_ICMP):
             raise SockError(errno.EPROTONOSUPPORT, f"protocol {protocol} with SOCK_DGRAM")
+        else:
+            sock = Sock(-1, next(self._sk_ids), type_, protocol or IPPROTO_UDP)
+        return self.install(sock)
+
+    def install(self, sock: Sock) -> Sock:
+        """Give a socket the lowest free fd (socket(), or accept() for a new connection)."""
         with self._lock:
-            fd = next(i for i in itertools.count(FIRST_FD) if i not in self._fds)  # the lowest free fd
-            sock = Sock(fd, next(self._sk_ids), type_, protocol or IPPROTO_UDP)
-            self._fds[fd] = sock
+            sock.fd = next(i for i in itertools.count(FIRST_FD) if i not in self._fds)
+            self._fds[sock.fd] = sock
             self._by_sk[sock.sk] = sock
         return sock
 
+    def child(self, listener: Sock, c) -> Sock:
+        """The socket of a connection L4 established for a listener; accept() gives it an fd."""
+        sock = Sock(-1, c.sk, SOCK_STREAM, IPPROTO_TCP, saddr=c.saddr, sport=c.sport, daddr=c.daddr,
+                    dport=c.dport, rcvbuf=listener.rcvbuf, sndbuf=listener.sndbuf, stream=StreamState())
+        with self._lock:
+            self._by_sk[sock.sk] = sock
+        return sock
+
+    def by_sk(self, sk: int) -> Sock | None:
+        return self._by_sk.get(sk)
+
+    def forget(self, sock: Sock) -> None:
+        """The protocol is done with a socket the user closed (or never accepted)."""
+        with self._lock:
+            if self._by_sk.get(sock.sk) is sock:
+                del self._by_sk[sock.sk]
+
     def close(self, fd: int) -> None:
-        """close(2) → udp_destroy_sock: unhash, purge the receive queue, wake any reader."""
+        """close(2) → udp_destroy_sock: unhash, purge the receive queue, wake any reader;
+        a TCP socket stays known until L4 is done with it (tcp_close)."""
         with self._lock:
             sock = self._fds.pop(fd, None)
             if sock is None:
                 raise SockError(errno.EBADF, f"fd {fd}")
-            self._by_sk.pop(sock.sk, None)
+            if sock.stream is None:
+                self._by_sk.pop(sock.sk, None)
+        if sock.stream is not None:
+            with sock.cond:
+                sock.closed = True
+                sock.cond.notify_all()
+            self.stream.close(sock)
+            if sock.bound:
+                self.l4.unhash(sock)
+            return
         with sock.cond:
             sock.closed = True
             queued = list(sock.queue)
@@ -165,11 +206,11 @@ class SocketLayer:
             sock.rmem = 0
             sock.cond.notify_all()
         for skb in queued:
-            self._drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "udp_destroy_sock")
+            self.drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "udp_destroy_sock")
         if sock.bound:
             self.l4.unhash(sock)
 
-    def _drop(self, skb, reason: int, func: str) -> None:
+    def drop(self, skb, reason: int, func: str) -> None:
         s.kfree_skb_reason(skb, reason, SOCK, self.host, func)
         self.mib.drop(reason)
 
@@ -180,32 +221,58 @@ class SocketLayer:
         if sock.bound:
             raise SockError(errno.EINVAL, "already bound")
         sock.saddr, sock.sport = saddr, sport
-        self._hash(sock)
+        self.hash(sock)
 
-    def _hash(self, sock: Sock) -> None:
+    def hash(self, sock: Sock) -> None:
         sock.saddr, sock.sport, sock.daddr, sock.dport = self.l4.hash(sock)
         sock.bound = True
 
     def autobind(self, sock: Sock) -> None:
         """inet_autobind(): an ephemeral port for an unbound socket's first send."""
         if not sock.bound:
-            self._hash(sock)
+            self.hash(sock)
 
-    def connect(self, fd: int, daddr: int, dport: int) -> None:
-        """ip4_datagram_connect(): fix the peer; daddr 0 (AF_UNSPEC) disconnects."""
+    def connect(self, fd: int, daddr: int, dport: int, *, nonblocking: bool = False, timeout: float | None = None,
+                cancelled=lambda: False) -> None:
+        """ip4_datagram_connect(): fix the peer; daddr 0 (AF_UNSPEC) disconnects.
+        A TCP socket does the handshake (stream.py)."""
         sock = self.sock(fd)
+        if sock.stream is not None:
+            return self.stream.connect(sock, daddr, dport, nonblocking=nonblocking, timeout=timeout,
+                                       cancelled=cancelled)
         old = sock.daddr, sock.dport
         sock.daddr, sock.dport = daddr, dport if sock.protocol == IPPROTO_UDP else 0
         try:
-            self._hash(sock)
+            self.hash(sock)
         except SockError:
             sock.daddr, sock.dport = old
             raise
 
+    def listen(self, fd: int, backlog: int) -> None:
+        sock = self.sock(fd)
+        if sock.stream is None:
+            raise SockError(errno.EOPNOTSUPP, "listen() on a datagram socket")
+        self.stream.listen(sock, backlog)
+
+    def accept(self, fd: int, *, nonblocking: bool = False, timeout: float | None = None,
+               cancelled=lambda: False) -> Sock:
+        sock = self.sock(fd)
+        if sock.stream is None:
+            raise SockError(errno.EOPNOTSUPP, "accept() on a datagram socket")
+        return self.stream.accept(sock, nonblocking=nonblocking, timeout=timeout, cancelled=cancelled)
+
     # -- options ------------------------------------------------------------------
     def setsockopt(self, fd: int, level: int, optname: int, value: int) -> None:
         sock = self.sock(fd)
-        if level == SOL_SOCKET and optname == SO_RCVBUF:
+        self._setsockopt(sock, level, optname, value)
+        if sock.stream is not None and (level, optname) in ((SOL_SOCKET, SO_RCVBUF), (SOL_SOCKET, SO_SNDBUF),
+                                                             (IPPROTO_TCP, TCP_NODELAY)):
+            self.stream.tcp.setsockopt(sock)
+
+    def _setsockopt(self, sock: Sock, level: int, optname: int, value: int) -> None:
+        if level == IPPROTO_TCP and optname == TCP_NODELAY and sock.stream is not None:
+            sock.stream.nodelay = bool(value)
+        elif level == SOL_SOCKET and optname == SO_RCVBUF:
             # sk_rcvbuf = max(min_t(u32, val, rmem_max) * 2, SOCK_MIN_RCVBUF): doubled for the
             # skb overhead; a negative value read as u32 is huge, so it gets the maximum
             sock.rcvbuf = max(min(value & 0xFFFFFFFF, RMEM_MAX) * 2, SOCK_MIN_RCVBUF)
@@ -238,15 +305,21 @@ class SocketLayer:
             (IPPROTO_IP, IP_MTU_DISCOVER): lambda: sock.pmtudisc,
             (IPPROTO_IP, IP_RECVERR): lambda: int(sock.recverr),
         }
+        if sock.stream is not None:
+            options[IPPROTO_TCP, TCP_NODELAY] = lambda: int(sock.stream.nodelay)
         get = options.get((level, optname))
         if get is None:
             raise SockError(errno.ENOPROTOOPT, f"level {level} option {optname}")
         return get()
 
     # -- send -----------------------------------------------------------------------
-    def sendto(self, fd: int, data: bytes, daddr: int = 0, dport: int = 0) -> int:
-        """sendto(2) → udp_sendmsg / ping_v4_sendmsg: the user's bytes copied into a new skb."""
+    def sendto(self, fd: int, data: bytes, daddr: int = 0, dport: int = 0, *, flags: int = 0,
+               timeout: float | None = None, cancelled=lambda: False) -> int:
+        """sendto(2) → udp_sendmsg / ping_v4_sendmsg: the user's bytes copied into a new skb.
+        A TCP socket's send is tcp_sendmsg (stream.py): the address is ignored."""
         sock = self.sock(fd)
+        if sock.stream is not None:
+            return self.stream.send(sock, data, timeout=timeout, cancelled=cancelled, flags=flags)
         if sock.shutdown & SEND_SHUTDOWN:
             raise SockError(errno.EPIPE, "shut down for writing")
         if not daddr:
@@ -282,13 +355,13 @@ class SocketLayer:
             if skb.sk in self._by_sk:
                 by_sock.setdefault(skb.sk, []).append(skb)
             else:
-                self._drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "sock_queue_rcv_skb")
+                self.drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "sock_queue_rcv_skb")
                 dropped += 1
         for sk, queued in by_sock.items():
             sock = self._by_sk.get(sk)
             if sock is None:  # closed meanwhile
                 for skb in queued:
-                    self._drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "sock_queue_rcv_skb")
+                    self.drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "sock_queue_rcv_skb")
                 dropped += len(queued)
                 continue
             refused = []
@@ -307,14 +380,15 @@ class SocketLayer:
                 if reason == pb.SKB_DROP_REASON_SOCKET_RCVBUFF and sock.protocol == IPPROTO_UDP:
                     self.mib.inc("Udp", "RcvbufErrors")
                     self.mib.inc("Udp", "InErrors")
-                self._drop(skb, reason, "__udp_enqueue_schedule_skb")
+                self.drop(skb, reason, "__udp_enqueue_schedule_skb")
             dropped += len(refused)
         return len(skbs) - dropped, dropped
 
     def recvfrom(self, fd: int, bufsize: int, flags: int = 0, timeout: float | None = None,
                  cancelled=lambda: False) -> Datagram:
         """recvfrom(2) → udp_recvmsg / ping_recvmsg. Blocks until a datagram or an error
-        arrives, up to `timeout` seconds (None: until then, or until cancelled())."""
+        arrives, up to `timeout` seconds (None: until then, or until cancelled()).
+        A TCP socket's is tcp_recvmsg (stream.py): bytes from the stream, the peer's address."""
         return self.recvmmsg(fd, 1, bufsize, flags, timeout, cancelled)[0]
 
     def recvmmsg(self, fd: int, vlen: int, bufsize: int, flags: int = 0, timeout: float | None = None,
@@ -324,6 +398,9 @@ class SocketLayer:
         for vlen of them until the timeout, which then returns those queued (EAGAIN if
         none). A pending error is reported before any datagram, as __skb_recv_udp does."""
         sock = self.sock(fd)
+        if sock.stream is not None:  # one stretch of the byte stream, whatever vlen
+            data = self.stream.recv(sock, bufsize, flags, timeout=timeout, cancelled=cancelled)
+            return [Datagram(data, sock.daddr, sock.dport, 0, 0)]
         deadline = None if timeout is None else time.monotonic() + timeout
         peek = bool(flags & MSG_PEEK)
         wait_all = vlen > 1 and not flags & (MSG_WAITFORONE | MSG_DONTWAIT | MSG_PEEK)
@@ -376,14 +453,16 @@ class SocketLayer:
                 sock.cond.notify_all()
 
     def shutdown(self, fd: int, how: int) -> None:
-        """inet_shutdown() for a datagram socket."""
+        """inet_shutdown(); a TCP socket's goes on to tcp_shutdown (stream.py)."""
         sock = self.sock(fd)
         if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
             raise SockError(errno.EINVAL, f"how {how}")
         with sock.cond:
             sock.shutdown |= {SHUT_RD: RCV_SHUTDOWN, SHUT_WR: SEND_SHUTDOWN}.get(how, RCV_SHUTDOWN | SEND_SHUTDOWN)
             sock.cond.notify_all()
-        if not sock.connected:
+        if sock.stream is not None:
+            self.stream.shutdown(sock, how)
+        elif not sock.connected:
             raise SockError(errno.ENOTCONN, "shutdown takes effect, but the socket is not connected")
 
     # -- ICMP errors ----------------------------------------------------------------

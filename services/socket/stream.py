@@ -1,0 +1,336 @@
+"""TCP sockets: the socket layer's half of SOCK_STREAM (net/ipv4/tcp.c's
+tcp_sendmsg and tcp_recvmsg, inet_stream_connect, inet_listen, inet_accept,
+inet_shutdown, tcp_close), with the protocol (services/l4/tcp) in the L4
+service.
+
+Send: the user's bytes are copied into skbs of at most an MSS each (a COPY
+per skb, as tcp_sendmsg_locked copies into the write queue) and handed to L4;
+what L4 has not had acknowledged yet counts against SO_SNDBUF, and a send
+that finds it full waits (sk_stream_wait_memory) until L4's callbacks report
+bytes acknowledged. Receive: L4 hands in-order bytes up as skbs; recv copies
+up to bufsize across them (skb_copy_datagram_msg, a COPY), frees what it
+used up and tells L4 how much was read (tcp_cleanup_rbuf), which may open the
+window. Connect, accept and recv block on the socket's condition, woken by
+L4's callbacks (sk_state_change, sk_data_ready, sk_error_report,
+sk_write_space), never by polling.
+
+Pure logic: L4's TCP calls are an object given to it.
+"""
+
+import errno
+import time
+from collections import deque
+from typing import NamedTuple
+
+from pktpath import skbuff as s
+from pktpath.pb import skbuff_pb2
+from pktpath.sockerr import SockError
+
+pb = skbuff_pb2
+SOCK = pb.LAYER_SOCKET
+SOMAXCONN = 4096            # net.core.somaxconn: the most a backlog can be
+TCP_MSS_DEFAULT = 536
+MSG_PEEK, MSG_DONTWAIT = 0x2, 0x40
+RCV_SHUTDOWN, SEND_SHUTDOWN = 1, 2
+
+
+class TcpChild(NamedTuple):
+    """A connection L4 established for a listener (its ACCEPT callback)."""
+    sk: int
+    saddr: int
+    sport: int
+    daddr: int
+    dport: int
+    mss: int
+
+
+class StreamState:
+    """What the socket layer knows of a TCP socket (the struct socket side of it)."""
+
+    def __init__(self) -> None:
+        self.state = "CLOSE"        # CLOSE, SYN_SENT, ESTABLISHED, LISTEN; CLOSED once L4 is done
+        self.mss = TCP_MSS_DEFAULT
+        self.wmem = 0               # bytes handed to L4 and not acknowledged yet (sk_wmem_queued)
+        self.unread = 0             # bytes in the receive queue
+        self.head_used = 0          # bytes of the first queued skb already read
+        self.eof = False            # the peer's FIN came
+        self.backlog = 0
+        self.accept_queue: deque = deque()  # children (Sock) L4 established, not accepted yet
+        self.nodelay = False
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _wait(sock, ready, deadline: float | None, cancelled, what: str) -> None:
+    """Wait on the socket's condition (held) until ready(); EAGAIN when the time is up."""
+    while not ready():
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if (remaining is not None and remaining <= 0) or cancelled():
+            raise SockError(errno.EAGAIN, what)
+        sock.cond.wait(remaining)
+
+
+class Stream:
+    """The SOCK_STREAM calls of one host's socket layer."""
+
+    def __init__(self, layer, tcp) -> None:
+        self.layer = layer
+        self.tcp = tcp  # L4: connect, listen, accepted, sendmsg, recvd, shutdown, close, setsockopt
+
+    # -- connect, listen, accept ------------------------------------------------------
+    def connect(self, sock, daddr: int, dport: int, *, nonblocking: bool = False, timeout: float | None = None,
+                cancelled=lambda: False) -> None:
+        """inet_stream_connect() → tcp_v4_connect(), then wait for the handshake."""
+        st = sock.stream
+        if st.state == "ESTABLISHED":
+            raise SockError(errno.EISCONN, "already connected")
+        if st.state == "SYN_SENT":
+            raise SockError(errno.EALREADY, "a connect is in progress")
+        if st.state in ("LISTEN", "CLOSED"):
+            raise SockError(errno.EINVAL if st.state == "LISTEN" else errno.EISCONN, f"socket is {st.state}")
+        if not dport:
+            raise SockError(errno.EINVAL, "destination port 0")
+        old = sock.daddr, sock.dport
+        sock.daddr, sock.dport = daddr, dport
+        try:
+            self.layer.hash(sock)  # the source address and an ephemeral port (inet_hash_connect)
+        except SockError:
+            sock.daddr, sock.dport = old
+            raise
+        st.state = "SYN_SENT"
+        err = self.tcp.connect(sock)
+        if err:
+            st.state = "CLOSE"
+            raise SockError(err, "connect")
+        if nonblocking:
+            raise SockError(errno.EINPROGRESS, "the handshake goes on; SO_ERROR tells how it ended")
+        deadline = _deadline(timeout)
+        with sock.cond:
+            try:
+                _wait(sock, lambda: st.state != "SYN_SENT" or sock.err, deadline, cancelled,
+                      "connect timed out")
+            except SockError:
+                self.tcp.close(sock.sk)
+                st.state = "CLOSED"
+                raise SockError(errno.ETIMEDOUT, "no answer to the SYN in time") from None
+            err = sock.sock_error()
+            if err:
+                raise SockError(err, sock.err_detail or "connect")
+
+    def listen(self, sock, backlog: int) -> None:
+        """inet_listen(): an unbound socket gets an ephemeral port first."""
+        st = sock.stream
+        if st.state not in ("CLOSE", "LISTEN"):
+            raise SockError(errno.EINVAL, f"socket is {st.state}")
+        if not sock.bound:
+            self.layer.hash(sock)
+        st.backlog = min(max(backlog, 0), SOMAXCONN)
+        st.state = "LISTEN"
+        self.tcp.listen(sock, st.backlog)
+
+    def accept(self, sock, *, nonblocking: bool = False, timeout: float | None = None, cancelled=lambda: False):
+        """inet_accept() → inet_csk_accept(): the next established connection, a new socket."""
+        st = sock.stream
+        if st.state != "LISTEN":
+            raise SockError(errno.EINVAL, "not listening")
+        with sock.cond:
+            if nonblocking and not st.accept_queue:
+                raise SockError(errno.EAGAIN, "no connection waiting")
+            _wait(sock, lambda: st.accept_queue or sock.closed, _deadline(timeout), cancelled,
+                  "no connection in time")
+            if sock.closed:
+                raise SockError(errno.EBADF, "closed while waiting")
+            child = st.accept_queue.popleft()
+        self.layer.install(child)
+        self.tcp.accepted(sock.sk, child.sk)
+        return child
+
+    # -- callbacks from L4 ------------------------------------------------------------------
+    def callbacks(self, items) -> int:
+        """L4's TcpEvents for this host's sockets, in order. Returns how many found none."""
+        orphans = 0
+        for kind, sk, value, skb, child in items:
+            sock = self.layer.by_sk(sk)
+            if sock is None:
+                orphans += 1
+                if skb is not None:
+                    self.layer.drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "tcp_data_ready")
+                if kind == "accept":
+                    self.tcp.abort(child.sk)  # the listener is gone
+                continue
+            getattr(self, "_on_" + kind)(sock, value, skb, child)
+        return orphans
+
+    def _on_data(self, sock, value, skb, child) -> None:
+        skb.record(s.ENTER, SOCK, self.layer.host, "tcp_data_ready")
+        if sock.closed:  # closed by the user: L4 resets the connection as it sees this data
+            self.layer.drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "tcp_data_ready")
+            return
+        with sock.cond:
+            sock.queue.append(skb)
+            sock.stream.unread += skb.len
+            sock.cond.notify_all()
+
+    def _on_eof(self, sock, value, skb, child) -> None:
+        with sock.cond:
+            sock.stream.eof = True
+            sock.cond.notify_all()
+
+    def _on_established(self, sock, value, skb, child) -> None:
+        with sock.cond:
+            sock.stream.state = "ESTABLISHED"
+            sock.stream.mss = value
+            sock.cond.notify_all()
+
+    def _on_accept(self, sock, value, skb, child) -> None:
+        new = self.layer.child(sock, child)
+        new.stream.state = "ESTABLISHED"
+        new.stream.mss = child.mss
+        with sock.cond:
+            sock.stream.accept_queue.append(new)
+            sock.cond.notify_all()
+
+    def _on_error(self, sock, value, skb, child) -> None:
+        with sock.cond:
+            sock.err = value
+            sock.err_detail = {errno.ECONNREFUSED: "connection refused (a reset answered the SYN)",
+                               errno.ECONNRESET: "connection reset by the peer",
+                               errno.ETIMEDOUT: "no acknowledgement: the connection timed out"}.get(value, "")
+            sock.cond.notify_all()
+
+    def _on_acked(self, sock, value, skb, child) -> None:
+        with sock.cond:
+            sock.stream.wmem = max(0, sock.stream.wmem - value)
+            sock.cond.notify_all()  # sk_write_space
+
+    def _on_closed(self, sock, value, skb, child) -> None:
+        with sock.cond:
+            sock.stream.state = "CLOSED"
+            sock.cond.notify_all()
+        if sock.closed:
+            self.layer.forget(sock)
+
+    # -- data -------------------------------------------------------------------------------
+    def send(self, sock, data: bytes, *, timeout: float | None = None, cancelled=lambda: False,
+             flags: int = 0) -> int:
+        """tcp_sendmsg(): copy the user's bytes into skbs while SO_SNDBUF has room, waiting
+        for acknowledgements when it has none. Returns the bytes taken: all of them, or
+        those taken before the timeout (EAGAIN if none)."""
+        st = sock.stream
+        deadline = _deadline(0 if flags & MSG_DONTWAIT else timeout)
+        sent = 0
+        while sent < len(data) or not data:
+            with sock.cond:
+                err = sock.sock_error()
+                if err:
+                    raise SockError(err, sock.err_detail or "send")
+                if sock.shutdown & SEND_SHUTDOWN or st.state == "CLOSED":
+                    raise SockError(errno.EPIPE, "the connection is closed for sending")
+                if st.state not in ("ESTABLISHED", "SYN_SENT"):
+                    raise SockError(errno.ENOTCONN, "not connected")
+                if not data:
+                    return 0
+                try:
+                    _wait(sock, lambda: (st.wmem < sock.sndbuf and st.state == "ESTABLISHED") or sock.err
+                          or st.state == "CLOSED", deadline, cancelled, "the send buffer is full")
+                except SockError:
+                    if sent:
+                        return sent
+                    raise
+                if sock.err or st.state == "CLOSED":
+                    continue  # report it above
+                room = max(sock.sndbuf - st.wmem, 1)
+                chunk = data[sent:sent + room]
+                st.wmem += len(chunk)
+            self.tcp.sendmsg(self._skbs(sock, chunk))
+            sent += len(chunk)
+        return sent
+
+    def _skbs(self, sock, chunk: bytes) -> list:
+        """The user's bytes in skbs of at most an MSS, each a COPY from user memory."""
+        mss, skbs = sock.stream.mss, []
+        for i in range(0, len(chunk), mss):
+            piece = chunk[i:i + mss]
+            skb = s.alloc_skb(s.MAX_HEADER + len(piece), origin_host=self.layer.host)
+            s.skb_reserve(skb, s.MAX_HEADER)
+            s.skb_put_data(skb, piece)
+            skb.sk = sock.sk
+            skb.record(s.COPY, SOCK, self.layer.host, "tcp_sendmsg_locked", len(piece), copy_from="user",
+                       copy_to="skb")
+            skbs.append(skb)
+        return skbs
+
+    def recv(self, sock, bufsize: int, flags: int = 0, *, timeout: float | None = None,
+             cancelled=lambda: False) -> bytes:
+        """tcp_recvmsg(): whatever is queued, up to bufsize, once anything is; b"" at end of
+        file (the peer's FIN, or SHUT_RD)."""
+        st = sock.stream
+        if st.state == "LISTEN":
+            raise SockError(errno.ENOTCONN, "a listening socket has no data")
+        deadline = _deadline(0 if flags & MSG_DONTWAIT else timeout)
+        with sock.cond:
+            _wait(sock, lambda: sock.queue or st.eof or sock.err or sock.shutdown & RCV_SHUTDOWN
+                  or st.state in ("CLOSED", "CLOSE") or sock.closed, deadline, cancelled, "no data in time")
+            if not sock.queue:
+                err = sock.sock_error()
+                if err:
+                    raise SockError(err, sock.err_detail or "recv")
+                if st.state == "CLOSE" and not st.eof:
+                    raise SockError(errno.ENOTCONN, "not connected")
+                return b""
+            data, copied = self._copy_out(sock, bufsize, peek=bool(flags & MSG_PEEK))
+        if copied:
+            self.tcp.recvd(sock.sk, copied)
+        return data
+
+    def _copy_out(self, sock, bufsize: int, *, peek: bool) -> tuple[bytes, int]:
+        """skb_copy_datagram_msg() across the queued skbs; frees the ones used up."""
+        st = sock.stream
+        out, pos = bytearray(), st.head_used
+        for skb in list(sock.queue):
+            if len(out) >= bufsize:
+                break
+            view = skb.payload()[pos:]
+            n = min(len(view), bufsize - len(out))
+            out += view[:n]
+            if not peek:
+                skb.record(s.COPY, SOCK, self.layer.host, "skb_copy_datagram_msg", n, copy_from="skb",
+                           copy_to="user")
+            if pos + n < skb.len:
+                if not peek:
+                    st.head_used = pos + n
+                break
+            if not peek:
+                sock.queue.popleft()
+                st.head_used = 0
+                s.consume_skb(skb, SOCK, self.layer.host, "tcp_eat_recv_skb")
+            pos = 0
+        if peek:
+            return bytes(out), 0
+        st.unread -= len(out)
+        return bytes(out), len(out)
+
+    # -- ending -----------------------------------------------------------------------------
+    def shutdown(self, sock, how: int) -> None:
+        """inet_shutdown() → tcp_shutdown()."""
+        if sock.stream.state not in ("ESTABLISHED", "SYN_SENT"):
+            raise SockError(errno.ENOTCONN, "not connected")
+        self.tcp.shutdown(sock.sk, how)
+
+    def close(self, sock) -> None:
+        """tcp_close(): L4 sends the FIN, or a reset when data was left unread."""
+        with sock.cond:
+            queued = list(sock.queue)
+            sock.queue.clear()
+            children = list(sock.stream.accept_queue)
+            sock.stream.accept_queue.clear()
+        for skb in queued:
+            self.layer.drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "tcp_close")
+        for child in children:  # never accepted: L4 resets them when the listener closes
+            self.layer.forget(child)
+        if sock.stream.state != "CLOSE":
+            self.tcp.close(sock.sk)
+        if sock.stream.state in ("CLOSE", "CLOSED"):
+            self.layer.forget(sock)

@@ -1,0 +1,177 @@
+"""TCP between two hosts on one link, every layer its own process: the socket API
+at both ends (connect, listen, accept, send, recv, shutdown, close), the
+handshake and resets on the wire, and the Tcp counters."""
+
+import errno
+import hashlib
+import os
+import threading
+
+import pytest
+from google.protobuf import empty_pb2
+
+from pktpath.client import SHUT_WR, SO_SNDBUF, SOCK_STREAM, SOL_SOCKET
+from pktpath.pb import l4_pb2_grpc, socket_pb2_grpc
+
+from e2ekit import counter, stub, wait_for, with_sockets
+
+pytestmark = pytest.mark.slow
+
+B_IP = "10.0.0.2"
+
+
+@pytest.fixture(scope="module")
+def net(default_topology):
+    yield from with_sockets(default_topology, "A", "B")
+
+
+def listener(api, port: int, backlog: int = 16):
+    srv = api.socket(SOCK_STREAM)
+    srv.bind(("0.0.0.0", port))
+    srv.listen(backlog)
+    return srv
+
+
+def read_all(conn, out: bytearray) -> None:
+    while True:
+        data = conn.recv(1 << 20, timeout=30)
+        if not data:
+            return
+        out.extend(data)
+
+
+def test_a_megabyte_crosses_byte_exact_and_both_ends_count_it(net):
+    sup, a, b = net
+    l4_a, l4_b = stub(sup, "A", "l4", l4_pb2_grpc.L4Stub), stub(sup, "B", "l4", l4_pb2_grpc.L4Stub)
+    opens = counter(l4_a, "Tcp", "ActiveOpens"), counter(l4_b, "Tcp", "PassiveOpens")
+    with listener(b, 5001) as srv, a.socket(SOCK_STREAM) as cli:
+        cli.setsockopt(SOL_SOCKET, SO_SNDBUF, 1 << 20)
+        cli.connect((B_IP, 5001), timeout=10)
+        conn, peer = srv.accept(timeout=10)
+        assert peer == ("10.0.0.1", cli.getsockname()[1]) and cli.getpeername() == (B_IP, 5001)
+        data = os.urandom(1_000_000)
+        got = bytearray()
+        reader = threading.Thread(target=read_all, args=(conn, got))
+        reader.start()
+        cli.sendall(data)
+        cli.shutdown(SHUT_WR)
+        reader.join(60)
+        assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+        conn.close()
+    assert counter(l4_a, "Tcp", "ActiveOpens") == opens[0] + 1
+    assert counter(l4_b, "Tcp", "PassiveOpens") == opens[1] + 1
+    assert counter(l4_a, "Tcp", "OutSegs") >= 1_000_000 // 1448
+
+
+def test_connect_to_a_closed_port_is_refused(net):
+    sup, a, b = net
+    l4_b = stub(sup, "B", "l4", l4_pb2_grpc.L4Stub)
+    rsts = counter(l4_b, "Tcp", "OutRsts")
+    with a.socket(SOCK_STREAM) as cli:
+        with pytest.raises(ConnectionRefusedError, match="connection refused"):
+            cli.connect((B_IP, 5999), timeout=10)
+    assert counter(l4_b, "Tcp", "OutRsts") == rsts + 1
+
+
+def test_half_close_both_ways(net):
+    sup, a, b = net
+    with listener(b, 5002) as srv, a.socket(SOCK_STREAM) as cli:
+        cli.connect((B_IP, 5002), timeout=10)
+        conn, _ = srv.accept(timeout=10)
+        cli.send(b"request")
+        cli.shutdown(SHUT_WR)  # "that is all I will send"
+        assert conn.recv(100, timeout=10) == b"request"
+        assert conn.recv(100, timeout=10) == b""  # the FIN
+        conn.send(b"answer after your FIN")
+        conn.shutdown(SHUT_WR)
+        assert cli.recv(100, timeout=10) == b"answer after your FIN"
+        assert cli.recv(100, timeout=10) == b""
+        conn.close()
+
+
+def test_concurrent_connections(net):
+    sup, a, b = net
+    n, size = 5, 50_000
+    with listener(b, 5003, backlog=n) as srv:
+        results, errors = {}, []
+
+        def serve():
+            for _ in range(n):
+                conn, peer = srv.accept(timeout=20)
+                buf = bytearray()
+                threading.Thread(target=lambda c=conn, p=peer, bb=buf: (read_all(c, bb), results.__setitem__(p, bb),
+                                                                         c.close())).start()
+
+        server = threading.Thread(target=serve)
+        server.start()
+
+        def client(i):
+            try:
+                with a.socket(SOCK_STREAM) as cli:
+                    cli.connect((B_IP, 5003), timeout=20)
+                    cli.sendall(bytes([i]) * size)
+                    cli.shutdown(SHUT_WR)
+                    cli.recv(1, timeout=20)  # the server's FIN
+            except OSError as exc:
+                errors.append(exc)
+
+        clients = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join(60)
+        server.join(30)
+        wait_for(lambda: len(results) == n, 30)
+    assert not errors
+    assert sorted(bytes(v[:1]) for v in results.values()) == [bytes([i]) for i in range(n)]
+    assert all(len(v) == size and len(set(v)) == 1 for v in results.values())
+
+
+def test_closing_with_unread_data_resets_the_peer(net):
+    sup, a, b = net
+    l4_b = stub(sup, "B", "l4", l4_pb2_grpc.L4Stub)
+    aborts = counter(l4_b, "TcpExt", "TCPAbortOnClose")
+    with listener(b, 5004) as srv, a.socket(SOCK_STREAM) as cli:
+        cli.connect((B_IP, 5004), timeout=10)
+        conn, _ = srv.accept(timeout=10)
+        cli.send(b"you will never read this")
+        wait_for(lambda: _recv_q(sup, "B", conn.fd) > 0)
+        conn.close()
+        with pytest.raises(ConnectionResetError):
+            cli.recv(100, timeout=10)
+    assert counter(l4_b, "TcpExt", "TCPAbortOnClose") == aborts + 1
+
+
+def _recv_q(sup, host: str, fd: int) -> int:
+    table = stub(sup, host, "socket", socket_pb2_grpc.SocketStub).ListSockets(empty_pb2.Empty(), timeout=5)
+    return next((s.recv_q for s in table.sockets if s.fd == fd), 0)
+
+
+def test_listening_and_established_sockets_show_in_the_tables(net):
+    sup, a, b = net
+    with listener(b, 5005, backlog=7) as srv, a.socket(SOCK_STREAM) as cli:
+        cli.connect((B_IP, 5005), timeout=10)
+        conn, _ = srv.accept(timeout=10)
+        socks = stub(sup, "B", "socket", socket_pb2_grpc.SocketStub).ListSockets(empty_pb2.Empty(), timeout=5)
+        rows = {s.fd: s for s in socks.sockets}
+        assert (rows[srv.fd].netid, rows[srv.fd].state, rows[srv.fd].send_q) == ("tcp", "LISTEN", 7)
+        assert rows[conn.fd].state == "ESTAB" and rows[conn.fd].peer.port == cli.getsockname()[1]
+        tcp = stub(sup, "B", "l4", l4_pb2_grpc.L4Stub).GetTcpSockets(empty_pb2.Empty(), timeout=5)
+        states = {(t.sport, t.dport): t for t in tcp.socks}
+        est = states[5005, cli.getsockname()[1]]
+        assert est.state == "ESTAB" and est.mss == 1448 and est.cong == "cubic"
+        conn.close()
+
+
+def test_send_after_the_peer_reset_fails(net):
+    sup, a, b = net
+    with listener(b, 5006) as srv, a.socket(SOCK_STREAM) as cli:
+        cli.connect((B_IP, 5006), timeout=10)
+        conn, _ = srv.accept(timeout=10)
+        conn.send(b"x")
+        wait_for(lambda: _recv_q(sup, "A", cli.fd) > 0)
+        cli.close()  # unread data: a reset
+        with pytest.raises(OSError) as exc:
+            for _ in range(50):
+                conn.send(b"y" * 1000, timeout=1)
+        assert exc.value.errno in (errno.ECONNRESET, errno.EPIPE)
