@@ -156,21 +156,32 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         return self._sendmsg(request, self.dgram.ping_sendmsg)
 
     # -- TCP's socket calls ------------------------------------------------------------
-    @batches(pb.SkBuffBatch)
-    def TcpSendmsg(self, request, context):
-        """tcp_sendmsg(): each socket's skbs join its write queue."""
-        by_sk: dict[int, list] = {}
-        for m in request.skbs:
-            skb = s.from_proto(m)
-            by_sk.setdefault(skb.sk, []).append(skb)
-        refused = sum(len(skbs) for sk, skbs in by_sk.items() if self.tcp.sendmsg(sk, skbs))
-        return s.disposition(len(request.skbs) - refused, refused)
+    @batches(l4_pb2.TcpCallBatch)
+    def TcpSocketCalls(self, request, context):
+        """The socket layer's TCP calls, in order; consecutive sends of a socket are one tcp_sendmsg."""
+        refused, sends, sk = 0, [], 0
 
-    @batches(l4_pb2.TcpRecvdBatch)
-    def TcpCleanupRbuf(self, request, context):
-        for r in request.items:
-            self.tcp.recvd(r.sk, r.copied)
-        return s.disposition(len(request.items), 0)
+        def send() -> int:
+            n = len(sends) if sends and self.tcp.sendmsg(sk, sends) else 0
+            sends.clear()
+            return n
+
+        for call in request.calls:
+            if call.kind == l4_pb2.TcpCall.SENDMSG:
+                if sends and call.sk != sk:
+                    refused += send()
+                sk = call.sk
+                sends.append(s.from_proto(call.skb))
+                continue
+            refused += send()
+            if call.kind == l4_pb2.TcpCall.RECVD:
+                self.tcp.recvd(call.sk, call.value)
+            elif call.kind == l4_pb2.TcpCall.SHUTDOWN:
+                self.tcp.shutdown(call.sk, call.value)
+            elif call.kind == l4_pb2.TcpCall.CLOSE:
+                self.tcp.close(call.sk)
+        refused += send()
+        return s.disposition(len(request.calls) - refused, refused)
 
     @staticmethod
     def _addr(context, text: str) -> int:
@@ -192,14 +203,6 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
 
     def InetCskAccept(self, request, context):
         self.tcp.accepted(request.listener, request.child)
-        return empty_pb2.Empty()
-
-    def TcpShutdown(self, request, context):
-        self.tcp.shutdown(request.sk, request.how)
-        return empty_pb2.Empty()
-
-    def TcpClose(self, request, context):
-        self.tcp.close(request.sk)
         return empty_pb2.Empty()
 
     def TcpAbort(self, request, context):

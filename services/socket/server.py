@@ -84,16 +84,15 @@ class L4Protocols:
 
 class L4Tcp:
     """L4's side of TCP sockets: the calls that wait for an answer over gRPC, the
-    data and the bytes read by hops."""
+    others (send, read, shutdown, close) by one hop, in order."""
 
     _KINDS = {v: k.lower() for k, v in socket_pb2.SkCallback.Kind.items()}
 
     def __init__(self, stub, calls: L4Protocols, ctx, mib: Mib) -> None:
         self.stub = stub
         self._call = calls._call
-        path = hop_path(ctx.run_id, ctx.host, "l4")
-        self._sendmsg = Hop("tcp-sendmsg", path, "TcpSendmsg", s.to_batch, mib)
-        self._recvd = Hop("tcp-recvd", path, "TcpCleanupRbuf", _recvd_batch, mib)
+        # sends, reads, shutdowns and closes in one ordered stream: none overtakes another
+        self._calls = Hop("tcp-calls", hop_path(ctx.run_id, ctx.host, "l4"), "TcpSocketCalls", _tcp_calls, mib)
 
     def connect(self, sock) -> int:
         return self._call(self.stub.TcpV4Connect, l4_pb2.TcpConnectRequest(
@@ -109,19 +108,16 @@ class L4Tcp:
         self._call(self.stub.InetCskAccept, l4_pb2.TcpAccepted(listener=listener_sk, child=child_sk))
 
     def sendmsg(self, skbs) -> None:
-        self._sendmsg.put(skbs)
+        self._calls.put([(l4_pb2.TcpCall.SENDMSG, skb.sk, 0, skb) for skb in skbs])
 
     def recvd(self, sk: int, copied: int) -> None:
-        self._recvd.put([(sk, copied)])
+        self._calls.put([(l4_pb2.TcpCall.RECVD, sk, copied, None)])
 
     def shutdown(self, sk: int, how: int) -> None:
-        self._call(self.stub.TcpShutdown, l4_pb2.TcpShutdownRequest(sk=sk, how=how))
+        self._calls.put([(l4_pb2.TcpCall.SHUTDOWN, sk, how, None)])
 
     def close(self, sk: int) -> None:
-        try:
-            self._call(self.stub.TcpClose, l4_pb2.TcpSk(sk=sk))
-        except SockError:
-            pass  # close() succeeds whatever happens below
+        self._calls.put([(l4_pb2.TcpCall.CLOSE, sk, 0, None)])
 
     def abort(self, sk: int) -> None:
         try:
@@ -147,14 +143,15 @@ class L4Tcp:
         return out
 
     def close_hops(self) -> None:
-        self._sendmsg.close()
-        self._recvd.close()
+        self._calls.close()
 
 
-def _recvd_batch(items) -> l4_pb2.TcpRecvdBatch:
-    batch = l4_pb2.TcpRecvdBatch()
-    for sk, copied in items:
-        batch.items.add(sk=sk, copied=copied)
+def _tcp_calls(items) -> l4_pb2.TcpCallBatch:
+    batch = l4_pb2.TcpCallBatch()
+    for kind, sk, value, skb in items:
+        call = batch.calls.add(kind=kind, sk=sk, value=value)
+        if skb is not None:
+            s.to_proto(skb, call.skb)
     return batch
 
 

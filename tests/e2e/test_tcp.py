@@ -6,6 +6,7 @@ import errno
 import hashlib
 import os
 import threading
+from contextlib import contextmanager
 
 import pytest
 from google.protobuf import empty_pb2
@@ -30,6 +31,15 @@ def listener(api, port: int, backlog: int = 16):
     srv.bind(("0.0.0.0", port))
     srv.listen(backlog)
     return srv
+
+
+@contextmanager
+def connection(a, b, port: int, backlog: int = 16):
+    """A connected pair: (B's listener, A's socket, B's accepted socket)."""
+    with listener(b, port, backlog) as srv, a.socket(SOCK_STREAM) as cli:
+        cli.connect((B_IP, port), timeout=10)
+        conn, _ = srv.accept(timeout=10)
+        yield srv, cli, conn
 
 
 def read_all(conn, out: bytearray) -> None:
@@ -75,9 +85,7 @@ def test_connect_to_a_closed_port_is_refused(net):
 
 def test_half_close_both_ways(net):
     sup, a, b = net
-    with listener(b, 5002) as srv, a.socket(SOCK_STREAM) as cli:
-        cli.connect((B_IP, 5002), timeout=10)
-        conn, _ = srv.accept(timeout=10)
+    with connection(a, b, 5002) as (srv, cli, conn):
         cli.send(b"request")
         cli.shutdown(SHUT_WR)  # "that is all I will send"
         assert conn.recv(100, timeout=10) == b"request"
@@ -131,9 +139,7 @@ def test_closing_with_unread_data_resets_the_peer(net):
     sup, a, b = net
     l4_b = stub(sup, "B", "l4", l4_pb2_grpc.L4Stub)
     aborts = counter(l4_b, "TcpExt", "TCPAbortOnClose")
-    with listener(b, 5004) as srv, a.socket(SOCK_STREAM) as cli:
-        cli.connect((B_IP, 5004), timeout=10)
-        conn, _ = srv.accept(timeout=10)
+    with connection(a, b, 5004) as (srv, cli, conn):
         cli.send(b"you will never read this")
         wait_for(lambda: _recv_q(sup, "B", conn.fd) > 0)
         conn.close()
@@ -149,9 +155,7 @@ def _recv_q(sup, host: str, fd: int) -> int:
 
 def test_listening_and_established_sockets_show_in_the_tables(net):
     sup, a, b = net
-    with listener(b, 5005, backlog=7) as srv, a.socket(SOCK_STREAM) as cli:
-        cli.connect((B_IP, 5005), timeout=10)
-        conn, _ = srv.accept(timeout=10)
+    with connection(a, b, 5005, backlog=7) as (srv, cli, conn):
         socks = stub(sup, "B", "socket", socket_pb2_grpc.SocketStub).ListSockets(empty_pb2.Empty(), timeout=5)
         rows = {s.fd: s for s in socks.sockets}
         assert (rows[srv.fd].netid, rows[srv.fd].state, rows[srv.fd].send_q) == ("tcp", "LISTEN", 7)
@@ -165,9 +169,7 @@ def test_listening_and_established_sockets_show_in_the_tables(net):
 
 def test_send_after_the_peer_reset_fails(net):
     sup, a, b = net
-    with listener(b, 5006) as srv, a.socket(SOCK_STREAM) as cli:
-        cli.connect((B_IP, 5006), timeout=10)
-        conn, _ = srv.accept(timeout=10)
+    with connection(a, b, 5006) as (srv, cli, conn):
         conn.send(b"x")
         wait_for(lambda: _recv_q(sup, "A", cli.fd) > 0)
         cli.close()  # unread data: a reset
