@@ -115,6 +115,9 @@ def recv(api: SocketApi, port: int, *, count: int = 1, timeout: float = 10.0) ->
 
 
 
+_CONSTANTS = {"DefaultTTL", "Forwarding", "RtoAlgorithm", "RtoMin", "RtoMax", "MaxConn"}  # not events
+
+
 class HostView:
     """What `ip`, `netstat -s`, `iptables -L -v` and /proc/net/dev show of one host,
     gathered from its layer services."""
@@ -146,14 +149,28 @@ class HostView:
                     group[k] = group.get(k, 0) + v
         return groups
 
-    def netstat(self, groups=("Ip", "IpExt", "Icmp", "Udp", "Drops")) -> list[str]:
+    def netstat(self, groups=("Ip", "IpExt", "Icmp", "Tcp", "Udp", "Drops")) -> list[str]:
         """netstat -s, compact: the non-zero counters of each group."""
         counters = self.counters()
         lines = []
         for name in groups:
-            values = {k: v for k, v in counters.get(name, {}).items() if v and k not in ("DefaultTTL", "Forwarding")}
+            values = {k: v for k, v in counters.get(name, {}).items() if v and k not in _CONSTANTS}
             if values:
                 lines.append(f"{name}: " + " ".join(f"{k}={v}" for k, v in sorted(values.items())))
+        return lines
+
+    def ss(self, info: bool = False) -> list[str]:
+        """ss -tan (-i: with each connection's congestion state): every TCP socket L4 has,
+        listeners, connections and TIME-WAIT ones alike."""
+        from google.protobuf import empty_pb2
+
+        lines = [f"{'State':<11}{'Recv-Q':>7}{'Send-Q':>8} {'Local Address:Port':<22} Peer Address:Port"]
+        for t in self.stub["l4"].GetTcpSockets(empty_pb2.Empty(), timeout=5).socks:
+            peer = f"{t.daddr}:{t.dport}" if t.dport else "0.0.0.0:*"
+            lines.append(f"{t.state:<11}{t.recv_q:>7}{t.send_q:>8} {f'{t.saddr}:{t.sport}':<22} {peer}")
+            if info and t.state != "LISTEN":
+                ssthresh = f" ssthresh:{t.ssthresh}" if t.ssthresh < 0x7FFFFFFF else ""
+                lines.append(f"\t {t.cong} rto:{t.rto_ms:.0f} rtt:{t.srtt_ms:.1f} mss:{t.mss} cwnd:{t.cwnd}{ssthresh}")
         return lines
 
     def neigh(self) -> list[str]:

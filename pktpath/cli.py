@@ -7,7 +7,7 @@
     pktpath send DEST PORT     send UDP datagrams from a host (--from A)
     pktpath recv PORT          receive UDP datagrams on a host (--on B)
     pktpath tcpdump            watch a host's frames (--on A, -i eth0, -c N, -w file.pcap)
-    pktpath ip neigh|route|addr, pktpath netstat, pktpath iptables, pktpath ifconfig   (--on HOST)
+    pktpath ip neigh|route|addr, pktpath netstat, pktpath ss, pktpath iptables, pktpath ifconfig   (--on HOST)
     pktpath serve LAYER        run one layer's gRPC service (nic, softirq, l2, l3, l4, socket, orchestrator)
 """
 
@@ -145,7 +145,9 @@ def _cmd_show(args) -> int:
         if args.command == "ip":
             lines = {"neigh": view.neigh, "route": view.route, "addr": view.addr}[args.object]()
         elif args.command == "netstat":
-            lines = view.netstat(tuple(args.group) if args.group else ("Ip", "IpExt", "Icmp", "Udp", "Drops"))
+            lines = view.netstat(tuple(args.group)) if args.group else view.netstat()
+        elif args.command == "ss":
+            lines = view.ss(info=args.info)
         elif args.command == "iptables":
             lines = [f"{'hook':<12} {'pkts':>8} {'bytes':>10} {'target':<6} {'prot':<4} {'source':<18} destination"]
             lines += view.iptables()
@@ -295,8 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("object", choices=("neigh", "route", "addr"))
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
-    p = sub.add_parser("netstat", help="a host's counters, as netstat -s (Ip, IpExt, Icmp, Udp, Drops)")
+    p = sub.add_parser("netstat", help="a host's counters, as netstat -s (Ip, IpExt, Icmp, Tcp, Udp, Drops)")
     p.add_argument("group", nargs="*", help="only these groups (e.g. Udp Softnet Hop)")
+    client_args(p, "--on", "on", "the host (default: the first)")
+    p.set_defaults(func=_cmd_show)
+    p = sub.add_parser("ss", help="a host's TCP sockets, as ss -tan")
+    p.add_argument("-i", "--info", action="store_true", help="each connection's congestion state, as ss -ti")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("iptables", help="a host's netfilter rules with their counters, as iptables -L -v")

@@ -177,3 +177,22 @@ def test_send_after_the_peer_reset_fails(net):
             for _ in range(50):
                 conn.send(b"y" * 1000, timeout=1)
         assert exc.value.errno in (errno.ECONNRESET, errno.EPIPE)
+
+
+def test_pktpath_ss_lists_listeners_and_connections(net):
+    import subprocess
+    import sys
+
+    sup, a, b = net
+    with connection(a, b, 5007, backlog=9) as (srv, cli, conn):
+        out = subprocess.run([sys.executable, "-m", "pktpath.cli", "ss", "-i", "--on", "B", "--base-port",
+                              str(sup.base_port)], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0].split()[:3] == ["State", "Recv-Q", "Send-Q"]
+        assert any(line.split() == ["LISTEN", "0", "9", "0.0.0.0:5007", "0.0.0.0:*"] for line in lines)
+        sport = cli.getsockname()[1]
+        row = next(i for i, line in enumerate(lines) if line.split()[-1:] == [f"10.0.0.1:{sport}"])
+        assert lines[row].split()[:4] == ["ESTAB", "0", "0", "10.0.0.2:5007"]
+        assert "cubic" in lines[row + 1] and "mss:1448" in lines[row + 1]
+        conn.close()
