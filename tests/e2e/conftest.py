@@ -40,3 +40,8 @@ def default_topology(tmp_path_factory):
 @pytest.fixture(scope="module")
 def router_topology(tmp_path_factory):
     yield from running("router", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def lossy_topology(tmp_path_factory):
+    yield from running("lossy", tmp_path_factory)
