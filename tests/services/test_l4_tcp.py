@@ -137,14 +137,19 @@ class Net:
                 self.later(delay, lambda raw=raw: self._arrive(dst, raw))
 
     @staticmethod
-    def _arrive(dst: Host, raw: bytes) -> None:
+    def ip_skb(raw: bytes):
+        """An IPv4 packet as IPv4 hands it to TCP: network header set, data at the TCP header."""
         skb = s.alloc_skb(s.NET_SKB_PAD + len(raw), sampled=False)
         s.skb_reserve(skb, s.NET_SKB_PAD)
         s.skb_put_data(skb, raw)
         s.skb_reset_network_header(skb)
         s.skb_pull(skb, 20)
         s.skb_reset_transport_header(skb)
-        dst.tcp.tcp_v4_rcv([skb])
+        return skb
+
+    @staticmethod
+    def _arrive(dst: Host, raw: bytes) -> None:
+        dst.tcp.tcp_v4_rcv([Net.ip_skb(raw)])
 
     def run(self, seconds: float = 5.0, until=None) -> None:
         """Deliver segments and fire timers in time order for up to `seconds`."""
@@ -260,6 +265,16 @@ def test_bulk_data_both_ways_byte_exact_and_originals_freed_on_ack():
     tp = net.a.tcp.sock(c)
     assert not tp.rtx_queue and not tp.write_queue and tp.snd_una == tp.snd_nxt
     assert tp.cwnd > 10  # slow start grew it
+
+
+def test_cwnd_does_not_grow_while_the_application_is_what_limits_the_sender():
+    net = Net()
+    c, srv = connect(net, nodelay=True)
+    for i in range(200):  # one small write at a time, each acknowledged before the next
+        net.a.send(c, b"x")
+        net.run(0.1)
+    assert len(net.b.data[srv]) == 200
+    assert net.a.tcp.sock(c).cwnd <= 2 * 10  # slow start's limit: twice what was ever in flight
 
 
 def test_every_transmission_is_a_clone_of_the_queued_original():
@@ -387,6 +402,22 @@ def test_nagle_holds_a_small_segment_while_one_is_unacknowledged(nodelay):
     assert len(data_segments()) == (2 if nodelay else 1)  # Nagle: "b" waits for the ACK of "a"
     net.run(1.0)
     assert bytes(net.b.data[srv]) == b"ab" and len(data_segments()) == 2
+
+
+def test_a_batch_of_segments_is_acknowledged_once():
+    """The segments of one poll get one ACK at the end, as GRO's merged segment does."""
+    net = Net()
+    c, srv = connect(net, nodelay=True)
+    held = []
+    net.drop_if = lambda host, th, payload: host is net.a and bool(payload) and not held.append((th, payload))
+    net.a.send(c, pattern(8 * MSS, 6))
+    assert len(held) == 8
+    acks_before = len(net.segments("B"))
+    segs = [th.to_bytes(payload, A, B) + payload for th, payload in held]
+    net.b.tcp.tcp_v4_rcv([Net.ip_skb(IpHdr(A, B, 6).to_bytes(len(seg)) + seg) for seg in segs])
+    acks = net.segments("B")[acks_before:]
+    assert len(acks) == 1 and acks[0].ack_seq == net.b.tcp.sock(srv).rcv_nxt
+    assert len(net.b.data[srv]) == 8 * MSS
 
 
 def test_delayed_ack_after_the_quickack_segments():

@@ -228,13 +228,15 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
         tp.max_window = max(tp.max_window, window)
     now = tcp.clock()
     if after(ack, tp.snd_una):
+        # tcp_is_cwnd_limited(): cwnd grows only while it is what holds the sender back
+        cwnd_limited = tp.cwnd_limited or (tp.cwnd < tp.ssthresh and tp.cwnd < 2 * tp.packets_out())
         acked_segs = _clean_rtx_queue(tcp, tp, ack)
         tp.snd_una = ack
         tp.dupacks = 0
         tp.backoff = tp.retransmits = tp.probes_out = 0
         if tp.in_recovery:
             _newreno_ack(tcp, tp, ack, acked_segs)
-        else:
+        elif cwnd_limited:
             tp.ca.cong_avoid(tp, acked_segs, now)
         tp.rto_at = now + tp.rto if tp.rtx_queue else 0.0
     elif (seg.len == 0 and not th.syn and not th.fin and not window_changed and tp.rtx_queue
@@ -422,10 +424,15 @@ def tcp_fin(tcp, tp: TcpSock) -> None:
 
 def tcp_ack_snd_check(tcp, tp: TcpSock) -> None:
     """__tcp_ack_snd_check(): ACK now when more than one full segment is unacknowledged,
-    in quick-ACK mode (the start, a gap, a FIN), else within the delayed-ACK timer."""
+    in quick-ACK mode (the start, a gap, a FIN), else within the delayed-ACK timer. "Now"
+    is the end of the batch being received: the segments of one NAPI poll are acknowledged
+    together, as the kernel acknowledges the segments GRO merged into one."""
     if not tp.ack_pending:
         return
     if tp.quickack or seq_diff(tp.rcv_nxt, tp.rcv_wup) > tp.advmss or tp.state == TcpState.TIME_WAIT:
-        output.tcp_send_ack(tcp, tp)
+        if tcp.batch_acks is not None:  # one ACK when the batch is done, as for a GRO packet
+            tcp.batch_acks[tp.sk] = tp
+        else:
+            output.tcp_send_ack(tcp, tp)
     elif not tp.delack_at:
         tp.delack_at = tcp.clock() + tcp.delack

@@ -95,6 +95,7 @@ class Tcp:
         self._by_sk: dict[int, TcpSock] = {}
         self._lhash: dict[int, list[TcpSock]] = {}   # sport -> listeners
         self._child_sks = count(CHILD_SK_BASE)
+        self.batch_acks: dict[int, TcpSock] | None = None  # sockets owed an ACK at the end of this batch
         self.out_segs: list = []
         self.out_events: list[TcpEvent] = []
         for name, value in (("RtoAlgorithm", 1), ("RtoMin", 200), ("RtoMax", 120000), ("MaxConn", -1)):
@@ -207,9 +208,16 @@ class Tcp:
         """tcp_v4_rcv() for one batch from IPv4 (data at the TCP header)."""
         dropped = 0
         with self._lock:
-            for skb in skbs:
-                if not self._rcv_one(skb):
-                    dropped += 1
+            self.batch_acks = {}
+            try:
+                for skb in skbs:
+                    if not self._rcv_one(skb):
+                        dropped += 1
+            finally:
+                owed, self.batch_acks = self.batch_acks, None
+            for tp in owed.values():
+                if tp.ack_pending and tp.state != TcpState.CLOSE:
+                    output.tcp_send_ack(self, tp)
         self._flush()
         return len(skbs) - dropped, dropped
 

@@ -225,10 +225,12 @@ def tcp_write_xmit(tcp, tp: TcpSock, *, force: bool = False) -> None:
     """tcp_write_xmit(): send queued segments while the congestion window, the peer's
     window and Nagle allow; arm the retransmission or the zero-window probe timer."""
     tcp_xmit_retransmit_queue(tcp, tp)
+    tp.cwnd_limited = False
     while tp.write_queue:
         seg = tp.write_queue[0]
         if not force:
             if in_flight(tp) >= tp.cwnd:
+                tp.cwnd_limited = True
                 break
             if after(seg.end_seq, seq_add(tp.snd_una, tp.snd_wnd)) and not seg.flags & TCPHDR_SYN:
                 break

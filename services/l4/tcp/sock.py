@@ -172,6 +172,7 @@ class TcpSock:
     ssthresh: int = 0x7FFFFFFF        # TCP_INFINITE_SSTHRESH
     cwnd_cnt: int = 0
     ca: object = None                 # the congestion-control state (cong.py)
+    cwnd_limited: bool = False        # the last tcp_write_xmit stopped at cwnd with data waiting
     dupacks: int = 0
     lost_out: int = 0                 # segments on the retransmit queue marked lost
     high_seq: int = 0                 # snd_nxt when recovery began (NewReno's "recover")
