@@ -39,7 +39,7 @@ TCP_TIMER_TICK_S = 0.02  # the longest the timer thread sleeps; TCP's shortest t
 _CALLBACK = {"data": socket_pb2.SkCallback.DATA, "eof": socket_pb2.SkCallback.EOF,
              "established": socket_pb2.SkCallback.ESTABLISHED, "accept": socket_pb2.SkCallback.ACCEPT,
              "error": socket_pb2.SkCallback.ERROR, "acked": socket_pb2.SkCallback.ACKED,
-             "closed": socket_pb2.SkCallback.CLOSED}
+             "closed": socket_pb2.SkCallback.CLOSED, "sndbuf": socket_pb2.SkCallback.SNDBUF}
 
 
 def _sock_err_batch(errs) -> socket_pb2.SockErrBatch:
@@ -193,12 +193,12 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
     def TcpV4Connect(self, request, context):
         err, saddr = self.tcp.connect(request.sk, self._addr(context, request.saddr), request.sport,
                                       self._addr(context, request.daddr), request.dport, rcvbuf=request.rcvbuf,
-                                      sndbuf=request.sndbuf, nodelay=request.nodelay)
+                                      nodelay=request.nodelay)
         return l4_pb2.TcpConnectReply(errno=err, saddr=ip_to_str(saddr) if saddr else "")
 
     def InetCskListenStart(self, request, context):
         self.tcp.listen(request.sk, self._addr(context, request.saddr), request.sport, request.backlog,
-                        rcvbuf=request.rcvbuf, sndbuf=request.sndbuf, nodelay=request.nodelay)
+                        rcvbuf=request.rcvbuf, nodelay=request.nodelay)
         return empty_pb2.Empty()
 
     def InetCskAccept(self, request, context):
@@ -211,8 +211,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
 
     def TcpSetsockopt(self, request, context):
         self.tcp.setsockopt(request.sk, nodelay=request.nodelay if request.HasField("nodelay") else None,
-                            rcvbuf=request.rcvbuf if request.HasField("rcvbuf") else None,
-                            sndbuf=request.sndbuf if request.HasField("sndbuf") else None)
+                            rcvbuf=request.rcvbuf if request.HasField("rcvbuf") else None)
         return empty_pb2.Empty()
 
     def GetTcpSockets(self, request, context):

@@ -97,12 +97,12 @@ class L4Tcp:
     def connect(self, sock) -> int:
         return self._call(self.stub.TcpV4Connect, l4_pb2.TcpConnectRequest(
             sk=sock.sk, saddr=ip_to_str(sock.saddr), sport=sock.sport, daddr=ip_to_str(sock.daddr),
-            dport=sock.dport, rcvbuf=sock.rcvbuf, sndbuf=sock.sndbuf, nodelay=sock.stream.nodelay)).errno
+            dport=sock.dport, rcvbuf=_user_rcvbuf(sock), nodelay=sock.stream.nodelay)).errno
 
     def listen(self, sock, backlog: int) -> None:
         self._call(self.stub.InetCskListenStart, l4_pb2.TcpListenRequest(
             sk=sock.sk, saddr=ip_to_str(sock.saddr) if sock.saddr else "", sport=sock.sport, backlog=backlog,
-            rcvbuf=sock.rcvbuf, sndbuf=sock.sndbuf, nodelay=sock.stream.nodelay))
+            rcvbuf=_user_rcvbuf(sock), nodelay=sock.stream.nodelay))
 
     def accepted(self, listener_sk: int, child_sk: int) -> None:
         self._call(self.stub.InetCskAccept, l4_pb2.TcpAccepted(listener=listener_sk, child=child_sk))
@@ -126,8 +126,10 @@ class L4Tcp:
             pass
 
     def setsockopt(self, sock) -> None:
-        self._call(self.stub.TcpSetsockopt, l4_pb2.TcpSockopt(sk=sock.sk, nodelay=sock.stream.nodelay,
-                                                              rcvbuf=sock.rcvbuf, sndbuf=sock.sndbuf))
+        opts = l4_pb2.TcpSockopt(sk=sock.sk, nodelay=sock.stream.nodelay)
+        if sock.rcvbuf_locked:
+            opts.rcvbuf = sock.rcvbuf
+        self._call(self.stub.TcpSetsockopt, opts)
 
     def callbacks(self, batch) -> list:
         """SkCallbacks' items as the socket layer takes them."""
@@ -144,6 +146,11 @@ class L4Tcp:
 
     def close_hops(self) -> None:
         self._calls.close()
+
+
+def _user_rcvbuf(sock) -> int:
+    """SO_RCVBUF if the user set it, else 0: L4 autotunes it."""
+    return sock.rcvbuf if sock.rcvbuf_locked else 0
 
 
 def _tcp_calls(items) -> l4_pb2.TcpCallBatch:

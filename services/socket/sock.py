@@ -74,6 +74,8 @@ class Sock:
     bound: bool = False
     rcvbuf: int = RMEM_DEFAULT
     sndbuf: int = WMEM_DEFAULT
+    rcvbuf_locked: bool = False    # SOCK_RCVBUF_LOCK / SOCK_SNDBUF_LOCK: set by the user, not autotuned
+    sndbuf_locked: bool = False
     ttl: int = -1                  # -1: the route's default, 64
     pmtudisc: int = IP_PMTUDISC_WANT
     recverr: bool = False
@@ -168,7 +170,8 @@ class SocketLayer:
     def child(self, listener: Sock, c) -> Sock:
         """The socket of a connection L4 established for a listener; accept() gives it an fd."""
         sock = Sock(-1, c.sk, SOCK_STREAM, IPPROTO_TCP, saddr=c.saddr, sport=c.sport, daddr=c.daddr,
-                    dport=c.dport, rcvbuf=listener.rcvbuf, sndbuf=listener.sndbuf, stream=StreamState())
+                    dport=c.dport, rcvbuf=listener.rcvbuf, sndbuf=listener.sndbuf, stream=StreamState(),
+                    rcvbuf_locked=listener.rcvbuf_locked, sndbuf_locked=listener.sndbuf_locked)
         with self._lock:
             self._by_sk[sock.sk] = sock
         return sock
@@ -276,8 +279,10 @@ class SocketLayer:
             # sk_rcvbuf = max(min_t(u32, val, rmem_max) * 2, SOCK_MIN_RCVBUF): doubled for the
             # skb overhead; a negative value read as u32 is huge, so it gets the maximum
             sock.rcvbuf = max(min(value & 0xFFFFFFFF, RMEM_MAX) * 2, SOCK_MIN_RCVBUF)
+            sock.rcvbuf_locked = True
         elif level == SOL_SOCKET and optname == SO_SNDBUF:
             sock.sndbuf = max(min(value & 0xFFFFFFFF, WMEM_MAX) * 2, SOCK_MIN_SNDBUF)
+            sock.sndbuf_locked = True
         elif level == IPPROTO_IP and optname == IP_TTL:
             if value != -1 and not 1 <= value <= 255:
                 raise SockError(errno.EINVAL, f"IP_TTL {value}")

@@ -205,6 +205,14 @@ class Stream:
             sock.stream.wmem = max(0, sock.stream.wmem - value)
             sock.cond.notify_all()  # sk_write_space
 
+    def _on_sndbuf(self, sock, value, skb, child) -> None:
+        """tcp_sndbuf_expand()'s suggestion: taken unless SO_SNDBUF was set."""
+        if sock.sndbuf_locked:
+            return
+        with sock.cond:
+            sock.sndbuf = max(sock.sndbuf, value)
+            sock.cond.notify_all()
+
     def _on_closed(self, sock, value, skb, child) -> None:
         with sock.cond:
             sock.stream.state = "CLOSED"

@@ -44,6 +44,7 @@ class Host:
         self.accepted: list = []
         self.closed: set[int] = set()
         self.acked: dict[int, int] = {}
+        self.sndbuf: dict[int, int] = {}
         self.reading = True  # the application reads whatever arrives at once
         self.skbs: list = []
 
@@ -64,6 +65,8 @@ class Host:
                 self.closed.add(ev.sk)
             elif ev.kind == "acked":
                 self.acked[ev.sk] = self.acked.get(ev.sk, 0) + ev.value
+            elif ev.kind == "sndbuf":
+                self.sndbuf[ev.sk] = ev.value
         if self.reading:
             self.net.later(0, self.read_all)
 
@@ -170,8 +173,9 @@ class Net:
 
 def connect(net: Net, *, sport: int = 40000, dport: int = 80, backlog: int = 16, **opts):
     """A listening on B's port, A connecting: returns (client sk, server child sk)."""
-    net.b.tcp.listen(100, 0, dport, backlog, rcvbuf=opts.get("rcvbuf", 131072), sndbuf=65536)
-    assert net.a.tcp.connect(1, 0, sport, B, dport, rcvbuf=131072, sndbuf=65536, **opts) == (0, A)
+    rcvbuf = opts.pop("rcvbuf", 131072)  # 0: autotuned
+    net.b.tcp.listen(100, 0, dport, backlog, rcvbuf=rcvbuf)
+    assert net.a.tcp.connect(1, 0, sport, B, dport, rcvbuf=rcvbuf, **opts) == (0, A)
     net.run(1.0, until=lambda: net.b.accepted and 1 in net.a.established)
     child = net.b.accepted[-1]
     net.b.tcp.accepted(100, child.sk)
@@ -217,7 +221,7 @@ def test_syn_options_are_linuxs_and_scapy_reads_them():
 def test_options_off_when_the_peer_does_not_offer_them():
     """A SYN with only an MSS: no window scaling, SACK or timestamps, and MSS 536 rules."""
     net = Net()
-    net.b.tcp.listen(100, 0, 80, 8, rcvbuf=131072, sndbuf=65536)
+    net.b.tcp.listen(100, 0, 80, 8, rcvbuf=131072)
     syn = TcpHdr(40000, 80, 1000, 0, 0, TCPHDR_SYN, 8192, options=bytes([2, 4, 0x02, 0x18])).to_bytes(b"", A, B)
     Net._arrive(net.b, IpHdr(A, B, 6).to_bytes(len(syn)) + syn)
     synack = TcpHdr.from_bytes(bytes(net.wire[-1][2][20:]))
@@ -228,7 +232,7 @@ def test_options_off_when_the_peer_does_not_offer_them():
 
 def test_connect_to_a_closed_port_is_refused_by_a_reset():
     net = Net()
-    assert net.a.tcp.connect(1, 0, 40000, B, 81, rcvbuf=131072, sndbuf=65536)[0] == 0
+    assert net.a.tcp.connect(1, 0, 40000, B, 81, rcvbuf=131072)[0] == 0
     net.run(1.0, until=lambda: 1 in net.a.errors)
     assert net.a.errors[1] == errno.ECONNREFUSED and 1 in net.a.closed
     rst = net.segments("B")[0]
@@ -239,8 +243,8 @@ def test_connect_to_a_closed_port_is_refused_by_a_reset():
 
 def test_simultaneous_open():
     net = Net()
-    assert net.a.tcp.connect(1, 0, 5000, B, 6000, rcvbuf=131072, sndbuf=65536)[0] == 0
-    assert net.b.tcp.connect(2, 0, 6000, A, 5000, rcvbuf=131072, sndbuf=65536)[0] == 0
+    assert net.a.tcp.connect(1, 0, 5000, B, 6000, rcvbuf=131072)[0] == 0
+    assert net.b.tcp.connect(2, 0, 6000, A, 5000, rcvbuf=131072)[0] == 0
     net.run(1.0, until=lambda: 1 in net.a.established and 2 in net.b.established)
     assert net.a.state(1) == TcpState.ESTABLISHED and net.b.state(2) == TcpState.ESTABLISHED
     assert net.a.send(1, b"ping") == 0
@@ -376,6 +380,28 @@ def test_a_slow_reader_closes_the_window_the_sender_probes_and_nothing_is_lost()
     assert bytes(net.b.data[srv]) == data
 
 
+def test_the_receive_buffer_grows_while_the_reader_keeps_up():
+    """tcp_rcv_space_adjust(): an unlocked buffer follows what the reader takes per RTT."""
+    net = Net()
+    c, srv = connect(net, rcvbuf=0)
+    tp = net.b.tcp.sock(srv)
+    assert (tp.rcvbuf, tp.rcvbuf_locked) == (131072, False)
+    net.a.send(c, pattern(3_000_000, 7))
+    net.run(60.0, until=lambda: len(net.b.data.get(srv, b"")) == 3_000_000)
+    assert tp.rcvbuf > 131072 and tp.rcv_wnd > 131072 // 2
+
+
+def test_a_locked_receive_buffer_stays_and_the_send_buffer_follows_cwnd():
+    net = Net()
+    c, srv = connect(net)
+    assert net.b.tcp.sock(srv).rcvbuf_locked
+    first = net.a.sndbuf[c]
+    assert first == 2 * 10 * 4096  # two initial windows of segments, truesize rounded up
+    net.a.send(c, pattern(1_000_000, 8))
+    net.run(30.0, until=lambda: len(net.b.data.get(srv, b"")) == 1_000_000)
+    assert net.a.sndbuf[c] > first and net.b.tcp.sock(srv).rcvbuf == 131072
+
+
 def test_window_scale_applies_to_the_advertised_window():
     net = Net()
     c, srv = connect(net)
@@ -418,6 +444,21 @@ def test_a_batch_of_segments_is_acknowledged_once():
     acks = net.segments("B")[acks_before:]
     assert len(acks) == 1 and acks[0].ack_seq == net.b.tcp.sock(srv).rcv_nxt
     assert len(net.b.data[srv]) == 8 * MSS
+
+
+def test_each_out_of_order_segment_of_a_batch_gets_its_duplicate_ack():
+    """GRO never merges across a gap: every segment after a hole is acknowledged at once,
+    so that the sender can count three duplicate ACKs."""
+    net = Net()
+    c, srv = connect(net, nodelay=True)
+    held = []
+    net.drop_if = lambda host, th, payload: host is net.a and bool(payload) and not held.append((th, payload))
+    net.a.send(c, pattern(8 * MSS, 9))
+    acks_before = len(net.segments("B"))
+    segs = [th.to_bytes(payload, A, B) + payload for th, payload in held[:1] + held[2:]]  # the second is lost
+    net.b.tcp.tcp_v4_rcv([Net.ip_skb(IpHdr(A, B, 6).to_bytes(len(seg)) + seg) for seg in segs])
+    acks = net.segments("B")[acks_before:]
+    assert [h.ack_seq for h in acks].count(held[1][0].seq) == 6
 
 
 def test_delayed_ack_after_the_quickack_segments():
@@ -530,9 +571,9 @@ def test_accept_queue_overflow_is_counted_as_linux_counts_it():
     two connections (sk_acceptq_is_full is "more than backlog"); the rest are dropped
     and counted, and get in on their SYN retries once accept() makes room."""
     net = Net()
-    net.b.tcp.listen(100, 0, 80, 1, rcvbuf=131072, sndbuf=65536)
+    net.b.tcp.listen(100, 0, 80, 1, rcvbuf=131072)
     for i in range(4):
-        net.a.tcp.connect(10 + i, 0, 41000 + i, B, 80, rcvbuf=131072, sndbuf=65536)
+        net.a.tcp.connect(10 + i, 0, 41000 + i, B, 80, rcvbuf=131072)
     net.run(10.0)
     assert len(net.b.accepted) == 2
     assert net.b.count("TcpExt", "TCPReqQFullDrop") > 0 and net.b.count("TcpExt", "ListenOverflows") > 0
@@ -547,8 +588,8 @@ def test_accept_queue_overflow_is_counted_as_linux_counts_it():
 
 def test_closing_a_listener_resets_connections_not_yet_accepted():
     net = Net()
-    net.b.tcp.listen(100, 0, 80, 8, rcvbuf=131072, sndbuf=65536)
-    net.a.tcp.connect(1, 0, 40000, B, 80, rcvbuf=131072, sndbuf=65536)
+    net.b.tcp.listen(100, 0, 80, 8, rcvbuf=131072)
+    net.a.tcp.connect(1, 0, 40000, B, 80, rcvbuf=131072)
     net.run(0.5)
     net.b.tcp.close(100)
     net.run(0.5)

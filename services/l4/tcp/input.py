@@ -108,6 +108,7 @@ def tcp_rcv_synsent_state_process(tcp, tp: TcpSock, skb, seg: Segment) -> None:
         tp.retransmits = tp.backoff = 0
         tcp.set_state(tp, TcpState.ESTABLISHED)
         tcp.event("established", tp.sk, value=tp.mss_cache)
+        output.tcp_sndbuf_expand(tcp, tp)  # tcp_init_buffer_space()
         s.consume_skb(skb, output.L4, tcp.host, "tcp_rcv_synsent_state_process")
         output.tcp_send_ack(tcp, tp)
         output.tcp_write_xmit(tcp, tp)
@@ -183,6 +184,7 @@ def tcp_rcv_state_process(tcp, tp: TcpSock, skb, seg: Segment) -> None:
             return
         tcp.set_state(tp, TcpState.ESTABLISHED)
         tcp.event("established", tp.sk, value=tp.mss_cache)
+        output.tcp_sndbuf_expand(tcp, tp)  # tcp_init_buffer_space()
     elif verdict == ACK_UNSENT:
         output.tcp_send_ack(tcp, tp)
         tcp.drop(skb, pb.SKB_DROP_REASON_TCP_ACK_UNSENT_DATA, "tcp_ack")
@@ -238,6 +240,7 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
             _newreno_ack(tcp, tp, ack, acked_segs)
         elif cwnd_limited:
             tp.ca.cong_avoid(tp, acked_segs, now)
+            output.tcp_sndbuf_expand(tcp, tp)
         tp.rto_at = now + tp.rto if tp.rtx_queue else 0.0
     elif (seg.len == 0 and not th.syn and not th.fin and not window_changed and tp.rtx_queue
           and ack == tp.snd_una):
@@ -335,7 +338,7 @@ def tcp_data_queue(tcp, tp: TcpSock, skb, seg: Segment) -> None:
         return
     if not after(seg.end_seq, tp.rcv_nxt):  # all of it was had before
         tp.ack_pending = True
-        tp.quickack = max(tp.quickack, 1)
+        tp.ack_now = True
         tcp.drop(skb, pb.SKB_DROP_REASON_TCP_OLD_DATA, "tcp_data_queue")
         return
     if after(seg.seq, tp.rcv_nxt):
@@ -345,7 +348,7 @@ def tcp_data_queue(tcp, tp: TcpSock, skb, seg: Segment) -> None:
         s.skb_pull(skb, seq_diff(tp.rcv_nxt, seg.seq))
     if skb.len and output.receive_window(tp) == 0:
         tp.ack_pending = True
-        tp.quickack = max(tp.quickack, 1)
+        tp.ack_now = True
         tcp.drop(skb, pb.SKB_DROP_REASON_TCP_ZEROWINDOW, "tcp_data_queue")
         return
     had_ofo = bool(tp.ofo_queue)
@@ -353,7 +356,7 @@ def tcp_data_queue(tcp, tp: TcpSock, skb, seg: Segment) -> None:
     if tp.ofo_queue:
         _ofo_queue(tcp, tp)
     if had_ofo:
-        tp.quickack = max(tp.quickack, 1)  # a hole filled: tell the sender at once
+        tp.ack_now = True  # a hole filled: tell the sender at once
     tp.ack_pending = True
 
 
@@ -375,10 +378,10 @@ def _ofo_insert(tcp, tp: TcpSock, skb, seg: Segment) -> None:
     """tcp_data_queue_ofo(): keep it for later unless it brings nothing new."""
     if not before(seg.seq, seq_add(tp.rcv_nxt, output.receive_window(tp))):
         tp.ack_pending = True
-        tp.quickack = max(tp.quickack, 1)
+        tp.ack_now = True
         tcp.drop(skb, pb.SKB_DROP_REASON_TCP_OVERWINDOW, "tcp_data_queue_ofo")
         return
-    tp.quickack = max(tp.quickack, 1)  # a gap: the sender needs duplicate ACKs now
+    tp.ack_now = True  # a gap: the sender needs a duplicate ACK for each segment now
     tp.ack_pending = True
     for start, (end, _, _) in tp.ofo_queue.items():
         if not before(seg.seq, start) and not after(seg.end_seq, end):
@@ -408,7 +411,7 @@ def _ofo_queue(tcp, tp: TcpSock) -> None:
 def tcp_fin(tcp, tp: TcpSock) -> None:
     """tcp_fin(): the peer has sent all it will; the reader sees end of file."""
     tp.rcv_nxt = seq_add(tp.rcv_nxt, 1)
-    tp.quickack = max(tp.quickack, 1)
+    tp.ack_now = True
     tp.ack_pending = True
     tcp.event("eof", tp.sk)
     for _, skb, _ in tp.ofo_queue.values():  # nothing can follow a FIN
@@ -423,14 +426,17 @@ def tcp_fin(tcp, tp: TcpSock) -> None:
 
 
 def tcp_ack_snd_check(tcp, tp: TcpSock) -> None:
-    """__tcp_ack_snd_check(): ACK now when more than one full segment is unacknowledged,
-    in quick-ACK mode (the start, a gap, a FIN), else within the delayed-ACK timer. "Now"
-    is the end of the batch being received: the segments of one NAPI poll are acknowledged
-    together, as the kernel acknowledges the segments GRO merged into one."""
+    """__tcp_ack_snd_check(): a duplicate ACK (a gap, old data), a hole filled or a FIN is
+    acknowledged at once; in-order data when more than one full segment is unacknowledged
+    or in quick-ACK mode (the connection's start) at the end of the batch being received
+    (the segments of one NAPI poll together, as GRO merges in-order segments, never
+    out-of-order ones); else within the delayed-ACK timer."""
     if not tp.ack_pending:
         return
-    if tp.quickack or seq_diff(tp.rcv_nxt, tp.rcv_wup) > tp.advmss or tp.state == TcpState.TIME_WAIT:
-        if tcp.batch_acks is not None:  # one ACK when the batch is done, as for a GRO packet
+    if tp.ack_now or tp.state == TcpState.TIME_WAIT:
+        output.tcp_send_ack(tcp, tp)
+    elif tp.quickack or seq_diff(tp.rcv_nxt, tp.rcv_wup) > tp.advmss:
+        if tcp.batch_acks is not None:  # in-order data: one ACK when the batch is done, as for GRO
             tcp.batch_acks[tp.sk] = tp
         else:
             output.tcp_send_ack(tcp, tp)

@@ -31,7 +31,8 @@ from pktpath.services.l4.tcp import input as tcp_input
 from pktpath.services.l4.tcp import output, timer
 from pktpath.services.l4.tcp.cong import CONGESTION_CONTROL, DEFAULT_CONGESTION_CONTROL
 from pktpath.services.l4.tcp.sock import (
-    TCP_DELACK_MIN, TCP_FIN_TIMEOUT, TCP_MAX_WSCALE, TCP_RMEM_MAX, TCP_TIMEOUT_INIT, TCP_TIMEWAIT_LEN,
+    TCP_DELACK_MIN, TCP_FIN_TIMEOUT, TCP_MAX_WSCALE, TCP_RMEM_DEFAULT, TCP_RMEM_MAX, TCP_TIMEOUT_INIT,
+    TCP_TIMEWAIT_LEN,
     RequestSock, Seg, TcpSock, TcpState, seq_add,
 )
 from pktpath.services.l4.udp import ip_addrs
@@ -55,9 +56,9 @@ class Child(NamedTuple):
 
 
 class TcpEvent(NamedTuple):
-    kind: str            # data | eof | established | accept | error | acked | closed
+    kind: str            # data | eof | established | accept | error | acked | sndbuf | closed
     sk: int
-    value: int = 0       # established: the MSS; error: the errno; acked: bytes
+    value: int = 0       # established: the MSS; error: the errno; acked: bytes; sndbuf: bytes
     skb: object = None   # data: in-order payload for the receive queue
     child: Child | None = None
 
@@ -70,6 +71,21 @@ def tcp_select_initial_window(rcvbuf: int) -> int:
         space >>= 1
         wscale += 1
     return wscale
+
+
+def tcp_rcv_space_adjust(tp: TcpSock, copied: int, now: float) -> None:
+    """tcp_rcv_space_adjust() (dynamic right-sizing): once per RTT, if the reader took more
+    than ever in one RTT, grow the receive buffer to twice that window's worth, up to
+    tcp_rmem[2], so the window never holds the sender back (unless SO_RCVBUF was set)."""
+    tp.rcvq_copied += copied
+    if not tp.srtt or now - tp.rcvq_time < tp.srtt:
+        return
+    if tp.rcvq_copied > tp.rcvq_space:
+        tp.rcvq_space = tp.rcvq_copied
+        if not tp.rcvbuf_locked:
+            rcvwin = 2 * tp.rcvq_copied + 16 * tp.advmss
+            tp.rcvbuf = min(max(tp.rcvbuf, 2 * rcvwin), TCP_RMEM_MAX)  # half of it is window
+    tp.rcvq_copied, tp.rcvq_time = 0, now
 
 
 class Tcp:
@@ -304,7 +320,7 @@ class Tcp:
         req = RequestSock(daddr, seg.th.dest, saddr, seg.th.source, self._isn(), seg.th.seq, opts.mss,
                           seg.th.window, opts.wscale, opts.sack_ok,
                           opts.tsval if opts.tsval is not None else -1,
-                          expires=self.clock() + TCP_TIMEOUT_INIT)
+                          expires=self.clock() + TCP_TIMEOUT_INIT, sent_at=self.clock())
         listener.syn_queue[saddr, seg.th.source] = req
         output.tcp_send_synack(self, listener, req)
         s.consume_skb(skb, L4, self.host, "tcp_conn_request")
@@ -338,13 +354,15 @@ class Tcp:
         listener.accept_queue.append(child.sk)
         self.event("accept", listener.sk, child=Child(child.sk, child.saddr, child.sport, child.daddr,
                                                       child.dport, child.mss_cache))
+        output.tcp_sndbuf_expand(self, child)  # tcp_init_buffer_space()
         tcp_input.tcp_rcv_state_process(self, child, skb, seg)
         return True
 
     def _create_child(self, listener: TcpSock, req: RequestSock) -> TcpSock:
         """tcp_create_openreq_child(): the connection's own socket, as the handshake set it."""
         tp = TcpSock(next(self._child_sks), TcpState.SYN_RECV, req.saddr, req.sport, req.daddr, req.dport,
-                     parent=listener.sk, rcvbuf=listener.rcvbuf, sndbuf=listener.sndbuf, nodelay=listener.nodelay,
+                     parent=listener.sk, rcvbuf=listener.rcvbuf, rcvbuf_locked=listener.rcvbuf_locked,
+                     nodelay=listener.nodelay,
                      advmss=listener.advmss, rcv_wscale=listener.rcv_wscale)
         tp.ca = self.cc()
         tp.iss = req.iss
@@ -356,21 +374,26 @@ class Tcp:
         tp.snd_wl1 = req.irs
         tcp_input.apply_syn_options(tp, tcp_input.RxOptions(
             req.mss, req.snd_wscale, req.sack_ok, req.ts_recent if req.ts_recent >= 0 else None))
+        if not req.retrans:  # tcp_synack_rtt_meas(): the handshake is the first RTT sample
+            tp.rtt_sample(self.clock() - req.sent_at)
+            tp.rcvq_time = self.clock()
         self.set_state(tp, TcpState.ESTABLISHED)
         self._hash(tp)
         return tp
 
     # -- the socket layer's calls ---------------------------------------------------------
     def _new_sock(self, sk: int, saddr: int, sport: int, daddr: int, dport: int, mtu: int, *,
-                  rcvbuf: int, sndbuf: int, nodelay: bool) -> TcpSock:
-        tp = TcpSock(sk, TcpState.CLOSE, saddr, sport, daddr, dport, rcvbuf=rcvbuf, sndbuf=sndbuf, nodelay=nodelay)
+                  rcvbuf: int, nodelay: bool) -> TcpSock:
+        """rcvbuf 0: tcp_rmem's default, grown as the reader keeps up; else the user's, fixed."""
+        tp = TcpSock(sk, TcpState.CLOSE, saddr, sport, daddr, dport, rcvbuf=rcvbuf or TCP_RMEM_DEFAULT,
+                     rcvbuf_locked=bool(rcvbuf), nodelay=nodelay)
         tp.ca = self.cc()
         tp.advmss = tp.mss_cache = mtu - 40  # IPv4 and TCP headers
         tp.rcv_wscale = tcp_select_initial_window(rcvbuf)
         tp.wscale_ok = True  # offered in our SYN; the peer's SYN-ACK settles it
         return tp
 
-    def connect(self, sk: int, saddr: int, sport: int, daddr: int, dport: int, *, rcvbuf: int, sndbuf: int,
+    def connect(self, sk: int, saddr: int, sport: int, daddr: int, dport: int, *, rcvbuf: int = 0,
                 nodelay: bool = False) -> tuple[int, int]:
         """tcp_v4_connect(): route, then send the SYN. Returns (errno, the source address)."""
         with self._lock:
@@ -380,7 +403,7 @@ class Tcp:
             saddr = saddr or src
             if (saddr, sport, daddr, dport) in self._ehash:
                 return errno.EADDRNOTAVAIL, 0
-            tp = self._new_sock(sk, saddr, sport, daddr, dport, mtu, rcvbuf=rcvbuf, sndbuf=sndbuf, nodelay=nodelay)
+            tp = self._new_sock(sk, saddr, sport, daddr, dport, mtu, rcvbuf=rcvbuf, nodelay=nodelay)
             tp.iss = tp.write_seq = self._isn()
             tp.state = TcpState.SYN_SENT
             self._hash(tp)
@@ -389,7 +412,7 @@ class Tcp:
         self._flush()
         return 0, saddr
 
-    def listen(self, sk: int, saddr: int, sport: int, backlog: int, *, rcvbuf: int, sndbuf: int,
+    def listen(self, sk: int, saddr: int, sport: int, backlog: int, *, rcvbuf: int = 0,
                nodelay: bool = False) -> None:
         """inet_csk_listen_start()."""
         with self._lock:
@@ -398,7 +421,7 @@ class Tcp:
                 tp.backlog = backlog  # listen() again changes only the backlog
                 return
             _, _, mtu = self._route_output(saddr) if saddr else (0, 0, 1500)
-            tp = self._new_sock(sk, saddr, sport, 0, 0, mtu or 1500, rcvbuf=rcvbuf, sndbuf=sndbuf, nodelay=nodelay)
+            tp = self._new_sock(sk, saddr, sport, 0, 0, mtu or 1500, rcvbuf=rcvbuf, nodelay=nodelay)
             tp.state = TcpState.LISTEN
             tp.backlog = backlog
             self._lhash.setdefault(sport, []).append(tp)
@@ -447,6 +470,7 @@ class Tcp:
             if tp is None:
                 return
             tp.unread = max(0, tp.unread - copied)
+            tcp_rcv_space_adjust(tp, copied, self.clock())
             now_left = output.receive_window(tp)
             new = output.free_window(tp)
             if tp.state in (TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2) and (
@@ -519,16 +543,13 @@ class Tcp:
                 self.done(tp, err)
         self._flush()
 
-    def setsockopt(self, sk: int, *, nodelay: bool | None = None, rcvbuf: int | None = None,
-                   sndbuf: int | None = None) -> None:
+    def setsockopt(self, sk: int, *, nodelay: bool | None = None, rcvbuf: int | None = None) -> None:
         with self._lock:
             tp = self._by_sk.get(sk)
             if tp is None:
                 return
-            if rcvbuf is not None:
-                tp.rcvbuf = rcvbuf
-            if sndbuf is not None:
-                tp.sndbuf = sndbuf
+            if rcvbuf:
+                tp.rcvbuf, tp.rcvbuf_locked = rcvbuf, True
             if nodelay is not None:
                 tp.nodelay = nodelay
                 if nodelay and tp.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):

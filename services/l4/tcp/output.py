@@ -10,7 +10,9 @@ pure ACKs and resets are new skbs of their own.
 from pktpath import skbuff as s
 from pktpath.flow import Flowi4
 from pktpath.pb import skbuff_pb2
-from pktpath.services.l4.tcp.sock import Seg, TcpSock, TcpState, after, seq_add, seq_diff
+from pktpath.services.l4.tcp.sock import (
+    TCP_INIT_CWND, TCP_WMEM_MAX, Seg, TcpSock, TcpState, after, seq_add, seq_diff,
+)
 from pktpath.wire.ipv4 import IPPROTO_TCP
 from pktpath.wire.tcp import (
     TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TcpHdr, TcpOptMss, TcpOptNop, TcpOptSackPerm,
@@ -21,6 +23,7 @@ L4 = skbuff_pb2.LAYER_L4
 TCP, TCPEXT = "Tcp", "TcpExt"
 MAX_WINDOW = 0xFFFF
 MAX_TCP_HEADER = s.MAX_HEADER  # headroom for TCP, IP and Ethernet headers
+SKB_TRUESIZE_OVERHEAD = 576    # sizeof(struct sk_buff) + sizeof(struct skb_shared_info), aligned
 
 
 def tcp_time_stamp(tcp) -> int:
@@ -91,7 +94,7 @@ def _push_header(tcp, tp: TcpSock, skb, seq: int, flags: int, options: bytes, wi
     skb.record(s.EXIT, L4, tcp.host, func)
     tcp.mib.inc(TCP, "OutSegs")
     if flags & TCPHDR_ACK:  # this ACK is the one a delayed ACK was waiting for
-        tp.ack_pending = False
+        tp.ack_pending = tp.ack_now = False
         tp.delack_at = 0.0
         if tp.quickack:
             tp.quickack -= 1
@@ -214,6 +217,17 @@ def _nagle_holds(tp: TcpSock, seg: Seg) -> bool:
     unless TCP_NODELAY is set or it carries the FIN."""
     return (not tp.nodelay and seg.len < tp.mss_cache and not seg.flags & TCPHDR_FIN
             and tp.packets_out() > 0)
+
+
+def tcp_sndbuf_expand(tcp, tp: TcpSock) -> None:
+    """tcp_sndbuf_expand(): a send buffer for two congestion windows of segments, each
+    charged its truesize rounded up to a power of two, up to tcp_wmem[2]; suggested to the
+    socket layer, which takes it unless SO_SNDBUF was set (SOCK_SNDBUF_LOCK)."""
+    per_mss = 1 << (tp.mss_cache + MAX_TCP_HEADER + SKB_TRUESIZE_OVERHEAD - 1).bit_length()
+    sndmem = min(2 * max(tp.cwnd, TCP_INIT_CWND) * per_mss, TCP_WMEM_MAX)
+    if sndmem > tp.sndbuf_advised:
+        tp.sndbuf_advised = sndmem
+        tcp.event("sndbuf", tp.sk, value=sndmem)
 
 
 def in_flight(tp: TcpSock) -> int:

@@ -50,6 +50,7 @@ TCP_MAX_WSCALE = 14
 TCP_RMEM_DEFAULT = 131072   # net.ipv4.tcp_rmem[1]: a TCP socket's SO_RCVBUF
 TCP_RMEM_MAX = 6291456      # net.ipv4.tcp_rmem[2]: what the window scale is chosen for
 TCP_WMEM_DEFAULT = 16384    # net.ipv4.tcp_wmem[1]: a TCP socket's SO_SNDBUF
+TCP_WMEM_MAX = 4194304      # net.ipv4.tcp_wmem[2]: what the send buffer may grow to
 TCP_HEADER_LEN = 20         # plus options
 
 _MOD = 1 << 32
@@ -108,6 +109,7 @@ class RequestSock:
     ts_recent: int = -1      # the peer's TSval; -1: no timestamps
     retrans: int = 0
     expires: float = 0.0
+    sent_at: float = 0.0     # the first SYN-ACK: its ACK gives the handshake's RTT
 
 
 @dataclass
@@ -148,8 +150,12 @@ class TcpSock:
 
     # buffers: the socket layer holds the receive queue and the user's buffer sizes
     rcvbuf: int = TCP_RMEM_DEFAULT
-    sndbuf: int = TCP_WMEM_DEFAULT
+    rcvbuf_locked: bool = False       # set by SO_RCVBUF: no autotuning (SOCK_RCVBUF_LOCK)
     unread: int = 0                   # bytes delivered to the socket layer and not read yet
+    rcvq_space: int = 0               # the most the user read in one RTT (tcp_rcv_space_adjust)
+    rcvq_copied: int = 0              # read since rcvq_time
+    rcvq_time: float = 0.0
+    sndbuf_advised: int = 0           # the send buffer last suggested to the socket layer
     nodelay: bool = False
     shutdown_rd: bool = False         # the user can read no more: data arriving aborts an orphan
     orphan: bool = False              # closed by the user; the protocol finishes on its own
@@ -180,6 +186,7 @@ class TcpSock:
 
     # delayed ACK and probes
     ack_pending: bool = False
+    ack_now: bool = False             # the pending ACK may not wait (ICSK_ACK_NOW): a duplicate, a FIN
     quickack: int = TCP_MAX_QUICKACKS
     probes_out: int = 0
 
