@@ -221,7 +221,7 @@ class Hop:
 
 
 def _batch_len(request) -> int:
-    for field in ("skbs", "errs", "requests", "items", "calls"):
+    for field in ("skbs", "errs", "requests", "items", "calls", "frames"):
         if hasattr(request, field):
             return len(getattr(request, field))
     return 0

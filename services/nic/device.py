@@ -211,10 +211,7 @@ class NetDevice:
         on_wire = self.impairment.apply(frames, self.mib)
         if self.impairment.delay_ms:
             time.sleep(self.impairment.delay_ms / 1000)
-        try:
-            if on_wire:
-                self._transmit(on_wire)
-        except Exception:  # the peer NIC is down: the frames are lost on the wire, counted
+        if on_wire and self._transmit(on_wire) is False:  # the link is gone: lost on the wire, counted
             self.stats.tx_errors += len(on_wire)
             self.stats.tx_carrier_errors += len(on_wire)
             self.mib.inc("Link", "PeerUnreachable", len(on_wire))

@@ -1,7 +1,7 @@
 """The NIC service: every interface of one host, its rings in shared memory, its link.
 
 Servicer for pktpath.v1.Nic. LinkXmit and Inject are frames arriving from the
-wire. The interrupt line to the driver (softirq) is a Unix socket per device
+wire; a link is a hop to the peer NIC's LinkXmit, one stream of bursts. The interrupt line to the driver (softirq) is a Unix socket per device
 (services/nic/irq.py); EnableIrq and NdoStartXmit do over gRPC what the
 driver's unmask and doorbell bytes do on that line, for tools.
 """
@@ -10,10 +10,10 @@ import grpc
 from google.protobuf import empty_pb2
 
 from pktpath.pb import nic_pb2, nic_pb2_grpc, skbuff_pb2
-from pktpath.config import irq_path, shm_name
+from pktpath.config import hop_path, irq_path, shm_name
 from pktpath.counters import Mib
+from pktpath.hop import Hop, batches
 from pktpath.skbuff import disposition
-from pktpath.service import channel
 from pktpath.ring import MAX_RING_SIZE, NicRings
 from pktpath.services.nic.device import LinkImpairment, NetDevice
 from pktpath.services.nic.irq import IrqLine
@@ -25,7 +25,7 @@ class NicServicer(nic_pb2_grpc.NicServicer):
         self.mib = Mib()
         self.devices: dict[str, NetDevice] = {}
         self.irq_lines: dict[str, IrqLine] = {}
-        self._channels = []
+        self._links: list[Hop] = []
         host = ctx.topology.host(ctx.host)
         for iface in host.interfaces:
             rings = NicRings.create(shm_name(ctx.run_id, ctx.host, iface.name), iface.rx_ring, iface.tx_ring)
@@ -44,14 +44,11 @@ class NicServicer(nic_pb2_grpc.NicServicer):
             self.irq_lines[iface.name] = line[0]
 
     def _link_to(self, host: str, dev: str):
-        peer = channel(self.ctx.addrs.target(host, "nic"))
-        self._channels.append(peer)
-        stub = nic_pb2_grpc.NicStub(peer)
-
-        def transmit(frames) -> None:
-            stub.LinkXmit(skbuff_pb2.FrameBatch(dev=dev, frames=frames), timeout=5)
-
-        return transmit
+        """The cable to the peer NIC's interface `dev`: a hop to its LinkXmit."""
+        link = Hop(f"link-{host}-{dev}", hop_path(self.ctx.run_id, host, "nic"), "LinkXmit",
+                   lambda frames: skbuff_pb2.FrameBatch(dev=dev, frames=frames), self.mib)
+        self._links.append(link)
+        return link.put
 
     def _device(self, dev: str, context) -> NetDevice:
         device = self.devices.get(dev)
@@ -59,6 +56,7 @@ class NicServicer(nic_pb2_grpc.NicServicer):
             context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {dev!r}")
         return device
 
+    @batches(skbuff_pb2.FrameBatch)
     def LinkXmit(self, request, context):
         """Frames arriving over the link from the peer NIC: DMA into the RX ring."""
         accepted, dropped = self._device(request.dev, context).receive(request.frames)
@@ -96,8 +94,8 @@ class NicServicer(nic_pb2_grpc.NicServicer):
         for device in self.devices.values():
             device.close()
             device.rings.close()
-        for peer in self._channels:
-            peer.close()
+        for link in self._links:
+            link.close()
 
 
 def build(ctx) -> NicServicer:
