@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 from google.protobuf import empty_pb2
 
-from pktpath.client import SHUT_WR, SO_SNDBUF, SOCK_STREAM, SOL_SOCKET
+from pktpath.client import SHUT_WR, SOCK_STREAM
 from pktpath.pb import l4_pb2_grpc, socket_pb2_grpc
 
 from e2ekit import counter, stub, wait_for, with_sockets
@@ -50,16 +50,15 @@ def read_all(conn, out: bytearray) -> None:
         out.extend(data)
 
 
-def test_a_megabyte_crosses_byte_exact_and_both_ends_count_it(net):
+def test_ten_megabytes_cross_byte_exact_and_both_ends_count_it(net):
     sup, a, b = net
     l4_a, l4_b = stub(sup, "A", "l4", l4_pb2_grpc.L4Stub), stub(sup, "B", "l4", l4_pb2_grpc.L4Stub)
     opens = counter(l4_a, "Tcp", "ActiveOpens"), counter(l4_b, "Tcp", "PassiveOpens")
     with listener(b, 5001) as srv, a.socket(SOCK_STREAM) as cli:
-        cli.setsockopt(SOL_SOCKET, SO_SNDBUF, 1 << 20)
         cli.connect((B_IP, 5001), timeout=10)
         conn, peer = srv.accept(timeout=10)
         assert peer == ("10.0.0.1", cli.getsockname()[1]) and cli.getpeername() == (B_IP, 5001)
-        data = os.urandom(1_000_000)
+        data = os.urandom(10_000_000)
         got = bytearray()
         reader = threading.Thread(target=read_all, args=(conn, got))
         reader.start()
@@ -70,7 +69,7 @@ def test_a_megabyte_crosses_byte_exact_and_both_ends_count_it(net):
         conn.close()
     assert counter(l4_a, "Tcp", "ActiveOpens") == opens[0] + 1
     assert counter(l4_b, "Tcp", "PassiveOpens") == opens[1] + 1
-    assert counter(l4_a, "Tcp", "OutSegs") >= 1_000_000 // 1448
+    assert counter(l4_a, "Tcp", "OutSegs") >= 10_000_000 // 1448
 
 
 def test_connect_to_a_closed_port_is_refused(net):
@@ -97,9 +96,9 @@ def test_half_close_both_ways(net):
         conn.close()
 
 
-def test_concurrent_connections(net):
+def test_twenty_concurrent_connections(net):
     sup, a, b = net
-    n, size = 5, 50_000
+    n, size = 20, 20_000
     with listener(b, 5003, backlog=n) as srv:
         results, errors = {}, []
 
@@ -196,3 +195,46 @@ def test_pktpath_ss_lists_listeners_and_connections(net):
         assert lines[row].split()[:4] == ["ESTAB", "0", "0", "10.0.0.2:5007"]
         assert "cubic" in lines[row + 1] and "mss:1448" in lines[row + 1]
         conn.close()
+
+
+def test_a_slow_reader_blocks_the_sender_until_it_reads_and_nothing_is_lost(net):
+    """The reader does not read: its window closes, the sender's send buffer fills and a
+    send waits (EAGAIN at its timeout), the sender probes the zero window; then the
+    reader drains it all, byte-exact."""
+    sup, a, b = net
+    l4_a = stub(sup, "A", "l4", l4_pb2_grpc.L4Stub)
+    probes = counter(l4_a, "TcpExt", "TCPWinProbe")
+    data = os.urandom(3_000_000)
+    with connection(a, b, 5008) as (srv, cli, conn):
+        sent = 0
+        with pytest.raises(TimeoutError):
+            while sent < len(data):
+                sent += cli.send(data[sent:sent + 65536], timeout=2)
+        assert 0 < sent < len(data)
+        tcp = stub(sup, "B", "l4", l4_pb2_grpc.L4Stub).GetTcpSockets(empty_pb2.Empty(), timeout=5)
+        row = next(t for t in tcp.socks if t.sport == 5008 and t.dport == cli.getsockname()[1])
+        assert row.recv_q > 0  # held for a reader that does not read
+        wait_for(lambda: counter(l4_a, "TcpExt", "TCPWinProbe") > probes, 30)
+        got = bytearray()
+        reader = threading.Thread(target=read_all, args=(conn, got))
+        reader.start()
+        cli.sendall(data[sent:])
+        cli.shutdown(SHUT_WR)
+        reader.join(60)
+        assert bytes(got) == data
+
+
+def test_listen_backlog_overflow_is_counted(net):
+    sup, a, b = net
+    l4_b = stub(sup, "B", "l4", l4_pb2_grpc.L4Stub)
+    before = counter(l4_b, "TcpExt", "ListenOverflows") + counter(l4_b, "TcpExt", "TCPReqQFullDrop")
+    with listener(b, 5009, backlog=1):
+        clients = [a.socket(SOCK_STREAM) for _ in range(4)]
+        for cli in clients:
+            with pytest.raises(BlockingIOError):
+                cli.connect((B_IP, 5009), nonblocking=True)
+        wait_for(lambda: counter(l4_b, "TcpExt", "ListenOverflows") + counter(l4_b, "TcpExt", "TCPReqQFullDrop")
+                 > before, 10)
+        assert counter(l4_b, "TcpExt", "ListenDrops") > 0
+        for cli in clients:
+            cli.close()
