@@ -239,6 +239,22 @@ def _cmd_demo(args) -> int:
     return 0 if live_demo(args.base_port, out=lambda line: print(line, flush=True)) else 1
 
 
+def _cmd_copies(args) -> int:
+    """How many copies a send makes, measured: every case through local processes."""
+    from pktpath.copies import measure, report
+
+    lines = report(measure(args.base_port, out=lambda line: print(line, file=sys.stderr, flush=True)))
+    if args.markdown:
+        args.markdown.write_text(args.markdown.read_text().split(COPIES_MARK)[0] + COPIES_MARK + "\n\n"
+                                 + "\n".join(lines) + "\n" if args.markdown.exists() else "\n".join(lines) + "\n")
+    for line in lines:
+        print(line)
+    return 0
+
+
+COPIES_MARK = "<!-- pktpath copies: generated below -->"
+
+
 def main(argv: list[str] | None = None) -> int:
     from pktpath.config import DEFAULT_BASE_PORT
     from pktpath.service import LAYERS
@@ -250,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
     p.add_argument("--local-only", action="store_true", help="only the in-process walk, no services")
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("copies", help="measure the COPY/CLONE/DMA of a send, per protocol and size")
+    p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT + 2000, help="port layout base (default 52000)")
+    p.add_argument("--markdown", type=Path, help=f"also write the tables into FILE, after the line {COPIES_MARK}")
+    p.set_defaults(func=_cmd_copies)
     p = sub.add_parser("up", help="run every service of a topology as local processes until Ctrl-C")
     p.add_argument("topology", nargs="?", default="default", help="topology file or built-in name")
     p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")

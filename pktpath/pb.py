@@ -24,6 +24,8 @@ from pktpath.v1 import (  # noqa: F401  (re-exported)
     socket_pb2_grpc,
     softirq_pb2,
     softirq_pb2_grpc,
+    trace_pb2,
+    trace_pb2_grpc,
 )
 
 

@@ -21,9 +21,11 @@ from typing import Callable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from pktpath import skbuff
 from pktpath.config import Addresses, hop_path
 from pktpath.hop import HopListener, hop_handlers
 from pktpath.topology import Topology
+from pktpath.trace import FinishedPackets
 from pktpath.pb import (
     l2_pb2_grpc,
     l3_pb2_grpc,
@@ -33,6 +35,7 @@ from pktpath.pb import (
     require_upb,
     socket_pb2_grpc,
     softirq_pb2_grpc,
+    trace_pb2_grpc,
 )
 
 SHUTDOWN_GRACE_S = 2.0
@@ -151,6 +154,9 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
     workers = getattr(servicer, "workers", workers)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=layer))
     add_to_server(servicer, server)
+    finished = FinishedPackets()  # every layer keeps its sampled packets' last records
+    skbuff.set_finish_hook(finished.add)
+    trace_pb2_grpc.add_TraceServicer_to_server(finished, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(listen)

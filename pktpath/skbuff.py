@@ -3,8 +3,8 @@
 Models struct sk_buff and its helpers (include/linux/skbuff.h, net/core/skbuff.c):
 alloc_skb, skb_reserve, skb_put, skb_push, skb_pull, skb_trim, the
 skb_{reset,set}_*_header setters, skb_clone and skb_copy, kfree_skb_reason and
-consume_skb. Pure: no I/O, no gRPC; conversion to and from the protobuf
-SkBuff lives here too.
+consume_skb. Pure: no I/O, no gRPC (a process may hook the freeing of sampled
+skbs: set_finish_hook); conversion to and from the protobuf SkBuff lives here too.
 
     head          data                tail          end
      |  headroom   |   data (len)      |  tailroom   |
@@ -330,10 +330,22 @@ def skb_copy(skb: SkBuff, layer: int, host: str, func: str = "skb_copy", *, id: 
     return copy
 
 
+_finish_hook = None
+
+
+def set_finish_hook(hook) -> None:
+    """Call hook(skb) for every sampled skb freed in this process, its events complete
+    (a service keeps them for tools: pktpath/trace.py). None: nobody listens."""
+    global _finish_hook
+    _finish_hook = hook
+
+
 def _release(skb: SkBuff, layer: int, host: str, func: str) -> None:
     skb.shinfo.dataref -= 1
     # FREE carries the buffer's size when this was its last reference, else 0 (header only).
     skb.record(FREE, layer, host, func, skb.end if skb.shinfo.dataref == 0 else 0)
+    if skb.sampled and _finish_hook is not None:
+        _finish_hook(skb)
 
 
 def kfree_skb_reason(skb: SkBuff, reason: int, layer: int, host: str, func: str) -> None:

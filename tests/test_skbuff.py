@@ -182,3 +182,16 @@ def test_proto_round_trip_carries_every_field():
         if name not in skipped:
             assert getattr(back, name) == getattr(skb, name), name
     assert bytes(back.payload()) == b"payload" and not back.cloned()
+
+
+def test_a_sampled_skb_freed_reaches_the_finish_hook_with_its_events():
+    finished = []
+    s.set_finish_hook(finished.append)
+    try:
+        sampled, unsampled = make(b"x"), make(b"y")
+        unsampled.sampled = False
+        s.consume_skb(sampled, pb.LAYER_SOCKET, HOST, "skb_consume_udp")
+        s.kfree_skb_reason(unsampled, pb.SKB_DROP_REASON_NO_SOCKET, pb.LAYER_L4, HOST, "udp_rcv")
+    finally:
+        s.set_finish_hook(None)
+    assert finished == [sampled] and finished[0].events[-1][0] == s.FREE

@@ -1,0 +1,178 @@
+"""How many copies does a send make? Measured from the packets' own traces.
+
+Each case sends data from host A to host B through the socket API of a running
+topology, then reads the records of the sampled packets that finished in every
+layer of every host (pktpath.v1.Trace) and lists each data movement their
+events name: COPY (the CPU copies bytes), CLONE (a new sk_buff header, the data
+shared) and DMA (the device moves the bytes, not the CPU), where it happened
+and how many bytes. An event seen in several records (a frame's events travel
+with it from host to host) counts once.
+
+The article's answer for a send is three copies: user → sk_buff, TCP's clone
+for the network layer, and IP fragmentation when a packet exceeds the MTU. The
+cases show where that holds and where it does not.
+"""
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from pktpath.client import IP_MTU_DISCOVER, IPPROTO_IP, SHUT_WR, SOCK_STREAM, SocketApi
+from pktpath.flow import IP_PMTUDISC_DONT
+from pktpath.pb import skbuff_pb2, trace_pb2, trace_pb2_grpc
+from pktpath.service import channel
+
+pb = skbuff_pb2
+KINDS = {pb.COPY: "COPY", pb.CLONE: "CLONE", pb.DMA: "DMA"}
+LAYER_NAMES = {pb.LAYER_NIC: "nic", pb.LAYER_SOFTIRQ: "softirq", pb.LAYER_L2: "l2", pb.LAYER_L3: "l3",
+               pb.LAYER_L4: "l4", pb.LAYER_SOCKET: "socket"}
+SETTLE_S = 0.5  # TX completions and the ACKs that free TCP's originals come after the data
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    topology: str      # "default" or "router"
+    protocol: str      # "udp" or "tcp"
+    size: int
+    dst: str           # B's address in that topology
+    fragment_on_path: bool = False  # IP_PMTUDISC_DONT: no DF, so a router splits it
+
+
+CASES = (
+    Case("TCP 100 B", "default", "tcp", 100, "10.0.0.2"),
+    Case("TCP 10 kB", "default", "tcp", 10_000, "10.0.0.2"),
+    Case("UDP 100 B", "default", "udp", 100, "10.0.0.2"),
+    Case("UDP 3000 B (fragmented)", "default", "udp", 3000, "10.0.0.2"),
+    Case("UDP 1400 B forwarded by R onto MTU 1000", "router", "udp", 1400, "10.0.2.1", fragment_on_path=True),
+)
+
+
+@dataclass(frozen=True)
+class Movement:
+    kind: str
+    host: str
+    layer: str
+    func: str
+    nbytes: int
+    where: str         # "user -> skb" for a COPY
+
+
+class Traces:
+    """The finished-packet buffers of every layer of every host of a running topology."""
+
+    def __init__(self, addrs) -> None:
+        self._stubs = {(h.name, layer): trace_pb2_grpc.TraceStub(channel(addrs.target(h.name, layer)))
+                       for h in addrs.topology.hosts for layer in LAYER_NAMES.values()}
+        self._marks: dict = {}
+
+    def mark(self) -> None:
+        """From now on: what finishes after this call."""
+        self._marks = {key: stub.GetFinished(trace_pb2.FinishedQuery(after_seq=2**63), timeout=5).last_seq
+                       for key, stub in self._stubs.items()}
+
+    def since_mark(self) -> list:
+        records = []
+        for key, stub in self._stubs.items():
+            records += stub.GetFinished(trace_pb2.FinishedQuery(after_seq=self._marks.get(key, 0)), timeout=5).skbs
+        return records
+
+
+def movements(records) -> list[Movement]:
+    """Every COPY, CLONE and DMA the records name, each once, in time order."""
+    seen, out = set(), []
+    for record in records:
+        for e in record.events:  # one event of one packet, whichever records carry it
+            key = (record.origin_host, record.id, e.kind, e.layer, e.host, e.func, e.ts_ns, e.bytes)
+            if e.kind not in KINDS or key in seen:
+                continue
+            seen.add(key)
+            where = f"{e.copy_from} -> {e.copy_to}" if e.kind == pb.COPY else ""
+            out.append((e.ts_ns, Movement(KINDS[e.kind], e.host, LAYER_NAMES.get(e.layer, "?"), e.func, e.bytes,
+                                          where)))
+    return [m for _, m in sorted(out, key=lambda tm: tm[0])]
+
+
+def run_case(case: Case, a: SocketApi, b: SocketApi, traces: Traces, port: int) -> list[Movement]:
+    """Send case.size bytes from A to B, read them there, and return what moved."""
+    data = bytes(i % 251 for i in range(case.size))
+    traces.mark()
+    if case.protocol == "udp":
+        with b.socket() as rx, a.socket() as tx:
+            rx.bind(("0.0.0.0", port))
+            if case.fragment_on_path:
+                tx.setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
+            tx.sendto(data, (case.dst, port))
+            got, _ = rx.recvfrom(65535, timeout=10)
+    else:
+        with b.socket(SOCK_STREAM) as srv, a.socket(SOCK_STREAM) as cli:
+            srv.bind(("0.0.0.0", port))
+            srv.listen(1)
+            cli.connect((case.dst, port), timeout=10)
+            conn, _ = srv.accept(timeout=10)
+            cli.sendall(data)
+            cli.shutdown(SHUT_WR)
+            got = bytearray()
+            while chunk := conn.recv(65536, timeout=10):
+                got += chunk
+            conn.close()
+    if bytes(got) != data:
+        raise RuntimeError(f"{case.name}: B received {len(got)} bytes, not the {len(data)} sent")
+    time.sleep(SETTLE_S)
+    return movements(traces.since_mark())
+
+
+def summary(moves: list[Movement]) -> Counter:
+    """COPY/CLONE/DMA counts and bytes: {"COPY": n, "COPY bytes": b, ...}."""
+    out: Counter = Counter()
+    for m in moves:
+        out[m.kind] += 1
+        out[f"{m.kind} bytes"] += m.nbytes
+    return out
+
+
+def report(results: list[tuple[Case, list[Movement]]]) -> list[str]:
+    """Markdown: a summary table, then each case's movements."""
+    lines = ["| case | CPU copies (COPY) | bytes copied | clones (CLONE) | device copies (DMA) |",
+             "|---|---|---|---|---|"]
+    for case, moves in results:
+        c = summary(moves)
+        lines.append(f"| {case.name} | {c['COPY']} | {c['COPY bytes']} | {c['CLONE']} | {c['DMA']} |")
+    for case, moves in results:
+        lines += ["", f"### {case.name}", "", "| kind | host | layer | function | times | bytes | from -> to |",
+                  "|---|---|---|---|---|---|---|"]
+        groups: dict = {}  # the same movement at the same place, in order of first appearance
+        for m in moves:
+            key = (m.kind, m.host, m.layer, m.func, m.where)
+            times, nbytes = groups.get(key, (0, 0))
+            groups[key] = (times + 1, nbytes + m.nbytes)
+        lines += [f"| {kind} | {host} | {layer} | `{func}` | {times} | {nbytes} | {where} |"
+                  for (kind, host, layer, func, where), (times, nbytes) in groups.items()]
+    return lines
+
+
+def measure(base_port: int, log_dir=None, out=print) -> list[tuple[Case, list[Movement]]]:
+    """Run every case, each topology as local processes started here (ports from base_port)."""
+    import tempfile
+    from pathlib import Path
+
+    from pktpath.supervisor import Supervisor
+    from pktpath.topology import load
+
+    results = []
+    for i, name in enumerate(dict.fromkeys(case.topology for case in CASES)):
+        logs = tempfile.TemporaryDirectory(prefix="pktpath-copies-")
+        sup = Supervisor(load(name), base_port + 100 * i, log_dir=Path(log_dir or logs.name))
+        out(f"starting the {name} topology ...")
+        sup.start(timeout=60)
+        try:
+            a, b = (SocketApi(sup.addrs.target(h.name, "socket")) for h in (sup.topology.hosts[0],
+                                                                              sup.topology.hosts[-1]))
+            traces = Traces(sup.addrs)
+            for n, case in enumerate(c for c in CASES if c.topology == name):
+                results.append((case, run_case(case, a, b, traces, 7400 + n)))
+                out(f"  {case.name}: {dict(summary(results[-1][1]))}")
+        finally:
+            sup.stop()
+            logs.cleanup()
+    return sorted(results, key=lambda r: CASES.index(r[0]))
