@@ -4,7 +4,8 @@ One file drives both ways of running pktpath (local processes and compose).
 The format is TOML; see pktpath/topologies/default.toml and router.toml.
 A name without a path ("default", "router") means one of those.
 
-    [[host]]            name; forwarding (ip_forward, default false)
+    [[host]]            name; forwarding (ip_forward, default false); tcp_congestion_control
+                        ("cubic", the default, or "reno"); tcp_timewait (seconds, default 60)
     [[host.interface]]  name, mac, addr ("10.0.0.1/24"), mtu (default 1500),
                         rx_ring, tx_ring (descriptors, as ethtool -G sets them; default 256)
     [[host.route]]      dst ("0.0.0.0/0"), via (gateway, optional), dev, metric
@@ -28,6 +29,7 @@ from pktpath.wire.errors import SanityError
 
 HOOKS = ("PRE_ROUTING", "LOCAL_IN", "FORWARD", "LOCAL_OUT", "POST_ROUTING")
 PROTOCOLS = {"icmp": 1, "tcp": 6, "udp": 17}
+CONGESTION_CONTROLS = ("cubic", "reno")
 TARGETS = ("ACCEPT", "DROP")
 
 
@@ -71,6 +73,8 @@ class Host:
     routes: tuple[Route, ...] = ()
     rules: tuple[Rule, ...] = ()
     forwarding: bool = False
+    tcp_congestion_control: str = "cubic"  # net.ipv4.tcp_congestion_control
+    tcp_timewait: float = 60.0             # TCP_TIMEWAIT_LEN (2 MSL), shorter for tests
 
     def interface(self, name: str) -> Interface:
         for iface in self.interfaces:
@@ -207,7 +211,14 @@ def parse(doc: dict, name: str = "topology") -> Topology:
             if r.dev not in {x.name for x in ifaces}:
                 raise TopologyError(f"{where} route {r.dst}: no interface {r.dev!r}")
         rules = tuple(_rule(t, f"{where} rule") for t in h.get("rule", []))
-        hosts.append(Host(hname, ifaces, routes, rules, _get(h, "forwarding", where, bool, False)))
+        cc = _get(h, "tcp_congestion_control", where, str, "cubic")
+        if cc not in CONGESTION_CONTROLS:
+            raise TopologyError(f"{where}: tcp_congestion_control {cc!r} is not one of "
+                                f"{', '.join(CONGESTION_CONTROLS)}")
+        timewait = _get(h, "tcp_timewait", where, float, 60.0)
+        if not 0 < timewait <= 3600:
+            raise TopologyError(f"{where}: tcp_timewait {timewait} must be between 0 and 3600 seconds")
+        hosts.append(Host(hname, ifaces, routes, rules, _get(h, "forwarding", where, bool, False), cc, timewait))
     if not hosts:
         raise TopologyError(f"{name}: no hosts")
     names = [h.name for h in hosts]

@@ -42,6 +42,13 @@ def test_ring_sizes_default_to_256_and_can_be_set():
     assert (eth1.rx_ring, eth1.tx_ring) == (1024, 64)
 
 
+def test_tcp_settings_default_to_linuxs_and_can_be_set():
+    topo = parse({"host": [{"name": "A", "interface": [iface()]},
+                           {"name": "B", "interface": [iface()], "tcp_congestion_control": "reno", "tcp_timewait": 2}]})
+    assert (topo.host("A").tcp_congestion_control, topo.host("A").tcp_timewait) == ("cubic", 60.0)
+    assert (topo.host("B").tcp_congestion_control, topo.host("B").tcp_timewait) == ("reno", 2.0)
+
+
 def iface(**over):
     t = {"name": "eth0", "mac": "02:00:00:00:00:01", "addr": "10.0.0.1/24"}
     t.update(over)
@@ -68,6 +75,8 @@ def iface(**over):
     ({"host": [{"name": "A", "interface": [iface(mtu="big")]}]}, "must be int"),
     ({"host": [{"name": "A", "interface": [iface(rx_ring=0)]}]}, "rx_ring and tx_ring are 1..4096"),
     ({"host": [{"name": "A", "interface": [iface(tx_ring=8192)]}]}, "rx_ring and tx_ring are 1..4096"),
+    ({"host": [{"name": "A", "interface": [iface()], "tcp_congestion_control": "bbr"}]}, "not one of cubic, reno"),
+    ({"host": [{"name": "A", "interface": [iface()], "tcp_timewait": 0}]}, "tcp_timewait 0"),
 ])
 def test_mistakes_are_named(doc, message):
     with pytest.raises(TopologyError, match=message):

@@ -90,7 +90,8 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         self.to_ip = Hop("ip", hop_path(ctx.run_id, ctx.host, "l3"), "IpQueueXmit", s.to_batch, self.mib)
         self.to_sock_cb = Hop("socket-cb", sock_path, "SkCallbacks", _sk_callbacks, self.mib)
         self.tcp = Tcp(ctx.host, mib=self.mib, ip_queue_xmit=self.to_ip.put, to_sock=self.to_sock_cb.put,
-                       route_output=self._route_output_mtu)
+                       route_output=self._route_output_mtu, congestion_control=host.tcp_congestion_control,
+                       timewait_len=host.tcp_timewait)
         self._stop = threading.Event()
         threading.Thread(target=self._tcp_timers, name="tcp-timers", daemon=True).start()
 
