@@ -389,6 +389,7 @@ def test_the_receive_buffer_grows_while_the_reader_keeps_up():
     net.a.send(c, pattern(3_000_000, 7))
     net.run(60.0, until=lambda: len(net.b.data.get(srv, b"")) == 3_000_000)
     assert tp.rcvbuf > 131072 and tp.rcv_wnd > 131072 // 2
+    assert tp.rcv_rtt >= 2 * net.delay  # a window's worth takes at least a round trip to come
 
 
 def test_a_locked_receive_buffer_stays_and_the_send_buffer_follows_cwnd():

@@ -365,6 +365,7 @@ def _queue_rcv(tcp, tp: TcpSock, skb, fin: bool) -> None:
     if skb.len:
         tp.rcv_nxt = seq_add(tp.rcv_nxt, skb.len)
         tp.unread += skb.len
+        tcp_rcv_rtt_measure(tp, tcp.clock())
         skb.sk = tp.sk
         skb.record(s.EXIT, output.L4, tcp.host, "tcp_queue_rcv")
         tcp.event("data", tp.sk, skb=skb)
@@ -372,6 +373,18 @@ def _queue_rcv(tcp, tp: TcpSock, skb, fin: bool) -> None:
         s.consume_skb(skb, output.L4, tcp.host, "tcp_data_queue")
     if fin:
         tcp_fin(tcp, tp)
+
+
+def tcp_rcv_rtt_measure(tp: TcpSock, now: float) -> None:
+    """tcp_rcv_rtt_measure(): a receiver's RTT is the time one window's worth of data
+    takes to arrive; the smallest recent sample counts (it overestimates, never under)."""
+    if tp.rcv_rtt_time and not before(tp.rcv_nxt, tp.rcv_rtt_seq):
+        sample = now - tp.rcv_rtt_time
+        tp.rcv_rtt = sample if not tp.rcv_rtt else min(tp.rcv_rtt, (7 * tp.rcv_rtt + sample) / 8)
+        tp.rcv_rtt_time = 0.0
+    if not tp.rcv_rtt_time:
+        tp.rcv_rtt_seq = seq_add(tp.rcv_nxt, max(tp.rcv_wnd, tp.advmss))
+        tp.rcv_rtt_time = now
 
 
 def _ofo_insert(tcp, tp: TcpSock, skb, seg: Segment) -> None:

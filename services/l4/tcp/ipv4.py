@@ -78,7 +78,8 @@ def tcp_rcv_space_adjust(tp: TcpSock, copied: int, now: float) -> None:
     than ever in one RTT, grow the receive buffer to twice that window's worth, up to
     tcp_rmem[2], so the window never holds the sender back (unless SO_RCVBUF was set)."""
     tp.rcvq_copied += copied
-    if not tp.srtt or now - tp.rcvq_time < tp.srtt:
+    rtt = tp.rcv_rtt or tp.srtt
+    if not rtt or now - tp.rcvq_time < rtt:
         return
     if tp.rcvq_copied > tp.rcvq_space:
         tp.rcvq_space = tp.rcvq_copied

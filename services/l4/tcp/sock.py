@@ -155,6 +155,9 @@ class TcpSock:
     rcvq_space: int = 0               # the most the user read in one RTT (tcp_rcv_space_adjust)
     rcvq_copied: int = 0              # read since rcvq_time
     rcvq_time: float = 0.0
+    rcv_rtt: float = 0.0              # the receiver's RTT estimate (tcp_rcv_rtt_measure)
+    rcv_rtt_seq: int = 0              # the window's end when the current sample began
+    rcv_rtt_time: float = 0.0
     sndbuf_advised: int = 0           # the send buffer last suggested to the socket layer
     nodelay: bool = False
     shutdown_rd: bool = False         # the user can read no more: data arriving aborts an orphan
