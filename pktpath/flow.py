@@ -1,5 +1,7 @@
-"""What the send path tells the next layer down about a packet: struct flowi4 plus
-the ipcm_cookie bits (TTL, TOS, path-MTU discovery mode) a socket chose.
+"""What layers tell each other about a flow. Flowi4: what the send path tells the next
+layer down about a packet, struct flowi4 plus the ipcm_cookie bits (TTL, TOS,
+path-MTU discovery mode) a socket chose. TcpChild: a connection L4 established for
+a listener, which the socket layer's accept() will hand out.
 
 The kernel passes these as arguments (udp_sendmsg → ip_make_skb(fl4, ipc)); a
 pktpath hop carries them in the skb's control buffer, skb->cb, whose role in
@@ -37,3 +39,13 @@ class Flowi4(NamedTuple):
         if len(cb) != _FLOW.size:
             raise ValueError(f"skb->cb holds {len(cb)} bytes, not a flowi4")
         return cls(*_FLOW.unpack(cb))
+
+
+class TcpChild(NamedTuple):
+    """A connection a listener accepted (inet_csk_accept's child), as L4 tells the socket layer."""
+    sk: int
+    saddr: int
+    sport: int
+    daddr: int
+    dport: int
+    mss: int

@@ -15,11 +15,11 @@ from pktpath import skbuff as s
 from pktpath import sockerr
 from pktpath.counters import Mib
 from pktpath.config import hop_path
+from pktpath.flow import TcpChild
 from pktpath.hop import Hop, batches
 from pktpath.pb import l4_pb2, l4_pb2_grpc, socket_pb2, socket_pb2_grpc
 from pktpath.service import channel
 from pktpath.services.socket.sock import SocketLayer
-from pktpath.services.socket.stream import TcpChild
 from pktpath.sockerr import SockError
 from pktpath.wire.addr import ip_from_str, ip_to_str
 from pktpath.wire.errors import SanityError

@@ -20,7 +20,6 @@ Pure logic: L4's TCP calls are an object given to it.
 import errno
 import time
 from collections import deque
-from typing import NamedTuple
 
 from pktpath import skbuff as s
 from pktpath.pb import skbuff_pb2
@@ -32,16 +31,6 @@ SOMAXCONN = 4096            # net.core.somaxconn: the most a backlog can be
 TCP_MSS_DEFAULT = 536
 MSG_PEEK, MSG_DONTWAIT = 0x2, 0x40
 RCV_SHUTDOWN, SEND_SHUTDOWN = 1, 2
-
-
-class TcpChild(NamedTuple):
-    """A connection L4 established for a listener (its ACCEPT callback)."""
-    sk: int
-    saddr: int
-    sport: int
-    daddr: int
-    dport: int
-    mss: int
 
 
 class StreamState:

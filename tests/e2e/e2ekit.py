@@ -1,13 +1,14 @@
 """Helpers for the end-to-end tests: stubs to one service of a running topology,
-counters as dicts, and waiting for something to become true."""
+counters as dicts, waiting for something to become true, TCP connections."""
 
 import random
 import socket
 import time
+from contextlib import contextmanager
 
 from google.protobuf import empty_pb2
 
-from pktpath.client import SocketApi
+from pktpath.client import SOCK_STREAM, SocketApi
 from pktpath.service import channel
 
 
@@ -66,3 +67,27 @@ def free_base_port(hosts: int) -> int:
                 sock.close()
         return base
     raise RuntimeError("no free port range on loopback")
+
+
+def listener(api: SocketApi, port: int, backlog: int = 16):
+    """A TCP socket listening on port (all addresses) of api's host."""
+    srv = api.socket(SOCK_STREAM)
+    srv.bind(("0.0.0.0", port))
+    srv.listen(backlog)
+    return srv
+
+
+@contextmanager
+def tcp_connection(a: SocketApi, b: SocketApi, dst: str, port: int, backlog: int = 16):
+    """A connected pair: (b's listener, a's socket, b's accepted socket), all closed after."""
+    with listener(b, port, backlog) as srv, a.socket(SOCK_STREAM) as cli:
+        cli.connect((dst, port), timeout=10)
+        conn, _ = srv.accept(timeout=10)
+        with conn:
+            yield srv, cli, conn
+
+
+def read_all(conn, out: bytearray, timeout: float = 30) -> None:
+    """recv until the peer's FIN."""
+    while data := conn.recv(1 << 20, timeout=timeout):
+        out.extend(data)

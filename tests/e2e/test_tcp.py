@@ -6,7 +6,6 @@ import errno
 import hashlib
 import os
 import threading
-from contextlib import contextmanager
 
 import pytest
 from google.protobuf import empty_pb2
@@ -14,7 +13,7 @@ from google.protobuf import empty_pb2
 from pktpath.client import SHUT_WR, SOCK_STREAM
 from pktpath.pb import l4_pb2_grpc, socket_pb2_grpc
 
-from e2ekit import counter, stub, wait_for, with_sockets
+from e2ekit import counter, listener, read_all, stub, tcp_connection, wait_for, with_sockets
 
 pytestmark = pytest.mark.slow
 
@@ -26,28 +25,8 @@ def net(default_topology):
     yield from with_sockets(default_topology, "A", "B")
 
 
-def listener(api, port: int, backlog: int = 16):
-    srv = api.socket(SOCK_STREAM)
-    srv.bind(("0.0.0.0", port))
-    srv.listen(backlog)
-    return srv
-
-
-@contextmanager
 def connection(a, b, port: int, backlog: int = 16):
-    """A connected pair: (B's listener, A's socket, B's accepted socket)."""
-    with listener(b, port, backlog) as srv, a.socket(SOCK_STREAM) as cli:
-        cli.connect((B_IP, port), timeout=10)
-        conn, _ = srv.accept(timeout=10)
-        yield srv, cli, conn
-
-
-def read_all(conn, out: bytearray) -> None:
-    while True:
-        data = conn.recv(1 << 20, timeout=30)
-        if not data:
-            return
-        out.extend(data)
+    return tcp_connection(a, b, B_IP, port, backlog)
 
 
 def test_ten_megabytes_cross_byte_exact_and_both_ends_count_it(net):

@@ -7,11 +7,10 @@ from importlib import resources
 import pytest
 from google.protobuf import empty_pb2
 
-from pktpath.client import SOCK_STREAM
 from pktpath.pb import l4_pb2_grpc
 
 from conftest import running
-from e2ekit import stub, wait_for, with_sockets
+from e2ekit import stub, tcp_connection, wait_for, with_sockets
 
 pytestmark = pytest.mark.slow
 
@@ -35,11 +34,7 @@ def tcp_socks(sup, host: str):
 
 def test_the_active_closer_waits_in_time_wait_then_forgets_the_connection(net):
     sup, a, b = net
-    with b.socket(SOCK_STREAM) as srv, a.socket(SOCK_STREAM) as cli:
-        srv.bind(("0.0.0.0", 5100))
-        srv.listen(1)
-        cli.connect(("10.0.0.2", 5100), timeout=10)
-        conn, _ = srv.accept(timeout=10)
+    with tcp_connection(a, b, "10.0.0.2", 5100) as (_, cli, conn):
         sport = cli.getsockname()[1]
         cli.close()  # A closes first: A ends in TIME_WAIT
         assert conn.recv(10, timeout=10) == b""
@@ -53,12 +48,7 @@ def test_the_active_closer_waits_in_time_wait_then_forgets_the_connection(net):
 
 def test_a_host_set_to_reno_uses_reno(net):
     sup, a, b = net
-    with b.socket(SOCK_STREAM) as srv, a.socket(SOCK_STREAM) as cli:
-        srv.bind(("0.0.0.0", 5101))
-        srv.listen(1)
-        cli.connect(("10.0.0.2", 5101), timeout=10)
-        conn, _ = srv.accept(timeout=10)
+    with tcp_connection(a, b, "10.0.0.2", 5101):
         on_b = {t.cong for t in tcp_socks(sup, "B") if t.sport == 5101 and t.state == "ESTAB"}
         on_a = {t.cong for t in tcp_socks(sup, "A") if t.dport == 5101}
         assert on_b == {"reno"} and on_a == {"cubic"}
-        conn.close()

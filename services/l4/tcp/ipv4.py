@@ -26,6 +26,7 @@ from typing import Callable, NamedTuple
 
 from pktpath import skbuff as s
 from pktpath.counters import Mib
+from pktpath.flow import TcpChild
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l4.tcp import input as tcp_input
 from pktpath.services.l4.tcp import output, timer
@@ -45,22 +46,12 @@ CHILD_SK_BASE = 1 << 40  # sk ids of accepted connections: the engine makes them
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
 
 
-class Child(NamedTuple):
-    """A connection a listener accepted, for the socket layer's accept()."""
-    sk: int
-    saddr: int
-    sport: int
-    daddr: int
-    dport: int
-    mss: int
-
-
 class TcpEvent(NamedTuple):
     kind: str            # data | eof | established | accept | error | acked | sndbuf | closed
     sk: int
     value: int = 0       # established: the MSS; error: the errno; acked: bytes; sndbuf: bytes
     skb: object = None   # data: in-order payload for the receive queue
-    child: Child | None = None
+    child: TcpChild | None = None
 
 
 def tcp_select_initial_window(rcvbuf: int) -> int:
@@ -119,7 +110,7 @@ class Tcp:
             mib.inc(TCP, name, value)
 
     # -- what the state machine calls back ------------------------------------------
-    def event(self, kind: str, sk: int, *, value: int = 0, skb=None, child: Child | None = None) -> None:
+    def event(self, kind: str, sk: int, *, value: int = 0, skb=None, child: TcpChild | None = None) -> None:
         self.out_events.append(TcpEvent(kind, sk, value, skb, child))
 
     def drop(self, skb, reason: int, func: str) -> None:
@@ -353,8 +344,8 @@ class Tcp:
         child = self._create_child(listener, req)
         self.mib.inc(TCP, "PassiveOpens")
         listener.accept_queue.append(child.sk)
-        self.event("accept", listener.sk, child=Child(child.sk, child.saddr, child.sport, child.daddr,
-                                                      child.dport, child.mss_cache))
+        self.event("accept", listener.sk, child=TcpChild(child.sk, child.saddr, child.sport, child.daddr,
+                                                         child.dport, child.mss_cache))
         output.tcp_sndbuf_expand(self, child)  # tcp_init_buffer_space()
         tcp_input.tcp_rcv_state_process(self, child, skb, seg)
         return True
