@@ -8,6 +8,8 @@ ring buffer keeps the newest and counts what it overwrote. Every layer
 service serves it (pktpath.v1.Trace).
 """
 
+import os
+import random
 import threading
 from collections import deque
 
@@ -15,6 +17,22 @@ from pktpath import skbuff as s
 from pktpath.pb import skbuff_pb2, trace_pb2, trace_pb2_grpc
 
 CAPACITY = 4096
+SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"  # OpenTelemetry's ratio for its traceidratio sampler
+
+
+def sampler():
+    """Which packets a socket layer traces: each with the probability OTEL_TRACES_SAMPLER_ARG
+    gives (0..1). Unset, every one is (until the orchestrator of issue #6 collects them)."""
+    text = os.environ.get(SAMPLER_ARG, "1")
+    try:
+        ratio = float(text)
+    except ValueError:
+        raise ValueError(f"{SAMPLER_ARG}={text!r}: not a ratio between 0 and 1") from None
+    if not 0 <= ratio <= 1:
+        raise ValueError(f"{SAMPLER_ARG}={text!r}: not a ratio between 0 and 1")
+    if ratio == 1:
+        return lambda: True
+    return lambda: random.random() < ratio
 
 
 class FinishedPackets(trace_pb2_grpc.TraceServicer):

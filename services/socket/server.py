@@ -21,6 +21,7 @@ from pktpath.pb import l4_pb2, l4_pb2_grpc, socket_pb2, socket_pb2_grpc
 from pktpath.service import channel
 from pktpath.services.socket.sock import SocketLayer
 from pktpath.sockerr import SockError
+from pktpath.trace import sampler
 from pktpath.wire.addr import ip_from_str, ip_to_str
 from pktpath.wire.errors import SanityError
 from pktpath.wire.icmp import (
@@ -172,7 +173,7 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         stub = l4_pb2_grpc.L4Stub(self._channel)
         calls = L4Protocols(stub)
         self.tcp = L4Tcp(stub, calls, ctx, self.mib)
-        self.layer = SocketLayer(ctx.host, calls, self.mib, self.tcp)
+        self.layer = SocketLayer(ctx.host, calls, self.mib, self.tcp, sample=sampler())
 
     @staticmethod
     def _addr(context, addr) -> tuple[int, int]:

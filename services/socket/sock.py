@@ -121,10 +121,11 @@ def sock_recv_timestamp(sock: Sock, skb) -> int:
 
 
 class SocketLayer:
-    def __init__(self, host: str, l4, mib: Mib, tcp=None) -> None:
+    def __init__(self, host: str, l4, mib: Mib, tcp=None, sample=lambda: True) -> None:
         self.host = host
         self.l4 = l4   # .hash(sock) -> (saddr, sport, daddr, dport), .unhash(sock), .sendmsg(sock, skb) -> errno
         self.mib = mib
+        self.sample = sample  # () -> bool: is the next packet a user sends traced?
         self.stream = Stream(self, tcp)
         self._lock = threading.Lock()
         self._fds: dict[int, Sock] = {}
@@ -337,7 +338,7 @@ class SocketLayer:
         if len(data) > limit:
             raise SockError(errno.EMSGSIZE, f"{len(data)} bytes > {limit}")
         self.autobind(sock)
-        skb = s.alloc_skb(s.MAX_HEADER + len(data), origin_host=self.host)
+        skb = s.alloc_skb(s.MAX_HEADER + len(data), origin_host=self.host, sampled=self.sample())
         s.skb_reserve(skb, s.MAX_HEADER)
         s.skb_put_data(skb, data)
         skb.record(s.COPY, SOCK, self.host, "skb_copy_from_iter", len(data), copy_from="user", copy_to="skb")

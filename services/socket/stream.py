@@ -250,7 +250,7 @@ class Stream:
         mss, skbs = sock.stream.mss, []
         for i in range(0, len(chunk), mss):
             piece = chunk[i:i + mss]
-            skb = s.alloc_skb(s.MAX_HEADER + len(piece), origin_host=self.layer.host)
+            skb = s.alloc_skb(s.MAX_HEADER + len(piece), origin_host=self.layer.host, sampled=self.layer.sample())
             s.skb_reserve(skb, s.MAX_HEADER)
             s.skb_put_data(skb, piece)
             skb.sk = sock.sk
