@@ -159,14 +159,15 @@ def _tcp_flags(flags: int) -> str:
 
 def live_demo(base_port: int, out=print) -> bool:
     """The default topology as 12 local processes, driven through the socket API as a
-    user would: ping (ARP resolves on the way), a UDP datagram too big for one frame,
-    a datagram to a closed port. Then what each host counted. Returns success."""
+    user would: ping (ARP resolves on the way), a UDP datagram too big for one frame, a
+    TCP connection carrying 100 kB, a datagram to a closed port. Then what each host
+    counted. Returns success."""
     import socket as pysocket
     import threading
     import time
 
     from pktpath.apps import HostView, ping
-    from pktpath.client import SocketApi
+    from pktpath.client import SOCK_STREAM, SocketApi
     from pktpath.supervisor import Supervisor
     from pktpath.topology import load
 
@@ -201,6 +202,23 @@ def live_demo(base_port: int, out=print) -> bool:
         out(f"  B received {len(got[0][0]) if got else 0} bytes from {got[0][1] if got else '-'}: "
             f"{'byte-exact' if ok else 'MISMATCH'}")
 
+        out("\nB$ listen on TCP port 80;  A$ connect, send 100 kB, close  (handshake, segments of 1448, FIN)")
+        with b.socket(SOCK_STREAM) as srv, a.socket(SOCK_STREAM) as cli:
+            srv.bind(("0.0.0.0", 80))
+            srv.listen(1)
+            cli.connect(("10.0.0.2", 80), timeout=10)
+            conn, peer = srv.accept(timeout=10)
+            data = bytes(i % 251 for i in range(100_000))
+            cli.sendall(data)
+            cli.close()
+            received = bytearray()
+            while chunk := conn.recv(65536, timeout=10):
+                received += chunk
+            conn.close()
+        tcp_ok = bytes(received) == data
+        out(f"  B accepted {peer[0]}:{peer[1]} and read {len(received)} bytes to the FIN: "
+            f"{'byte-exact' if tcp_ok else 'MISMATCH'}")
+
         out("\nA$ connect to 10.0.0.2:9 (nothing listens), send, recv")
         with a.socket() as tx:
             tx.connect(("10.0.0.2", 9))
@@ -217,7 +235,7 @@ def live_demo(base_port: int, out=print) -> bool:
             view = HostView(sup.addrs, h)
             try:
                 lines = [f"ip neigh: {x}" for x in view.neigh()] + [f"/proc/net/dev {x}" for x in view.dev(["eth0"])]
-                lines += view.netstat(("Ip", "Icmp", "Udp", "Drops"))
+                lines += view.netstat(("Ip", "Icmp", "Tcp", "Udp", "Drops"))
             finally:
                 view.close()
             for line in lines:
@@ -228,4 +246,4 @@ def live_demo(base_port: int, out=print) -> bool:
         statuses = sup.stop()
     bad = [f"{h}/{layer}={rc}" for h, layer, rc in statuses if rc != 0]
     out("\n  all services stopped cleanly" if not bad else f"\n  unclean exits: {', '.join(bad)}")
-    return replies > 0 and ok and not bad
+    return replies > 0 and ok and tcp_ok and not bad
