@@ -229,17 +229,18 @@ class Stream:
                     raise SockError(errno.ENOTCONN, "not connected")
                 if not data:
                     return 0
+                # room for a whole segment (or the rest), not a sliver: no silly small skbs
+                wanted = min(len(data) - sent, st.mss)
                 try:
-                    _wait(sock, lambda: (st.wmem < sock.sndbuf and st.state == "ESTABLISHED") or sock.err
-                          or st.state == "CLOSED", deadline, cancelled, "the send buffer is full")
+                    _wait(sock, lambda: (sock.sndbuf - st.wmem >= wanted and st.state == "ESTABLISHED")
+                          or sock.err or st.state == "CLOSED", deadline, cancelled, "the send buffer is full")
                 except SockError:
                     if sent:
                         return sent
                     raise
                 if sock.err or st.state == "CLOSED":
                     continue  # report it above
-                room = max(sock.sndbuf - st.wmem, 1)
-                chunk = data[sent:sent + room]
+                chunk = data[sent:sent + sock.sndbuf - st.wmem]
                 st.wmem += len(chunk)
             self.tcp.sendmsg(self._skbs(sock, chunk))
             sent += len(chunk)
