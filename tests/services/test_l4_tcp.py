@@ -330,6 +330,32 @@ def test_one_lost_segment_is_fast_retransmitted_after_three_duplicate_acks():
     assert not tp.in_recovery and tp.ssthresh == max(int(tp.ssthresh), 2)
 
 
+def test_sack_repairs_several_losses_in_one_window_without_a_timeout():
+    """Three segments lost from one window: the duplicate ACKs carry SACK blocks (scapy
+    reads them), the scoreboard marks each hole lost, and each is resent once."""
+    net = Net()
+    c, srv = connect(net)
+    seen = []
+
+    def lose_three(host, th, payload):
+        if host is net.a and payload:
+            seen.append(th.seq)
+            return len(seen) in (3, 6, 9)
+        return False
+
+    net.drop_if = lose_three
+    data = pattern(40 * MSS, 10)
+    net.a.send(c, data)
+    net.run(10.0, until=lambda: len(net.b.data.get(srv, b"")) == len(data))
+    assert bytes(net.b.data[srv]) == data
+    assert net.a.count("TcpExt", "TCPSackRecovery") == 1 and net.a.count("TcpExt", "TCPTimeouts") == 0
+    assert net.a.count("Tcp", "RetransSegs") == 3
+    sacks = [dict(IP(raw)[TCP].options).get("SAck") for _, name, raw in net.wire if name == "B"]
+    blocks = [s_ for s_ in sacks if s_]
+    assert blocks and all(len(b_) % 2 == 0 for b_ in blocks)
+    assert net.a.tcp.sock(c).sacked_out == 0 and not net.a.tcp.sock(c).in_recovery
+
+
 def test_rto_backs_off_exponentially_and_gives_up_with_etimedout():
     net = Net()
     c, srv = connect(net)

@@ -20,7 +20,7 @@ from pktpath.services.l4.tcp import output
 from pktpath.services.l4.tcp.sock import (
     TCP_MSS_DEFAULT, TcpSock, TcpState, after, before, seq_add, seq_diff,
 )
-from pktpath.wire.tcp import TcpHdr, TcpOptMss, TcpOptSackPerm, TcpOptTimestamp, TcpOptWindow
+from pktpath.wire.tcp import TcpHdr, TcpOptMss, TcpOptSack, TcpOptSackPerm, TcpOptTimestamp, TcpOptWindow
 
 pb = skbuff_pb2
 TCP, TCPEXT = output.TCP, output.TCPEXT
@@ -229,6 +229,7 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
         tp.snd_wnd, tp.snd_wl1 = window, seg.seq
         tp.max_window = max(tp.max_window, window)
     now = tcp.clock()
+    newly_sacked = _sacktag(tp, th) if tp.sack_ok and len(th.options) > TCP_TS_OPTION_LEN else 0
     if after(ack, tp.snd_una):
         # tcp_is_cwnd_limited(): cwnd grows only while it is what holds the sender back
         cwnd_limited = tp.cwnd_limited or (tp.cwnd < tp.ssthresh and tp.cwnd < 2 * tp.packets_out())
@@ -245,7 +246,48 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
     elif (seg.len == 0 and not th.syn and not th.fin and not window_changed and tp.rtx_queue
           and ack == tp.snd_una):
         _dupack(tcp, tp)
+    elif newly_sacked and tp.in_recovery:
+        _sack_recovery(tcp, tp)
     return ACK_OK
+
+
+def _sacktag(tp: TcpSock, th: TcpHdr) -> int:
+    """tcp_sacktag_write_queue(): mark the segments a SACK option's blocks cover (ignoring
+    blocks at or below snd_una: D-SACKs). Returns how many were newly marked."""
+    opt = th.option(TcpOptSack)
+    if opt is None:
+        return 0
+    newly = 0
+    for left, right in opt.blocks:
+        if not after(right, tp.snd_una) or after(right, tp.snd_nxt):
+            continue
+        for seg in tp.rtx_queue:
+            if not seg.sacked and not before(seg.seq, left) and not after(seg.end_seq, right):
+                seg.sacked = True
+                tp.sacked_out += 1
+                newly += 1
+                if seg.lost:
+                    seg.lost = False
+                    tp.lost_out -= 1
+    return newly
+
+
+def _mark_lost(tp: TcpSock) -> None:
+    """RFC 6675's IsLost, as tcp_mark_head_lost does it: a segment with three SACKed ones
+    above it is lost, unless it was retransmitted in this recovery already."""
+    sacked_above = 0
+    for seg in reversed(tp.rtx_queue):
+        if seg.sacked:
+            sacked_above += 1
+        elif sacked_above >= 3 and not seg.lost and seg.resent_in != tp.recovery:
+            seg.lost = True
+            tp.lost_out += 1
+
+
+def _sack_recovery(tcp, tp: TcpSock) -> None:
+    """In recovery with SACK: resend what the scoreboard says is lost, as the pipe allows."""
+    _mark_lost(tp)
+    output.tcp_write_xmit(tcp, tp)
 
 
 def _clean_rtx_queue(tcp, tp: TcpSock, ack: int) -> int:
@@ -261,6 +303,8 @@ def _clean_rtx_queue(tcp, tp: TcpSock, ack: int) -> int:
         acked_bytes += seg.len
         if seg.lost:
             tp.lost_out -= 1
+        if seg.sacked:
+            tp.sacked_out -= 1
         if not seg.retrans:
             rtt = now - seg.sent_at
         s.consume_skb(seg.skb, output.L4, tcp.host, "tcp_clean_rtx_queue")
@@ -283,15 +327,28 @@ def _dupack(tcp, tp: TcpSock) -> None:
     each one after inflates cwnd by the segment that left the network."""
     tp.dupacks += 1
     if tp.in_recovery:
-        tp.cwnd += 1
-        output.tcp_write_xmit(tcp, tp)
+        if tp.sack_ok:
+            _sack_recovery(tcp, tp)
+        else:
+            tp.cwnd += 1
+            output.tcp_write_xmit(tcp, tp)
     elif tp.dupacks == 3 and not tp.lost_out:
         tp.in_recovery = True
         tp.high_seq = tp.snd_nxt
+        tp.recovery += 1
         tp.ssthresh = tp.ca.ssthresh(tp)
-        tp.cwnd = tp.ssthresh + 3
         tcp.mib.inc(TCPEXT, "TCPFastRetrans")
-        output.tcp_retransmit_skb(tcp, tp, tp.rtx_queue[0])
+        if tp.sack_ok:  # RFC 6675: cwnd is ssthresh; the pipe, not inflation, says what may go
+            tp.cwnd = tp.ssthresh
+            tcp.mib.inc(TCPEXT, "TCPSackRecovery")
+            head = tp.rtx_queue[0]
+            if not head.sacked and not head.lost:
+                head.lost = True
+                tp.lost_out += 1
+            _sack_recovery(tcp, tp)
+        else:
+            tp.cwnd = tp.ssthresh + 3
+            output.tcp_retransmit_skb(tcp, tp, tp.rtx_queue[0])
         tp.rto_at = tcp.clock() + tp.rto
 
 
@@ -301,6 +358,13 @@ def _newreno_ack(tcp, tp: TcpSock, ack: int, acked_segs: int) -> None:
     if not before(ack, tp.high_seq):
         tp.in_recovery = False
         tp.cwnd = max(min(tp.ssthresh, output.in_flight(tp) + 1), 1)
+        return
+    if tp.sack_ok:
+        head = tp.rtx_queue[0] if tp.rtx_queue else None
+        if head is not None and not head.sacked and not head.lost and head.resent_in != tp.recovery:
+            head.lost = True  # a partial ACK: the next hole is lost too
+            tp.lost_out += 1
+        _sack_recovery(tcp, tp)
         return
     if tp.rtx_queue:
         output.tcp_retransmit_skb(tcp, tp, tp.rtx_queue[0])
@@ -405,6 +469,7 @@ def _ofo_insert(tcp, tp: TcpSock, skb, seg: Segment) -> None:
         tcp.drop(old[1], pb.SKB_DROP_REASON_TCP_OFOMERGE, "tcp_data_queue_ofo")
     tcp.mib.inc(TCPEXT, "TCPOFOQueue")
     tp.ofo_queue[seg.seq] = (seg.end_seq, skb, seg.th.fin)
+    tp.ofo_last = seg.seq
 
 
 def _ofo_queue(tcp, tp: TcpSock) -> None:

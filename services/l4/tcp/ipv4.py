@@ -157,7 +157,7 @@ class Tcp:
         tp.write_queue.clear()
         tp.rtx_queue.clear()
         tp.ofo_queue.clear()
-        tp.lost_out = 0
+        tp.lost_out = tp.sacked_out = 0
         tp.rto_at = tp.delack_at = tp.probe_at = 0.0
 
     def send_reset_for(self, skb, th: TcpHdr, seg_len: int) -> None:

@@ -11,12 +11,12 @@ from pktpath import skbuff as s
 from pktpath.flow import Flowi4
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l4.tcp.sock import (
-    TCP_INIT_CWND, TCP_WMEM_MAX, Seg, TcpSock, TcpState, after, seq_add, seq_diff,
+    TCP_INIT_CWND, TCP_WMEM_MAX, Seg, TcpSock, TcpState, after, before, seq_add, seq_diff,
 )
 from pktpath.wire.ipv4 import IPPROTO_TCP
 from pktpath.wire.tcp import (
-    TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TcpHdr, TcpOptMss, TcpOptNop, TcpOptSackPerm,
-    TcpOptTimestamp, TcpOptWindow, encode_options,
+    TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TcpHdr, TcpOptMss, TcpOptNop, TcpOptSack,
+    TcpOptSackPerm, TcpOptTimestamp, TcpOptWindow, encode_options,
 )
 
 L4 = skbuff_pb2.LAYER_L4
@@ -45,10 +45,32 @@ def syn_options(tcp, tp: TcpSock, *, synack: bool) -> bytes:
 
 
 def established_options(tcp, tp: TcpSock) -> bytes:
-    """tcp_established_options(): NOP, NOP, timestamps when both sides agreed to them."""
-    if not tp.tstamp_ok:
-        return b""
-    return encode_options(TcpOptNop(), TcpOptNop(), TcpOptTimestamp(tcp_time_stamp(tcp), tp.ts_recent))
+    """tcp_established_options(): NOP, NOP, timestamps when both sides agreed to them, and
+    while data is out of order, SACK blocks for it (RFC 2018: the newest first; three fit
+    beside the timestamps)."""
+    opts = []
+    if tp.tstamp_ok:
+        opts += [TcpOptNop(), TcpOptNop(), TcpOptTimestamp(tcp_time_stamp(tcp), tp.ts_recent)]
+    if tp.sack_ok and tp.ofo_queue:
+        blocks = sack_blocks(tp)[:3 if tp.tstamp_ok else 4]
+        opts += [TcpOptNop(), TcpOptNop(), TcpOptSack(tuple(blocks))]
+    return encode_options(*opts) if opts else b""
+
+
+def sack_blocks(tp: TcpSock) -> list[tuple[int, int]]:
+    """tcp_sack_new_ofo_skb(): the out-of-order queue as contiguous ranges, the one holding
+    the segment that came last first."""
+    ranges: list[list[int]] = []
+    for start in sorted(tp.ofo_queue, key=lambda q: seq_diff(q, tp.rcv_nxt)):
+        end = tp.ofo_queue[start][0]
+        if ranges and not after(start, ranges[-1][1]):
+            if after(end, ranges[-1][1]):
+                ranges[-1][1] = end
+        else:
+            ranges.append([start, end])
+    last = tp.ofo_last
+    ranges.sort(key=lambda r: not (not before(last, r[0]) and before(last, r[1])))
+    return [(s_, e) for s_, e in ranges]
 
 
 def free_window(tp: TcpSock) -> int:
@@ -231,8 +253,8 @@ def tcp_sndbuf_expand(tcp, tp: TcpSock) -> None:
 
 
 def in_flight(tp: TcpSock) -> int:
-    """tcp_packets_in_flight(): segments sent, not acknowledged and not known lost."""
-    return tp.packets_out() - tp.lost_out
+    """tcp_packets_in_flight(): segments sent, neither acknowledged, SACKed nor known lost."""
+    return tp.packets_out() - tp.lost_out - tp.sacked_out
 
 
 def tcp_write_xmit(tcp, tp: TcpSock, *, force: bool = False) -> None:
@@ -273,6 +295,7 @@ def tcp_check_probe_timer(tcp, tp: TcpSock) -> None:
 def tcp_retransmit_skb(tcp, tp: TcpSock, seg: Seg) -> None:
     """tcp_retransmit_skb(): the same original, a new clone."""
     seg.retrans += 1
+    seg.resent_in = tp.recovery
     if seg.lost:
         seg.lost = False
         tp.lost_out -= 1

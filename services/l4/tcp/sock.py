@@ -85,7 +85,9 @@ class Seg:
     flags: int = 0             # TCPHDR_SYN / TCPHDR_FIN besides the data
     sent_at: float = 0.0       # the last transmission
     retrans: int = 0           # how often it was retransmitted (Karn: no RTT sample then)
-    lost: bool = False         # marked lost by a timeout, not retransmitted since
+    lost: bool = False         # marked lost (a timeout, or SACKs above it), not retransmitted since
+    sacked: bool = False       # the peer has it (a SACK block covered it)
+    resent_in: int = 0         # the recovery (TcpSock.recovery) it was last retransmitted in
 
     @property
     def len(self) -> int:
@@ -168,6 +170,7 @@ class TcpSock:
     write_queue: deque = field(default_factory=deque)  # Segs not sent yet
     rtx_queue: deque = field(default_factory=deque)    # Segs sent, not acknowledged
     ofo_queue: dict = field(default_factory=dict)       # seq -> (end_seq, skb, fin): out of order
+    ofo_last: int = 0                 # the seq of the out-of-order segment that came last
 
     # RTT and retransmission (RFC 6298)
     srtt: float = 0.0
@@ -184,8 +187,10 @@ class TcpSock:
     cwnd_limited: bool = False        # the last tcp_write_xmit stopped at cwnd with data waiting
     dupacks: int = 0
     lost_out: int = 0                 # segments on the retransmit queue marked lost
+    sacked_out: int = 0               # segments on the retransmit queue the peer SACKed
     high_seq: int = 0                 # snd_nxt when recovery began (NewReno's "recover")
     in_recovery: bool = False
+    recovery: int = 0                 # counts recoveries: a segment resent in this one is not lost again
 
     # delayed ACK and probes
     ack_pending: bool = False

@@ -32,7 +32,7 @@ def tcp_retransmit_timer(tcp, tp: TcpSock, now: float) -> None:
     tp.in_recovery = False
     tp.dupacks = 0
     for seg in tp.rtx_queue:
-        if not seg.lost:
+        if not seg.lost and not seg.sacked:
             seg.lost = True
             tp.lost_out += 1
     output.tcp_retransmit_skb(tcp, tp, tp.rtx_queue[0])
