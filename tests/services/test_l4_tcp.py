@@ -308,18 +308,23 @@ def test_lossy_reordering_duplicating_link_is_still_byte_exact():
     assert net.b.count("TcpExt", "TCPOFOQueue") > 0
 
 
+def lose_data_segments(net: Net, *ordinals: int) -> None:
+    """Drop A's ordinals-th data segments (from 1) on the wire, the first time they go."""
+    sent = []
+
+    def lose(host, th, payload):
+        if host is net.a and payload:
+            sent.append(th.seq)
+            return len(sent) in ordinals
+        return False
+
+    net.drop_if = lose
+
+
 def test_one_lost_segment_is_fast_retransmitted_after_three_duplicate_acks():
     net = Net()
     c, srv = connect(net)
-    seen = []
-
-    def lose_the_third(host, th, payload):
-        if host is net.a and payload:
-            seen.append(th.seq)
-            return len(seen) == 3
-        return False
-
-    net.drop_if = lose_the_third
+    lose_data_segments(net, 3)
     data = pattern(40 * MSS, 4)
     net.a.send(c, data)
     net.run(10.0, until=lambda: len(net.b.data.get(srv, b"")) == len(data))
@@ -335,15 +340,7 @@ def test_sack_repairs_several_losses_in_one_window_without_a_timeout():
     reads them), the scoreboard marks each hole lost, and each is resent once."""
     net = Net()
     c, srv = connect(net)
-    seen = []
-
-    def lose_three(host, th, payload):
-        if host is net.a and payload:
-            seen.append(th.seq)
-            return len(seen) in (3, 6, 9)
-        return False
-
-    net.drop_if = lose_three
+    lose_data_segments(net, 3, 6, 9)
     data = pattern(40 * MSS, 10)
     net.a.send(c, data)
     net.run(10.0, until=lambda: len(net.b.data.get(srv, b"")) == len(data))
