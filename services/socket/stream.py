@@ -138,8 +138,10 @@ class Stream:
 
     # -- callbacks from L4 ------------------------------------------------------------------
     def callbacks(self, items) -> int:
-        """L4's TcpEvents for this host's sockets, in order. Returns how many found none."""
+        """L4's TcpEvents for this host's sockets, in order. Returns how many found none.
+        Data wakes a socket's reader once per batch (sk_data_ready), not once per skb."""
         orphans = 0
+        fed: dict[int, object] = {}  # sockets given data in this batch
         for kind, sk, value, skb, child in items:
             sock = self.layer.by_sk(sk)
             if sock is None:
@@ -149,18 +151,26 @@ class Stream:
                 if kind == "accept":
                     self.tcp.abort(child.sk)  # the listener is gone
                 continue
-            getattr(self, "_on_" + kind)(sock, value, skb, child)
+            if kind == "data":
+                if self._queue_data(sock, skb):
+                    fed[sk] = sock
+            else:
+                getattr(self, "_on_" + kind)(sock, value, skb, child)
+        for sock in fed.values():
+            with sock.cond:
+                sock.cond.notify_all()
         return orphans
 
-    def _on_data(self, sock, value, skb, child) -> None:
+    def _queue_data(self, sock, skb) -> bool:
+        """tcp_data_queue's last step: the receive queue (the wake-up comes per batch)."""
         skb.record(s.ENTER, SOCK, self.layer.host, "tcp_data_ready")
         if sock.closed:  # closed by the user: L4 resets the connection as it sees this data
             self.layer.drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "tcp_data_ready")
-            return
+            return False
         with sock.cond:
             sock.queue.append(skb)
             sock.stream.unread += skb.len
-            sock.cond.notify_all()
+        return True
 
     def _on_eof(self, sock, value, skb, child) -> None:
         with sock.cond:
