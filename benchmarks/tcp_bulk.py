@@ -1,6 +1,6 @@
 """Bulk TCP goodput from A to B through both stacks, and connection set-up time.
 
-    python benchmarks/tcp_bulk.py [--megabytes 10] [--connects 20] [--sndbuf 0]
+    python benchmarks/tcp_bulk.py [--megabytes 10] [--connects 20] [--sndbuf 0] [--topology default]
 
 The default topology as local processes: a sender on A writes --megabytes
 through its socket API (sendall), a reader on B drains its accepted socket;
@@ -90,13 +90,14 @@ def main() -> int:
     ap.add_argument("--connects", type=int, default=20)
     ap.add_argument("--sndbuf", type=int, default=0, help="SO_SNDBUF for the sender (0: the default)")
     ap.add_argument("--sample", type=float, default=0.01, help="the share of packets traced (default 0.01)")
+    ap.add_argument("--topology", default="default", help="a built-in topology or a file (default: default)")
     ap.add_argument("--base-port", type=int, default=48000)
     args = ap.parse_args()
     print(f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}, grpcio {grpc.__version__}")
     logs = tempfile.TemporaryDirectory(prefix="pktpath-bench-")
     # trace 1 % of the packets, as a deployment would (every one, the default, costs more)
     env = {**os.environ, SAMPLER_ARG: str(args.sample)}
-    sup = Supervisor(load("default"), args.base_port, log_dir=Path(logs.name), env=env)
+    sup = Supervisor(load(args.topology), args.base_port, log_dir=Path(logs.name), env=env)
     sup.start(timeout=60)
     try:
         a, b = (SocketApi(sup.addrs.target(h, "socket")) for h in ("A", "B"))
@@ -106,7 +107,7 @@ def main() -> int:
         tcp = {g.name: dict(g.values) for g in l4.GetCounters(empty_pb2.Empty(), timeout=5).groups}.get("Tcp", {})
         print(f"connection set-up (connect() on A), {args.connects} in a row: p50 {percentile(setup, 0.5):.1f} ms, "
               f"p99 {percentile(setup, 0.99):.1f} ms")
-        print(f"bulk TCP A -> B, {args.megabytes:g} MB, SO_SNDBUF {args.sndbuf or 'default'}, "
+        print(f"bulk TCP A -> B over {args.topology}, {args.megabytes:g} MB, SO_SNDBUF {args.sndbuf or 'default'}, "
               f"{args.sample:.0%} traced: {mbps:.2f} MB/s "
               f"(A: OutSegs {tcp.get('OutSegs', 0)}, RetransSegs {tcp.get('RetransSegs', 0)})")
         print("target (issue #5): >= 10 MB/s now, 50 MB/s the goal")

@@ -170,7 +170,8 @@ class HostView:
             lines.append(f"{t.state:<11}{t.recv_q:>7}{t.send_q:>8} {f'{t.saddr}:{t.sport}':<22} {peer}")
             if info and t.state != "LISTEN":
                 ssthresh = f" ssthresh:{t.ssthresh}" if t.ssthresh < 0x7FFFFFFF else ""
-                lines.append(f"\t {t.cong} rto:{t.rto_ms:.0f} rtt:{t.srtt_ms:.1f} mss:{t.mss} cwnd:{t.cwnd}{ssthresh}")
+                lines.append(f"\t {t.cong} rto:{t.rto_ms:.0f} rtt:{t.srtt_ms:.1f} mss:{t.mss} cwnd:{t.cwnd}{ssthresh}"
+                             f" snd_wnd:{t.snd_wnd} rcv_wnd:{t.rcv_wnd} unacked:{t.unacked} rb:{t.rcvbuf}")
         return lines
 
     def neigh(self) -> list[str]:

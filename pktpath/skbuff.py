@@ -75,7 +75,7 @@ class SkBuff:
         "buf", "data", "tail", "end",
         "mac_header", "network_header", "transport_header",
         "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb", "nexthop", "tstamp",
-        "traceparent", "sampled", "events", "prior_events", "shinfo",
+        "ip_summed", "gso_size", "gso_segs", "traceparent", "sampled", "events", "prior_events", "shinfo",
     )
 
     def __init__(self, buf, data: int, tail: int, end: int, *, id: int = 0, origin_host: str = "",
@@ -96,6 +96,8 @@ class SkBuff:
         self.cb = b""
         self.nexthop = 0  # IPv4 next hop for L2 (the kernel keeps it in skb_dst)
         self.tstamp = 0   # receive time, ns since the epoch (skb->tstamp); 0: none
+        self.ip_summed = 0  # CHECKSUM_NONE; pktpath.offload names the others
+        self.gso_size = self.gso_segs = 0  # skb_shinfo()'s, for GRO and GSO packets
         self.traceparent = ""
         self.sampled = sampled
         self.events: list[tuple] = []
@@ -283,8 +285,8 @@ def skb_mac_header(skb: SkBuff) -> memoryview:
 # -- clone, copy, free (net/core/skbuff.c) -----------------------------------
 
 _COPIED_FIELDS = ("origin_host", "data", "tail", "end", "mac_header", "network_header", "transport_header",
-                  "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb", "nexthop", "tstamp", "traceparent",
-                  "sampled")
+                  "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb", "nexthop", "tstamp", "ip_summed",
+                  "gso_size", "gso_segs", "traceparent", "sampled")
 
 
 def _copy_header(skb: SkBuff, buf, id: int) -> SkBuff:
@@ -340,10 +342,10 @@ def set_finish_hook(hook) -> None:
     _finish_hook = hook
 
 
-def _release(skb: SkBuff, layer: int, host: str, func: str) -> None:
+def _release(skb: SkBuff, layer: int, host: str, func: str, *, stolen: bool = False) -> None:
     skb.shinfo.dataref -= 1
     # FREE carries the buffer's size when this was its last reference, else 0 (header only).
-    skb.record(FREE, layer, host, func, skb.end if skb.shinfo.dataref == 0 else 0)
+    skb.record(FREE, layer, host, func, skb.end if skb.shinfo.dataref == 0 and not stolen else 0)
     if skb.sampled and _finish_hook is not None:
         _finish_hook(skb)
 
@@ -359,6 +361,12 @@ def kfree_skb_reason(skb: SkBuff, reason: int, layer: int, host: str, func: str)
 def consume_skb(skb: SkBuff, layer: int, host: str, func: str = "consume_skb") -> None:
     """consume_skb(): the packet was used, not dropped."""
     _release(skb, layer, host, func)
+
+
+def napi_skb_free_stolen_head(skb: SkBuff, layer: int, host: str, func: str) -> None:
+    """napi_skb_free_stolen_head(): GRO merged this skb's data into another packet; only
+    the sk_buff is freed (FREE of 0 bytes), the data lives on there."""
+    _release(skb, layer, host, func, stolen=True)
 
 
 # -- protobuf conversion ----------------------------------------------------
@@ -401,6 +409,11 @@ def to_proto(skb: SkBuff, out: "pb.SkBuff | None" = None) -> "pb.SkBuff":
         m.nexthop = skb.nexthop
     if skb.tstamp:
         m.tstamp = skb.tstamp
+    if skb.ip_summed:
+        m.ip_summed = skb.ip_summed
+    if skb.gso_size:
+        m.gso_size = skb.gso_size
+        m.gso_segs = skb.gso_segs
     if skb.traceparent:
         m.traceparent = skb.traceparent
     if skb.sampled:
@@ -466,6 +479,9 @@ def from_proto(m: "pb.SkBuff") -> SkBuff:
     skb.cb = m.cb
     skb.nexthop = m.nexthop
     skb.tstamp = m.tstamp
+    skb.ip_summed = m.ip_summed
+    skb.gso_size = m.gso_size
+    skb.gso_segs = m.gso_segs
     skb.traceparent = m.traceparent
     skb.sampled = sampled = m.sampled
     skb.events = []

@@ -7,7 +7,8 @@ A name without a path ("default", "router") means one of those.
     [[host]]            name; forwarding (ip_forward, default false); tcp_congestion_control
                         ("cubic", the default, or "reno"); tcp_timewait (seconds, default 60)
     [[host.interface]]  name, mac, addr ("10.0.0.1/24"), mtu (default 1500),
-                        rx_ring, tx_ring (descriptors, as ethtool -G sets them; default 256)
+                        rx_ring, tx_ring (descriptors, as ethtool -G sets them; default 256),
+                        gro (generic receive offload, as ethtool -K sets it; default true)
     [[host.route]]      dst ("0.0.0.0/0"), via (gateway, optional), dev, metric
     [[host.rule]]       hook (PRE_ROUTING...), src, dst, proto (icmp/udp/tcp), sport, dport, target
     [[link]]            a, b ("HOST:IF"); loss, corrupt, duplicate, reorder (0..1), delay_ms
@@ -45,6 +46,7 @@ class Interface:
     mtu: int = 1500
     rx_ring: int = DEFAULT_RING_SIZE
     tx_ring: int = DEFAULT_RING_SIZE
+    gro: bool = True
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ def _interface(t: dict, where: str) -> Interface:
     rings = {k: _get(t, k, where, int, DEFAULT_RING_SIZE) for k in ("rx_ring", "tx_ring")}
     if any(not 1 <= n <= MAX_RING_SIZE for n in rings.values()):
         raise TopologyError(f"{where}: rx_ring and tx_ring are 1..{MAX_RING_SIZE} descriptors")
-    return Interface(name, mac.lower(), addr, mtu, **rings)
+    return Interface(name, mac.lower(), addr, mtu, **rings, gro=_get(t, "gro", where, bool, True))
 
 
 def _route(t: dict, where: str) -> Route:

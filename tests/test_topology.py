@@ -35,11 +35,12 @@ def test_load_from_path(tmp_path):
     assert topo.peer("X", "eth0") is None
 
 
-def test_ring_sizes_default_to_256_and_can_be_set():
-    topo = parse({"host": [{"name": "A", "interface": [iface(), iface(name="eth1", rx_ring=1024, tx_ring=64)]}]})
+def test_ring_sizes_and_gro_default_as_linux_and_can_be_set():
+    topo = parse({"host": [{"name": "A", "interface": [iface(),
+                                                       iface(name="eth1", rx_ring=1024, tx_ring=64, gro=False)]}]})
     eth0, eth1 = topo.host("A").interfaces
-    assert (eth0.rx_ring, eth0.tx_ring) == (256, 256)
-    assert (eth1.rx_ring, eth1.tx_ring) == (1024, 64)
+    assert (eth0.rx_ring, eth0.tx_ring, eth0.gro) == (256, 256, True)
+    assert (eth1.rx_ring, eth1.tx_ring, eth1.gro) == (1024, 64, False)
 
 
 def test_tcp_settings_default_to_linuxs_and_can_be_set():
@@ -75,6 +76,7 @@ def iface(**over):
     ({"host": [{"name": "A", "interface": [iface(mtu="big")]}]}, "must be int"),
     ({"host": [{"name": "A", "interface": [iface(rx_ring=0)]}]}, "rx_ring and tx_ring are 1..4096"),
     ({"host": [{"name": "A", "interface": [iface(tx_ring=8192)]}]}, "rx_ring and tx_ring are 1..4096"),
+    ({"host": [{"name": "A", "interface": [iface(gro="on")]}]}, "'gro' must be bool"),
     ({"host": [{"name": "A", "interface": [iface()], "tcp_congestion_control": "bbr"}]}, "not one of cubic, reno"),
     ({"host": [{"name": "A", "interface": [iface()], "tcp_timewait": 0}]}, "tcp_timewait 0"),
 ])

@@ -27,6 +27,7 @@ from typing import Callable
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.flow import IP_PMTUDISC_DO, IP_PMTUDISC_DONT, IP_PMTUDISC_PROBE, IP_PMTUDISC_WANT, Flowi4
+from pktpath.offload import skb_gso_segment
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l3 import netfilter as nf
 from pktpath.services.l3.fragment import IpDefrag, ip_fragment
@@ -357,7 +358,7 @@ class Ipv4:
             self.mib.inc(IP, "InHdrErrors")
             return self._drop(skb, pb.SKB_DROP_REASON_IP_INHDR, "ip_forward")
         mtu = self.path_mtu(iph.daddr, res.dev)
-        if iph.df and iph.tot_len > mtu:  # ip_exceeds_mtu()
+        if iph.df and ip_exceeds_mtu(skb, iph, mtu):
             self.mib.inc(IP, "FragFails")
             self.icmp_send(skb, iph, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)
             return self._drop(skb, pb.SKB_DROP_REASON_PKT_TOO_BIG, "ip_forward")
@@ -446,8 +447,14 @@ class Ipv4:
         skb.nexthop = res.nexthop
         skb.protocol = 0x0800
         self.mib.inc(IPEXT, "OutOctets", iph.tot_len)
-        if iph.tot_len <= mtu:
+        if not ip_exceeds_mtu(skb, iph, mtu):
             out = [skb]
+        elif skb.gso_size:  # ip_finish_output_gso(): segment in software, then fragment what still exceeds
+            out = []
+            for seg in skb_gso_segment(skb, L3, self.host):
+                seg_iph = IpHdr.from_bytes(seg.payload(), verify_csum=False)
+                out += [seg] if seg_iph.tot_len <= mtu else ip_fragment(seg, seg_iph, mtu, self.host, self.mib,
+                                                                        slow_path=True)
         else:
             out = ip_fragment(skb, iph, mtu, self.host, self.mib, slow_path=forwarded)
         for o in out:
@@ -463,6 +470,15 @@ class Ipv4:
         skb.record(s.EXIT, L3, self.host, "loopback_xmit")
         self.ip_rcv(skb)
         return 0
+
+
+def ip_exceeds_mtu(skb, iph: IpHdr, mtu: int) -> bool:
+    """ip_exceeds_mtu(): a GSO packet (GRO merged it) fits when each of its segments would
+    (skb_gso_validate_network_len: IP and TCP headers plus gso_size)."""
+    if not skb.gso_size:
+        return iph.tot_len > mtu
+    th = skb.network_header + iph.header_len
+    return iph.header_len + (skb.buf[th + 12] >> 4) * 4 + skb.gso_size > mtu
 
 
 def ip_decrease_ttl(skb) -> None:

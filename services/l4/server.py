@@ -160,11 +160,12 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
     @batches(l4_pb2.TcpCallBatch)
     def TcpSocketCalls(self, request, context):
         """The socket layer's TCP calls, in order; consecutive sends of a socket are one tcp_sendmsg."""
-        refused, sends, sk = 0, [], 0
+        refused, sends, pushes, sk = 0, [], [], 0
 
         def send() -> int:
-            n = len(sends) if sends and self.tcp.sendmsg(sk, sends) else 0
+            n = len(sends) if sends and self.tcp.sendmsg(sk, sends, pushes) else 0
             sends.clear()
+            pushes.clear()
             return n
 
         for call in request.calls:
@@ -173,6 +174,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
                     refused += send()
                 sk = call.sk
                 sends.append(s.from_proto(call.skb))
+                pushes.append(bool(call.value))
                 continue
             refused += send()
             if call.kind == l4_pb2.TcpCall.RECVD:
@@ -216,16 +218,17 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         return empty_pb2.Empty()
 
     def GetTcpSockets(self, request, context):
-        table = l4_pb2.TcpSockTable()
-        for tp in self.tcp.sockets():
+        def info(tp) -> l4_pb2.TcpSockInfo:
             listening = tp.state == TcpState.LISTEN
-            table.socks.add(sk=tp.sk, state=SS_NAMES[tp.state], saddr=ip_to_str(tp.saddr), sport=tp.sport,
-                            daddr=ip_to_str(tp.daddr), dport=tp.dport,
-                            recv_q=len(tp.accept_queue) if listening else tp.unread,
-                            send_q=tp.backlog if listening else tp.send_queue_bytes(), cwnd=tp.cwnd,
-                            ssthresh=min(tp.ssthresh, 0xFFFFFFFF), mss=tp.mss_cache, rto_ms=tp.rto * 1000,
-                            srtt_ms=tp.srtt * 1000, cong=tp.ca.name if tp.ca else "")
-        return table
+            return l4_pb2.TcpSockInfo(
+                sk=tp.sk, state=SS_NAMES[tp.state], saddr=ip_to_str(tp.saddr), sport=tp.sport,
+                daddr=ip_to_str(tp.daddr), dport=tp.dport, recv_q=len(tp.accept_queue) if listening else tp.unread,
+                send_q=tp.backlog if listening else tp.send_queue_bytes(), cwnd=tp.cwnd,
+                ssthresh=min(tp.ssthresh, 0xFFFFFFFF), mss=tp.mss_cache, rto_ms=tp.rto * 1000,
+                srtt_ms=tp.srtt * 1000, cong=tp.ca.name if tp.ca else "", snd_wnd=tp.snd_wnd, rcv_wnd=tp.rcv_wnd,
+                unacked=tp.packets_out(), rcvbuf=tp.rcvbuf)
+
+        return l4_pb2.TcpSockTable(socks=self.tcp.sockets(info))
 
     # -- port tables ------------------------------------------------------------------
     def Hash(self, request, context):

@@ -109,7 +109,9 @@ class L4Tcp:
         self._call(self.stub.InetCskAccept, l4_pb2.TcpAccepted(listener=listener_sk, child=child_sk))
 
     def sendmsg(self, skbs) -> None:
-        self._calls.put([(l4_pb2.TcpCall.SENDMSG, skb.sk, 0, skb) for skb in skbs])
+        # value 1 on the write's last skb: tcp_push() marks it PSH
+        last = len(skbs) - 1
+        self._calls.put([(l4_pb2.TcpCall.SENDMSG, skb.sk, int(i == last), skb) for i, skb in enumerate(skbs)])
 
     def recvd(self, sk: int, copied: int) -> None:
         self._calls.put([(l4_pb2.TcpCall.RECVD, sk, copied, None)])

@@ -24,6 +24,7 @@ from typing import Callable
 
 from pktpath import skbuff as s
 from pktpath.counters import Mib
+from pktpath.offload import napi_gro_receive, skb_gso_segment
 from pktpath.pb import skbuff_pb2
 from pktpath.ring import NicRings
 from pktpath.wire.ethernet import pad
@@ -40,7 +41,7 @@ class Napi:
     def __init__(self, host: str, dev: str, rings: NicRings, *, deliver: Callable[[list], object],
                  enable_irq: Callable[[], None], doorbell: Callable[[], None], mib: Mib,
                  weight: int = NAPI_POLL_WEIGHT, budget: int = NETDEV_BUDGET,
-                 budget_usecs: int = NETDEV_BUDGET_USECS, txqueuelen: int = TX_QUEUE_LEN) -> None:
+                 budget_usecs: int = NETDEV_BUDGET_USECS, txqueuelen: int = TX_QUEUE_LEN, gro: bool = True) -> None:
         self.host = host
         self.dev = dev
         self.rings = rings
@@ -49,6 +50,7 @@ class Napi:
         self.budget = budget
         self.budget_usecs = budget_usecs
         self.txqueuelen = txqueuelen
+        self.gro = gro  # ethtool -K <dev> gro on|off
         self._deliver = deliver
         self._enable_irq = enable_irq
         self._doorbell = doorbell
@@ -100,12 +102,15 @@ class Napi:
                 skb.prior_events = meta.events
                 skb.events.append((s.ENTER, pb.LAYER_SOFTIRQ, self.host, "net_rx_action", now, skb.len, 0, "", ""))
             skbs.append(skb)
+        n = len(skbs)
         if skbs:
-            self.mib.inc(SOFTNET, "processed", len(skbs))
+            self.mib.inc(SOFTNET, "processed", n)
+            if self.gro and n > 1:
+                skbs = napi_gro_receive(skbs, self.mib, pb.LAYER_SOFTIRQ, self.host)
             if not self._deliver(skbs):
                 self.mib.inc(SOFTNET, "dropped", len(skbs))
                 self.mib.drop(pb.SKB_DROP_REASON_CPU_BACKLOG, len(skbs))
-        return len(skbs)
+        return n
 
     # -- NET_TX -------------------------------------------------------------
     def close(self) -> None:
@@ -139,6 +144,13 @@ class Napi:
             tx = self.rings.tx
             while self._qdisc:
                 skb = self._qdisc[0]
+                if skb.gso_size:  # validate_xmit_skb(): the device cannot segment, so software does
+                    self._qdisc.popleft()
+                    segs = skb_gso_segment(skb, pb.LAYER_SOFTIRQ, self.host)
+                    self.mib.inc("Gso", "Packets")
+                    self.mib.inc("Gso", "Segments", len(segs))
+                    self._qdisc.extendleft(reversed(segs))
+                    continue
                 frame = pad(bytes(skb.payload()))  # the driver's skb_put_padto(skb, ETH_ZLEN)
                 meta = pb.Frame(id=skb.id, origin_host=skb.origin_host, traceparent=skb.traceparent,
                                 sampled=skb.sampled)

@@ -55,7 +55,8 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
                 time.sleep(RETRY_S)
         else:
             raise RuntimeError("stopped")
-        return Napi(self.ctx.host, dev, rings, deliver=self.to_l2.put,
+        iface = next(i for i in self.ctx.topology.host(self.ctx.host).interfaces if i.name == dev)
+        return Napi(self.ctx.host, dev, rings, deliver=self.to_l2.put, gro=iface.gro,
                     enable_irq=lambda: self._signal(dev, UNMASK), doorbell=lambda: self._signal(dev, DOORBELL),
                     mib=self.mib)
 

@@ -8,10 +8,11 @@ from pktpath.copies import CASES, Traces, run_case, summary
 
 pytestmark = pytest.mark.slow
 
-# case: (CPU copies, bytes copied, clones, DMAs)
+# case: (CPU copies, bytes copied, clones, DMAs); a range where GRO decides
 EXPECTED = {
     "TCP 100 B": (2, 200, 1, 2),
-    "TCP 10 kB": (14, 20_000, 7, 14),            # a segment per MSS: copied in, cloned, copied out
+    # a segment per MSS copied in and cloned; B's reader copies out what GRO merged: 1..7 skbs
+    "TCP 10 kB": (range(8, 15), 20_000, 7, 14),
     "UDP 100 B": (2, 200, 0, 2),
     "UDP 3000 B (fragmented)": (2, 6000, 0, 6),  # fragmenting our own datagram copies nothing
     "UDP 1400 B forwarded by R onto MTU 1000": (4, 4248, 0, 6),  # R's slow path copies each fragment
@@ -29,5 +30,6 @@ def test_copy_count(topologies, case):
     a, b = (SocketApi(sup.addrs.target(h.name, "socket")) for h in (sup.topology.hosts[0], sup.topology.hosts[-1]))
     moves = run_case(case, a, b, Traces(sup.addrs), 7500 + CASES.index(case))
     c = summary(moves)
-    assert (c["COPY"], c["COPY bytes"], c["CLONE"], c["DMA"]) == EXPECTED[case.name], moves
+    got = (c["COPY"], c["COPY bytes"], c["CLONE"], c["DMA"])
+    assert all(g in w if isinstance(w, range) else g == w for g, w in zip(got, EXPECTED[case.name])), (got, moves)
     assert all(m.nbytes == 232 for m in moves if m.kind == "CLONE")  # a header, never the data

@@ -13,10 +13,11 @@ from pktpath.services.l3.fragment import IpDefrag
 from pktpath.services.l3.icmp import IcmpRateLimit
 from pktpath.services.l3.ipv4 import Ipv4
 from pktpath.services.l3.route import Fib, FibRoute
-from pktpath.wire import IcmpHdr, IpHdr, UdpHdr
+from pktpath.wire import IcmpHdr, IpHdr, TcpHdr, UdpHdr
 from pktpath.wire.addr import ip_from_str as ip
 from pktpath.wire.icmp import quoted
-from pktpath.wire.ipv4 import IP_DF, IP_MF, IPPROTO_ICMP, IPPROTO_UDP
+from pktpath.wire.ipv4 import IP_DF, IP_MF, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
+from pktpath.wire.tcp import TCPHDR_ACK
 
 from fakes import Clock
 
@@ -327,6 +328,41 @@ def test_forwarded_packet_too_big_without_df_is_fragmented_with_copies():
     assert b"".join(bytes(f.payload()[20:]) for f in r.l2) == raw[20:]
     assert all(len(copy_events(f, "ip_do_fragment")) == 1 for f in r.l2)
     assert r.mib.get("Ip", "FragOKs") == 1 and r.mib.get("Ip", "FragCreates") == 3
+
+
+def gro_packet(mss: int, segs: int, *, df: bool) -> s.SkBuff:
+    """What GRO hands up: `segs` TCP segments of `mss` bytes merged into one skb."""
+    data = bytes(i % 251 for i in range(mss * segs))
+    th = TcpHdr(40000, 5201, 1000, 1, 0, TCPHDR_ACK, 512).to_bytes(data, A1, B1)
+    skb = rx(packet(A1, B1, IPPROTO_TCP, th + data, frag_off=IP_DF if df else 0))
+    skb.gso_size, skb.gso_segs = mss, segs
+    return skb
+
+
+def test_a_gro_packet_whose_segments_fit_is_forwarded_whole():
+    r = router()
+    r.ip.ip_rcv(gro_packet(900, 4, df=True))  # 3600 bytes of data, each segment 940 <= MTU 1000
+    (out,) = r.l2
+    assert out.len == 20 + 20 + 3600 and out.gso_size == 900
+    assert r.mib.get("Ip", "ForwDatagrams") == 1 and r.mib.get("Ip", "FragFails") == 0
+
+
+def test_a_gro_packet_whose_segments_do_not_fit_gets_frag_needed_with_df():
+    r = router()
+    assert r.ip.ip_rcv(gro_packet(1400, 3, df=True)) == pb.SKB_DROP_REASON_PKT_TOO_BIG
+    (out,) = r.l2
+    _, icmph, _ = icmp_of(out)
+    assert (icmph.type, icmph.code, icmph.mtu) == (3, 4, 1000)
+
+
+def test_a_gro_packet_without_df_is_segmented_then_fragmented():
+    r = router()
+    r.ip.ip_rcv(gro_packet(1400, 3, df=False))  # ip_finish_output_gso's slow path
+    assert len(r.l2) == 6 and all(f.len <= 1000 for f in r.l2)
+    headers = [IpHdr.from_bytes(f.payload()) for f in r.l2]
+    assert [h.mf for h in headers] == [True, False] * 3 and all(h.ttl == 63 for h in headers)
+    segments = [TcpHdr.from_bytes(r.l2[i].payload()[20:], None, None) for i in (0, 2, 4)]
+    assert [t.seq for t in segments] == [1000, 2400, 3800]
 
 
 def test_forwarding_without_a_route_sends_net_unreachable():

@@ -11,6 +11,8 @@ from pktpath.ring import NicRings
 from pktpath.services.nic.device import LinkImpairment, NetDevice
 from pktpath.services.softirq.napi import Napi
 
+from tcpframes import stream
+
 
 @pytest.fixture
 def pair():
@@ -99,6 +101,31 @@ def test_tx_qdisc_ring_link_and_completion(pair):
     assert napi.clean_tx() == 4  # completions free the skbs and let the queue drain
     assert [f.data[0] for f in wire] == [0, 1, 2, 3, 4, 5]
     assert device.stats.tx_packets == 6 and mib.get("Qdisc", "requeues") >= 1
+
+
+@pytest.mark.parametrize("gro", [True, False])
+def test_a_poll_merges_a_flows_segments_unless_gro_is_off(pair, gro):
+    device, napi, _, _, delivered, mib = pair
+    napi.gro = gro  # ethtool -K eth0 gro off
+    tcp, data = stream(3)
+    device.receive([pb.Frame(data=f) for f in tcp])
+    napi.net_rx_action()
+    (batch,) = delivered
+    assert [skb.gso_segs for skb in batch] == ([3] if gro else [0, 0, 0])
+    assert mib.get("Softnet", "processed") == 3  # frames, before GRO
+    assert b"".join(bytes(skb.payload())[66:] for skb in batch) == data  # 66: Ethernet, IP, TCP with timestamps
+
+
+def test_a_gso_packet_leaves_the_qdisc_as_the_segments_it_was_made_of(pair):
+    device, napi, wire, _, delivered, mib = pair
+    tcp, _ = stream(3)
+    device.receive([pb.Frame(data=f) for f in tcp])
+    napi.net_rx_action()
+    (merged,) = delivered[0]
+    merged.network_header = merged.data + 14
+    assert napi.dev_queue_xmit([merged]) == (1, 0)  # one packet on the qdisc, as the kernel counts it
+    assert [f.data for f in wire] == tcp
+    assert mib.get("Gso", "Packets") == 1 and mib.get("Gso", "Segments") == 3
 
 
 def test_qdisc_overflow_drops(pair):

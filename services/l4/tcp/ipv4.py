@@ -27,6 +27,7 @@ from typing import Callable, NamedTuple
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.flow import TcpChild
+from pktpath.offload import CHECKSUM_UNNECESSARY
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l4.tcp import input as tcp_input
 from pktpath.services.l4.tcp import output, timer
@@ -38,6 +39,7 @@ from pktpath.services.l4.tcp.sock import (
 )
 from pktpath.services.l4.udp import ip_addrs
 from pktpath.wire import ChecksumError, TcpHdr, WireError
+from pktpath.wire.tcp import TCPHDR_PSH
 
 pb = skbuff_pb2
 L4 = output.L4
@@ -233,8 +235,11 @@ class Tcp:
         skb.record(s.ENTER, L4, self.host, "tcp_v4_rcv")
         self.mib.inc(TCP, "InSegs")
         saddr, daddr = ip_addrs(skb)
-        try:
-            th = TcpHdr.from_bytes(skb.payload(), saddr, daddr)
+        try:  # skb_checksum_init(): nothing to verify when GRO did it (CHECKSUM_UNNECESSARY)
+            if skb.ip_summed == CHECKSUM_UNNECESSARY:
+                th = TcpHdr.from_bytes(skb.payload())
+            else:
+                th = TcpHdr.from_bytes(skb.payload(), saddr, daddr)
         except ChecksumError:
             self.mib.inc(TCP, "InCsumErrors")
             self.mib.inc(TCP, "InErrs")
@@ -429,9 +434,11 @@ class Tcp:
             if child is not None:
                 child.parent = 0
 
-    def sendmsg(self, sk: int, skbs: list) -> int:
+    def sendmsg(self, sk: int, skbs: list, pushes: list[bool] | None = None) -> int:
         """tcp_sendmsg(): the user's bytes, already copied into skbs of at most an MSS each,
-        join the write queue and go out as the windows allow. Returns 0 or the errno."""
+        join the write queue and go out as the windows allow. The last skb of each write
+        (pushes; by default the last of skbs) carries PSH (tcp_push → tcp_mark_push).
+        Returns 0 or the errno."""
         with self._lock:
             tp = self._by_sk.get(sk)
             err = 0
@@ -444,11 +451,13 @@ class Tcp:
                 for skb in skbs:
                     s.consume_skb(skb, L4, self.host, "tcp_sendmsg")
                 return err
-            for skb in skbs:
+            if pushes is None:
+                pushes = [i == len(skbs) - 1 for i in range(len(skbs))]
+            for skb, push in zip(skbs, pushes):
                 skb.record(s.ENTER, L4, self.host, "tcp_sendmsg")
                 seq = tp.write_seq
                 tp.write_seq = seq_add(seq, skb.len)
-                tp.write_queue.append(Seg(skb, seq, tp.write_seq))
+                tp.write_queue.append(Seg(skb, seq, tp.write_seq, TCPHDR_PSH if push else 0))
             if tp.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):
                 output.tcp_write_xmit(self, tp)
         self._flush()
@@ -559,7 +568,9 @@ class Tcp:
         return deadline
 
     # -- ss ---------------------------------------------------------------------------
-    def sockets(self) -> list[TcpSock]:
+    def sockets(self, view: Callable[[TcpSock], object] = lambda tp: tp) -> list:
+        """view(tp) of every socket, listeners first, taken under the lock: the queues a
+        view reads change while segments come and go."""
         with self._lock:
-            return self.listeners() + self.established()
+            return [view(tp) for tp in self.listeners() + self.established()]
 

@@ -133,8 +133,6 @@ def tcp_transmit_skb(tcp, tp: TcpSock, seg: Seg) -> None:
     else:
         options = established_options(tcp, tp)
         window = tcp_select_window(tp)
-    if seg.len:
-        flags |= TCPHDR_PSH
     clone = s.skb_clone_for_xmit(seg.skb, L4, tcp.host, "__tcp_transmit_skb")
     seg.sent_at = tcp.clock()
     _push_header(tcp, tp, clone, seg.seq, flags, options, window, "__tcp_transmit_skb")
@@ -341,7 +339,7 @@ def tcp_fragment(tcp, tp: TcpSock, seg: Seg, size: int) -> None:
     s.skb_put_data(skb, rest)
     skb.sk = tp.sk
     skb.record(s.COPY, L4, tcp.host, "tcp_fragment", len(rest), copy_from="skb", copy_to="skb")
-    tail = Seg(skb, seq_add(seg.seq, size), seg.end_seq, seg.flags & TCPHDR_FIN)
+    tail = Seg(skb, seq_add(seg.seq, size), seg.end_seq, seg.flags & (TCPHDR_FIN | TCPHDR_PSH))
     seg.end_seq = tail.seq
-    seg.flags &= ~TCPHDR_FIN
+    seg.flags &= ~(TCPHDR_FIN | TCPHDR_PSH)
     tp.write_queue.insert(1, tail)

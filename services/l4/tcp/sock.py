@@ -82,7 +82,7 @@ class Seg:
     skb: object                # the original: kept until acknowledged, a clone goes out
     seq: int
     end_seq: int
-    flags: int = 0             # TCPHDR_SYN / TCPHDR_FIN besides the data
+    flags: int = 0             # TCPHDR_SYN / TCPHDR_FIN besides the data; TCPHDR_PSH: a write ends here
     sent_at: float = 0.0       # the last transmission
     retrans: int = 0           # how often it was retransmitted (Karn: no RTT sample then)
     lost: bool = False         # marked lost (a timeout, or SACKs above it), not retransmitted since
