@@ -21,16 +21,16 @@ def net(lossy_topology):
     yield from with_sockets(lossy_topology, "A", "B")
 
 
-def test_a_megabyte_over_a_lossy_link_arrives_byte_exact(net):
+def test_ten_megabytes_over_a_lossy_link_arrive_byte_exact(net):
     sup, a, b = net
-    data = os.urandom(1_000_000)
+    data = os.urandom(10_000_000)
     got = bytearray()
     with tcp_connection(a, b, "10.0.0.2", 6001) as (_, cli, conn):
-        reader = threading.Thread(target=read_all, args=(conn, got, 60))
+        reader = threading.Thread(target=read_all, args=(conn, got, 120))
         reader.start()
         cli.sendall(data)
         cli.shutdown(SHUT_WR)
-        reader.join(120)
+        reader.join(300)
     assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
     l4_a, l4_b = stub(sup, "A", "l4", l4_pb2_grpc.L4Stub), stub(sup, "B", "l4", l4_pb2_grpc.L4Stub)
     assert counter(l4_a, "Tcp", "RetransSegs") > 0

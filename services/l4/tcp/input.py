@@ -229,11 +229,11 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
         tp.snd_wnd, tp.snd_wl1 = window, seg.seq
         tp.max_window = max(tp.max_window, window)
     now = tcp.clock()
-    newly_sacked = _sacktag(tp, th) if tp.sack_ok and len(th.options) > TCP_TS_OPTION_LEN else 0
+    newly_sacked = _sacktag(tp, th, now) if tp.sack_ok and len(th.options) > TCP_TS_OPTION_LEN else 0
     if after(ack, tp.snd_una):
         # tcp_is_cwnd_limited(): cwnd grows only while it is what holds the sender back
         cwnd_limited = tp.cwnd_limited or (tp.cwnd < tp.ssthresh and tp.cwnd < 2 * tp.packets_out())
-        acked_segs = _clean_rtx_queue(tcp, tp, ack)
+        acked_segs = _clean_rtx_queue(tcp, tp, ack, _tsecr(tp, th))
         tp.snd_una = ack
         tp.dupacks = 0
         tp.backoff = tp.retransmits = tp.probes_out = 0
@@ -248,10 +248,48 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
         _dupack(tcp, tp)
     elif newly_sacked and tp.in_recovery:
         _sack_recovery(tcp, tp)
+    had_lost = tp.lost_out  # segments marked lost already: a timeout's loss state, or recovery
+    if tp.sacked_out and tcp_rack_mark_lost(tp):
+        if not tp.in_recovery and not had_lost:
+            _enter_recovery(tcp, tp)
+        output.tcp_write_xmit(tcp, tp)
     return ACK_OK
 
 
-def _sacktag(tp: TcpSock, th: TcpHdr) -> int:
+def _tsecr(tp: TcpSock, th: TcpHdr) -> int | None:
+    """The timestamp the peer echoed (TSecr), if timestamps are on; 0 is none."""
+    if not tp.tstamp_ok:
+        return None
+    ts = th.option(TcpOptTimestamp)
+    return ts.tsecr if ts is not None and ts.tsecr else None
+
+
+def tcp_rack_advance(tp: TcpSock, seg, now: float) -> None:
+    """tcp_rack_advance() (RFC 8985 6.2): a segment was delivered (ACKed or SACKed); RACK
+    remembers the latest send time among those delivered. A retransmission acknowledged
+    sooner than min_rtt after it went out was likely the original's ACK: not counted."""
+    if seg.retrans and tp.min_rtt and now - seg.sent_at < tp.min_rtt:
+        return
+    if seg.sent_at > tp.rack_mstamp:
+        tp.rack_mstamp = seg.sent_at
+
+
+def tcp_rack_mark_lost(tp: TcpSock) -> int:
+    """tcp_rack_detect_loss() (RFC 8985 6.2): a segment not delivered that was sent more
+    than a reordering window (min_rtt / 4) before one that was is lost, a retransmission
+    too: what lets a lost retransmission be resent without waiting for the RTO. Returns
+    how many were newly marked."""
+    reo_wnd = tp.min_rtt / 4
+    newly = 0
+    for seg in tp.rtx_queue:
+        if not seg.sacked and not seg.lost and seg.sent_at + reo_wnd < tp.rack_mstamp:
+            seg.lost = True
+            tp.lost_out += 1
+            newly += 1
+    return newly
+
+
+def _sacktag(tp: TcpSock, th: TcpHdr, now: float) -> int:
     """tcp_sacktag_write_queue(): mark the segments a SACK option's blocks cover (ignoring
     blocks at or below snd_una: D-SACKs). Returns how many were newly marked."""
     opt = th.option(TcpOptSack)
@@ -266,6 +304,7 @@ def _sacktag(tp: TcpSock, th: TcpHdr) -> int:
                 seg.sacked = True
                 tp.sacked_out += 1
                 newly += 1
+                tcp_rack_advance(tp, seg, now)
                 if seg.lost:
                     seg.lost = False
                     tp.lost_out -= 1
@@ -290,10 +329,11 @@ def _sack_recovery(tcp, tp: TcpSock) -> None:
     output.tcp_write_xmit(tcp, tp)
 
 
-def _clean_rtx_queue(tcp, tp: TcpSock, ack: int) -> int:
+def _clean_rtx_queue(tcp, tp: TcpSock, ack: int, tsecr: int | None = None) -> int:
     """tcp_clean_rtx_queue(): free the originals the ACK covers (FREE); trim a partly
     acknowledged head (tcp_trim_head: a pull, no copy). Returns the segments acked.
-    The RTT sample comes only from a segment never retransmitted (Karn's rule)."""
+    The RTT sample comes from a segment never retransmitted (Karn's rule), or else from
+    the echoed timestamp (tcp_ack_update_rtt: TSecr is unambiguous, RFC 7323 4)."""
     now = tcp.clock()
     acked_segs = acked_bytes = 0
     rtt = None
@@ -307,6 +347,7 @@ def _clean_rtx_queue(tcp, tp: TcpSock, ack: int) -> int:
             tp.sacked_out -= 1
         if not seg.retrans:
             rtt = now - seg.sent_at
+        tcp_rack_advance(tp, seg, now)
         s.consume_skb(seg.skb, output.L4, tcp.host, "tcp_clean_rtx_queue")
     if tp.rtx_queue and after(ack, tp.rtx_queue[0].seq):
         head = tp.rtx_queue[0]
@@ -314,6 +355,10 @@ def _clean_rtx_queue(tcp, tp: TcpSock, ack: int) -> int:
         s.skb_pull(head.skb, min(n, head.skb.len))
         head.seq = ack
         acked_bytes += n
+    if rtt is None and tsecr is not None and acked_segs:
+        ms = (output.tcp_time_stamp(tcp) - tsecr) & 0xFFFFFFFF
+        if ms < 0x7FFFFFFF:
+            rtt = max(ms, 1) / 1000
     if rtt is not None:
         tp.rtt_sample(rtt)
         tp.ca.pkts_acked(tp, rtt)
@@ -333,23 +378,32 @@ def _dupack(tcp, tp: TcpSock) -> None:
             tp.cwnd += 1
             output.tcp_write_xmit(tcp, tp)
     elif tp.dupacks == 3 and not tp.lost_out:
-        tp.in_recovery = True
-        tp.high_seq = tp.snd_nxt
-        tp.recovery += 1
-        tp.ssthresh = tp.ca.ssthresh(tp)
-        tcp.mib.inc(TCPEXT, "TCPFastRetrans")
-        if tp.sack_ok:  # RFC 6675: cwnd is ssthresh; the pipe, not inflation, says what may go
-            tp.cwnd = tp.ssthresh
-            tcp.mib.inc(TCPEXT, "TCPSackRecovery")
+        _enter_recovery(tcp, tp)
+        if tp.sack_ok:
             head = tp.rtx_queue[0]
             if not head.sacked and not head.lost:
                 head.lost = True
                 tp.lost_out += 1
             _sack_recovery(tcp, tp)
         else:
-            tp.cwnd = tp.ssthresh + 3
             output.tcp_retransmit_skb(tcp, tp, tp.rtx_queue[0])
-        tp.rto_at = tcp.clock() + tp.rto
+
+
+def _enter_recovery(tcp, tp: TcpSock) -> None:
+    """tcp_enter_recovery(): three duplicate ACKs, or RACK found a loss. ssthresh from the
+    congestion control; with SACK cwnd is ssthresh (RFC 6675: the pipe, not inflation,
+    says what may go), without it NewReno's ssthresh + 3."""
+    tp.in_recovery = True
+    tp.high_seq = tp.snd_nxt
+    tp.recovery += 1
+    tp.ssthresh = tp.ca.ssthresh(tp)
+    tcp.mib.inc(TCPEXT, "TCPFastRetrans")
+    if tp.sack_ok:
+        tp.cwnd = tp.ssthresh
+        tcp.mib.inc(TCPEXT, "TCPSackRecovery")
+    else:
+        tp.cwnd = tp.ssthresh + 3
+    tp.rto_at = tcp.clock() + tp.rto
 
 
 def _newreno_ack(tcp, tp: TcpSock, ack: int, acked_segs: int) -> None:

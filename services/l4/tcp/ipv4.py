@@ -39,7 +39,7 @@ from pktpath.services.l4.tcp.sock import (
 )
 from pktpath.services.l4.udp import ip_addrs
 from pktpath.wire import ChecksumError, TcpHdr, WireError
-from pktpath.wire.tcp import TCPHDR_PSH
+from pktpath.wire.tcp import TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN
 
 pb = skbuff_pb2
 L4 = output.L4
@@ -438,7 +438,9 @@ class Tcp:
         """tcp_sendmsg(): the user's bytes, already copied into skbs of at most an MSS each,
         join the write queue and go out as the windows allow. The last skb of each write
         (pushes; by default the last of skbs) carries PSH (tcp_push → tcp_mark_push).
-        Returns 0 or the errno."""
+        Bytes first fill an unsent tail shorter than the MSS, as tcp_sendmsg_locked appends
+        to the write queue's tail skb: else every write's short last segment would sit in
+        the middle of the queue, and Nagle would hold all behind it. Returns 0 or the errno."""
         with self._lock:
             tp = self._by_sk.get(sk)
             err = 0
@@ -455,6 +457,16 @@ class Tcp:
                 pushes = [i == len(skbs) - 1 for i in range(len(skbs))]
             for skb, push in zip(skbs, pushes):
                 skb.record(s.ENTER, L4, self.host, "tcp_sendmsg")
+                tail = tp.write_queue[-1] if tp.write_queue else None
+                if tail is not None and tail.len < tp.mss_cache and not tail.flags & (TCPHDR_SYN | TCPHDR_FIN):
+                    n = min(tp.mss_cache - tail.len, skb.len)
+                    output.tcp_skb_append(tail, skb.payload()[:n])
+                    s.skb_pull(skb, n)
+                    tp.write_seq = tail.end_seq = seq_add(tail.end_seq, n)
+                    if not skb.len:
+                        tail.flags |= TCPHDR_PSH if push else 0
+                        s.consume_skb(skb, L4, self.host, "tcp_sendmsg")
+                        continue
                 seq = tp.write_seq
                 tp.write_seq = seq_add(seq, skb.len)
                 tp.write_queue.append(Seg(skb, seq, tp.write_seq, TCPHDR_PSH if push else 0))

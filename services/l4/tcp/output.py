@@ -329,6 +329,15 @@ def tcp_write_wakeup(tcp, tp: TcpSock) -> None:
         tcp_xmit_probe_skb(tcp, tp)
 
 
+def tcp_skb_append(seg: Seg, data) -> None:
+    """Add the user's bytes to an unsent skb's end, as tcp_sendmsg_locked copies into the
+    tail skb's page fragment. The socket layer counted the copy from the user; growing the
+    linear Python buffer is the model's, not a kernel copy."""
+    skb = seg.skb
+    skb.end = max(skb.end, skb.tail + len(data))
+    s.skb_put_data(skb, data)
+
+
 def tcp_fragment(tcp, tp: TcpSock, seg: Seg, size: int) -> None:
     """tcp_fragment(): cut `seg` after `size` bytes; the rest moves to a new skb (a copy
     of a linear skb's tail, as skb_split does it)."""

@@ -191,6 +191,8 @@ class TcpSock:
     high_seq: int = 0                 # snd_nxt when recovery began (NewReno's "recover")
     in_recovery: bool = False
     recovery: int = 0                 # counts recoveries: a segment resent in this one is not lost again
+    rack_mstamp: float = 0.0          # RACK: when the most recently sent of the delivered segments went out
+    min_rtt: float = 0.0              # the smallest RTT sample (RACK's reordering window is a quarter)
 
     # delayed ACK and probes
     ack_pending: bool = False
@@ -222,6 +224,7 @@ class TcpSock:
     def rtt_sample(self, rtt: float) -> None:
         """tcp_rtt_estimator + __tcp_set_rto (RFC 6298 2.2–2.3), the variance floored at
         TCP_RTO_MIN as the kernel floors mdev (so rto >= srtt + 200 ms)."""
+        self.min_rtt = rtt if not self.min_rtt else min(self.min_rtt, rtt)
         if self.srtt == 0.0:
             self.srtt, self.rttvar = rtt, rtt / 2
         else:
