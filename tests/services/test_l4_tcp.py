@@ -375,6 +375,18 @@ def test_a_lost_retransmission_is_resent_without_waiting_for_the_rto():
     assert net.a.count("TcpExt", "TCPSackRecovery") == 1
 
 
+def test_a_lost_last_segment_is_repaired_by_a_tail_loss_probe_not_the_rto():
+    net = Net()
+    c, srv = connect(net)
+    lose_data_segments(net, 8)
+    data = pattern(8 * MSS, 14)
+    net.a.send(c, data)
+    net.run(10.0, until=lambda: len(net.b.data.get(srv, b"")) == len(data))
+    assert bytes(net.b.data[srv]) == data
+    assert net.a.count("TcpExt", "TCPLossProbes") == 1 and net.a.count("TcpExt", "TCPTimeouts") == 0
+    assert net.a.count("Tcp", "RetransSegs") == 1
+
+
 def test_rto_backs_off_exponentially_and_gives_up_with_etimedout():
     net = Net()
     c, srv = connect(net)
@@ -383,12 +395,14 @@ def test_rto_backs_off_exponentially_and_gives_up_with_etimedout():
     net.run(2000.0, until=lambda: c in net.a.errors)
     times = [t for t, name, raw in net.wire if name == "A" and len(raw) > 20 + TcpHdr.from_bytes(raw[20:]).header_len]
     gaps = [round(b - a, 3) for a, b in zip(times, times[1:])]
-    assert len(times) == 16  # the first transmission and tcp_retries2 (15) retransmissions
-    for g1, g2 in zip(gaps, gaps[1:]):
+    # the first transmission, a tail loss probe when the RTO was due (no backoff), then
+    # tcp_retries2 (15) retransmissions by the RTO, each twice as late as the one before
+    assert len(times) == 17 and gaps[0] == pytest.approx(gaps[1], rel=0.01)
+    for g1, g2 in zip(gaps[1:], gaps[2:]):
         assert g2 == pytest.approx(min(2 * g1, 120.0), rel=0.01)
-    assert gaps[0] >= TCP_RTO_MIN
+    assert gaps[0] >= TCP_RTO_MIN and net.a.count("TcpExt", "TCPLossProbes") == 1
     assert net.a.errors[c] == errno.ETIMEDOUT and net.a.count("TcpExt", "TCPAbortOnTimeout") == 1
-    assert net.a.count("TcpExt", "TCPTimeouts") == 15 and net.a.count("Tcp", "RetransSegs") == 15
+    assert net.a.count("TcpExt", "TCPTimeouts") == 15 and net.a.count("Tcp", "RetransSegs") == 16
 
 
 def test_karn_no_rtt_sample_from_a_retransmitted_segments_send_time():

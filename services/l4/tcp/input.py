@@ -243,6 +243,8 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
             tp.ca.cong_avoid(tp, acked_segs, now)
             output.tcp_sndbuf_expand(tcp, tp)
         tp.rto_at = now + tp.rto if tp.rtx_queue else 0.0
+        tp.tlp_out = False
+        output.tcp_schedule_loss_probe(tcp, tp)
     elif (seg.len == 0 and not th.syn and not th.fin and not window_changed and tp.rtx_queue
           and ack == tp.snd_una):
         _dupack(tcp, tp)

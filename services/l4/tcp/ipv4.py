@@ -160,7 +160,7 @@ class Tcp:
         tp.rtx_queue.clear()
         tp.ofo_queue.clear()
         tp.lost_out = tp.sacked_out = 0
-        tp.rto_at = tp.delack_at = tp.probe_at = 0.0
+        tp.rto_at = tp.delack_at = tp.probe_at = tp.tlp_at = 0.0
 
     def send_reset_for(self, skb, th: TcpHdr, seg_len: int) -> None:
         saddr, daddr = ip_addrs(skb)

@@ -11,7 +11,7 @@ from pktpath import skbuff as s
 from pktpath.flow import Flowi4
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l4.tcp.sock import (
-    TCP_INIT_CWND, TCP_WMEM_MAX, Seg, TcpSock, TcpState, after, before, seq_add, seq_diff,
+    TCP_DELACK_MAX, TCP_INIT_CWND, TCP_TIMEOUT_MIN, TCP_WMEM_MAX, Seg, TcpSock, TcpState, after, before, seq_add, seq_diff,
 )
 from pktpath.wire.ipv4 import IPPROTO_TCP
 from pktpath.wire.tcp import (
@@ -278,7 +278,22 @@ def tcp_write_xmit(tcp, tp: TcpSock, *, force: bool = False) -> None:
         if not tp.rto_at:
             tp.rto_at = tcp.clock() + tp.rto
         force = False
+        tcp_schedule_loss_probe(tcp, tp)
     tcp_check_probe_timer(tcp, tp)
+
+
+def tcp_schedule_loss_probe(tcp, tp: TcpSock) -> None:
+    """tcp_schedule_loss_probe() (RFC 8985 7.2): with data out, SACK on and no loss being
+    repaired, a probe in two RTTs (plus the peer's delayed ACK when one segment is out),
+    never after the RTO: if the last segments or their ACKs were lost, the probe draws
+    the SACKs that let RACK repair them, where otherwise only the RTO would."""
+    if (not tp.sack_ok or tp.in_recovery or tp.retransmits or tp.lost_out or tp.tlp_out or not tp.rtx_queue
+            or not tp.srtt):
+        tp.tlp_at = 0.0
+        return
+    now = tcp.clock()
+    pto = now + 2 * tp.srtt + (TCP_DELACK_MAX if tp.packets_out() == 1 else TCP_TIMEOUT_MIN)
+    tp.tlp_at = min(pto, tp.rto_at) if tp.rto_at else pto
 
 
 def tcp_check_probe_timer(tcp, tp: TcpSock) -> None:

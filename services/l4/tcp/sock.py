@@ -38,6 +38,8 @@ TCP_TIMEOUT_INIT = 1.0      # the RTO before any RTT sample (RFC 6298)
 TCP_RTO_MIN = 0.2
 TCP_RTO_MAX = 120.0
 TCP_DELACK_MIN = 0.04       # the delayed-ACK timer
+TCP_DELACK_MAX = 0.2        # the longest a peer may delay its ACK
+TCP_TIMEOUT_MIN = 0.002     # two jiffies: the shortest timer
 TCP_TIMEWAIT_LEN = 60.0     # 2 MSL; an engine may be given a shorter one
 TCP_FIN_TIMEOUT = 60.0      # net.ipv4.tcp_fin_timeout: an orphan in FIN_WAIT2
 TCP_SYN_RETRIES = 6         # net.ipv4.tcp_syn_retries
@@ -204,6 +206,8 @@ class TcpSock:
     rto_at: float = 0.0
     delack_at: float = 0.0
     probe_at: float = 0.0
+    tlp_at: float = 0.0               # the tail loss probe (ICSK_TIME_LOSS_PROBE)
+    tlp_out: bool = False             # a probe went and nothing new was acknowledged since
     close_at: float = 0.0             # TIME_WAIT's end, or an orphan's FIN_WAIT2 timeout
 
     # a listener's queues

@@ -6,7 +6,8 @@ import errno
 
 from pktpath.services.l4.tcp import output
 from pktpath.services.l4.tcp.sock import (
-    TCP_RETRIES2, TCP_RTO_MAX, TCP_SYN_RETRIES, TCP_SYNACK_RETRIES, TCP_TIMEOUT_INIT, TcpSock, TcpState,
+    TCP_RETRIES2, TCP_RTO_MAX, TCP_SYN_RETRIES, TCP_SYNACK_RETRIES, TCP_TIMEOUT_INIT, TcpSock, TcpState, after,
+    seq_add,
 )
 
 
@@ -15,6 +16,7 @@ def tcp_retransmit_timer(tcp, tp: TcpSock, now: float) -> None:
     (a SYN) or tcp_retries2; else enter loss (tcp_enter_loss: ssthresh from the
     congestion control, cwnd 1, everything outstanding marked lost), resend the
     oldest, and back off: the RTO doubles up to 120 s."""
+    tp.tlp_at = 0.0
     if not tp.rtx_queue:
         tp.rto_at = 0.0
         return
@@ -39,6 +41,23 @@ def tcp_retransmit_timer(tcp, tp: TcpSock, now: float) -> None:
     tp.retransmits += 1
     tp.backoff += 1
     tp.rto = min(tp.rto * 2, TCP_RTO_MAX)
+    tp.rto_at = now + tp.rto
+
+
+def tcp_send_loss_probe(tcp, tp: TcpSock, now: float) -> None:
+    """tcp_send_loss_probe() (RFC 8985 7.3): nothing was heard for two RTTs. Send the next
+    new segment if the window takes it, else the last one again, so that the peer's
+    answer (its SACKs) shows what is missing; then the RTO again."""
+    tp.tlp_at = 0.0
+    if not tp.rtx_queue or tp.in_recovery or tp.lost_out:
+        return
+    tcp.mib.inc(output.TCPEXT, "TCPLossProbes")
+    tp.tlp_out = True
+    head = tp.write_queue[0] if tp.write_queue else None
+    if head is not None and not after(head.end_seq, seq_add(tp.snd_una, tp.snd_wnd)):
+        output.tcp_write_xmit(tcp, tp, force=True)
+    else:
+        output.tcp_retransmit_skb(tcp, tp, tp.rtx_queue[-1])
     tp.rto_at = now + tp.rto
 
 
@@ -90,7 +109,10 @@ def run(tcp, now: float) -> None:
         if tp.close_at and tp.close_at <= now:
             tcp.done(tp)  # TIME_WAIT over, or an orphan's FIN_WAIT2 timeout
             continue
-        if tp.rto_at and tp.rto_at <= now:
+        # one timer in the kernel: the probe, when it is due no later than the RTO, goes instead
+        if tp.tlp_at and tp.tlp_at <= now and (not tp.rto_at or tp.tlp_at <= tp.rto_at):
+            tcp_send_loss_probe(tcp, tp, now)
+        elif tp.rto_at and tp.rto_at <= now:
             tcp_retransmit_timer(tcp, tp, now)
         if tp.state == TcpState.CLOSE:
             continue
@@ -102,6 +124,7 @@ def run(tcp, now: float) -> None:
 
 def next_deadline(tcp) -> float:
     """The earliest armed timer of any socket (0: none)."""
-    times = [t for tp in tcp.established() for t in (tp.rto_at, tp.delack_at, tp.probe_at, tp.close_at) if t]
+    times = [t for tp in tcp.established() for t in (tp.rto_at, tp.tlp_at, tp.delack_at, tp.probe_at, tp.close_at)
+             if t]
     times += [req.expires for tp in tcp.listeners() for req in tp.syn_queue.values()]
     return min(times, default=0.0)
