@@ -182,6 +182,13 @@ def connect(net: Net, *, sport: int = 40000, dport: int = 80, backlog: int = 16,
     return 1, child.sk
 
 
+def send_all(net: Net, c: int, srv: int, data: bytes) -> None:
+    """A sends data; the wire runs until B has all of it, which must be byte-exact."""
+    net.a.send(c, data)
+    net.run(10.0, until=lambda: len(net.b.data.get(srv, b"")) == len(data))
+    assert bytes(net.b.data[srv]) == data
+
+
 def pattern(n: int, seed: int = 0) -> bytes:
     return random.Random(seed).randbytes(n)
 
@@ -326,9 +333,7 @@ def test_one_lost_segment_is_fast_retransmitted_after_three_duplicate_acks():
     c, srv = connect(net)
     lose_data_segments(net, 3)
     data = pattern(40 * MSS, 4)
-    net.a.send(c, data)
-    net.run(10.0, until=lambda: len(net.b.data.get(srv, b"")) == len(data))
-    assert bytes(net.b.data[srv]) == data
+    send_all(net, c, srv, data)
     assert net.a.count("TcpExt", "TCPFastRetrans") == 1
     assert net.a.count("TcpExt", "TCPTimeouts") == 0 and net.a.count("Tcp", "RetransSegs") == 1
     tp = net.a.tcp.sock(c)
@@ -342,9 +347,7 @@ def test_sack_repairs_several_losses_in_one_window_without_a_timeout():
     c, srv = connect(net)
     lose_data_segments(net, 3, 6, 9)
     data = pattern(40 * MSS, 10)
-    net.a.send(c, data)
-    net.run(10.0, until=lambda: len(net.b.data.get(srv, b"")) == len(data))
-    assert bytes(net.b.data[srv]) == data
+    send_all(net, c, srv, data)
     assert net.a.count("TcpExt", "TCPSackRecovery") == 1 and net.a.count("TcpExt", "TCPTimeouts") == 0
     assert net.a.count("Tcp", "RetransSegs") == 3
     sacks = [dict(IP(raw)[TCP].options).get("SAck") for _, name, raw in net.wire if name == "B"]
@@ -368,9 +371,7 @@ def test_a_lost_retransmission_is_resent_without_waiting_for_the_rto():
 
     net.drop_if = lose_third_twice
     data = pattern(60 * MSS, 11)
-    net.a.send(c, data)
-    net.run(10.0, until=lambda: len(net.b.data.get(srv, b"")) == len(data))
-    assert bytes(net.b.data[srv]) == data
+    send_all(net, c, srv, data)
     assert net.a.count("TcpExt", "TCPTimeouts") == 0 and net.a.count("Tcp", "RetransSegs") == 2
     assert net.a.count("TcpExt", "TCPSackRecovery") == 1
 
@@ -380,9 +381,7 @@ def test_a_lost_last_segment_is_repaired_by_a_tail_loss_probe_not_the_rto():
     c, srv = connect(net)
     lose_data_segments(net, 8)
     data = pattern(8 * MSS, 14)
-    net.a.send(c, data)
-    net.run(10.0, until=lambda: len(net.b.data.get(srv, b"")) == len(data))
-    assert bytes(net.b.data[srv]) == data
+    send_all(net, c, srv, data)
     assert net.a.count("TcpExt", "TCPLossProbes") == 1 and net.a.count("TcpExt", "TCPTimeouts") == 0
     assert net.a.count("Tcp", "RetransSegs") == 1
 
