@@ -233,7 +233,7 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
     if after(ack, tp.snd_una):
         # tcp_is_cwnd_limited(): cwnd grows only while it is what holds the sender back
         cwnd_limited = tp.cwnd_limited or (tp.cwnd < tp.ssthresh and tp.cwnd < 2 * tp.packets_out())
-        acked_segs = _clean_rtx_queue(tcp, tp, ack, _tsecr(tp, th))
+        acked_segs = _clean_rtx_queue(tcp, tp, ack, th)
         tp.snd_una = ack
         tp.dupacks = 0
         tp.backoff = tp.retransmits = tp.probes_out = 0
@@ -331,7 +331,7 @@ def _sack_recovery(tcp, tp: TcpSock) -> None:
     output.tcp_write_xmit(tcp, tp)
 
 
-def _clean_rtx_queue(tcp, tp: TcpSock, ack: int, tsecr: int | None = None) -> int:
+def _clean_rtx_queue(tcp, tp: TcpSock, ack: int, th: TcpHdr | None = None) -> int:
     """tcp_clean_rtx_queue(): free the originals the ACK covers (FREE); trim a partly
     acknowledged head (tcp_trim_head: a pull, no copy). Returns the segments acked.
     The RTT sample comes from a segment never retransmitted (Karn's rule), or else from
@@ -357,7 +357,8 @@ def _clean_rtx_queue(tcp, tp: TcpSock, ack: int, tsecr: int | None = None) -> in
         s.skb_pull(head.skb, min(n, head.skb.len))
         head.seq = ack
         acked_bytes += n
-    if rtt is None and tsecr is not None and acked_segs:
+    tsecr = _tsecr(tp, th) if rtt is None and th is not None and acked_segs else None  # parsed only if needed
+    if tsecr is not None:
         ms = (output.tcp_time_stamp(tcp) - tsecr) & 0xFFFFFFFF
         if ms < 0x7FFFFFFF:
             rtt = max(ms, 1) / 1000
