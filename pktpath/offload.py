@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from pktpath import skbuff as s
 from pktpath.counters import Mib
-from pktpath.wire.checksum import csum_fold, ip_compute_csum, pseudo_header_sum
+from pktpath.wire.checksum import csum_fold, csum_tcpudp_magic_partial, ip_compute_csum, pseudo_header_sum
 from pktpath.wire.ipv4 import IPPROTO_TCP
 from pktpath.wire.tcp import TCPHDR_CWR, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TCPHDR_URG
 
@@ -34,9 +34,16 @@ CHECKSUM_NONE, CHECKSUM_UNNECESSARY, CHECKSUM_COMPLETE, CHECKSUM_PARTIAL = range
 ETH_HLEN = 14
 ETH_P_IP = b"\x08\x00"
 GRO_LEGACY_MAX_SIZE = 65536          # a merged packet's IP length stays under it
+GSO_LEGACY_MAX_SIZE = 65536          # sk_gso_max_size: so does a GSO packet's
 GRO = "Gro"
 _FLUSH_FLAGS = TCPHDR_URG | TCPHDR_PSH | TCPHDR_RST | TCPHDR_SYN | TCPHDR_FIN
 _from_bytes = int.from_bytes
+
+
+def tcp_xmit_size_goal(mss: int) -> int:
+    """tcp_xmit_size_goal(): the data a TCP skb is built to carry, whole segments of mss,
+    as many as one GSO packet holds with its headers (sk_gso_max_size - 1 - MAX_TCP_HEADER)."""
+    return max(mss, (GSO_LEGACY_MAX_SIZE - 1 - s.MAX_HEADER) // mss * mss)
 
 
 @dataclass
@@ -140,9 +147,8 @@ def napi_gro_complete(flow: _Held, mib: Mib):
     buf[nh + 10:nh + 12] = ip_compute_csum(buf[nh:nh + 20]).to_bytes(2, "big")
     buf[th + 13] |= flow.flags
     saddr, daddr = _from_bytes(buf[nh + 12:nh + 16], "big"), _from_bytes(buf[nh + 16:nh + 20], "big")
-    # th->check = ~tcp_v4_check(len, saddr, daddr, 0): the pseudo-header sum, folded
-    pseudo = pseudo_header_sum(saddr, daddr, IPPROTO_TCP, flow.ip_len - 20)
-    buf[th + 16:th + 18] = (~csum_fold(pseudo) & 0xFFFF).to_bytes(2, "big")
+    check = csum_tcpudp_magic_partial(saddr, daddr, IPPROTO_TCP, flow.ip_len - 20)
+    buf[th + 16:th + 18] = check.to_bytes(2, "big")
     skb.buf = buf
     skb.tail = skb.end = len(buf)
     skb.gso_size = flow.mss

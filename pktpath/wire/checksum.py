@@ -63,6 +63,13 @@ def csum_tcpudp(saddr: int, daddr: int, protocol: int, header: bytes, payload=b"
     return csum_fold(partial + _value(header) + _value(payload))
 
 
+def csum_tcpudp_magic_partial(saddr: int, daddr: int, protocol: int, length: int) -> int:
+    """What CHECKSUM_PARTIAL leaves in a TCP/UDP header (~tcp_v4_check(len, saddr, daddr, 0)):
+    the folded pseudo-header sum, for whoever finishes the checksum (GSO, a device) to add
+    the segment's own bytes to."""
+    return ~csum_fold(pseudo_header_sum(saddr, daddr, protocol, length)) & 0xFFFF
+
+
 def verifies(data, initial: int = 0) -> bool:
     """True if `data`, checksum field included, plus `initial` sums to all ones."""
     total = _value(data) + initial

@@ -28,7 +28,7 @@ EOL are padding.
 import struct
 from typing import NamedTuple
 
-from pktpath.wire.checksum import csum_tcpudp
+from pktpath.wire.checksum import csum_tcpudp, csum_tcpudp_magic_partial
 from pktpath.wire.header import new_header as _new
 from pktpath.wire.header import wire_header
 from pktpath.wire.errors import ChecksumError, IntegrityError, SanityError, TruncatedError
@@ -277,8 +277,10 @@ class TcpHdr(NamedTuple):
         options = bytes(data[TCP_MIN_HLEN:hlen]) if hlen > TCP_MIN_HLEN else b""
         return _new(cls, (source, dest, seq, ack_seq, doff_res, flags, window, check, urg_ptr, options))
 
-    def to_bytes(self, payload, saddr: int, daddr: int) -> bytes:
-        """The header for `payload` between saddr and daddr, doff and check computed."""
+    def to_bytes(self, payload, saddr: int, daddr: int, *, partial: bool = False) -> bytes:
+        """The header for `payload` between saddr and daddr, doff and check computed; with
+        partial, check is only the pseudo-header's (CHECKSUM_PARTIAL: a GSO skb's, which
+        skb_segment completes per segment, as tcp_v4_send_check leaves it)."""
         options = self.options
         if len(options) % 4:
             options += bytes(4 - len(options) % 4)
@@ -292,7 +294,10 @@ class TcpHdr(NamedTuple):
             ) + options
         except struct.error as exc:
             raise SanityError("tcp", "field", str(exc)) from exc
-        check = csum_tcpudp(saddr, daddr, IPPROTO_TCP, header, payload)
+        if partial:
+            check = csum_tcpudp_magic_partial(saddr, daddr, IPPROTO_TCP, len(header) + len(payload))
+        else:
+            check = csum_tcpudp(saddr, daddr, IPPROTO_TCP, header, payload)
         return header[:16] + check.to_bytes(2, "big") + header[18:]
 
     def flag_str(self) -> str:

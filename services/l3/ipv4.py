@@ -374,14 +374,15 @@ class Ipv4:
         """ip_route_output_key()."""
         return self.fib.lookup(daddr)
 
-    def ip_select_ident(self, saddr: int, daddr: int, protocol: int) -> int:
-        """ip_select_ident(): a per-(source, destination, protocol) IP id counter (ip_idents)."""
+    def ip_select_ident(self, saddr: int, daddr: int, protocol: int, segs: int = 1) -> int:
+        """ip_select_ident_segs(): a per-(source, destination, protocol) IP id counter
+        (ip_idents); a GSO packet takes one id for each of its segments, which GSO numbers."""
         key = (saddr, daddr, protocol)
         with self._id_lock:
             ident = self._idents.get(key)
             if ident is None:
                 ident = (saddr * 31 + daddr * 17 + protocol) & 0xFFFF  # a spread start, like the hash
-            self._idents[key] = (ident + 1) & 0xFFFF
+            self._idents[key] = (ident + segs) & 0xFFFF
         return ident
 
     def ip_queue_xmit(self, skbs: list) -> tuple[int, int, int]:
@@ -410,9 +411,10 @@ class Ipv4:
             return self._drop(skb, pb.SKB_DROP_REASON_IP_OUTNOROUTES, "ip_route_output_flow")
         loopback = res.type == RTN_LOCAL
         mtu = LOOPBACK_MTU if loopback else self.path_mtu(flow.daddr, res.dev)
-        length = 20 + skb.len
-        if length > IP_MAX_PACKET:
+        if 20 + skb.len > IP_MAX_PACKET:
             return self._drop(skb, pb.SKB_DROP_REASON_PKT_TOO_BIG, "ip_append_data")
+        # what the MTU is held against: a GSO packet's segments (skb_gso_validate_network_len)
+        length = 20 + (skb_gso_transport_seglen(skb) if skb.gso_size else skb.len)
         if flow.pmtudisc == IP_PMTUDISC_PROBE:
             mtu = LOOPBACK_MTU if loopback else self.mtus.get(res.dev, LOOPBACK_MTU)
         df = flow.pmtudisc in (IP_PMTUDISC_DO, IP_PMTUDISC_PROBE) or (
@@ -421,7 +423,8 @@ class Ipv4:
             return self._drop(skb, pb.SKB_DROP_REASON_PKT_TOO_BIG, "ip_append_data")
         saddr = flow.saddr or res.prefsrc or flow.daddr
         iph = IpHdr(saddr, flow.daddr, flow.protocol, ttl=flow.ttl or IPDEFTTL, tos=flow.tos,
-                    id=self.ip_select_ident(saddr, flow.daddr, flow.protocol), frag_off=IP_DF if df else 0)
+                    id=self.ip_select_ident(saddr, flow.daddr, flow.protocol, skb.gso_segs or 1),
+                    frag_off=IP_DF if df else 0)
         s.skb_reset_transport_header(skb)
         try:
             header = iph.to_bytes(skb.len)
@@ -477,8 +480,14 @@ def ip_exceeds_mtu(skb, iph: IpHdr, mtu: int) -> bool:
     (skb_gso_validate_network_len: IP and TCP headers plus gso_size)."""
     if not skb.gso_size:
         return iph.tot_len > mtu
-    th = skb.network_header + iph.header_len
-    return iph.header_len + (skb.buf[th + 12] >> 4) * 4 + skb.gso_size > mtu
+    return iph.header_len + skb_gso_transport_seglen(skb, skb.network_header + iph.header_len) > mtu
+
+
+def skb_gso_transport_seglen(skb, th: int | None = None) -> int:
+    """skb_gso_transport_seglen(): the TCP header and gso_size, what each segment of a GSO
+    packet carries past its IP header (th: where the TCP header is; the data by default)."""
+    th = skb.data if th is None else th
+    return (skb.buf[th + 12] >> 4) * 4 + skb.gso_size
 
 
 def ip_decrease_ttl(skb) -> None:

@@ -3,8 +3,9 @@ tcp_sendmsg and tcp_recvmsg, inet_stream_connect, inet_listen, inet_accept,
 inet_shutdown, tcp_close), with the protocol (services/l4/tcp) in the L4
 service.
 
-Send: the user's bytes are copied into skbs of at most an MSS each (a COPY
-per skb, as tcp_sendmsg_locked copies into the write queue) and handed to L4;
+Send: the user's bytes are copied into skbs of at most the size goal each (a
+GSO packet's worth of whole segments, tcp_xmit_size_goal; a COPY per skb, as
+tcp_sendmsg_locked copies into the write queue) and handed to L4;
 what L4 has not had acknowledged yet counts against SO_SNDBUF, and a send
 that finds it full waits (sk_stream_wait_memory) until L4's callbacks report
 bytes acknowledged. Receive: L4 hands in-order bytes up as skbs; recv copies
@@ -22,6 +23,7 @@ import time
 from collections import deque
 
 from pktpath import skbuff as s
+from pktpath.offload import tcp_xmit_size_goal
 from pktpath.pb import skbuff_pb2
 from pktpath.sockerr import SockError
 
@@ -257,10 +259,10 @@ class Stream:
         return sent
 
     def _skbs(self, sock, chunk: bytes) -> list:
-        """The user's bytes in skbs of at most an MSS, each a COPY from user memory."""
-        mss, skbs = sock.stream.mss, []
-        for i in range(0, len(chunk), mss):
-            piece = chunk[i:i + mss]
+        """The user's bytes in skbs of at most the size goal, each a COPY from user memory."""
+        size_goal, skbs = tcp_xmit_size_goal(sock.stream.mss), []
+        for i in range(0, len(chunk), size_goal):
+            piece = chunk[i:i + size_goal]
             skb = s.alloc_skb(s.MAX_HEADER + len(piece), origin_host=self.layer.host, sampled=self.layer.sample())
             s.skb_reserve(skb, s.MAX_HEADER)
             s.skb_put_data(skb, piece)

@@ -13,6 +13,7 @@ from scapy.layers.inet import IP, TCP
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.flow import Flowi4
+from pktpath.offload import skb_gso_segment, tcp_xmit_size_goal
 from pktpath.pb import skbuff_pb2 as pb
 from pktpath.services.l4.tcp.cong import BETA, Cubic, Reno
 from pktpath.services.l4.tcp.ipv4 import Tcp
@@ -123,11 +124,17 @@ class Net:
         self.queue.append((self.clock.t + dt, self._order, fn))
 
     def send(self, src: Host, skbs) -> None:
+        """IPv4 and the qdisc's GSO as the real ones do them: a GSO skb crosses as segments."""
         dst = self.b if src is self.a else self.a
+        packets = []
         for skb in skbs:
             flow = Flowi4.unpack(skb.cb)
-            seg = bytes(skb.payload())
-            raw = IpHdr(flow.saddr, flow.daddr, 6).to_bytes(len(seg)) + seg
+            s.skb_push_data(skb, IpHdr(flow.saddr, flow.daddr, 6).to_bytes(skb.len))
+            s.skb_reset_network_header(skb)
+            packets += skb_gso_segment(skb, pb.LAYER_SOFTIRQ, src.name) if skb.gso_size else [skb]
+        for skb in packets:
+            raw = bytes(skb.payload())
+            seg = raw[20:]
             self.wire.append((self.clock.t, src.name, raw))
             th = TcpHdr.from_bytes(seg)
             if self.drop_if and self.drop_if(src, th, seg[th.header_len:]):
@@ -166,6 +173,17 @@ class Net:
                 self.queue = [q for q in self.queue if q[0] > next_t]
                 for _, _, fn in due:
                     fn()
+                    self.check_scoreboards()
+
+    def check_scoreboards(self) -> None:
+        """After every event: each socket's segment counts are its retransmit queue's."""
+        for tp in self.a.tcp.established() + self.b.tcp.established():
+            q = tp.rtx_queue
+            assert tp.packets_out == sum(seg.pcount for seg in q)
+            assert tp.lost_out == sum(seg.pcount for seg in q if seg.lost)
+            assert tp.sacked_out == sum(seg.pcount for seg in q if seg.sacked)
+            assert all(seg.pcount == max(1, -(-seg.len // tp.mss_cache)) for seg in q)
+            assert all(a.end_seq == b.seq for a, b in zip(q, list(q)[1:]))
 
     def segments(self, src: str | None = None) -> list[TcpHdr]:
         return [TcpHdr.from_bytes(raw[20:]) for _, name, raw in self.wire if src in (None, name)]
@@ -301,6 +319,26 @@ def test_every_transmission_is_a_clone_of_the_queued_original():
     assert [(e[0], e[3], e[5]) for e in data[0].events if e[0] == s.CLONE] == [(s.CLONE, "__tcp_transmit_skb", 232)]
     frees = [e for e in original.events if e[0] == s.FREE]
     assert [(e[3], e[5]) for e in frees] == [("tcp_clean_rtx_queue", original.end)]
+
+
+def test_bulk_data_leaves_tcp_as_gso_skbs_that_reach_the_wire_as_segments():
+    """An skb of many segments goes down the stack once (gso_size the MSS, the checksum
+    left partial); GSO's segments are what the wire sees, and scapy accepts each one."""
+    net = Net(sampled=True)
+    c, srv = connect(net)
+    sent = []  # (gso_size, gso_segs, payload length, skb) of what TCP hands to IPv4
+    net.a.tcp._ip_queue_xmit = lambda skbs, orig=net.a.tcp._ip_queue_xmit: (
+        sent.extend((k.gso_size, k.gso_segs, k.len - 32, k) for k in skbs), orig(skbs))
+    data = pattern(200 * MSS + 7, 15)
+    send_all(net, c, srv, data)
+    gso = [(size, segs, n) for size, segs, n, _ in sent if size]
+    assert gso and all(size == MSS and segs == -(-n // MSS) > 1 for size, segs, n in gso)
+    assert 10 < max(segs for _, segs, _ in gso) <= tcp_xmit_size_goal(MSS) // MSS  # as cwnd allows
+    wire = [raw for _, name, raw in net.wire if name == "A" and len(raw) - 20 > TcpHdr.from_bytes(raw[20:]).header_len]
+    assert all(len(raw) <= MTU and IP(raw)[TCP].chksum == IP(bytes(IP(raw)))[TCP].chksum for raw in wire)
+    assert len(wire) == 201 and net.a.count("Tcp", "OutSegs") == len(
+        [raw for _, name, raw in net.wire if name == "A"])
+    assert all([e[0] for e in k.events].count(s.CLONE) == 1 for size, _, _, k in sent if size)
 
 
 def test_lossy_reordering_duplicating_link_is_still_byte_exact():
@@ -504,7 +542,9 @@ def test_a_write_fills_the_short_unsent_tail_of_the_one_before():
     data = [(len(raw) - 20 - th.header_len, th.psh) for _, name, raw in net.wire
             if name == "A" and len(raw) - 20 > (th := TcpHdr.from_bytes(raw[20:])).header_len]
     assert [n for n, _ in data] == [MSS] * 25 + [100]
-    assert [i for i, (_, psh) in enumerate(data) if psh] == [20, 25]  # where each write ended
+    # The first write's PSH went with the skb the second topped up; GSO puts it on the
+    # skb's last segment, as Linux's does: the end of the second write.
+    assert [i for i, (_, psh) in enumerate(data) if psh] == [25]
 
 
 def test_a_batch_of_segments_is_acknowledged_once():

@@ -107,14 +107,18 @@ def test_recv_takes_bytes_across_skbs_and_tells_l4_what_it_read(layer):
     assert exc.value.errno == errno.ENOTCONN  # never connected
 
 
-def test_send_copies_into_mss_sized_skbs_and_waits_for_acknowledgements(layer):
+def test_send_copies_into_size_goal_skbs_and_waits_for_acknowledgements(layer):
     sock = established(layer, mss=1000)
     sock.sndbuf = 4000
     assert layer.sendto(sock.fd, b"x" * 3500) == 3500
-    assert [k.len for k in layer.l4.sent] == [1000, 1000, 1000, 500]
+    assert [k.len for k in layer.l4.sent] == [3500]  # one skb: less than a GSO packet's worth
+    sock.sndbuf = 200_000
+    layer.sendto(sock.fd, b"w" * 150_000)
+    assert [k.len for k in layer.l4.sent[1:]] == [65000, 65000, 20000]  # 65 segments of 1000 fit one
     assert all(e[0] == s.COPY for k in layer.l4.sent for e in k.events if e[3] == "tcp_sendmsg_locked")
     t0 = time.monotonic()
-    threading.Timer(0.2, lambda: layer.stream.callbacks([("acked", sock.sk, 3500, None, None)])).start()
+    sock.sndbuf = 4000
+    threading.Timer(0.2, lambda: layer.stream.callbacks([("acked", sock.sk, 153_500, None, None)])).start()
     assert layer.sendto(sock.fd, b"y" * 2000, timeout=5) == 2000  # waited for room
     assert time.monotonic() - t0 >= 0.15
     assert layer.sendto(sock.fd, b"z" * 5000, timeout=0.1) == 2000  # the room there was, then the timeout

@@ -229,10 +229,10 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
         tp.snd_wnd, tp.snd_wl1 = window, seg.seq
         tp.max_window = max(tp.max_window, window)
     now = tcp.clock()
-    newly_sacked = _sacktag(tp, th, now) if tp.sack_ok and len(th.options) > TCP_TS_OPTION_LEN else 0
+    newly_sacked = _sacktag(tcp, tp, th, now) if tp.sack_ok and len(th.options) > TCP_TS_OPTION_LEN else 0
     if after(ack, tp.snd_una):
         # tcp_is_cwnd_limited(): cwnd grows only while it is what holds the sender back
-        cwnd_limited = tp.cwnd_limited or (tp.cwnd < tp.ssthresh and tp.cwnd < 2 * tp.packets_out())
+        cwnd_limited = tp.cwnd_limited or (tp.cwnd < tp.ssthresh and tp.cwnd < 2 * tp.packets_out)
         acked_segs = _clean_rtx_queue(tcp, tp, ack, th)
         tp.snd_una = ack
         tp.dupacks = 0
@@ -285,31 +285,41 @@ def tcp_rack_mark_lost(tp: TcpSock) -> int:
     newly = 0
     for seg in tp.rtx_queue:
         if not seg.sacked and not seg.lost and seg.sent_at + reo_wnd < tp.rack_mstamp:
-            seg.lost = True
-            tp.lost_out += 1
-            newly += 1
+            tp.mark_lost(seg)
+            newly += seg.pcount
     return newly
 
 
-def _sacktag(tp: TcpSock, th: TcpHdr, now: float) -> int:
+def _sacktag(tcp, tp: TcpSock, th: TcpHdr, now: float) -> int:
     """tcp_sacktag_write_queue(): mark the segments a SACK option's blocks cover (ignoring
-    blocks at or below snd_una: D-SACKs). Returns how many were newly marked."""
+    blocks at or below snd_una: D-SACKs); a GSO skb a block's edge falls in is split there
+    first (tcp_match_skb_to_sack → tcp_fragment). Returns how many were newly marked."""
     opt = th.option(TcpOptSack)
     if opt is None:
         return 0
     newly = 0
+    q = tp.rtx_queue
     for left, right in opt.blocks:
         if not after(right, tp.snd_una) or after(right, tp.snd_nxt):
             continue
-        for seg in tp.rtx_queue:
-            if not seg.sacked and not before(seg.seq, left) and not after(seg.end_seq, right):
-                seg.sacked = True
-                tp.sacked_out += 1
-                newly += 1
-                tcp_rack_advance(tp, seg, now)
-                if seg.lost:
-                    seg.lost = False
-                    tp.lost_out -= 1
+        i = 0
+        while i < len(q) and before(q[i].seq, right):
+            seg = q[i]
+            i += 1
+            if seg.sacked or not after(seg.end_seq, left):
+                continue
+            if before(seg.seq, left):  # the block starts inside: the part before it stays
+                output.tcp_fragment(tcp, tp, q, i - 1, seq_diff(left, seg.seq))
+                continue
+            if after(seg.end_seq, right):  # it ends inside: the part after it stays
+                output.tcp_fragment(tcp, tp, q, i - 1, seq_diff(right, seg.seq))
+            seg.sacked = True
+            tp.sacked_out += seg.pcount
+            newly += seg.pcount
+            tcp_rack_advance(tp, seg, now)
+            if seg.lost:
+                seg.lost = False
+                tp.lost_out -= seg.pcount
     return newly
 
 
@@ -319,10 +329,18 @@ def _mark_lost(tp: TcpSock) -> None:
     sacked_above = 0
     for seg in reversed(tp.rtx_queue):
         if seg.sacked:
-            sacked_above += 1
+            sacked_above += seg.pcount
         elif sacked_above >= 3 and not seg.lost and seg.resent_in != tp.recovery:
-            seg.lost = True
-            tp.lost_out += 1
+            tp.mark_lost(seg)
+
+
+def _mark_head_lost(tcp, tp: TcpSock) -> None:
+    """tcp_mark_head_lost(sk, 1): the first segment is lost; of a GSO skb only its first
+    MSS (tcp_fragment), the rest may yet arrive."""
+    head = tp.rtx_queue[0]
+    if head.len > tp.mss_cache:
+        output.tcp_fragment(tcp, tp, tp.rtx_queue, 0, tp.mss_cache)
+    tp.mark_lost(head)
 
 
 def _sack_recovery(tcp, tp: TcpSock) -> None:
@@ -341,22 +359,24 @@ def _clean_rtx_queue(tcp, tp: TcpSock, ack: int, th: TcpHdr | None = None) -> in
     rtt = None
     while tp.rtx_queue and not after(tp.rtx_queue[0].end_seq, ack):
         seg = tp.rtx_queue.popleft()
-        acked_segs += 1
+        acked_segs += seg.pcount
         acked_bytes += seg.len
-        if seg.lost:
-            tp.lost_out -= 1
-        if seg.sacked:
-            tp.sacked_out -= 1
+        tp.adjust_pcount(seg, -seg.pcount)
         if not seg.retrans:
             rtt = now - seg.sent_at
         tcp_rack_advance(tp, seg, now)
         s.consume_skb(seg.skb, output.L4, tcp.host, "tcp_clean_rtx_queue")
-    if tp.rtx_queue and after(ack, tp.rtx_queue[0].seq):
+    if tp.rtx_queue and after(ack, tp.rtx_queue[0].seq):  # tcp_tso_acked(): part of a GSO skb
         head = tp.rtx_queue[0]
         n = seq_diff(ack, head.seq)
         s.skb_pull(head.skb, min(n, head.skb.len))
         head.seq = ack
         acked_bytes += n
+        delta = head.set_tso_segs(tp.mss_cache)
+        tp.adjust_pcount(head, delta)
+        acked_segs -= delta
+        if delta and not head.retrans:
+            rtt = now - head.sent_at
     tsecr = _tsecr(tp, th) if rtt is None and th is not None and acked_segs else None  # parsed only if needed
     if tsecr is not None:
         ms = (output.tcp_time_stamp(tcp) - tsecr) & 0xFFFFFFFF
@@ -384,9 +404,8 @@ def _dupack(tcp, tp: TcpSock) -> None:
         _enter_recovery(tcp, tp)
         if tp.sack_ok:
             head = tp.rtx_queue[0]
-            if not head.sacked and not head.lost:
-                head.lost = True
-                tp.lost_out += 1
+            if not head.sacked:
+                _mark_head_lost(tcp, tp)
             _sack_recovery(tcp, tp)
         else:
             output.tcp_retransmit_skb(tcp, tp, tp.rtx_queue[0])
@@ -418,9 +437,8 @@ def _newreno_ack(tcp, tp: TcpSock, ack: int, acked_segs: int) -> None:
         return
     if tp.sack_ok:
         head = tp.rtx_queue[0] if tp.rtx_queue else None
-        if head is not None and not head.sacked and not head.lost and head.resent_in != tp.recovery:
-            head.lost = True  # a partial ACK: the next hole is lost too
-            tp.lost_out += 1
+        if head is not None and not head.sacked and head.resent_in != tp.recovery:
+            _mark_head_lost(tcp, tp)  # a partial ACK: the next hole is lost too
         _sack_recovery(tcp, tp)
         return
     if tp.rtx_queue:

@@ -27,7 +27,7 @@ from typing import Callable, NamedTuple
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.flow import TcpChild
-from pktpath.offload import CHECKSUM_UNNECESSARY
+from pktpath.offload import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, tcp_xmit_size_goal
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l4.tcp import input as tcp_input
 from pktpath.services.l4.tcp import output, timer
@@ -159,7 +159,7 @@ class Tcp:
         tp.write_queue.clear()
         tp.rtx_queue.clear()
         tp.ofo_queue.clear()
-        tp.lost_out = tp.sacked_out = 0
+        tp.packets_out = tp.lost_out = tp.sacked_out = 0
         tp.rto_at = tp.delack_at = tp.probe_at = tp.tlp_at = 0.0
 
     def send_reset_for(self, skb, th: TcpHdr, seg_len: int) -> None:
@@ -235,8 +235,8 @@ class Tcp:
         skb.record(s.ENTER, L4, self.host, "tcp_v4_rcv")
         self.mib.inc(TCP, "InSegs")
         saddr, daddr = ip_addrs(skb)
-        try:  # skb_checksum_init(): nothing to verify when GRO did it (CHECKSUM_UNNECESSARY)
-            if skb.ip_summed == CHECKSUM_UNNECESSARY:
+        try:  # skb_csum_unnecessary(): nothing to verify when GRO did it, or from this host (loopback)
+            if skb.ip_summed in (CHECKSUM_UNNECESSARY, CHECKSUM_PARTIAL):
                 th = TcpHdr.from_bytes(skb.payload())
             else:
                 th = TcpHdr.from_bytes(skb.payload(), saddr, daddr)
@@ -363,7 +363,7 @@ class Tcp:
                      advmss=listener.advmss, rcv_wscale=listener.rcv_wscale)
         tp.ca = self.cc()
         tp.iss = req.iss
-        tp.snd_una = tp.snd_nxt = tp.write_seq = seq_add(req.iss, 1)
+        tp.snd_una = tp.snd_nxt = tp.snd_sml = tp.write_seq = seq_add(req.iss, 1)
         tp.irs = req.irs
         tp.rcv_nxt = tp.rcv_wup = seq_add(req.irs, 1)
         tp.rcv_wnd = min(output.free_window(tp), output.MAX_WINDOW)
@@ -435,12 +435,13 @@ class Tcp:
                 child.parent = 0
 
     def sendmsg(self, sk: int, skbs: list, pushes: list[bool] | None = None) -> int:
-        """tcp_sendmsg(): the user's bytes, already copied into skbs of at most an MSS each,
-        join the write queue and go out as the windows allow. The last skb of each write
-        (pushes; by default the last of skbs) carries PSH (tcp_push → tcp_mark_push).
-        Bytes first fill an unsent tail shorter than the MSS, as tcp_sendmsg_locked appends
-        to the write queue's tail skb: else every write's short last segment would sit in
-        the middle of the queue, and Nagle would hold all behind it. Returns 0 or the errno."""
+        """tcp_sendmsg(): the user's bytes, already copied into skbs of at most the size goal
+        each (tcp_xmit_size_goal: a GSO packet's worth of whole segments), join the write
+        queue and go out as the windows allow. The last skb of each write (pushes; by
+        default the last of skbs) carries PSH (tcp_push → tcp_mark_push). Bytes first fill
+        an unsent tail short of the size goal, as tcp_sendmsg_locked appends to the write
+        queue's tail skb: else every write's short end would sit in the middle of the queue
+        as a short segment. Returns 0 or the errno."""
         with self._lock:
             tp = self._by_sk.get(sk)
             err = 0
@@ -455,11 +456,12 @@ class Tcp:
                 return err
             if pushes is None:
                 pushes = [i == len(skbs) - 1 for i in range(len(skbs))]
+            size_goal = tcp_xmit_size_goal(tp.mss_cache)
             for skb, push in zip(skbs, pushes):
                 skb.record(s.ENTER, L4, self.host, "tcp_sendmsg")
                 tail = tp.write_queue[-1] if tp.write_queue else None
-                if tail is not None and tail.len < tp.mss_cache and not tail.flags & (TCPHDR_SYN | TCPHDR_FIN):
-                    n = min(tp.mss_cache - tail.len, skb.len)
+                if tail is not None and tail.len < size_goal and not tail.flags & (TCPHDR_SYN | TCPHDR_FIN):
+                    n = min(size_goal - tail.len, skb.len)
                     output.tcp_skb_append(tail, skb.payload()[:n])
                     s.skb_pull(skb, n)
                     tp.write_seq = tail.end_seq = seq_add(tail.end_seq, n)

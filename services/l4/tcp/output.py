@@ -4,11 +4,19 @@ Every function takes the engine (`tcp`, for the host, the clock, the counters
 and the outgoing list) and the socket it acts for, as the kernel's take `sk`.
 Data and SYN/FIN segments stay on the retransmit queue as the original skb and
 go out as a CLONE with the header pushed into its headroom (__tcp_transmit_skb);
-pure ACKs and resets are new skbs of their own.
+pure ACKs and resets are new skbs of their own. An skb of more than one MSS goes
+out as one GSO packet (gso_size the MSS): the layers below handle it once, and
+the softirq's qdisc cuts it into segments (GSO) just before the device. Counts
+of segments (cwnd, packets_out, lost_out, sacked_out) count a GSO skb as the
+segments it makes (tcp_skb_pcount).
 """
+
+import dataclasses
+from collections import deque
 
 from pktpath import skbuff as s
 from pktpath.flow import Flowi4
+from pktpath.offload import CHECKSUM_PARTIAL
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l4.tcp.sock import (
     TCP_DELACK_MAX, TCP_INIT_CWND, TCP_TIMEOUT_MIN, TCP_WMEM_MAX, Seg, TcpSock, TcpState, after, before, seq_add, seq_diff,
@@ -104,17 +112,19 @@ def _flow(tp: TcpSock) -> bytes:
     return Flowi4(tp.daddr, tp.saddr, tp.dport, tp.sport, IPPROTO_TCP).pack()
 
 
-def _push_header(tcp, tp: TcpSock, skb, seq: int, flags: int, options: bytes, window: int, func: str) -> None:
-    """Push the TCP header onto skb and hand it to IPv4 (the engine flushes the list)."""
+def _push_header(tcp, tp: TcpSock, skb, seq: int, flags: int, options: bytes, window: int, func: str,
+                 segs: int = 1) -> None:
+    """Push the TCP header onto skb and hand it to IPv4 (the engine flushes the list);
+    a GSO skb's checksum is left partial (CHECKSUM_PARTIAL) for GSO to finish per segment."""
     ack_seq = tp.rcv_nxt if flags & TCPHDR_ACK else 0
     header = TcpHdr(tp.sport, tp.dport, seq, ack_seq, 0, flags, window, 0, 0, options).to_bytes(
-        skb.payload(), tp.saddr, tp.daddr)
+        skb.payload(), tp.saddr, tp.daddr, partial=skb.ip_summed == CHECKSUM_PARTIAL)
     s.skb_push_data(skb, header)
     s.skb_reset_transport_header(skb)
     skb.cb = _flow(tp)
     skb.sk = tp.sk
     skb.record(s.EXIT, L4, tcp.host, func)
-    tcp.mib.inc(TCP, "OutSegs")
+    tcp.mib.inc(TCP, "OutSegs", segs)
     if flags & TCPHDR_ACK:  # this ACK is the one a delayed ACK was waiting for
         tp.ack_pending = tp.ack_now = False
         tp.delack_at = 0.0
@@ -124,7 +134,8 @@ def _push_header(tcp, tp: TcpSock, skb, seq: int, flags: int, options: bytes, wi
 
 
 def tcp_transmit_skb(tcp, tp: TcpSock, seg: Seg) -> None:
-    """__tcp_transmit_skb(): a clone of the queued original goes out with the header."""
+    """__tcp_transmit_skb(): a clone of the queued original goes out with the header; one
+    of several segments as a GSO skb (gso_size the MSS, gso_segs its pcount)."""
     flags = seg.flags | TCPHDR_ACK if tp.state != TcpState.SYN_SENT else seg.flags
     if seg.flags & TCPHDR_SYN:
         options = syn_options(tcp, tp, synack=tp.state == TcpState.SYN_RECV)
@@ -134,8 +145,10 @@ def tcp_transmit_skb(tcp, tp: TcpSock, seg: Seg) -> None:
         options = established_options(tcp, tp)
         window = tcp_select_window(tp)
     clone = s.skb_clone_for_xmit(seg.skb, L4, tcp.host, "__tcp_transmit_skb")
+    if seg.pcount > 1:
+        clone.gso_size, clone.gso_segs, clone.ip_summed = tp.mss_cache, seg.pcount, CHECKSUM_PARTIAL
     seg.sent_at = tcp.clock()
-    _push_header(tcp, tp, clone, seg.seq, flags, options, window, "__tcp_transmit_skb")
+    _push_header(tcp, tp, clone, seg.seq, flags, options, window, "__tcp_transmit_skb", seg.pcount)
 
 
 def tcp_send_ack(tcp, tp: TcpSock) -> None:
@@ -220,7 +233,7 @@ def _new_seg(tcp, tp: TcpSock, flags: int) -> Seg:
 def tcp_connect(tcp, tp: TcpSock) -> None:
     """tcp_connect(): queue the SYN and send it."""
     seg = _new_seg(tcp, tp, TCPHDR_SYN)
-    tp.snd_una = tp.snd_nxt = seg.seq
+    tp.snd_una = tp.snd_nxt = tp.snd_sml = seg.seq
     tp.write_queue.append(seg)
     tcp_write_xmit(tcp, tp, force=True)
 
@@ -232,11 +245,42 @@ def tcp_send_fin(tcp, tp: TcpSock) -> None:
     tcp_write_xmit(tcp, tp)
 
 
+def tcp_nagle_check(tp: TcpSock, partial: bool) -> bool:
+    """tcp_nagle_check() with tcp_minshall_check(): hold back a segment smaller than the MSS
+    while a small segment sent before is unacknowledged (Minshall's Nagle), unless
+    TCP_NODELAY is set: a write's short last segment goes out behind full ones at once."""
+    return (partial and not tp.nodelay and tp.packets_out > 0
+            and after(tp.snd_sml, tp.snd_una) and not after(tp.snd_sml, tp.snd_nxt))
+
+
 def _nagle_holds(tp: TcpSock, seg: Seg) -> bool:
-    """tcp_nagle_test(): hold a segment smaller than the MSS while data is unacknowledged,
-    unless TCP_NODELAY is set or it carries the FIN."""
-    return (not tp.nodelay and seg.len < tp.mss_cache and not seg.flags & TCPHDR_FIN
-            and tp.packets_out() > 0)
+    """tcp_nagle_test(): Nagle, never for the FIN."""
+    return not seg.flags & TCPHDR_FIN and tcp_nagle_check(tp, seg.len < tp.mss_cache)
+
+
+def tcp_snd_wnd_test(tp: TcpSock, seg: Seg, mss: int) -> bool:
+    """tcp_snd_wnd_test(): does the peer's window take the segment's first MSS?"""
+    end_seq = seq_add(seg.seq, mss) if seg.len > mss else seg.end_seq
+    return not after(end_seq, seq_add(tp.snd_una, tp.snd_wnd))
+
+
+def tcp_mss_split_point(tp: TcpSock, seg: Seg, mss: int, cwnd_quota: int) -> int:
+    """tcp_mss_split_point(): how much of a GSO-sized skb may go now, whole segments the
+    congestion window has room for and the peer's window takes. A short last segment
+    goes only where the data ends and Nagle lets it; one the peer's window cut short
+    waits for the window to open (sender-side silly window avoidance, RFC 9293
+    3.8.6.2.1, which Linux gets from tcp_tso_should_defer)."""
+    window = seq_diff(seq_add(tp.snd_una, tp.snd_wnd), seg.seq)
+    max_len = mss * cwnd_quota
+    if max_len <= window and seg is not tp.write_queue[-1]:
+        return max_len
+    needed = min(seg.len, window)
+    if max_len <= needed:
+        return max_len
+    partial = needed % mss
+    if partial and (needed < seg.len or tcp_nagle_check(tp, True)):
+        return needed - partial
+    return needed
 
 
 def tcp_sndbuf_expand(tcp, tp: TcpSock) -> None:
@@ -252,28 +296,42 @@ def tcp_sndbuf_expand(tcp, tp: TcpSock) -> None:
 
 def in_flight(tp: TcpSock) -> int:
     """tcp_packets_in_flight(): segments sent, neither acknowledged, SACKed nor known lost."""
-    return tp.packets_out() - tp.lost_out - tp.sacked_out
+    return tp.packets_out - tp.lost_out - tp.sacked_out
 
 
 def tcp_write_xmit(tcp, tp: TcpSock, *, force: bool = False) -> None:
-    """tcp_write_xmit(): send queued segments while the congestion window, the peer's
-    window and Nagle allow; arm the retransmission or the zero-window probe timer."""
+    """tcp_write_xmit(): send queued skbs while the congestion window, the peer's window
+    and Nagle allow, each as many segments at once as they allow (tso_fragment cuts off
+    the rest); arm the retransmission or the zero-window probe timer. force (a SYN, a
+    probe) sends one segment past those checks."""
     tcp_xmit_retransmit_queue(tcp, tp)
     tp.cwnd_limited = False
+    mss = tp.mss_cache
     while tp.write_queue:
         seg = tp.write_queue[0]
+        limit = mss
         if not force:
-            if in_flight(tp) >= tp.cwnd:
+            cwnd_quota = tp.cwnd - in_flight(tp)
+            if cwnd_quota <= 0:
                 tp.cwnd_limited = True
                 break
-            if after(seg.end_seq, seq_add(tp.snd_una, tp.snd_wnd)) and not seg.flags & TCPHDR_SYN:
+            if not tcp_snd_wnd_test(tp, seg, mss) and not seg.flags & TCPHDR_SYN:
                 break
-            if _nagle_holds(tp, seg):
-                break
+            if seg.len <= mss:
+                if _nagle_holds(tp, seg):
+                    break
+            else:
+                limit = tcp_mss_split_point(tp, seg, mss, cwnd_quota)
+        if seg.len > limit:
+            tcp_fragment(tcp, tp, tp.write_queue, 0, limit)  # tso_fragment()
         tp.write_queue.popleft()
+        seg.set_tso_segs(mss)  # tcp_init_tso_segs()
         tp.rtx_queue.append(seg)
+        tp.packets_out += seg.pcount
         if after(seg.end_seq, tp.snd_nxt):
             tp.snd_nxt = seg.end_seq
+        if seg.len < seg.pcount * mss:  # tcp_minshall_update(): a small segment went out
+            tp.snd_sml = seg.end_seq
         tcp_transmit_skb(tcp, tp, seg)
         if not tp.rto_at:
             tp.rto_at = tcp.clock() + tp.rto
@@ -292,7 +350,7 @@ def tcp_schedule_loss_probe(tcp, tp: TcpSock) -> None:
         tp.tlp_at = 0.0
         return
     now = tcp.clock()
-    pto = now + 2 * tp.srtt + (TCP_DELACK_MAX if tp.packets_out() == 1 else TCP_TIMEOUT_MIN)
+    pto = now + 2 * tp.srtt + (TCP_DELACK_MAX if tp.packets_out == 1 else TCP_TIMEOUT_MIN)
     tp.tlp_at = min(pto, tp.rto_at) if tp.rto_at else pto
 
 
@@ -305,27 +363,36 @@ def tcp_check_probe_timer(tcp, tp: TcpSock) -> None:
         tp.probe_at = 0.0
 
 
-def tcp_retransmit_skb(tcp, tp: TcpSock, seg: Seg) -> None:
-    """tcp_retransmit_skb(): the same original, a new clone."""
+def tcp_retransmit_skb(tcp, tp: TcpSock, seg: Seg, segs: int = 1) -> None:
+    """tcp_retransmit_skb(): the same original, a new clone, at most `segs` segments of it
+    (what cwnd has room for): a longer one is cut first (tcp_fragment)."""
+    limit = segs * tp.mss_cache
+    if seg.len > limit:
+        tcp_fragment(tcp, tp, tp.rtx_queue, tp.rtx_queue.index(seg), limit)
+    tp.adjust_pcount(seg, seg.set_tso_segs(tp.mss_cache))  # the MSS may have changed since
     seg.retrans += 1
     seg.resent_in = tp.recovery
     if seg.lost:
         seg.lost = False
-        tp.lost_out -= 1
-    tcp.mib.inc(TCP, "RetransSegs")
+        tp.lost_out -= seg.pcount
+    tcp.mib.inc(TCP, "RetransSegs", seg.pcount)
     tcp_transmit_skb(tcp, tp, seg)
 
 
 def tcp_xmit_retransmit_queue(tcp, tp: TcpSock) -> None:
-    """tcp_xmit_retransmit_queue(): after a timeout, resend the segments marked lost,
-    oldest first, as the congestion window allows."""
+    """tcp_xmit_retransmit_queue(): resend the segments marked lost, oldest first, as
+    many as the congestion window has room for."""
     if not tp.lost_out:
         return
-    for seg in tp.rtx_queue:
-        if in_flight(tp) >= tp.cwnd:
+    i = 0
+    while i < len(tp.rtx_queue):  # by index: a retransmission may split the segment
+        cwnd_quota = tp.cwnd - in_flight(tp)
+        if cwnd_quota <= 0:
             break
+        seg = tp.rtx_queue[i]
         if seg.lost:
-            tcp_retransmit_skb(tcp, tp, seg)
+            tcp_retransmit_skb(tcp, tp, seg, cwnd_quota)
+        i += 1
 
 
 def tcp_write_wakeup(tcp, tp: TcpSock) -> None:
@@ -338,7 +405,7 @@ def tcp_write_wakeup(tcp, tp: TcpSock) -> None:
     seg = tp.write_queue[0]
     if room > 0:
         if room < seg.len:
-            tcp_fragment(tcp, tp, seg, room)
+            tcp_fragment(tcp, tp, tp.write_queue, 0, room)
         tcp_write_xmit(tcp, tp, force=True)
     else:
         tcp_xmit_probe_skb(tcp, tp)
@@ -353,17 +420,30 @@ def tcp_skb_append(seg: Seg, data) -> None:
     s.skb_put_data(skb, data)
 
 
-def tcp_fragment(tcp, tp: TcpSock, seg: Seg, size: int) -> None:
-    """tcp_fragment(): cut `seg` after `size` bytes; the rest moves to a new skb (a copy
-    of a linear skb's tail, as skb_split does it)."""
-    rest = bytes(seg.skb.payload()[size:])
-    s.skb_trim(seg.skb, size)
+def tcp_fragment(tcp, tp: TcpSock, queue: deque, i: int, size: int) -> Seg:
+    """tcp_fragment() / tso_fragment(): cut queue[i] after `size` bytes; the rest becomes a
+    new skb right behind it with FIN and PSH, and on the retransmit queue the original's
+    state (when sent, retransmitted, lost, SACKed), the segment counts redone
+    (tcp_adjust_pcount). No byte is copied: TCP's data sits in page fragments, which
+    skb_split hands to the new skb (the model's Python buffer is its own). The new skb
+    is linked to the original as copy_of. Returns the new tail."""
+    seg = queue[i]
+    on_rtx = queue is tp.rtx_queue
+    if on_rtx:
+        tp.adjust_pcount(seg, -seg.pcount)
+    rest = seg.skb.payload()[size:]
     skb = s.alloc_skb(MAX_TCP_HEADER + len(rest), origin_host=tcp.host, sampled=seg.skb.sampled)
     s.skb_reserve(skb, MAX_TCP_HEADER)
     s.skb_put_data(skb, rest)
-    skb.sk = tp.sk
-    skb.record(s.COPY, L4, tcp.host, "tcp_fragment", len(rest), copy_from="skb", copy_to="skb")
-    tail = Seg(skb, seq_add(seg.seq, size), seg.end_seq, seg.flags & (TCPHDR_FIN | TCPHDR_PSH))
+    s.skb_trim(seg.skb, size)
+    skb.sk, skb.copy_of = tp.sk, seg.skb.id
+    tail = dataclasses.replace(seg, skb=skb, seq=seq_add(seg.seq, size), flags=seg.flags & (TCPHDR_FIN | TCPHDR_PSH))
     seg.end_seq = tail.seq
     seg.flags &= ~(TCPHDR_FIN | TCPHDR_PSH)
-    tp.write_queue.insert(1, tail)
+    seg.set_tso_segs(tp.mss_cache)
+    tail.set_tso_segs(tp.mss_cache)
+    if on_rtx:
+        tp.adjust_pcount(seg, seg.pcount)
+        tp.adjust_pcount(tail, tail.pcount)
+    queue.insert(i + 1, tail)
+    return tail

@@ -77,7 +77,7 @@ def seq_diff(later: int, earlier: int) -> int:
     return d - _MOD if d > 0x7FFFFFFF else d
 
 
-@dataclass
+@dataclass(eq=False)
 class Seg:
     """An skb on the write or retransmit queue with its TCP_SKB_CB: the sequence
     space it covers (SYN and FIN count one each), its flags, and when it went out."""
@@ -90,10 +90,16 @@ class Seg:
     lost: bool = False         # marked lost (a timeout, or SACKs above it), not retransmitted since
     sacked: bool = False       # the peer has it (a SACK block covered it)
     resent_in: int = 0         # the recovery (TcpSock.recovery) it was last retransmitted in
+    pcount: int = 1            # tcp_skb_pcount(): the segments it is on the wire (a GSO skb: several)
 
     @property
     def len(self) -> int:
         return self.skb.len
+
+    def set_tso_segs(self, mss: int) -> int:
+        """tcp_set_skb_tso_segs(): how many segments of mss it makes; returns the change."""
+        old, self.pcount = self.pcount, max(1, -(-self.skb.len // mss))
+        return self.pcount - old
 
 
 @dataclass
@@ -131,6 +137,7 @@ class TcpSock:
     write_seq: int = 0                # the next byte the user's data will get
     snd_una: int = 0
     snd_nxt: int = 0
+    snd_sml: int = 0                  # the end of the last segment sent short of an MSS (Minshall)
     snd_wnd: int = 0                  # the peer's window, scaled
     snd_wl1: int = 0
     snd_wl2: int = 0
@@ -188,8 +195,9 @@ class TcpSock:
     ca: object = None                 # the congestion-control state (cong.py)
     cwnd_limited: bool = False        # the last tcp_write_xmit stopped at cwnd with data waiting
     dupacks: int = 0
-    lost_out: int = 0                 # segments on the retransmit queue marked lost
-    sacked_out: int = 0               # segments on the retransmit queue the peer SACKed
+    packets_out: int = 0              # segments on the retransmit queue (a GSO skb counts its pcount)
+    lost_out: int = 0                 # of those, marked lost
+    sacked_out: int = 0               # of those, SACKed by the peer
     high_seq: int = 0                 # snd_nxt when recovery began (NewReno's "recover")
     in_recovery: bool = False
     recovery: int = 0                 # counts recoveries: a segment resent in this one is not lost again
@@ -215,8 +223,19 @@ class TcpSock:
     syn_queue: dict = field(default_factory=dict)     # (daddr, dport) -> RequestSock
     accept_queue: deque = field(default_factory=deque)  # child sks, established
 
-    def packets_out(self) -> int:
-        return len(self.rtx_queue)
+    def adjust_pcount(self, seg: Seg, delta: int) -> None:
+        """tcp_adjust_pcount(): a queued segment's pcount changed by delta (split, trimmed)."""
+        self.packets_out += delta
+        if seg.lost:
+            self.lost_out += delta
+        if seg.sacked:
+            self.sacked_out += delta
+
+    def mark_lost(self, seg: Seg) -> None:
+        """tcp_mark_skb_lost()."""
+        if not seg.lost:
+            seg.lost = True
+            self.lost_out += seg.pcount
 
     def bytes_in_flight(self) -> int:
         return seq_diff(self.snd_nxt, self.snd_una)

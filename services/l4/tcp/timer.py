@@ -6,8 +6,7 @@ import errno
 
 from pktpath.services.l4.tcp import output
 from pktpath.services.l4.tcp.sock import (
-    TCP_RETRIES2, TCP_RTO_MAX, TCP_SYN_RETRIES, TCP_SYNACK_RETRIES, TCP_TIMEOUT_INIT, TcpSock, TcpState, after,
-    seq_add,
+    TCP_RETRIES2, TCP_RTO_MAX, TCP_SYN_RETRIES, TCP_SYNACK_RETRIES, TCP_TIMEOUT_INIT, TcpSock, TcpState,
 )
 
 
@@ -34,9 +33,8 @@ def tcp_retransmit_timer(tcp, tp: TcpSock, now: float) -> None:
     tp.in_recovery = False
     tp.dupacks = 0
     for seg in tp.rtx_queue:
-        if not seg.lost and not seg.sacked:
-            seg.lost = True
-            tp.lost_out += 1
+        if not seg.sacked:
+            tp.mark_lost(seg)
     output.tcp_retransmit_skb(tcp, tp, tp.rtx_queue[0])
     tp.retransmits += 1
     tp.backoff += 1
@@ -54,10 +52,13 @@ def tcp_send_loss_probe(tcp, tp: TcpSock, now: float) -> None:
     tcp.mib.inc(output.TCPEXT, "TCPLossProbes")
     tp.tlp_out = True
     head = tp.write_queue[0] if tp.write_queue else None
-    if head is not None and not after(head.end_seq, seq_add(tp.snd_una, tp.snd_wnd)):
+    if head is not None and output.tcp_snd_wnd_test(tp, head, tp.mss_cache):
         output.tcp_write_xmit(tcp, tp, force=True)
-    else:
-        output.tcp_retransmit_skb(tcp, tp, tp.rtx_queue[-1])
+    else:  # the last segment again: of a GSO skb only its last MSS
+        last = tp.rtx_queue[-1]
+        if last.pcount > 1:
+            last = output.tcp_fragment(tcp, tp, tp.rtx_queue, len(tp.rtx_queue) - 1, (last.pcount - 1) * tp.mss_cache)
+        output.tcp_retransmit_skb(tcp, tp, last)
     tp.rto_at = now + tp.rto
 
 
