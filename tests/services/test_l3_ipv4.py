@@ -84,7 +84,7 @@ def rx(raw: bytes, *, dev: str = "eth0", pkt_type: int = pb.PACKET_HOST) -> s.Sk
 
 
 def l4_skb(daddr: int, size: int = 100, *, pmtudisc: int = IP_PMTUDISC_WANT, dport: int = 53,
-           saddr: int = 0) -> s.SkBuff:
+           saddr: int = 0, proto: int = IPPROTO_UDP) -> s.SkBuff:
     """What L4 hands to ip_queue_xmit: data at a UDP header, the flow in skb->cb."""
     data = bytes(i % 256 for i in range(size))
     src = saddr or A
@@ -92,7 +92,7 @@ def l4_skb(daddr: int, size: int = 100, *, pmtudisc: int = IP_PMTUDISC_WANT, dpo
     skb = s.alloc_skb(s.MAX_HEADER + len(body))
     s.skb_reserve(skb, s.MAX_HEADER)
     s.skb_put_data(skb, body)
-    skb.cb = Flowi4(daddr, saddr, dport, 40000, IPPROTO_UDP, pmtudisc=pmtudisc).pack()
+    skb.cb = Flowi4(daddr, saddr, dport, 40000, proto, pmtudisc=pmtudisc).pack()
     return skb
 
 
@@ -440,6 +440,24 @@ def test_ip_ids_differ_between_datagrams_of_a_flow():
     h.ip.ip_queue_xmit([l4_skb(PEER), l4_skb(PEER)])
     ids = [IpHdr.from_bytes(o.payload()).id for o in h.l2]
     assert ids[1] == (ids[0] + 1) & 0xFFFF
+
+
+def test_a_tcp_gso_packet_goes_to_l2_whole_with_df_and_an_id_per_segment():
+    """ip_select_ident_segs; the MTU is held against a segment (skb_gso_validate_network_len)."""
+    h = host_a()
+    data = bytes(i % 251 for i in range(1448 * 10))
+    gso = s.alloc_skb(s.MAX_HEADER + 32 + len(data))
+    s.skb_reserve(gso, s.MAX_HEADER)
+    s.skb_put_data(gso, TcpHdr(40000, 80, 1, 1, 0, TCPHDR_ACK, 512, options=bytes(12)).to_bytes(data, A, PEER,
+                                                                                                partial=True) + data)
+    gso.gso_size, gso.gso_segs = 1448, 10
+    gso.cb = Flowi4(PEER, 0, 80, 40000, IPPROTO_TCP).pack()
+    assert h.ip.ip_queue_xmit([gso, l4_skb(PEER, proto=IPPROTO_TCP)]) == (2, 0, 0)
+    first, after = h.l2
+    iph = IpHdr.from_bytes(first.payload())
+    assert first.gso_size == 1448 and iph.tot_len == 20 + 32 + len(data) and iph.df
+    assert IpHdr.from_bytes(after.payload()).id == (iph.id + 10) & 0xFFFF
+    assert h.mib.get("Ip", "FragOKs") == 0
 
 
 def test_ip_queue_xmit_without_a_route_is_enetunreach():
