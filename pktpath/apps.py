@@ -136,16 +136,21 @@ class HostView:
                  l4_pb2_grpc.L4Stub, socket_pb2_grpc.SocketStub)
         self.stub = {layer: cls(self._channels[layer]) for layer, cls in zip(self.LAYERS, stubs)}
 
+    def layer_counters(self) -> dict[str, dict[str, dict[str, int]]]:
+        """layer -> its counter groups."""
+        from google.protobuf import empty_pb2
+
+        return {layer: {g.name: dict(g.values) for g in self.stub[layer].GetCounters(empty_pb2.Empty(), timeout=5).groups}
+                for layer in self.LAYERS}
+
     def counters(self) -> dict[str, dict[str, int]]:
         """Every layer's counter groups, summed by name (Udp: L4 counts NoPorts, the socket
         layer InDatagrams, as the kernel's udp.c and its socket code do)."""
-        from google.protobuf import empty_pb2
-
         groups: dict[str, dict[str, int]] = {}
-        for layer in self.LAYERS:
-            for g in self.stub[layer].GetCounters(empty_pb2.Empty(), timeout=5).groups:
-                group = groups.setdefault(g.name, {})
-                for k, v in g.values.items():
+        for layer_groups in self.layer_counters().values():
+            for name, values in layer_groups.items():
+                group = groups.setdefault(name, {})
+                for k, v in values.items():
                     group[k] = group.get(k, 0) + v
         return groups
 

@@ -8,6 +8,8 @@
     pktpath recv PORT          receive UDP datagrams on a host (--on B)
     pktpath tcpdump            watch a host's frames (--on A, -i eth0, -c N, -w file.pcap)
     pktpath ip neigh|route|addr, pktpath netstat, pktpath ss, pktpath iptables, pktpath ifconfig   (--on HOST)
+    pktpath trace [FILTER]     every event of the packets FILTER matches, as pwru prints them (tcp port 80, host A...)
+    pktpath drops              drops by reason and place as they happen, as dropwatch shows them
     pktpath serve LAYER        run one layer's gRPC service (nic, softirq, l2, l3, l4, socket, orchestrator)
 """
 
@@ -23,17 +25,19 @@ def _cmd_serve(args) -> int:
     from pktpath.service import ServiceContext, serve
     from pktpath.topology import TopologyError, load
 
-    if args.host is None:
+    host = args.host or ""
+    if not host and args.layer != "orchestrator":  # a layer needs its host; without one, the draft
         return serve(args.layer, args.listen or "127.0.0.1:0")
     try:
         topo = load(args.topology)
-        topo.host(args.host)
+        if host:
+            topo.host(host)
     except TopologyError as exc:
         print(f"pktpath serve: {exc}", file=sys.stderr)
         return 2
     addrs = Addresses(topo, args.base_port)
-    ctx = ServiceContext(args.host, topo, addrs, args.run_id or str(args.base_port))
-    return serve(args.layer, args.listen or addrs.listen(args.host, args.layer), ctx)
+    ctx = ServiceContext(host, topo, addrs, args.run_id or str(args.base_port))
+    return serve(args.layer, args.listen or addrs.listen(host, args.layer), ctx)
 
 
 def _cmd_up(args) -> int:
@@ -213,6 +217,53 @@ def _cmd_tcpdump(args) -> int:
     return 0
 
 
+def _cmd_trace(args) -> int:
+    import grpc
+
+    from pktpath.config import Addresses
+    from pktpath.observe import trace
+    from pktpath.pb import orchestrator_pb2_grpc
+    from pktpath.service import channel
+    from pktpath.topology import load
+    from pktpath.trace import parse_filter
+
+    try:
+        flt = parse_filter(args.filter)
+    except ValueError as exc:
+        print(f"pktpath trace: {exc}", file=sys.stderr)
+        return 2
+    addrs = Addresses(load(args.topology), args.base_port)
+    orch = orchestrator_pb2_grpc.OrchestratorStub(channel(addrs.target("", "orchestrator")))
+    try:
+        trace(orch, flt, lambda line: print(line, flush=True), count=args.count, timeout=args.timeout)
+    except grpc.RpcError as exc:
+        print(f"pktpath trace: {exc.details()} (is `pktpath up` running?)", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_drops(args) -> int:
+    import grpc
+
+    from pktpath.apps import HostView
+    from pktpath.config import Addresses
+    from pktpath.observe import drops
+    from pktpath.topology import load
+
+    topo = load(args.topology)
+    addrs = Addresses(topo, args.base_port)
+    views = [HostView(addrs, h.name) for h in topo.hosts if not args.on or h.name == args.on]
+    try:
+        drops(views, lambda line: print(line, flush=True), interval=args.interval, rounds=args.rounds)
+    except grpc.RpcError as exc:
+        print(f"pktpath drops: {exc.details()} (is `pktpath up` running?)", file=sys.stderr)
+        return 2
+    finally:
+        for view in views:
+            view.close()
+    return 0
+
+
 def _cmd_decode(args) -> int:
     from pktpath.walkthrough import decode_frame
 
@@ -275,8 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
     p.add_argument("--log-dir", type=Path, help="write each service's output to DIR/HOST-LAYER.log")
     p.set_defaults(func=_cmd_up)
-    def client_args(p, flag, dest, host_help):
-        p.add_argument(flag, dest=dest, metavar="HOST", help=host_help)
+    def client_args(p, flag=None, dest=None, host_help=None):
+        if flag:
+            p.add_argument(flag, dest=dest, metavar="HOST", help=host_help)
         p.add_argument("--topology", default="default", help="the running topology (default: default)")
         p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="its port layout base (default 50000)")
 
@@ -331,6 +383,17 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("ifconfig", help="a host's interface counters (/proc/net/dev)")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
+    p = sub.add_parser("trace", help="every event of the packets a filter matches, as pwru prints them")
+    p.add_argument("filter", nargs="*", help="pcap-filter words: tcp|udp|icmp, host A, src/dst [port] X, port N, and")
+    p.add_argument("-c", "--count", type=int, default=0, help="stop after this many lines")
+    p.add_argument("--timeout", type=float, help="stop after this many seconds")
+    client_args(p)  # the orchestrator sees every host
+    p.set_defaults(func=_cmd_trace)
+    p = sub.add_parser("drops", help="drops by reason and place as they happen, as dropwatch shows them")
+    p.add_argument("-i", "--interval", type=float, default=1.0, help="seconds between looks (default 1)")
+    p.add_argument("-n", "--rounds", type=int, default=0, help="stop after this many looks (default: Ctrl-C)")
+    client_args(p, "--on", "on", "only this host (default: all)")
+    p.set_defaults(func=_cmd_drops)
     p = sub.add_parser("decode", help="decode an Ethernet frame given in hex")
     p.add_argument("hex", nargs="+", help="frame bytes in hex (spaces allowed)")
     p.set_defaults(func=_cmd_decode)

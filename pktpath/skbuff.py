@@ -35,9 +35,11 @@ NET_SKB_PAD = 64     # headroom every RX skb gets (max(32, L1_CACHE_BYTES))
 MAX_HEADER = 128     # TX headroom for link + IP + TCP headers (MAX_TCP_HEADER's role)
 SKB_HEADER_SIZE = 232  # sizeof(struct sk_buff) on x86_64: what a clone copies
 UNSET = 0xFFFF       # an unset header offset, as the kernel's (typeof(skb->mac_header))~0U
+HEAD_SNAPSHOT = 96   # bytes at skb->data an ENTER/EXIT event keeps: Ethernet, IP and TCP headers with options
 
 ENTER, EXIT, COPY, CLONE, DMA, DROP, FREE = (
     pb.ENTER, pb.EXIT, pb.COPY, pb.CLONE, pb.DMA, pb.DROP, pb.FREE)
+_FRAME_LAYERS = (pb.LAYER_NIC, pb.LAYER_SOFTIRQ, pb.LAYER_L2)
 
 
 class SkbError(Exception):
@@ -139,16 +141,29 @@ class SkBuff:
     # -- events -----------------------------------------------------------
     def record(self, kind: int, layer: int, host: str, func: str, nbytes: int | None = None,
                reason: int = 0, copy_from: str = "", copy_to: str = "") -> None:
-        """An event of a sampled packet; nbytes defaults to the skb's length."""
+        """An event of a sampled packet; nbytes defaults to the skb's length. ENTER and
+        EXIT keep a snapshot of the headers at data (the journey view shows them)."""
         if self.sampled:
+            head, head_type = self.head_snapshot(layer) if kind in (ENTER, EXIT) else (b"", "")
             self.events.append((kind, layer, host, func, time.monotonic_ns(),
-                                self.tail - self.data if nbytes is None else nbytes, reason, copy_from, copy_to))
+                                self.tail - self.data if nbytes is None else nbytes, reason, copy_from, copy_to,
+                                head, head_type))
+
+    def head_snapshot(self, layer: int) -> tuple[bytes, str]:
+        """The first HEAD_SNAPSHOT bytes at data, and which header starts there: below L3
+        a frame no one parsed yet (no header offset set) starts with its Ethernet header."""
+        d = self.data
+        if d == self.mac_header or (layer in _FRAME_LAYERS and self.mac_header == self.network_header == UNSET):
+            kind = "eth"
+        else:
+            kind = "ip" if d == self.network_header else "l4" if d == self.transport_header else "data"
+        return bytes(memoryview(self.buf)[d:min(self.tail, d + HEAD_SNAPSHOT)]), kind
 
     def all_events(self) -> list[tuple]:
         """Every event, earlier hops' first, as (kind, layer, host, func, ts_ns,
-        bytes, reason, copy_from, copy_to) tuples."""
-        prior = [(e.kind, e.layer, e.host, e.func, e.ts_ns, e.bytes, e.reason, e.copy_from, e.copy_to)
-                 for e in self.prior_events]
+        bytes, reason, copy_from, copy_to, head, head_type) tuples."""
+        prior = [(e.kind, e.layer, e.host, e.func, e.ts_ns, e.bytes, e.reason, e.copy_from, e.copy_to, e.head,
+                  e.head_type) for e in self.prior_events]
         return prior + self.events
 
     def __repr__(self) -> str:
@@ -439,12 +454,18 @@ def disposition(accepted: int, dropped: int, reason: int = 0) -> "pb.Disposition
     return d
 
 
-def export_events(skb: SkBuff, events) -> None:
-    """Append all of skb's events, earlier hops' first, to a repeated SkbEvent field."""
+def export_events(skb: SkBuff, events, *, heads: bool = True) -> None:
+    """Append all of skb's events, earlier hops' first, to a repeated SkbEvent field;
+    without their header snapshots when heads is False (a frame's events must fit its
+    ring slot beside it: the layers that took the snapshots keep them in their records)."""
     events.extend(skb.prior_events)
-    for kind, layer, host, func, ts_ns, nbytes, reason, copy_from, copy_to in skb.events:
+    if not heads:
+        for e in events:
+            e.ClearField("head")
+    for kind, layer, host, func, ts_ns, nbytes, reason, copy_from, copy_to, head, head_type in skb.events:
         events.add(kind=kind, layer=layer, host=host, func=func, ts_ns=ts_ns, bytes=nbytes,
-                   reason=reason, copy_from=copy_from, copy_to=copy_to)
+                   reason=reason, copy_from=copy_from, copy_to=copy_to, head=head if heads else b"",
+                   head_type=head_type)
 
 
 def from_proto(m: "pb.SkBuff") -> SkBuff:

@@ -28,6 +28,11 @@ START_ORDER = LAYERS
 STOP_GRACE_S = 5.0
 
 
+def log_name(host: str, layer: str) -> str:
+    """A service's log file: `A-l3.log`; the orchestrator, of no one host, `orchestrator.log`."""
+    return f"{host}-{layer}.log" if host else f"{layer}.log"
+
+
 @dataclass
 class Service:
     host: str
@@ -52,18 +57,20 @@ class Supervisor:
             for layer in START_ORDER:
                 for host in self.topology.hosts:
                     self._spawn(host.name, layer)
+            self._spawn("", "orchestrator")  # one for the topology: it collects from every host
             self.wait_healthy(timeout)
         except BaseException:
             self.stop()
             raise
 
     def _spawn(self, host: str, layer: str) -> None:
-        cmd = [sys.executable, "-m", "pktpath.cli", "serve", layer, "--host", host,
-               "--topology", self.topology.source or self.topology.name, "--base-port", str(self.base_port), "--run-id", self.run_id]
+        cmd = [sys.executable, "-m", "pktpath.cli", "serve", layer, *(["--host", host] if host else []),
+               "--topology", self.topology.source or self.topology.name, "--base-port", str(self.base_port),
+               "--run-id", self.run_id]
         out = subprocess.DEVNULL
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_dir / f"{host}-{layer}.log", "ab")  # noqa: SIM115 (the child owns it)
+            out = open(self.log_dir / log_name(host, layer), "ab")  # noqa: SIM115 (the child owns it)
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env,
                                 start_new_session=True)  # Ctrl-C reaches the supervisor, not each child
         self.services.append(Service(host, layer, self.addrs.target(host, layer), proc))
@@ -91,7 +98,7 @@ class Supervisor:
     def _log_hint(self, svc: Service) -> str:
         if self.log_dir is None:
             return ""
-        return f" (see {self.log_dir / f'{svc.host}-{svc.layer}.log'})"
+        return f" (see {self.log_dir / log_name(svc.host, svc.layer)})"
 
     def stop(self) -> list[tuple[str, str, int]]:
         """SIGTERM everything, wait, SIGKILL stragglers, clean shared memory.

@@ -1,38 +1,127 @@
-"""The sampled packets that finished in this process, kept for tools to read.
+"""The sampled packets that finished in this process, kept for tools to read, and
+the sampler that says which packets are traced.
 
 When a sampled skb is freed (consumed after delivery, dropped, or freed after
 transmission), skbuff's finish hook hands it here: a bounded buffer of
 records (the skb's identity, lineage and every event, earlier hops' too, but
 no data), numbered so a reader can ask for what is new, as the kernel's trace
 ring buffer keeps the newest and counts what it overwrote. Every layer
-service serves it (pktpath.v1.Trace).
+service serves it (pktpath.v1.Trace); the orchestrator collects it.
+
+The sampler decides where a packet is made (a socket layer's send): a share of
+all packets (OTEL_TRACES_SAMPLER_ARG, as OpenTelemetry's traceidratio sampler
+reads it) and every packet of the flows a filter names. The orchestrator sets
+both at run time through SetSampler.
 """
 
 import os
 import random
 import threading
 from collections import deque
+from typing import NamedTuple
+
+import grpc
 
 from pktpath import skbuff as s
 from pktpath.pb import skbuff_pb2, trace_pb2, trace_pb2_grpc
+from pktpath.wire.addr import ip_from_str, ip_to_str
 
 CAPACITY = 4096
 SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"  # OpenTelemetry's ratio for its traceidratio sampler
+PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp"}
+PROTOCOL_NUMBERS = {name: number for number, name in PROTOCOLS.items()}
 
 
-def sampler():
-    """Which packets a socket layer traces: each with the probability OTEL_TRACES_SAMPLER_ARG
-    gives (0..1). Unset, every one is (until the orchestrator of issue #6 collects them)."""
+class FlowKey(NamedTuple):
+    """A packet's addresses, protocol and ports, host order (ports 0 for ICMP)."""
+    saddr: int
+    daddr: int
+    protocol: int
+    sport: int = 0
+    dport: int = 0
+
+    def __str__(self) -> str:
+        name = PROTOCOLS.get(self.protocol, str(self.protocol))
+        if self.protocol in (6, 17) and (self.sport or self.dport):  # a later fragment has no ports
+            return f"{ip_to_str(self.saddr)}:{self.sport} > {ip_to_str(self.daddr)}:{self.dport} {name}"
+        return f"{ip_to_str(self.saddr)} > {ip_to_str(self.daddr)} {name}"
+
+
+class PacketMatch:
+    """A PacketFilter, compiled: matches(flow) is every field given matching."""
+
+    def __init__(self, f: "trace_pb2.PacketFilter") -> None:
+        try:
+            self.addr = ip_from_str(f.addr) if f.addr else None
+            self.saddr = ip_from_str(f.saddr) if f.saddr else None
+            self.daddr = ip_from_str(f.daddr) if f.daddr else None
+        except ValueError as exc:
+            raise ValueError(f"filter: not an IPv4 address: {exc}") from None
+        if f.protocol and f.protocol not in PROTOCOL_NUMBERS:
+            raise ValueError(f"filter: protocol {f.protocol!r} is not one of tcp, udp, icmp")
+        self.protocol = PROTOCOL_NUMBERS.get(f.protocol)
+        self.port, self.sport, self.dport = f.port or None, f.sport or None, f.dport or None
+
+    def matches(self, flow: FlowKey | None) -> bool:
+        if flow is None:
+            return not any(v is not None for v in (self.addr, self.saddr, self.daddr, self.protocol, self.port,
+                                                   self.sport, self.dport))
+        return ((self.addr is None or self.addr in (flow.saddr, flow.daddr))
+                and (self.saddr is None or self.saddr == flow.saddr)
+                and (self.daddr is None or self.daddr == flow.daddr)
+                and (self.protocol is None or self.protocol == flow.protocol)
+                and (self.port is None or self.port in (flow.sport, flow.dport))
+                and (self.sport is None or self.sport == flow.sport)
+                and (self.dport is None or self.dport == flow.dport))
+
+
+def _rate_from_env() -> float:
     text = os.environ.get(SAMPLER_ARG, "1")
     try:
-        ratio = float(text)
+        rate = float(text)
     except ValueError:
         raise ValueError(f"{SAMPLER_ARG}={text!r}: not a ratio between 0 and 1") from None
-    if not 0 <= ratio <= 1:
+    if not 0 <= rate <= 1:
         raise ValueError(f"{SAMPLER_ARG}={text!r}: not a ratio between 0 and 1")
-    if ratio == 1:
-        return lambda: True
-    return lambda: random.random() < ratio
+    return rate
+
+
+class Sampler:
+    """Is the packet about to be made traced? sampler(flow) -> bool; cheap on every send."""
+
+    def __init__(self, rate: float | None = None) -> None:
+        self.rate = _rate_from_env() if rate is None else rate
+        self.flows: list = []                 # the PacketFilter messages, as set
+        self._matches: list[PacketMatch] = []
+
+    def __call__(self, flow: FlowKey | None = None) -> bool:
+        if self.rate >= 1 or (self.rate > 0 and random.random() < self.rate):
+            return True
+        return bool(self._matches) and any(m.matches(flow) for m in self._matches)
+
+    def set(self, sampling: "trace_pb2.Sampling") -> None:
+        """What SetSampler asks: a new rate (unless keep_rate) and the flows to trace, all
+        checked before any takes effect."""
+        if not sampling.keep_rate and not 0 <= sampling.rate <= 1:
+            raise ValueError(f"rate {sampling.rate} is not between 0 and 1")
+        matches = [PacketMatch(f) for f in sampling.flows]
+        if not sampling.keep_rate:
+            self.rate = sampling.rate
+        self.flows, self._matches = list(sampling.flows), matches
+
+    def to_proto(self) -> "trace_pb2.Sampling":
+        return trace_pb2.Sampling(rate=self.rate, flows=self.flows)
+
+
+_sampler: Sampler | None = None
+
+
+def sampler() -> Sampler:
+    """This process's sampler, made on first use (the environment is read then)."""
+    global _sampler
+    if _sampler is None:
+        _sampler = Sampler()
+    return _sampler
 
 
 class FinishedPackets(trace_pb2_grpc.TraceServicer):
@@ -58,3 +147,54 @@ class FinishedPackets(trace_pb2_grpc.TraceServicer):
             reply.skbs.extend(r for seq, r in self._records if seq > request.after_seq)
             reply.last_seq, reply.lost = self._seq, self._lost
         return reply
+
+    def SetSampler(self, request, context):
+        try:
+            sampler().set(request)
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return sampler().to_proto()
+
+
+_PCAP_PROTOCOLS = ("tcp", "udp", "icmp")
+
+
+def parse_filter(words: list[str]) -> "trace_pb2.PacketFilter":
+    """A pcap-filter expression of the kinds pwru and tcpdump users type, as a PacketFilter:
+    primitives `tcp|udp|icmp`, `host A`, `src [host] A`, `dst [host] A`, `port N`,
+    `src port N`, `dst port N`, joined by `and` (a PacketFilter is a conjunction)."""
+    f = trace_pb2.PacketFilter()
+    words = [w for w in words if w != "and"]
+    i = 0
+
+    def value(what: str) -> str:
+        nonlocal i
+        if i >= len(words):
+            raise ValueError(f"filter: {what} needs a value")
+        i += 1
+        return words[i - 1]
+
+    def port(text: str) -> int:
+        if not text.isdigit() or not 0 < int(text) < 65536:
+            raise ValueError(f"filter: {text!r} is not a port")
+        return int(text)
+
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word in _PCAP_PROTOCOLS:
+            f.protocol = word
+        elif word == "host":
+            f.addr = value("host")
+        elif word == "port":
+            f.port = port(value("port"))
+        elif word in ("src", "dst"):
+            nxt = value(word)
+            if nxt == "port":
+                setattr(f, "sport" if word == "src" else "dport", port(value(f"{word} port")))
+            else:
+                setattr(f, "saddr" if word == "src" else "daddr", value(word) if nxt == "host" else nxt)
+        else:
+            raise ValueError(f"filter: {word!r} is not tcp, udp, icmp, host, src, dst, port or and")
+    PacketMatch(f)  # the addresses are checked here, not at the first packet
+    return f

@@ -93,7 +93,7 @@ def demo(payload: bytes = b"x" * 100) -> list[str]:
     events = rx.all_events()
     t0 = events[0][4]
     step("events (what a trace of this packet shows)")
-    for kind, layer, host, func, ts_ns, nbytes, _reason, c_from, c_to in events:
+    for kind, layer, host, func, ts_ns, nbytes, _reason, c_from, c_to, *_head in events:
         where = f" {c_from} -> {c_to}" if kind == s.COPY else ""
         step(f"  +{(ts_ns - t0) / 1000:8.1f} us  {host}  {_LAYER[layer]:<7} {_KIND[kind]:<6} {func:<24}"
              f"{nbytes:>6} B{where}")

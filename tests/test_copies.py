@@ -29,20 +29,3 @@ def test_the_report_has_a_summary_row_per_case_and_a_table_each():
     lines = report([(case, []) for case in CASES])
     assert sum(line.startswith(f"| {case.name} |") for case in CASES for line in lines) == len(CASES)
     assert sum(line.startswith("### ") for line in lines) == len(CASES)
-
-
-def test_the_sampler_follows_otel_traces_sampler_arg(monkeypatch):
-    import pytest
-
-    from pktpath.trace import sampler
-
-    monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
-    assert all(sampler()() for _ in range(100))
-    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
-    assert not any(sampler()() for _ in range(100))
-    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.25")
-    share = sum(sampler()() for _ in range(4000)) / 4000
-    assert 0.2 < share < 0.3
-    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "lots")
-    with pytest.raises(ValueError, match="not a ratio"):
-        sampler()

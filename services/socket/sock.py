@@ -31,6 +31,7 @@ from pktpath.flow import IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, Flowi4
 from pktpath.pb import skbuff_pb2
 from pktpath.services.socket.stream import Stream, StreamState
 from pktpath.sockerr import SockError
+from pktpath.trace import FlowKey
 from pktpath.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
 from pktpath.wire.ipv4 import IPDEFTTL, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
 
@@ -121,11 +122,11 @@ def sock_recv_timestamp(sock: Sock, skb) -> int:
 
 
 class SocketLayer:
-    def __init__(self, host: str, l4, mib: Mib, tcp=None, sample=lambda: True) -> None:
+    def __init__(self, host: str, l4, mib: Mib, tcp=None, sample=lambda flow=None: True) -> None:
         self.host = host
         self.l4 = l4   # .hash(sock) -> (saddr, sport, daddr, dport), .unhash(sock), .sendmsg(sock, skb) -> errno
         self.mib = mib
-        self.sample = sample  # () -> bool: is the next packet a user sends traced?
+        self.sample = sample  # (FlowKey) -> bool: is the next packet a user sends traced?
         self.stream = Stream(self, tcp)
         self._lock = threading.Lock()
         self._fds: dict[int, Sock] = {}
@@ -338,7 +339,8 @@ class SocketLayer:
         if len(data) > limit:
             raise SockError(errno.EMSGSIZE, f"{len(data)} bytes > {limit}")
         self.autobind(sock)
-        skb = s.alloc_skb(s.MAX_HEADER + len(data), origin_host=self.host, sampled=self.sample())
+        sampled = self.sample(FlowKey(sock.saddr, daddr, sock.protocol, sock.sport, dport))
+        skb = s.alloc_skb(s.MAX_HEADER + len(data), origin_host=self.host, sampled=sampled)
         s.skb_reserve(skb, s.MAX_HEADER)
         s.skb_put_data(skb, data)
         skb.record(s.COPY, SOCK, self.host, "skb_copy_from_iter", len(data), copy_from="user", copy_to="skb")

@@ -24,6 +24,7 @@ from collections import deque
 
 from pktpath import skbuff as s
 from pktpath.offload import tcp_xmit_size_goal
+from pktpath.trace import FlowKey
 from pktpath.pb import skbuff_pb2
 from pktpath.sockerr import SockError
 
@@ -261,9 +262,10 @@ class Stream:
     def _skbs(self, sock, chunk: bytes) -> list:
         """The user's bytes in skbs of at most the size goal, each a COPY from user memory."""
         size_goal, skbs = tcp_xmit_size_goal(sock.stream.mss), []
+        flow = FlowKey(sock.saddr, sock.daddr, sock.protocol, sock.sport, sock.dport)
         for i in range(0, len(chunk), size_goal):
             piece = chunk[i:i + size_goal]
-            skb = s.alloc_skb(s.MAX_HEADER + len(piece), origin_host=self.layer.host, sampled=self.layer.sample())
+            skb = s.alloc_skb(s.MAX_HEADER + len(piece), origin_host=self.layer.host, sampled=self.layer.sample(flow))
             s.skb_reserve(skb, s.MAX_HEADER)
             s.skb_put_data(skb, piece)
             skb.sk = sock.sk

@@ -100,7 +100,8 @@ class Napi:
             skb.dev = self.dev
             if meta.sampled:
                 skb.prior_events = meta.events
-                skb.events.append((s.ENTER, pb.LAYER_SOFTIRQ, self.host, "net_rx_action", now, skb.len, 0, "", ""))
+                skb.events.append((s.ENTER, pb.LAYER_SOFTIRQ, self.host, "net_rx_action", now, skb.len, 0, "", "",
+                                   *skb.head_snapshot(pb.LAYER_SOFTIRQ)))
             skbs.append(skb)
         n = len(skbs)
         if skbs:
@@ -156,7 +157,10 @@ class Napi:
                                 sampled=skb.sampled)
                 if skb.sampled:
                     skb.record(s.EXIT, pb.LAYER_SOFTIRQ, self.host, "net_tx_action")
-                    s.export_events(skb, meta.events)
+                    s.export_events(skb, meta.events, heads=False)
+                    if len(frame) + meta.ByteSize() > tx.capacity:
+                        del meta.events[:]  # the trace loses this packet's events, the packet survives
+                        self.mib.inc("Trace", "EventsTruncated")
                 if len(frame) + meta.ByteSize() > tx.capacity:
                     self._qdisc.popleft()
                     s.kfree_skb_reason(skb, pb.SKB_DROP_REASON_PKT_TOO_BIG, pb.LAYER_SOFTIRQ, self.host,

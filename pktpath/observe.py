@@ -1,0 +1,82 @@
+"""`pktpath trace` (pwru's habits) and `pktpath drops` (dropwatch's), over gRPC.
+
+trace asks the orchestrator to trace every packet a filter matches (on top of
+the sampled share), prints one line per event of each such packet as the
+orchestrator collects it, and takes the filter away again when it stops. drops
+reads every layer's drop counters (kept for every packet, sampled or not) each
+interval and prints what changed, by reason and where.
+"""
+
+import time
+from collections import Counter
+from typing import Callable, Iterable
+
+import grpc
+from google.protobuf import empty_pb2
+
+from pktpath.pb import orchestrator_pb2, orchestrator_pb2_grpc, trace_pb2
+
+TRACE_HEADER = f"{'SKB':<18} {'HOST':<5} {'LAYER':<8} {'EVENT':<6} {'FUNC':<28} {'DELTA':>10} {'LEN':>6}  TUPLE"
+
+
+def trace_line(line: "orchestrator_pb2.TraceLine") -> str:
+    delta = f"+{line.delta_ns / 1000:.1f}us" if line.delta_ns else "0"
+    detail = f"  ({line.detail})" if line.detail else ""
+    return (f"{line.id:#018x} {line.host:<5} {line.layer:<8} {line.kind:<6} {line.func:<28} {delta:>10} "
+            f"{line.len:>6}  {line.tuple}{detail}")
+
+
+def trace(orch: orchestrator_pb2_grpc.OrchestratorStub, flt: "trace_pb2.PacketFilter",
+          out: Callable[[str], None], *, count: int = 0, timeout: float | None = None) -> int:
+    """Print the events of the packets flt matches until count lines (0: no end), the
+    timeout or Ctrl-C; returns the lines printed. The sampling is put back after."""
+    before = orch.GetSampling(empty_pb2.Empty(), timeout=5)
+    orch.SetSampling(trace_pb2.Sampling(keep_rate=True, flows=list(before.flows) + [flt]), timeout=5)
+    stream = orch.WatchEvents(orchestrator_pb2.PacketQuery(filter=flt), timeout=timeout)
+    n = 0
+    out(TRACE_HEADER)
+    try:
+        for line in stream:
+            out(trace_line(line))
+            n += 1
+            if count and n >= count:
+                break
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stream.cancel()
+        orch.SetSampling(trace_pb2.Sampling(keep_rate=True, flows=before.flows), timeout=5)
+    return n
+
+
+def drop_counts(views: Iterable) -> Counter:
+    """(host, layer, reason) -> drops so far, from every layer of every host."""
+    counts: Counter = Counter()
+    for view in views:
+        for layer, groups in view.layer_counters().items():
+            for reason, n in groups.get("Drops", {}).items():
+                counts[view.host, layer, reason] += n
+    return counts
+
+
+def drops(views: list, out: Callable[[str], None], *, interval: float = 1.0, rounds: int = 0) -> Counter:
+    """dropwatch: every interval, the drops since the last look, by reason and place;
+    rounds (0: until Ctrl-C). Returns the drops seen in all."""
+    last = drop_counts(views)
+    seen: Counter = Counter()
+    out("Initializing null lookup method\ndropwatch> start\nWaiting for drops... (Ctrl-C stops)")
+    done = 0
+    try:
+        while not rounds or done < rounds:
+            time.sleep(interval)
+            now = drop_counts(views)
+            for (host, layer, reason), n in sorted((now - last).items()):
+                out(f"{n} drops at {host}/{layer} ({reason})")
+            seen += now - last
+            last, done = now, done + 1
+    except KeyboardInterrupt:
+        pass
+    return seen

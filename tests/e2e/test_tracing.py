@@ -1,0 +1,179 @@
+"""Traces end to end: every service its own process, the orchestrator collecting from all
+of them and exporting over OTLP/HTTP to a local receiver, sampling set at run time to
+"trace this flow" only. A UDP datagram and a TCP segment from A to B each become one
+trace: the layers in order across both hosts, every visit's span under the packet's
+root, the copies as events; TCP's transmitted clone links to the original it shares
+its data with."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from google.protobuf import empty_pb2
+
+from pktpath.client import SHUT_WR, SOCK_STREAM, SocketApi
+from pktpath.pb import orchestrator_pb2, orchestrator_pb2_grpc, trace_pb2
+from pktpath.service import channel
+from pktpath.services.orchestrator.spans import trace_id
+from pktpath.supervisor import Supervisor
+from pktpath.topology import load
+
+from e2ekit import free_base_port
+from otlpsink import HttpSink
+
+pytestmark = pytest.mark.slow
+TX = [("socket", "A"), ("l4", "A"), ("l3", "A"), ("l2", "A"), ("softirq", "A"), ("nic", "A")]
+RX = [("nic", "B"), ("softirq", "B"), ("l2", "B"), ("l3", "B"), ("l4", "B"), ("socket", "B")]
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory):
+    sink = HttpSink()
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_TRACES_SAMPLER_ARG": "0"}
+    sup = Supervisor(load("default"), free_base_port(2), log_dir=tmp_path_factory.mktemp("logs-traced"), env=env)
+    sup.start(timeout=60)
+    try:
+        yield sup, sink
+    finally:
+        statuses = sup.stop()
+        sink.close()
+    assert all(rc == 0 for _, _, rc in statuses), statuses
+
+
+def orchestrator(sup) -> orchestrator_pb2_grpc.OrchestratorStub:
+    return orchestrator_pb2_grpc.OrchestratorStub(channel(sup.addrs.target("", "orchestrator")))
+
+
+def packets(orch, **filter_) -> list:
+    """The orchestrator's packets of a flow, once their records are in."""
+    query = orchestrator_pb2.PacketQuery(filter=trace_pb2.PacketFilter(**filter_))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = orch.QueryPackets(query, timeout=5).packets
+        if found and all(p.outcome in ("delivered", "dropped") or p.clone_of == 0 for p in found):
+            return list(found)
+        time.sleep(0.2)
+    return list(orch.QueryPackets(query, timeout=5).packets)
+
+
+def layer_spans(sink: HttpSink, tid: str) -> tuple:
+    spans = sink.wait_for(lambda spans: any(s.trace_id == tid and not s.parent for s in spans))
+    trace = sorted((s for s in spans if s.trace_id == tid), key=lambda s: s.start)
+    (root,) = [s for s in trace if not s.parent]
+    return root, [s for s in trace if s.parent]
+
+
+def in_order(visited: list, expected: list) -> bool:
+    """expected is a subsequence of visited."""
+    it = iter(visited)
+    return all(step in it for step in expected)
+
+
+def test_a_udp_datagram_is_one_trace_across_both_hosts(traced):
+    sup, sink = traced
+    a, b = (SocketApi(sup.addrs.target(h, "socket")) for h in ("A", "B"))
+    orch = orchestrator(sup)
+    got = orch.SetSampling(trace_pb2.Sampling(rate=0, flows=[trace_pb2.PacketFilter(protocol="udp", port=7001)]))
+    assert got.rate == 0 and len(got.flows) == 1
+    with b.socket() as rx, a.socket() as tx:
+        rx.bind(("0.0.0.0", 7001))
+        tx.sendto(b"traced", ("10.0.0.2", 7001))
+        tx.sendto(b"not traced", ("10.0.0.2", 7002))
+        assert rx.recvfrom(100, timeout=10)[0] == b"traced"
+    (p,) = packets(orch, port=7001)
+    assert p.outcome == "delivered" and (p.flow.daddr, p.flow.dport, p.flow.protocol) == ("10.0.0.2", 7001, "udp")
+    assert packets(orch, port=7002) == []  # the sampler passed it by
+    root, spans = layer_spans(sink, p.trace_id)
+    assert root.service == "pktpath" and root.attributes["pktpath.outcome"] == "delivered"
+    assert all(s.parent == root.span_id for s in spans)
+    visited = [(s.service.removeprefix("pktpath-"), s.attributes["host.name"]) for s in spans]
+    assert in_order(visited, TX + RX), visited
+    by_place = {(s.service.removeprefix("pktpath-"), s.attributes["host.name"]): s for s in spans}
+    copies = [(name, attrs["pktpath.copy.from"], attrs["pktpath.copy.to"], attrs["pktpath.bytes"])
+              for s in (by_place["socket", "A"], by_place["socket", "B"]) for name, attrs in s.events
+              if name == "COPY"]
+    assert copies == [("COPY", "user", "skb", 6), ("COPY", "skb", "user", 6)]
+    assert [n for n, _ in by_place["nic", "A"].events] == ["DMA"] and [n for n, _ in by_place["nic", "B"].events] == [
+        "DMA"]
+
+
+def test_a_tcp_segment_is_a_trace_linked_to_the_original_it_cloned(traced):
+    sup, sink = traced
+    a, b = (SocketApi(sup.addrs.target(h, "socket")) for h in ("A", "B"))
+    orch = orchestrator(sup)
+    orch.SetSampling(trace_pb2.Sampling(keep_rate=True, flows=[trace_pb2.PacketFilter(protocol="tcp", port=7003)]))
+    with b.socket(SOCK_STREAM) as srv, a.socket(SOCK_STREAM) as cli:
+        srv.bind(("0.0.0.0", 7003))
+        srv.listen(1)
+        cli.connect(("10.0.0.2", 7003), timeout=10)
+        conn, _ = srv.accept(timeout=10)
+        cli.sendall(b"y" * 100)
+        cli.shutdown(SHUT_WR)
+        assert conn.recv(1000, timeout=10) == b"y" * 100
+        conn.close()
+    found = packets(orch, port=7003, protocol="tcp")
+    (clone,) = [p for p in found if p.outcome == "delivered"]
+    (original,) = [p for p in found if p.id == clone.clone_of]
+    assert [e.func for e in original.events if e.kind == 3] == ["tcp_sendmsg_locked"]  # COPY user -> skb
+    assert original.events[-1].func == "tcp_clean_rtx_queue"  # freed by the ACK
+    root, spans = layer_spans(sink, clone.trace_id)
+    assert [(lk[0], lk[2]["pktpath.link"]) for lk in root.links] == [
+        (f"{trace_id('A', original.id):032x}", "clone_of")]
+    visited = [(s.service.removeprefix("pktpath-"), s.attributes["host.name"]) for s in spans]
+    assert in_order(visited, TX[1:] + RX), visited
+    (l4_a,) = [s for s in spans if s.service == "pktpath-l4" and s.attributes["host.name"] == "A"]
+    assert ("CLONE", 232) in [(n, attrs["pktpath.bytes"]) for n, attrs in l4_a.events]
+
+
+def test_the_orchestrator_counts_what_it_collected_and_exported(traced):
+    sup, _ = traced
+    counters = {g.name: dict(g.values) for g in orchestrator(sup).GetCounters(empty_pb2.Empty(), timeout=5).groups}
+    assert counters["Orchestrator"]["RecordsCollected"] >= 3
+    assert counters["Orchestrator"]["SpansExported"] > 10
+    assert counters["Store"]["Journeys"] >= 3
+    assert "RecordsLost" not in counters["Orchestrator"]
+
+
+def cli(sup, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pktpath.cli", *args, "--base-port", str(sup.base_port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_pktpath_trace_prints_each_event_of_the_matching_packets_like_pwru(traced):
+    sup, _ = traced
+    a = SocketApi(sup.addrs.target("A", "socket"))
+    proc = cli(sup, "trace", "udp", "and", "dst", "port", "7005", "--timeout", "6")
+    orch = orchestrator(sup)
+    deadline = time.monotonic() + 10
+    while not any(f.dport == 7005 for f in orch.GetSampling(empty_pb2.Empty(), timeout=5).flows):
+        assert time.monotonic() < deadline, "pktpath trace never set its filter"
+        time.sleep(0.1)
+    with a.socket() as tx:
+        tx.sendto(b"to nobody", ("10.0.0.2", 7005))  # nobody listens: B's L4 drops it
+    out, err = proc.communicate(timeout=40)
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["SKB", "HOST", "LAYER", "EVENT", "FUNC"]
+    events = [line.split() for line in lines[1:]]
+    assert ["A", "socket", "COPY", "skb_copy_from_iter"] in [e[1:5] for e in events]
+    (drop,) = [e for e in events if e[3] == "DROP"]
+    assert drop[1:3] == ["B", "l4"] and "(SKB_DROP_REASON_NO_SOCKET)" in drop
+    assert all("10.0.0.2:7005" in line for line in lines[1:] if "udp" in line)
+    assert not any(f.dport == 7005 for f in orch.GetSampling(empty_pb2.Empty(), timeout=5).flows)  # taken away
+
+
+def test_pktpath_drops_reports_drops_by_reason_and_place_like_dropwatch(traced):
+    sup, _ = traced
+    a = SocketApi(sup.addrs.target("A", "socket"))
+    proc = cli(sup, "drops", "-i", "1", "-n", "3")
+    time.sleep(1.2)
+    with a.socket() as tx:
+        for _ in range(3):
+            tx.sendto(b"x", ("10.0.0.2", 7006))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    counted = [int(line.split()[0]) for line in out.splitlines()
+               if line.endswith(" drops at B/l4 (SKB_DROP_REASON_NO_SOCKET)")]  # in one interval or over two
+    assert sum(counted) == 3, out

@@ -1,0 +1,80 @@
+"""The sampler (a share of packets and "trace this flow" filters) and packet filters."""
+
+import pytest
+
+from pktpath.pb import trace_pb2
+from pktpath.trace import FlowKey, PacketMatch, Sampler, parse_filter
+from pktpath.wire.addr import ip_from_str as ip
+
+TCP_FLOW = FlowKey(ip("10.0.0.1"), ip("10.0.0.2"), 6, 40000, 80)
+UDP_FLOW = FlowKey(ip("10.0.0.1"), ip("10.0.0.3"), 17, 5353, 53)
+
+
+def test_the_sampler_follows_otel_traces_sampler_arg(monkeypatch):
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
+    assert all(Sampler()() for _ in range(100))
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    assert not any(Sampler()() for _ in range(100))
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.25")
+    sample = Sampler()
+    share = sum(sample() for _ in range(4000)) / 4000
+    assert 0.2 < share < 0.3
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "lots")
+    with pytest.raises(ValueError, match="not a ratio"):
+        Sampler()
+
+
+def test_a_flow_filter_traces_every_packet_of_that_flow_and_no_other():
+    sample = Sampler(0.0)
+    sample.set(trace_pb2.Sampling(rate=0.0, flows=[trace_pb2.PacketFilter(protocol="tcp", port=80)]))
+    assert all(sample(TCP_FLOW) for _ in range(50))
+    assert not any(sample(UDP_FLOW) for _ in range(50)) and not sample(None)
+    sample.set(trace_pb2.Sampling(keep_rate=True))  # the flows cleared, the rate kept
+    assert sample.rate == 0.0 and not sample(TCP_FLOW)
+
+
+def test_a_bad_sampling_changes_nothing():
+    sample = Sampler(0.5)
+    with pytest.raises(ValueError, match="IPv4"):
+        sample.set(trace_pb2.Sampling(rate=1.0, flows=[trace_pb2.PacketFilter(addr="10.0.0")]))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        sample.set(trace_pb2.Sampling(rate=2.0))
+    assert sample.rate == 0.5 and not sample.flows
+
+
+@pytest.mark.parametrize("fields, tcp, udp", [
+    ({}, True, True),
+    ({"addr": "10.0.0.2"}, True, False),               # either end
+    ({"addr": "10.0.0.1"}, True, True),
+    ({"saddr": "10.0.0.2"}, False, False),
+    ({"port": 53}, False, True),
+    ({"dport": 53, "protocol": "udp"}, False, True),
+    ({"sport": 53}, False, False),
+    ({"protocol": "icmp"}, False, False),
+])
+def test_packet_filters_match_as_pwru_and_tcpdump_do(fields, tcp, udp):
+    match = PacketMatch(trace_pb2.PacketFilter(**fields))
+    assert (match.matches(TCP_FLOW), match.matches(UDP_FLOW)) == (tcp, udp)
+    assert match.matches(None) == (not fields)  # a packet with no known flow matches only the empty filter
+
+
+def test_flows_print_as_pwru_does():
+    assert str(TCP_FLOW) == "10.0.0.1:40000 > 10.0.0.2:80 tcp"
+    assert str(FlowKey(ip("10.0.0.1"), ip("10.0.0.2"), 1)) == "10.0.0.1 > 10.0.0.2 icmp"
+
+
+@pytest.mark.parametrize("expr, fields", [
+    ("", {}),
+    ("tcp port 80", {"protocol": "tcp", "port": 80}),
+    ("host 10.0.0.2 and udp", {"addr": "10.0.0.2", "protocol": "udp"}),
+    ("src 10.0.0.1 and dst port 53", {"saddr": "10.0.0.1", "dport": 53}),
+    ("dst host 10.0.0.2 and src port 40000", {"daddr": "10.0.0.2", "sport": 40000}),
+])
+def test_pcap_filter_expressions_become_packet_filters(expr, fields):
+    assert parse_filter(expr.split()) == trace_pb2.PacketFilter(**fields)
+
+
+@pytest.mark.parametrize("expr", ["port", "port http", "port 70000", "host 10.0.0", "ether host 1", "sctp"])
+def test_a_bad_filter_expression_is_a_clear_error(expr):
+    with pytest.raises(ValueError, match="filter"):
+        parse_filter(expr.split())
