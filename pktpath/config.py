@@ -6,6 +6,9 @@ layer's index (nic 0, softirq 1, l2 2, l3 3, l4 4, socket 5). With base 50000
 host A's socket API is at 127.0.0.1:50015. An environment variable
 PKTPATH_TARGET_<HOST>_<LAYER> (e.g. PKTPATH_TARGET_A_L3=a-l3:50051) overrides
 one address, which is how compose points services at each other by name.
+Each service's HTTP port (/metrics; the orchestrator's dashboard too) is its
+gRPC port + 500 (50515 for A's socket layer, 50500 for the dashboard), or
+PKTPATH_HTTP_PORT for every service (in containers, each has its own).
 """
 
 import os
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from pktpath.topology import Topology
 
 LAYERS = ("nic", "softirq", "l2", "l3", "l4", "socket")
+HTTP_PORT_OFFSET = 500
 DEFAULT_BASE_PORT = 50000
 DEFAULT_BIND = "127.0.0.1"
 
@@ -34,6 +38,13 @@ class Addresses:
             return f"{self.bind}:{self.base_port}"
         index = [h.name for h in self.topology.hosts].index(host)
         return f"{self.bind}:{self.base_port + 10 * (index + 1) + LAYERS.index(layer)}"
+
+    def http(self, host: str, layer: str) -> str:
+        """host:port of the service's HTTP server (/metrics; the orchestrator's dashboard)."""
+        name, port = self.target(host, layer).rsplit(":", 1)
+        fixed = os.environ.get("PKTPATH_HTTP_PORT")
+        port = fixed or str(int(port) + HTTP_PORT_OFFSET)
+        return f"{'0.0.0.0' if os.environ.get('PKTPATH_LISTEN_ALL') else name}:{port}"
 
     def listen(self, host: str, layer: str) -> str:
         """What a service binds: its port on all interfaces inside a container, else its target."""

@@ -22,6 +22,11 @@ class Mib:
         self._lock = threading.Lock()  # guards the list of tables, not the counts
         self._tables: list[defaultdict] = []
         self._local = threading.local()
+        self._attached: list["Mib"] = []
+
+    def attach(self, other: "Mib") -> None:
+        """Report other's groups with ours (a service's counts and its process's PROCESS)."""
+        self._attached.append(other)
 
     def _table(self) -> defaultdict:
         """This thread's table, made on its first count (and kept when the thread ends)."""
@@ -53,6 +58,11 @@ class Mib:
             for (group, name), n in table.items():
                 counts = out.setdefault(group, {})
                 counts[name] = counts.get(name, 0) + n
+        for other in self._attached:
+            for group, values in other.snapshot().items():
+                counts = out.setdefault(group, {})
+                for name, n in values.items():
+                    counts[name] = counts.get(name, 0) + n
         return out
 
     def to_proto(self) -> skbuff_pb2.Counters:
@@ -60,3 +70,9 @@ class Mib:
         for group, values in sorted(self.snapshot().items()):
             out.groups.add(name=group, values=values)
         return out
+
+
+# What every service process counts besides its servicer's own: the data movements of
+# all its packets, sampled or not (skbuff.record), and each layer's latency (metrics.py).
+PROCESS = Mib()
+MOVES, MOVE_BYTES = "Moves", "MoveBytes"

@@ -33,10 +33,12 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections import deque
 from typing import Callable
 
 from pktpath.counters import Mib
+from pktpath.metrics import observe_latency
 from pktpath.pb import skbuff_pb2
 
 log = logging.getLogger(__name__)
@@ -234,6 +236,7 @@ def batches(request_type):
     the tally. A handler that raises costs its own batch (dropped and counted)."""
     def decorate(handler):
         def one(self, request, context=None):
+            t0 = time.perf_counter()
             try:
                 return handler(self, request, context)
             except Exception:
@@ -242,6 +245,8 @@ def batches(request_type):
                 self.mib.inc("Hop", f"{handler.__name__}Errors")
                 self.mib.drop(skbuff_pb2.SKB_DROP_REASON_NOT_SPECIFIED, n)
                 return skbuff_pb2.Disposition(dropped=n)
+            finally:  # the layer's time with this batch, for each of its packets
+                observe_latency(time.perf_counter() - t0, _batch_len(request))
 
         @functools.wraps(handler)
         def rpc(self, requests, context):

@@ -23,7 +23,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from pktpath import skbuff
 from pktpath.config import Addresses, hop_path
+from pktpath.counters import PROCESS
 from pktpath.hop import HopListener, hop_handlers
+from pktpath.metrics import MetricsServer, render
 from pktpath.topology import Topology
 from pktpath.trace import FinishedPackets
 from pktpath.pb import (
@@ -141,6 +143,12 @@ def build_servicer(layer: str, ctx: ServiceContext | None):
     return LAYERS[layer][2]()
 
 
+def _metrics(host: str, layer: str, servicer) -> str:
+    mib = getattr(servicer, "mib", None)
+    netdevs = getattr(servicer, "netdev_stats", lambda: {})()
+    return render(host, layer, mib.snapshot() if mib is not None else PROCESS.snapshot(), netdevs)
+
+
 def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = None, *, workers: int = 16) -> int:
     """Run `layer`'s service until SIGTERM/SIGINT; returns the exit status."""
     require_upb()
@@ -156,6 +164,13 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
     add_to_server(servicer, server)
     finished = FinishedPackets()  # every layer keeps its sampled packets' last records
     skbuff.set_finish_hook(finished.add)
+    metrics = None
+    if ctx is not None:
+        mib = getattr(servicer, "mib", None)
+        if mib is not None:
+            mib.attach(PROCESS)  # the movements and latency of all its packets, in GetCounters too
+        metrics = MetricsServer(ctx.addrs.http(ctx.host, layer), lambda: _metrics(ctx.host, layer, servicer),
+                                getattr(servicer, "http_routes", None))
     trace_pb2_grpc.add_TraceServicer_to_server(finished, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -187,6 +202,8 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
     server.stop(SHUTDOWN_GRACE_S).wait()
     if hops is not None:
         hops.close()
+    if metrics is not None:
+        metrics.close()
     close = getattr(servicer, "close", None)
     if close is not None:
         close()  # e.g. the NIC unlinks its shared memory

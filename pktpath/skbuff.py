@@ -28,6 +28,7 @@ import itertools
 import os
 import time
 
+from pktpath.counters import MOVE_BYTES, MOVES, PROCESS
 from pktpath.pb import skbuff_pb2
 
 pb = skbuff_pb2
@@ -40,6 +41,7 @@ HEAD_SNAPSHOT = 96   # bytes at skb->data an ENTER/EXIT event keeps: Ethernet, I
 ENTER, EXIT, COPY, CLONE, DMA, DROP, FREE = (
     pb.ENTER, pb.EXIT, pb.COPY, pb.CLONE, pb.DMA, pb.DROP, pb.FREE)
 _FRAME_LAYERS = (pb.LAYER_NIC, pb.LAYER_SOFTIRQ, pb.LAYER_L2)
+_KIND_NAMES = {COPY: "COPY", CLONE: "CLONE", DMA: "DMA"}
 
 
 class SkbError(Exception):
@@ -142,7 +144,11 @@ class SkBuff:
     def record(self, kind: int, layer: int, host: str, func: str, nbytes: int | None = None,
                reason: int = 0, copy_from: str = "", copy_to: str = "") -> None:
         """An event of a sampled packet; nbytes defaults to the skb's length. ENTER and
-        EXIT keep a snapshot of the headers at data (the journey view shows them)."""
+        EXIT keep a snapshot of the headers at data (the journey view shows them). COPY,
+        CLONE and DMA are counted for every packet (group Moves: "COPY func" -> times,
+        MoveBytes: -> bytes), sampled or not."""
+        if COPY <= kind <= DMA:
+            count_move(kind, func, self.tail - self.data if nbytes is None else nbytes)
         if self.sampled:
             head, head_type = self.head_snapshot(layer) if kind in (ENTER, EXIT) else (b"", "")
             self.events.append((kind, layer, host, func, time.monotonic_ns(),
@@ -169,6 +175,13 @@ class SkBuff:
     def __repr__(self) -> str:
         return (f"<SkBuff id={self.id:#x} len={self.len} headroom={self.data} tailroom={self.end - self.tail}"
                 f" protocol={self.protocol:#06x} dev={self.dev!r}>")
+
+
+def count_move(kind: int, func: str, nbytes: int, n: int = 1) -> None:
+    """A COPY, CLONE or DMA of any packet, sampled or not: n times, nbytes in all."""
+    name = f"{_KIND_NAMES[kind]} {func}"
+    PROCESS.inc(MOVES, name, n)
+    PROCESS.inc(MOVE_BYTES, name, nbytes)
 
 
 # -- allocation and geometry (include/linux/skbuff.h) ------------------------

@@ -21,7 +21,7 @@ from typing import Callable
 from pktpath.counters import Mib
 from pktpath.pb import nic_pb2, skbuff_pb2
 from pktpath.ring import NicRings
-from pktpath.skbuff import PacketIds
+from pktpath.skbuff import PacketIds, count_move
 
 pb = skbuff_pb2
 DMA = pb.DMA
@@ -148,6 +148,7 @@ class NetDevice:
                     accepted += 1
                     self.stats.rx_packets += 1
                     self.stats.rx_bytes += len(data)
+                    count_move(DMA, "napi_gro_receive" if not injected else "tun_get_user", len(data))
                     if data[0] & 1:
                         self.stats.multicast += 1
                 else:
@@ -203,6 +204,7 @@ class NetDevice:
             self.stats.tx_bytes += len(data)
         if not frames:
             return 0
+        count_move(DMA, "ndo_start_xmit", sum(len(f.data) for f in frames), len(frames))
         if self._transmit is None:  # no link: nothing carries the frames
             self.stats.tx_carrier_errors += len(frames)
             self.stats.tx_dropped += len(frames)

@@ -6,6 +6,8 @@ wire; a link is a hop to the peer NIC's LinkXmit, one stream of bursts. The inte
 driver's unmask and doorbell bytes do on that line, for tools.
 """
 
+import dataclasses
+
 import grpc
 from google.protobuf import empty_pb2
 
@@ -87,6 +89,10 @@ class NicServicer(nic_pb2_grpc.NicServicer):
 
     def GetCounters(self, request, context):
         return self.mib.to_proto()
+
+    def netdev_stats(self) -> dict[str, dict[str, int]]:
+        """Each device's /proc/net/dev counters, for /metrics."""
+        return {name: dataclasses.asdict(device.stats) for name, device in self.devices.items()}
 
     def close(self) -> None:
         for line in self.irq_lines.values():

@@ -26,6 +26,7 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.offload import napi_gro_receive, skb_gso_segment
 from pktpath.pb import skbuff_pb2
+from pktpath.metrics import observe_latency
 from pktpath.ring import NicRings
 from pktpath.wire.ethernet import pad
 
@@ -111,6 +112,7 @@ class Napi:
             if not self._deliver(skbs):
                 self.mib.inc(SOFTNET, "dropped", len(skbs))
                 self.mib.drop(pb.SKB_DROP_REASON_CPU_BACKLOG, len(skbs))
+            observe_latency((time.monotonic_ns() - now) / 1e9, n)  # the poll's time, for each frame
         return n
 
     # -- NET_TX -------------------------------------------------------------

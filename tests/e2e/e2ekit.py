@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from google.protobuf import empty_pb2
 
 from pktpath.client import SOCK_STREAM, SocketApi
+from pktpath.config import HTTP_PORT_OFFSET
 from pktpath.service import channel
 
 
@@ -50,10 +51,12 @@ def wait_for(predicate, timeout: float = 10.0):
 
 
 def free_base_port(hosts: int) -> int:
-    """A base port whose whole layout (orchestrator + 10 per host) is free on loopback."""
+    """A base port whose whole layout (orchestrator + 10 per host, and each one's HTTP
+    port) is free on loopback."""
     for _ in range(50):
         base = random.randrange(20000, 60000, 100)
-        ports = [base] + [base + 10 * (h + 1) + layer for h in range(hosts) for layer in range(6)]
+        grpc_ports = [base] + [base + 10 * (h + 1) + layer for h in range(hosts) for layer in range(6)]
+        ports = grpc_ports + [port + HTTP_PORT_OFFSET for port in grpc_ports]
         try:
             socks = []
             for port in ports:

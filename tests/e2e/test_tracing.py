@@ -9,9 +9,11 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 from google.protobuf import empty_pb2
+from prometheus_client.parser import text_string_to_metric_families
 
 from pktpath.client import SHUT_WR, SOCK_STREAM, SocketApi
 from pktpath.pb import orchestrator_pb2, orchestrator_pb2_grpc, trace_pb2
@@ -46,13 +48,21 @@ def orchestrator(sup) -> orchestrator_pb2_grpc.OrchestratorStub:
     return orchestrator_pb2_grpc.OrchestratorStub(channel(sup.addrs.target("", "orchestrator")))
 
 
+def complete(found) -> bool:
+    """Every clone delivered or dropped, and the original each one shares its data with in too
+    (its record comes from another layer, maybe in a later collection)."""
+    ids = {p.id for p in found}
+    return bool(found) and all(p.outcome in ("delivered", "dropped") and p.clone_of in ids
+                               for p in found if p.clone_of)
+
+
 def packets(orch, **filter_) -> list:
     """The orchestrator's packets of a flow, once their records are in."""
     query = orchestrator_pb2.PacketQuery(filter=trace_pb2.PacketFilter(**filter_))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         found = orch.QueryPackets(query, timeout=5).packets
-        if found and all(p.outcome in ("delivered", "dropped") or p.clone_of == 0 for p in found):
+        if complete(found):
             return list(found)
         time.sleep(0.2)
     return list(orch.QueryPackets(query, timeout=5).packets)
@@ -177,3 +187,37 @@ def test_pktpath_drops_reports_drops_by_reason_and_place_like_dropwatch(traced):
     counted = [int(line.split()[0]) for line in out.splitlines()
                if line.endswith(" drops at B/l4 (SKB_DROP_REASON_NO_SOCKET)")]  # in one interval or over two
     assert sum(counted) == 3, out
+
+
+def scrape(sup, host: str, layer: str) -> dict:
+    with urllib.request.urlopen(f"http://{sup.addrs.http(host, layer)}/metrics", timeout=5) as reply:
+        assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return {f.name: f for f in text_string_to_metric_families(reply.read().decode())}
+
+
+def metric(fams: dict, family: str, sample: str | None = None, **labels) -> float:
+    return sum(s.value for s in fams[family].samples
+               if (sample is None or s.name == sample) and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def test_every_service_serves_prometheus_metrics_in_node_exporters_names(traced):
+    sup, _ = traced
+    a = SocketApi(sup.addrs.target("A", "socket"))
+    with a.socket() as tx:  # not sampled (rate 0, no flow filter): counted all the same
+        for _ in range(4):
+            tx.sendto(b"z" * 10, ("10.0.0.2", 7008))
+    time.sleep(0.5)
+    for host in ("A", "B"):
+        for layer in ("nic", "softirq", "l2", "l3", "l4", "socket"):
+            fams = scrape(sup, host, layer)
+            hist = "pktpath_layer_latency_seconds"
+            assert fams[hist].type == "histogram" and metric(fams, hist, f"{hist}_count") > 0, (host, layer)
+    nic_b = scrape(sup, "B", "nic")
+    assert metric(nic_b, "node_network_receive_packets", device="eth0", host="B") >= 4
+    assert metric(nic_b, "pktpath_moves", kind="DMA", func="napi_gro_receive") >= 4
+    l4_b = scrape(sup, "B", "l4")
+    assert metric(l4_b, "node_netstat_Udp_NoPorts") >= 4
+    assert metric(l4_b, "pktpath_drops", reason="SKB_DROP_REASON_NO_SOCKET") >= 4
+    assert metric(scrape(sup, "B", "softirq"), "node_softnet_processed", cpu="0") >= 4
+    socket_a = scrape(sup, "A", "socket")
+    assert metric(socket_a, "pktpath_move_bytes", kind="COPY", func="skb_copy_from_iter") >= 40
