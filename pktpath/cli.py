@@ -6,7 +6,7 @@
     pktpath ping DEST          ping(8) from a host of the running topology (--from A)
     pktpath send DEST PORT     send UDP datagrams from a host (--from A)
     pktpath recv PORT          receive UDP datagrams on a host (--on B)
-    pktpath tcpdump            watch a host's frames (--on A, -i eth0, -c N, -w file.pcap)
+    pktpath tcpdump            watch a host's frames (--on A, -i eth0, -c N, -w file.pcap) or a layer's (-i B:l3)
     pktpath ip neigh|route|addr, pktpath netstat, pktpath ss, pktpath iptables, pktpath ifconfig   (--on HOST)
     pktpath trace [FILTER]     every event of the packets FILTER matches, as pwru prints them (tcp port 80, host A...)
     pktpath drops              drops by reason and place as they happen, as dropwatch shows them
@@ -170,37 +170,48 @@ def _cmd_show(args) -> int:
 def _cmd_tcpdump(args) -> int:
     import grpc
 
-    from pktpath.capture import PcapWriter, clock, summary
-    from pktpath.config import Addresses
-    from pktpath.pb import l2_pb2, l2_pb2_grpc
+    from pktpath.capture import LINKTYPE_NAMES, PcapngWriter, PcapWriter, clock, describe
+    from pktpath.config import LAYERS, Addresses
+    from pktpath.pb import l2_pb2_grpc, trace_pb2, trace_pb2_grpc
     from pktpath.service import channel
     from pktpath.topology import TopologyError, load
 
     topo = load(args.topology)
-    host = args.on or topo.hosts[0].name
+    host, _, point = (args.interface or "").rpartition(":")
+    host = host or args.on or topo.hosts[0].name
     try:
         topo.host(host)
     except TopologyError as exc:
         print(f"pktpath tcpdump: {exc}", file=sys.stderr)
         return 2
-    stub = l2_pb2_grpc.L2Stub(channel(Addresses(topo, args.base_port).target(host, "l2")))
+    addrs = Addresses(topo, args.base_port)
+    request = trace_pb2.CaptureRequest(snaplen=args.snaplen)
+    if point in LAYERS:  # a layer's entry: what crosses the boundaries below and above it
+        stream = trace_pb2_grpc.TraceStub(channel(addrs.target(host, point))).Capture(request, timeout=args.timeout)
+        what, linktype = f"{host}:{point} (the packets entering {point}, both ways)", "per packet"
+    else:  # a device's tap at L2, the wire's view
+        request.dev = point if point != "any" else ""
+        stream = l2_pb2_grpc.L2Stub(channel(addrs.target(host, "l2"))).Capture(request, timeout=args.timeout)
+        what, linktype = f"{host}:{point or 'any'}", LINKTYPE_NAMES[1]
     out = open(args.write, "wb") if args.write else None  # noqa: SIM115 (closed below)
-    pcap = PcapWriter(out, args.snaplen or 262144) if out else None
-    stream = stub.Capture(l2_pb2.CaptureRequest(dev=args.interface or "", snaplen=args.snaplen),
-                          timeout=args.timeout)
+    snaplen = args.snaplen or 262144
+    pcap = None if out is None else PcapngWriter(out, f"{host}:{point}", snaplen) if point in LAYERS \
+        else PcapWriter(out, snaplen)
     n, dropped = 0, 0
     try:
         next(stream)  # the tap is open
-        print(f"listening on {host}:{args.interface or 'any'}, link-type EN10MB (Ethernet)", file=sys.stderr,
-              flush=True)
+        print(f"listening on {what}, link-type {linktype}", file=sys.stderr, flush=True)
         for batch in stream:
             dropped = batch.dropped
             for f in batch.frames:
                 n += 1
-                if pcap:
+                if isinstance(pcap, PcapngWriter):
+                    pcap.write(f)
+                elif pcap:
                     pcap.write(f.ts_ns, f.data, f.len)
                 else:
-                    print(f"{clock(f.ts_ns)} {f.dev} {'Out' if f.outgoing else 'In '} {summary(f.data)}", flush=True)
+                    where = f"{f.dev or '-'} {f.func}" if f.func else f.dev
+                    print(f"{clock(f.ts_ns)} {where} {'Out' if f.outgoing else 'In '} {describe(f)}", flush=True)
                 if args.count and n >= args.count:
                     stream.cancel()
                     break
@@ -357,8 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=30.0, help="give up after this many seconds of silence")
     client_args(p, "--on", "on", "the receiving host (default: the first)")
     p.set_defaults(func=_cmd_recv)
-    p = sub.add_parser("tcpdump", help="watch a host's frames at its L2 taps, or write them to a pcap file")
-    p.add_argument("-i", "--interface", help="one interface (default: all)")
+    p = sub.add_parser("tcpdump", help="watch a host's frames at its L2 taps or the packets at any layer's "
+                                       "entry, or write them to a pcap file")
+    p.add_argument("-i", "--interface", metavar="[HOST:]IFACE|HOST:LAYER",
+                   help="a device (eth0; default: all), or a layer (B:l3: the packets L2 hands up to B's L3 "
+                        "and L4 hands down to it; written as pcapng)")
     p.add_argument("-c", "--count", type=int, default=0, help="stop after this many frames")
     p.add_argument("-w", "--write", metavar="FILE", help="write a pcap file (tshark, Wireshark, scapy read it)")
     p.add_argument("-s", "--snaplen", type=int, default=0, help="bytes kept per frame (default 262144)")

@@ -149,6 +149,8 @@ class SkBuff:
         MoveBytes: -> bytes), sampled or not."""
         if COPY <= kind <= DMA:
             count_move(kind, func, self.tail - self.data if nbytes is None else nbytes)
+        elif kind == ENTER and _enter_hook is not None:
+            _enter_hook(self, layer, func)
         if self.sampled:
             head, head_type = self.head_snapshot(layer) if kind in (ENTER, EXIT) else (b"", "")
             self.events.append((kind, layer, host, func, time.monotonic_ns(),
@@ -361,6 +363,20 @@ def skb_copy(skb: SkBuff, layer: int, host: str, func: str = "skb_copy", *, id: 
 
 
 _finish_hook = None
+_enter_hook = None
+
+
+def set_enter_hook(hook) -> None:
+    """Call hook(skb, layer, func) for every skb entering a layer in this process, sampled
+    or not (a capture at the layer's boundary: pktpath/taps.py). None: nobody listens."""
+    global _enter_hook
+    _enter_hook = hook
+
+
+def entered(skb: SkBuff, layer: int, func: str) -> None:
+    """skb enters a layer whose ENTER event is written by hand (the NAPI poll's)."""
+    if _enter_hook is not None:
+        _enter_hook(skb, layer, func)
 
 
 def set_finish_hook(hook) -> None:

@@ -23,6 +23,7 @@ from typing import NamedTuple
 import grpc
 
 from pktpath import skbuff as s
+from pktpath import taps
 from pktpath.pb import skbuff_pb2, trace_pb2, trace_pb2_grpc
 from pktpath.wire.addr import ip_from_str, ip_to_str
 
@@ -154,6 +155,14 @@ class FinishedPackets(trace_pb2_grpc.TraceServicer):
         except ValueError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return sampler().to_proto()
+
+    def Capture(self, request, context):
+        """The tap at this process's layer entry (pktpath/taps.py), until the caller cancels."""
+        cap = taps.open_layer_capture(request.snaplen)
+        try:
+            yield from taps.stream(cap, context.is_active)
+        finally:
+            taps.close_layer_capture(cap)
 
 
 _PCAP_PROTOCOLS = ("tcp", "udp", "icmp")

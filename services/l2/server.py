@@ -15,12 +15,11 @@ from pktpath.hop import Hop, batches
 from pktpath.config import hop_path
 from pktpath.pb import l2_pb2, l2_pb2_grpc, skbuff_pb2
 from pktpath.services.l2.link import Link, l2_ifaces
-from pktpath.services.l2.taps import Taps
+from pktpath.taps import Taps, stream
 from pktpath.wire.addr import ip_from_str, ip_to_str, mac_from_str, mac_to_str
 from pktpath.wire.errors import SanityError
 
 NEIGH_TICK_S = 0.1
-CAPTURE_WAIT_S = 0.5  # how often an idle capture checks that its reader is still there
 
 
 class L2Servicer(l2_pb2_grpc.L2Servicer):
@@ -86,15 +85,7 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
             context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {request.dev!r}")
         cap = self.taps.open(request.dev, request.snaplen)
         try:
-            yield l2_pb2.CapturedFrames()  # the tap is open: the caller may start its traffic
-            while context.is_active() and not self._stop.is_set():
-                frames = cap.take(CAPTURE_WAIT_S)
-                if not frames:
-                    continue
-                reply = l2_pb2.CapturedFrames(dropped=cap.dropped)
-                for ts_ns, dev, outgoing, length, data in frames:
-                    reply.frames.add(ts_ns=ts_ns, dev=dev, outgoing=outgoing, len=length, data=data)
-                yield reply
+            yield from stream(cap, lambda: context.is_active() and not self._stop.is_set())
         finally:
             self.taps.close(cap)
 

@@ -156,6 +156,7 @@ class IpDefrag:
         # needs one linear buffer for the next hop, a Python artifact: no COPY event.
         headroom = head.data
         buf = bytearray(headroom + ihl + q.len)
+        buf[:headroom] = memoryview(head.buf)[:headroom]  # the head's headroom, its Ethernet header with it
         buf[headroom:headroom + ihl] = header
         buf[headroom + ihl:] = payload
         head.buf, head.tail, head.end = buf, len(buf), len(buf)

@@ -22,6 +22,7 @@ from pktpath.counters import Mib
 from pktpath.pb import nic_pb2, skbuff_pb2
 from pktpath.ring import NicRings
 from pktpath.skbuff import PacketIds, count_move
+from pktpath.taps import LAYER_TAPS
 
 pb = skbuff_pb2
 DMA = pb.DMA
@@ -144,6 +145,8 @@ class NetDevice:
                     self.mib.drop(pb.SKB_DROP_REASON_PKT_TOO_BIG if data else pb.SKB_DROP_REASON_PKT_TOO_SMALL)
                     dropped += 1
                     continue
+                if LAYER_TAPS.active:  # the frame as it came off the wire, before the ring
+                    LAYER_TAPS.add(self.name, False, data, func="tun_get_user" if injected else "napi_gro_receive")
                 if rx.produce(data, raw_meta):
                     accepted += 1
                     self.stats.rx_packets += 1
@@ -199,6 +202,8 @@ class NetDevice:
             if f.sampled:
                 f.events.add(kind=DMA, layer=pb.LAYER_NIC, host=self.host, func="ndo_start_xmit",
                              ts_ns=time.monotonic_ns(), bytes=len(data))
+            if LAYER_TAPS.active:
+                LAYER_TAPS.add(self.name, True, data, func="ndo_start_xmit")
             frames.append(f)
             self.stats.tx_packets += 1
             self.stats.tx_bytes += len(data)

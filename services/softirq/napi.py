@@ -103,6 +103,7 @@ class Napi:
                 skb.prior_events = meta.events
                 skb.events.append((s.ENTER, pb.LAYER_SOFTIRQ, self.host, "net_rx_action", now, skb.len, 0, "", "",
                                    *skb.head_snapshot(pb.LAYER_SOFTIRQ)))
+            s.entered(skb, pb.LAYER_SOFTIRQ, "net_rx_action")
             skbs.append(skb)
         n = len(skbs)
         if skbs:
@@ -127,6 +128,7 @@ class Napi:
         queued = dropped = 0
         with self._tx_lock:
             for skb in skbs:
+                s.entered(skb, pb.LAYER_SOFTIRQ, "__dev_queue_xmit")
                 if len(self._qdisc) >= self.txqueuelen:
                     s.kfree_skb_reason(skb, pb.SKB_DROP_REASON_QDISC_DROP, pb.LAYER_SOFTIRQ, self.host,
                                        "__dev_queue_xmit")
