@@ -217,6 +217,23 @@ class HostView:
                          f"drop {st.tx_dropped}")
         return lines
 
+    def ethtool_stats(self, dev: str) -> list[str]:
+        """ethtool -S DEV: the driver's statistics, one `name: value` a line."""
+        from pktpath.pb import nic_pb2
+
+        st = self.stub["nic"].GetStats(nic_pb2.DevRequest(dev=dev), timeout=5)
+        return ["NIC statistics:"] + [f"     {f.name}: {getattr(st, f.name)}" for f in st.DESCRIPTOR.fields
+                                      if f.name != "dev"]
+
+    def ethtool_ring(self, dev: str) -> list[str]:
+        """ethtool -g DEV: the RX/TX descriptor rings' sizes."""
+        from pktpath.pb import nic_pb2
+
+        r = self.stub["nic"].GetRingParam(nic_pb2.DevRequest(dev=dev), timeout=5)
+        return [f"Ring parameters for {dev}:", "Pre-set maximums:", f"RX:\t\t\t{r.rx_max_pending}",
+                f"TX:\t\t\t{r.tx_max_pending}", "Current hardware settings:", f"RX:\t\t\t{r.rx_pending}",
+                f"TX:\t\t\t{r.tx_pending}"]
+
     def iptables(self) -> list[str]:
         """iptables -L -v -n: each hook's rules with their packet and byte counts."""
         from google.protobuf import empty_pb2

@@ -8,6 +8,7 @@
     pktpath recv PORT          receive UDP datagrams on a host (--on B)
     pktpath tcpdump            watch a host's frames (--on A, -i eth0, -c N, -w file.pcap) or a layer's (-i B:l3)
     pktpath ip neigh|route|addr, pktpath netstat, pktpath ss, pktpath iptables, pktpath ifconfig   (--on HOST)
+    pktpath ethtool -S|-g HOST:DEV   a NIC's driver statistics or ring sizes
     pktpath trace [FILTER]     every event of the packets FILTER matches, as pwru prints them (tcp port 80, host A...)
     pktpath drops              drops by reason and place as they happen, as dropwatch shows them
     pktpath serve LAYER        run one layer's gRPC service (nic, softirq, l2, l3, l4, socket, orchestrator)
@@ -139,6 +140,8 @@ def _cmd_show(args) -> int:
 
     topo = load(args.topology)
     host = args.on or topo.hosts[0].name
+    if args.command == "ethtool" and ":" in args.devname:  # ethtool -S B:eth0
+        host = args.devname.partition(":")[0]
     try:
         devs = [i.name for i in topo.host(host).interfaces]
     except TopologyError as exc:
@@ -152,6 +155,12 @@ def _cmd_show(args) -> int:
             lines = view.netstat(tuple(args.group)) if args.group else view.netstat()
         elif args.command == "ss":
             lines = view.ss(info=args.info)
+        elif args.command == "ethtool":
+            dev = args.devname.rpartition(":")[2]
+            if dev not in devs:
+                print(f"pktpath ethtool: {host} has no interface {dev!r} ({', '.join(devs)})", file=sys.stderr)
+                return 2
+            lines = view.ethtool_ring(dev) if args.ring else view.ethtool_stats(dev)
         elif args.command == "iptables":
             lines = [f"{'hook':<12} {'pkts':>8} {'bytes':>10} {'target':<6} {'prot':<4} {'source':<18} destination"]
             lines += view.iptables()
@@ -393,6 +402,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("iptables", help="a host's netfilter rules with their counters, as iptables -L -v")
     client_args(p, "--on", "on", "the host (default: the first)")
+    p.set_defaults(func=_cmd_show)
+    p = sub.add_parser("ethtool", help="a NIC's driver statistics (-S) or ring sizes (-g), as ethtool shows them")
+    p.add_argument("devname", metavar="[HOST:]DEV", help="e.g. B:eth0")
+    show = p.add_mutually_exclusive_group()
+    show.add_argument("-S", "--statistics", action="store_true", help="the driver's statistics (the default)")
+    show.add_argument("-g", "--show-ring", dest="ring", action="store_true", help="the RX/TX ring sizes")
+    client_args(p, "--on", "on", "the host (default: the first, or HOST: in the name)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("ifconfig", help="a host's interface counters (/proc/net/dev)")
     client_args(p, "--on", "on", "the host (default: the first)")

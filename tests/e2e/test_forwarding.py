@@ -8,7 +8,7 @@ from google.protobuf import empty_pb2
 
 from pktpath.client import IP_MTU_DISCOVER, IP_RECVERR, IP_TTL, IPPROTO_ICMP, IPPROTO_IP
 from pktpath.flow import IP_PMTUDISC_DO, IP_PMTUDISC_DONT
-from pktpath.pb import l3_pb2_grpc
+from pktpath.pb import l3_pb2_grpc, nic_pb2, nic_pb2_grpc
 from pktpath.wire import IcmpHdr
 
 from e2ekit import counter, stub, with_sockets
@@ -124,3 +124,8 @@ def test_the_linux_style_commands_show_the_router(net):
     forwarded = counter(stub(sup, "R", "l3", l3_pb2_grpc.L3Stub), "Ip", "ForwDatagrams")
     assert f"ForwDatagrams={forwarded}" in run("netstat", "Ip")
     assert "eth1: rx " in run("ifconfig")
+    stats = dict(line.strip().split(": ") for line in run("ethtool", "-S", "R:eth1").splitlines()[1:])
+    nic_r = stub(sup, "R", "nic", nic_pb2_grpc.NicStub).GetStats(nic_pb2.DevRequest(dev="eth1"))
+    assert 0 < int(stats["tx_packets"]) and nic_r.tx_packets - 2 <= int(stats["tx_packets"]) <= nic_r.tx_packets
+    assert stats["rx_missed_errors"] == "0"
+    assert "Current hardware settings:\nRX:\t\t\t" in run("ethtool", "-g", "R:eth1")
