@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/wire_vs_scapy.py
 	$(BIN)/python benchmarks/rx_path.py
 	$(BIN)/python benchmarks/tcp_bulk.py
+	$(BIN)/python benchmarks/tracing_cost.py
 
 $(STAMP): pyproject.toml setup.py $(wildcard protos/pktpath/v1/*.proto)
 	$(PYTHON) -m venv $(VENV)
