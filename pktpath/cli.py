@@ -311,10 +311,20 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_copies(args) -> int:
-    """How many copies a send makes, measured: every case through local processes."""
-    from pktpath.copies import measure, report
+    """How many copies a send makes, measured: every case through local processes; or
+    what a running topology has copied so far (--running)."""
+    from pktpath.config import DEFAULT_BASE_PORT
+    from pktpath.copies import measure, report, running_report
 
-    lines = report(measure(args.base_port, out=lambda line: print(line, file=sys.stderr, flush=True)))
+    if args.running:
+        from pktpath.config import Addresses
+        from pktpath.topology import load
+
+        for line in running_report(Addresses(load(args.topology), args.base_port or DEFAULT_BASE_PORT)):
+            print(line)
+        return 0
+
+    lines = report(measure(args.base_port or DEFAULT_BASE_PORT + 2000, out=lambda line: print(line, file=sys.stderr, flush=True)))
     if args.markdown:
         args.markdown.write_text(args.markdown.read_text().split(COPIES_MARK)[0] + COPIES_MARK + "\n\n"
                                  + "\n".join(lines) + "\n" if args.markdown.exists() else "\n".join(lines) + "\n")
@@ -338,8 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--local-only", action="store_true", help="only the in-process walk, no services")
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("copies", help="measure the COPY/CLONE/DMA of a send, per protocol and size")
-    p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT + 2000, help="port layout base (default 52000)")
+    p.add_argument("--base-port", type=int, help="port layout base (default 52000 for the measured cases, "
+                                                 "50000 with --running)")
     p.add_argument("--markdown", type=Path, help=f"also write the tables into FILE, after the line {COPIES_MARK}")
+    p.add_argument("--running", action="store_true",
+                   help="instead: every COPY/CLONE/DMA a running topology (--topology, --base-port) made so far")
+    p.add_argument("--topology", default="default", help="with --running: the running topology (default: default)")
     p.set_defaults(func=_cmd_copies)
     p = sub.add_parser("up", help="run every service of a topology as local processes until Ctrl-C")
     p.add_argument("topology", nargs="?", default="default", help="topology file or built-in name")

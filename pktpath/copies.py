@@ -151,6 +151,26 @@ def report(results: list[tuple[Case, list[Movement]]]) -> list[str]:
     return lines
 
 
+def running_report(addrs) -> list[str]:
+    """The COPY, CLONE and DMA of every packet a running topology has moved, sampled or
+    not: each service counts them (groups Moves and MoveBytes, "KIND function")."""
+    from pktpath.apps import HostView
+    from pktpath.counters import MOVE_BYTES, MOVES
+
+    lines = [f"{'kind':<6}{'host':<6}{'layer':<9}{'function':<28}{'times':>10}{'bytes':>14}"]
+    for h in addrs.topology.hosts:
+        view = HostView(addrs, h.name)
+        try:
+            for layer, groups in view.layer_counters().items():
+                times, nbytes = groups.get(MOVES, {}), groups.get(MOVE_BYTES, {})
+                for name in sorted(times, key=lambda n: (list(KINDS.values()).index(n.split()[0]), n)):
+                    kind, func = name.split(" ", 1)
+                    lines.append(f"{kind:<6}{h.name:<6}{layer:<9}{func:<28}{times[name]:>10}{nbytes.get(name, 0):>14}")
+        finally:
+            view.close()
+    return lines
+
+
 def measure(base_port: int, log_dir=None, out=print) -> list[tuple[Case, list[Movement]]]:
     """Run every case, each topology as local processes started here (ports from base_port)."""
     import tempfile

@@ -5,6 +5,10 @@ import pytest
 
 from pktpath.client import SocketApi
 from pktpath.copies import CASES, Traces, run_case, summary
+from pktpath.pb import orchestrator_pb2_grpc, trace_pb2
+from pktpath.service import channel
+
+from e2ekit import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -34,3 +38,39 @@ def test_copy_count(topologies, case):
     got = (c["COPY"], c["COPY bytes"], c["CLONE"], c["DMA"])
     assert all(g in w if isinstance(w, range) else g == w for g, w in zip(got, EXPECTED[case.name])), (got, moves)
     assert all(m.nbytes == 232 for m in moves if m.kind == "CLONE")  # a header, never the data
+
+
+def test_copies_running_counts_every_packet_not_only_the_sampled(topologies):
+    """`pktpath copies --running`: the movements every service counted, sampled or not,
+    grow by exactly what an unsampled send makes (one COPY in, one out; a DMA each side)."""
+    import subprocess
+    import sys
+
+    sup = topologies["default"]
+
+    def table() -> dict:
+        out = subprocess.run([sys.executable, "-m", "pktpath.cli", "copies", "--running", "--base-port",
+                              str(sup.base_port)], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        rows = [line.split() for line in out.stdout.splitlines()[1:]]
+        return {tuple(r[:4]): (int(r[4]), int(r[5])) for r in rows}
+
+    a, b = (SocketApi(sup.addrs.target(h, "socket")) for h in ("A", "B"))
+    orch = orchestrator_pb2_grpc.OrchestratorStub(channel(sup.addrs.target("", "orchestrator")))
+    orch.SetSampling(trace_pb2.Sampling(rate=0), timeout=5)  # nothing traced from here on
+    try:
+        before = table()
+        with b.socket() as rx, a.socket() as tx:
+            rx.bind(("0.0.0.0", 7600))
+            tx.sendto(b"n" * 300, ("10.0.0.2", 7600))
+            assert rx.recvfrom(1000, timeout=10)[0] == b"n" * 300
+    finally:
+        orch.SetSampling(trace_pb2.Sampling(rate=1), timeout=5)
+    after = wait_for(lambda: (t := table())[("DMA", "B", "nic", "napi_gro_receive")][0] > before.get(
+        ("DMA", "B", "nic", "napi_gro_receive"), (0, 0))[0] and t)
+
+    def grew(key):
+        return tuple(x - y for x, y in zip(after[key], before.get(key, (0, 0))))
+
+    assert grew(("COPY", "A", "socket", "skb_copy_from_iter")) == (1, 300)
+    assert grew(("COPY", "B", "socket", "skb_copy_datagram_msg")) == (1, 300)
