@@ -74,7 +74,7 @@ def main() -> int:
     args = ap.parse_args()
     collector = CountingCollector()
     env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL":
-           "http/protobuf", "OTEL_TRACES_SAMPLER_ARG": "0"}
+           "http/protobuf", "OTEL_TRACES_SAMPLER_ARG": "0", "PKTPATH_TRACES_PER_SECOND": "0"}
     logs = tempfile.TemporaryDirectory(prefix="pktpath-bench-")
     sup = Supervisor(load("default"), args.base_port, log_dir=Path(logs.name), env=env)
     sup.start(timeout=60)

@@ -21,6 +21,7 @@ from pktpath.client import IP_MTU_DISCOVER, IPPROTO_IP, SHUT_WR, SOCK_STREAM, So
 from pktpath.flow import IP_PMTUDISC_DONT
 from pktpath.pb import skbuff_pb2, trace_pb2, trace_pb2_grpc
 from pktpath.service import channel
+from pktpath.trace import SAMPLER_ARG
 
 pb = skbuff_pb2
 KINDS = {pb.COPY: "COPY", pb.CLONE: "CLONE", pb.DMA: "DMA"}
@@ -173,6 +174,7 @@ def running_report(addrs) -> list[str]:
 
 def measure(base_port: int, log_dir=None, out=print) -> list[tuple[Case, list[Movement]]]:
     """Run every case, each topology as local processes started here (ports from base_port)."""
+    import os
     import tempfile
     from pathlib import Path
 
@@ -182,7 +184,8 @@ def measure(base_port: int, log_dir=None, out=print) -> list[tuple[Case, list[Mo
     results = []
     for i, name in enumerate(dict.fromkeys(case.topology for case in CASES)):
         logs = tempfile.TemporaryDirectory(prefix="pktpath-copies-")
-        sup = Supervisor(load(name), base_port + 100 * i, log_dir=Path(log_dir or logs.name))
+        sup = Supervisor(load(name), base_port + 100 * i, log_dir=Path(log_dir or logs.name),
+                         env={**os.environ, SAMPLER_ARG: "1"})  # every packet: a case's count is exact
         out(f"starting the {name} topology ...")
         sup.start(timeout=60)
         try:

@@ -10,13 +10,17 @@ service serves it (pktpath.v1.Trace); the orchestrator collects it.
 
 The sampler decides where a packet is made (a socket layer's send): a share of
 all packets (OTEL_TRACES_SAMPLER_ARG, as OpenTelemetry's traceidratio sampler
-reads it) and every packet of the flows a filter names. The orchestrator sets
-both at run time through SetSampler.
+reads it; 1 % when unset), the first packets of every second on top of that
+(PKTPATH_TRACES_PER_SECOND, 10 when unset: Jaeger's rate-limiting sampler, so
+that a ping or a few datagrams are seen whole while a bulk transfer is traced
+at the share), and every packet of the flows a filter names. The orchestrator
+sets all three at run time through SetSampler.
 """
 
 import os
 import random
 import threading
+import time
 from collections import deque
 from typing import NamedTuple
 
@@ -29,6 +33,8 @@ from pktpath.wire.addr import ip_from_str, ip_to_str
 
 CAPACITY = 4096
 SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"  # OpenTelemetry's ratio for its traceidratio sampler
+PER_SECOND_ENV = "PKTPATH_TRACES_PER_SECOND"  # traces per second besides the ratio
+DEFAULT_RATE, DEFAULT_PER_SECOND = 0.01, 10
 PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp"}
 PROTOCOL_NUMBERS = {name: number for number, name in PROTOCOLS.items()}
 
@@ -76,42 +82,63 @@ class PacketMatch:
                 and (self.dport is None or self.dport == flow.dport))
 
 
-def _rate_from_env() -> float:
-    text = os.environ.get(SAMPLER_ARG, "1")
+def _from_env(name: str, default: float, check, what: str) -> float:
+    text = os.environ.get(name)
+    if text is None:
+        return default
     try:
-        rate = float(text)
+        value = float(text)
     except ValueError:
-        raise ValueError(f"{SAMPLER_ARG}={text!r}: not a ratio between 0 and 1") from None
-    if not 0 <= rate <= 1:
-        raise ValueError(f"{SAMPLER_ARG}={text!r}: not a ratio between 0 and 1")
-    return rate
+        value = None
+    if value is None or not check(value):
+        raise ValueError(f"{name}={text!r}: not {what}")
+    return value
 
 
 class Sampler:
     """Is the packet about to be made traced? sampler(flow) -> bool; cheap on every send."""
 
-    def __init__(self, rate: float | None = None) -> None:
-        self.rate = _rate_from_env() if rate is None else rate
+    def __init__(self, rate: float | None = None, per_second: float | None = None) -> None:
+        self.rate = _from_env(SAMPLER_ARG, DEFAULT_RATE, lambda r: 0 <= r <= 1, "a ratio between 0 and 1") \
+            if rate is None else rate
+        self.per_second = _from_env(PER_SECOND_ENV, DEFAULT_PER_SECOND, lambda r: r >= 0, "a number of traces") \
+            if per_second is None else per_second
         self.flows: list = []                 # the PacketFilter messages, as set
         self._matches: list[PacketMatch] = []
+        self._tokens, self._filled = self.per_second, time.monotonic()
 
     def __call__(self, flow: FlowKey | None = None) -> bool:
         if self.rate >= 1 or (self.rate > 0 and random.random() < self.rate):
             return True
-        return bool(self._matches) and any(m.matches(flow) for m in self._matches)
+        if self._matches and any(m.matches(flow) for m in self._matches):
+            return True
+        return self.per_second > 0 and self._take_token()
+
+    def _take_token(self) -> bool:
+        """A token bucket of per_second tokens a second, holding a second's worth."""
+        now = time.monotonic()
+        self._tokens = min(self.per_second, self._tokens + (now - self._filled) * self.per_second)
+        self._filled = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
 
     def set(self, sampling: "trace_pb2.Sampling") -> None:
-        """What SetSampler asks: a new rate (unless keep_rate) and the flows to trace, all
-        checked before any takes effect."""
+        """What SetSampler asks: a new rate and per-second floor (unless keep_rate) and the
+        flows to trace, all checked before any takes effect."""
         if not sampling.keep_rate and not 0 <= sampling.rate <= 1:
             raise ValueError(f"rate {sampling.rate} is not between 0 and 1")
+        if not sampling.keep_rate and sampling.per_second < 0:
+            raise ValueError(f"per_second {sampling.per_second} is negative")
         matches = [PacketMatch(f) for f in sampling.flows]
         if not sampling.keep_rate:
-            self.rate = sampling.rate
+            self.rate, self.per_second = sampling.rate, sampling.per_second
+            self._tokens = min(self._tokens, self.per_second)
         self.flows, self._matches = list(sampling.flows), matches
 
     def to_proto(self) -> "trace_pb2.Sampling":
-        return trace_pb2.Sampling(rate=self.rate, flows=self.flows)
+        return trace_pb2.Sampling(rate=self.rate, per_second=self.per_second, flows=self.flows)
 
 
 _sampler: Sampler | None = None

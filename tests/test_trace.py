@@ -11,7 +11,8 @@ UDP_FLOW = FlowKey(ip("10.0.0.1"), ip("10.0.0.3"), 17, 5353, 53)
 
 
 def test_the_sampler_follows_otel_traces_sampler_arg(monkeypatch):
-    monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
+    monkeypatch.setenv("PKTPATH_TRACES_PER_SECOND", "0")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "1")
     assert all(Sampler()() for _ in range(100))
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
     assert not any(Sampler()() for _ in range(100))
@@ -21,6 +22,22 @@ def test_the_sampler_follows_otel_traces_sampler_arg(monkeypatch):
     assert 0.2 < share < 0.3
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "lots")
     with pytest.raises(ValueError, match="not a ratio"):
+        Sampler()
+
+
+def test_unset_it_is_one_percent_and_the_first_ten_packets_of_each_second(monkeypatch):
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
+    monkeypatch.delenv("PKTPATH_TRACES_PER_SECOND", raising=False)
+    clock = [1000.0]
+    monkeypatch.setattr("pktpath.trace.time.monotonic", lambda: clock[0])
+    sample = Sampler()
+    assert (sample.rate, sample.per_second) == (0.01, 10)
+    burst = [sample() for _ in range(5000)]
+    assert all(burst[:10]) and 20 < sum(burst) < 90  # 10, then about 1 % of the rest
+    clock[0] += 0.5  # half a second: five tokens back
+    assert sum(sample() for _ in range(5)) == 5
+    monkeypatch.setenv("PKTPATH_TRACES_PER_SECOND", "-1")
+    with pytest.raises(ValueError, match="PKTPATH_TRACES_PER_SECOND"):
         Sampler()
 
 

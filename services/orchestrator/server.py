@@ -138,8 +138,8 @@ class Orchestrator(orchestrator_pb2_grpc.OrchestratorServicer):
             Sampler(0.0).set(request)  # checked here first, so no layer gets a bad one
         except ValueError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        sampling = trace_pb2.Sampling(rate=self.sampling.rate if request.keep_rate else request.rate,
-                                      flows=request.flows)
+        kept = self.sampling if request.keep_rate else request
+        sampling = trace_pb2.Sampling(rate=kept.rate, per_second=kept.per_second, flows=request.flows)
         self.sampling, self._sampling_set = sampling, True
         missed = self._push_sampling()
         if missed:

@@ -8,6 +8,7 @@ import pytest
 
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
+from pktpath.trace import SAMPLER_ARG
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
@@ -19,7 +20,9 @@ from e2ekit import free_base_port  # noqa: E402
 def start_topology(name: str, tmp_path_factory) -> Supervisor:
     topo = load(name)
     log_dir = Path(tmp_path_factory.mktemp(f"logs-{topo.name}"))
-    sup = Supervisor(topo, free_base_port(len(topo.hosts)), log_dir=log_dir)
+    # every packet traced: the tests follow single packets' journeys and count their copies
+    env = {**os.environ, SAMPLER_ARG: "1"}
+    sup = Supervisor(topo, free_base_port(len(topo.hosts)), log_dir=log_dir, env=env)
     sup.start(timeout=60)
     return sup
 
