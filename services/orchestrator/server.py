@@ -20,8 +20,10 @@ from google.protobuf import empty_pb2
 
 from pktpath.config import LAYERS
 from pktpath.counters import Mib
-from pktpath.pb import orchestrator_pb2, orchestrator_pb2_grpc, trace_pb2, trace_pb2_grpc
+from pktpath.pb import orchestrator_pb2, orchestrator_pb2_grpc, skbuff_pb2, trace_pb2, trace_pb2_grpc
+from pktpath.service import LAYERS as SERVICES
 from pktpath.service import channel
+from pktpath.services.orchestrator.dashboard import Dashboard
 from pktpath.services.orchestrator.spans import SpanSink, exporter_from_env, trace_id
 from pktpath.services.orchestrator.store import PacketStore, Query, to_packet
 from pktpath.trace import Sampler
@@ -43,6 +45,12 @@ class Orchestrator(orchestrator_pb2_grpc.OrchestratorServicer):
         self.interval = interval
         self._stubs = {(h.name, layer): trace_pb2_grpc.TraceStub(channel(addrs.target(h.name, layer)))
                        for h in topology.hosts for layer in LAYERS}
+        # Every layer service has GetCounters(Empty) -> Counters under its own service name.
+        self._counter_calls = {
+            (h.name, layer): channel(addrs.target(h.name, layer)).unary_unary(
+                f"/{SERVICES[layer][0]}/GetCounters", request_serializer=empty_pb2.Empty.SerializeToString,
+                response_deserializer=skbuff_pb2.Counters.FromString)
+            for h in topology.hosts for layer in LAYERS}
         self._marks: dict[tuple[str, str], int] = {}
         self._lost: dict[tuple[str, str], int] = {}
         self.sampling = Sampler().to_proto()  # what every layer started with (the same environment)
@@ -51,6 +59,11 @@ class Orchestrator(orchestrator_pb2_grpc.OrchestratorServicer):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="collector", daemon=True)
         self._thread.start()
+        # The web dashboard, served by the service's HTTP server beside /metrics.
+        self.http_routes = Dashboard(
+            topology, addrs, self.store, self.layer_counters,
+            own_counters=lambda: {g.name: dict(g.values) for g in self.GetCounters(None, None).groups},
+            sampling=self._sampling_json).routes()
 
     # -- collection ----------------------------------------------------------------------
     def _run(self) -> None:
@@ -97,6 +110,23 @@ class Orchestrator(orchestrator_pb2_grpc.OrchestratorServicer):
                 missed.append(f"{host}/{layer}")
         self._next_resync = time.monotonic() + RESYNC_SAMPLING_S
         return missed
+
+    def layer_counters(self, timeout: float = 1.0) -> dict[tuple[str, str], dict | None]:
+        """Every layer's counter groups, asked of all at once: {(host, layer): {group: {name: n}}},
+        None for a layer that did not answer in time."""
+        calls = {key: call.future(empty_pb2.Empty(), timeout=timeout) for key, call in self._counter_calls.items()}
+        out: dict[tuple[str, str], dict | None] = {}
+        for key, future in calls.items():
+            try:
+                out[key] = {g.name: dict(g.values) for g in future.result().groups}
+            except grpc.RpcError:
+                out[key] = None
+        return out
+
+    def _sampling_json(self) -> dict:
+        s = self.sampling
+        out = {f.name: v for f, v in s.ListFields() if f.name not in ("flows", "keep_rate")}
+        return {"rate": s.rate, **out, "flows": [{f.name: v for f, v in flow.ListFields()} for flow in s.flows]}
 
     # -- the API ---------------------------------------------------------------------------
     def ReportPackets(self, request, context):

@@ -56,13 +56,18 @@ def complete(found) -> bool:
                                for p in found if p.clone_of)
 
 
-def packets(orch, **filter_) -> list:
+def delivered(found) -> bool:
+    """The records of the receiving host are in too (the sender's come first)."""
+    return bool(found) and all(p.outcome == "delivered" for p in found)
+
+
+def packets(orch, until=complete, **filter_) -> list:
     """The orchestrator's packets of a flow, once their records are in."""
     query = orchestrator_pb2.PacketQuery(filter=trace_pb2.PacketFilter(**filter_))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         found = orch.QueryPackets(query, timeout=5).packets
-        if complete(found):
+        if until(found):
             return list(found)
         time.sleep(0.2)
     return list(orch.QueryPackets(query, timeout=5).packets)
@@ -92,7 +97,7 @@ def test_a_udp_datagram_is_one_trace_across_both_hosts(traced):
         tx.sendto(b"traced", ("10.0.0.2", 7001))
         tx.sendto(b"not traced", ("10.0.0.2", 7002))
         assert rx.recvfrom(100, timeout=10)[0] == b"traced"
-    (p,) = packets(orch, port=7001)
+    (p,) = packets(orch, delivered, port=7001)
     assert p.outcome == "delivered" and (p.flow.daddr, p.flow.dport, p.flow.protocol) == ("10.0.0.2", 7001, "udp")
     assert packets(orch, port=7002) == []  # the sampler passed it by
     root, spans = layer_spans(sink, p.trace_id)
