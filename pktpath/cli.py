@@ -60,6 +60,8 @@ def _cmd_up(args) -> int:
             started = True
             for row in sup.table():
                 print(row)
+            print(f"dashboard: http://{sup.addrs.http('', 'orchestrator')}/  metrics: "
+                  f"http://{sup.addrs.http(topo.hosts[0].name, 'nic')}/metrics (each service: its port + 500)")
             print("all healthy; Ctrl-C stops everything", flush=True)
             sleep_until_terminated()
     except (RuntimeError, TimeoutError) as exc:

@@ -75,7 +75,11 @@ class Traces:
     def since_mark(self) -> list:
         records = []
         for key, stub in self._stubs.items():
-            records += stub.GetFinished(trace_pb2.FinishedQuery(after_seq=self._marks.get(key, 0)), timeout=5).skbs
+            after, more = self._marks.get(key, 0), True
+            while more:  # a reply holds at most MAX_PER_REPLY records
+                reply = stub.GetFinished(trace_pb2.FinishedQuery(after_seq=after), timeout=5)
+                records += reply.skbs
+                after, more = reply.last_seq, reply.more
         return records
 
 

@@ -32,6 +32,7 @@ from pktpath.pb import skbuff_pb2, trace_pb2, trace_pb2_grpc
 from pktpath.wire.addr import ip_from_str, ip_to_str
 
 CAPACITY = 4096
+MAX_PER_REPLY = 1024  # records of ~1.1 kB each: a reply stays well under gRPC's 4 MB limit
 SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"  # OpenTelemetry's ratio for its traceidratio sampler
 PER_SECOND_ENV = "PKTPATH_TRACES_PER_SECOND"  # traces per second besides the ratio
 DEFAULT_RATE, DEFAULT_PER_SECOND = 0.01, 10
@@ -172,8 +173,11 @@ class FinishedPackets(trace_pb2_grpc.TraceServicer):
     def GetFinished(self, request, context):
         reply = trace_pb2.FinishedPackets()
         with self._lock:
-            reply.skbs.extend(r for seq, r in self._records if seq > request.after_seq)
-            reply.last_seq, reply.lost = self._seq, self._lost
+            newer = [(seq, r) for seq, r in self._records if seq > request.after_seq]
+            taken = newer[:MAX_PER_REPLY]
+            reply.skbs.extend(r for _, r in taken)
+            reply.last_seq = taken[-1][0] if taken else self._seq
+            reply.more, reply.lost = len(newer) > len(taken), self._lost
         return reply
 
     def SetSampler(self, request, context):

@@ -95,3 +95,27 @@ def test_pcap_filter_expressions_become_packet_filters(expr, fields):
 def test_a_bad_filter_expression_is_a_clear_error(expr):
     with pytest.raises(ValueError, match="filter"):
         parse_filter(expr.split())
+
+
+def test_finished_packets_come_in_replies_of_at_most_1024_records():
+    """A full buffer's records (~1.1 kB each with their events) would pass gRPC's 4 MB
+    limit in one reply: a reader pages through them instead."""
+    from pktpath import skbuff as s
+    from pktpath.trace import CAPACITY, MAX_PER_REPLY, FinishedPackets
+
+    finished = FinishedPackets()
+    for i in range(1, CAPACITY + 1):
+        finished.add(s.alloc_skb(64, id=i, origin_host="A"))
+    first = finished.GetFinished(trace_pb2.FinishedQuery(after_seq=0), None)
+    assert (len(first.skbs), first.more, first.last_seq) == (MAX_PER_REPLY, True, MAX_PER_REPLY)
+    assert first.ByteSize() < 4 * 2**20
+    seen, after, more = [r.id for r in first.skbs], first.last_seq, first.more
+    while more:
+        reply = finished.GetFinished(trace_pb2.FinishedQuery(after_seq=after), None)
+        seen += [r.id for r in reply.skbs]
+        after, more = reply.last_seq, reply.more
+    assert seen == list(range(1, CAPACITY + 1)) and after == CAPACITY
+    idle = finished.GetFinished(trace_pb2.FinishedQuery(after_seq=after), None)
+    assert (len(idle.skbs), idle.more, idle.last_seq) == (0, False, CAPACITY)
+    restarted = finished.GetFinished(trace_pb2.FinishedQuery(after_seq=CAPACITY + 50), None)
+    assert restarted.last_seq < CAPACITY + 50  # how a reader sees that the layer started again

@@ -30,6 +30,7 @@ from pktpath.trace import Sampler
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.2
+MAX_REPLIES_PER_ROUND = 8  # per layer: a busy one cannot starve the others' collection
 RESYNC_SAMPLING_S = 5.0
 GROUP = "Orchestrator"
 
@@ -77,21 +78,28 @@ class Orchestrator(orchestrator_pb2_grpc.OrchestratorServicer):
         """One round: what every layer finished since the last. Returns the records taken."""
         n = 0
         for key, stub in self._stubs.items():
-            try:
-                reply = stub.GetFinished(trace_pb2.FinishedQuery(after_seq=self._marks.get(key, 0)), timeout=2)
-            except grpc.RpcError:
-                continue  # not up (yet, or any more): read it again next round
-            if reply.last_seq < self._marks.get(key, 0):  # the layer restarted: its numbering too
-                self._marks[key] = 0
-                self._lost[key] = 0
-                continue
-            for record in reply.skbs:
-                self.store.add(record)
-            n += len(reply.skbs)
-            self._marks[key] = reply.last_seq
-            if reply.lost > self._lost.get(key, 0):
-                self.mib.inc(GROUP, "RecordsLost", reply.lost - self._lost.get(key, 0))
-                self._lost[key] = reply.lost
+            for _ in range(MAX_REPLIES_PER_ROUND):  # a reply holds at most 1024: read on while there are more
+                try:
+                    reply = stub.GetFinished(trace_pb2.FinishedQuery(after_seq=self._marks.get(key, 0)), timeout=2)
+                except grpc.RpcError as exc:
+                    # not up (yet, or any more): read it again next round; anything else is a fault, counted
+                    if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                        self.mib.inc(GROUP, "CollectErrors")
+                        log.warning("collecting from %s/%s: %s", *key, exc.details())
+                    break
+                if reply.last_seq < self._marks.get(key, 0):  # the layer restarted: its numbering too
+                    self._marks[key] = 0
+                    self._lost[key] = 0
+                    break
+                for record in reply.skbs:
+                    self.store.add(record)
+                n += len(reply.skbs)
+                self._marks[key] = reply.last_seq
+                if reply.lost > self._lost.get(key, 0):
+                    self.mib.inc(GROUP, "RecordsLost", reply.lost - self._lost.get(key, 0))
+                    self._lost[key] = reply.lost
+                if not reply.more:
+                    break
         self.mib.inc(GROUP, "RecordsCollected", n)
         return n
 
