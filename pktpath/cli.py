@@ -12,6 +12,7 @@
     pktpath trace [FILTER]     every event of the packets FILTER matches, as pwru prints them (tcp port 80, host A...)
     pktpath drops              drops by reason and place as they happen, as dropwatch shows them
     pktpath serve LAYER        run one layer's gRPC service (nic, softirq, l2, l3, l4, socket, orchestrator)
+    pktpath compose [TOPOLOGY] the topology as a docker-compose.yml; pktpath health TARGET: a service's health
 """
 
 import argparse
@@ -39,6 +40,40 @@ def _cmd_serve(args) -> int:
     addrs = Addresses(topo, args.base_port)
     ctx = ServiceContext(host, topo, addrs, args.run_id or str(args.base_port))
     return serve(args.layer, args.listen or addrs.listen(host, args.layer), ctx)
+
+
+def _cmd_compose(args) -> int:
+    """The topology as a docker-compose.yml, on stdout or into a file."""
+    from pktpath.compose import render
+    from pktpath.topology import TopologyError, load
+
+    try:
+        text = render(load(args.topology), args.base_port)
+    except TopologyError as exc:
+        print(f"pktpath compose: {exc}", file=sys.stderr)
+        return 2
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_health(args) -> int:
+    """grpc_health_probe's job: exit 0 when the service at TARGET says SERVING."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(args.target) as ch:
+        try:
+            reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=args.service),
+                                                          timeout=args.timeout)
+        except grpc.RpcError as exc:
+            print(f"{args.target}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(f"{args.target}: {status}")
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
 def _cmd_up(args) -> int:
@@ -357,6 +392,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead: every COPY/CLONE/DMA a running topology (--topology, --base-port) made so far")
     p.add_argument("--topology", default="default", help="with --running: the running topology (default: default)")
     p.set_defaults(func=_cmd_copies)
+    p = sub.add_parser("compose", help="write a topology as a docker-compose.yml (one container per layer)")
+    p.add_argument("topology", nargs="?", default="default", help="topology file or built-in name")
+    p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
+    p.add_argument("-o", "--output", type=Path, help="write to FILE (default: stdout)")
+    p.set_defaults(func=_cmd_compose)
+    p = sub.add_parser("health", help="ask a service's gRPC health check (exit 0: SERVING)")
+    p.add_argument("target", help="host:port")
+    p.add_argument("--service", default="", help="the service name to ask about (default: the server)")
+    p.add_argument("--timeout", type=float, default=3.0)
+    p.set_defaults(func=_cmd_health)
     p = sub.add_parser("up", help="run every service of a topology as local processes until Ctrl-C")
     p.add_argument("topology", nargs="?", default="default", help="topology file or built-in name")
     p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")

@@ -192,6 +192,10 @@ class Orchestrator(orchestrator_pb2_grpc.OrchestratorServicer):
         group = counters.groups.add(name="Store")
         group.values["Journeys"] = len(self.store)
         group.values["Evicted"] = self.store.evicted
+        if self.sink.exporter is not None:  # what the collector took, or did not
+            export = counters.groups.add(name="Export")
+            export.values["SpansDelivered"] = self.sink.exporter.delivered
+            export.values["SpansFailed"] = self.sink.exporter.failed
         return counters
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ import time
 from opentelemetry import trace as otel
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
 
@@ -124,12 +124,40 @@ def exporter_from_env() -> SpanExporter | None:
     raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: pktpath exports grpc or http/protobuf")
 
 
+class CountingExporter(SpanExporter):
+    """The exporter, with what became of each batch counted: delivered, or failed (a
+    collector down or absent, as Jaeger may be) -- never lost without a number."""
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+        self.delivered = self.failed = 0
+
+    def export(self, spans) -> SpanExportResult:
+        try:
+            result = self.exporter.export(spans)
+        except Exception:  # an exporter that raises instead of answering FAILURE
+            result = SpanExportResult.FAILURE
+        if result == SpanExportResult.SUCCESS:
+            self.delivered += len(spans)
+        else:
+            self.failed += len(spans)
+        return result
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+
 class SpanSink:
-    """Where finished journeys go: a batch processor in front of the exporter (or none)."""
+    """Where finished journeys go: a batch processor in front of the exporter (or none).
+    Spans handed over and neither delivered nor failed are in the processor's queue,
+    or were dropped by it when the collector fell behind."""
 
     def __init__(self, exporter: SpanExporter | None) -> None:
-        self.exporter = exporter
-        self._processor = BatchSpanProcessor(exporter) if exporter is not None else None
+        self.exporter = CountingExporter(exporter) if exporter is not None else None
+        self._processor = BatchSpanProcessor(self.exporter) if exporter is not None else None
         self.exported = 0
 
     def export(self, journey: Journey) -> int:

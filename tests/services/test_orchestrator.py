@@ -206,6 +206,30 @@ def test_spans_reach_an_otlp_receiver_over_http_and_grpc(monkeypatch, sink_type,
         receiver.close()
 
 
+def test_spans_a_collector_does_not_take_are_counted_as_failed(monkeypatch):
+    """No collector where the endpoint says (Jaeger not started): the spans fail, counted."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+    sink = SpanSink(exporter_from_env())
+    assert sink.export(journey()) == 8
+    sink.close()
+    assert (sink.exporter.delivered, sink.exporter.failed) == (0, 8)
+    receiver = HttpSink()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+        sink = SpanSink(exporter_from_env())
+        sink.export(journey())
+        sink.close()
+        assert (sink.exporter.delivered, sink.exporter.failed) == (8, 0)
+    finally:
+        receiver.close()
+
+
 def test_an_original_that_only_held_data_takes_its_clones_flow():
     """TCP's original never shows a header (it is freed by the ACK, after its clone's
     record came): found by the flow all the same."""

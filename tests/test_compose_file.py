@@ -1,0 +1,46 @@
+"""The committed docker-compose.yml is `pktpath compose default`'s output (no drift between
+`docker compose up` and `pktpath up`), and what it says, read by a YAML parser."""
+
+from pathlib import Path
+
+import yaml
+
+from pktpath.compose import render
+from pktpath.config import LAYERS
+from pktpath.topology import load
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_committed_file_is_what_pktpath_compose_writes():
+    committed = (ROOT / "docker-compose.yml").read_text()
+    assert committed == render(load("default")), "docker-compose.yml is stale: run `pktpath compose -o docker-compose.yml`"
+
+
+def test_every_layer_a_healthchecked_container_in_order_and_nothing_needs_jaeger():
+    doc = yaml.safe_load(render(load("default")))
+    services = doc["services"]
+    assert set(services) == {f"{h}-{layer}" for h in "ab" for layer in LAYERS} | {"orchestrator", "jaeger"}
+    for name, svc in services.items():
+        if name == "jaeger":
+            continue
+        assert svc["image"] == "pktpath:latest" and svc["restart"] == "unless-stopped"
+        assert svc["healthcheck"]["test"][:3] == ["CMD", "pktpath", "health"]
+        assert "jaeger" not in svc.get("depends_on", {})
+    assert services["b-softirq"]["ipc"] == "service:b-nic" and services["b-nic"]["ipc"] == "shareable"
+    assert services["b-l3"]["depends_on"] == {"b-l2": {"condition": "service_healthy"}}
+    assert services["a-l2"]["environment"]["PKTPATH_TARGET_B_L3"] == "b-l3:50023"
+    published = {port for svc in services.values() for port in svc.get("ports", [])}
+    assert published == {"127.0.0.1:50015:50015", "127.0.0.1:50025:50025", "127.0.0.1:50500:9100",
+                         "127.0.0.1:16686:16686"}
+
+
+def test_a_topology_file_is_mounted_into_every_container(tmp_path):
+    topo = tmp_path / "mine.toml"
+    topo.write_text((ROOT / "pktpath" / "topologies" / "router.toml").read_text())
+    doc = yaml.safe_load(render(load(topo), base_port=51000))
+    r_l3 = doc["services"]["r-l3"]
+    assert f"{topo}:/etc/pktpath/topology.toml:ro" in r_l3["volumes"]
+    assert r_l3["command"] == ["serve", "l3", "--host", "R", "--topology", "/etc/pktpath/topology.toml",
+                               "--base-port", "51000"]
+    assert "127.0.0.1:51500:9100" in doc["services"]["orchestrator"]["ports"]
