@@ -8,7 +8,9 @@ A name without a path ("default", "router") means one of those.
                         ("cubic", the default, or "reno"); tcp_timewait (seconds, default 60)
     [[host.interface]]  name, mac, addr ("10.0.0.1/24"), mtu (default 1500),
                         rx_ring, tx_ring (descriptors, as ethtool -G sets them; default 256),
-                        gro (generic receive offload, as ethtool -K sets it; default true)
+                        gro (generic receive offload, as ethtool -K sets it; default true),
+                        attach ("tap:pkt0": a TAP device the NIC creates; "packet:veth0": an existing
+                        interface through an AF_PACKET socket; the Linux kernel is then the peer)
     [[host.route]]      dst ("0.0.0.0/0"), via (gateway, optional), dev, metric
     [[host.rule]]       hook (PRE_ROUTING...), src, dst, proto (icmp/udp/tcp), sport, dport, target
     [[link]]            a, b ("HOST:IF"); loss, corrupt, duplicate, reorder (0..1), delay_ms
@@ -32,6 +34,8 @@ HOOKS = ("PRE_ROUTING", "LOCAL_IN", "FORWARD", "LOCAL_OUT", "POST_ROUTING")
 PROTOCOLS = {"icmp": 1, "tcp": 6, "udp": 17}
 CONGESTION_CONTROLS = ("cubic", "reno")
 TARGETS = ("ACCEPT", "DROP")
+ATTACH_KINDS = ("tap", "packet")  # a TAP device pktpath creates; an existing interface, by AF_PACKET
+IFNAMSIZ = 16
 
 
 class TopologyError(ValueError):
@@ -47,6 +51,7 @@ class Interface:
     rx_ring: int = DEFAULT_RING_SIZE
     tx_ring: int = DEFAULT_RING_SIZE
     gro: bool = True
+    attach: str = ""  # "tap:NAME" or "packet:NAME": the Linux kernel is the other end of the wire
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,12 @@ def _interface(t: dict, where: str) -> Interface:
     rings = {k: _get(t, k, where, int, DEFAULT_RING_SIZE) for k in ("rx_ring", "tx_ring")}
     if any(not 1 <= n <= MAX_RING_SIZE for n in rings.values()):
         raise TopologyError(f"{where}: rx_ring and tx_ring are 1..{MAX_RING_SIZE} descriptors")
-    return Interface(name, mac.lower(), addr, mtu, **rings, gro=_get(t, "gro", where, bool, True))
+    attach = _get(t, "attach", where, str, "")
+    kind, _, ifname = attach.partition(":")
+    if attach and (kind not in ATTACH_KINDS or not 0 < len(ifname) < IFNAMSIZ or "/" in ifname or " " in ifname):
+        raise TopologyError(f"{where}: attach {attach!r} is not tap:NAME or packet:NAME (a Linux interface name, "
+                            f"at most {IFNAMSIZ - 1} characters)")
+    return Interface(name, mac.lower(), addr, mtu, **rings, gro=_get(t, "gro", where, bool, True), attach=attach)
 
 
 def _route(t: dict, where: str) -> Route:
@@ -235,7 +245,8 @@ def parse(doc: dict, name: str = "topology") -> Topology:
         where = f"link #{i + 1}"
         a, b = _endpoint(_get(t, "a", where), where), _endpoint(_get(t, "b", where), where)
         for end in (a, b):
-            topo.host(end.host).interface(end.dev)
+            if topo.host(end.host).interface(end.dev).attach:
+                raise TopologyError(f"{where}: {end} is attached to a Linux interface, not to a link")
             if end in used:
                 raise TopologyError(f"{where}: {end} is already on a link")
             used.add(end)

@@ -79,6 +79,10 @@ def iface(**over):
     ({"host": [{"name": "A", "interface": [iface(gro="on")]}]}, "'gro' must be bool"),
     ({"host": [{"name": "A", "interface": [iface()], "tcp_congestion_control": "bbr"}]}, "not one of cubic, reno"),
     ({"host": [{"name": "A", "interface": [iface()], "tcp_timewait": 0}]}, "tcp_timewait 0"),
+    ({"host": [{"name": "A", "interface": [iface(attach="tun:pkt0")]}]}, "not tap:NAME or packet:NAME"),
+    ({"host": [{"name": "A", "interface": [iface(attach="tap:a-name-too-long0")]}]}, "at most 15 characters"),
+    ({"host": [{"name": "A", "interface": [iface(attach="tap:pkt0"), iface(name="eth1")]}],
+      "link": [{"a": "A:eth0", "b": "A:eth1"}]}, "attached to a Linux interface, not to a link"),
 ])
 def test_mistakes_are_named(doc, message):
     with pytest.raises(TopologyError, match=message):
@@ -92,3 +96,10 @@ def test_unknown_name_and_bad_toml(tmp_path):
     bad.write_text("[[host]\n")
     with pytest.raises(TopologyError, match="bad"):
         load(bad)
+
+
+def test_an_interface_attached_to_the_kernel():
+    topo = parse({"host": [{"name": "B", "interface": [iface(attach="tap:pkt0"), iface(name="eth1",
+                                                                                     attach="packet:veth1")]}]})
+    assert [i.attach for i in topo.host("B").interfaces] == ["tap:pkt0", "packet:veth1"]
+    assert topo.peer("B", "eth0") is None  # no pktpath NIC at the other end

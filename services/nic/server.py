@@ -1,7 +1,9 @@
 """The NIC service: every interface of one host, its rings in shared memory, its link.
 
 Servicer for pktpath.v1.Nic. LinkXmit and Inject are frames arriving from the
-wire; a link is a hop to the peer NIC's LinkXmit, one stream of bursts. The interrupt line to the driver (softirq) is a Unix socket per device
+wire; a link is a hop to the peer NIC's LinkXmit, one stream of bursts, and an
+interface attached to a TAP device or an AF_PACKET socket has the Linux kernel
+at the other end (services/nic/kernel_wire.py). The interrupt line to the driver (softirq) is a Unix socket per device
 (services/nic/irq.py); EnableIrq and NdoStartXmit do over gRPC what the
 driver's unmask and doorbell bytes do on that line, for tools.
 """
@@ -19,6 +21,8 @@ from pktpath.skbuff import disposition
 from pktpath.ring import MAX_RING_SIZE, NicRings
 from pktpath.services.nic.device import LinkImpairment, NetDevice
 from pktpath.services.nic.irq import IrqLine
+from pktpath.services.nic.kernel_wire import KernelWire, attach
+from pktpath.trace import sampler
 
 
 class NicServicer(nic_pb2_grpc.NicServicer):
@@ -28,7 +32,15 @@ class NicServicer(nic_pb2_grpc.NicServicer):
         self.devices: dict[str, NetDevice] = {}
         self.irq_lines: dict[str, IrqLine] = {}
         self._links: list[Hop] = []
-        host = ctx.topology.host(ctx.host)
+        self.kernel_wires: dict[str, KernelWire] = {}
+        try:
+            self._make_devices(ctx.topology.host(ctx.host))
+        except BaseException:
+            self.close()  # the rings made so far, their threads, any wire
+            raise
+
+    def _make_devices(self, host) -> None:
+        ctx = self.ctx
         for iface in host.interfaces:
             rings = NicRings.create(shm_name(ctx.run_id, ctx.host, iface.name), iface.rx_ring, iface.tx_ring)
             transmit, impairment = None, None
@@ -37,6 +49,8 @@ class NicServicer(nic_pb2_grpc.NicServicer):
                 end, link = peer
                 transmit = self._link_to(end.host, end.dev)
                 impairment = LinkImpairment(link.loss, link.corrupt, link.duplicate, link.reorder, link.delay_ms)
+            elif iface.attach:
+                transmit = lambda frames, dev=iface.name: self.kernel_wires[dev].transmit(frames)
             line: list[IrqLine] = []  # made once the device exists; an IRQ needs a driver anyway
             device = self.devices[iface.name] = NetDevice(
                 ctx.host, iface.name, iface.mac, rings, raise_irq=lambda cause, line=line: line[0].raise_irq(cause),
@@ -44,6 +58,22 @@ class NicServicer(nic_pb2_grpc.NicServicer):
             line.append(IrqLine(irq_path(ctx.run_id, ctx.host, iface.name), on_connect=device.enable_irq,
                                 on_unmask=device.enable_irq, on_doorbell=device.doorbell))
             self.irq_lines[iface.name] = line[0]
+            if iface.attach:
+                self.kernel_wires[iface.name] = self._attach(iface.attach, device)
+
+    def _attach(self, spec: str, device: NetDevice) -> KernelWire:
+        """The kernel's end of device's wire: what it sends is DMA'd into the RX ring, each
+        frame traced as the process's sampler says (a share, the first few a second)."""
+        def receive(frames: list[bytes]) -> None:
+            sample = sampler()
+            device.receive([skbuff_pb2.Frame(data=f, sampled=sample()) for f in frames])
+
+        try:
+            return attach(spec, receive)
+        except OSError as exc:
+            raise RuntimeError(f"{self.ctx.host}:{device.name}: cannot attach to {spec}: {exc.strerror or exc} "
+                               f"(a TAP device needs /dev/net/tun and CAP_NET_ADMIN, an AF_PACKET socket "
+                               f"CAP_NET_RAW and an existing interface)") from None
 
     def _link_to(self, host: str, dev: str):
         """The cable to the peer NIC's interface `dev`: a hop to its LinkXmit."""
@@ -88,7 +118,11 @@ class NicServicer(nic_pb2_grpc.NicServicer):
         return self._device(request.dev, context).stats_proto()
 
     def GetCounters(self, request, context):
-        return self.mib.to_proto()
+        counters = self.mib.to_proto()
+        for dev, wire in self.kernel_wires.items():  # frames the kernel's end would not take or give
+            counters.groups.add(name=f"KernelWire {dev}", values={"TxErrors": wire.tx_errors,
+                                                                   "RxErrors": wire.rx_errors})
+        return counters
 
     def netdev_stats(self) -> dict[str, dict[str, int]]:
         """Each device's /proc/net/dev counters, for /metrics."""
@@ -102,6 +136,8 @@ class NicServicer(nic_pb2_grpc.NicServicer):
             device.rings.close()
         for link in self._links:
             link.close()
+        for wire in self.kernel_wires.values():
+            wire.close()  # a TAP device goes with its fd
 
 
 def build(ctx) -> NicServicer:
