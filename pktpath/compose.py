@@ -9,8 +9,10 @@ share on one machine, the containers share through Docker:
   network namespace, and finds the others by name (PKTPATH_TARGET_<HOST>_<LAYER>);
 - the hops between layers, the interrupt lines and the link between NICs are Unix
   sockets in PKTPATH_HOP_DIR: one volume every container mounts;
-- a NIC's RX/TX rings are POSIX shared memory: its driver (softirq) joins the NIC's
-  IPC namespace, and with it its /dev/shm.
+- a NIC's RX/TX rings are POSIX shared memory: the NIC and its driver (softirq) mount
+  one tmpfs volume of their host's as /dev/shm. (Joining the NIC's IPC namespace would
+  share its /dev/shm too, but only until the NIC restarts: Docker gives the restarted
+  container a new one, and the driver would be left with the old rings.)
 
 Only the dashboard, the Jaeger UI and each host's socket API are published, on
 127.0.0.1 and at the ports `pktpath up` uses, so the same commands work against
@@ -41,9 +43,9 @@ def service_name(host: str, layer: str) -> str:
 def render(topology: Topology, base_port: int = DEFAULT_BASE_PORT) -> str:
     addrs = Addresses(topology, base_port)
     source = topology.source or topology.name
-    mount = []
+    volumes = [f"hops:{HOP_DIR}"]  # every container's
     if "/" in source:  # a topology file, not a built-in one: every container reads it from a mount
-        mount, source = [f"    - {source}:{TOPOLOGY_IN_CONTAINER}:ro"], TOPOLOGY_IN_CONTAINER
+        volumes, source = volumes + [f"{source}:{TOPOLOGY_IN_CONTAINER}:ro"], TOPOLOGY_IN_CONTAINER
     lines = [
         f"# pktpath's {topology.name!r} topology for Docker Compose: every layer of every host a container,",
         "# the orchestrator with its dashboard, and Jaeger for the traces.",
@@ -64,8 +66,7 @@ def render(topology: Topology, base_port: int = DEFAULT_BASE_PORT) -> str:
         "  build: .",
         "  restart: unless-stopped",
         "  volumes:",
-        f"    - hops:{HOP_DIR}",
-        *mount,
+        *(f"    - {v}" for v in volumes),
         "  environment:",
         f'    PKTPATH_HTTP_PORT: "{HTTP_PORT}"',
         f"    OTEL_EXPORTER_OTLP_ENDPOINT: http://jaeger:{JAEGER_OTLP_HTTP}",
@@ -82,10 +83,8 @@ def render(topology: Topology, base_port: int = DEFAULT_BASE_PORT) -> str:
             port = _port(addrs.target(h.name, layer))
             lines += _service(service_name(h.name, layer), ["serve", layer, "--host", h.name, "--topology", source,
                                                             "--base-port", str(base_port)], port, below)
-            if layer == "nic":
-                lines.append("    ipc: shareable")
-            elif layer == "softirq":
-                lines.append(f'    ipc: "service:{service_name(h.name, "nic")}"  # the rings in the NIC\'s /dev/shm')
+            if layer in ("nic", "softirq"):  # the rings: one /dev/shm for the NIC and its driver
+                lines += ["    volumes:", *(f"      - {v}" for v in [*volumes, f"{_shm(h.name)}:/dev/shm"])]
             elif layer == "socket":
                 lines += ["    ports:", f'      - "127.0.0.1:{port}:{port}"']
             below = service_name(h.name, layer)
@@ -102,7 +101,13 @@ def render(topology: Topology, base_port: int = DEFAULT_BASE_PORT) -> str:
         "volumes:",
         "  hops: {}",
     ]
+    for h in topology.hosts:
+        lines += [f"  {_shm(h.name)}:", "    driver_opts: {type: tmpfs, device: tmpfs, o: \"mode=1777\"}"]
     return "\n".join(lines) + "\n"
+
+
+def _shm(host: str) -> str:
+    return f"{host.lower()}-shm"
 
 
 def _scalar(word: str) -> str:

@@ -61,6 +61,22 @@ class Ring:
         for i in range(self.slots):
             _SEQ.pack_into(self.buf, self.base + i * self.slot_size, i)
 
+    def resync(self) -> None:
+        """Take up the ring where the other side has it, from the slots' seqs alone: a
+        driver that restarted while its device ran on. Slot i is free for the producer
+        at position s when its seq is s (s = i mod size), or holds the frame of position
+        p for the consumer when its seq is p + 1. The producer goes on at the lowest
+        free position, the consumer at the lowest full one (none: where the producer is)."""
+        free, full = [], []
+        for i in range(self.slots):
+            seq = _SEQ.unpack_from(self.buf, self.base + i * self.slot_size)[0]
+            if (seq - i) % self.slots == 0:
+                free.append(seq)
+            else:
+                full.append(seq - 1)
+        self.head = min(free) if free else max(full) + 1
+        self.tail = min(full) if full else self.head
+
     def _slot(self, pos: int) -> int:
         return self.base + (pos % self.slots) * self.slot_size
 
@@ -178,7 +194,10 @@ class NicRings:
         # registration: the tracker would complain when the owner unlinks.)
         if name not in _created:
             resource_tracker.unregister(shm._name, "shared_memory")  # noqa: SLF001
-        return cls(shm, owner=False)
+        rings = cls(shm, owner=False)
+        rings.rx.resync()  # the device may have run on without a driver
+        rings.tx.resync()
+        return rings
 
     def close(self) -> None:
         """Unmap; the owner also unlinks, so nothing is left in /dev/shm."""

@@ -27,7 +27,9 @@ def test_every_layer_a_healthchecked_container_in_order_and_nothing_needs_jaeger
         assert svc["image"] == "pktpath:latest" and svc["restart"] == "unless-stopped"
         assert svc["healthcheck"]["test"][:3] == ["CMD", "pktpath", "health"]
         assert "jaeger" not in svc.get("depends_on", {})
-    assert services["b-softirq"]["ipc"] == "service:b-nic" and services["b-nic"]["ipc"] == "shareable"
+    assert "b-shm:/dev/shm" in services["b-softirq"]["volumes"] and "b-shm:/dev/shm" in services["b-nic"]["volumes"]
+    assert services["b-l2"]["volumes"] == ["hops:/run/pktpath"]  # the anchor's: only NIC and driver share rings
+    assert doc["volumes"]["b-shm"]["driver_opts"]["type"] == "tmpfs"
     assert services["b-l3"]["depends_on"] == {"b-l2": {"condition": "service_healthy"}}
     assert services["a-l2"]["environment"]["PKTPATH_TARGET_B_L3"] == "b-l3:50023"
     published = {port for svc in services.values() for port in svc.get("ports", [])}

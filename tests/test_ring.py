@@ -145,3 +145,27 @@ def test_producer_knows_when_a_frame_waits_even_after_many_laps(rings):
         assert rx.pending()
         assert rx.consume() is not None
         assert not rx.pending(), lap
+
+
+@pytest.mark.parametrize("laps, waiting", [(0, 0), (0, 3), (5, 0), (5, 2), (9, 8)])
+def test_a_driver_that_attaches_again_takes_up_the_rings_where_the_device_has_them(rings, laps, waiting):
+    """softirq restarted while the NIC ran on: it resumes consuming at the first frame
+    waiting (none lost, none twice) and producing TX at the first free slot."""
+    n = 0
+    for _ in range(laps * rings.rx.slots + 3):  # the old driver's frames, consumed
+        assert rings.rx.produce(b"%d" % n)
+        assert rings.rx.consume()[0] == b"%d" % n
+        n += 1
+    for _ in range(waiting):  # frames the device put while no driver ran
+        assert rings.rx.produce(b"%d" % n)
+        n += 1
+    assert rings.tx.produce(b"t0")  # the old driver's TX, not yet sent by the device
+    again = NicRings.attach(rings.name)
+    try:
+        got = [again.rx.consume()[0] for _ in range(waiting)]
+        assert got == [b"%d" % i for i in range(n - waiting, n)] and again.rx.consume() is None
+        assert rings.rx.produce(b"next") and again.rx.consume()[0] == b"next"
+        assert again.tx.produce(b"t1")  # after the old driver's, not over it
+        assert [rings.tx.consume()[0] for _ in range(2)] == [b"t0", b"t1"]
+    finally:
+        again.close()

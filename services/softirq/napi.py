@@ -118,8 +118,14 @@ class Napi:
 
     # -- NET_TX -------------------------------------------------------------
     def close(self) -> None:
-        """Unmap the rings once no poll and no transmit is using them."""
+        """Unmap the rings once no poll and no transmit is using them; what the qdisc still
+        held is dropped and counted, as qdisc_reset() does when a device goes down."""
         with self._rx_lock, self._tx_lock:
+            while self._qdisc:
+                s.kfree_skb_reason(self._qdisc.popleft(), pb.SKB_DROP_REASON_QDISC_DROP, pb.LAYER_SOFTIRQ, self.host,
+                                   "qdisc_reset")
+                self.mib.drop(pb.SKB_DROP_REASON_QDISC_DROP)
+                self.mib.inc("Qdisc", "drops")
             self.rings.close()
             self.closed = True
 

@@ -83,12 +83,14 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         return None
 
     def _irq_thread(self, dev: str) -> None:
-        """The hard-IRQ handler: each interrupt schedules this device's NAPI poll."""
-        try:
-            napi = self.napis[dev] = self._attach(dev)
-        except RuntimeError:
-            return
+        """The hard-IRQ handler: each interrupt schedules this device's NAPI poll. When the
+        line closes, the NIC went away (a restart makes new rings): the driver lets go of
+        the old rings and probes again, as a driver does after a device reset."""
         while not self._stop.is_set():
+            try:
+                napi = self.napis[dev] = self._attach(dev)
+            except RuntimeError:
+                return
             line = self._irq_lines[dev] = self._connect_irq(dev)
             if line is None:
                 return
@@ -105,7 +107,9 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
             self._irq_lines.pop(dev, None)
             line.close()
             if not self._stop.is_set():
-                log.warning("interrupt line of %s closed; reconnecting", dev)
+                log.warning("interrupt line of %s closed (the NIC went away): probing it again", dev)
+                napi.close()
+                self.mib.inc(SOFTNET, "resets")
 
     def wait_ready(self, timeout: float) -> bool:
         """Ready once every interface's rings are mapped and its interrupt line connected."""

@@ -134,7 +134,9 @@ def test_only_the_dashboard_and_the_socket_apis_are_published_on_loopback(stack)
     published = {(b["HostIp"], int(b["HostPort"])) for c in running.values()
                  for bindings in (c.attrs["NetworkSettings"]["Ports"] or {}).values() for b in bindings or ()}
     assert published == {("127.0.0.1", p) for p in PUBLISHED}
-    assert running["a-softirq"].attrs["HostConfig"]["IpcMode"] == f"container:{running['a-nic'].id}"
+    shm = {name: [m["Name"] for m in running[name].attrs["Mounts"] if m["Destination"] == "/dev/shm"]
+           for name in ("a-nic", "a-softirq", "a-l2")}
+    assert shm["a-nic"] == shm["a-softirq"] == [f"{PROJECT}_a-shm"] and shm["a-l2"] == []  # the rings' tmpfs
     assert all(c.attrs["Config"]["User"] == "pktpath" for c in running.values())
 
 
@@ -174,15 +176,18 @@ def test_the_orchestrator_collected_their_traces(stack):
         (origin, "nic"), *((receiver, layer) for layer in ("nic", "softirq", "l2", "l3", "l4"))}
 
 
-def test_a_layer_that_dies_is_restarted_and_the_pipeline_recovers(stack):
+@pytest.mark.parametrize("layer", ["b-l3", "b-nic", "b-softirq"])
+def test_a_layer_that_dies_is_restarted_and_the_pipeline_recovers(stack, layer):
+    """The NIC makes new rings when it starts again, and its driver maps them anew; a
+    driver that starts again takes up the rings where the NIC has them."""
     client, running = stack
-    victim = running["b-l3"]
+    victim = client.containers.get(running[layer].id)
     victim.reload()
     restarts = victim.attrs["RestartCount"]
     os.kill(victim.attrs["State"]["Pid"], signal.SIGKILL)  # a crash, not a `docker stop`
     victim = eventually(lambda: (c := client.containers.get(victim.id)).attrs["RestartCount"] > restarts and c)
-    assert victim, "b-l3 was not restarted"
-    wait_healthy(client, ["b-l3"], timeout=60)
+    assert victim, f"{layer} was not restarted"
+    wait_healthy(client, [layer], timeout=60)
 
     def datagram_arrives() -> bool:
         with SocketApi(A_API) as a, SocketApi(B_API) as b, b.socket() as rx, a.socket() as tx:
