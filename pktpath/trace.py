@@ -19,6 +19,7 @@ sets all three at run time through SetSampler.
 
 import os
 import random
+import struct
 import threading
 import time
 from collections import deque
@@ -53,6 +54,20 @@ class FlowKey(NamedTuple):
         if self.protocol in (6, 17) and (self.sport or self.dport):  # a later fragment has no ports
             return f"{ip_to_str(self.saddr)}:{self.sport} > {ip_to_str(self.daddr)}:{self.dport} {name}"
         return f"{ip_to_str(self.saddr)} > {ip_to_str(self.daddr)} {name}"
+
+
+def frame_flow(frame: bytes) -> FlowKey | None:
+    """The flow of an Ethernet frame that carries IPv4 (TCP's and UDP's ports unless it is
+    a later fragment); None for anything else. For sampling frames that arrive from outside."""
+    if len(frame) < 34 or frame[12:14] != b"\x08\x00" or frame[14] >> 4 != 4:
+        return None
+    ihl = (frame[14] & 0x0F) * 4
+    protocol = frame[23]
+    saddr, daddr = struct.unpack_from("!II", frame, 26)
+    first = struct.unpack_from("!H", frame, 20)[0] & 0x1FFF == 0
+    if protocol in (6, 17) and first and len(frame) >= 14 + ihl + 4:
+        return FlowKey(saddr, daddr, protocol, *struct.unpack_from("!HH", frame, 14 + ihl))
+    return FlowKey(saddr, daddr, protocol)
 
 
 class PacketMatch:

@@ -119,3 +119,17 @@ def test_finished_packets_come_in_replies_of_at_most_1024_records():
     assert (len(idle.skbs), idle.more, idle.last_seq) == (0, False, CAPACITY)
     restarted = finished.GetFinished(trace_pb2.FinishedQuery(after_seq=CAPACITY + 50), None)
     assert restarted.last_seq < CAPACITY + 50  # how a reader sees that the layer started again
+
+
+def test_the_flow_of_a_frame_from_outside():
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.l2 import ARP, Ether
+
+    from pktpath.trace import frame_flow
+
+    tcp = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=40000, dport=80))
+    assert frame_flow(tcp) == TCP_FLOW
+    later = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.3", proto=17, frag=185) / (b"x" * 8))  # no UDP header
+    assert frame_flow(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.3") / UDP(sport=5353, dport=53))) == UDP_FLOW
+    assert frame_flow(later) == (ip("10.0.0.1"), ip("10.0.0.3"), 17, 0, 0)
+    assert frame_flow(bytes(Ether() / ARP())) is None and frame_flow(b"short") is None

@@ -22,7 +22,7 @@ from pktpath.ring import MAX_RING_SIZE, NicRings
 from pktpath.services.nic.device import LinkImpairment, NetDevice
 from pktpath.services.nic.irq import IrqLine
 from pktpath.services.nic.kernel_wire import KernelWire, attach
-from pktpath.trace import sampler
+from pktpath.trace import frame_flow, sampler
 
 
 class NicServicer(nic_pb2_grpc.NicServicer):
@@ -63,10 +63,12 @@ class NicServicer(nic_pb2_grpc.NicServicer):
 
     def _attach(self, spec: str, device: NetDevice) -> KernelWire:
         """The kernel's end of device's wire: what it sends is DMA'd into the RX ring, each
-        frame traced as the process's sampler says (a share, the first few a second)."""
+        frame traced as the process's sampler says (a share, the first few a second, the
+        flows `pktpath trace` names)."""
         def receive(frames: list[bytes]) -> None:
             sample = sampler()
-            device.receive([skbuff_pb2.Frame(data=f, sampled=sample()) for f in frames])
+            device.receive([skbuff_pb2.Frame(data=f, sampled=sample(frame_flow(f) if sample.flows else None))
+                            for f in frames])
 
         try:
             return attach(spec, receive)
