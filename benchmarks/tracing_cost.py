@@ -20,9 +20,7 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from google.protobuf import empty_pb2
@@ -35,35 +33,10 @@ from pktpath.topology import load
 
 from rx_path import BATCH, PORT, READ_WAIT_S, RMEM_MAX, saturate, udp_frame
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from otlpsink import HttpSink  # noqa: E402 (the tests' OTLP receiver, decoding nothing here)
+
 MODES = (("off", 0), ("1 %", 100), ("100 %", 1))  # (label, one traced frame in every N; 0: none)
-
-
-class CountingCollector:
-    """An OTLP/HTTP endpoint that takes the export requests and counts them."""
-
-    def __init__(self) -> None:
-        self.requests = self.bytes = 0
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                collector.requests += 1
-                collector.bytes += len(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.shutdown()
 
 
 def main() -> int:
@@ -72,7 +45,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--base-port", type=int, default=46000)
     args = ap.parse_args()
-    collector = CountingCollector()
+    collector = HttpSink(count_only=True)
     env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL":
            "http/protobuf", "OTEL_TRACES_SAMPLER_ARG": "0", "PKTPATH_TRACES_PER_SECOND": "0"}
     logs = tempfile.TemporaryDirectory(prefix="pktpath-bench-")

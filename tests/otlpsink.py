@@ -37,6 +37,7 @@ class Sink:
     def __init__(self) -> None:
         self.spans: list[Span] = []
         self.requests = 0
+        self.bytes = 0
         self._cond = threading.Condition()
 
     def take(self, request: "trace_service_pb2.ExportTraceServiceRequest") -> None:
@@ -68,9 +69,10 @@ class Sink:
 
 
 class HttpSink(Sink):
-    """OTLP/HTTP: POST /v1/traces with an ExportTraceServiceRequest."""
+    """OTLP/HTTP: POST /v1/traces with an ExportTraceServiceRequest. count_only: take the
+    requests and count them and their bytes, decoding nothing (a benchmark's collector)."""
 
-    def __init__(self) -> None:
+    def __init__(self, count_only: bool = False) -> None:
         super().__init__()
         sink = self
 
@@ -81,7 +83,12 @@ class HttpSink(Sink):
                     self.send_response(404)
                     self.end_headers()
                     return
-                sink.take(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
+                if count_only:
+                    with sink._cond:
+                        sink.requests += 1
+                        sink.bytes += len(body)
+                else:
+                    sink.take(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
                 reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
