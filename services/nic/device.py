@@ -131,6 +131,7 @@ class NetDevice:
                     meta.traceparent = f.traceparent
                 if f.sampled:
                     meta.sampled = True
+                    meta.clone_of, meta.copy_of = f.clone_of, f.copy_of
                     meta.events.extend(f.events)
                     meta.events.add(kind=DMA, layer=pb.LAYER_NIC, host=self.host, func="napi_gro_receive"
                                     if not injected else "tun_get_user", ts_ns=now, bytes=len(data))

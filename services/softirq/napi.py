@@ -100,6 +100,7 @@ class Napi:
             skb.tstamp = meta.tstamp
             skb.dev = self.dev
             if meta.sampled:
+                skb.clone_of, skb.copy_of = meta.clone_of, meta.copy_of
                 skb.prior_events = meta.events
                 skb.events.append((s.ENTER, pb.LAYER_SOFTIRQ, self.host, "net_rx_action", now, skb.len, 0, "", "",
                                    *skb.head_snapshot(pb.LAYER_SOFTIRQ)))
@@ -166,6 +167,7 @@ class Napi:
                 meta = pb.Frame(id=skb.id, origin_host=skb.origin_host, traceparent=skb.traceparent,
                                 sampled=skb.sampled)
                 if skb.sampled:
+                    meta.clone_of, meta.copy_of = skb.clone_of, skb.copy_of
                     skb.record(s.EXIT, pb.LAYER_SOFTIRQ, self.host, "net_tx_action")
                     s.export_events(skb, meta.events, heads=False)
                     if len(frame) + meta.ByteSize() > tx.capacity:
