@@ -31,8 +31,9 @@ def trace(orch: orchestrator_pb2_grpc.OrchestratorStub, flt: "trace_pb2.PacketFi
     """Print the events of the packets flt matches until count lines (0: no end), the
     timeout or Ctrl-C; returns the lines printed. The sampling is put back after."""
     before = orch.GetSampling(empty_pb2.Empty(), timeout=5)
-    orch.SetSampling(trace_pb2.Sampling(keep_rate=True, flows=list(before.flows) + [flt]), timeout=5)
     stream = orch.WatchEvents(orchestrator_pb2.PacketQuery(filter=flt), timeout=timeout)
+    next(stream)  # the watch is in place before any packet is traced for it
+    orch.SetSampling(trace_pb2.Sampling(keep_rate=True, flows=list(before.flows) + [flt]), timeout=5)
     n = 0
     out(TRACE_HEADER)
     try:

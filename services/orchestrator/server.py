@@ -163,6 +163,7 @@ class Orchestrator(orchestrator_pb2_grpc.OrchestratorServicer):
     def WatchEvents(self, request, context):
         watch = self.store.watch(self._query(request, context))
         try:
+            yield orchestrator_pb2.TraceLine()  # in place: the caller may start its traffic
             while context.is_active() and not self._stop.is_set():
                 try:
                     yield watch.lines.get(timeout=0.5)
