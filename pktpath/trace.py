@@ -30,6 +30,7 @@ import grpc
 from pktpath import skbuff as s
 from pktpath import taps
 from pktpath.pb import skbuff_pb2, trace_pb2, trace_pb2_grpc
+from pktpath.ratelimit import TokenBucket
 from pktpath.wire.addr import ip_from_str, ip_to_str
 
 CAPACITY = 4096
@@ -121,24 +122,15 @@ class Sampler:
             if per_second is None else per_second
         self.flows: list = []                 # the PacketFilter messages, as set
         self._matches: list[PacketMatch] = []
-        self._tokens, self._filled = self.per_second, time.monotonic()
+        # the clock looked up at each call, so a test can move time
+        self._bucket = TokenBucket(self.per_second, self.per_second, lambda: time.monotonic())
 
     def __call__(self, flow: FlowKey | None = None) -> bool:
         if self.rate >= 1 or (self.rate > 0 and random.random() < self.rate):
             return True
         if self._matches and any(m.matches(flow) for m in self._matches):
             return True
-        return self.per_second > 0 and self._take_token()
-
-    def _take_token(self) -> bool:
-        """A token bucket of per_second tokens a second, holding a second's worth."""
-        now = time.monotonic()
-        self._tokens = min(self.per_second, self._tokens + (now - self._filled) * self.per_second)
-        self._filled = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False
+        return self.per_second > 0 and self._bucket.take()  # a second's worth at most
 
     def set(self, sampling: "trace_pb2.Sampling") -> None:
         """What SetSampler asks: a new rate and per-second floor (unless keep_rate) and the
@@ -150,7 +142,7 @@ class Sampler:
         matches = [PacketMatch(f) for f in sampling.flows]
         if not sampling.keep_rate:
             self.rate, self.per_second = sampling.rate, sampling.per_second
-            self._tokens = min(self._tokens, self.per_second)
+            self._bucket.set(self.per_second, self.per_second)
         self.flows, self._matches = list(sampling.flows), matches
 
     def to_proto(self) -> "trace_pb2.Sampling":

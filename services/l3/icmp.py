@@ -13,6 +13,7 @@ import errno
 import threading
 import time
 
+from pktpath.ratelimit import TokenBucket
 from pktpath.wire.icmp import (
     ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PARAMETERPROB, ICMP_SOURCE_QUENCH, ICMP_TIME_EXCEEDED, NR_ICMP_TYPES,
 )
@@ -58,10 +59,7 @@ class IcmpRateLimit:
                  ratelimit_s: float = ICMP_RATELIMIT_S, clock=time.monotonic) -> None:
         self._lock = threading.Lock()
         self._clock = clock
-        self._rate = msgs_per_sec
-        self._burst = burst
-        self._credit = float(burst)
-        self._stamp = clock()
+        self._global = TokenBucket(msgs_per_sec, burst, clock)
         self._ratelimit = ratelimit_s
         self._peers: dict[int, tuple[float, float]] = {}  # daddr -> (tokens, last)
 
@@ -74,13 +72,7 @@ class IcmpRateLimit:
     def global_allow(self) -> bool:
         """icmp_global_allow()."""
         with self._lock:
-            now = self._clock()
-            self._credit = min(self._burst, self._credit + (now - self._stamp) * self._rate)
-            self._stamp = now
-            if self._credit >= 1:
-                self._credit -= 1
-                return True
-            return False
+            return self._global.take()
 
     def peer_allow(self, daddr: int) -> bool:
         """inet_peer_xrlim_allow(): a burst of 6, then one per icmp_ratelimit."""
