@@ -191,7 +191,7 @@ def _cmd_show(args) -> int:
         elif args.command == "netstat":
             lines = view.netstat(tuple(args.group)) if args.group else view.netstat()
         elif args.command == "ss":
-            lines = view.ss(info=args.info)
+            lines = view.ss(info=args.info, processes=args.processes)
         elif args.command == "ethtool":
             dev = args.devname.rpartition(":")[2]
             if dev not in devs:
@@ -459,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("ss", help="a host's TCP sockets, as ss -tan")
     p.add_argument("-i", "--info", action="store_true", help="each connection's congestion state, as ss -ti")
+    p.add_argument("-p", "--processes", action="store_true", help="the process holding each socket, as ss -tp")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("iptables", help="a host's netfilter rules with their counters, as iptables -L -v")

@@ -4,6 +4,11 @@
         sock = a.socket(SOCK_DGRAM)
         sock.sendto(b"hello", ("10.0.0.2", 7000))
 
+A SocketApi is a process on that host: its descriptors are its own (another
+SocketApi's number is EBADF there), and when it closes, or the program ends, is
+killed or loses its connection, the host closes every socket it still holds, as
+Linux closes a dying process's files.
+
 Every failure is an OSError with the errno the socket layer reported
 (ConnectionRefusedError for ECONNREFUSED, TimeoutError when recvfrom's
 timeout passes, ...), so client code reads like code against the kernel's API;
@@ -11,6 +16,9 @@ its `detail` says what it was about ("from 10.0.1.254: time to live exceeded").
 """
 
 import errno
+import os
+import sys
+import threading
 
 import grpc
 
@@ -26,6 +34,17 @@ IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
 TCP_NODELAY = 1
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
 MSG_PEEK, MSG_DONTWAIT, MSG_WAITFORONE = 0x2, 0x40, 0x10000
+POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL, POLLRDHUP = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20, 0x2000
+TASK_KEY = "pktpath-task"
+
+
+def _comm() -> str:
+    """The process's name as ps and ss -p show it."""
+    try:
+        with open("/proc/self/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return os.path.basename(sys.executable)
 
 
 def _oserror(exc: grpc.RpcError) -> OSError:
@@ -38,23 +57,67 @@ def _oserror(exc: grpc.RpcError) -> OSError:
 
 
 class SocketApi:
-    """The socket service of one host."""
+    """The socket service of one host, as one process of it."""
 
     def __init__(self, target: str) -> None:
+        self.target = target
         self._channel = channel(target)
         self.stub = socket_pb2_grpc.SocketStub(self._channel)
+        self._attach_lock = threading.Lock()
+        self._attachment = None
+        self._metadata = None
+
+    def attach(self) -> tuple:
+        """Become a process of the host (once, at the first call): the metadata every call carries."""
+        with self._attach_lock:
+            if self._metadata is None:
+                stream = self.stub.Attach(socket_pb2.AttachRequest(pid=os.getpid(), comm=_comm()),
+                                          wait_for_ready=True, timeout=None)
+                try:
+                    reply = next(stream)
+                except grpc.RpcError as exc:
+                    raise OSError(errno.EIO, f"socket service {self.target}: {exc.code().name}: "
+                                             f"{exc.details()}") from None
+                self._attachment = stream  # held open: the process lives while it does
+                self._metadata = ((TASK_KEY, reply.key),)
+            return self._metadata
 
     def call(self, rpc: str, request, timeout: float | None = 30):
+        metadata = self._metadata or self.attach()
         try:
-            return getattr(self.stub, rpc)(request, timeout=timeout)
+            return getattr(self.stub, rpc)(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as exc:
             raise _oserror(exc) from None
+
+    def poll(self, fds: list[tuple[int, int]], timeout_ms: int = -1) -> list[tuple[int, int]]:
+        """poll(2): (fd, revents) for each (fd, events), once one is ready or timeout_ms
+        has passed (-1: no limit)."""
+        request = socket_pb2.PollRequest(timeout_ms=timeout_ms)
+        for fd, events in fds:
+            request.fds.add(fd=fd, events=events)
+        reply = self.call("Poll", request, timeout=None)
+        return [(p.fd, p.revents) for p in reply.fds]
+
+    def prlimit_nofile(self, soft: int | None = None, hard: int | None = None) -> tuple[int, int]:
+        """getrlimit/setrlimit(RLIMIT_NOFILE) of this process on the host; returns (soft, hard)."""
+        request = socket_pb2.PrlimitRequest()
+        if soft is not None or hard is not None:
+            current = self.call("Prlimit", request)
+            request = socket_pb2.PrlimitRequest(set=True, soft=current.soft if soft is None else soft,
+                                                hard=current.hard if hard is None else hard)
+        reply = self.call("Prlimit", request)
+        return reply.soft, reply.hard
 
     def socket(self, type_: int = SOCK_DGRAM, protocol: int = 0) -> "Socket":
         return Socket(self, self.call("Socket", socket_pb2.SocketRequest(family=AF_INET, type=type_,
                                                                          protocol=protocol)).fd)
 
     def close(self) -> None:
+        """The process ends: the host closes whatever it still holds."""
+        with self._attach_lock:
+            if self._attachment is not None:
+                self._attachment.cancel()
+                self._attachment = None
         self._channel.close()
 
     def __enter__(self) -> "SocketApi":

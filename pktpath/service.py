@@ -8,6 +8,7 @@ and on SIGTERM or SIGINT reports NOT_SERVING, lets calls in flight finish
 within a grace period, and exits 0.
 """
 
+import asyncio
 import contextlib
 import importlib
 import os
@@ -50,6 +51,53 @@ CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
+
+
+# A service whose clients are processes (the socket API) notices a client that vanished
+# without closing its connection (a dead peer, a cut network) by pinging it.
+CLIENT_KEEPALIVE = [
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+
+
+class AioServer:
+    """A grpc.aio server on an event loop of its own thread, driven like grpc.server.
+
+    For a servicer whose calls wait (the socket layer's recv, accept, poll): its
+    coroutine handlers wait on the loop without holding a thread, its plain methods
+    run on the pool (grpc.aio's migration_thread_pool), as does every other
+    servicer added (health, Trace)."""
+
+    def __init__(self, pool: futures.ThreadPoolExecutor, options=()) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_default_executor(pool)
+        self._thread = threading.Thread(target=self.loop.run_forever, name="aio", daemon=True)
+        self._thread.start()
+
+        async def make():
+            return grpc.aio.server(migration_thread_pool=pool, options=list(options))
+
+        self._server = self._run(make())
+
+    def _run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def __getattr__(self, name):  # add_generic_rpc_handlers, add_insecure_port, ...
+        return getattr(self._server, name)
+
+    def start(self) -> None:
+        self._run(self._server.start())
+
+    def stop(self, grace: float) -> threading.Event:
+        self._run(self._server.stop(grace))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        done = threading.Event()
+        done.set()
+        return done
 
 
 class Terminate(Exception):
@@ -157,10 +205,8 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
     hops = None
     if ctx is not None and hop_handlers(servicer):
         hops = HopListener(hop_path(ctx.run_id, ctx.host, layer), servicer)  # the data path in
-    # A servicer whose calls block (the socket layer's recvfrom) asks for more threads,
-    # so blocked readers never starve the calls that would wake them.
-    workers = getattr(servicer, "workers", workers)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=layer))
+    pool = futures.ThreadPoolExecutor(max_workers=getattr(servicer, "workers", workers), thread_name_prefix=layer)
+    server = AioServer(pool, CLIENT_KEEPALIVE) if getattr(servicer, "aio", False) else grpc.server(pool)
     add_to_server(servicer, server)
     finished = FinishedPackets()  # every layer keeps its sampled packets' last records
     skbuff.set_finish_hook(finished.add)

@@ -39,6 +39,11 @@ STATUS = {
     errno.ENOPROTOOPT: grpc.StatusCode.UNIMPLEMENTED,
     errno.ENOBUFS: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errno.EMFILE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errno.ENFILE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errno.ESRCH: grpc.StatusCode.FAILED_PRECONDITION,
+    errno.EINPROGRESS: grpc.StatusCode.FAILED_PRECONDITION,
+    errno.EALREADY: grpc.StatusCode.FAILED_PRECONDITION,
+    errno.EPIPE: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 
@@ -60,6 +65,12 @@ def abort(context, err: int, detail: str = ""):
     """End an RPC with the errno's status; never returns."""
     context.set_trailing_metadata((("errno", str(err)), ("detail", detail)))
     context.abort(STATUS.get(err, grpc.StatusCode.INTERNAL), describe(err, detail))
+
+
+async def abort_async(context, err: int, detail: str = ""):
+    """abort() for a coroutine handler of grpc.aio."""
+    context.set_trailing_metadata((("errno", str(err)), ("detail", detail)))
+    await context.abort(STATUS.get(err, grpc.StatusCode.INTERNAL), describe(err, detail))
 
 
 def errno_of(exc: grpc.RpcError) -> int | None:

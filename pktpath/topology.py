@@ -5,7 +5,9 @@ The format is TOML; see pktpath/topologies/default.toml and router.toml.
 A name without a path ("default", "router") means one of those.
 
     [[host]]            name; forwarding (ip_forward, default false); tcp_congestion_control
-                        ("cubic", the default, or "reno"); tcp_timewait (seconds, default 60)
+                        ("cubic", the default, or "reno"); tcp_timewait (seconds, default 60);
+                        file_max (fs.file-max: open descriptors host-wide; default as the kernel
+                        sizes it from memory)
     [[host.interface]]  name, mac, addr ("10.0.0.1/24"), mtu (default 1500),
                         rx_ring, tx_ring (descriptors, as ethtool -G sets them; default 256),
                         gro (generic receive offload, as ethtool -K sets it; default true),
@@ -82,6 +84,7 @@ class Host:
     forwarding: bool = False
     tcp_congestion_control: str = "cubic"  # net.ipv4.tcp_congestion_control
     tcp_timewait: float = 60.0             # TCP_TIMEWAIT_LEN (2 MSL), shorter for tests
+    file_max: int = 0                      # fs.file-max; 0: files_maxfiles_init()'s, from memory
 
     def interface(self, name: str) -> Interface:
         for iface in self.interfaces:
@@ -230,7 +233,11 @@ def parse(doc: dict, name: str = "topology") -> Topology:
         timewait = _get(h, "tcp_timewait", where, float, 60.0)
         if not 0 < timewait <= 3600:
             raise TopologyError(f"{where}: tcp_timewait {timewait} must be between 0 and 3600 seconds")
-        hosts.append(Host(hname, ifaces, routes, rules, _get(h, "forwarding", where, bool, False), cc, timewait))
+        file_max = _get(h, "file_max", where, int, 0)
+        if not 0 <= file_max <= 2**63 - 1:
+            raise TopologyError(f"{where}: file_max {file_max} must be 0 (the kernel's default) or more")
+        hosts.append(Host(hname, ifaces, routes, rules, _get(h, "forwarding", where, bool, False), cc, timewait,
+                          file_max))
     if not hosts:
         raise TopologyError(f"{name}: no hosts")
     names = [h.name for h in hosts]

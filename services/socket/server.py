@@ -6,7 +6,9 @@ errno's gRPC status (pktpath.sockerr). SockQueueRcvSkb (L4 queueing delivered
 datagrams) and SkErrorReport (ICMP errors for a socket) are the way up.
 """
 
+import asyncio
 import errno
+import functools
 
 import grpc
 from google.protobuf import empty_pb2
@@ -19,7 +21,9 @@ from pktpath.flow import TcpChild
 from pktpath.hop import Hop, batches
 from pktpath.pb import l4_pb2, l4_pb2_grpc, socket_pb2, socket_pb2_grpc
 from pktpath.service import channel
-from pktpath.services.socket.sock import SocketLayer
+from pktpath.services.socket.files import Task, Tasks, files_maxfiles_init
+from pktpath.services.socket.sock import SocketLayer, dontwait
+from pktpath.services.socket.wait import POLL_ALWAYS, POLL_ANY, POLLNVAL, wait_async
 from pktpath.sockerr import SockError
 from pktpath.trace import sampler
 from pktpath.wire.addr import ip_from_str, ip_to_str
@@ -34,8 +38,6 @@ L4_TIMEOUT_S = 10
 MAX_WAIT_S = 1e6
 _SS_STATE = {"ESTABLISHED": "ESTAB", "SYN_SENT": "SYN-SENT", "LISTEN": "LISTEN", "CLOSE": "UNCONN",
              "CLOSED": "CLOSED"}
-# Every blocked recvfrom holds a server thread; the calls that wake them must still get one.
-WORKERS = 64
 
 _UNREACH = {0: "network unreachable", 1: "host unreachable", ICMP_PROT_UNREACH: "protocol unreachable",
             ICMP_PORT_UNREACH: "port unreachable", ICMP_FRAG_NEEDED: "fragmentation needed"}
@@ -165,7 +167,48 @@ def _tcp_calls(items) -> l4_pb2.TcpCallBatch:
     return batch
 
 
+TASK_KEY = "pktpath-task"  # the metadata each call of a process carries: its key from Attach
+# The pool runs every step of a call; a call that waits holds none of its threads.
+WORKERS = 8
+COMM_LEN = 15  # TASK_COMM_LEN - 1
+
+
+def _meminfo_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            return int(f.readline().split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 1 << 30
+
+
+def _syscall(handler):
+    """A synchronous call (run on the pool): a SockError ends the RPC with its errno."""
+    @functools.wraps(handler)
+    def rpc(self, request, context):
+        try:
+            return handler(self, request, context)
+        except SockError as exc:
+            sockerr.abort(context, exc.errno, exc.detail)
+    return rpc
+
+
+def _blocking_syscall(handler):
+    """A call that may wait: a coroutine on the service's event loop."""
+    @functools.wraps(handler)
+    async def rpc(self, request, context):
+        try:
+            return await handler(self, request, context)
+        except SockError as exc:
+            await sockerr.abort_async(context, exc.errno, exc.detail)
+    return rpc
+
+
+async def _inline(fn, *args):
+    return fn(*args)
+
+
 class SocketServicer(socket_pb2_grpc.SocketServicer):
+    aio = True          # served by grpc.aio (pktpath.service): waiting costs no thread
     workers = WORKERS
 
     def __init__(self, ctx) -> None:
@@ -176,79 +219,137 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         calls = L4Protocols(stub)
         self.tcp = L4Tcp(stub, calls, ctx, self.mib)
         self.layer = SocketLayer(ctx.host, calls, self.mib, self.tcp, sample=sampler())
+        file_max = ctx.topology.host(ctx.host).file_max or files_maxfiles_init(_meminfo_total())
+        self.tasks = Tasks(file_max)
+
+    # -- processes -------------------------------------------------------------------
+    def _task(self, context) -> Task:
+        for key, value in context.invocation_metadata() or ():
+            if key == TASK_KEY:
+                task = self.tasks.get(value)
+                if task is None:
+                    raise SockError(errno.ESRCH, "no such process: it has exited (its Attach stream ended)")
+                return task
+        raise SockError(errno.ESRCH, f"no process: call Attach first and send its key as metadata {TASK_KEY!r}")
+
+    def _sock(self, context, fd: int):
+        return self._task(context).get(fd)
+
+    async def Attach(self, request, context):
+        """A process begins: its fd table lives until this stream ends (exit_files)."""
+        task = self.tasks.attach(request.pid, request.comm[:COMM_LEN] or "?")
+        self.mib.inc("Socket", "ProcessesAttached")
+        loop = asyncio.get_running_loop()
+        try:
+            yield socket_pb2.AttachReply(key=task.key, file_max=self.tasks.file_max)
+            await asyncio.Event().wait()  # until the client ends the call or its connection drops
+        finally:
+            self.mib.inc("Socket", "ProcessesExited")
+            loop.run_in_executor(None, self._exit_files, self.tasks.exit(task))
+
+    def _exit_files(self, socks: list) -> None:
+        """do_exit() → exit_files(): every socket the process held is closed as close(2) does."""
+        for sock in socks:
+            self.mib.inc("Socket", "ClosedOnExit")
+            self.layer.close(sock)
+
+    @_syscall
+    def Prlimit(self, request, context):
+        task = self._task(context)
+        if request.set:
+            task.setrlimit_nofile(request.soft, request.hard)
+        return socket_pb2.PrlimitReply(soft=task.nofile[0], hard=task.nofile[1])
+
+    @_blocking_syscall
+    async def Poll(self, request, context):
+        """do_poll(): each descriptor's sock_poll(), waiting on all their queues at once
+        until one is ready or the time is up. An fd < 0 is ignored; a closed one is POLLNVAL."""
+        task = self._task(context)
+        fds = [(p.fd, p.events) for p in request.fds]
+        queues = [task.fds[fd].wq for fd, _ in fds if task.fds.get(fd) is not None]
+        timeout = None if request.timeout_ms < 0 else request.timeout_ms / 1000
+        revents = await wait_async(queues, _poll_call(task, fds), self._limit(timeout, context), _inline)
+        reply = socket_pb2.PollReply(ready=sum(1 for r in revents if r))
+        for (fd, events), r in zip(fds, revents):
+            reply.fds.add(fd=fd, events=events, revents=r)
+        return reply
+
+    # -- the calls -------------------------------------------------------------------
+    @_syscall
+    def Socket(self, request, context):
+        """__sys_socket(): the socket, then the process's lowest free descriptor for it."""
+        task = self._task(context)
+        fd = self.tasks.alloc_fd(task)
+        try:
+            sock = self.layer.socket(request.family, request.type, request.protocol)
+        except SockError:
+            self.tasks.put_unused_fd(task, fd)
+            raise
+        self.tasks.fd_install(task, fd, sock)
+        return socket_pb2.SocketReply(fd=fd)
+
+    @_syscall
+    def Bind(self, request, context):
+        self.layer.bind(self._sock(context, request.fd), *_addr(request.addr))
+        return empty_pb2.Empty()
 
     @staticmethod
-    def _addr(context, addr) -> tuple[int, int]:
-        try:
-            ip = ip_from_str(addr.addr) if addr.addr else 0
-        except SanityError as exc:
-            sockerr.abort(context, errno.EINVAL, str(exc))
-        if addr.port > 0xFFFF:
-            sockerr.abort(context, errno.EINVAL, f"port {addr.port} > 65535")
-        return ip, addr.port
-
-    def _run(self, context, call, *args):
-        try:
-            return call(*args)
-        except SockError as exc:
-            sockerr.abort(context, exc.errno, exc.detail)
-
-    def Socket(self, request, context):
-        sock = self._run(context, self.layer.socket, request.family, request.type, request.protocol)
-        return socket_pb2.SocketReply(fd=sock.fd)
-
-    def Bind(self, request, context):
-        self._run(context, self.layer.bind, request.fd, *self._addr(context, request.addr))
-        return empty_pb2.Empty()
-
-    def _blocking(self, request, context) -> tuple[float | None, object]:
-        """The call's time limit (its own or the RPC's deadline) and the test that it was
-        cancelled; a cancelled call wakes the socket so the waiter sees it."""
-        timeout = request.timeout_s or None
+    def _limit(timeout: float | None, context) -> float | None:
+        """The call's own time limit, bounded by the RPC's deadline (none has a huge one)."""
         remaining = context.time_remaining()
-        if remaining is not None and remaining < MAX_WAIT_S:  # a call without a deadline has a huge one
+        if remaining is not None and remaining < MAX_WAIT_S:
             timeout = remaining if timeout is None else min(timeout, remaining)
-        context.add_callback(lambda: self.layer.wake(request.fd))
-        return timeout, lambda: not context.is_active()
+        return timeout
 
-    def Connect(self, request, context):
-        daddr, dport = self._addr(context, request.addr)
-        timeout, cancelled = self._blocking(request, context)
-        try:
-            self.layer.connect(request.fd, daddr, dport, nonblocking=request.nonblocking, timeout=timeout,
-                               cancelled=cancelled)
-        except SockError as exc:
-            sockerr.abort(context, exc.errno, exc.detail)
+    async def _wait(self, sock, call, timeout: float | None, context):
+        return await wait_async([sock.wq], call, self._limit(timeout, context),
+                                functools.partial(asyncio.get_running_loop().run_in_executor, None))
+
+    @_blocking_syscall
+    async def Connect(self, request, context):
+        sock = self._sock(context, request.fd)
+        call = self.layer.connect_call(sock, *_addr(request.addr), nonblocking=request.nonblocking)
+        await self._wait(sock, call, request.timeout_s or None, context)
         return empty_pb2.Empty()
 
+    @_syscall
     def Listen(self, request, context):
-        self._run(context, self.layer.listen, request.fd, request.backlog)
+        self.layer.listen(self._sock(context, request.fd), request.backlog)
         return empty_pb2.Empty()
 
-    def Accept(self, request, context):
-        timeout, cancelled = self._blocking(request, context)
+    @_blocking_syscall
+    async def Accept(self, request, context):
+        """__sys_accept4(): a descriptor first (EMFILE leaves the connection queued), then
+        the connection, installed in the same step that takes it off the queue."""
+        task = self._task(context)
+        sock = task.get(request.fd)
+        fd = self.tasks.alloc_fd(task)
         try:
-            child = self.layer.accept(request.fd, nonblocking=request.nonblocking, timeout=timeout,
-                                      cancelled=cancelled)
-        except SockError as exc:
-            sockerr.abort(context, exc.errno, exc.detail)
-        return socket_pb2.AcceptReply(fd=child.fd, peer=socket_pb2.Sockaddr(addr=ip_to_str(child.daddr),
-                                                                            port=child.dport))
+            child = await self._wait(sock, self._accept_into(task, fd, sock),
+                                     0 if request.nonblocking else request.timeout_s or None, context)
+        except BaseException:
+            self.tasks.put_unused_fd(task, fd)
+            raise
+        return socket_pb2.AcceptReply(fd=fd, peer=socket_pb2.Sockaddr(addr=ip_to_str(child.daddr), port=child.dport))
 
-    def Sendto(self, request, context):
-        daddr, dport = self._addr(context, request.addr) if request.HasField("addr") else (0, 0)
-        timeout, cancelled = self._blocking(request, context)
-        try:
-            sent = self.layer.sendto(request.fd, request.data, daddr, dport, flags=request.flags, timeout=timeout,
-                                     cancelled=cancelled)
-        except SockError as exc:
-            sockerr.abort(context, exc.errno, exc.detail)
+    def _accept_into(self, task, fd: int, sock):
+        child = yield from self.layer.accept_call(sock)
+        if not self.tasks.fd_install(task, fd, child):  # the process died meanwhile
+            self.layer.close(child)
+        return child
+
+    @_blocking_syscall
+    async def Sendto(self, request, context):
+        sock = self._sock(context, request.fd)
+        daddr, dport = _addr(request.addr) if request.HasField("addr") else (0, 0)
+        call = self.layer.sendto_call(sock, request.data, daddr, dport, flags=request.flags)
+        sent = await self._wait(sock, call, dontwait(request.flags, request.timeout_s or None), context)
         return socket_pb2.SendtoReply(sent=sent)
 
-    def _recv(self, request, context, vlen: int) -> list:
-        timeout, cancelled = self._blocking(request, context)
-        return self._run(context, self.layer.recvmmsg, request.fd, vlen, request.bufsize or 0xFFFF, request.flags,
-                         timeout, cancelled)
+    async def _recv(self, request, context, vlen: int) -> list:
+        sock = self._sock(context, request.fd)
+        call = self.layer.recvmmsg_call(sock, vlen, request.bufsize or 0xFFFF, request.flags)
+        return await self._wait(sock, call, dontwait(request.flags, request.timeout_s or None), context)
 
     @staticmethod
     def _reply(dgram, out=None):
@@ -259,39 +360,47 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
             out.tstamp_ns = dgram.tstamp
         return out
 
-    def Recvfrom(self, request, context):
-        return self._reply(self._recv(request, context, 1)[0])
+    @_blocking_syscall
+    async def Recvfrom(self, request, context):
+        return self._reply((await self._recv(request, context, 1))[0])
 
-    def Recvmmsg(self, request, context):
+    @_blocking_syscall
+    async def Recvmmsg(self, request, context):
         reply = socket_pb2.RecvmmsgReply()
-        for dgram in self._recv(request, context, request.vlen):
+        for dgram in await self._recv(request, context, request.vlen):
             self._reply(dgram, reply.msgs.add())
         return reply
 
+    @_syscall
     def Shutdown(self, request, context):
-        self._run(context, self.layer.shutdown, request.fd, request.how)
+        self.layer.shutdown(self._sock(context, request.fd), request.how)
         return empty_pb2.Empty()
 
+    @_syscall
     def Close(self, request, context):
-        self._run(context, self.layer.close, request.fd)
+        self.layer.close(self.tasks.close_fd(self._task(context), request.fd))
         return empty_pb2.Empty()
 
+    @_syscall
     def Getsockname(self, request, context):
-        sock = self._run(context, self.layer.sock, request.fd)
+        sock = self._sock(context, request.fd)
         return socket_pb2.Sockaddr(addr=ip_to_str(sock.saddr), port=sock.sport)
 
+    @_syscall
     def Getpeername(self, request, context):
-        sock = self._run(context, self.layer.sock, request.fd)
+        sock = self._sock(context, request.fd)
         if not sock.connected:
-            sockerr.abort(context, errno.ENOTCONN)
+            raise SockError(errno.ENOTCONN)
         return socket_pb2.Sockaddr(addr=ip_to_str(sock.daddr), port=sock.dport)
 
+    @_syscall
     def Setsockopt(self, request, context):
-        self._run(context, self.layer.setsockopt, request.fd, request.level, request.optname, request.value)
+        self.layer.setsockopt(self._sock(context, request.fd), request.level, request.optname, request.value)
         return empty_pb2.Empty()
 
+    @_syscall
     def Getsockopt(self, request, context):
-        value = self._run(context, self.layer.getsockopt, request.fd, request.level, request.optname)
+        value = self.layer.getsockopt(self._sock(context, request.fd), request.level, request.optname)
         return socket_pb2.SockoptReply(value=value)
 
     @batches(s.pb.SkBuffBatch)
@@ -313,24 +422,61 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         return s.disposition(len(request.items) - orphans, orphans)
 
     def ListSockets(self, request, context):
+        """ss -uap: every socket the layer knows, with the process holding it (ss -p)."""
         table = socket_pb2.SocketTable()
-        for k in self.layer.sockets():
+        owners = self.tasks.owners()
+        for k in sorted(self.layer.sockets(), key=lambda k: k.sk):
             state, recv_q, send_q = ("ESTAB" if k.connected else "UNCONN"), k.rmem, 0
             if k.stream is not None:
                 st = k.stream
                 state = _SS_STATE.get(st.state, st.state)
                 recv_q, send_q = (len(st.accept_queue), st.backlog) if st.state == "LISTEN" else (st.unread, st.wmem)
-            table.sockets.add(fd=k.fd, netid=k.netid, state=state, recv_q=recv_q, send_q=send_q,
-                              local=socket_pb2.Sockaddr(addr=ip_to_str(k.saddr), port=k.sport),
-                              peer=socket_pb2.Sockaddr(addr=ip_to_str(k.daddr), port=k.dport))
+            task, fd = owners.get(id(k), (None, -1))
+            info = table.sockets.add(fd=fd, netid=k.netid, state=state, recv_q=recv_q, send_q=send_q, sk=k.sk,
+                                     local=socket_pb2.Sockaddr(addr=ip_to_str(k.saddr), port=k.sport),
+                                     peer=socket_pb2.Sockaddr(addr=ip_to_str(k.daddr), port=k.dport))
+            if task is not None:
+                info.users.add(comm=task.comm, pid=task.pid, fd=fd)
         return table
 
     def GetCounters(self, request, context):
-        return self.mib.to_proto()
+        reply = self.mib.to_proto()
+        files = reply.groups.add(name="Files")  # /proc/sys/fs/file-nr, and the processes attached
+        files.values.update(Processes=len(self.tasks), OpenFiles=self.tasks.nr_files, FileMax=self.tasks.file_max)
+        return reply
 
     def close(self) -> None:
         self.tcp.close_hops()
         self._channel.close()
+
+
+def _addr(addr) -> tuple[int, int]:
+    """A Sockaddr from a client: EINVAL for what no sockaddr_in can hold."""
+    try:
+        ip = ip_from_str(addr.addr) if addr.addr else 0
+    except (SanityError, ValueError) as exc:
+        raise SockError(errno.EINVAL, f"address {addr.addr[:64]!r}: {exc}") from None
+    if addr.port > 0xFFFF:
+        raise SockError(errno.EINVAL, f"port {addr.port} > 65535")
+    return ip, addr.port
+
+
+def _poll_call(task, fds: list[tuple[int, int]]):
+    """do_poll()'s loop: revents for each (fd, events) once any is ready or time is up."""
+    timed_out = False
+    while True:
+        revents = []
+        for fd, events in fds:
+            sock = task.fds.get(fd) if fd >= 0 else 0
+            if sock == 0:
+                revents.append(0)
+            elif sock is None:
+                revents.append(POLLNVAL)
+            else:
+                revents.append(sock.poll() & (events | POLL_ALWAYS))
+        if any(revents) or timed_out:
+            return revents
+        timed_out = yield POLL_ANY
 
 
 def build(ctx) -> SocketServicer:

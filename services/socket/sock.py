@@ -1,16 +1,22 @@
 """The sockets of one host: the state a struct sock keeps and the socket calls
 that act on it. Datagram sockets (UDP and ICMP echo "ping" sockets) are here;
-TCP's stream calls are in stream.py, this module's fd table shared.
+TCP's stream calls are in stream.py; which process holds a socket is files.py's.
 
 Models net/socket.c and net/ipv4/af_inet.c (socket, bind, connect, close,
 getsockname/getpeername), sock_setsockopt/ip_setsockopt, the receive queue of
 include/net/sock.h with its memory accounting (__udp_enqueue_schedule_skb:
 SO_RCVBUF bounds sk_rmem_alloc, counted by skb truesize; a full buffer drops
 with SOCKET_RCVBUFF and counts RcvbufErrors), sk_data_ready waking a blocked
-reader (no polling), udp_recvmsg/ping_recvmsg copying kernel → user (a COPY)
+reader through its wait queue (no polling), datagram_poll's readiness,
+udp_recvmsg/ping_recvmsg copying kernel → user (a COPY)
 and freeing the skb, sendmsg copying user → a new skb (a COPY), and
 __udp4_lib_err's rule for which ICMP errors a socket sees (hard errors on a
 connected socket, every error with IP_RECVERR).
+
+A socket here is the struct socket and its sock; which process holds it under
+which descriptor is files.py's business. Calls that can block are generators
+(wait.py) that one definition serves to a thread (the `timeout=` methods) and to
+the socket service's event loop alike.
 
 Pure logic: the protocol layer below (L4) is a callable object with
 hash/unhash/sendmsg.
@@ -29,7 +35,10 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.flow import IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, Flowi4
 from pktpath.pb import skbuff_pb2
-from pktpath.services.socket.stream import Stream, StreamState
+from pktpath.services.socket.stream import Stream, StreamState, tcp_poll
+from pktpath.services.socket.wait import (
+    POLL_READ, POLL_WRITE, POLLERR, POLLHUP, POLLRDHUP, POLLWRBAND, Blocking, WaitQueue, wait_sync, would_block,
+)
 from pktpath.sockerr import SockError
 from pktpath.trace import FlowKey
 from pktpath.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
@@ -39,7 +48,9 @@ pb = skbuff_pb2
 SOCK = pb.LAYER_SOCKET
 AF_INET, SOCK_STREAM, SOCK_DGRAM = 2, 1, 2
 SOL_SOCKET, IPPROTO_IP = 1, 0
-SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_TIMESTAMPNS = 3, 4, 7, 8, 35
+SO_REUSEADDR, SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_KEEPALIVE, SO_REUSEPORT, SO_TIMESTAMPNS = (
+    2, 3, 4, 7, 8, 9, 15, 35)
+_FLAGS = {SO_REUSEADDR: "reuseaddr", SO_REUSEPORT: "reuseport", SO_KEEPALIVE: "keepalive"}
 IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
 TCP_NODELAY = 1
 MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITFORONE = 0x2, 0x20, 0x40, 0x10000
@@ -53,7 +64,7 @@ SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF = 2304, 4608
 SKB_TRUESIZE_OVERHEAD = 576  # SKB_TRUESIZE(): + sizeof(sk_buff) + sizeof(skb_shared_info), aligned
 UDP_MAX_PAYLOAD = 0xFFFF - 20 - 8  # 65507
 PING_MAX = 0xFFFF - 20             # 65515: an ICMP message in one IPv4 datagram
-FIRST_FD = 3                       # 0-2 are stdin, stdout, stderr in any process
+SHUTDOWN_MASK = RCV_SHUTDOWN | SEND_SHUTDOWN
 _PORTS = struct.Struct("!HH")
 _ADDRS = struct.Struct("!II")
 
@@ -62,9 +73,13 @@ def truesize(skb) -> int:
     return skb.end + SKB_TRUESIZE_OVERHEAD
 
 
-@dataclass
+def dontwait(flags: int, timeout: float | None) -> float | None:
+    """MSG_DONTWAIT makes one call non-blocking: no time to wait at all."""
+    return 0 if flags & MSG_DONTWAIT else timeout
+
+
+@dataclass(eq=False)
 class Sock:
-    fd: int
     sk: int
     type: int
     protocol: int
@@ -86,8 +101,12 @@ class Sock:
     shutdown: int = 0
     closed: bool = False
     rmem: int = 0                  # sk_rmem_alloc
+    reuseaddr: bool = False        # SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE: kept and reported
+    reuseport: bool = False
+    keepalive: bool = False
     queue: deque = field(default_factory=deque)
-    cond: threading.Condition = field(default_factory=threading.Condition)
+    lock: threading.Lock = field(default_factory=threading.Lock)   # lock_sock()
+    wq: WaitQueue = field(default_factory=WaitQueue)               # sk_sleep(sk)
     stream: StreamState | None = None  # TCP only
 
     @property
@@ -102,6 +121,19 @@ class Sock:
         """sock_error(): take the pending error."""
         err, self.err = self.err, 0
         return err
+
+    def poll(self) -> int:
+        """sock_poll(): tcp_poll for a stream, datagram_poll (udp_poll) otherwise."""
+        if self.stream is not None:
+            return tcp_poll(self)
+        mask = POLLERR if self.err else 0
+        if self.shutdown & RCV_SHUTDOWN:
+            mask |= POLLRDHUP | POLL_READ
+        if self.shutdown == SHUTDOWN_MASK:
+            mask |= POLLHUP
+        if self.queue:
+            mask |= POLL_READ
+        return mask | POLL_WRITE | POLLWRBAND  # sock_writeable(): a datagram leaves at once, nothing is held
 
 
 class Datagram(NamedTuple):  # a tuple: one is built per datagram read
@@ -129,20 +161,14 @@ class SocketLayer:
         self.sample = sample  # (FlowKey) -> bool: is the next packet a user sends traced?
         self.stream = Stream(self, tcp)
         self._lock = threading.Lock()
-        self._fds: dict[int, Sock] = {}
         self._by_sk: dict[int, Sock] = {}
         self._sk_ids = itertools.count(1)
 
-    # -- the fd table ---------------------------------------------------------------
-    def sock(self, fd: int) -> Sock:
-        sk = self._fds.get(fd)
-        if sk is None:
-            raise SockError(errno.EBADF, f"fd {fd}")
-        return sk
-
+    # -- sockets ------------------------------------------------------------------
     def sockets(self) -> list[Sock]:
+        """Every socket the layer knows: open ones, and closed streams L4 still runs."""
         with self._lock:
-            return sorted(self._fds.values(), key=lambda k: k.fd)
+            return list(self._by_sk.values())
 
     def socket(self, family: int, type_: int, protocol: int) -> Sock:
         """socket(2) → inet_create()."""
@@ -151,27 +177,21 @@ class SocketLayer:
         if type_ == SOCK_STREAM:
             if protocol not in (0, IPPROTO_TCP):
                 raise SockError(errno.EPROTONOSUPPORT, f"protocol {protocol} with SOCK_STREAM")
-            sock = Sock(-1, next(self._sk_ids), type_, IPPROTO_TCP, rcvbuf=TCP_RMEM_DEFAULT,
+            sock = Sock(next(self._sk_ids), type_, IPPROTO_TCP, rcvbuf=TCP_RMEM_DEFAULT,
                         sndbuf=TCP_WMEM_DEFAULT, stream=StreamState())
         elif type_ != SOCK_DGRAM:
             raise SockError(errno.ESOCKTNOSUPPORT, f"type {type_}")
         elif protocol not in (0, IPPROTO_UDP, IPPROTO_ICMP):
             raise SockError(errno.EPROTONOSUPPORT, f"protocol {protocol} with SOCK_DGRAM")
         else:
-            sock = Sock(-1, next(self._sk_ids), type_, protocol or IPPROTO_UDP)
-        return self.install(sock)
-
-    def install(self, sock: Sock) -> Sock:
-        """Give a socket the lowest free fd (socket(), or accept() for a new connection)."""
+            sock = Sock(next(self._sk_ids), type_, protocol or IPPROTO_UDP)
         with self._lock:
-            sock.fd = next(i for i in itertools.count(FIRST_FD) if i not in self._fds)
-            self._fds[sock.fd] = sock
             self._by_sk[sock.sk] = sock
         return sock
 
     def child(self, listener: Sock, c) -> Sock:
         """The socket of a connection L4 established for a listener; accept() gives it an fd."""
-        sock = Sock(-1, c.sk, SOCK_STREAM, IPPROTO_TCP, saddr=c.saddr, sport=c.sport, daddr=c.daddr,
+        sock = Sock(c.sk, SOCK_STREAM, IPPROTO_TCP, saddr=c.saddr, sport=c.sport, daddr=c.daddr,
                     dport=c.dport, rcvbuf=listener.rcvbuf, sndbuf=listener.sndbuf, stream=StreamState(),
                     rcvbuf_locked=listener.rcvbuf_locked, sndbuf_locked=listener.sndbuf_locked)
         with self._lock:
@@ -187,29 +207,26 @@ class SocketLayer:
             if self._by_sk.get(sock.sk) is sock:
                 del self._by_sk[sock.sk]
 
-    def close(self, fd: int) -> None:
-        """close(2) → udp_destroy_sock: unhash, purge the receive queue, wake any reader;
+    def close(self, sock: Sock) -> None:
+        """sock_close() → udp_destroy_sock: unhash, purge the receive queue, wake any reader;
         a TCP socket stays known until L4 is done with it (tcp_close)."""
         with self._lock:
-            sock = self._fds.pop(fd, None)
-            if sock is None:
-                raise SockError(errno.EBADF, f"fd {fd}")
             if sock.stream is None:
                 self._by_sk.pop(sock.sk, None)
         if sock.stream is not None:
-            with sock.cond:
+            with sock.lock:
                 sock.closed = True
-                sock.cond.notify_all()
+            sock.wq.wake()
             self.stream.close(sock)
             if sock.bound:
                 self.l4.unhash(sock)
             return
-        with sock.cond:
+        with sock.lock:
             sock.closed = True
             queued = list(sock.queue)
             sock.queue.clear()
             sock.rmem = 0
-            sock.cond.notify_all()
+        sock.wq.wake()
         for skb in queued:
             self.drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "udp_destroy_sock")
         if sock.bound:
@@ -220,9 +237,8 @@ class SocketLayer:
         self.mib.drop(reason)
 
     # -- addresses ---------------------------------------------------------------
-    def bind(self, fd: int, saddr: int, sport: int) -> None:
+    def bind(self, sock: Sock, saddr: int, sport: int) -> None:
         """inet_bind()."""
-        sock = self.sock(fd)
         if sock.bound:
             raise SockError(errno.EINVAL, "already bound")
         sock.saddr, sock.sport = saddr, sport
@@ -237,14 +253,15 @@ class SocketLayer:
         if not sock.bound:
             self.hash(sock)
 
-    def connect(self, fd: int, daddr: int, dport: int, *, nonblocking: bool = False, timeout: float | None = None,
-                cancelled=lambda: False) -> None:
+    def connect(self, sock: Sock, daddr: int, dport: int, *, nonblocking: bool = False,
+                timeout: float | None = None) -> None:
+        return wait_sync([sock.wq], self.connect_call(sock, daddr, dport, nonblocking=nonblocking), timeout)
+
+    def connect_call(self, sock: Sock, daddr: int, dport: int, *, nonblocking: bool = False) -> Blocking:
         """ip4_datagram_connect(): fix the peer; daddr 0 (AF_UNSPEC) disconnects.
         A TCP socket does the handshake (stream.py)."""
-        sock = self.sock(fd)
         if sock.stream is not None:
-            return self.stream.connect(sock, daddr, dport, nonblocking=nonblocking, timeout=timeout,
-                                       cancelled=cancelled)
+            return (yield from self.stream.connect(sock, daddr, dport, nonblocking=nonblocking))
         old = sock.daddr, sock.dport
         sock.daddr, sock.dport = daddr, dport if sock.protocol == IPPROTO_UDP else 0
         try:
@@ -253,22 +270,22 @@ class SocketLayer:
             sock.daddr, sock.dport = old
             raise
 
-    def listen(self, fd: int, backlog: int) -> None:
-        sock = self.sock(fd)
+    def listen(self, sock: Sock, backlog: int) -> None:
         if sock.stream is None:
             raise SockError(errno.EOPNOTSUPP, "listen() on a datagram socket")
         self.stream.listen(sock, backlog)
 
-    def accept(self, fd: int, *, nonblocking: bool = False, timeout: float | None = None,
-               cancelled=lambda: False) -> Sock:
-        sock = self.sock(fd)
+    def accept(self, sock: Sock, *, timeout: float | None = None) -> Sock:
+        return wait_sync([sock.wq], self.accept_call(sock), timeout)
+
+    def accept_call(self, sock: Sock) -> Blocking:
+        """inet_accept(): the next connection; the caller gives it a descriptor."""
         if sock.stream is None:
             raise SockError(errno.EOPNOTSUPP, "accept() on a datagram socket")
-        return self.stream.accept(sock, nonblocking=nonblocking, timeout=timeout, cancelled=cancelled)
+        return (yield from self.stream.accept(sock))
 
     # -- options ------------------------------------------------------------------
-    def setsockopt(self, fd: int, level: int, optname: int, value: int) -> None:
-        sock = self.sock(fd)
+    def setsockopt(self, sock: Sock, level: int, optname: int, value: int) -> None:
         self._setsockopt(sock, level, optname, value)
         if sock.stream is not None and (level, optname) in ((SOL_SOCKET, SO_RCVBUF), (SOL_SOCKET, SO_SNDBUF),
                                                              (IPPROTO_TCP, TCP_NODELAY)):
@@ -297,11 +314,12 @@ class SocketLayer:
             sock.recverr = bool(value)
         elif level == SOL_SOCKET and optname == SO_TIMESTAMPNS:
             sock.rcvtstampns = bool(value)
+        elif level == SOL_SOCKET and optname in _FLAGS:
+            setattr(sock, _FLAGS[optname], bool(value))
         else:
             raise SockError(errno.ENOPROTOOPT, f"level {level} option {optname}")
 
-    def getsockopt(self, fd: int, level: int, optname: int) -> int:
-        sock = self.sock(fd)
+    def getsockopt(self, sock: Sock, level: int, optname: int) -> int:
         options = {
             (SOL_SOCKET, SO_TYPE): lambda: sock.type,
             (SOL_SOCKET, SO_ERROR): sock.sock_error,
@@ -311,6 +329,7 @@ class SocketLayer:
             (IPPROTO_IP, IP_TTL): lambda: IPDEFTTL if sock.ttl == -1 else sock.ttl,
             (IPPROTO_IP, IP_MTU_DISCOVER): lambda: sock.pmtudisc,
             (IPPROTO_IP, IP_RECVERR): lambda: int(sock.recverr),
+            **{(SOL_SOCKET, opt): (lambda name=name: int(getattr(sock, name))) for opt, name in _FLAGS.items()},
         }
         if sock.stream is not None:
             options[IPPROTO_TCP, TCP_NODELAY] = lambda: int(sock.stream.nodelay)
@@ -320,13 +339,16 @@ class SocketLayer:
         return get()
 
     # -- send -----------------------------------------------------------------------
-    def sendto(self, fd: int, data: bytes, daddr: int = 0, dport: int = 0, *, flags: int = 0,
-               timeout: float | None = None, cancelled=lambda: False) -> int:
+    def sendto(self, sock: Sock, data: bytes, daddr: int = 0, dport: int = 0, *, flags: int = 0,
+               timeout: float | None = None) -> int:
+        return wait_sync([sock.wq], self.sendto_call(sock, data, daddr, dport, flags=flags),
+                         dontwait(flags, timeout))
+
+    def sendto_call(self, sock: Sock, data: bytes, daddr: int = 0, dport: int = 0, *, flags: int = 0) -> Blocking:
         """sendto(2) → udp_sendmsg / ping_v4_sendmsg: the user's bytes copied into a new skb.
         A TCP socket's send is tcp_sendmsg (stream.py): the address is ignored."""
-        sock = self.sock(fd)
         if sock.stream is not None:
-            return self.stream.send(sock, data, timeout=timeout, cancelled=cancelled, flags=flags)
+            return (yield from self.stream.send(sock, data, flags=flags))
         if sock.shutdown & SEND_SHUTDOWN:
             raise SockError(errno.EPIPE, "shut down for writing")
         if not daddr:
@@ -373,7 +395,7 @@ class SocketLayer:
                 dropped += len(queued)
                 continue
             refused = []
-            with sock.cond:
+            with sock.lock:
                 for skb in queued:
                     if sock.closed:  # no shutdown check: a UDP socket shut for reading still queues
                         refused.append((skb, pb.SKB_DROP_REASON_SOCKET_CLOSE))
@@ -382,8 +404,8 @@ class SocketLayer:
                     else:
                         sock.queue.append(skb)
                         sock.rmem += truesize(skb)
-                if len(refused) < len(queued):
-                    sock.cond.notify_all()
+            if len(refused) < len(queued):
+                sock.wq.wake(POLL_READ)  # sk_data_ready
             for skb, reason in refused:
                 if reason == pb.SKB_DROP_REASON_SOCKET_RCVBUFF and sock.protocol == IPPROTO_UDP:
                     self.mib.inc("Udp", "RcvbufErrors")
@@ -392,32 +414,40 @@ class SocketLayer:
             dropped += len(refused)
         return len(skbs) - dropped, dropped
 
-    def recvfrom(self, fd: int, bufsize: int, flags: int = 0, timeout: float | None = None,
-                 cancelled=lambda: False) -> Datagram:
-        """recvfrom(2) → udp_recvmsg / ping_recvmsg. Blocks until a datagram or an error
-        arrives, up to `timeout` seconds (None: until then, or until cancelled()).
-        A TCP socket's is tcp_recvmsg (stream.py): bytes from the stream, the peer's address."""
-        return self.recvmmsg(fd, 1, bufsize, flags, timeout, cancelled)[0]
+    def recvfrom(self, sock: Sock, bufsize: int, flags: int = 0, timeout: float | None = None) -> Datagram:
+        """recvfrom(2) on this thread: blocks until a datagram or an error arrives, up to
+        `timeout` seconds (None: until then)."""
+        return self.recvmmsg(sock, 1, bufsize, flags, timeout)[0]
 
-    def recvmmsg(self, fd: int, vlen: int, bufsize: int, flags: int = 0, timeout: float | None = None,
-                 cancelled=lambda: False) -> list[Datagram]:
-        """recvmmsg(2): up to vlen datagrams in one call. With MSG_WAITFORONE it waits as
-        recvfrom does for the first and takes what else is queued; without, it waits
-        for vlen of them until the timeout, which then returns those queued (EAGAIN if
-        none). A pending error is reported before any datagram, as __skb_recv_udp does."""
-        sock = self.sock(fd)
-        if sock.stream is not None:  # one stretch of the byte stream, whatever vlen
-            data = self.stream.recv(sock, bufsize, flags, timeout=timeout, cancelled=cancelled)
+    def recvmmsg(self, sock: Sock, vlen: int, bufsize: int, flags: int = 0,
+                 timeout: float | None = None) -> list[Datagram]:
+        return wait_sync([sock.wq], self.recvmmsg_call(sock, vlen, bufsize, flags), dontwait(flags, timeout))
+
+    def recvmmsg_call(self, sock: Sock, vlen: int, bufsize: int, flags: int = 0) -> Blocking:
+        """recvmmsg(2) → udp_recvmsg / ping_recvmsg: up to vlen datagrams in one call.
+        With MSG_WAITFORONE it waits as recvfrom does for the first and takes what else
+        is queued; without, it waits for vlen of them until its time is up, and then
+        returns those queued (EAGAIN if none). A pending error is reported before any
+        datagram, as __skb_recv_udp does. A TCP socket's is tcp_recvmsg (stream.py):
+        one stretch of the byte stream, whatever vlen, and the peer's address."""
+        if sock.stream is not None:
+            data = yield from self.stream.recv(sock, bufsize, flags)
             return [Datagram(data, sock.daddr, sock.dport, 0, 0)]
-        deadline = None if timeout is None else time.monotonic() + timeout
         peek = bool(flags & MSG_PEEK)
         wait_all = vlen > 1 and not flags & (MSG_WAITFORONE | MSG_DONTWAIT | MSG_PEEK)
-        with sock.cond:
-            while True:
+        timed_out = False
+        while True:
+            with sock.lock:
                 if sock.closed:
                     raise SockError(errno.EBADF, "closed while waiting")
                 if sock.queue:
-                    if not wait_all or len(sock.queue) >= vlen or sock.err or sock.shutdown & RCV_SHUTDOWN:
+                    if (not wait_all or len(sock.queue) >= vlen or sock.err or sock.shutdown & RCV_SHUTDOWN
+                            or timed_out):
+                        if peek:
+                            skbs = [sock.queue[0]]
+                        else:
+                            skbs = [sock.queue.popleft() for _ in range(min(max(vlen, 1), len(sock.queue)))]
+                            sock.rmem -= sum(truesize(skb) for skb in skbs)
                         break
                 else:
                     err = sock.sock_error()
@@ -425,17 +455,9 @@ class SocketLayer:
                         raise SockError(err, sock.err_detail)
                     if sock.shutdown & RCV_SHUTDOWN:
                         return [Datagram(b"", 0, 0, 0, 0)]
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if flags & MSG_DONTWAIT or (remaining is not None and remaining <= 0) or cancelled():
-                    if sock.queue:
-                        break
-                    raise SockError(errno.EAGAIN, "no datagram waiting")
-                sock.cond.wait(remaining)
-            if peek:
-                skbs = [sock.queue[0]]
-            else:
-                skbs = [sock.queue.popleft() for _ in range(min(max(vlen, 1), len(sock.queue)))]
-                sock.rmem -= sum(truesize(skb) for skb in skbs)
+                    if timed_out:
+                        raise would_block("no datagram waiting")
+            timed_out = yield POLL_READ
         if not peek and sock.protocol == IPPROTO_UDP:
             self.mib.inc("Udp", "InDatagrams", len(skbs))
         return [self._copy_to_user(sock, skb, bufsize, peek=peek) for skb in skbs]
@@ -453,21 +475,13 @@ class SocketLayer:
         return Datagram(data, saddr, sport, ttl, skb.len if skb.len > len(data) else 0,
                         sock_recv_timestamp(sock, skb))
 
-    def wake(self, fd: int) -> None:
-        """Wake a blocked reader so it can look at cancelled() again."""
-        sock = self._fds.get(fd)
-        if sock is not None:
-            with sock.cond:
-                sock.cond.notify_all()
-
-    def shutdown(self, fd: int, how: int) -> None:
+    def shutdown(self, sock: Sock, how: int) -> None:
         """inet_shutdown(); a TCP socket's goes on to tcp_shutdown (stream.py)."""
-        sock = self.sock(fd)
         if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
             raise SockError(errno.EINVAL, f"how {how}")
-        with sock.cond:
-            sock.shutdown |= {SHUT_RD: RCV_SHUTDOWN, SHUT_WR: SEND_SHUTDOWN}.get(how, RCV_SHUTDOWN | SEND_SHUTDOWN)
-            sock.cond.notify_all()
+        with sock.lock:
+            sock.shutdown |= {SHUT_RD: RCV_SHUTDOWN, SHUT_WR: SEND_SHUTDOWN}.get(how, SHUTDOWN_MASK)
+        sock.wq.wake()  # sk_state_change
         if sock.stream is not None:
             self.stream.shutdown(sock, how)
         elif not sock.connected:
@@ -483,8 +497,8 @@ class SocketLayer:
             return False  # the path MTU was learned; a socket that never sets DF is not told
         if not sock.recverr and (not fatal or not sock.connected):
             return False
-        with sock.cond:
+        with sock.lock:
             sock.err = err
             sock.err_detail = detail
-            sock.cond.notify_all()
+        sock.wq.wake(POLLERR)  # sk_error_report
         return True

@@ -11,28 +11,30 @@ that finds it full waits (sk_stream_wait_memory) until L4's callbacks report
 bytes acknowledged. Receive: L4 hands in-order bytes up as skbs; recv copies
 up to bufsize across them (skb_copy_datagram_msg, a COPY), frees what it
 used up and tells L4 how much was read (tcp_cleanup_rbuf), which may open the
-window. Connect, accept and recv block on the socket's condition, woken by
-L4's callbacks (sk_state_change, sk_data_ready, sk_error_report,
-sk_write_space), never by polling.
+window. Connect, accept, send and recv wait on the socket's wait queue (wait.py),
+woken by L4's callbacks (sk_state_change, sk_data_ready, sk_error_report,
+sk_write_space), never by polling; tcp_poll says what a socket is ready for.
 
 Pure logic: L4's TCP calls are an object given to it.
 """
 
 import errno
-import time
 from collections import deque
 
 from pktpath import skbuff as s
 from pktpath.offload import tcp_xmit_size_goal
 from pktpath.trace import FlowKey
 from pktpath.pb import skbuff_pb2
+from pktpath.services.socket.wait import (
+    POLL_READ, POLL_WRITE, POLLERR, POLLHUP, POLLRDHUP, Blocking, would_block,
+)
 from pktpath.sockerr import SockError
 
 pb = skbuff_pb2
 SOCK = pb.LAYER_SOCKET
 SOMAXCONN = 4096            # net.core.somaxconn: the most a backlog can be
 TCP_MSS_DEFAULT = 536
-MSG_PEEK, MSG_DONTWAIT = 0x2, 0x40
+MSG_PEEK = 0x2
 RCV_SHUTDOWN, SEND_SHUTDOWN = 1, 2
 
 
@@ -51,17 +53,33 @@ class StreamState:
         self.nodelay = False
 
 
-def _deadline(timeout: float | None) -> float | None:
-    return None if timeout is None else time.monotonic() + timeout
+def sk_stream_is_writeable(sock) -> bool:
+    """__sk_stream_is_writeable(): sk_stream_wspace() >= sk_stream_min_wspace(): the free
+    send buffer is at least half of what is queued, so a writer is never woken for a sliver."""
+    return sock.sndbuf - sock.stream.wmem >= sock.stream.wmem // 2
 
 
-def _wait(sock, ready, deadline: float | None, cancelled, what: str) -> None:
-    """Wait on the socket's condition (held) until ready(); EAGAIN when the time is up."""
-    while not ready():
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if (remaining is not None and remaining <= 0) or cancelled():
-            raise SockError(errno.EAGAIN, what)
-        sock.cond.wait(remaining)
+def tcp_poll(sock) -> int:
+    """tcp_poll(): a listener is readable with a connection to accept; a socket never
+    connected or done (TCP_CLOSE) hangs up; after the handshake, readable with data
+    or the peer's FIN, writable while the send buffer has room."""
+    st = sock.stream
+    if st.state == "LISTEN":
+        return POLL_READ if st.accept_queue else 0
+    closed = st.state in ("CLOSE", "CLOSED")
+    shutdown = sock.shutdown | (RCV_SHUTDOWN if st.eof else 0) | (RCV_SHUTDOWN | SEND_SHUTDOWN
+                                                                    if st.state == "CLOSED" else 0)
+    mask = POLLHUP if closed or shutdown == RCV_SHUTDOWN | SEND_SHUTDOWN else 0
+    if shutdown & RCV_SHUTDOWN:
+        mask |= POLL_READ | POLLRDHUP
+    if st.state != "SYN_SENT":
+        if sock.queue:
+            mask |= POLL_READ
+        if shutdown & SEND_SHUTDOWN or sk_stream_is_writeable(sock):
+            mask |= POLL_WRITE
+    if sock.err:
+        mask |= POLLERR
+    return mask
 
 
 class Stream:
@@ -72,9 +90,9 @@ class Stream:
         self.tcp = tcp  # L4: connect, listen, accepted, sendmsg, recvd, shutdown, close, setsockopt
 
     # -- connect, listen, accept ------------------------------------------------------
-    def connect(self, sock, daddr: int, dport: int, *, nonblocking: bool = False, timeout: float | None = None,
-                cancelled=lambda: False) -> None:
-        """inet_stream_connect() → tcp_v4_connect(), then wait for the handshake."""
+    def connect(self, sock, daddr: int, dport: int, *, nonblocking: bool = False) -> Blocking:
+        """inet_stream_connect() → tcp_v4_connect(), then wait for the handshake: EINPROGRESS
+        at once if nonblocking; a connect whose time runs out is given up (ETIMEDOUT)."""
         st = sock.stream
         if st.state == "ESTABLISHED":
             raise SockError(errno.EISCONN, "already connected")
@@ -98,18 +116,17 @@ class Stream:
             raise SockError(err, "connect")
         if nonblocking:
             raise SockError(errno.EINPROGRESS, "the handshake goes on; SO_ERROR tells how it ended")
-        deadline = _deadline(timeout)
-        with sock.cond:
-            try:
-                _wait(sock, lambda: st.state != "SYN_SENT" or sock.err, deadline, cancelled,
-                      "connect timed out")
-            except SockError:
+        while True:
+            with sock.lock:
+                if st.state != "SYN_SENT" or sock.err:
+                    err = sock.sock_error()
+                    if err:
+                        raise SockError(err, sock.err_detail or "connect")
+                    return None
+            if (yield POLL_WRITE):
                 self.tcp.close(sock.sk)
                 st.state = "CLOSED"
-                raise SockError(errno.ETIMEDOUT, "no answer to the SYN in time") from None
-            err = sock.sock_error()
-            if err:
-                raise SockError(err, sock.err_detail or "connect")
+                raise SockError(errno.ETIMEDOUT, "no answer to the SYN in time")
 
     def listen(self, sock, backlog: int) -> None:
         """inet_listen(): an unbound socket gets an ephemeral port first."""
@@ -122,20 +139,20 @@ class Stream:
         st.state = "LISTEN"
         self.tcp.listen(sock, st.backlog)
 
-    def accept(self, sock, *, nonblocking: bool = False, timeout: float | None = None, cancelled=lambda: False):
+    def accept(self, sock) -> Blocking:
         """inet_accept() → inet_csk_accept(): the next established connection, a new socket."""
         st = sock.stream
         if st.state != "LISTEN":
             raise SockError(errno.EINVAL, "not listening")
-        with sock.cond:
-            if nonblocking and not st.accept_queue:
-                raise SockError(errno.EAGAIN, "no connection waiting")
-            _wait(sock, lambda: st.accept_queue or sock.closed, _deadline(timeout), cancelled,
-                  "no connection in time")
-            if sock.closed:
-                raise SockError(errno.EBADF, "closed while waiting")
-            child = st.accept_queue.popleft()
-        self.layer.install(child)
+        while True:
+            with sock.lock:
+                if sock.closed:
+                    raise SockError(errno.EBADF, "closed while waiting")
+                if st.accept_queue:
+                    child = st.accept_queue.popleft()
+                    break
+            if (yield POLL_READ):
+                raise would_block("no connection waiting")
         self.tcp.accepted(sock.sk, child.sk)
         return child
 
@@ -160,8 +177,7 @@ class Stream:
             else:
                 getattr(self, "_on_" + kind)(sock, value, skb, child)
         for sock in fed.values():
-            with sock.cond:
-                sock.cond.notify_all()
+            sock.wq.wake(POLL_READ)  # sk_data_ready
         return orphans
 
     def _queue_data(self, sock, skb) -> bool:
@@ -170,69 +186,70 @@ class Stream:
         if sock.closed:  # closed by the user: L4 resets the connection as it sees this data
             self.layer.drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "tcp_data_ready")
             return False
-        with sock.cond:
+        with sock.lock:
             sock.queue.append(skb)
             sock.stream.unread += skb.len
         return True
 
     def _on_eof(self, sock, value, skb, child) -> None:
-        with sock.cond:
+        with sock.lock:
             sock.stream.eof = True
-            sock.cond.notify_all()
+        sock.wq.wake(POLL_READ | POLLRDHUP)  # sk_data_ready after tcp_fin
 
     def _on_established(self, sock, value, skb, child) -> None:
-        with sock.cond:
+        with sock.lock:
             sock.stream.state = "ESTABLISHED"
             sock.stream.mss = value
-            sock.cond.notify_all()
+        sock.wq.wake(POLL_WRITE)  # sk_state_change
 
     def _on_accept(self, sock, value, skb, child) -> None:
         new = self.layer.child(sock, child)
         new.stream.state = "ESTABLISHED"
         new.stream.mss = child.mss
-        with sock.cond:
+        with sock.lock:
             sock.stream.accept_queue.append(new)
-            sock.cond.notify_all()
+        sock.wq.wake(POLL_READ)  # the listener's sk_data_ready
 
     def _on_error(self, sock, value, skb, child) -> None:
-        with sock.cond:
+        with sock.lock:
             sock.err = value
             sock.err_detail = {errno.ECONNREFUSED: "connection refused (a reset answered the SYN)",
                                errno.ECONNRESET: "connection reset by the peer",
                                errno.ETIMEDOUT: "no acknowledgement: the connection timed out"}.get(value, "")
-            sock.cond.notify_all()
+        sock.wq.wake(POLLERR)  # sk_error_report
 
     def _on_acked(self, sock, value, skb, child) -> None:
-        with sock.cond:
+        with sock.lock:
             sock.stream.wmem = max(0, sock.stream.wmem - value)
-            sock.cond.notify_all()  # sk_write_space
+            writeable = sk_stream_is_writeable(sock)
+        if writeable:
+            sock.wq.wake(POLL_WRITE)  # sk_stream_write_space
 
     def _on_sndbuf(self, sock, value, skb, child) -> None:
         """tcp_sndbuf_expand()'s suggestion: taken unless SO_SNDBUF was set."""
         if sock.sndbuf_locked:
             return
-        with sock.cond:
+        with sock.lock:
             sock.sndbuf = max(sock.sndbuf, value)
-            sock.cond.notify_all()
+        sock.wq.wake(POLL_WRITE)
 
     def _on_closed(self, sock, value, skb, child) -> None:
-        with sock.cond:
+        with sock.lock:
             sock.stream.state = "CLOSED"
-            sock.cond.notify_all()
+        sock.wq.wake(POLLHUP | POLL_READ | POLL_WRITE)  # sk_state_change at tcp_done
         if sock.closed:
             self.layer.forget(sock)
 
     # -- data -------------------------------------------------------------------------------
-    def send(self, sock, data: bytes, *, timeout: float | None = None, cancelled=lambda: False,
-             flags: int = 0) -> int:
-        """tcp_sendmsg(): copy the user's bytes into skbs while SO_SNDBUF has room, waiting
-        for acknowledgements when it has none. Returns the bytes taken: all of them, or
-        those taken before the timeout (EAGAIN if none)."""
+    def send(self, sock, data: bytes, *, flags: int = 0) -> Blocking:
+        """tcp_sendmsg(): copy the user's bytes into skbs while the send buffer is writeable
+        (sk_stream_memory_free), waiting for acknowledgements when it is not
+        (sk_stream_wait_memory). Returns the bytes taken: all of them, or those taken
+        before the time ran out (EAGAIN if none)."""
         st = sock.stream
-        deadline = _deadline(0 if flags & MSG_DONTWAIT else timeout)
         sent = 0
         while sent < len(data) or not data:
-            with sock.cond:
+            with sock.lock:
                 err = sock.sock_error()
                 if err:
                     raise SockError(err, sock.err_detail or "send")
@@ -242,21 +259,16 @@ class Stream:
                     raise SockError(errno.ENOTCONN, "not connected")
                 if not data:
                     return 0
-                # room for a whole segment (or the rest), not a sliver: no silly small skbs
-                wanted = min(len(data) - sent, st.mss)
-                try:
-                    _wait(sock, lambda: (sock.sndbuf - st.wmem >= wanted and st.state == "ESTABLISHED")
-                          or sock.err or st.state == "CLOSED", deadline, cancelled, "the send buffer is full")
-                except SockError:
-                    if sent:
-                        return sent
-                    raise
-                if sock.err or st.state == "CLOSED":
-                    continue  # report it above
-                chunk = data[sent:sent + sock.sndbuf - st.wmem]
+                room = sock.sndbuf - st.wmem if st.state == "ESTABLISHED" else 0
+                chunk = data[sent:sent + room] if room > 0 and sk_stream_is_writeable(sock) else b""
                 st.wmem += len(chunk)
-            self.tcp.sendmsg(self._skbs(sock, chunk))
-            sent += len(chunk)
+            if chunk:
+                self.tcp.sendmsg(self._skbs(sock, chunk))
+                sent += len(chunk)
+            elif (yield POLL_WRITE):
+                if sent:
+                    return sent
+                raise would_block("the send buffer is full")
         return sent
 
     def _skbs(self, sock, chunk: bytes) -> list:
@@ -274,25 +286,27 @@ class Stream:
             skbs.append(skb)
         return skbs
 
-    def recv(self, sock, bufsize: int, flags: int = 0, *, timeout: float | None = None,
-             cancelled=lambda: False) -> bytes:
+    def recv(self, sock, bufsize: int, flags: int = 0) -> Blocking:
         """tcp_recvmsg(): whatever is queued, up to bufsize, once anything is; b"" at end of
         file (the peer's FIN, or SHUT_RD)."""
         st = sock.stream
         if st.state == "LISTEN":
             raise SockError(errno.ENOTCONN, "a listening socket has no data")
-        deadline = _deadline(0 if flags & MSG_DONTWAIT else timeout)
-        with sock.cond:
-            _wait(sock, lambda: sock.queue or st.eof or sock.err or sock.shutdown & RCV_SHUTDOWN
-                  or st.state in ("CLOSED", "CLOSE") or sock.closed, deadline, cancelled, "no data in time")
-            if not sock.queue:
-                err = sock.sock_error()
-                if err:
-                    raise SockError(err, sock.err_detail or "recv")
-                if st.state == "CLOSE" and not st.eof:
-                    raise SockError(errno.ENOTCONN, "not connected")
-                return b""
-            data, copied = self._copy_out(sock, bufsize, peek=bool(flags & MSG_PEEK))
+        while True:
+            with sock.lock:
+                if sock.queue:
+                    data, copied = self._copy_out(sock, bufsize, peek=bool(flags & MSG_PEEK))
+                    break
+                if st.eof or sock.err or sock.shutdown & RCV_SHUTDOWN or st.state in ("CLOSED", "CLOSE") \
+                        or sock.closed:
+                    err = sock.sock_error()
+                    if err:
+                        raise SockError(err, sock.err_detail or "recv")
+                    if st.state == "CLOSE" and not st.eof:
+                        raise SockError(errno.ENOTCONN, "not connected")
+                    return b""
+            if (yield POLL_READ):
+                raise would_block("no data in time")
         if copied:
             self.tcp.recvd(sock.sk, copied)
         return data
@@ -333,7 +347,7 @@ class Stream:
 
     def close(self, sock) -> None:
         """tcp_close(): L4 sends the FIN, or a reset when data was left unread."""
-        with sock.cond:
+        with sock.lock:
             queued = list(sock.queue)
             sock.queue.clear()
             children = list(sock.stream.accept_queue)

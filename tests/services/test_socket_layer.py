@@ -82,22 +82,12 @@ def errno_of(call) -> int:
 
 # -- fds and sockets ----------------------------------------------------------------------
 
-def test_fds_start_at_3_and_reuse_the_lowest_free(layer):
-    fds = [udp_socket(layer).fd for _ in range(3)]
-    assert fds == [3, 4, 5]
-    layer.close(4)
-    assert udp_socket(layer).fd == 4
-    layer.close(3)
-    layer.close(5)
-    assert [udp_socket(layer).fd for _ in range(3)] == [3, 5, 6]
-    assert [k.fd for k in layer.sockets()] == [3, 4, 5, 6]
-
-
 def test_each_socket_gets_its_own_sk(layer):
     a, b = udp_socket(layer), udp_socket(layer)
-    layer.close(a.fd)
+    layer.close(a)
     c = udp_socket(layer)
-    assert c.fd == a.fd and len({a.sk, b.sk, c.sk}) == 3
+    assert len({a.sk, b.sk, c.sk}) == 3
+    assert {k.sk for k in layer.sockets()} == {b.sk, c.sk}
 
 
 def test_socket_arguments_checked(layer):
@@ -110,18 +100,12 @@ def test_socket_arguments_checked(layer):
     assert layer.socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP).protocol == IPPROTO_ICMP
 
 
-def test_unknown_fd_is_ebadf(layer):
-    assert errno_of(lambda: layer.sock(3)) == errno.EBADF
-    assert errno_of(lambda: layer.close(3)) == errno.EBADF
-    assert errno_of(lambda: layer.recvfrom(3, 10, MSG_DONTWAIT)) == errno.EBADF
-
-
 def test_bind_and_connect_go_through_l4(layer):
     sock = udp_socket(layer)
-    layer.bind(sock.fd, 0, 5000)
+    layer.bind(sock, 0, 5000)
     assert sock.bound and sock.sport == 5000 and layer.l4.hashed == [sock.sk]
-    assert errno_of(lambda: layer.bind(sock.fd, 0, 5001)) == errno.EINVAL
-    layer.connect(sock.fd, PEER, 53)
+    assert errno_of(lambda: layer.bind(sock, 0, 5001)) == errno.EINVAL
+    layer.connect(sock, PEER, 53)
     assert (sock.saddr, sock.sport, sock.daddr, sock.dport) == (A, 5000, PEER, 53) and sock.connected
     assert layer.l4.hashed == [sock.sk, sock.sk]
 
@@ -136,33 +120,33 @@ def test_bind_and_connect_go_through_l4(layer):
 ])
 def test_so_rcvbuf_is_doubled_within_bounds(layer, value, expected):
     sock = udp_socket(layer)
-    layer.setsockopt(sock.fd, SOL_SOCKET, SO_RCVBUF, value)
-    assert layer.getsockopt(sock.fd, SOL_SOCKET, SO_RCVBUF) == expected == sock.rcvbuf
+    layer.setsockopt(sock, SOL_SOCKET, SO_RCVBUF, value)
+    assert layer.getsockopt(sock, SOL_SOCKET, SO_RCVBUF) == expected == sock.rcvbuf
 
 
 def test_negative_so_rcvbuf_reads_as_a_huge_unsigned_value(layer):
     sock = udp_socket(layer)
-    layer.setsockopt(sock.fd, SOL_SOCKET, SO_RCVBUF, -1)
+    layer.setsockopt(sock, SOL_SOCKET, SO_RCVBUF, -1)
     assert sock.rcvbuf == 2 * RMEM_MAX
 
 
 def test_so_sndbuf_is_doubled_with_its_own_minimum(layer):
     sock = udp_socket(layer)
-    layer.setsockopt(sock.fd, SOL_SOCKET, SO_SNDBUF, 1000)
-    assert layer.getsockopt(sock.fd, SOL_SOCKET, SO_SNDBUF) == SOCK_MIN_SNDBUF
-    layer.setsockopt(sock.fd, SOL_SOCKET, SO_SNDBUF, 50000)
-    assert layer.getsockopt(sock.fd, SOL_SOCKET, SO_SNDBUF) == 100000
+    layer.setsockopt(sock, SOL_SOCKET, SO_SNDBUF, 1000)
+    assert layer.getsockopt(sock, SOL_SOCKET, SO_SNDBUF) == SOCK_MIN_SNDBUF
+    layer.setsockopt(sock, SOL_SOCKET, SO_SNDBUF, 50000)
+    assert layer.getsockopt(sock, SOL_SOCKET, SO_SNDBUF) == 100000
 
 
 def test_ip_options(layer):
     sock = udp_socket(layer)
-    assert layer.getsockopt(sock.fd, IPPROTO_IP, IP_TTL) == 64
-    layer.setsockopt(sock.fd, IPPROTO_IP, IP_TTL, 9)
-    assert layer.getsockopt(sock.fd, IPPROTO_IP, IP_TTL) == 9
-    assert errno_of(lambda: layer.setsockopt(sock.fd, IPPROTO_IP, IP_TTL, 256)) == errno.EINVAL
-    assert errno_of(lambda: layer.setsockopt(sock.fd, IPPROTO_IP, IP_MTU_DISCOVER, 6)) == errno.EINVAL
-    assert errno_of(lambda: layer.setsockopt(sock.fd, IPPROTO_IP, 99, 1)) == errno.ENOPROTOOPT
-    assert errno_of(lambda: layer.getsockopt(sock.fd, IPPROTO_IP, 99)) == errno.ENOPROTOOPT
+    assert layer.getsockopt(sock, IPPROTO_IP, IP_TTL) == 64
+    layer.setsockopt(sock, IPPROTO_IP, IP_TTL, 9)
+    assert layer.getsockopt(sock, IPPROTO_IP, IP_TTL) == 9
+    assert errno_of(lambda: layer.setsockopt(sock, IPPROTO_IP, IP_TTL, 256)) == errno.EINVAL
+    assert errno_of(lambda: layer.setsockopt(sock, IPPROTO_IP, IP_MTU_DISCOVER, 6)) == errno.EINVAL
+    assert errno_of(lambda: layer.setsockopt(sock, IPPROTO_IP, 99, 1)) == errno.ENOPROTOOPT
+    assert errno_of(lambda: layer.getsockopt(sock, IPPROTO_IP, 99)) == errno.ENOPROTOOPT
 
 
 # -- the receive queue ------------------------------------------------------------------------
@@ -170,8 +154,8 @@ def test_ip_options(layer):
 def test_receive_queue_accounting_and_rcvbuf_drops(layer):
     """Accepted while sk_rmem_alloc <= sk_rcvbuf, counted by truesize; then SOCKET_RCVBUFF."""
     sock = udp_socket(layer)
-    layer.bind(sock.fd, 0, 5000)
-    layer.setsockopt(sock.fd, SOL_SOCKET, SO_RCVBUF, 0)   # 2304 bytes
+    layer.bind(sock, 0, 5000)
+    layer.setsockopt(sock, SOL_SOCKET, SO_RCVBUF, 0)   # 2304 bytes
     skbs = [delivered(sock, bytes(200)) for _ in range(6)]
     size = truesize(skbs[0])
     expected = 0
@@ -185,14 +169,14 @@ def test_receive_queue_accounting_and_rcvbuf_drops(layer):
     assert layer.mib.get("Udp", "InErrors") == 6 - expected
     assert drops(layer, pb.SKB_DROP_REASON_SOCKET_RCVBUFF) == 6 - expected
     # Reading one frees its truesize; one more fits again.
-    layer.recvfrom(sock.fd, 1000, MSG_DONTWAIT)
+    layer.recvfrom(sock, 1000, MSG_DONTWAIT)
     assert sock.rmem == (expected - 1) * size
     assert layer.sock_queue_rcv_skb([delivered(sock)]) == (1, 0)
 
 
 def test_an_empty_queue_takes_one_skb_larger_than_rcvbuf(layer):
     sock = udp_socket(layer)
-    layer.setsockopt(sock.fd, SOL_SOCKET, SO_RCVBUF, 0)
+    layer.setsockopt(sock, SOL_SOCKET, SO_RCVBUF, 0)
     big = delivered(sock, bytes(5000))
     assert truesize(big) > sock.rcvbuf
     assert layer.sock_queue_rcv_skb([big]) == (1, 0)
@@ -201,7 +185,7 @@ def test_an_empty_queue_takes_one_skb_larger_than_rcvbuf(layer):
 
 def test_ping_socket_rcvbuf_drop_is_not_a_udp_error(layer):
     sock = udp_socket(layer, IPPROTO_ICMP)
-    layer.setsockopt(sock.fd, SOL_SOCKET, SO_RCVBUF, 0)
+    layer.setsockopt(sock, SOL_SOCKET, SO_RCVBUF, 0)
     layer.sock_queue_rcv_skb([delivered(sock, bytes(5000)), delivered(sock)])
     assert drops(layer, pb.SKB_DROP_REASON_SOCKET_RCVBUFF) == 1
     assert layer.mib.get("Udp", "RcvbufErrors") == 0
@@ -210,7 +194,7 @@ def test_ping_socket_rcvbuf_drop_is_not_a_udp_error(layer):
 def test_skb_for_a_socket_that_is_gone_is_dropped(layer):
     sock = udp_socket(layer)
     skb = delivered(sock)
-    layer.close(sock.fd)
+    layer.close(sock)
     assert layer.sock_queue_rcv_skb([skb]) == (0, 1)
     assert drops(layer, pb.SKB_DROP_REASON_SOCKET_CLOSE) == 1
 
@@ -219,10 +203,10 @@ def test_skb_for_a_socket_that_is_gone_is_dropped(layer):
 
 def test_recvfrom_copies_to_user_and_returns_the_sender(layer):
     sock = udp_socket(layer)
-    layer.bind(sock.fd, 0, 5000)
+    layer.bind(sock, 0, 5000)
     skb = delivered(sock, b"datagram", saddr=PEER, sport=4321, ttl=33)
     layer.sock_queue_rcv_skb([skb])
-    dg = layer.recvfrom(sock.fd, 2048, MSG_DONTWAIT)
+    dg = layer.recvfrom(sock, 2048, MSG_DONTWAIT)
     assert (dg.data, dg.saddr, dg.sport, dg.ttl, dg.truncated_from) == (b"datagram", PEER, 4321, 33, 0)
     copies = [e for e in skb.events if e[0] == s.COPY]
     assert [(e[3], e[5], e[7], e[8]) for e in copies] == [("skb_copy_datagram_msg", 8, "skb", "user")]
@@ -233,35 +217,35 @@ def test_recvfrom_copies_to_user_and_returns_the_sender(layer):
 
 def test_so_timestampns_gives_the_receive_time_only_when_asked(layer):
     sock = udp_socket(layer)
-    layer.bind(sock.fd, 0, 5000)
+    layer.bind(sock, 0, 5000)
     stamped, unstamped = delivered(sock, b"1"), delivered(sock, b"2")
     stamped.tstamp = 1_764_000_000_000_000_001
     layer.sock_queue_rcv_skb([delivered(sock, b"0"), stamped])
-    assert layer.recvfrom(sock.fd, 100, MSG_DONTWAIT).tstamp == 0  # not asked for
-    layer.setsockopt(sock.fd, SOL_SOCKET, SO_TIMESTAMPNS, 1)
-    assert layer.getsockopt(sock.fd, SOL_SOCKET, SO_TIMESTAMPNS) == 1
+    assert layer.recvfrom(sock, 100, MSG_DONTWAIT).tstamp == 0  # not asked for
+    layer.setsockopt(sock, SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    assert layer.getsockopt(sock, SOL_SOCKET, SO_TIMESTAMPNS) == 1
     layer.sock_queue_rcv_skb([unstamped])
-    assert layer.recvfrom(sock.fd, 100, MSG_DONTWAIT).tstamp == 1_764_000_000_000_000_001
+    assert layer.recvfrom(sock, 100, MSG_DONTWAIT).tstamp == 1_764_000_000_000_000_001
     before = time.time_ns()
-    assert before <= layer.recvfrom(sock.fd, 100, MSG_DONTWAIT).tstamp <= time.time_ns()  # stamped at recv
+    assert before <= layer.recvfrom(sock, 100, MSG_DONTWAIT).tstamp <= time.time_ns()  # stamped at recv
 
 
 def test_recvfrom_truncates_to_bufsize_and_loses_the_rest(layer):
     sock = udp_socket(layer)
     layer.sock_queue_rcv_skb([delivered(sock, b"0123456789"), delivered(sock, b"next")])
-    dg = layer.recvfrom(sock.fd, 4, MSG_DONTWAIT)
+    dg = layer.recvfrom(sock, 4, MSG_DONTWAIT)
     assert (dg.data, dg.truncated_from) == (b"0123", 10)
-    assert layer.recvfrom(sock.fd, 100, MSG_DONTWAIT).data == b"next"
+    assert layer.recvfrom(sock, 100, MSG_DONTWAIT).data == b"next"
 
 
 def test_msg_peek_leaves_the_datagram_queued_without_a_copy(layer):
     sock = udp_socket(layer)
     skb = delivered(sock, b"peek")
     layer.sock_queue_rcv_skb([skb])
-    assert layer.recvfrom(sock.fd, 100, MSG_PEEK | MSG_DONTWAIT).data == b"peek"
+    assert layer.recvfrom(sock, 100, MSG_PEEK | MSG_DONTWAIT).data == b"peek"
     assert len(sock.queue) == 1 and not [e for e in skb.events if e[0] == s.COPY]
     assert layer.mib.get("Udp", "InDatagrams") == 0
-    assert layer.recvfrom(sock.fd, 100, MSG_DONTWAIT).data == b"peek"
+    assert layer.recvfrom(sock, 100, MSG_DONTWAIT).data == b"peek"
     assert not sock.queue
 
 
@@ -270,7 +254,7 @@ def test_recvfrom_blocks_until_a_datagram_is_queued_from_another_thread(layer):
     result = {}
 
     def reader():
-        result["dg"] = layer.recvfrom(sock.fd, 100, timeout=5.0)
+        result["dg"] = layer.recvfrom(sock, 100, timeout=5.0)
         result["t"] = time.monotonic()
 
     thread = threading.Thread(target=reader)
@@ -288,40 +272,40 @@ def test_recvfrom_blocks_until_a_datagram_is_queued_from_another_thread(layer):
 def test_recvfrom_timeout_is_eagain(layer):
     sock = udp_socket(layer)
     start = time.monotonic()
-    assert errno_of(lambda: layer.recvfrom(sock.fd, 100, timeout=0.05)) == errno.EAGAIN
+    assert errno_of(lambda: layer.recvfrom(sock, 100, timeout=0.05)) == errno.EAGAIN
     assert 0.04 <= time.monotonic() - start < 1.0
 
 
 def test_msg_dontwait_is_eagain_at_once(layer):
     sock = udp_socket(layer)
     start = time.monotonic()
-    assert errno_of(lambda: layer.recvfrom(sock.fd, 100, MSG_DONTWAIT, timeout=5.0)) == errno.EAGAIN
+    assert errno_of(lambda: layer.recvfrom(sock, 100, MSG_DONTWAIT, timeout=5.0)) == errno.EAGAIN
     assert time.monotonic() - start < 0.5
 
 
 def test_shutdown_rd_wakes_a_reader_with_an_empty_datagram(layer):
     sock = udp_socket(layer)
-    layer.connect(sock.fd, PEER, 53)
-    layer.shutdown(sock.fd, SHUT_RD)
+    layer.connect(sock, PEER, 53)
+    layer.shutdown(sock, SHUT_RD)
     start = time.monotonic()
-    assert layer.recvfrom(sock.fd, 100, timeout=1.0).data == b""
+    assert layer.recvfrom(sock, 100, timeout=1.0).data == b""
     assert time.monotonic() - start < 0.5
 
 
 def test_shutdown_rd_does_not_stop_udp_datagrams_being_queued(layer):
     sock = udp_socket(layer)
-    layer.connect(sock.fd, PEER, 53)
-    layer.shutdown(sock.fd, SHUT_RD)
+    layer.connect(sock, PEER, 53)
+    layer.shutdown(sock, SHUT_RD)
     assert layer.sock_queue_rcv_skb([delivered(sock, b"late")]) == (1, 0)
-    assert layer.recvfrom(sock.fd, 100, MSG_DONTWAIT).data == b"late"
+    assert layer.recvfrom(sock, 100, MSG_DONTWAIT).data == b"late"
 
 
 # -- sendto -------------------------------------------------------------------------------
 
 def test_sendto_copies_from_user_into_a_new_skb_and_autobinds(layer):
     sock = udp_socket(layer)
-    layer.setsockopt(sock.fd, IPPROTO_IP, IP_TTL, 7)
-    assert layer.sendto(sock.fd, b"request", PEER, 53) == 7
+    layer.setsockopt(sock, IPPROTO_IP, IP_TTL, 7)
+    assert layer.sendto(sock, b"request", PEER, 53) == 7
     assert sock.bound and sock.sport == 40000
     ((sent_sock, skb),) = layer.l4.sent
     assert sent_sock is sock and skb.sk == sock.sk
@@ -334,34 +318,34 @@ def test_sendto_copies_from_user_into_a_new_skb_and_autobinds(layer):
 
 def test_sendto_on_a_connected_socket_uses_the_peer(layer):
     sock = udp_socket(layer)
-    layer.setsockopt(sock.fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
-    layer.connect(sock.fd, PEER, 53)
-    layer.sendto(sock.fd, b"x")
+    layer.setsockopt(sock, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
+    layer.connect(sock, PEER, 53)
+    layer.sendto(sock, b"x")
     flow = Flowi4.unpack(layer.l4.sent[0][1].cb)
     assert (flow.daddr, flow.dport, flow.ttl, flow.pmtudisc) == (PEER, 53, 0, IP_PMTUDISC_DONT)
 
 
 def test_sendto_size_limits(layer):
     sock = udp_socket(layer)
-    assert errno_of(lambda: layer.sendto(sock.fd, bytes(65508), PEER, 53)) == errno.EMSGSIZE
+    assert errno_of(lambda: layer.sendto(sock, bytes(65508), PEER, 53)) == errno.EMSGSIZE
     assert layer.l4.sent == []
-    assert layer.sendto(sock.fd, bytes(65507), PEER, 53) == 65507
+    assert layer.sendto(sock, bytes(65507), PEER, 53) == 65507
     ping = udp_socket(layer, IPPROTO_ICMP)
-    assert errno_of(lambda: layer.sendto(ping.fd, bytes(65516), PEER)) == errno.EMSGSIZE
-    assert layer.sendto(ping.fd, bytes(65515), PEER) == 65515
+    assert errno_of(lambda: layer.sendto(ping, bytes(65516), PEER)) == errno.EMSGSIZE
+    assert layer.sendto(ping, bytes(65515), PEER) == 65515
 
 
 def test_sendto_without_a_destination(layer):
     sock = udp_socket(layer)
-    assert errno_of(lambda: layer.sendto(sock.fd, b"x")) == errno.EDESTADDRREQ
-    assert errno_of(lambda: layer.sendto(sock.fd, b"x", PEER, 0)) == errno.EINVAL
+    assert errno_of(lambda: layer.sendto(sock, b"x")) == errno.EDESTADDRREQ
+    assert errno_of(lambda: layer.sendto(sock, b"x", PEER, 0)) == errno.EINVAL
     assert layer.l4.sent == []
 
 
 def test_sendto_raises_the_errno_l4_returns(layer):
     sock = udp_socket(layer)
     layer.l4.errno = errno.ENETUNREACH
-    assert errno_of(lambda: layer.sendto(sock.fd, b"x", PEER, 53)) == errno.ENETUNREACH
+    assert errno_of(lambda: layer.sendto(sock, b"x", PEER, 53)) == errno.ENETUNREACH
 
 
 # -- ICMP errors -------------------------------------------------------------------------------
@@ -372,55 +356,55 @@ def report(layer, sock, err=errno.ECONNREFUSED, fatal=True, type_=3, code=3) -> 
 
 def test_hard_error_on_a_connected_socket_is_reported_once(layer):
     sock = udp_socket(layer)
-    layer.connect(sock.fd, PEER, 53)
+    layer.connect(sock, PEER, 53)
     assert report(layer, sock)
-    assert errno_of(lambda: layer.recvfrom(sock.fd, 100, MSG_DONTWAIT)) == errno.ECONNREFUSED
-    assert errno_of(lambda: layer.recvfrom(sock.fd, 100, MSG_DONTWAIT)) == errno.EAGAIN  # taken
+    assert errno_of(lambda: layer.recvfrom(sock, 100, MSG_DONTWAIT)) == errno.ECONNREFUSED
+    assert errno_of(lambda: layer.recvfrom(sock, 100, MSG_DONTWAIT)) == errno.EAGAIN  # taken
 
 
 def test_pending_error_readable_with_so_error(layer):
     sock = udp_socket(layer)
-    layer.connect(sock.fd, PEER, 53)
+    layer.connect(sock, PEER, 53)
     report(layer, sock)
-    assert layer.getsockopt(sock.fd, SOL_SOCKET, SO_ERROR) == errno.ECONNREFUSED
-    assert layer.getsockopt(sock.fd, SOL_SOCKET, SO_ERROR) == 0
+    assert layer.getsockopt(sock, SOL_SOCKET, SO_ERROR) == errno.ECONNREFUSED
+    assert layer.getsockopt(sock, SOL_SOCKET, SO_ERROR) == 0
 
 
 def test_soft_error_needs_ip_recverr(layer):
     sock = udp_socket(layer)
-    layer.connect(sock.fd, PEER, 53)
+    layer.connect(sock, PEER, 53)
     assert not report(layer, sock, errno.EHOSTUNREACH, False, 11, 0)
     assert sock.err == 0
-    layer.setsockopt(sock.fd, IPPROTO_IP, IP_RECVERR, 1)
+    layer.setsockopt(sock, IPPROTO_IP, IP_RECVERR, 1)
     assert report(layer, sock, errno.EHOSTUNREACH, False, 11, 0)
     assert sock.err == errno.EHOSTUNREACH
 
 
 def test_unconnected_socket_sees_errors_only_with_ip_recverr(layer):
     sock = udp_socket(layer)
-    layer.bind(sock.fd, 0, 5000)
+    layer.bind(sock, 0, 5000)
     assert not report(layer, sock)
     assert not report(layer, sock, errno.EHOSTUNREACH, False, 11, 0)
     assert sock.err == 0
-    layer.setsockopt(sock.fd, IPPROTO_IP, IP_RECVERR, 1)
+    layer.setsockopt(sock, IPPROTO_IP, IP_RECVERR, 1)
     assert report(layer, sock)
     assert sock.err == errno.ECONNREFUSED
 
 
 def test_connected_ping_socket_sees_hard_errors(layer):
     sock = udp_socket(layer, IPPROTO_ICMP)
-    layer.connect(sock.fd, PEER, 0)
+    layer.connect(sock, PEER, 0)
     assert sock.connected
     assert report(layer, sock, errno.EHOSTUNREACH, True, 3, 10)
 
 
 def test_frag_needed_is_not_reported_when_pmtu_discovery_is_off(layer):
     sock = udp_socket(layer)
-    layer.connect(sock.fd, PEER, 53)
-    layer.setsockopt(sock.fd, IPPROTO_IP, IP_RECVERR, 1)
-    layer.setsockopt(sock.fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
+    layer.connect(sock, PEER, 53)
+    layer.setsockopt(sock, IPPROTO_IP, IP_RECVERR, 1)
+    layer.setsockopt(sock, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
     assert not report(layer, sock, errno.EMSGSIZE, True, 3, 4)
-    layer.setsockopt(sock.fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_WANT)
+    layer.setsockopt(sock, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_WANT)
     assert report(layer, sock, errno.EMSGSIZE, True, 3, 4)
 
 
@@ -430,12 +414,12 @@ def test_error_for_an_unknown_sk_is_not_reported(layer):
 
 def test_error_wakes_a_blocked_reader(layer):
     sock = udp_socket(layer)
-    layer.connect(sock.fd, PEER, 53)
+    layer.connect(sock, PEER, 53)
     result = {}
 
     def reader():
         try:
-            layer.recvfrom(sock.fd, 100, timeout=5.0)
+            layer.recvfrom(sock, 100, timeout=5.0)
         except SockError as exc:
             result["errno"] = exc.errno
 
@@ -455,7 +439,7 @@ def test_close_wakes_a_blocked_reader_with_ebadf(layer):
 
     def reader():
         try:
-            layer.recvfrom(sock.fd, 100, timeout=5.0)
+            layer.recvfrom(sock, 100, timeout=5.0)
         except SockError as exc:
             result["errno"] = exc.errno
         result["t"] = time.monotonic()
@@ -464,7 +448,7 @@ def test_close_wakes_a_blocked_reader_with_ebadf(layer):
     thread.start()
     time.sleep(0.05)
     closed_at = time.monotonic()
-    layer.close(sock.fd)
+    layer.close(sock)
     thread.join(2.0)
     assert not thread.is_alive()
     assert result["errno"] == errno.EBADF and result["t"] - closed_at < 0.5
@@ -472,20 +456,19 @@ def test_close_wakes_a_blocked_reader_with_ebadf(layer):
 
 def test_close_drops_queued_datagrams_and_unhashes(layer):
     sock = udp_socket(layer)
-    layer.bind(sock.fd, 0, 5000)
+    layer.bind(sock, 0, 5000)
     skbs = [delivered(sock) for _ in range(3)]
     layer.sock_queue_rcv_skb(skbs)
-    layer.close(sock.fd)
+    layer.close(sock)
     assert drops(layer, pb.SKB_DROP_REASON_SOCKET_CLOSE) == 3
     assert all(any(e[0] == s.DROP and e[6] == pb.SKB_DROP_REASON_SOCKET_CLOSE for e in k.events) for k in skbs)
     assert sock.rmem == 0 and not sock.queue
     assert layer.l4.unhashed == [sock.sk]
-    assert errno_of(lambda: layer.close(sock.fd)) == errno.EBADF
 
 
 def test_close_of_an_unbound_socket_does_not_unhash(layer):
     sock = udp_socket(layer)
-    layer.close(sock.fd)
+    layer.close(sock)
     assert layer.l4.unhashed == []
 
 
@@ -493,11 +476,11 @@ def test_recvmmsg_waitforone_takes_what_is_queued(layer):
     """MSG_WAITFORONE: up to vlen datagrams in one call, never waiting for more."""
     sock = udp_socket(layer)
     layer.sock_queue_rcv_skb([delivered(sock, bytes([i])) for i in range(3)])
-    assert [d.data for d in layer.recvmmsg(sock.fd, 2, 100, MSG_WAITFORONE)] == [b"\x00", b"\x01"]
-    assert [d.data for d in layer.recvmmsg(sock.fd, 64, 100, MSG_WAITFORONE, timeout=1)] == [b"\x02"]
+    assert [d.data for d in layer.recvmmsg(sock, 2, 100, MSG_WAITFORONE)] == [b"\x00", b"\x01"]
+    assert [d.data for d in layer.recvmmsg(sock, 64, 100, MSG_WAITFORONE, timeout=1)] == [b"\x02"]
     assert sock.rmem == 0
     with pytest.raises(SockError) as exc:
-        layer.recvmmsg(sock.fd, 64, 100, MSG_WAITFORONE, timeout=0.05)
+        layer.recvmmsg(sock, 64, 100, MSG_WAITFORONE, timeout=0.05)
     assert exc.value.errno == errno.EAGAIN
 
 
@@ -511,12 +494,12 @@ def test_recvmmsg_without_waitforone_waits_for_vlen_until_the_timeout(layer):
 
     threading.Thread(target=later).start()
     t0 = time.monotonic()
-    assert [d.data for d in layer.recvmmsg(sock.fd, 3, 100, timeout=5)] == [b"a", b"b", b"c"]
+    assert [d.data for d in layer.recvmmsg(sock, 3, 100, timeout=5)] == [b"a", b"b", b"c"]
     assert 0.08 < time.monotonic() - t0 < 4  # it waited for the third, not for the timeout
     layer.sock_queue_rcv_skb([delivered(sock, b"d")])
     t0 = time.monotonic()
-    assert [d.data for d in layer.recvmmsg(sock.fd, 3, 100, timeout=0.2)] == [b"d"]  # the timeout: what came
+    assert [d.data for d in layer.recvmmsg(sock, 3, 100, timeout=0.2)] == [b"d"]  # the timeout: what came
     assert time.monotonic() - t0 >= 0.19
     with pytest.raises(SockError) as exc:
-        layer.recvmmsg(sock.fd, 3, 100, timeout=0.05)
+        layer.recvmmsg(sock, 3, 100, timeout=0.05)
     assert exc.value.errno == errno.EAGAIN

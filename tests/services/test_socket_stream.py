@@ -78,7 +78,7 @@ def data_skb(sk: int, payload: bytes):
 def established(layer, mss: int = 1448):
     sock = layer.socket(AF_INET, SOCK_STREAM, 0)
     threading.Timer(0.05, lambda: layer.stream.callbacks([("established", sock.sk, mss, None, None)])).start()
-    layer.connect(sock.fd, B, 80, timeout=5)
+    layer.connect(sock, B, 80, timeout=5)
     return sock
 
 
@@ -89,7 +89,7 @@ def test_connect_waits_for_the_handshake_and_reports_a_refusal(layer):
     threading.Timer(0.05, lambda: layer.stream.callbacks([("error", refused.sk, errno.ECONNREFUSED, None, None),
                                                           ("closed", refused.sk, 0, None, None)])).start()
     with pytest.raises(SockError) as exc:
-        layer.connect(refused.fd, B, 81, timeout=5)
+        layer.connect(refused, B, 81, timeout=5)
     assert exc.value.errno == errno.ECONNREFUSED
 
 
@@ -97,47 +97,47 @@ def test_recv_takes_bytes_across_skbs_and_tells_l4_what_it_read(layer):
     sock = established(layer)
     layer.stream.callbacks([("data", sock.sk, 0, data_skb(sock.sk, b"hello "), None),
                             ("data", sock.sk, 0, data_skb(sock.sk, b"world"), None)])
-    assert layer.recvfrom(sock.fd, 8).data == b"hello wo"   # a part of the second skb
-    assert layer.recvfrom(sock.fd, 100).data == b"rld"
+    assert layer.recvfrom(sock, 8).data == b"hello wo"   # a part of the second skb
+    assert layer.recvfrom(sock, 100).data == b"rld"
     assert layer.l4.read == [8, 3] and not sock.queue and sock.stream.unread == 0
     layer.stream.callbacks([("eof", sock.sk, 0, None, None)])
-    assert layer.recvfrom(sock.fd, 100).data == b""  # the FIN: end of file
+    assert layer.recvfrom(sock, 100).data == b""  # the FIN: end of file
     with pytest.raises(SockError) as exc:
-        layer.recvfrom(layer.socket(AF_INET, SOCK_STREAM, 0).fd, 10, MSG_DONTWAIT)
+        layer.recvfrom(layer.socket(AF_INET, SOCK_STREAM, 0), 10, MSG_DONTWAIT)
     assert exc.value.errno == errno.ENOTCONN  # never connected
 
 
 def test_send_copies_into_size_goal_skbs_and_waits_for_acknowledgements(layer):
     sock = established(layer, mss=1000)
     sock.sndbuf = 4000
-    assert layer.sendto(sock.fd, b"x" * 3500) == 3500
+    assert layer.sendto(sock, b"x" * 3500) == 3500
     assert [k.len for k in layer.l4.sent] == [3500]  # one skb: less than a GSO packet's worth
     sock.sndbuf = 200_000
-    layer.sendto(sock.fd, b"w" * 150_000)
+    layer.sendto(sock, b"w" * 150_000)
     assert [k.len for k in layer.l4.sent[1:]] == [65000, 65000, 20000]  # 65 segments of 1000 fit one
     assert all(e[0] == s.COPY for k in layer.l4.sent for e in k.events if e[3] == "tcp_sendmsg_locked")
     t0 = time.monotonic()
     sock.sndbuf = 4000
     threading.Timer(0.2, lambda: layer.stream.callbacks([("acked", sock.sk, 153_500, None, None)])).start()
-    assert layer.sendto(sock.fd, b"y" * 2000, timeout=5) == 2000  # waited for room
+    assert layer.sendto(sock, b"y" * 2000, timeout=5) == 2000  # waited for room
     assert time.monotonic() - t0 >= 0.15
-    assert layer.sendto(sock.fd, b"z" * 5000, timeout=0.1) == 2000  # the room there was, then the timeout
+    assert layer.sendto(sock, b"z" * 5000, timeout=0.1) == 2000  # the room there was, then the timeout
     with pytest.raises(SockError) as exc:
-        layer.sendto(sock.fd, b"z", timeout=0.1)  # the buffer is full: EAGAIN
+        layer.sendto(sock, b"z", timeout=0.1)  # the buffer is full: EAGAIN
     assert exc.value.errno == errno.EAGAIN and sock.stream.wmem == sock.sndbuf
 
 
 def test_accept_hands_out_the_connection_l4_established(layer):
     srv = layer.socket(AF_INET, SOCK_STREAM, 0)
-    layer.bind(srv.fd, 0, 80)
-    layer.listen(srv.fd, 5)
+    layer.bind(srv, 0, 80)
+    layer.listen(srv, 5)
     child = TcpChild(1 << 40, B, 80, A, 40001, 1448)
     layer.stream.callbacks([("accept", srv.sk, 0, None, child),
                             ("data", child.sk, 0, data_skb(child.sk, b"early"), None)])
-    conn = layer.accept(srv.fd, timeout=5)
-    assert (conn.sk, conn.daddr, conn.dport, conn.fd) == (child.sk, A, 40001, srv.fd + 1)
+    conn = layer.accept(srv, timeout=5)
+    assert (conn.sk, conn.daddr, conn.dport) == (child.sk, A, 40001)
     assert ("accepted", srv.sk, child.sk) in layer.l4.calls
-    assert layer.recvfrom(conn.fd, 100).data == b"early"  # data that came before accept()
+    assert layer.recvfrom(conn, 100).data == b"early"  # data that came before accept()
 
 
 def test_callbacks_for_a_socket_that_is_gone_are_counted_and_a_child_is_aborted(layer):
