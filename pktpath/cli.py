@@ -16,6 +16,7 @@
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -149,6 +150,28 @@ def _cmd_send(args) -> int:
             print(f"pktpath send: {exc.strerror or exc} (is `pktpath up` running?)", file=sys.stderr)
             return 2
     return 0 if sent == args.count else 1
+
+
+def _cmd_run(args) -> int:
+    """pktpath run --on B -- python -m http.server: the program's sockets are B's."""
+    import pktpath.interpose as interpose
+
+    command = args.program[1:] if args.program[:1] == ["--"] else args.program
+    if not command:
+        raise SystemExit("pktpath run: no program given (pktpath run --on B -- python prog.py)")
+    with _socket_api(args, "on") as api:
+        target = api.target
+    env = dict(os.environ)
+    site = str(Path(interpose.__file__).parent / "site")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (site, env.get("PYTHONPATH")) if p)
+    # `python` is this interpreter, which has pktpath and gRPC, whatever else is on PATH
+    env["PATH"] = os.pathsep.join(p for p in (os.path.dirname(sys.executable), env.get("PATH")) if p)
+    env[interpose.SOCKET_API_ENV], env[interpose.TOPOLOGY_ENV] = target, args.topology
+    try:
+        os.execvpe(command[0], command, env)
+    except OSError as exc:
+        print(f"pktpath run: {command[0]}: {exc.strerror}", file=sys.stderr)
+        return 127
 
 
 def _cmd_recv(args) -> int:
@@ -432,6 +455,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-i", "--interval", type=float, default=0.0)
     client_args(p, "--from", "from_host", "the sending host (default: the first)")
     p.set_defaults(func=_cmd_send)
+    p = sub.add_parser("run", help="run an unchanged Python program with its sockets on a host's stack",
+                       description="Runs PROGRAM (a Python program: `python -m http.server 8000`) with the "
+                                   "socket module's AF_INET sockets, name lookups and select/poll/epoll/selectors "
+                                   "going through HOST's stack, as one process of that host.")
+    p.add_argument("program", nargs=argparse.REMAINDER, help="-- then the command line")
+    client_args(p, "--on", "on", "the host the program runs on (default: the first)")
+    p.set_defaults(func=_cmd_run)
     p = sub.add_parser("recv", help="receive UDP datagrams on a host")
     p.add_argument("port", type=int)
     p.add_argument("-c", "--count", type=int, default=1)

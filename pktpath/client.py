@@ -19,11 +19,12 @@ import errno
 import os
 import sys
 import threading
+import weakref
 
 import grpc
 
 from pktpath.pb import socket_pb2, socket_pb2_grpc
-from pktpath.service import channel
+from pktpath.config import channel
 from pktpath.sockerr import detail_of, errno_of
 
 AF_INET, SOCK_STREAM, SOCK_DGRAM = 2, 1, 2
@@ -79,6 +80,7 @@ class SocketApi:
                     raise OSError(errno.EIO, f"socket service {self.target}: {exc.code().name}: "
                                              f"{exc.details()}") from None
                 self._attachment = stream  # held open: the process lives while it does
+                weakref.finalize(self, stream.cancel)  # at exit too, before gRPC's module is torn down
                 self._metadata = ((TASK_KEY, reply.key),)
             return self._metadata
 

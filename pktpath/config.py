@@ -15,7 +15,23 @@ import os
 import tempfile
 from dataclasses import dataclass
 
+import grpc
+
 from pktpath.topology import Topology
+
+# Peers are local and restart fast: retry a refused connection after 100 ms, not
+# gRPC's default 1 s (which would stall the first packets after a start-up race).
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
+def channel(target: str) -> grpc.Channel:
+    """A channel to another pktpath service."""
+    return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+
 
 LAYERS = ("nic", "softirq", "l2", "l3", "l4", "socket")
 HTTP_PORT_OFFSET = 500

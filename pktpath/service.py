@@ -23,7 +23,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from pktpath import skbuff
-from pktpath.config import Addresses, hop_path
+from pktpath.config import CHANNEL_OPTIONS, Addresses, channel, hop_path  # noqa: F401 — channel: re-exported
 from pktpath.counters import PROCESS
 from pktpath.hop import HopListener, hop_handlers
 from pktpath.metrics import MetricsServer, render
@@ -44,13 +44,6 @@ from pktpath.pb import (
 SHUTDOWN_GRACE_S = 2.0
 READY_TIMEOUT_S = 60.0
 
-# Peers are local and restart fast: retry a refused connection after 100 ms, not
-# gRPC's default 1 s (which would stall the first packets after a start-up race).
-CHANNEL_OPTIONS = [
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-]
 
 
 # A service whose clients are processes (the socket API) notices a client that vanished
@@ -146,9 +139,6 @@ def sleep_until_terminated() -> None:
         os.close(w)
 
 
-def channel(target: str) -> grpc.Channel:
-    """A channel to another pktpath service."""
-    return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
 
 # layer -> (proto service name, add_*_to_server, draft servicer). The drafts are
 # the generated bases: every RPC answers UNIMPLEMENTED. A layer's own servicer

@@ -64,6 +64,8 @@ class Peer:
     b: SocketApi
     capture: Path
     tshark: subprocess.Popen | None
+    sup: Supervisor
+    topology: Path
 
     def ns_exec(self, *cmd: str, **kw) -> subprocess.Popen:
         return subprocess.Popen(["ip", "netns", "exec", self.ns, *cmd], stdout=subprocess.PIPE,
@@ -130,7 +132,7 @@ attach = "packet:{veth}"
                                       start_new_session=True)
             assert wait_for(lambda: capture.exists(), timeout=20), "tshark did not start capturing"
         with SocketApi(sup.addrs.target("B", "socket")) as b:
-            yield Peer(ns, tap, veth, b, capture, tshark)
+            yield Peer(ns, tap, veth, b, capture, tshark, sup, topology)
     finally:
         if sup is not None:
             statuses = sup.stop()
@@ -219,3 +221,26 @@ def test_the_kernel_side_capture_shows_no_bad_checksum(peer):
     assert {"arp", "icmp", "udp", "tcp"} <= protocols | {p for r in rows for p in r[1].split(":")}
     assert any(r[2] == "1" for r in from_pktpath), "pktpath's fragments"
     assert sum(1 for r in from_pktpath if r[3] == "1") > 100  # pktpath's TCP segments, checksums verified good
+
+
+def test_the_kernels_curl_fetches_from_http_server_on_the_pktpath_host(peer, tmp_path):
+    """Debian's curl in the namespace, python -m http.server unchanged under pktpath run on B."""
+    if not shutil.which("curl"):
+        pytest.skip("no curl (Debian: curl)")
+    (tmp_path / "blob.bin").write_bytes(os.urandom(MB))
+    server = subprocess.Popen([str(Path(sys.executable).parent / "pktpath"), "run", "--on", "B", "--topology",
+                               str(peer.topology), "--base-port", str(peer.sup.base_port), "--", "python", "-m",
+                               "http.server", "8080", "--directory", str(tmp_path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert "Serving HTTP" in server.stdout.readline()
+        out = tmp_path / "fetched.bin"
+        curl = peer.ns_exec("curl", "-sS", "--max-time", "60", "-o", str(out), "-w", "%{http_code}",
+                            f"http://{TAP_NET}.2:8080/blob.bin")
+        stdout, stderr = curl.communicate(timeout=90)
+        assert (curl.returncode, stdout) == (0, "200"), stderr
+        assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256((tmp_path / "blob.bin").read_bytes()).digest()
+    finally:
+        server.kill()
+        server.wait()
