@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/rx_path.py
 	$(BIN)/python benchmarks/tcp_bulk.py
 	$(BIN)/python benchmarks/tracing_cost.py
+	$(BIN)/python benchmarks/socket_rr.py
 
 $(STAMP): pyproject.toml setup.py $(wildcard protos/pktpath/v1/*.proto)
 	$(PYTHON) -m venv $(VENV)

@@ -72,13 +72,11 @@ class SocketApi:
         """Become a process of the host (once, at the first call): the metadata every call carries."""
         with self._attach_lock:
             if self._metadata is None:
-                stream = self.stub.Attach(socket_pb2.AttachRequest(pid=os.getpid(), comm=_comm()),
-                                          wait_for_ready=True, timeout=None)
+                stream = self.stub.Attach(socket_pb2.AttachRequest(pid=os.getpid(), comm=_comm()))
                 try:
                     reply = next(stream)
-                except grpc.RpcError as exc:
-                    raise OSError(errno.EIO, f"socket service {self.target}: {exc.code().name}: "
-                                             f"{exc.details()}") from None
+                except grpc.RpcError as exc:  # the service is not there: fail now, as any call would
+                    raise _oserror(exc) from None
                 self._attachment = stream  # held open: the process lives while it does
                 weakref.finalize(self, stream.cancel)  # at exit too, before gRPC's module is torn down
                 self._metadata = ((TASK_KEY, reply.key),)

@@ -50,6 +50,12 @@ def test_tcp_settings_default_to_linuxs_and_can_be_set():
     assert (topo.host("B").tcp_congestion_control, topo.host("B").tcp_timewait) == ("reno", 2.0)
 
 
+def test_file_max_defaults_to_the_kernels_sizing_and_can_be_set():
+    topo = parse({"host": [{"name": "A", "interface": [iface()]},
+                           {"name": "B", "interface": [iface()], "file_max": 500}]})
+    assert (topo.host("A").file_max, topo.host("B").file_max) == (0, 500)  # 0: files_maxfiles_init()
+
+
 def iface(**over):
     t = {"name": "eth0", "mac": "02:00:00:00:00:01", "addr": "10.0.0.1/24"}
     t.update(over)
@@ -79,6 +85,7 @@ def iface(**over):
     ({"host": [{"name": "A", "interface": [iface(gro="on")]}]}, "'gro' must be bool"),
     ({"host": [{"name": "A", "interface": [iface()], "tcp_congestion_control": "bbr"}]}, "not one of cubic, reno"),
     ({"host": [{"name": "A", "interface": [iface()], "tcp_timewait": 0}]}, "tcp_timewait 0"),
+    ({"host": [{"name": "A", "interface": [iface()], "file_max": -1}]}, "file_max -1"),
     ({"host": [{"name": "A", "interface": [iface(attach="tun:pkt0")]}]}, "not tap:NAME or packet:NAME"),
     ({"host": [{"name": "A", "interface": [iface(attach="tap:a-name-too-long0")]}]}, "at most 15 characters"),
     ({"host": [{"name": "A", "interface": [iface(attach="tap:pkt0"), iface(name="eth1")]}],

@@ -105,3 +105,16 @@ def test_a_server_killed_with_9_frees_its_port_and_its_peer_sees_the_fin(default
         finally:
             server.kill()
             conn.close()
+
+
+def test_the_socket_module_behaves_on_pktpath_as_on_linux(default_topology):
+    """Fifteen cases (errors, timeouts, non-blocking calls, select/poll/selectors, makefile,
+    shutdown, names), the same program on this machine's stack and on host B: the same lines."""
+    program = str(PROGRAMS / "socket_semantics.py")
+    linux = subprocess.run([sys.executable, program, "127.0.0.1"], capture_output=True, text=True, timeout=120)
+    assert linux.returncode == 0, linux.stderr
+    ours = pktpath_run(default_topology, "B", "python", program, "10.0.0.2")
+    lines = finished(ours, timeout=120).splitlines()
+    assert len(lines) == 15
+    for got, expected in zip(lines, linux.stdout.splitlines()):
+        assert got == expected

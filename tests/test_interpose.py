@@ -1,0 +1,84 @@
+"""The pieces `pktpath run` puts into a program, without a host: name resolution as the
+socket module's (checked against the C library's own answers for numeric addresses),
+and select/poll/epoll that leave the kernel's own files alone."""
+
+import os
+import select
+import selectors
+import socket
+
+import pytest
+
+from pktpath.interpose import readiness
+from pktpath.interpose.resolver import Resolver
+from pktpath.topology import load
+
+
+@pytest.fixture(scope="module")
+def resolver():
+    return Resolver(load("router"))
+
+
+def test_numeric_addresses_resolve_as_the_c_library_resolves_them(resolver):
+    for args in (("10.0.0.2", 80), ("10.0.0.2", "80", 0, socket.SOCK_STREAM), ("0.0.0.0", 0, socket.AF_INET),
+                 ("10.1.2.3", None, 0, socket.SOCK_DGRAM, 0, socket.AI_PASSIVE), (None, 8000, 0, 0, 0,
+                                                                                  socket.AI_PASSIVE)):
+        ours = resolver.getaddrinfo(*args)
+        libc = [ai for ai in socket.getaddrinfo(*args) if ai[0] == socket.AF_INET]
+        assert ours == libc, args
+
+
+def test_topology_hosts_resolve_to_their_first_address_and_back(resolver):
+    assert resolver.getaddrinfo("B", "http", type=socket.SOCK_STREAM) == [
+        (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("10.0.2.1", 80))]
+    assert resolver.gethostbyname("r") == "10.0.1.254"
+    assert resolver.gethostbyaddr("10.0.2.254") == ("R", [], ["10.0.2.254"])
+    assert resolver.gethostbyname_ex("A") == ("A", [], ["10.0.1.1"])
+
+
+def test_names_outside_the_topology_and_ipv6_fail_as_the_socket_module_fails(resolver):
+    with pytest.raises(socket.gaierror) as exc:
+        resolver.getaddrinfo("example.com", 80)
+    assert exc.value.errno == socket.EAI_NONAME
+    with pytest.raises(socket.gaierror) as exc:
+        resolver.getaddrinfo("B", 80, socket.AF_INET6)
+    assert exc.value.errno == socket.EAI_FAMILY
+    with pytest.raises(socket.herror):
+        resolver.gethostbyaddr("10.9.9.9")
+    with pytest.raises(OverflowError):
+        resolver.sockaddr("B", 70000)
+
+
+def test_waiting_on_the_kernels_files_alone_is_the_kernels_wait():
+    r, w = os.pipe()
+    try:
+        assert readiness.select([r], [w], [], 0) == ([], [w], [])
+        os.write(w, b"x")
+        p = readiness.poll()
+        p.register(r, select.POLLIN)
+        assert p.poll(1000) == [(r, select.POLLIN)]
+        with readiness.epoll() as ep:
+            ep.register(r, select.EPOLLIN)
+            assert ep.poll(1) == [(r, select.EPOLLIN)]
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_the_selectors_take_the_patched_waits(monkeypatch):
+    for cls in (selectors.SelectSelector, selectors.PollSelector, selectors.EpollSelector):
+        monkeypatch.setattr(cls, "_select" if cls is selectors.SelectSelector else "_selector_cls",
+                            getattr(cls, "_select" if cls is selectors.SelectSelector else "_selector_cls"))
+    monkeypatch.setattr(select, "select", select.select)
+    monkeypatch.setattr(select, "poll", select.poll)
+    monkeypatch.setattr(select, "epoll", select.epoll)
+    readiness.install()
+    assert selectors.EpollSelector._selector_cls is readiness.epoll
+    r, w = os.pipe()
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(w, selectors.EVENT_WRITE, "w")
+            assert [(key.data, ev) for key, ev in sel.select(1)] == [("w", selectors.EVENT_WRITE)]
+    finally:
+        os.close(r)
+        os.close(w)
