@@ -2,6 +2,7 @@
 socket module's (checked against the C library's own answers for numeric addresses),
 and select/poll/epoll that leave the kernel's own files alone."""
 
+import errno
 import os
 import select
 import selectors
@@ -82,3 +83,18 @@ def test_the_selectors_take_the_patched_waits(monkeypatch):
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_families_the_host_lacks_are_refused_not_taken_from_this_machine():
+    from pktpath.interpose.sockets import PktSocket, RealSocket
+
+    with pytest.raises(OSError) as exc:
+        PktSocket(socket.AF_INET6, socket.SOCK_STREAM)
+    assert exc.value.errno == errno.EAFNOSUPPORT
+    a, b = socket.socketpair()  # local IPC stays the kernel's, and is still a socket.socket
+    try:
+        wrapped = PktSocket(a.family, a.type, a.proto, a.detach())
+        assert type(wrapped) is RealSocket and isinstance(wrapped, PktSocket)
+        wrapped.close()
+    finally:
+        b.close()

@@ -26,6 +26,7 @@ def install(target: str, topology: Topology) -> None:
     resolver.install()
     sockets.configure(target, resolver.sockaddr)
     socket.socket = sockets.PktSocket
+    socket.has_ipv6 = False  # create_server(dualstack_ipv6=True) and the like ask this first
     readiness.install()
 
 

@@ -25,6 +25,9 @@ from pktpath.pb import socket_pb2
 
 RealSocket = _socket.socket
 SOCK_NONBLOCK, SOCK_CLOEXEC = _socket.SOCK_NONBLOCK, _socket.SOCK_CLOEXEC
+# The host has no IPv6 and no raw or packet sockets: a program asking for one is told so
+# (EAFNOSUPPORT) as a kernel without them would, instead of getting the machine's own.
+NO_SUCH_FAMILY = {_socket.AF_INET6, _socket.AF_PACKET}
 MAX_IO = 1 << 20  # bytes per send or recv call: a gRPC message stays under its 4 MB limit
 
 _by_fileno: "weakref.WeakValueDictionary[int, PktSocket]" = weakref.WeakValueDictionary()
@@ -70,6 +73,8 @@ class _SocketClass(type):
         if cls is PktSocket and fileno is None and family in (-1, _socket.AF_INET):
             return super().__call__(_socket.AF_INET, _socket.SOCK_STREAM if type == -1 else type,
                                     0 if proto == -1 else proto, _fd=_fd)
+        if fileno is None and family in NO_SUCH_FAMILY:  # not on the machine's own stack either
+            raise OSError(errno.EAFNOSUPPORT, os.strerror(errno.EAFNOSUPPORT))
         return RealSocket(family, type, proto, fileno)
 
     def __instancecheck__(cls, obj) -> bool:
