@@ -167,11 +167,33 @@ def _cmd_run(args) -> int:
     # `python` is this interpreter, which has pktpath and gRPC, whatever else is on PATH
     env["PATH"] = os.pathsep.join(p for p in (os.path.dirname(sys.executable), env.get("PATH")) if p)
     env[interpose.SOCKET_API_ENV], env[interpose.TOPOLOGY_ENV] = target, args.topology
+    if not _is_python(command[0], env["PATH"]):
+        # any other program would run on this machine's own stack, unnoticed
+        print(f"pktpath run: {command[0]} is not a Python program: only Python programs run on a pktpath "
+              f"host (their socket module is the host's)", file=sys.stderr)
+        return 2
     try:
         os.execvpe(command[0], command, env)
     except OSError as exc:
         print(f"pktpath run: {command[0]}: {exc.strerror}", file=sys.stderr)
         return 127
+
+
+def _is_python(program: str, path: str) -> bool:
+    """A Python interpreter, or a script whose #! line names one."""
+    import shutil
+
+    found = shutil.which(program, path=path)
+    if found is None:
+        return True  # exec says what is wrong
+    if os.path.basename(found).startswith("python"):
+        return True
+    try:
+        with open(found, "rb") as f:
+            first = f.readline(256)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"python" in first
 
 
 def _cmd_recv(args) -> int:

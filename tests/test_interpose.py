@@ -98,3 +98,17 @@ def test_families_the_host_lacks_are_refused_not_taken_from_this_machine():
         wrapped.close()
     finally:
         b.close()
+
+
+def test_pktpath_run_refuses_a_program_that_is_not_python(tmp_path):
+    """Its sockets would be this machine's own: refused, with the reason."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "serve.sh"
+    script.write_text("#!/bin/sh\necho served\n")
+    script.chmod(0o755)
+    run = subprocess.run([str(Path(sys.executable).parent / "pktpath"), "run", "--on", "B", "--", str(script)],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 2 and "is not a Python program" in run.stderr and "served" not in run.stdout

@@ -61,8 +61,8 @@ def _error(exc: OSError, timeout: float | None) -> OSError:
         return BlockingIOError(exc.errno, os.strerror(exc.errno))
     if exc.errno in (errno.EAGAIN, errno.ETIMEDOUT) and timeout:
         return TimeoutError("timed out")
-    if exc.errno is None:
-        return exc
+    if exc.errno in (None, errno.EIO):
+        return exc  # the host's service itself failed: its message says how
     return OSError(exc.errno, os.strerror(exc.errno))
 
 
@@ -180,7 +180,7 @@ class PktSocket(metaclass=_SocketClass):
 
     def accept(self):
         reply = self._call("Accept", socket_pb2.AcceptRequest(), waits=True)
-        # the default timeout, as socket.accept() gives it: Linux passes no O_NONBLOCK on
+        # with the default timeout, as socket.accept() makes it: Linux passes no O_NONBLOCK on
         conn = PktSocket(self._family, self._type, self._proto, _fd=reply.fd)
         return conn, (reply.peer.addr, reply.peer.port)
 

@@ -473,13 +473,11 @@ def _poll_call(task, fds: list[tuple[int, int]]):
     while True:
         revents = []
         for fd, events in fds:
-            sock = task.fds.get(fd) if fd >= 0 else 0
-            if sock == 0:
-                revents.append(0)
-            elif sock is None:
-                revents.append(POLLNVAL)
+            sock = task.fds.get(fd)
+            if fd < 0:
+                revents.append(0)  # poll(2) skips a negative fd
             else:
-                revents.append(sock.poll() & (events | POLL_ALWAYS))
+                revents.append(POLLNVAL if sock is None else sock.poll() & (events | POLL_ALWAYS))
         if any(revents) or timed_out:
             return revents
         timed_out = yield POLL_ANY
