@@ -16,6 +16,7 @@ its `detail` says what it was about ("from 10.0.1.254: time to live exceeded").
 """
 
 import errno
+import _socket
 import os
 import sys
 import threading
@@ -37,6 +38,31 @@ SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
 MSG_PEEK, MSG_DONTWAIT, MSG_WAITFORONE = 0x2, 0x40, 0x10000
 POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL, POLLRDHUP = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20, 0x2000
 TASK_KEY = "pktpath-task"
+ATTACH_TIMEOUT_S = 60
+
+
+def _listening(target: str) -> None:
+    """Fail at once, as any call would, when nothing listens at a host:port target.
+    With the C module's sockets: in a program under `pktpath run` the socket module's
+    are the host's own."""
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit() or ":" in host.strip("[]").replace("::", ""):
+        return  # a unix: or dns: target, or another scheme: gRPC will say
+    try:
+        family, kind, proto, _, address = _socket.getaddrinfo(host.strip("[]"), int(port), 0,
+                                                              _socket.SOCK_STREAM)[0]
+        probe = _socket.socket(family, kind, proto)
+    except OSError:
+        return  # unresolvable now: gRPC tries, and says
+    try:
+        probe.settimeout(ATTACH_TIMEOUT_S)
+        probe.connect(address)
+    except ConnectionRefusedError:
+        raise OSError(errno.ECONNREFUSED, f"socket service: nothing listens at {target}") from None
+    except OSError:
+        pass  # unreachable now: gRPC tries, and says
+    finally:
+        probe.close()
 
 
 def _comm() -> str:
@@ -63,6 +89,10 @@ class SocketApi:
     def __init__(self, target: str) -> None:
         self.target = target
         self._channel = channel(target)
+        # Closed when this is collected or the program exits (before the interpreter tears
+        # down): every call still open ends, the attachment too, and no blocked call of a
+        # daemon thread is left for gRPC's finalizers to deadlock on.
+        weakref.finalize(self, self._channel.close)
         self.stub = socket_pb2_grpc.SocketStub(self._channel)
         self._attach_lock = threading.Lock()
         self._attachment = None
@@ -72,13 +102,18 @@ class SocketApi:
         """Become a process of the host (once, at the first call): the metadata every call carries."""
         with self._attach_lock:
             if self._metadata is None:
-                stream = self.stub.Attach(socket_pb2.AttachRequest(pid=os.getpid(), comm=_comm()))
-                try:
+                _listening(self.target)
+                try:  # a loaded host may take long to answer a new connection: wait for it
+                    grpc.channel_ready_future(self._channel).result(timeout=ATTACH_TIMEOUT_S)
+                    stream = self.stub.Attach(socket_pb2.AttachRequest(pid=os.getpid(), comm=_comm()),
+                                              wait_for_ready=True)
                     reply = next(stream)
-                except grpc.RpcError as exc:  # the service is not there: fail now, as any call would
+                except grpc.FutureTimeoutError:
+                    raise OSError(errno.ETIMEDOUT, f"socket service {self.target}: no answer in "
+                                                   f"{ATTACH_TIMEOUT_S} s") from None
+                except grpc.RpcError as exc:
                     raise _oserror(exc) from None
                 self._attachment = stream  # held open: the process lives while it does
-                weakref.finalize(self, stream.cancel)  # at exit too, before gRPC's module is torn down
                 self._metadata = ((TASK_KEY, reply.key),)
             return self._metadata
 

@@ -4,7 +4,7 @@
 
 It opens CALLS UDP sockets and starts a recvfrom on each without a time limit (as
 gRPC futures: the program itself needs no thread per call), prints "ready" once the
-host has every call, and stays so until its stdin closes."""
+host has every call, and stays so until its stdin closes; then it ends its calls and exits."""
 
 import sys
 
@@ -19,3 +19,6 @@ metadata = api.attach()
 calls = [api.stub.Recvfrom.future(socket_pb2.RecvfromRequest(fd=s.fd), metadata=metadata) for s in socks]
 print("ready", flush=True)
 sys.stdin.read()
+for call in calls:  # gRPC can deadlock collecting a future still pending at exit: end them first
+    call.cancel()
+api.close()
