@@ -189,10 +189,11 @@ class HostView:
     def neigh(self) -> list[str]:
         from google.protobuf import empty_pb2
 
-        from pktpath.pb import l2_pb2
+        from pktpath.pb import l2_pb2, name_of
 
-        return [f"{n.dst} dev {n.dev} lladdr {n.lladdr or '(none)'} {l2_pb2.NudState.Name(n.state).removeprefix('NUD_')}"
-                for n in self.stub["l2"].GetNeighbours(empty_pb2.Empty(), timeout=5).entries]
+        entries = self.stub["l2"].GetNeighbours(empty_pb2.Empty(), timeout=5).entries
+        return [f"{n.dst} dev {n.dev} lladdr {n.lladdr or '(none)'} "
+                f"{name_of(l2_pb2.NudState, n.state).removeprefix('NUD_')}" for n in entries]
 
     def route(self) -> list[str]:
         from google.protobuf import empty_pb2
@@ -245,14 +246,14 @@ class HostView:
         """iptables -L -v -n: each hook's rules with their packet and byte counts."""
         from google.protobuf import empty_pb2
 
-        from pktpath.pb import l3_pb2
+        from pktpath.pb import l3_pb2, name_of
 
         lines = []
         for r in self.stub["l3"].GetRules(empty_pb2.Empty(), timeout=5).rules:
-            hook = l3_pb2.NfHook.Name(r.hook).removeprefix("NF_INET_")
+            hook = name_of(l3_pb2.NfHook, r.hook).removeprefix("NF_INET_")
             proto = {0: "all", 1: "icmp", 6: "tcp", 17: "udp"}.get(r.protocol, str(r.protocol))
             ports = "".join(f" {k}:{v}" for k, v in (("spt", r.sport), ("dpt", r.dport)) if v)
-            target = l3_pb2.NfVerdict.Name(r.target).removeprefix("NF_")
+            target = name_of(l3_pb2.NfVerdict, r.target).removeprefix("NF_")
             lines.append(f"{hook:<12} {r.pkts:>8} {r.bytes:>10} {target:<6} {proto:<4} "
                          f"{r.src or '0.0.0.0/0':<18} {r.dst or '0.0.0.0/0':<18}{ports}")
         return lines

@@ -33,6 +33,15 @@ class SlowProtobufBackend(RuntimeError):
     pass
 
 
+def name_of(enum, value: int) -> str:
+    """An enum value's name, or its number when this build does not know it (a record from
+    a newer peer, or a bad one): shown, never fatal."""
+    try:
+        return enum.Name(value)
+    except ValueError:
+        return str(value)
+
+
 def require_upb() -> None:
     """Refuse to run on anything but protobuf's upb backend."""
     backend = api_implementation.Type()

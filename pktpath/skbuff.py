@@ -36,6 +36,12 @@ NET_SKB_PAD = 64     # headroom every RX skb gets (max(32, L1_CACHE_BYTES))
 MAX_HEADER = 128     # TX headroom for link + IP + TCP headers (MAX_TCP_HEADER's role)
 SKB_HEADER_SIZE = 232  # sizeof(struct sk_buff) on x86_64: what a clone copies
 UNSET = 0xFFFF       # an unset header offset, as the kernel's (typeof(skb->mac_header))~0U
+# What an skb handed between layers may claim, checked where it enters one (from_proto):
+# the largest buffer any layer makes (a 64 KiB GSO packet or datagram and its headroom,
+# with room to spare), and GSO fields a segmenter can honour (TCP_MIN_MSS, GSO_MAX_SIZE,
+# GSO_MAX_SEGS): gso_size=1 on 60 kB would be 60,000 frames.
+SKB_MAX_END = 1 << 17
+TCP_MIN_MSS, GSO_MAX_SIZE, GSO_MAX_SEGS = 88, 65536, 65535 // 88 + 1
 HEAD_SNAPSHOT = 96   # bytes at skb->data an ENTER/EXIT event keeps: Ethernet, IP and TCP headers with options
 
 ENTER, EXIT, COPY, CLONE, DMA, DROP, FREE = (
@@ -475,6 +481,21 @@ def to_batch(skbs) -> "pb.SkBuffBatch":
     return batch
 
 
+def checked(m: "pb.SkBuff", mib) -> SkBuff | None:
+    """from_proto() where an skb enters a layer: one that does not hold together is
+    dropped alone and counted under its reason (PKTPATH_DROP_REASON_BAD_SKB); None then."""
+    try:
+        return from_proto(m)
+    except SkbError:
+        mib.drop(pb.PKTPATH_DROP_REASON_BAD_SKB)
+        return None
+
+
+def from_protos(msgs, mib) -> list[SkBuff]:
+    """checked() of each message of a batch: the bad ones dropped alone, the rest go on."""
+    return [skb for skb in (checked(m, mib) for m in msgs) if skb is not None]
+
+
 def disposition(accepted: int, dropped: int, reason: int = 0) -> "pb.Disposition":
     """A hop's answer; when every drop had one reason, it is named."""
     d = pb.Disposition(accepted=accepted, dropped=dropped)
@@ -506,8 +527,13 @@ def from_proto(m: "pb.SkBuff") -> SkBuff:
     __init__ (a quarter less time).
     """
     data, tail, end, buf = m.data, m.tail, m.end, m.buf
-    if not data <= tail <= end or len(buf) != tail:
+    if not data <= tail <= end <= SKB_MAX_END or len(buf) != tail:
         raise SkbError(f"malformed SkBuff {m.id:#x}: data={data} tail={tail} end={end} buf={len(buf)}")
+    for offset in (m.mac_header, m.network_header, m.transport_header):
+        if offset != UNSET and offset > tail:
+            raise SkbError(f"malformed SkBuff {m.id:#x}: a header offset {offset} past tail={tail}")
+    if m.gso_size and not TCP_MIN_MSS <= m.gso_size <= GSO_MAX_SIZE or m.gso_segs > GSO_MAX_SEGS:
+        raise SkbError(f"malformed SkBuff {m.id:#x}: gso_size={m.gso_size} gso_segs={m.gso_segs}")
     skb = _new_skb(SkBuff)
     skb.id = m.id
     skb.origin_host = m.origin_host

@@ -56,19 +56,30 @@ class SockError(Exception):
         self.detail = detail
 
 
+MAX_DETAIL = 200  # characters: a detail never carries a large input back (metadata is capped at 8 kB)
+
+
 def describe(err: int, detail: str = "") -> str:
     text = f"{errno.errorcode.get(err, str(err))}: {os.strerror(err)}"
     return f"{text} ({detail})" if detail else text
 
 
+def _short(detail: str) -> str:
+    """What metadata can carry: ASCII, and not much of it."""
+    detail = detail.encode("ascii", "backslashreplace").decode()
+    return detail if len(detail) <= MAX_DETAIL else detail[:MAX_DETAIL] + "..."
+
+
 def abort(context, err: int, detail: str = ""):
     """End an RPC with the errno's status; never returns."""
+    detail = _short(detail)
     context.set_trailing_metadata((("errno", str(err)), ("detail", detail)))
     context.abort(STATUS.get(err, grpc.StatusCode.INTERNAL), describe(err, detail))
 
 
 async def abort_async(context, err: int, detail: str = ""):
     """abort() for a coroutine handler of grpc.aio."""
+    detail = _short(detail)
     context.set_trailing_metadata((("errno", str(err)), ("detail", detail)))
     await context.abort(STATUS.get(err, grpc.StatusCode.INTERNAL), describe(err, detail))
 

@@ -22,6 +22,7 @@ kernel adds them with the address (proto kernel, scope link).
 """
 
 import dataclasses
+import difflib
 import ipaddress
 import tomllib
 from dataclasses import dataclass, field
@@ -137,6 +138,38 @@ class Topology:
         return None
 
 
+# The keys each table may have: a misspelled one ("lose", "mtuu") is an error, not ignored.
+KEYS = {
+    "": ("host", "link"),
+    "host": ("name", "interface", "route", "rule", "forwarding", "tcp_congestion_control", "tcp_timewait",
+             "file_max"),
+    "interface": ("name", "mac", "addr", "mtu", "rx_ring", "tx_ring", "gro", "attach"),
+    "route": ("dst", "via", "dev", "metric"),
+    "rule": ("hook", "src", "dst", "proto", "sport", "dport", "target"),
+    "link": ("a", "b", "loss", "corrupt", "duplicate", "reorder", "delay_ms"),
+}
+
+
+def _tables(parent: dict, key: str, where: str, kind: str = "") -> list[dict]:
+    """The [[key]] tables of a table, each checked for unknown keys."""
+    tables = parent.get(key, [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise TopologyError(f"{where}{' ' if where else ''}{key!r}: write [[{kind or key}]] tables, "
+                            f"one per {key}")
+    for t in tables:
+        _known(t, kind or key, where)
+    return tables
+
+
+def _known(table: dict, kind: str, where: str) -> None:
+    for key in table:
+        if key not in KEYS[kind]:
+            close = difflib.get_close_matches(key, KEYS[kind], n=1)
+            hint = (f" (did you mean {close[0]!r}?)" if close
+                    else f" ({kind or 'the file'} takes {', '.join(KEYS[kind])})")
+            raise TopologyError(f"{where or kind or 'topology'}: unknown key {key!r}{hint}")
+
+
 def _get(table: dict, key: str, where: str, kind=str, default=...):
     if key not in table:
         if default is ...:
@@ -159,6 +192,9 @@ def _parse(kind, text: str, where: str):
 
 def _interface(t: dict, where: str) -> Interface:
     name = _get(t, "name", where)
+    if not 0 < len(name) < IFNAMSIZ or not name.isascii() or not name.isprintable() or any(c in name for c in "/: "):
+        raise TopologyError(f"{where} interface {name!r}: a name is 1..{IFNAMSIZ - 1} characters without /, : "
+                            f"or spaces (dev_valid_name)")
     where = f"{where} interface {name}"
     mac = _get(t, "mac", where)
     try:
@@ -166,6 +202,10 @@ def _interface(t: dict, where: str) -> Interface:
     except SanityError as exc:
         raise TopologyError(f"{where}: {exc}") from None
     addr = _parse(ipaddress.IPv4Interface, _get(t, "addr", where), where)
+    net = addr.network
+    if net.prefixlen < 31 and addr.ip in (net.network_address, net.broadcast_address):
+        own = "address" if addr.ip == net.network_address else "broadcast"
+        raise TopologyError(f"{where}: addr {addr} is the network's own {own}, not a host's")
     mtu = _get(t, "mtu", where, int, 1500)
     if not 68 <= mtu <= 9000:
         raise TopologyError(f"{where}: mtu {mtu} outside 68..9000")
@@ -182,9 +222,11 @@ def _interface(t: dict, where: str) -> Interface:
 
 def _route(t: dict, where: str) -> Route:
     dst = _parse(ipaddress.IPv4Network, _get(t, "dst", where), where)
-    via = t.get("via")
-    return Route(dst, _get(t, "dev", where), _parse(ipaddress.IPv4Address, via, where) if via else None,
-                 _get(t, "metric", where, int, 0))
+    via = _get(t, "via", where, str, "")
+    metric = _get(t, "metric", where, int, 0)
+    if not 0 <= metric <= 0xFFFFFFFF:
+        raise TopologyError(f"{where}: metric {metric} is not 0..4294967295")
+    return Route(dst, _get(t, "dev", where), _parse(ipaddress.IPv4Address, via, where) if via else None, metric)
 
 
 def _rule(t: dict, where: str) -> Rule:
@@ -213,19 +255,24 @@ def _endpoint(text: str, where: str) -> Endpoint:
 
 def parse(doc: dict, name: str = "topology") -> Topology:
     hosts = []
-    for i, h in enumerate(doc.get("host", [])):
+    _known(doc, "", "")
+    for i, h in enumerate(_tables(doc, "host", "")):
         hname = _get(h, "name", f"host #{i + 1}")
         where = f"host {hname}"
-        ifaces = tuple(_interface(t, where) for t in h.get("interface", []))
+        ifaces = tuple(_interface(t, where) for t in _tables(h, "interface", where))
         if not ifaces:
             raise TopologyError(f"{where}: no interfaces")
         if len({x.name for x in ifaces}) != len(ifaces):
             raise TopologyError(f"{where}: duplicate interface names")
-        routes = tuple(_route(t, f"{where} route") for t in h.get("route", []))
+        routes = tuple(_route(t, f"{where} route") for t in _tables(h, "route", where))
         for r in routes:
             if r.dev not in {x.name for x in ifaces}:
                 raise TopologyError(f"{where} route {r.dst}: no interface {r.dev!r}")
-        rules = tuple(_rule(t, f"{where} rule") for t in h.get("rule", []))
+            dev = next(x for x in ifaces if x.name == r.dev)
+            if r.via is not None and r.via not in dev.addr.network:
+                raise TopologyError(f"{where} route {r.dst}: via {r.via} is not on {r.dev}'s subnet "
+                                    f"{dev.addr.network} (fib_check_nh: the gateway must be reachable)")
+        rules = tuple(_rule(t, f"{where} rule") for t in _tables(h, "rule", where))
         cc = _get(h, "tcp_congestion_control", where, str, "cubic")
         if cc not in CONGESTION_CONTROLS:
             raise TopologyError(f"{where}: tcp_congestion_control {cc!r} is not one of "
@@ -246,9 +293,17 @@ def parse(doc: dict, name: str = "topology") -> Topology:
     for h in hosts:
         if not h.name.isidentifier():
             raise TopologyError(f"host {h.name!r}: names are letters, digits and _")
+    for what, key in (("addr", lambda i: i.addr.ip), ("mac", lambda i: i.mac)):
+        seen: dict = {}
+        for h in hosts:
+            for iface in h.interfaces:
+                other = seen.setdefault(key(iface), f"{h.name}:{iface.name}")
+                if other != f"{h.name}:{iface.name}":
+                    raise TopologyError(f"host {h.name} interface {iface.name}: {what} {key(iface)} is also "
+                                        f"{other}'s")
     topo = Topology(name, tuple(hosts))
     links, used = [], set()
-    for i, t in enumerate(doc.get("link", [])):
+    for i, t in enumerate(_tables(doc, "link", "")):
         where = f"link #{i + 1}"
         a, b = _endpoint(_get(t, "a", where), where), _endpoint(_get(t, "b", where), where)
         for end in (a, b):
@@ -277,11 +332,15 @@ def load(spec: str | Path = "default") -> Topology:
         text, name, source = ref.read_text(), str(spec), str(spec)
     else:
         try:
-            text, name, source = path.read_text(), path.stem, str(path.resolve())
+            text, name, source = path.read_bytes().decode("utf-8"), path.stem, str(path.resolve())
         except OSError as exc:
             raise TopologyError(f"cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise TopologyError(f"{path}: not UTF-8 text (byte {exc.start}), as TOML must be") from None
     try:
         doc = tomllib.loads(text)
+        return dataclasses.replace(parse(doc, name), source=source)
     except tomllib.TOMLDecodeError as exc:
-        raise TopologyError(f"{name}: {exc}") from None
-    return dataclasses.replace(parse(doc, name), source=source)
+        raise TopologyError(f"{source}: {exc}") from None
+    except TopologyError as exc:  # one line naming the file, the key and what is wrong
+        raise TopologyError(f"{source}: {exc}") from None

@@ -28,13 +28,19 @@ from typing import NamedTuple
 import grpc
 
 from pktpath import skbuff as s
-from pktpath import taps
+from pktpath import taps, validate
+from pktpath.counters import PROCESS
 from pktpath.pb import skbuff_pb2, trace_pb2, trace_pb2_grpc
 from pktpath.ratelimit import TokenBucket
 from pktpath.wire.addr import ip_from_str, ip_to_str
 
 CAPACITY = 4096
+MAX_PER_SECOND = 1e6  # traces a second: far more than any collector takes
 MAX_PER_REPLY = 1024  # records of ~1.1 kB each: a reply stays well under gRPC's 4 MB limit
+# A record is a packet's events: some dozens of ~100 bytes. One beyond this came from a
+# frame that claimed a history it cannot have had (an injected one): it keeps the events
+# that fit and is counted (Trace RecordsTrimmed); 4096 of them stay under 128 MiB.
+MAX_RECORD_BYTES = 32 * 1024
 SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"  # OpenTelemetry's ratio for its traceidratio sampler
 PER_SECOND_ENV = "PKTPATH_TRACES_PER_SECOND"  # traces per second besides the ratio
 DEFAULT_RATE, DEFAULT_PER_SECOND = 0.01, 10
@@ -135,10 +141,9 @@ class Sampler:
     def set(self, sampling: "trace_pb2.Sampling") -> None:
         """What SetSampler asks: a new rate and per-second floor (unless keep_rate) and the
         flows to trace, all checked before any takes effect."""
-        if not sampling.keep_rate and not 0 <= sampling.rate <= 1:
-            raise ValueError(f"rate {sampling.rate} is not between 0 and 1")
-        if not sampling.keep_rate and sampling.per_second < 0:
-            raise ValueError(f"per_second {sampling.per_second} is negative")
+        if not sampling.keep_rate:
+            validate.finite(sampling.rate, "rate", 0, 1)
+            validate.finite(sampling.per_second, "per_second", 0, MAX_PER_SECOND)
         matches = [PacketMatch(f) for f in sampling.flows]
         if not sampling.keep_rate:
             self.rate, self.per_second = sampling.rate, sampling.per_second
@@ -160,6 +165,18 @@ def sampler() -> Sampler:
     return _sampler
 
 
+def trim(record) -> None:
+    """Keep the first events that fit MAX_RECORD_BYTES (the packet's own are the last)."""
+    size = record.ByteSize() - sum(e.ByteSize() + 3 for e in record.events)
+    keep = 0
+    for e in record.events:
+        size += e.ByteSize() + 3  # the field's tag and length
+        if size > MAX_RECORD_BYTES:
+            break
+        keep += 1
+    del record.events[keep:]
+
+
 class FinishedPackets(trace_pb2_grpc.TraceServicer):
     def __init__(self, capacity: int = CAPACITY) -> None:
         self._lock = threading.Lock()
@@ -171,6 +188,9 @@ class FinishedPackets(trace_pb2_grpc.TraceServicer):
         record = skbuff_pb2.SkBuff(id=skb.id, origin_host=skb.origin_host, clone_of=skb.clone_of,
                                    copy_of=skb.copy_of, sampled=True)
         s.export_events(skb, record.events)
+        if record.ByteSize() > MAX_RECORD_BYTES:
+            trim(record)
+            PROCESS.inc("Trace", "RecordsTrimmed")
         with self._lock:
             if len(self._records) == self._records.maxlen:
                 self._lost += 1

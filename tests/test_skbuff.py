@@ -159,6 +159,36 @@ def test_from_proto_rejects_inconsistent_geometry():
         s.from_proto(msg)
 
 
+@pytest.mark.parametrize("lie", [
+    {"end": 0xFFFFFFFF},                 # 4 GiB of tailroom for writable() to allocate
+    {"end": s.SKB_MAX_END + 1},
+    {"network_header": 11},              # a header past tail
+    {"transport_header": 0xFFFE},
+    {"gso_size": 1},                     # 60 kB in 1-byte segments: 60,000 frames
+    {"gso_size": 1 << 31},
+    {"gso_segs": 100_000},
+])
+def test_an_skb_that_lies_about_its_buffer_is_refused_where_it_enters(lie):
+    fields = {"buf": b"0123456789", "data": 4, "tail": 10, "end": 64, "mac_header": s.UNSET, "network_header": 4,
+              "transport_header": s.UNSET}
+    s.from_proto(pb.SkBuff(**fields))  # what it would be without the lie
+    msg = pb.SkBuff(**{**fields, **lie})
+    with pytest.raises(s.SkbError):
+        s.from_proto(msg)
+
+
+def test_one_bad_skb_of_a_batch_is_dropped_alone_and_counted():
+    from pktpath.counters import Mib
+
+    good = s.to_proto(make(b"fine"))
+    bad = s.to_proto(make(b"liar"))
+    bad.end = 0xFFFFFFFF
+    mib = Mib()
+    skbs = s.from_protos([good, bad, good], mib)
+    assert [bytes(k.payload()) for k in skbs] == [b"fine", b"fine"]
+    assert mib.get("Drops", "PKTPATH_DROP_REASON_BAD_SKB") == 1
+
+
 def test_packet_ids_unique_and_tagged_by_layer():
     ids = s.PacketIds(pb.LAYER_NIC)
     got = {ids() for _ in range(1000)}

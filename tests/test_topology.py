@@ -1,6 +1,7 @@
 """Topology files: the built-ins load, and every mistake is a clear TopologyError."""
 
 import ipaddress
+import itertools
 
 import pytest
 
@@ -56,8 +57,13 @@ def test_file_max_defaults_to_the_kernels_sizing_and_can_be_set():
     assert (topo.host("A").file_max, topo.host("B").file_max) == (0, 500)  # 0: files_maxfiles_init()
 
 
+_NEXT = itertools.count(1)
+
+
 def iface(**over):
-    t = {"name": "eth0", "mac": "02:00:00:00:00:01", "addr": "10.0.0.1/24"}
+    """An interface table; each call's address and MAC its own, as a valid topology's are."""
+    n = next(_NEXT)
+    t = {"name": "eth0", "mac": f"02:00:00:00:{n >> 8:02x}:{n & 0xFF:02x}", "addr": f"10.0.{n >> 8}.{n & 0xFF}/16"}
     t.update(over)
     return t
 
@@ -110,3 +116,61 @@ def test_an_interface_attached_to_the_kernel():
                                                                                      attach="packet:veth1")]}]})
     assert [i.attach for i in topo.host("B").interfaces] == ["tap:pkt0", "packet:veth1"]
     assert topo.peer("B", "eth0") is None  # no pktpath NIC at the other end
+
+
+TWO_HOSTS = """
+[[host]]
+name = "A"
+[[host.interface]]
+name = "eth0"
+mac = "02:00:00:00:00:0a"
+addr = "10.0.0.1/24"
+[[host]]
+name = "B"
+[[host.interface]]
+name = "eth0"
+mac = "02:00:00:00:00:0b"
+addr = "10.0.0.2/24"
+[[link]]
+a = "A:eth0"
+b = "B:eth0"
+"""
+
+
+def test_the_file_the_mistakes_are_made_in_is_valid(tmp_path):
+    (tmp_path / "good.toml").write_text(TWO_HOSTS)
+    assert [h.name for h in load(tmp_path / "good.toml").hosts] == ["A", "B"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (("", '[host]\nname = "A"\n[[host.interface]]\nname = "eth0"\nmac = "02:00:00:00:00:0a"\naddr = "10.0.0.1/24"\n'),
+     "write [[host]] tables"),
+    (("10.0.0.2/24", "10.0.0.1/24"), "addr 10.0.0.1 is also A:eth0's"),
+    (("02:00:00:00:00:0b", "02:00:00:00:00:0a"), "mac 02:00:00:00:00:0a is also A:eth0's"),
+    (("10.0.0.2/24", "10.0.0.0/24"), "the network's own address"),
+    (("10.0.0.2/24", "10.0.0.255/24"), "the network's own broadcast"),
+    (("b = \"B:eth0\"", "b = \"B:eth0\"\nlose = 0.1"), "unknown key 'lose' (did you mean 'loss'?)"),
+    (("addr = \"10.0.0.2/24\"", "addr = \"10.0.0.2/24\"\nmtuu = 1400"), "unknown key 'mtuu' (did you mean 'mtu'?)"),
+    (("[[link]]", "[[lnk]]"), "unknown key 'lnk' (did you mean 'link'?)"),
+    (("name = \"eth0\"\nmac = \"02:00:00:00:00:0b\"", "name = \"eth/0\"\nmac = \"02:00:00:00:00:0b\""),
+     "without /, : or spaces"),
+    (("b = \"B:eth0\"", "b = \"B:eth0\"\n[[host.route]]\ndst = \"10.9.0.0/16\"\nvia = \"10.7.0.1\"\ndev = \"eth0\""),
+     "via 10.7.0.1 is not on eth0's subnet 10.0.0.0/24"),
+    (("b = \"B:eth0\"", "b = \"B:eth0\"\n[[host.route]]\ndst = \"10.9.0.0/16\"\ndev = \"eth0\"\nmetric = -1"),
+     "metric -1"),
+    (("b = \"B:eth0\"", "b = \"B:eth0\"\n[[host.rule]]\nhook = \"LOCAL_IN\"\ndport = 70000\ntarget = \"DROP\""),
+     "ports are 0..65535"),
+])
+def test_a_malformed_file_gets_one_line_naming_the_file_and_the_key(tmp_path, change, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(TWO_HOSTS.replace(*change) if change[0] else change[1])
+    with pytest.raises(TopologyError) as exc:
+        load(path)
+    assert str(exc.value).startswith(f"{path}: ") and message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_file_that_is_not_utf8_is_named_not_a_traceback(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(TWO_HOSTS.replace('"A"', '"\xc4"').encode("latin-1"))
+    with pytest.raises(TopologyError, match=r"latin1.toml: not UTF-8 text \(byte \d+\)"):
+        load(path)

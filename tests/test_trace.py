@@ -54,8 +54,10 @@ def test_a_bad_sampling_changes_nothing():
     sample = Sampler(0.5)
     with pytest.raises(ValueError, match="IPv4"):
         sample.set(trace_pb2.Sampling(rate=1.0, flows=[trace_pb2.PacketFilter(addr="10.0.0")]))
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        sample.set(trace_pb2.Sampling(rate=2.0))
+    for bad in ({"rate": 2.0}, {"rate": float("nan")}, {"rate": 0.1, "per_second": float("inf")},
+                {"rate": 0.1, "per_second": float("nan")}, {"rate": 0.1, "per_second": -1}):
+        with pytest.raises(ValueError, match="must be a finite number"):
+            sample.set(trace_pb2.Sampling(**bad))
     assert sample.rate == 0.5 and not sample.flows
 
 

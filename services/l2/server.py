@@ -42,12 +42,12 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
     @batches(skbuff_pb2.SkBuffBatch)
     def NetifReceiveSkb(self, request, context):
         """netif_receive_skb_list(): one NAPI poll's frames."""
-        return s.disposition(*self.link.netif_receive_skb_list([s.from_proto(m) for m in request.skbs]))
+        return s.disposition(*self.link.netif_receive_skb_list(s.from_protos(request.skbs, self.mib)))
 
     @batches(skbuff_pb2.SkBuffBatch)
     def NeighOutput(self, request, context):
         """neigh_output(): L3's packets, to be resolved and framed."""
-        return s.disposition(*self.link.neigh_output([s.from_proto(m) for m in request.skbs]))
+        return s.disposition(*self.link.neigh_output(s.from_protos(request.skbs, self.mib)))
 
     def GetNeighbours(self, request, context):
         table = l2_pb2.NeighTable()

@@ -35,6 +35,10 @@ class NfRule:
     pkts: int = 0
     bytes: int = 0
 
+    def spec(self) -> tuple:
+        """What the rule is, without its counters."""
+        return self.hook, self.verdict, self.src, self.dst, self.protocol, self.sport, self.dport
+
     def matches(self, iph: IpHdr, ports: tuple[int, int] | None) -> bool:
         for (net, plen), addr in ((self.src, iph.saddr), (self.dst, iph.daddr)):
             if plen and (addr ^ net) >> (32 - plen):
@@ -60,6 +64,17 @@ class Netfilter:
         """iptables -A: append to the hook's chain."""
         with self._lock:
             self._chains[rule.hook].append(rule)
+
+    def delete(self, rule: NfRule) -> bool:
+        """iptables -D: remove the chain's first rule of the same match and verdict."""
+        spec = rule.spec()
+        with self._lock:
+            chain = self._chains[rule.hook]
+            for i, r in enumerate(chain):
+                if r.spec() == spec:
+                    del chain[i]
+                    return True
+        return False
 
     def rules(self) -> list[NfRule]:
         with self._lock:

@@ -15,6 +15,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from pktpath import skbuff as s
+from pktpath import validate
 from pktpath.counters import Mib
 from pktpath.hop import Hop, batches
 from pktpath.pb import l3_pb2, l3_pb2_grpc, l4_pb2, skbuff_pb2
@@ -70,12 +71,12 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
     @batches(skbuff_pb2.SkBuffBatch)
     def IpRcv(self, request, context):
         """ip_list_rcv(): one poll's IPv4 packets."""
-        return s.disposition(*self.ip.ip_list_rcv([s.from_proto(m) for m in request.skbs]))
+        return s.disposition(*self.ip.ip_list_rcv(s.from_protos(request.skbs, self.mib)))
 
     @batches(skbuff_pb2.SkBuffBatch)
     def IpQueueXmit(self, request, context):
         """ip_queue_xmit(): L4's packets; the answer carries the errno sendmsg returns."""
-        accepted, dropped, err = self.ip.ip_queue_xmit([s.from_proto(m) for m in request.skbs])
+        accepted, dropped, err = self.ip.ip_queue_xmit(s.from_protos(request.skbs, self.mib))
         d = s.disposition(accepted, dropped)
         d.errno = err
         return d
@@ -97,7 +98,7 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
         sent = bad = 0
         for r in request.requests:
             try:
-                skb = s.from_proto(r.skb_in)
+                skb = s.from_proto(r.skb_in)  # a bad one is counted here, as OutErrors
                 iph = IpHdr.from_bytes(s.skb_network_header(skb), verify_csum=False)
             except (s.SkbError, WireError):
                 bad += 1
@@ -117,29 +118,27 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
                              prefsrc=ip_to_str(r.prefsrc) if r.prefsrc else "")
         return table
 
-    def _route_arg(self, request, context) -> tuple[ipaddress.IPv4Network, int]:
-        try:
-            net = ipaddress.IPv4Network(request.dst)
-            gateway = int(ipaddress.IPv4Address(request.gateway)) if request.gateway else 0
-        except ValueError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        return net, gateway
+    @staticmethod
+    def _route_arg(request) -> tuple[tuple[int, int], int]:
+        return validate.prefix(request.dst, "dst"), validate.ipv4(request.gateway, "gateway")
 
+    @validate.checked
     def RouteAdd(self, request, context):
-        net, gateway = self._route_arg(request, context)
+        (dst, prefixlen), gateway = self._route_arg(request)
         if request.dev not in self.ifaces:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {request.dev!r}")
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface "
+                                                     f"{validate.shown(request.dev)}")
         try:
-            self.fib.add(FibRoute(int(net.network_address), net.prefixlen, request.dev, gateway=gateway,
-                                  metric=request.metric))
+            self.fib.add(FibRoute(dst, prefixlen, request.dev, gateway=gateway, metric=request.metric))
         except FileExistsError as exc:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
         return empty_pb2.Empty()
 
+    @validate.checked
     def RouteDel(self, request, context):
-        net, _ = self._route_arg(request, context)
+        (dst, prefixlen), _ = self._route_arg(request)
         try:
-            self.fib.delete(int(net.network_address), net.prefixlen)
+            self.fib.delete(dst, prefixlen)
         except LookupError as exc:
             context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         return empty_pb2.Empty()
@@ -158,15 +157,26 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
                             sport=r.sport, dport=r.dport, target=r.verdict, pkts=r.pkts, bytes=r.bytes)
         return table
 
+    @staticmethod
+    def _rule(request) -> nf.NfRule:
+        """A rule as iptables would take it: a known hook and target, prefixes, ports."""
+        return nf.NfRule(validate.enum(request.hook, l3_pb2.NfHook, "hook"),
+                         validate.enum(request.target, l3_pb2.NfVerdict, "target"),
+                         validate.prefix(request.src, "src"), validate.prefix(request.dst, "dst"),
+                         validate.integer(request.protocol, "protocol", 0, 0xFF),
+                         validate.port(request.sport, "sport"), validate.port(request.dport, "dport"))
+
+    @validate.checked
     def RuleAdd(self, request, context):
-        try:
-            src, dst = (_prefix(p) for p in (request.src, request.dst))
-        except ValueError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        if request.sport > 0xFFFF or request.dport > 0xFFFF:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "ports are 0..65535")
-        self.netfilter.add(nf.NfRule(request.hook, request.target, src, dst, request.protocol,
-                                     request.sport, request.dport))
+        """iptables -A."""
+        self.netfilter.add(self._rule(request))
+        return empty_pb2.Empty()
+
+    @validate.checked
+    def RuleDel(self, request, context):
+        """iptables -D."""
+        if not self.netfilter.delete(self._rule(request)):
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such rule")
         return empty_pb2.Empty()
 
     def GetCounters(self, request, context):
@@ -176,13 +186,6 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
         self._stop.set()
         for hop in (self.to_l2, *self.to_l4.values()):
             hop.close()
-
-
-def _prefix(text: str) -> tuple[int, int]:
-    if not text:
-        return 0, 0
-    net = ipaddress.IPv4Network(text)
-    return int(net.network_address), net.prefixlen
 
 
 def _prefix_str(prefix: tuple[int, int]) -> str:

@@ -18,7 +18,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from pktpath import skbuff as s
-from pktpath import sockerr
+from pktpath import sockerr, validate
 from pktpath.counters import Mib
 from pktpath.hop import Hop, batches
 from pktpath.pb import l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc, socket_pb2
@@ -29,8 +29,7 @@ from pktpath.services.l4.tcp.ipv4 import Tcp
 from pktpath.services.l4.tcp.sock import SS_NAMES, TcpState
 from pktpath.services.l4.udp import Datagram
 from pktpath.sockerr import SockError
-from pktpath.wire.addr import ip_from_str, ip_to_str
-from pktpath.wire.errors import SanityError
+from pktpath.wire.addr import ip_to_str
 from pktpath.wire.ipv4 import IPPROTO_TCP
 
 pb = s.pb
@@ -120,29 +119,31 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
     @batches(pb.SkBuffBatch)
     def UdpRcv(self, request, context):
         """udp_rcv()."""
-        return s.disposition(*self.dgram.udp_rcv([s.from_proto(m) for m in request.skbs]))
+        return s.disposition(*self.dgram.udp_rcv(s.from_protos(request.skbs, self.mib)))
 
     @batches(pb.SkBuffBatch)
     def PingRcv(self, request, context):
         """ping_rcv()."""
-        return s.disposition(*self.dgram.ping_rcv([s.from_proto(m) for m in request.skbs]))
+        return s.disposition(*self.dgram.ping_rcv(s.from_protos(request.skbs, self.mib)))
 
     @batches(pb.SkBuffBatch)
     def TcpV4Rcv(self, request, context):
         """tcp_v4_rcv()."""
-        return s.disposition(*self.tcp.tcp_v4_rcv([s.from_proto(m) for m in request.skbs]))
+        return s.disposition(*self.tcp.tcp_v4_rcv(s.from_protos(request.skbs, self.mib)))
 
     @batches(l4_pb2.IcmpErrBatch)
     def IcmpErr(self, request, context):
         """icmp_unreach → the err_handler of the quoted protocol."""
-        items = [(s.from_proto(e.skb), e.type, e.code, e.info) for e in request.errs]
+        items = [(skb, e.type, e.code, e.info) for e in request.errs
+                 if (skb := s.checked(e.skb, self.mib)) is not None]
         return s.disposition(*self.dgram.icmp_err(items))
 
     # -- send -----------------------------------------------------------------------
     def _sendmsg(self, request, send):
         d = pb.Disposition()
         for m in request.skbs:
-            err = send(s.from_proto(m))
+            skb = s.checked(m, self.mib)
+            err = errno.EINVAL if skb is None else send(skb)
             if err:
                 d.dropped += 1
                 d.errno = err
@@ -172,8 +173,12 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
             if call.kind == l4_pb2.TcpCall.SENDMSG:
                 if sends and call.sk != sk:
                     refused += send()
+                skb = s.checked(call.skb, self.mib)
+                if skb is None:
+                    refused += 1
+                    continue
                 sk = call.sk
-                sends.append(s.from_proto(call.skb))
+                sends.append(skb)
                 pushes.append(bool(call.value))
                 continue
             refused += send()
@@ -187,21 +192,23 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         return s.disposition(len(request.calls) - refused, refused)
 
     @staticmethod
-    def _addr(context, text: str) -> int:
+    def _endpoint(context, addr: str, port: int, side: str) -> tuple[int, int]:
+        """An address and port from the socket layer: EINVAL for what no sockaddr_in holds."""
         try:
-            return ip_from_str(text) if text else 0
-        except SanityError as exc:
+            return validate.ipv4(addr, f"{side} address"), validate.port(port, f"{side} port")
+        except validate.Invalid as exc:
             sockerr.abort(context, errno.EINVAL, str(exc))
 
     def TcpV4Connect(self, request, context):
-        err, saddr = self.tcp.connect(request.sk, self._addr(context, request.saddr), request.sport,
-                                      self._addr(context, request.daddr), request.dport, rcvbuf=request.rcvbuf,
+        saddr, sport = self._endpoint(context, request.saddr, request.sport, "source")
+        daddr, dport = self._endpoint(context, request.daddr, request.dport, "destination")
+        err, saddr = self.tcp.connect(request.sk, saddr, sport, daddr, dport, rcvbuf=request.rcvbuf,
                                       nodelay=request.nodelay)
         return l4_pb2.TcpConnectReply(errno=err, saddr=ip_to_str(saddr) if saddr else "")
 
     def InetCskListenStart(self, request, context):
-        self.tcp.listen(request.sk, self._addr(context, request.saddr), request.sport, request.backlog,
-                        rcvbuf=request.rcvbuf, nodelay=request.nodelay)
+        saddr, sport = self._endpoint(context, request.saddr, request.sport, "source")
+        self.tcp.listen(request.sk, saddr, sport, request.backlog, rcvbuf=request.rcvbuf, nodelay=request.nodelay)
         return empty_pb2.Empty()
 
     def InetCskAccept(self, request, context):
@@ -233,9 +240,10 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
     # -- port tables ------------------------------------------------------------------
     def Hash(self, request, context):
         """inet_bind / inet_autobind / ip4_datagram_connect: returns the socket's addresses."""
+        saddr, sport = self._endpoint(context, request.saddr, request.sport, "source")
+        daddr, dport = self._endpoint(context, request.daddr, request.dport, "destination")
         try:
             table = self._table(request.protocol)
-            saddr, daddr = (ip_from_str(a) if a else 0 for a in (request.saddr, request.daddr))
             if daddr and not saddr:
                 bound = table.get(request.sk)
                 saddr = bound.saddr if bound is not None and bound.saddr else 0
@@ -243,9 +251,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
                     err, saddr = self._route_output(daddr)
                     if err:
                         raise SockError(err, f"no route to {request.daddr}")
-            e = table.hash(request.sk, saddr, request.sport, daddr, request.dport)
-        except SanityError as exc:
-            sockerr.abort(context, errno.EINVAL, str(exc))
+            e = table.hash(request.sk, saddr, sport, daddr, dport)
         except SockError as exc:
             sockerr.abort(context, exc.errno)
         return l4_pb2.SockAddrs(sk=e.sk, protocol=e.protocol, saddr=ip_to_str(e.saddr), sport=e.sport,

@@ -25,8 +25,8 @@ from urllib.parse import unquote_plus
 from pktpath.config import LAYERS
 from pktpath.counters import DROPS, MOVE_BYTES, MOVES
 from pktpath.metrics import BUCKETS_US, LATENCY
-from pktpath.pb import orchestrator_pb2, skbuff_pb2, trace_pb2
-from pktpath.services.orchestrator.journey import KIND_NAMES, Journey
+from pktpath.pb import name_of, orchestrator_pb2, skbuff_pb2, trace_pb2
+from pktpath.services.orchestrator.journey import Journey
 from pktpath.services.orchestrator.spans import trace_id
 from pktpath.services.orchestrator.store import PacketStore, Query
 from pktpath.trace import PROTOCOLS
@@ -337,11 +337,11 @@ def parse_id(text: str) -> int:
 
 
 def _event_json(e, t0: int) -> dict:
-    d = {"kind": KIND_NAMES[e.kind], "func": e.func, "t_ns": e.ts_ns - t0, "bytes": e.bytes}
+    d = {"kind": name_of(pb.EventKind, e.kind), "func": e.func, "t_ns": e.ts_ns - t0, "bytes": e.bytes}
     if e.kind == pb.COPY:
         d["copy_from"], d["copy_to"] = e.copy_from, e.copy_to
     if e.kind == pb.DROP:
-        d["reason"] = pb.DropReason.Name(e.reason)
+        d["reason"] = name_of(pb.DropReason, e.reason)
     return d
 
 
@@ -353,7 +353,7 @@ def _head_json(e, at: str, protocol: int | None) -> dict:
 def _moves(events) -> dict:
     out = {kind: {"count": 0, "bytes": 0} for kind in MOVE_KINDS}
     for e in events:
-        kind = KIND_NAMES[e.kind]
+        kind = name_of(pb.EventKind, e.kind)
         if kind in out:
             out[kind]["count"] += 1
             out[kind]["bytes"] += e.bytes
@@ -402,7 +402,7 @@ def journey_json(j: Journey) -> dict:
                      "exit_func": exits[-1].func if exits else "", "start_ns": v.start_ns - t0,
                      "end_ns": v.end_ns - t0, "duration_ns": v.end_ns - v.start_ns, "len": v.length,
                      "exit_len": exits[-1].bytes if exits else None,
-                     "dropped": pb.DropReason.Name(drop.reason) if drop else "", "events": inside, "heads": heads})
+                     "dropped": name_of(pb.DropReason, drop.reason) if drop else "", "events": inside, "heads": heads})
     d["visits"] = rows
     d["visit_count"] = len(rows)
     return d

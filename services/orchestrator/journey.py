@@ -11,7 +11,7 @@ each of which becomes a span.
 
 from dataclasses import dataclass, field
 
-from pktpath.pb import skbuff_pb2
+from pktpath.pb import name_of, skbuff_pb2
 from pktpath.trace import FlowKey
 from pktpath.wire import WireError
 from pktpath.wire.ipv4 import IpHdr
@@ -19,8 +19,8 @@ from pktpath.wire.ipv4 import IpHdr
 pb = skbuff_pb2
 LAYER_NAMES = {pb.LAYER_NIC: "nic", pb.LAYER_SOFTIRQ: "softirq", pb.LAYER_L2: "l2", pb.LAYER_L3: "l3",
                pb.LAYER_L4: "l4", pb.LAYER_SOCKET: "socket", pb.LAYER_LINK: "link"}
-KIND_NAMES = {k: pb.EventKind.Name(k) for k in pb.EventKind.values()}
 ETH_HLEN, ETH_P_IP = 14, b"\x08\x00"
+MAX_EVENTS = 4096  # a journey's: a TCP segment retransmitted many times has some hundreds
 
 
 def event_key(e) -> tuple:
@@ -88,7 +88,7 @@ def outcome(events) -> tuple[str, str]:
     to a user, "transmitted" when a NIC sent it last, or "freed"."""
     for e in events:
         if e.kind == pb.DROP:
-            return "dropped", pb.DropReason.Name(e.reason)
+            return "dropped", name_of(pb.DropReason, e.reason)
     if any(e.kind == pb.COPY and e.copy_to == "user" for e in events):
         return "delivered", ""
     last_dma = next((e for e in reversed(events) if e.kind == pb.DMA), None)
@@ -117,6 +117,8 @@ class Journey:
         for e in record.events:
             key = event_key(e)
             old = self.seen.get(key)
+            if old is None and len(self.seen) >= MAX_EVENTS:
+                continue  # records that keep a packet id alive can grow it no further
             if old is None:
                 self.seen[key] = e
                 new.append(e)

@@ -26,7 +26,7 @@ from pktpath.service import channel
 from pktpath.services.orchestrator.dashboard import Dashboard
 from pktpath.services.orchestrator.spans import SpanSink, exporter_from_env, trace_id
 from pktpath.services.orchestrator.store import PacketStore, Query, to_packet
-from pktpath.trace import Sampler
+from pktpath.trace import MAX_RECORD_BYTES, Sampler
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.2
@@ -68,11 +68,17 @@ class Orchestrator(orchestrator_pb2_grpc.OrchestratorServicer):
 
     # -- collection ----------------------------------------------------------------------
     def _run(self) -> None:
+        """The collector, supervised: a round that fails is counted and the next one runs,
+        so collection never stops while health says SERVING."""
         while not self._stop.wait(self.interval):
-            self.collect()
-            self.export_settled()
-            if self._sampling_set and time.monotonic() >= self._next_resync:
-                self._push_sampling()
+            try:
+                self.collect()
+                self.export_settled()
+                if self._sampling_set and time.monotonic() >= self._next_resync:
+                    self._push_sampling()
+            except Exception:  # a fault of pktpath's own, not of its input: say where, go on
+                self.mib.inc(GROUP, "CollectorFaults")
+                log.exception("collector round failed; the next one runs")
 
     def collect(self) -> int:
         """One round: what every layer finished since the last. Returns the records taken."""
@@ -92,6 +98,9 @@ class Orchestrator(orchestrator_pb2_grpc.OrchestratorServicer):
                     self._lost[key] = 0
                     break
                 for record in reply.skbs:
+                    if record.ByteSize() > MAX_RECORD_BYTES:  # a layer trims its own: not one of ours
+                        self.mib.inc(GROUP, "RecordsRefused")
+                        continue
                     self.store.add(record)
                 n += len(reply.skbs)
                 self._marks[key] = reply.last_seq

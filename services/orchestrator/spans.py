@@ -27,8 +27,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
 
-from pktpath.pb import skbuff_pb2
-from pktpath.services.orchestrator.journey import KIND_NAMES, Journey
+from pktpath.pb import name_of, skbuff_pb2
+from pktpath.services.orchestrator.journey import Journey
 
 pb = skbuff_pb2
 SCOPE = InstrumentationScope("pktpath.orchestrator")
@@ -60,8 +60,8 @@ def _event(e, to_epoch: int) -> Event:
     if e.kind == pb.COPY:
         attrs["pktpath.copy.from"], attrs["pktpath.copy.to"] = e.copy_from, e.copy_to
     if e.kind == pb.DROP:
-        attrs["pktpath.drop.reason"] = pb.DropReason.Name(e.reason)
-    return Event(KIND_NAMES[e.kind], attrs, timestamp=e.ts_ns + to_epoch)
+        attrs["pktpath.drop.reason"] = name_of(pb.DropReason, e.reason)
+    return Event(name_of(pb.EventKind, e.kind), attrs, timestamp=e.ts_ns + to_epoch)
 
 
 def packet_spans(j: Journey, to_epoch: int | None = None) -> list[ReadableSpan]:
@@ -93,7 +93,7 @@ def packet_spans(j: Journey, to_epoch: int | None = None) -> list[ReadableSpan]:
         dropped = next((e for e in v.events if e.kind == pb.DROP), None)
         attrs = {"host.name": v.host, "pktpath.layer": v.layer_name, "pktpath.skb.id": f"{j.id:#x}",
                  "pktpath.skb.len": v.length, "code.function": v.func}
-        span_status = (Status(StatusCode.ERROR, pb.DropReason.Name(dropped.reason)) if dropped
+        span_status = (Status(StatusCode.ERROR, name_of(pb.DropReason, dropped.reason)) if dropped
                        else Status(StatusCode.UNSET))
         spans.append(ReadableSpan(
             v.func, _context(tid, n), root, resource(f"pktpath-{v.layer_name}"), attrs,

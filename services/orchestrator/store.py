@@ -13,8 +13,8 @@ import time
 from collections import OrderedDict
 from typing import Callable
 
-from pktpath.pb import orchestrator_pb2, skbuff_pb2
-from pktpath.services.orchestrator.journey import KIND_NAMES, LAYER_NAMES, Journey
+from pktpath.pb import name_of, orchestrator_pb2, skbuff_pb2
+from pktpath.services.orchestrator.journey import LAYER_NAMES, Journey
 from pktpath.trace import PROTOCOLS, PacketMatch
 from pktpath.wire.addr import ip_to_str
 
@@ -68,7 +68,7 @@ def to_packet(j: Journey, trace_id: str) -> "orchestrator_pb2.Packet":
 
 def trace_line(j: Journey, e) -> "orchestrator_pb2.TraceLine":
     if e.kind == pb.DROP:
-        detail = pb.DropReason.Name(e.reason)
+        detail = name_of(pb.DropReason, e.reason)
     elif e.kind == pb.COPY:
         detail = f"{e.bytes} B {e.copy_from} -> {e.copy_to}"
     elif e.kind in (pb.CLONE, pb.DMA, pb.FREE):
@@ -76,7 +76,7 @@ def trace_line(j: Journey, e) -> "orchestrator_pb2.TraceLine":
     else:
         detail = ""
     return orchestrator_pb2.TraceLine(id=j.id, origin_host=j.origin_host, host=e.host,
-                                      layer=LAYER_NAMES.get(e.layer, "?"), kind=KIND_NAMES[e.kind], func=e.func,
+                                      layer=LAYER_NAMES.get(e.layer, "?"), kind=name_of(pb.EventKind, e.kind), func=e.func,
                                       delta_ns=e.ts_ns - j.previous_ts(e), len=e.bytes,
                                       tuple=str(j.flow) if j.flow else "", detail=detail, ts_ns=e.ts_ns)
 

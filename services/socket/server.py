@@ -9,12 +9,13 @@ datagrams) and SkErrorReport (ICMP errors for a socket) are the way up.
 import asyncio
 import errno
 import functools
+import math
 
 import grpc
 from google.protobuf import empty_pb2
 
 from pktpath import skbuff as s
-from pktpath import sockerr
+from pktpath import sockerr, validate
 from pktpath.counters import Mib
 from pktpath.config import hop_path
 from pktpath.flow import TcpChild
@@ -96,6 +97,7 @@ class L4Tcp:
         self._call = calls._call
         # sends, reads, shutdowns and closes in one ordered stream: none overtakes another
         self._calls = Hop("tcp-calls", hop_path(ctx.run_id, ctx.host, "l4"), "TcpSocketCalls", _tcp_calls, mib)
+        self._mib = mib
 
     def connect(self, sock) -> int:
         return self._call(self.stub.TcpV4Connect, l4_pb2.TcpConnectRequest(
@@ -137,16 +139,24 @@ class L4Tcp:
         self._call(self.stub.TcpSetsockopt, opts)
 
     def callbacks(self, batch) -> list:
-        """SkCallbacks' items as the socket layer takes them."""
+        """SkCallbacks' items as the socket layer takes them. One that makes no sense (an
+        unknown kind, a bad skb or address) is left out alone and counted (Hop BadCallbacks)."""
         out = []
         for it in batch.items:
-            child = None
-            if it.kind == socket_pb2.SkCallback.ACCEPT:
-                c = it.child
-                child = TcpChild(c.sk, ip_from_str(c.local.addr), c.local.port, ip_from_str(c.peer.addr),
-                                 c.peer.port, c.mss)
-            skb = s.from_proto(it.skb) if it.kind == socket_pb2.SkCallback.DATA else None
-            out.append((self._KINDS[it.kind], it.sk, it.value, skb, child))
+            kind, child, skb = self._KINDS.get(it.kind), None, None
+            try:
+                if it.kind == socket_pb2.SkCallback.ACCEPT:
+                    c = it.child
+                    child = TcpChild(c.sk, ip_from_str(c.local.addr), c.local.port, ip_from_str(c.peer.addr),
+                                     c.peer.port, c.mss)
+                if it.kind == socket_pb2.SkCallback.DATA:
+                    skb = s.from_proto(it.skb)
+            except (s.SkbError, SanityError, ValueError):
+                kind = None
+            if kind is None:
+                self._mib.inc("Hop", "BadCallbacks")
+                continue
+            out.append((kind, it.sk, it.value, skb, child))
         return out
 
     def close_hops(self) -> None:
@@ -308,6 +318,8 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
 
     async def _wait(self, sock, call, timeout: float | None, context, *, on_loop: bool = False):
         """Run a blocking call: its steps on the pool (they call L4) or, on_loop, here."""
+        if timeout is not None and not (math.isfinite(timeout) and timeout >= 0):
+            raise SockError(errno.EINVAL, f"timeout {timeout}: not a number of seconds")
         run = _inline if on_loop else functools.partial(asyncio.get_running_loop().run_in_executor, None)
         return await wait_async([sock.wq], call, self._limit(timeout, context), run)
 
@@ -412,7 +424,7 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
     @batches(s.pb.SkBuffBatch)
     def SockQueueRcvSkb(self, request, context):
         """sock_queue_rcv_skb(): L4's delivered datagrams."""
-        return s.disposition(*self.layer.sock_queue_rcv_skb([s.from_proto(m) for m in request.skbs]))
+        return s.disposition(*self.layer.sock_queue_rcv_skb(s.from_protos(request.skbs, self.mib)))
 
     @batches(socket_pb2.SockErrBatch)
     def SkErrorReport(self, request, context):
@@ -459,12 +471,9 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
 def _addr(addr) -> tuple[int, int]:
     """A Sockaddr from a client: EINVAL for what no sockaddr_in can hold."""
     try:
-        ip = ip_from_str(addr.addr) if addr.addr else 0
-    except (SanityError, ValueError) as exc:
-        raise SockError(errno.EINVAL, f"address {addr.addr[:64]!r}: {exc}") from None
-    if addr.port > 0xFFFF:
-        raise SockError(errno.EINVAL, f"port {addr.port} > 65535")
-    return ip, addr.port
+        return validate.ipv4(addr.addr), validate.port(addr.port)
+    except validate.Invalid as exc:
+        raise SockError(errno.EINVAL, str(exc)) from None
 
 
 def _poll_call(task, fds: list[tuple[int, int]]):

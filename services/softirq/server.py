@@ -128,8 +128,8 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         """__dev_queue_xmit(): queue L2's frames on their device's qdisc and run it."""
         queued = dropped = 0
         by_dev: dict[str, list] = {}
-        for m in request.skbs:
-            by_dev.setdefault(m.dev, []).append(s.from_proto(m))
+        for skb in s.from_protos(request.skbs, self.mib):
+            by_dev.setdefault(skb.dev, []).append(skb)
         for dev, skbs in by_dev.items():
             napi = self._napi(dev)
             if napi is None:  # no such device, or it is not up: dev_queue_xmit drops

@@ -238,3 +238,34 @@ def test_an_original_that_only_held_data_takes_its_clones_flow():
     store.add(record(STORY[:2], id=0x20))
     found = store.query(Query(orchestrator_pb2.PacketQuery(filter=trace_pb2.PacketFilter(port=53))))
     assert [j.id for j in found] == [0x20, 0x21] and found[0].flow == found[1].flow
+
+
+def test_a_record_with_unknown_enums_is_shown_with_numbers_never_fatal():
+    """An injected frame's record with an event kind and a drop reason no build knows."""
+    from pktpath.services.orchestrator.dashboard import journey_json
+    from pktpath.services.orchestrator.store import to_packet, trace_line
+
+    store = PacketStore(clock=Clock())
+    store.add(pb.SkBuff(id=99, origin_host="B", sampled=True, events=[
+        ev(pb.ENTER, pb.LAYER_NIC, "B", "napi_gro_receive", 1000, 47),
+        ev(999, pb.LAYER_NIC, "B", "mystery", 1500, 47),
+        ev(pb.DROP, pb.LAYER_NIC, "B", "mystery", 2000, 47, reason=12345)]))
+    (j,) = store.query(Query(orchestrator_pb2.PacketQuery()))
+    shown = journey_json(j)
+    assert shown["outcome"] == "dropped" and shown["visits"][0]["dropped"] == "12345"
+    assert [e["kind"] for e in shown["visits"][0]["events"]] == ["999", "DROP"]
+    assert trace_line(j, j.events[1]).kind == "999"
+    assert to_packet(j, f"{trace_id(j.origin_host, j.id):032x}").id == 99
+    assert packet_spans(j, 0)  # and its spans
+
+
+def test_a_record_beyond_the_size_cap_is_trimmed_where_it_is_made():
+    from pktpath import skbuff as s
+    from pktpath.trace import MAX_RECORD_BYTES, FinishedPackets
+
+    skb = s.alloc_skb(64, sampled=True)
+    skb.prior_events = [ev(pb.ENTER, pb.LAYER_NIC, "B", "x" * 1000, t) for t in range(3000)]  # 3 MB claimed
+    finished = FinishedPackets()
+    finished.add(skb)
+    (record,) = finished.GetFinished(trace_pb2.FinishedQuery(), None).skbs
+    assert 0 < record.ByteSize() <= MAX_RECORD_BYTES and 0 < len(record.events) < 3000

@@ -1,0 +1,114 @@
+"""Bad input at the boundaries of running services (issue #16): an skb that lies about its
+buffer is dropped alone and counted, allocating nothing from its lie; a request field no
+call can hold is INVALID_ARGUMENT (EINVAL for a socket call) with a short message; the
+service stays healthy and logs no traceback."""
+
+import errno
+from pathlib import Path
+
+import grpc
+import pytest
+from e2ekit import counter, stub, wait_for
+from google.protobuf.empty_pb2 import Empty
+
+from pktpath import skbuff as s
+from pktpath.apps import HostView
+from pktpath.client import SocketApi
+from pktpath.pb import (
+    l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc, orchestrator_pb2_grpc, skbuff_pb2 as pb, socket_pb2, trace_pb2,
+)
+from pktpath.supervisor import log_name
+
+pytestmark = pytest.mark.slow
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def an_skb(**lie) -> pb.SkBuff:
+    skb = s.alloc_skb(s.MAX_HEADER + 64)
+    s.skb_reserve(skb, s.MAX_HEADER)
+    s.skb_put_data(skb, b"x" * 64)
+    m = s.to_proto(skb)
+    for name, value in lie.items():
+        setattr(m, name, value)
+    return m
+
+
+def test_an_skb_claiming_4_gib_costs_l3_nothing(default_topology):
+    sup = default_topology
+    l3 = stub(sup, "B", "l3", l3_pb2_grpc.L3Stub)
+    pid = next(svc.proc.pid for svc in sup.services if (svc.host, svc.layer) == ("B", "l3"))
+    before = rss_kib(pid)
+    lies = [an_skb(end=0xFFFFFFFF), an_skb(gso_size=1), an_skb(gso_size=1 << 31), an_skb(network_header=9999)]
+    reply = l3.IpQueueXmit(iter([pb.SkBuffBatch(skbs=lies)]), timeout=10)
+    assert reply.accepted == 0
+    assert wait_for(lambda: counter(l3, "Drops", "PKTPATH_DROP_REASON_BAD_SKB") == len(lies))
+    assert rss_kib(pid) - before < 50_000  # KiB: nothing like the 4 GiB claimed
+    log = (sup.log_dir / log_name("B", "l3")).read_text()
+    assert "Traceback" not in log
+
+
+def invalid(call) -> str:
+    """The call's status is INVALID_ARGUMENT; its message, which must be short."""
+    with pytest.raises(grpc.RpcError) as exc:
+        call()
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (exc.value.code(), exc.value.details())
+    assert len(exc.value.details()) < 300
+    return exc.value.details()
+
+
+def test_requests_no_sockaddr_or_rule_can_hold_answer_invalid_argument(default_topology):
+    sup = default_topology
+    l3 = stub(sup, "A", "l3", l3_pb2_grpc.L3Stub)
+    l4 = stub(sup, "A", "l4", l4_pb2_grpc.L4Stub)
+    assert "destination port 65536" in invalid(lambda: l4.TcpV4Connect(
+        l4_pb2.TcpConnectRequest(sk=424242, daddr="10.0.0.2", dport=65536), timeout=5))
+    assert not [t for t in l4.GetTcpSockets(Empty(), timeout=5).socks if t.sk == 424242]  # no SYN-SENT left
+    for addr in ("10.0.0.2\x00", "١٠.0.0.2", "10.0.0.2" * 8000):
+        assert "is not an IPv4 address" in invalid(lambda: l4.Hash(
+            l4_pb2.SockAddrs(sk=1, protocol=17, daddr=addr, dport=9), timeout=5))
+    for hook in (99999, -5):
+        assert "hook" in invalid(lambda: l3.RuleAdd(l3_pb2.Rule(hook=hook, target=l3_pb2.NF_ACCEPT), timeout=5))
+    assert "target" in invalid(lambda: l3.RuleAdd(l3_pb2.Rule(target=7), timeout=5))
+    assert "sport 70000" in invalid(lambda: l3.RuleAdd(l3_pb2.Rule(sport=70000, target=l3_pb2.NF_ACCEPT), timeout=5))
+    assert "dst" in invalid(lambda: l3.RouteAdd(l3_pb2.Route(dst="10.9.0.0/33", dev="eth0"), timeout=5))
+    with pytest.raises(grpc.RpcError) as exc:
+        l3.RouteAdd(l3_pb2.Route(dst="10.9.0.0/16", dev="x" * 65536), timeout=5)
+    assert exc.value.code() == grpc.StatusCode.NOT_FOUND and len(exc.value.details()) < 300
+    orchestrator = stub(sup, "", "orchestrator", orchestrator_pb2_grpc.OrchestratorStub)
+    for bad in ({"rate": float("nan")}, {"rate": 0.5, "per_second": float("inf")}):
+        invalid(lambda: orchestrator.SetSampling(trace_pb2.Sampling(**bad), timeout=5))
+    assert not l3.GetRules(Empty(), timeout=5).rules  # none of them got in
+    HostView(sup.addrs, "A").iptables()  # and pktpath iptables still reads the table
+    for layer in ("l3", "l4"):
+        assert "Traceback" not in (sup.log_dir / log_name("A", layer)).read_text()
+
+
+def test_a_rule_added_can_be_deleted(default_topology):
+    l3 = stub(default_topology, "B", "l3", l3_pb2_grpc.L3Stub)
+    rule = l3_pb2.Rule(hook=l3_pb2.NF_INET_LOCAL_IN, protocol=17, dport=9999, target=l3_pb2.NF_DROP)
+    l3.RuleAdd(rule, timeout=5)
+    assert len(l3.GetRules(Empty(), timeout=5).rules) == 1
+    l3.RuleDel(rule, timeout=5)
+    assert not l3.GetRules(Empty(), timeout=5).rules
+    with pytest.raises(grpc.RpcError) as exc:
+        l3.RuleDel(rule, timeout=5)
+    assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_socket_calls_with_impossible_arguments_fail_with_einval(default_topology):
+    with SocketApi(default_topology.addrs.target("A", "socket")) as a:
+        sock = a.socket(2)
+        for addr in (("10.0.0.2", 70000), ("10.0.0.2\x00", 9), ("٣.0.0.2", 9)):
+            with pytest.raises(OSError) as exc:
+                sock.connect(addr)
+            assert exc.value.errno == errno.EINVAL and len(str(exc.value)) < 300
+        for timeout in (float("nan"), float("inf"), -1.0):
+            with pytest.raises(OSError) as exc:
+                a.call("Recvfrom", socket_pb2.RecvfromRequest(fd=sock.fd, timeout_s=timeout))
+            assert exc.value.errno == errno.EINVAL
