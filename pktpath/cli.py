@@ -17,6 +17,7 @@
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -421,6 +422,11 @@ COPIES_MARK = "<!-- pktpath copies: generated below -->"
 def main(argv: list[str] | None = None) -> int:
     from pktpath.config import DEFAULT_BASE_PORT
     from pktpath.service import LAYERS
+
+    # A shell starts a background job (`pktpath tcpdump ... &` in a script) with SIGINT
+    # ignored, and Python then leaves it so: Ctrl-C and kill -INT would do nothing. Every
+    # command stops on SIGINT, as tcpdump installs its handlers whatever it inherited.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     ap = argparse.ArgumentParser(prog="pktpath", description="The Linux packet path, one gRPC service per layer.")
     sub = ap.add_subparsers(dest="command", required=True)

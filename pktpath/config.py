@@ -12,6 +12,7 @@ PKTPATH_HTTP_PORT for every service (in containers, each has its own).
 """
 
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 
@@ -70,9 +71,42 @@ class Addresses:
         return target
 
 
+class RuntimeDirError(RuntimeError):
+    """The run's directory exists and is not private to this user."""
+
+
 def hop_dir(run_id: str) -> str:
-    """Where the hop listeners of one run put their Unix sockets (PKTPATH_HOP_DIR overrides)."""
-    return os.environ.get("PKTPATH_HOP_DIR") or os.path.join(tempfile.gettempdir(), f"pktpath-{run_id}")
+    """Where the hop listeners and interrupt lines of one run put their Unix sockets: in
+    $XDG_RUNTIME_DIR (private to the user) when there is one, else a directory of the
+    user's own in the temporary directory. PKTPATH_HOP_DIR overrides (compose: a volume)."""
+    explicit = os.environ.get("PKTPATH_HOP_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if not base or not os.path.isdir(base):
+        base = tempfile.gettempdir()
+    return os.path.join(base, f"pktpath-{os.getuid()}-{run_id}")
+
+
+def runtime_dir(run_id: str) -> str:
+    """hop_dir(), made 0700 if it is not there, and refused unless it is a directory this
+    user owns that no one else can enter: another local user who made it first (with mode
+    0777, say) could put their own socket where a layer's should be and read the traffic.
+    A directory PKTPATH_HOP_DIR names is the operator's choice and is left as it is."""
+    path = hop_dir(run_id)
+    if os.environ.get("PKTPATH_HOP_DIR"):
+        os.makedirs(path, exist_ok=True)
+        return path
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
+        raise RuntimeDirError(f"{path} exists and is not private to you (owner uid {st.st_uid}, mode "
+                              f"{stat.S_IMODE(st.st_mode):o}): another user may have made it; remove it, "
+                              f"or set PKTPATH_HOP_DIR")
+    return path
 
 
 def hop_path(run_id: str, host: str, layer: str) -> str:

@@ -272,8 +272,9 @@ def hop_handlers(servicer) -> dict:
 
 
 def listen_unix(path: str, backlog: int) -> socket.socket:
-    """A listening Unix stream socket at path, replacing a stale one a killed process left."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    """A listening Unix stream socket at path (in the run's private directory, made here
+    0700 if a test or a lone service has none), replacing a stale one a killed process left."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     if os.path.exists(path):
         os.unlink(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -14,7 +14,9 @@ its hand-off (the hop handler, the NAPI poll), observed once per packet: cheap
 enough for all of them, sampled or not.
 """
 
+import ipaddress
 import logging
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
@@ -112,29 +114,57 @@ def render(host: str, layer: str, groups: dict[str, dict[str, int]], netdevs: di
     return "\n".join(text) + "\n"
 
 
+def host_allowed(host_header: str | None, extra: tuple[str, ...] = ()) -> bool:
+    """Is a request's Host one this server answers? An address, localhost, or a name
+    PKTPATH_HTTP_HOSTS lists: a page of another domain that a DNS rebinding points at
+    127.0.0.1 comes with its own name and is refused."""
+    if not host_header:
+        return True  # HTTP/1.0, or a tool that sends none: no browser page does that
+    name = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
+    name = name.strip("[]").lower().rstrip(".")
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name in ("localhost", *extra)
+
+
 class MetricsServer:
-    """GET /metrics over HTTP, on a thread; other paths may be added (the dashboard's)."""
+    """GET (and HEAD) /metrics over HTTP, on a thread; other paths may be added (the
+    dashboard's). A request whose Host is a name not its own is refused (403); a failure
+    answers 500 without its text (it goes to the log)."""
 
     def __init__(self, listen: str, metrics: Callable[[], str],
                  routes: dict[str, Callable[[dict], tuple[int, str, bytes]]] | None = None) -> None:
         host, port = listen.rsplit(":", 1)
         routes = {"/metrics": lambda query: (200, CONTENT_TYPE, metrics().encode()), **(routes or {})}
 
+        allowed = tuple(h.strip().lower() for h in os.environ.get("PKTPATH_HTTP_HOSTS", "").split(",") if h.strip())
+
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
+            def _answer(self) -> tuple[int, str, bytes]:
+                if not host_allowed(self.headers.get("Host"), allowed):
+                    return 403, "text/plain", b"this server answers requests for its address or localhost\n"
                 path, _, qs = self.path.partition("?")
                 query = dict(p.split("=", 1) if "=" in p else (p, "") for p in qs.split("&") if p)
                 route = routes.get(path)
                 try:
-                    status, ctype, body = route(query) if route else (404, "text/plain", b"not found\n")
+                    return route(query) if route else (404, "text/plain", b"not found\n")
                 except Exception as exc:  # a bad request or a peer gone: an answer, never a dead server
-                    log.warning("GET %s: %s", self.path, exc)
-                    status, ctype, body = 500, "text/plain", f"{exc}\n".encode()
+                    log.warning("%s %s: %s: %s", self.command, self.path[:200], type(exc).__name__, exc)
+                    return 500, "text/plain", b"internal error (the service's log says what)\n"
+
+            def do_GET(self, body: bool = True):
+                status, ctype, content = self._answer()
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
-                self.wfile.write(body)
+                if body:
+                    self.wfile.write(content)
+
+            def do_HEAD(self):
+                self.do_GET(body=False)
 
             def log_message(self, *args):
                 pass

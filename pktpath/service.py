@@ -23,7 +23,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from pktpath import skbuff
-from pktpath.config import CHANNEL_OPTIONS, Addresses, channel, hop_path  # noqa: F401 — channel: re-exported
+from pktpath.config import (  # noqa: F401 — channel: re-exported
+    CHANNEL_OPTIONS, Addresses, RuntimeDirError, channel, hop_path, runtime_dir,
+)
 from pktpath.counters import PROCESS
 from pktpath.hop import HopListener, hop_handlers
 from pktpath.metrics import MetricsServer, render
@@ -190,13 +192,22 @@ def _metrics(host: str, layer: str, servicer) -> str:
 def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = None, *, workers: int = 16) -> int:
     """Run `layer`'s service until SIGTERM/SIGINT; returns the exit status."""
     require_upb()
+    if ctx is not None:
+        try:
+            runtime_dir(ctx.run_id)  # made private, or refused if someone else's
+        except RuntimeDirError as exc:
+            print(f"{layer}: {exc}", file=sys.stderr, flush=True)
+            return 1
     service_name, add_to_server, _ = LAYERS[layer]
     servicer = build_servicer(layer, ctx)
     hops = None
     if ctx is not None and hop_handlers(servicer):
         hops = HopListener(hop_path(ctx.run_id, ctx.host, layer), servicer)  # the data path in
     pool = futures.ThreadPoolExecutor(max_workers=getattr(servicer, "workers", workers), thread_name_prefix=layer)
-    server = AioServer(pool, CLIENT_KEEPALIVE) if getattr(servicer, "aio", False) else grpc.server(pool)
+    # no SO_REUSEPORT: a second service on the same port must fail, not share it unnoticed
+    options = [("grpc.so_reuseport", 0)]
+    server = (AioServer(pool, CLIENT_KEEPALIVE + options) if getattr(servicer, "aio", False)
+              else grpc.server(pool, options=options))
     add_to_server(servicer, server)
     finished = FinishedPackets()  # every layer keeps its sampled packets' last records
     skbuff.set_finish_hook(finished.add)

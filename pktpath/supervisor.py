@@ -11,6 +11,7 @@ segment of this run a killed process could not unlink. Nothing is left behind.
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from pktpath.config import LAYERS, Addresses, hop_dir
+from pktpath.config import LAYERS, Addresses, hop_dir, runtime_dir
 from pktpath.topology import Topology
 
 # Start order: the NIC owns the rings softirq maps; the rest only need each other later.
@@ -41,6 +42,22 @@ class Service:
     proc: subprocess.Popen
 
 
+def ports_in_use(addrs: Addresses) -> list[int]:
+    """The layout's gRPC and HTTP ports something already holds on its address."""
+    busy = []
+    services = [("", "orchestrator")] + [(h.name, layer) for h in addrs.topology.hosts for layer in LAYERS]
+    for host, layer in services:
+        for host_port in (addrs.listen(host, layer), addrs.http(host, layer)):
+            address, port = host_port.rsplit(":", 1)
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no one's
+                try:
+                    probe.bind((address, int(port)))
+                except OSError:
+                    busy.append(int(port))
+    return busy
+
+
 class Supervisor:
     def __init__(self, topology: Topology, base_port: int, *, run_id: str | None = None,
                  log_dir: Path | None = None, env: dict | None = None) -> None:
@@ -51,8 +68,18 @@ class Supervisor:
         self.log_dir = log_dir
         self.env = env
         self.services: list[Service] = []
+        self._claimed = False  # the ports were free and the runtime directory is ours: ours to clean
 
     def start(self, timeout: float = 30.0) -> None:
+        """Start every service, once nothing of another run is in the way: its ports are
+        free and its runtime directory is this user's own. Raises RuntimeError (and
+        touches nothing) if not."""
+        busy = ports_in_use(self.addrs)
+        if busy:
+            raise RuntimeError(f"port {busy[0]} is in use ({len(busy)} of this layout's ports are): another "
+                               f"pktpath runs here, or another program; stop it, or choose another --base-port")
+        runtime_dir(self.run_id)  # RuntimeDirError, a RuntimeError, if another user's
+        self._claimed = True
         try:
             for layer in START_ORDER:
                 for host in self.topology.hosts:
@@ -113,9 +140,11 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 os.killpg(svc.proc.pid, signal.SIGKILL)
                 svc.proc.wait()
-        for leftover in Path("/dev/shm").glob(f"pktpath-{self.run_id}-*"):
-            leftover.unlink(missing_ok=True)
-        shutil.rmtree(hop_dir(self.run_id), ignore_errors=True)  # the hop listeners' sockets
+        if self._claimed:  # what this run made, never another's
+            for leftover in Path("/dev/shm").glob(f"pktpath-{self.run_id}-*"):
+                leftover.unlink(missing_ok=True)
+            shutil.rmtree(hop_dir(self.run_id), ignore_errors=True)  # the hop listeners' sockets
+            self._claimed = False
         statuses = [(svc.host, svc.layer, svc.proc.returncode) for svc in self.services]
         self.services = []
         return statuses

@@ -162,21 +162,21 @@ def live_demo(base_port: int, out=print) -> bool:
     user would: ping (ARP resolves on the way), a UDP datagram too big for one frame, a
     TCP connection carrying 100 kB, a datagram to a closed port. Then what each host
     counted. Returns success."""
-    import socket as pysocket
     import threading
     import time
 
     from pktpath.apps import HostView, ping
     from pktpath.client import SOCK_STREAM, SocketApi
-    from pktpath.supervisor import Supervisor
+    from pktpath.supervisor import Supervisor, ports_in_use
     from pktpath.topology import load
 
-    for port in (base_port + 10, base_port + 20):
-        with pysocket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                out(f"port {port} is in use: is another pktpath running? (try --base-port)")
-                return False
     sup = Supervisor(load("default"), base_port)
+    busy = ports_in_use(sup.addrs)
+    if busy:
+        out(f"port {busy[0]} is in use: another pktpath (or another program) runs on the ports this demo "
+            f"needs. Stop it, or run the demo on other ports: .venv/bin/pktpath demo --base-port "
+            f"{base_port + 1000}")
+        return False
     out("live: the default topology, hosts A (10.0.0.1) and B (10.0.0.2), 6 layer processes each")
     t0 = time.monotonic()
     sup.start()

@@ -45,3 +45,30 @@ def test_counters_netdev_stats_and_latency_in_node_exporters_names():
     assert value(fams, hist, f"{hist}_bucket", le="+Inf") == 6
     assert value(fams, hist, f"{hist}_count") == 6
     assert abs(value(fams, hist, f"{hist}_sum") - 2 * (20e-6 + 40e-6 + 0.003)) < 1e-6
+
+
+def test_the_http_server_refuses_other_hosts_hides_errors_and_answers_head():
+    import http.client
+
+    from pktpath.metrics import MetricsServer, host_allowed
+
+    def broken(query):
+        raise RuntimeError("secret internals")
+
+    server = MetricsServer("127.0.0.1:0", lambda: "up 1\n", {"/broken": broken})
+    try:
+        def ask(method, path, host):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            conn.request(method, path, headers={"Host": host})
+            reply = conn.getresponse()
+            return reply.status, reply.read(), reply.getheader("Content-Length")
+
+        assert ask("GET", "/metrics", f"127.0.0.1:{server.port}")[:2] == (200, b"up 1\n")
+        assert ask("GET", "/metrics", "localhost")[0] == 200
+        assert ask("GET", "/metrics", "attacker.example:80")[0] == 403  # a DNS rebinding's name
+        status, body, _ = ask("GET", "/broken", "localhost")
+        assert status == 500 and b"secret" not in body
+        assert ask("HEAD", "/metrics", "localhost") == (200, b"", "5")  # the length a GET would have
+    finally:
+        server.close()
+    assert host_allowed("[::1]:8080") and host_allowed(None) and not host_allowed("evil.localhost.example")

@@ -80,3 +80,26 @@ def test_refuses_pure_python_protobuf():
     result = subprocess.run([*PKTPATH, "serve", "l2"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "upb" in result.stderr and "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION" in result.stderr
+
+
+def test_the_runtime_directory_is_private_and_another_users_is_refused(tmp_path, monkeypatch):
+    import stat
+
+    from pktpath.config import RuntimeDirError, hop_dir, runtime_dir
+
+    monkeypatch.delenv("PKTPATH_HOP_DIR", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    path = runtime_dir("50000")
+    assert path == hop_dir("50000") == str(tmp_path / f"pktpath-{os.getuid()}-50000")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o700
+    assert runtime_dir("50000") == path  # its own, again
+    open_to_all = tmp_path / f"pktpath-{os.getuid()}-50001"
+    open_to_all.mkdir()
+    open_to_all.chmod(0o777)  # as another local user could have made it first
+    with pytest.raises(RuntimeDirError, match="not private to you"):
+        runtime_dir("50001")
+    (tmp_path / f"pktpath-{os.getuid()}-50002").symlink_to(path)
+    with pytest.raises(RuntimeDirError):
+        runtime_dir("50002")
+    monkeypatch.setenv("PKTPATH_HOP_DIR", str(tmp_path / "volume"))  # compose's volume: the operator's
+    assert runtime_dir("50000") == str(tmp_path / "volume")

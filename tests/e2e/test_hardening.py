@@ -4,6 +4,9 @@ call can hold is INVALID_ARGUMENT (EINVAL for a socket call) with a short messag
 service stays healthy and logs no traceback."""
 
 import errno
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -112,3 +115,16 @@ def test_socket_calls_with_impossible_arguments_fail_with_einval(default_topolog
             with pytest.raises(OSError) as exc:
                 a.call("Recvfrom", socket_pb2.RecvfromRequest(fd=sock.fd, timeout_s=timeout))
             assert exc.value.errno == errno.EINVAL
+
+
+def test_tcpdump_started_in_the_background_stops_on_sigint(default_topology):
+    """A script's `pktpath tcpdump ... &` inherits SIGINT ignored: it must stop on it all the same."""
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "pktpath"), "tcpdump", "-i", "B:eth0", "--base-port",
+                             str(default_topology.base_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert "listening on B:eth0" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    finally:
+        proc.kill()

@@ -4,6 +4,7 @@ process and no shared memory behind, even when a service was killed underneath i
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -13,12 +14,16 @@ import pytest
 
 from e2ekit import free_base_port
 
+from pktpath.config import hop_dir
+
 pytestmark = pytest.mark.slow
 
 
-def start_up(base: int) -> tuple[subprocess.Popen, list[int]]:
+def start_up(base: int, *, background: bool = False) -> tuple[subprocess.Popen, list[int]]:
+    """pktpath up; background: as a script's `pktpath up &` starts it, SIGINT ignored."""
+    ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None
     proc = subprocess.Popen([sys.executable, "-m", "pktpath.cli", "up", "--base-port", str(base)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ignore_sigint)
     lines = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -60,13 +65,16 @@ def segments(base: int) -> list[Path]:
     return sorted(Path("/dev/shm").glob(f"pktpath-{base}-*"))
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_up_stops_everything(signum, reaper):
+@pytest.mark.parametrize("signum, background", [(signal.SIGINT, False), (signal.SIGTERM, False),
+                                                (signal.SIGINT, True)])
+def test_up_stops_everything(signum, background, reaper):
     base = free_base_port(2)
-    proc, pids = start_up(base)
+    proc, pids = start_up(base, background=background)
     reaper((proc, pids, base))
     assert len(pids) == 12 and all(alive(p) for p in pids)
     assert [p.name for p in segments(base)] == [f"pktpath-{base}-A-eth0", f"pktpath-{base}-B-eth0"]
+    runtime = os.stat(hop_dir(str(base)))
+    assert (runtime.st_uid, stat.S_IMODE(runtime.st_mode)) == (os.getuid(), 0o700)  # private to its user
     proc.send_signal(signum)
     rest = proc.communicate(timeout=30)[0]
     assert proc.returncode == 0, rest
@@ -88,3 +96,18 @@ def test_up_cleans_up_after_a_killed_nic(reaper):
     assert proc.returncode == 1 and "A/nic exited with -9" in rest  # the kill is reported, not hidden
     assert not [p for p in pids if alive(p)]
     assert segments(base) == []
+
+
+def test_a_second_up_on_the_same_ports_is_refused_and_touches_nothing(reaper):
+    """Before: it reported "all healthy" (the first run answered) and deleted the first run's rings."""
+    base = free_base_port(2)
+    proc, pids = start_up(base)
+    reaper((proc, pids, base))
+    second = subprocess.run([sys.executable, "-m", "pktpath.cli", "up", "--base-port", str(base)],
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1 and f"port {base} is in use" in second.stderr, second.stderr
+    assert "all healthy" not in second.stdout
+    assert [p.name for p in segments(base)] == [f"pktpath-{base}-A-eth0", f"pktpath-{base}-B-eth0"]
+    assert all(alive(p) for p in pids) and os.path.isdir(hop_dir(str(base)))
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0
