@@ -100,15 +100,94 @@ def _cmd_up(args) -> int:
             print(f"dashboard: http://{sup.addrs.http('', 'orchestrator')}/  metrics: "
                   f"http://{sup.addrs.http(topo.hosts[0].name, 'nic')}/metrics (each service: its port + 500)")
             print("all healthy; Ctrl-C stops everything", flush=True)
+            sup.watch(lambda line: print(f"pktpath up: {line}", file=sys.stderr, flush=True))
             sleep_until_terminated()
     except (RuntimeError, TimeoutError) as exc:
         print(f"pktpath up: {exc}", file=sys.stderr)
     finally:
         failed = [(h, layer, rc) for h, layer, rc in sup.stop() if rc != 0]
     for host, layer, rc in failed:
-        print(f"{host}/{layer} exited with {rc}", file=sys.stderr)
+        print(f"{host}/{layer} {Supervisor.how(rc)}", file=sys.stderr)
     print("stopped", flush=True)
-    return 1 if failed or not started else 0
+    return 1 if failed or not started or sup.deaths else 0
+
+
+def _run_state(args) -> dict | None:
+    import json
+    from pathlib import Path
+
+    from pktpath.config import hop_dir
+    from pktpath.supervisor import STATE_FILE
+
+    try:
+        return json.loads((Path(hop_dir(str(args.base_port))) / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        print(f"pktpath {args.command}: no pktpath up runs on base port {args.base_port}", file=sys.stderr)
+        return None
+
+
+def _cmd_status(args) -> int:
+    """pktpath status: each service of the running topology, as systemctl status lists units."""
+    import time
+
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from pktpath.config import channel
+
+    state = _run_state(args)
+    if state is None:
+        return 3  # systemctl status: not running
+    print(f"topology {state['topology']} on base port {state['base_port']}, supervised by pid "
+          f"{state['supervisor_pid']}")
+    print(f"{'service':<16}{'state':<12}{'pid':>8}{'restarts':>10}  uptime")
+    now = time.time()
+    for s in state["services"]:
+        name = f"{s['host']}/{s['layer']}" if s["host"] else s["layer"]
+        try:
+            os.kill(s["pid"], 0)
+            with channel(s["target"]) as ch:
+                reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            status = "serving" if reply.status == health_pb2.HealthCheckResponse.SERVING else "starting"
+        except ProcessLookupError:
+            status = "failed" if s["failed"] else "dead"
+        except Exception:  # noqa: BLE001 — alive but not answering: that is its state
+            status = "unhealthy"
+        up = int(now - s["started"])
+        uptime = f"{up // 3600}h{up // 60 % 60:02d}m{up % 60:02d}s"
+        print(f"{name:<16}{status:<12}{s['pid']:>8}{s['restarts']:>10}  {uptime}")
+    return 0
+
+
+def _running(pid: int) -> bool:
+    """The process exists and has not exited (a zombie its parent has not reaped has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _cmd_down(args) -> int:
+    """pktpath down: stop the topology pktpath up runs, from any terminal."""
+    import time
+
+    state = _run_state(args)
+    if state is None:
+        return 1
+    pid = state["supervisor_pid"]
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        print(f"pktpath down: its supervisor (pid {pid}) is gone", file=sys.stderr)
+        return 1
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not _running(pid):
+            print("stopped")
+            return 0
+        time.sleep(0.1)
+    print(f"pktpath down: pid {pid} still runs after 30 s", file=sys.stderr)
+    return 1
 
 
 def _socket_api(args, host_flag: str):
@@ -407,7 +486,8 @@ def _cmd_copies(args) -> int:
             print(line)
         return 0
 
-    lines = report(measure(args.base_port or DEFAULT_BASE_PORT + 2000, out=lambda line: print(line, file=sys.stderr, flush=True)))
+    lines = report(measure(args.base_port or DEFAULT_BASE_PORT + 2000,
+                           out=lambda line: print(line, file=sys.stderr, flush=True)))
     if args.markdown:
         args.markdown.write_text(args.markdown.read_text().split(COPIES_MARK)[0] + COPIES_MARK + "\n\n"
                                  + "\n".join(lines) + "\n" if args.markdown.exists() else "\n".join(lines) + "\n")
@@ -427,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     # ignored, and Python then leaves it so: Ctrl-C and kill -INT would do nothing. Every
     # command stops on SIGINT, as tcpdump installs its handlers whatever it inherited.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `pktpath status | head`: end quietly, as any tool
 
     ap = argparse.ArgumentParser(prog="pktpath", description="The Linux packet path, one gRPC service per layer.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -483,6 +564,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-i", "--interval", type=float, default=0.0)
     client_args(p, "--from", "from_host", "the sending host (default: the first)")
     p.set_defaults(func=_cmd_send)
+    p = sub.add_parser("status", help="each service of the running topology: state, pid, restarts, uptime")
+    client_args(p)
+    p.set_defaults(func=_cmd_status)
+    p = sub.add_parser("down", help="stop the topology pktpath up runs (from another terminal)")
+    client_args(p)
+    p.set_defaults(func=_cmd_down)
     p = sub.add_parser("run", help="run an unchanged Python program with its sockets on a host's stack",
                        description="Runs PROGRAM (a Python program: `python -m http.server 8000`) with the "
                                    "socket module's AF_INET sockets, name lookups and select/poll/epoll/selectors "

@@ -15,7 +15,9 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+import json
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -27,6 +29,10 @@ from pktpath.topology import Topology
 # Start order: the NIC owns the rings softirq maps; the rest only need each other later.
 START_ORDER = LAYERS
 STOP_GRACE_S = 5.0
+# systemd's Restart=on-failure: RestartSec 100 ms (doubled for each restart in a row, to
+# 10 s), and at most StartLimitBurst 5 starts in StartLimitIntervalSec 10 s, then it gives up.
+RESTART_SEC, RESTART_MAX_SEC, START_LIMIT_BURST, START_LIMIT_INTERVAL_S = 0.1, 10.0, 5, 10.0
+STATE_FILE = "state.json"  # in the run's directory: what pktpath status and down read
 
 
 def log_name(host: str, layer: str) -> str:
@@ -40,6 +46,14 @@ class Service:
     layer: str
     target: str
     proc: subprocess.Popen
+    started: float = field(default_factory=time.time)
+    restarts: int = 0
+    failed: bool = False                             # restarted too often: given up
+    starts: list = field(default_factory=list)       # monotonic times of its recent starts
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}/{self.layer}" if self.host else self.layer
 
 
 def ports_in_use(addrs: Addresses) -> list[int]:
@@ -69,6 +83,9 @@ class Supervisor:
         self.env = env
         self.services: list[Service] = []
         self._claimed = False  # the ports were free and the runtime directory is ours: ours to clean
+        self._watching = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.deaths = 0  # services that died while running, restarted or not
 
     def start(self, timeout: float = 30.0) -> None:
         """Start every service, once nothing of another run is in the way: its ports are
@@ -78,8 +95,10 @@ class Supervisor:
         if busy:
             raise RuntimeError(f"port {busy[0]} is in use ({len(busy)} of this layout's ports are): another "
                                f"pktpath runs here, or another program; stop it, or choose another --base-port")
-        runtime_dir(self.run_id)  # RuntimeDirError, a RuntimeError, if another user's
+        runtime = Path(runtime_dir(self.run_id))  # RuntimeDirError, a RuntimeError, if another user's
         self._claimed = True
+        if self.log_dir is None:  # the last lines of a service that dies are reported: keep them
+            self.log_dir = runtime / "logs"
         try:
             for layer in START_ORDER:
                 for host in self.topology.hosts:
@@ -89,8 +108,13 @@ class Supervisor:
         except BaseException:
             self.stop()
             raise
+        self.write_state()
 
     def _spawn(self, host: str, layer: str) -> None:
+        self.services.append(Service(host, layer, self.addrs.target(host, layer), self._popen(host, layer),
+                                     starts=[time.monotonic()]))
+
+    def _popen(self, host: str, layer: str) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "pktpath.cli", "serve", layer, *(["--host", host] if host else []),
                "--topology", self.topology.source or self.topology.name, "--base-port", str(self.base_port),
                "--run-id", self.run_id]
@@ -98,9 +122,62 @@ class Supervisor:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / log_name(host, layer), "ab")  # noqa: SIM115 (the child owns it)
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env,
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env,
                                 start_new_session=True)  # Ctrl-C reaches the supervisor, not each child
-        self.services.append(Service(host, layer, self.addrs.target(host, layer), proc))
+
+    # -- watching ----------------------------------------------------------------------
+    def watch(self, report) -> None:
+        """Watch every service from a thread until stop(): one that dies is reported at once
+        (which, how, its last log lines) and started again with systemd's backoff."""
+        self._watching.clear()
+        self._watcher = threading.Thread(target=self._watch, args=(report,), name="watcher", daemon=True)
+        self._watcher.start()
+
+    def _watch(self, report) -> None:
+        while not self._watching.wait(0.2):
+            for svc in self.services:
+                if svc.failed or svc.proc.poll() is None or self._watching.is_set():
+                    continue
+                self.deaths += 1
+                recent = [t for t in svc.starts if time.monotonic() - t < START_LIMIT_INTERVAL_S]
+                if len(recent) >= START_LIMIT_BURST:
+                    svc.failed = True
+                    report(f"{svc.name} {self.how(svc.proc.returncode)}: started {len(recent)} times in "
+                           f"{START_LIMIT_INTERVAL_S:.0f} s, not again (start-limit-hit){self.last_lines(svc)}")
+                    continue
+                delay = min(RESTART_SEC * 2 ** (len(recent) - 1), RESTART_MAX_SEC)
+                report(f"{svc.name} {self.how(svc.proc.returncode)}; restarting in {delay:.1f} s"
+                       f"{self.last_lines(svc)}")
+                if self._watching.wait(delay):
+                    return
+                svc.proc = self._popen(svc.host, svc.layer)
+                svc.restarts, svc.started = svc.restarts + 1, time.time()
+                svc.starts = recent + [time.monotonic()]
+                self.write_state()
+
+    @staticmethod
+    def how(rc: int) -> str:
+        if rc < 0:
+            return f"was killed by {signal.Signals(-rc).name}"
+        return f"exited with status {rc}"
+
+    def last_lines(self, svc: Service, n: int = 5) -> str:
+        try:
+            lines = (self.log_dir / log_name(svc.host, svc.layer)).read_text(errors="replace").splitlines()[-n:]
+        except OSError:
+            return ""
+        return "".join(f"\n    | {line}" for line in lines)
+
+    def write_state(self) -> None:
+        """What pktpath status and pktpath down read: the run, each service's pid and restarts."""
+        state = {"topology": self.topology.source or self.topology.name, "base_port": self.base_port,
+                 "supervisor_pid": os.getpid(), "services": [
+                     {"host": s.host, "layer": s.layer, "target": s.target, "pid": s.proc.pid,
+                      "started": s.started, "restarts": s.restarts, "failed": s.failed} for s in self.services]}
+        path = Path(hop_dir(self.run_id)) / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(path)
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -130,6 +207,9 @@ class Supervisor:
     def stop(self) -> list[tuple[str, str, int]]:
         """SIGTERM everything, wait, SIGKILL stragglers, clean shared memory.
         Returns (host, layer, exit status) for each service."""
+        self._watching.set()
+        if self._watcher is not None:
+            self._watcher.join(5)
         for svc in reversed(self.services):
             if svc.proc.poll() is None:
                 svc.proc.send_signal(signal.SIGTERM)

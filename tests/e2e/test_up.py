@@ -93,7 +93,7 @@ def test_up_cleans_up_after_a_killed_nic(reaper):
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     rest = proc.communicate(timeout=30)[0]
-    assert proc.returncode == 1 and "A/nic exited with -9" in rest  # the kill is reported, not hidden
+    assert proc.returncode == 1 and "A/nic was killed by SIGKILL" in rest  # the kill is reported, not hidden
     assert not [p for p in pids if alive(p)]
     assert segments(base) == []
 
@@ -111,3 +111,30 @@ def test_a_second_up_on_the_same_ports_is_refused_and_touches_nothing(reaper):
     assert all(alive(p) for p in pids) and os.path.isdir(hop_dir(str(base)))
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 0
+
+
+def test_a_killed_layer_is_reported_restarted_and_shown_and_down_stops_the_run(reaper):
+    """As systemd's Restart=on-failure: the death reported at once with its last log lines,
+    the layer started again, `pktpath status` showing the restart, `pktpath down` from
+    another process stopping everything."""
+    base = free_base_port(2)
+    proc, pids = start_up(base)
+    reaper((proc, pids, base))
+    cli = [sys.executable, "-m", "pktpath.cli"]
+    os.kill(pids[7], signal.SIGKILL)  # B's l3: the table lists layer by layer, A before B
+    report = proc.stdout.readline()
+    assert report.startswith("pktpath up: B/l3 was killed by SIGKILL; restarting in 0.1 s"), report
+    assert "l3 listening on" in proc.stdout.readline()  # its last log line, quoted
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = subprocess.run([*cli, "status", "--base-port", str(base)], capture_output=True, text=True).stdout
+        row = next(line for line in status.splitlines() if line.startswith("B/l3"))
+        if row.split()[1] == "serving":
+            break
+        time.sleep(0.2)
+    assert row.split()[1:2] + row.split()[3:4] == ["serving", "1"], status
+    assert all(line.split()[1] == "serving" for line in status.splitlines()[2:]), status
+    down = subprocess.run([*cli, "down", "--base-port", str(base)], capture_output=True, text=True, timeout=60)
+    assert down.returncode == 0 and "stopped" in down.stdout, down.stderr
+    assert proc.wait(10) == 1  # a layer died during the run: said in the exit status too
+    assert segments(base) == [] and not os.path.exists(hop_dir(str(base)))
