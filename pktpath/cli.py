@@ -507,7 +507,6 @@ def main(argv: list[str] | None = None) -> int:
     # ignored, and Python then leaves it so: Ctrl-C and kill -INT would do nothing. Every
     # command stops on SIGINT, as tcpdump installs its handlers whatever it inherited.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `pktpath status | head`: end quietly, as any tool
 
     ap = argparse.ArgumentParser(prog="pktpath", description="The Linux packet path, one gRPC service per layer.")
     sub = ap.add_subparsers(dest="command", required=True)
