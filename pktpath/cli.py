@@ -99,8 +99,8 @@ def _cmd_up(args) -> int:
                 print(row)
             print(f"dashboard: http://{sup.addrs.http('', 'orchestrator')}/  metrics: "
                   f"http://{sup.addrs.http(topo.hosts[0].name, 'nic')}/metrics (each service: its port + 500)")
-            print("all healthy; Ctrl-C stops everything", flush=True)
             sup.watch(lambda line: print(f"pktpath up: {line}", file=sys.stderr, flush=True))
+            print("all healthy; Ctrl-C stops everything", flush=True)
             sleep_until_terminated()
     except (RuntimeError, TimeoutError) as exc:
         print(f"pktpath up: {exc}", file=sys.stderr)

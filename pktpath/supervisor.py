@@ -130,8 +130,9 @@ class Supervisor:
         """Watch every service from a thread until stop(): one that dies is reported at once
         (which, how, its last log lines) and started again with systemd's backoff."""
         self._watching.clear()
-        self._watcher = threading.Thread(target=self._watch, args=(report,), name="watcher", daemon=True)
-        self._watcher.start()
+        watcher = threading.Thread(target=self._watch, args=(report,), name="watcher", daemon=True)
+        watcher.start()
+        self._watcher = watcher  # only once started: a stop() that a signal brings in between joins nothing
 
     def _watch(self, report) -> None:
         while not self._watching.wait(0.2):

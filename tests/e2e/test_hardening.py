@@ -123,7 +123,10 @@ def test_tcpdump_started_in_the_background_stops_on_sigint(default_topology):
                              str(default_topology.base_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
-        assert "listening on B:eth0" in proc.stdout.readline()
+        lines = []
+        while len(lines) < 5 and not any("listening on B:eth0" in line for line in lines):
+            lines.append(proc.stdout.readline())  # gRPC's own log lines may come first
+        assert "listening on B:eth0" in lines[-1], lines
         proc.send_signal(signal.SIGINT)
         proc.wait(10)
     finally:
