@@ -189,9 +189,27 @@ def _metrics(host: str, layer: str, servicer) -> str:
     return render(host, layer, mib.snapshot() if mib is not None else PROCESS.snapshot(), netdevs)
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def end_with_supervisor() -> None:
+    """A service `pktpath up` (or a test's Supervisor) started gets SIGTERM when that
+    process dies, however it dies (prctl PR_SET_PDEATHSIG): the services run in sessions
+    of their own, and a supervisor killed with -9 would otherwise leave them running."""
+    supervisor = os.environ.get("PKTPATH_SUPERVISOR_PID")
+    if not supervisor or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(supervisor):  # it died before the prctl: nobody will signal us
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = None, *, workers: int = 16) -> int:
     """Run `layer`'s service until SIGTERM/SIGINT; returns the exit status."""
     require_upb()
+    end_with_supervisor()
     if ctx is not None:
         try:
             runtime_dir(ctx.run_id)  # made private, or refused if someone else's

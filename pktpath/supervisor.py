@@ -32,6 +32,7 @@ STOP_GRACE_S = 5.0
 # systemd's Restart=on-failure: RestartSec 100 ms (doubled for each restart in a row, to
 # 10 s), and at most StartLimitBurst 5 starts in StartLimitIntervalSec 10 s, then it gives up.
 RESTART_SEC, RESTART_MAX_SEC, START_LIMIT_BURST, START_LIMIT_INTERVAL_S = 0.1, 10.0, 5, 10.0
+SUPERVISOR_ENV = "PKTPATH_SUPERVISOR_PID"  # a service ends with the supervisor that started it
 STATE_FILE = "state.json"  # in the run's directory: what pktpath status and down read
 
 
@@ -122,7 +123,8 @@ class Supervisor:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / log_name(host, layer), "ab")  # noqa: SIM115 (the child owns it)
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env,
+        env = {**(self.env if self.env is not None else os.environ), SUPERVISOR_ENV: str(os.getpid())}
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)  # Ctrl-C reaches the supervisor, not each child
 
     # -- watching ----------------------------------------------------------------------
@@ -209,7 +211,7 @@ class Supervisor:
         """SIGTERM everything, wait, SIGKILL stragglers, clean shared memory.
         Returns (host, layer, exit status) for each service."""
         self._watching.set()
-        if self._watcher is not None:
+        if self._watcher is not None and self._watcher.is_alive():
             self._watcher.join(5)
         for svc in reversed(self.services):
             if svc.proc.poll() is None:

@@ -45,12 +45,25 @@ def reaper():
     started: list[tuple[subprocess.Popen, list[int], int]] = []
     yield started.append
     for proc, pids, base in started:
-        for pid in [proc.pid, *pids]:
+        for pid in [proc.pid, *pids, *run_pids(base)]:  # the orchestrator and restarted layers too
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         proc.wait()
         for seg in segments(base):
             seg.unlink(missing_ok=True)
+
+
+def run_pids(base: int) -> list[int]:
+    """Every service process of the run on this base port, by its command line."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in argv and b"--run-id" in argv and argv[argv.index(b"--run-id") + 1] == str(base).encode():
+            found.append(int(proc.name))
+    return found
 
 
 def alive(pid: int) -> bool:
@@ -138,3 +151,20 @@ def test_a_killed_layer_is_reported_restarted_and_shown_and_down_stops_the_run(r
     assert down.returncode == 0 and "stopped" in down.stdout, down.stderr
     assert proc.wait(10) == 1  # a layer died during the run: said in the exit status too
     assert segments(base) == [] and not os.path.exists(hop_dir(str(base)))
+
+
+def test_services_end_when_their_supervisor_is_killed(reaper):
+    """`pktpath up` killed with -9 cannot stop its services: they end by themselves
+    (PR_SET_PDEATHSIG), unlinking their rings, and leave no process behind."""
+    base = free_base_port(2)
+    proc, pids = start_up(base)
+    reaper((proc, pids, base))
+    everyone = run_pids(base)
+    assert len(everyone) == 13  # twelve layers and the orchestrator
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and [p for p in everyone if alive(p)]:
+        time.sleep(0.1)
+    assert not [p for p in everyone if alive(p)]
+    assert segments(base) == []
