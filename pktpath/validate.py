@@ -13,6 +13,9 @@ import math
 
 import grpc
 
+from pktpath.wire.addr import ip_from_str
+from pktpath.wire.errors import SanityError
+
 SHOWN = 48  # characters of a bad value an error shows
 
 
@@ -40,11 +43,9 @@ def ipv4(text: str, field: str = "address", *, empty: int | None = 0) -> int:
     """A dotted quad as the integer the layers use; "" is `empty` (None: not allowed)."""
     if not text and empty is not None:
         return empty
-    if not text.isascii() or not text.isprintable() or len(text) > 15:
-        raise Invalid(f"{field} {shown(text)} is not an IPv4 address")
     try:
-        return int(ipaddress.IPv4Address(text))
-    except ValueError:
+        return ip_from_str(text)
+    except SanityError:
         raise Invalid(f"{field} {shown(text)} is not an IPv4 address") from None
 
 

@@ -39,8 +39,8 @@ def ip_to_str(addr: int) -> str:
 def ip_from_str(text: str) -> int:
     try:
         packed = socket.inet_pton(socket.AF_INET, text)
-    except (OSError, TypeError) as exc:
-        raise SanityError("ipv4", "address", f"not an IPv4 address: {text!r}") from exc
+    except (OSError, TypeError, ValueError) as exc:  # ValueError: an embedded NUL
+        raise SanityError("ipv4", "address", f"not an IPv4 address: {ascii(text)[:48]}") from exc
     return _BE32.unpack(packed)[0]
 
 

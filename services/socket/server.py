@@ -10,6 +10,7 @@ import asyncio
 import errno
 import functools
 import math
+import os
 
 import grpc
 from google.protobuf import empty_pb2
@@ -183,14 +184,6 @@ WORKERS = 8
 COMM_LEN = 15  # TASK_COMM_LEN - 1
 
 
-def _meminfo_total() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            return int(f.readline().split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return 1 << 30
-
-
 # Where a call runs. A call that waits for L4 (a gRPC call to it: bind, sendto, close of a
 # bound socket...) runs on the pool; one that only reads or changes the socket layer's
 # memory runs on the event loop itself, sparing it two thread switches (~250 µs here).
@@ -234,7 +227,7 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         calls = L4Protocols(stub)
         self.tcp = L4Tcp(stub, calls, ctx, self.mib)
         self.layer = SocketLayer(ctx.host, calls, self.mib, self.tcp, sample=sampler())
-        file_max = ctx.topology.host(ctx.host).file_max or files_maxfiles_init(_meminfo_total())
+        file_max = ctx.topology.host(ctx.host).file_max or files_maxfiles_init(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
         self.tasks = Tasks(file_max)
 
     # -- processes -------------------------------------------------------------------
