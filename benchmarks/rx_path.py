@@ -297,7 +297,7 @@ def measure_pktpath(base_port: int, seconds: float, samples: int) -> tuple[float
         api = SocketApi(sup.addrs.target("B", "socket"))
         sock = api.socket()
         sock.bind(("0.0.0.0", PORT))
-        nic = nic_pb2_grpc.NicStub(channel(sup.addrs.target("B", "nic")))
+        nic = nic_pb2_grpc.NicStub(sup.addrs.channel("B", "nic"))
         frame = udp_frame()
 
         def batch(n: int) -> skbuff_pb2.FrameBatch:
@@ -342,7 +342,7 @@ def hop_batching(sup, host: str) -> list[str]:
     out = []
     for layer, stub_cls, hop in (("softirq", softirq_pb2_grpc.SoftirqStub, "l2"), ("l2", l2_pb2_grpc.L2Stub, "l3"),
                                  ("l3", l3_pb2_grpc.L3Stub, "udp"), ("l4", l4_pb2_grpc.L4Stub, "socket")):
-        stub = stub_cls(channel(sup.addrs.target(host, layer)))
+        stub = stub_cls(sup.addrs.channel(host, layer))
         groups = {g.name: dict(g.values) for g in stub.GetCounters(empty_pb2.Empty(), timeout=5).groups}
         hops = groups.get("Hop", {})
         batches = hops.get(f"{hop}Batches", 0)

@@ -27,7 +27,6 @@ from google.protobuf import empty_pb2
 
 from pktpath.client import SHUT_WR, SO_SNDBUF, SOCK_STREAM, SOL_SOCKET, SocketApi
 from pktpath.pb import l4_pb2_grpc
-from pktpath.service import channel
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
 from pktpath.trace import SAMPLER_ARG
@@ -108,7 +107,7 @@ def main() -> int:
         cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
         mbps = goodput(a, b, int(args.megabytes * 1e6), args.sndbuf)
         cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
-        l4 = l4_pb2_grpc.L4Stub(channel(sup.addrs.target("A", "l4")))
+        l4 = l4_pb2_grpc.L4Stub(sup.addrs.channel("A", "l4"))
         tcp = {g.name: dict(g.values) for g in l4.GetCounters(empty_pb2.Empty(), timeout=5).groups}.get("Tcp", {})
         print(f"connection set-up (connect() on A), {args.connects} in a row: p50 {percentile(setup, 0.5):.1f} ms, "
               f"p99 {percentile(setup, 0.99):.1f} ms")

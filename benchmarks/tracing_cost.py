@@ -27,7 +27,6 @@ from google.protobuf import empty_pb2
 
 from pktpath.client import SO_RCVBUF, SOL_SOCKET, SocketApi
 from pktpath.pb import nic_pb2_grpc, orchestrator_pb2_grpc, skbuff_pb2
-from pktpath.service import channel
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
 
@@ -57,7 +56,7 @@ def main() -> int:
         sock = SocketApi(sup.addrs.target("B", "socket")).socket()
         sock.bind(("0.0.0.0", PORT))
         sock.setsockopt(SOL_SOCKET, SO_RCVBUF, RMEM_MAX)
-        nic = nic_pb2_grpc.NicStub(channel(sup.addrs.target("B", "nic")))
+        nic = nic_pb2_grpc.NicStub(sup.addrs.channel("B", "nic"))
         frame = udp_frame()
 
         def batch(every: int) -> skbuff_pb2.FrameBatch:
@@ -79,7 +78,7 @@ def main() -> int:
                     except TimeoutError:
                         break
         time.sleep(2)  # the last traced packets settle and go out
-        orch = orchestrator_pb2_grpc.OrchestratorStub(channel(sup.addrs.target("", "orchestrator")))
+        orch = orchestrator_pb2_grpc.OrchestratorStub(sup.addrs.channel("", "orchestrator"))
         counts = {g.name: dict(g.values) for g in orch.GetCounters(empty_pb2.Empty(), timeout=5).groups}
     finally:
         sup.stop()

@@ -128,10 +128,9 @@ class HostView:
         from pktpath.pb import (
             l2_pb2_grpc, l3_pb2_grpc, l4_pb2_grpc, nic_pb2_grpc, socket_pb2_grpc, softirq_pb2_grpc,
         )
-        from pktpath.service import channel
 
         self.host = host
-        self._channels = {layer: channel(addrs.target(host, layer)) for layer in self.LAYERS}
+        self._channels = {layer: addrs.channel(host, layer) for layer in self.LAYERS}
         stubs = (nic_pb2_grpc.NicStub, softirq_pb2_grpc.SoftirqStub, l2_pb2_grpc.L2Stub, l3_pb2_grpc.L3Stub,
                  l4_pb2_grpc.L4Stub, socket_pb2_grpc.SocketStub)
         self.stub = {layer: cls(self._channels[layer]) for layer, cls in zip(self.LAYERS, stubs)}

@@ -39,8 +39,8 @@ def _cmd_serve(args) -> int:
     except TopologyError as exc:
         print(f"pktpath serve: {exc}", file=sys.stderr)
         return 2
-    addrs = Addresses(topo, args.base_port)
-    ctx = ServiceContext(host, topo, addrs, args.run_id or str(args.base_port))
+    addrs = Addresses(topo, args.base_port, run_id=args.run_id or "")
+    ctx = ServiceContext(host, topo, addrs, addrs.run)
     return serve(args.layer, args.listen or addrs.listen(host, args.layer), ctx)
 
 
@@ -344,7 +344,6 @@ def _cmd_tcpdump(args) -> int:
     from pktpath.capture import LINKTYPE_NAMES, PcapngWriter, PcapWriter, clock, describe
     from pktpath.config import LAYERS, Addresses
     from pktpath.pb import l2_pb2_grpc, trace_pb2, trace_pb2_grpc
-    from pktpath.service import channel
     from pktpath.topology import TopologyError, load
 
     topo = load(args.topology)
@@ -358,11 +357,11 @@ def _cmd_tcpdump(args) -> int:
     addrs = Addresses(topo, args.base_port)
     request = trace_pb2.CaptureRequest(snaplen=args.snaplen)
     if point in LAYERS:  # a layer's entry: what crosses the boundaries below and above it
-        stream = trace_pb2_grpc.TraceStub(channel(addrs.target(host, point))).Capture(request, timeout=args.timeout)
+        stream = trace_pb2_grpc.TraceStub(addrs.channel(host, point)).Capture(request, timeout=args.timeout)
         what, linktype = f"{host}:{point} (the packets entering {point}, both ways)", "per packet"
     else:  # a device's tap at L2, the wire's view
         request.dev = point if point != "any" else ""
-        stream = l2_pb2_grpc.L2Stub(channel(addrs.target(host, "l2"))).Capture(request, timeout=args.timeout)
+        stream = l2_pb2_grpc.L2Stub(addrs.channel(host, "l2")).Capture(request, timeout=args.timeout)
         what, linktype = f"{host}:{point or 'any'}", LINKTYPE_NAMES[1]
     out = open(args.write, "wb") if args.write else None  # noqa: SIM115 (closed below)
     snaplen = args.snaplen or 262144
@@ -388,7 +387,8 @@ def _cmd_tcpdump(args) -> int:
                     break
     except grpc.RpcError as exc:
         if exc.code() not in (grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED):
-            print(f"pktpath tcpdump: {exc.details()} (is `pktpath up` running?)", file=sys.stderr)
+            hint = " (is `pktpath up` running?)" if exc.code() == grpc.StatusCode.UNAVAILABLE else ""
+            print(f"pktpath tcpdump: {exc.details()}{hint}", file=sys.stderr)
             return 2
     except KeyboardInterrupt:
         stream.cancel()
@@ -405,7 +405,6 @@ def _cmd_trace(args) -> int:
     from pktpath.config import Addresses
     from pktpath.observe import trace
     from pktpath.pb import orchestrator_pb2_grpc
-    from pktpath.service import channel
     from pktpath.topology import load
     from pktpath.trace import parse_filter
 
@@ -415,7 +414,7 @@ def _cmd_trace(args) -> int:
         print(f"pktpath trace: {exc}", file=sys.stderr)
         return 2
     addrs = Addresses(load(args.topology), args.base_port)
-    orch = orchestrator_pb2_grpc.OrchestratorStub(channel(addrs.target("", "orchestrator")))
+    orch = orchestrator_pb2_grpc.OrchestratorStub(addrs.channel("", "orchestrator"))
     try:
         trace(orch, flt, lambda line: print(line, flush=True), count=args.count, timeout=args.timeout)
     except grpc.RpcError as exc:

@@ -12,6 +12,7 @@ PKTPATH_HTTP_PORT for every service (in containers, each has its own).
 """
 
 import os
+import secrets
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -29,9 +30,35 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def channel(target: str) -> grpc.Channel:
-    """A channel to another pktpath service."""
-    return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+# The credential of administrative calls (pktpath.access): `authorization: Bearer <token>`.
+AUTHORIZATION = "authorization"
+
+
+class _Credential(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                  grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds the run's admin token to every call of a channel."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = ((AUTHORIZATION, f"Bearer {token}"),)
+
+    def _with_token(self, details):
+        return details._replace(metadata=tuple(details.metadata or ()) + self._metadata)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._with_token(details), request)
+
+    intercept_unary_stream = intercept_unary_unary
+
+    def intercept_stream_unary(self, continuation, details, request_iterator):
+        return continuation(self._with_token(details), request_iterator)
+
+    intercept_stream_stream = intercept_stream_unary
+
+
+def channel(target: str, token: str | None = None) -> grpc.Channel:
+    """A channel to another pktpath service; with the run's admin token, every call carries it."""
+    ch = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc.intercept_channel(ch, _Credential(token)) if token else ch
 
 
 LAYERS = ("nic", "softirq", "l2", "l3", "l4", "socket")
@@ -45,6 +72,16 @@ class Addresses:
     topology: Topology
     base_port: int = DEFAULT_BASE_PORT
     bind: str = DEFAULT_BIND
+    run_id: str = ""  # the run's name (its runtime directory's); the base port when empty
+
+    @property
+    def run(self) -> str:
+        return self.run_id or str(self.base_port)
+
+    def channel(self, host: str, layer: str) -> grpc.Channel:
+        """A channel to `layer` of `host` that carries the run's admin token when this user can
+        read it (the run's owner can; pktpath.access), so administrative calls are allowed."""
+        return channel(self.target(host, layer), read_token(self.run))
 
     def target(self, host: str, layer: str) -> str:
         """host:port where `layer` of `host` serves."""
@@ -122,3 +159,43 @@ def irq_path(run_id: str, host: str, dev: str) -> str:
 def shm_name(run_id: str, host: str, dev: str) -> str:
     """The shared-memory segment of host:dev's rings (named so leftovers are recognisable)."""
     return f"pktpath-{run_id}-{host}-{dev}"
+
+
+TOKEN_FILE = "admin.token"
+
+
+def token_path(run_id: str) -> str:
+    return os.path.join(hop_dir(run_id), TOKEN_FILE)
+
+
+def read_token(run_id: str) -> str | None:
+    """The run's admin token, or None where there is none or this user may not read it."""
+    try:
+        with open(token_path(run_id), encoding="ascii") as f:
+            return f.read().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def ensure_token(run_id: str) -> str:
+    """The run's admin token, made by whichever of its processes comes first: a new random
+    one, 0600 in the run's private directory. Written whole before it is given its name
+    (a link), so that the services starting at the same moment all read the same one."""
+    path = token_path(run_id)
+    token = read_token(run_id)
+    if token:
+        return token
+    scratch = f"{path}.{os.getpid()}-{secrets.token_hex(4)}"
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    try:
+        os.link(scratch, path)
+    except FileExistsError:
+        pass  # another process of the run was first: its token is the run's
+    finally:
+        os.unlink(scratch)
+    token = read_token(run_id)
+    if not token:
+        raise RuntimeDirError(f"{path}: cannot read the run's admin token")
+    return token

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pktpath.client import IP_MTU_DISCOVER, IPPROTO_IP, SHUT_WR, SOCK_STREAM, SocketApi
 from pktpath.flow import IP_PMTUDISC_DONT
 from pktpath.pb import skbuff_pb2, trace_pb2, trace_pb2_grpc
-from pktpath.service import channel
 from pktpath.trace import SAMPLER_ARG
 
 pb = skbuff_pb2
@@ -63,7 +62,7 @@ class Traces:
     """The finished-packet buffers of every layer of every host of a running topology."""
 
     def __init__(self, addrs) -> None:
-        self._stubs = {(h.name, layer): trace_pb2_grpc.TraceStub(channel(addrs.target(h.name, layer)))
+        self._stubs = {(h.name, layer): trace_pb2_grpc.TraceStub(addrs.channel(h.name, layer))
                        for h in addrs.topology.hosts for layer in LAYER_NAMES.values()}
         self._marks: dict = {}
 

@@ -23,8 +23,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from pktpath import skbuff
+from pktpath.access import AdminInterceptor, AioAdminInterceptor
 from pktpath.config import (  # noqa: F401 — channel: re-exported
-    CHANNEL_OPTIONS, Addresses, RuntimeDirError, channel, hop_path, runtime_dir,
+    CHANNEL_OPTIONS, Addresses, RuntimeDirError, channel, ensure_token, hop_path, runtime_dir,
 )
 from pktpath.counters import PROCESS
 from pktpath.hop import HopListener, hop_handlers
@@ -66,14 +67,15 @@ class AioServer:
     run on the pool (grpc.aio's migration_thread_pool), as does every other
     servicer added (health, Trace)."""
 
-    def __init__(self, pool: futures.ThreadPoolExecutor, options=()) -> None:
+    def __init__(self, pool: futures.ThreadPoolExecutor, options=(), interceptors=()) -> None:
         self.loop = asyncio.new_event_loop()
         self.loop.set_default_executor(pool)
         self._thread = threading.Thread(target=self.loop.run_forever, name="aio", daemon=True)
         self._thread.start()
 
         async def make():
-            return grpc.aio.server(migration_thread_pool=pool, options=list(options))
+            return grpc.aio.server(migration_thread_pool=pool, options=list(options),
+                                   interceptors=list(interceptors))
 
         self._server = self._run(make())
 
@@ -99,8 +101,15 @@ class Terminate(Exception):
     """SIGTERM or SIGINT arrived."""
 
 
+_terminating: list[int] = []  # not an Event: its set() takes a lock the interrupted thread may hold
+
+
 def _raise_terminate(signum, frame):
-    raise Terminate(signum)
+    # Once: a second signal (the supervisor's SIGTERM on top of a Ctrl-C) must not raise again
+    # inside the clean-up the first one started.
+    if not _terminating:
+        _terminating.append(signum)
+        raise Terminate(signum)
 
 
 @contextlib.contextmanager
@@ -210,10 +219,12 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
     """Run `layer`'s service until SIGTERM/SIGINT; returns the exit status."""
     require_upb()
     end_with_supervisor()
+    token = None  # a service of no run (a draft) has no administrative calls to guard
     if ctx is not None:
         try:
             runtime_dir(ctx.run_id)  # made private, or refused if someone else's
-        except RuntimeDirError as exc:
+            token = ensure_token(ctx.run_id)
+        except (RuntimeDirError, OSError) as exc:
             print(f"{layer}: {exc}", file=sys.stderr, flush=True)
             return 1
     service_name, add_to_server, _ = LAYERS[layer]
@@ -224,8 +235,10 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
     pool = futures.ThreadPoolExecutor(max_workers=getattr(servicer, "workers", workers), thread_name_prefix=layer)
     # no SO_REUSEPORT: a second service on the same port must fail, not share it unnoticed
     options = [("grpc.so_reuseport", 0)]
-    server = (AioServer(pool, CLIENT_KEEPALIVE + options) if getattr(servicer, "aio", False)
-              else grpc.server(pool, options=options))
+    aio = getattr(servicer, "aio", False)
+    guard = [(AioAdminInterceptor if aio else AdminInterceptor)(token)] if token else []
+    server = (AioServer(pool, CLIENT_KEEPALIVE + options, guard) if aio
+              else grpc.server(pool, options=options, interceptors=guard))
     add_to_server(servicer, server)
     finished = FinishedPackets()  # every layer keeps its sampled packets' last records
     skbuff.set_finish_hook(finished.add)
@@ -264,6 +277,9 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
         print(f"{layer} listening on {host}:{port}", flush=True)
         sleep_until_terminated()
     health_servicer.enter_graceful_shutdown()
+    stopping = getattr(servicer, "stopping", None)
+    if stopping is not None:
+        stopping()  # e.g. L4: the calls that end now end because it stops, not because a peer died
     server.stop(SHUTDOWN_GRACE_S).wait()
     if hops is not None:
         hops.close()

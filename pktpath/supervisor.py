@@ -23,7 +23,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from pktpath.config import LAYERS, Addresses, hop_dir, runtime_dir
+from pktpath.config import LAYERS, Addresses, ensure_token, hop_dir, runtime_dir
 from pktpath.topology import Topology
 
 # Start order: the NIC owns the rings softirq maps; the rest only need each other later.
@@ -77,9 +77,9 @@ class Supervisor:
     def __init__(self, topology: Topology, base_port: int, *, run_id: str | None = None,
                  log_dir: Path | None = None, env: dict | None = None) -> None:
         self.topology = topology
-        self.addrs = Addresses(topology, base_port)
+        self.addrs = Addresses(topology, base_port, run_id=run_id or "")
         self.base_port = base_port
-        self.run_id = run_id or str(base_port)
+        self.run_id = self.addrs.run
         self.log_dir = log_dir
         self.env = env
         self.services: list[Service] = []
@@ -98,6 +98,7 @@ class Supervisor:
                                f"pktpath runs here, or another program; stop it, or choose another --base-port")
         runtime = Path(runtime_dir(self.run_id))  # RuntimeDirError, a RuntimeError, if another user's
         self._claimed = True
+        ensure_token(self.run_id)  # before any service: theirs is the run's
         if self.log_dir is None:  # the last lines of a service that dies are reported: keep them
             self.log_dir = runtime / "logs"
         try:
@@ -137,26 +138,34 @@ class Supervisor:
         self._watcher = watcher  # only once started: a stop() that a signal brings in between joins nothing
 
     def _watch(self, report) -> None:
+        # The services this thread restarts end when it does (PR_SET_PDEATHSIG follows the
+        # thread that forked them), so it ends only at stop() and survives its own faults.
         while not self._watching.wait(0.2):
-            for svc in self.services:
-                if svc.failed or svc.proc.poll() is None or self._watching.is_set():
-                    continue
-                self.deaths += 1
-                recent = [t for t in svc.starts if time.monotonic() - t < START_LIMIT_INTERVAL_S]
-                if len(recent) >= START_LIMIT_BURST:
-                    svc.failed = True
-                    report(f"{svc.name} {self.how(svc.proc.returncode)}: started {len(recent)} times in "
-                           f"{START_LIMIT_INTERVAL_S:.0f} s, not again (start-limit-hit){self.last_lines(svc)}")
-                    continue
-                delay = min(RESTART_SEC * 2 ** (len(recent) - 1), RESTART_MAX_SEC)
-                report(f"{svc.name} {self.how(svc.proc.returncode)}; restarting in {delay:.1f} s"
-                       f"{self.last_lines(svc)}")
-                if self._watching.wait(delay):
-                    return
-                svc.proc = self._popen(svc.host, svc.layer)
-                svc.restarts, svc.started = svc.restarts + 1, time.time()
-                svc.starts = recent + [time.monotonic()]
-                self.write_state()
+            try:
+                self._watch_once(report)
+            except Exception as exc:  # noqa: BLE001 — reported; the watch goes on
+                report(f"watcher: {type(exc).__name__}: {exc}")
+
+    def _watch_once(self, report) -> None:
+        for svc in self.services:
+            if svc.failed or svc.proc.poll() is None or self._watching.is_set():
+                continue
+            self.deaths += 1
+            recent = [t for t in svc.starts if time.monotonic() - t < START_LIMIT_INTERVAL_S]
+            if len(recent) >= START_LIMIT_BURST:
+                svc.failed = True
+                report(f"{svc.name} {self.how(svc.proc.returncode)}: started {len(recent)} times in "
+                       f"{START_LIMIT_INTERVAL_S:.0f} s, not again (start-limit-hit){self.last_lines(svc)}")
+                continue
+            delay = min(RESTART_SEC * 2 ** (len(recent) - 1), RESTART_MAX_SEC)
+            report(f"{svc.name} {self.how(svc.proc.returncode)}; restarting in {delay:.1f} s"
+                   f"{self.last_lines(svc)}")
+            if self._watching.wait(delay):
+                return
+            svc.proc = self._popen(svc.host, svc.layer)
+            svc.restarts, svc.started = svc.restarts + 1, time.time()
+            svc.starts = recent + [time.monotonic()]
+            self.write_state()
 
     @staticmethod
     def how(rc: int) -> str:

@@ -10,7 +10,7 @@ import pytest
 from google.protobuf import empty_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from pktpath.pb import l3_pb2_grpc, skbuff_pb2
+from pktpath.pb import l3_pb2, l3_pb2_grpc, skbuff_pb2
 from pktpath.service import LAYERS
 
 PKTPATH = [sys.executable, "-m", "pktpath.cli"]
@@ -103,3 +103,70 @@ def test_the_runtime_directory_is_private_and_another_users_is_refused(tmp_path,
         runtime_dir("50002")
     monkeypatch.setenv("PKTPATH_HOP_DIR", str(tmp_path / "volume"))  # compose's volume: the operator's
     assert runtime_dir("50000") == str(tmp_path / "volume")
+
+
+def test_the_runs_admin_token_is_made_once_0600_and_every_process_reads_the_same(tmp_path, monkeypatch):
+    import stat
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pktpath.config import ensure_token, read_token, runtime_dir, token_path
+
+    monkeypatch.delenv("PKTPATH_HOP_DIR", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert read_token("50000") is None
+    runtime_dir("50000")
+    with ThreadPoolExecutor(8) as pool:  # the services of a run start at the same moment
+        tokens = set(pool.map(lambda _: ensure_token("50000"), range(32)))
+    assert len(tokens) == 1 and len(tokens.pop()) == 64
+    assert stat.S_IMODE(os.stat(token_path("50000")).st_mode) == 0o600
+    assert sorted(os.listdir(tmp_path / f"pktpath-{os.getuid()}-50000")) == ["admin.token"]  # no scratch left
+
+
+@pytest.mark.parametrize("aio", [False, True], ids=["grpc.server", "grpc.aio"])
+def test_an_administrative_call_without_the_token_is_permission_denied_and_counted(aio):
+    from concurrent import futures
+
+    from grpc_health.v1 import health
+
+    from pktpath.access import AdminInterceptor, AioAdminInterceptor
+    from pktpath.config import channel
+    from pktpath.counters import PROCESS
+    from pktpath.service import AioServer
+
+    added = []
+
+    class L3(l3_pb2_grpc.L3Servicer):
+        def RuleAdd(self, request, context):
+            added.append(request)
+            return empty_pb2.Empty()
+
+        def GetRules(self, request, context):
+            return l3_pb2.RuleTable()
+
+    pool = futures.ThreadPoolExecutor(4)
+    server = (AioServer(pool, interceptors=[AioAdminInterceptor("s3cret")]) if aio
+              else grpc.server(pool, interceptors=[AdminInterceptor("s3cret")]))
+    l3_pb2_grpc.add_L3Servicer_to_server(L3(), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    denied = PROCESS.get("Access", "AdminDenied")
+    try:
+        target = f"127.0.0.1:{port}"
+        for token in (None, "wrong"):
+            with channel(target, token) as ch:
+                with pytest.raises(grpc.RpcError) as exc:
+                    l3_pb2_grpc.L3Stub(ch).RuleAdd(l3_pb2.Rule(), timeout=5)
+                assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+                assert exc.value.details().startswith("RuleAdd is an administrative call")
+                l3_pb2_grpc.L3Stub(ch).GetRules(empty_pb2.Empty(), timeout=5)  # a query is open
+                health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        with channel(target, "s3cret") as ch:
+            l3_pb2_grpc.L3Stub(ch).RuleAdd(l3_pb2.Rule(dport=80), timeout=5)
+            assert [r.dport for r in added] == [80]  # only the call with the token got through
+            with pytest.raises(grpc.RpcError) as exc:
+                l3_pb2_grpc.L3Stub(ch).RouteAdd(l3_pb2.Route(), timeout=5)
+            assert exc.value.code() == grpc.StatusCode.UNIMPLEMENTED  # allowed through, to the servicer
+        assert PROCESS.get("Access", "AdminDenied") - denied == 2
+    finally:
+        server.stop(0)

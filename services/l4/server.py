@@ -23,7 +23,6 @@ from pktpath.counters import Mib
 from pktpath.hop import Hop, batches
 from pktpath.pb import l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc, socket_pb2
 from pktpath.config import hop_path
-from pktpath.service import channel
 from pktpath.services.l4.table import PortTable
 from pktpath.services.l4.tcp.ipv4 import Tcp
 from pktpath.services.l4.tcp.sock import SS_NAMES, TcpState
@@ -75,7 +74,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         self.ctx = ctx
         self.mib = Mib()
         host = ctx.topology.host(ctx.host)
-        self._channel = channel(ctx.addrs.target(ctx.host, "l3"))
+        self._channel = ctx.addrs.channel(ctx.host, "l3")
         self.l3 = l3_pb2_grpc.L3Stub(self._channel)  # the send path's synchronous calls
         sock_path = hop_path(ctx.run_id, ctx.host, "socket")
         self.to_sock = Hop("socket", sock_path, "SockQueueRcvSkb", s.to_batch, self.mib)
@@ -92,6 +91,8 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
                        route_output=self._route_output_mtu, congestion_control=host.tcp_congestion_control,
                        timewait_len=host.tcp_timewait)
         self._stop = threading.Event()
+        self._session_lock = threading.Lock()
+        self._session: object | None = None  # the socket layer's session, while one is open
         threading.Thread(target=self._tcp_timers, name="tcp-timers", daemon=True).start()
 
     def _tcp_timers(self) -> None:
@@ -263,6 +264,40 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         except SockError as exc:
             sockerr.abort(context, exc.errno)
         return empty_pb2.Empty()
+
+    # -- the socket layer above -----------------------------------------------------------
+    def SocketLayerSession(self, request, context):
+        """The socket layer's session, open while both live. When it ends (the socket layer
+        died, or a new one arrived while the old session still looked open), every socket
+        the old one held is ended here, as the kernel ends a dead process's files: TCP
+        sockets closed (a FIN, or a reset for unread data and unaccepted children), every
+        port unhashed. The answer gives the new socket layer ids above every socket still
+        finishing here (orphans in FIN-WAIT or TIME-WAIT), so none is taken for another."""
+        session, ended = object(), threading.Event()
+        context.add_callback(ended.set)
+        with self._session_lock:
+            if self._session is not None:
+                self._socket_layer_gone()
+            self._session = session
+            sk_base = self.tcp.max_user_sk() + 1
+        yield l4_pb2.Session(sk_base=sk_base)
+        ended.wait()
+        with self._session_lock:
+            if self._session is session:
+                self._session = None
+                if not self._stop.is_set():
+                    self._socket_layer_gone()
+
+    def _socket_layer_gone(self) -> None:
+        closed = self.tcp.close_all()
+        freed = sum(t.clear() for t in (self.tcp_ports, self.dgram.udp, self.dgram.ping))
+        self.mib.inc("Peer", "SocketLayerLost")
+        self.mib.inc("Peer", "SocketsClosed", closed)
+        self.mib.inc("Peer", "PortsFreed", freed)
+
+    def stopping(self) -> None:
+        """The service is going down: the sessions it ends are not the socket layer's death."""
+        self._stop.set()
 
     def _table(self, protocol: int) -> PortTable:
         return self.tcp_ports if protocol == IPPROTO_TCP else self.dgram.table(protocol)

@@ -97,6 +97,14 @@ class PortTable:
                 del self._by_port[entry.sport]
             return True
 
+    def clear(self) -> int:
+        """Unhash every socket (their owner is gone); returns how many there were."""
+        with self._lock:
+            n = len(self._by_sk)
+            self._by_sk.clear()
+            self._by_port.clear()
+            return n
+
     def lookup(self, saddr: int, sport: int, daddr: int, dport: int) -> SockEntry | None:
         """__udp4_lib_lookup(): the socket a packet from saddr:sport to daddr:dport is for."""
         best, best_score = None, -1

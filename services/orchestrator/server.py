@@ -22,7 +22,6 @@ from pktpath.config import LAYERS
 from pktpath.counters import Mib
 from pktpath.pb import orchestrator_pb2, orchestrator_pb2_grpc, skbuff_pb2, trace_pb2, trace_pb2_grpc
 from pktpath.service import LAYERS as SERVICES
-from pktpath.service import channel
 from pktpath.services.orchestrator.dashboard import Dashboard
 from pktpath.services.orchestrator.spans import SpanSink, exporter_from_env, trace_id
 from pktpath.services.orchestrator.store import PacketStore, Query, to_packet
@@ -44,11 +43,11 @@ class Orchestrator(orchestrator_pb2_grpc.OrchestratorServicer):
         self.store = store or PacketStore()
         self.sink = SpanSink(exporter if exporter is not None else exporter_from_env())
         self.interval = interval
-        self._stubs = {(h.name, layer): trace_pb2_grpc.TraceStub(channel(addrs.target(h.name, layer)))
+        self._stubs = {(h.name, layer): trace_pb2_grpc.TraceStub(addrs.channel(h.name, layer))
                        for h in topology.hosts for layer in LAYERS}
         # Every layer service has GetCounters(Empty) -> Counters under its own service name.
         self._counter_calls = {
-            (h.name, layer): channel(addrs.target(h.name, layer)).unary_unary(
+            (h.name, layer): addrs.channel(h.name, layer).unary_unary(
                 f"/{SERVICES[layer][0]}/GetCounters", request_serializer=empty_pb2.Empty.SerializeToString,
                 response_deserializer=skbuff_pb2.Counters.FromString)
             for h in topology.hosts for layer in LAYERS}

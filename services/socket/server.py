@@ -11,6 +11,7 @@ import errno
 import functools
 import math
 import os
+import threading
 
 import grpc
 from google.protobuf import empty_pb2
@@ -22,7 +23,6 @@ from pktpath.config import hop_path
 from pktpath.flow import TcpChild
 from pktpath.hop import Hop, batches
 from pktpath.pb import l4_pb2, l4_pb2_grpc, socket_pb2, socket_pb2_grpc
-from pktpath.service import channel
 from pktpath.services.socket.files import Task, Tasks, files_maxfiles_init
 from pktpath.services.socket.sock import SocketLayer, dontwait
 from pktpath.services.socket.wait import POLL_ALWAYS, POLL_ANY, POLLNVAL, wait_async
@@ -222,13 +222,53 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
     def __init__(self, ctx) -> None:
         self.ctx = ctx
         self.mib = Mib()
-        self._channel = channel(ctx.addrs.target(ctx.host, "l4"))
+        self._channel = ctx.addrs.channel(ctx.host, "l4")
         stub = l4_pb2_grpc.L4Stub(self._channel)
         calls = L4Protocols(stub)
         self.tcp = L4Tcp(stub, calls, ctx, self.mib)
         self.layer = SocketLayer(ctx.host, calls, self.mib, self.tcp, sample=sampler())
         file_max = ctx.topology.host(ctx.host).file_max or files_maxfiles_init(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
         self.tasks = Tasks(file_max)
+        self._l4 = stub
+        self._l4_ready = threading.Event()
+        self._stopping = threading.Event()
+        self._session = None
+        threading.Thread(target=self._l4_session, name="l4-session", daemon=True).start()
+
+    # -- L4 below ----------------------------------------------------------------------
+    def _l4_session(self) -> None:
+        """Keep a session open with this host's L4 (L4.SocketLayerSession). When it ends, L4
+        went away and took its TCP state: every connection and listener is aborted at once
+        (a blocked recv or accept returns), rather than left waiting for a peer that is
+        gone. When a new one begins, the ports of sockets with no state below are hashed
+        again. Counted under Peer."""
+        sessions = 0
+        while not self._stopping.is_set():
+            try:
+                self._session = self._l4.SocketLayerSession(empty_pb2.Empty(), wait_for_ready=True)
+                reply = next(self._session)
+                self.layer.reserve_sks(reply.sk_base)
+                sessions += 1
+                if sessions > 1:
+                    done, failed = self.layer.l4_attached()
+                    self.mib.inc("Peer", "PortsHashedAgain", done)
+                    self.mib.inc("Peer", "PortsLost", failed)
+                self._l4_ready.set()
+                for _ in self._session:
+                    pass
+            except (grpc.RpcError, StopIteration):
+                pass
+            if self._stopping.is_set():
+                return
+            if self._l4_ready.is_set():
+                self._l4_ready.clear()
+                self.mib.inc("Peer", "L4Lost")
+                self.mib.inc("Peer", "SocketsAborted", self.layer.l4_lost())
+            self._stopping.wait(0.1)
+
+    def wait_ready(self, timeout: float) -> bool:
+        """SERVING once L4 answered the session (and gave the ids to start from)."""
+        return self._l4_ready.wait(timeout)
 
     # -- processes -------------------------------------------------------------------
     def _task(self, context) -> Task:
@@ -457,6 +497,9 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         return reply
 
     def close(self) -> None:
+        self._stopping.set()
+        if self._session is not None:
+            self._session.cancel()
         self.tcp.close_hops()
         self._channel.close()
 

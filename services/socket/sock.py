@@ -198,6 +198,46 @@ class SocketLayer:
             self._by_sk[sock.sk] = sock
         return sock
 
+    def reserve_sks(self, base: int) -> None:
+        """Ids from `base` up: L4 still finishes sockets of an earlier socket layer below it."""
+        with self._lock:
+            self._sk_ids = itertools.count(max(next(self._sk_ids), base))
+
+    def l4_lost(self) -> int:
+        """L4 went away, and with it every TCP connection and listener it ran for us: each is
+        aborted (ECONNABORTED once, then closed) and forgotten, so that a new L4's ids (it
+        numbers the connections it accepts from the same base) find none of them. A socket
+        with no state below (UDP, ping, a TCP socket only bound) keeps its port here and
+        gets it back at the next session (l4_attached). Returns how many were aborted."""
+        aborted = 0
+        for sock in self.sockets():
+            if sock.stream is None or sock.stream.state == "CLOSE":
+                continue
+            self.forget(sock)
+            if not sock.closed and sock.stream.state != "CLOSED":
+                self.stream.abort(sock, errno.ECONNABORTED, "connection aborted: this host's L4 went away "
+                                                            "and its TCP state with it")
+                aborted += 1
+        return aborted
+
+    def l4_attached(self) -> tuple[int, int]:
+        """A new session with L4, which holds no port of ours: hash every bound socket that
+        has no state below again. One whose port someone else took meanwhile gets the error
+        (sk_err). Returns (hashed again, failed)."""
+        done = failed = 0
+        for sock in self.sockets():
+            if not sock.bound or sock.closed or (sock.stream is not None and sock.stream.state != "CLOSE"):
+                continue
+            try:
+                self.hash(sock)
+                done += 1
+            except SockError as exc:
+                failed += 1
+                with sock.lock:
+                    sock.err, sock.err_detail = exc.errno, f"its port was lost while L4 restarted: {exc.detail}"
+                sock.wq.wake(POLLERR)
+        return done, failed
+
     def by_sk(self, sk: int) -> Sock | None:
         return self._by_sk.get(sk)
 

@@ -148,6 +148,8 @@ class Stream:
             with sock.lock:
                 if sock.closed:
                     raise SockError(errno.EBADF, "closed while waiting")
+                if st.state != "LISTEN":  # aborted while waiting (inet_csk_wait_for_connect)
+                    raise SockError(errno.EINVAL, sock.err_detail or "not listening")
                 if st.accept_queue:
                     child = st.accept_queue.popleft()
                     break
@@ -232,6 +234,18 @@ class Stream:
         with sock.lock:
             sock.sndbuf = max(sock.sndbuf, value)
         sock.wq.wake(POLL_WRITE)
+
+    def abort(self, sock, err: int, detail: str) -> None:
+        """What tcp_abort() leaves its user: the error (once), then a closed socket; a
+        listener's unaccepted children go with it. For when L4's state is gone."""
+        with sock.lock:
+            sock.err, sock.err_detail = err, detail
+            sock.stream.state = "CLOSED"
+            children = list(sock.stream.accept_queue)
+            sock.stream.accept_queue.clear()
+        for child in children:
+            self.layer.forget(child)
+        sock.wq.wake(POLLERR | POLLHUP | POLL_READ | POLL_WRITE)  # sk_error_report, sk_state_change
 
     def _on_closed(self, sock, value, skb, child) -> None:
         with sock.lock:

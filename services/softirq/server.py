@@ -16,7 +16,6 @@ import grpc
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.hop import Hop, batches
-from pktpath.service import channel
 from pktpath.config import hop_path, irq_path
 from pktpath.pb import nic_pb2, nic_pb2_grpc, skbuff_pb2, softirq_pb2, softirq_pb2_grpc
 from pktpath.ring import NicRings
@@ -32,7 +31,7 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         self.ctx = ctx
         self.mib = Mib()
         self._stop = threading.Event()
-        self._nic_channel = channel(ctx.addrs.target(ctx.host, "nic"))
+        self._nic_channel = ctx.addrs.channel(ctx.host, "nic")
         self._nic = nic_pb2_grpc.NicStub(self._nic_channel)
         self.to_l2 = Hop("l2", hop_path(ctx.run_id, ctx.host, "l2"), "NetifReceiveSkb", s.to_batch, self.mib)
         self.napis: dict[str, Napi] = {}

@@ -10,11 +10,10 @@ from google.protobuf import empty_pb2
 
 from pktpath.client import SOCK_STREAM, SocketApi
 from pktpath.config import HTTP_PORT_OFFSET
-from pktpath.service import channel
 
 
 def stub(sup, host: str, layer: str, cls):
-    return cls(channel(sup.addrs.target(host, layer)))
+    return cls(sup.addrs.channel(host, layer))
 
 
 def sockets(sup, host: str) -> SocketApi:

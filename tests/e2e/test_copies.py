@@ -6,7 +6,6 @@ import pytest
 from pktpath.client import SocketApi
 from pktpath.copies import CASES, Traces, run_case, summary
 from pktpath.pb import orchestrator_pb2_grpc, trace_pb2
-from pktpath.service import channel
 
 from e2ekit import wait_for
 
@@ -56,7 +55,7 @@ def test_copies_running_counts_every_packet_not_only_the_sampled(topologies):
         return {tuple(r[:4]): (int(r[4]), int(r[5])) for r in rows}
 
     a, b = (SocketApi(sup.addrs.target(h, "socket")) for h in ("A", "B"))
-    orch = orchestrator_pb2_grpc.OrchestratorStub(channel(sup.addrs.target("", "orchestrator")))
+    orch = orchestrator_pb2_grpc.OrchestratorStub(sup.addrs.channel("", "orchestrator"))
     orch.SetSampling(trace_pb2.Sampling(rate=0), timeout=5)  # nothing traced from here on
     try:
         before = table()

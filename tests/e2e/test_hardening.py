@@ -4,7 +4,9 @@ call can hold is INVALID_ARGUMENT (EINVAL for a socket call) with a short messag
 service stays healthy and logs no traceback."""
 
 import errno
+import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from google.protobuf.empty_pb2 import Empty
 from pktpath import skbuff as s
 from pktpath.apps import HostView
 from pktpath.client import SocketApi
+from pktpath.config import channel, token_path
 from pktpath.pb import (
     l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc, orchestrator_pb2_grpc, skbuff_pb2 as pb, socket_pb2, trace_pb2,
 )
@@ -115,6 +118,40 @@ def test_socket_calls_with_impossible_arguments_fail_with_einval(default_topolog
             with pytest.raises(OSError) as exc:
                 a.call("Recvfrom", socket_pb2.RecvfromRequest(fd=sock.fd, timeout_s=timeout))
             assert exc.value.errno == errno.EINVAL
+
+
+def test_administrative_calls_need_the_runs_token_and_the_socket_api_does_not(default_topology, tmp_path):
+    """Like CAP_NET_ADMIN: anyone on loopback may use the socket API and read tables; only the
+    run's owner (who can read the 0600 token in the 0700 runtime directory) may change them."""
+    sup = default_topology
+    path = Path(token_path(sup.run_id))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    bare = channel(sup.addrs.target("B", "l3"))  # no token
+    l3 = l3_pb2_grpc.L3Stub(bare)
+    rule = l3_pb2.Rule(hook=l3_pb2.NF_INET_LOCAL_IN, target=l3_pb2.NF_DROP)  # would drop all B receives
+    calls = [lambda: l3.RuleAdd(rule, timeout=5), lambda: l3.RouteDel(l3_pb2.Route(dst="10.0.0.0/24"), timeout=5),
+             lambda: l3.IpQueueXmit(iter([pb.SkBuffBatch(skbs=[an_skb()])]), timeout=5)]
+    for call in calls:
+        with pytest.raises(grpc.RpcError) as exc:
+            call()
+        assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "admin token" in exc.value.details()
+    assert l3.GetRoutes(Empty(), timeout=5).routes  # reading stays open
+    assert not l3.GetRules(Empty(), timeout=5).rules  # and nothing got in
+    assert counter(l3, "Access", "AdminDenied") == len(calls)
+    with SocketApi(sup.addrs.target("B", "socket")) as b:  # the socket API needs no token
+        sock = b.socket(2)
+        sock.bind(("10.0.0.2", 0))
+        assert sock.getsockname()[1] > 0
+        sock.close()
+    bare.close()
+    # A user who cannot read the token (here: one whose runtime directory is elsewhere) cannot
+    # capture either, as tcpdump needs root on Linux.
+    cli = [str(Path(sys.executable).parent / "pktpath"), "tcpdump", "-i", "B:eth0", "-c", "1",
+           "--base-port", str(sup.base_port)]
+    denied = subprocess.run(cli, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)})
+    assert denied.returncode == 2 and "Capture is an administrative call" in denied.stderr, denied
 
 
 def test_tcpdump_started_in_the_background_stops_on_sigint(default_topology):

@@ -17,7 +17,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pktpath.client import SHUT_WR, SOCK_STREAM, SocketApi
 from pktpath.pb import orchestrator_pb2, orchestrator_pb2_grpc, trace_pb2
-from pktpath.service import channel
 from pktpath.services.orchestrator.spans import trace_id
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
@@ -45,7 +44,7 @@ def traced(tmp_path_factory):
 
 
 def orchestrator(sup) -> orchestrator_pb2_grpc.OrchestratorStub:
-    return orchestrator_pb2_grpc.OrchestratorStub(channel(sup.addrs.target("", "orchestrator")))
+    return orchestrator_pb2_grpc.OrchestratorStub(sup.addrs.channel("", "orchestrator"))
 
 
 def complete(found) -> bool:

@@ -545,6 +545,22 @@ class Tcp:
                     tp.close_at = self.clock() + self.fin_timeout
         self._flush()
 
+    def close_all(self) -> int:
+        """Every user of the sockets is gone at once (the socket layer died): tcp_close()
+        each socket not closed yet, listeners first (their unaccepted children are reset
+        with them), as do_exit() closing every file of every process would. Returns how
+        many were closed."""
+        owned = [tp.sk for tp in self.sockets() if not tp.orphan and tp.state not in (TcpState.CLOSE,
+                                                                                       TcpState.TIME_WAIT)]
+        for sk in owned:
+            self.close(sk)
+        return len(owned)
+
+    def max_user_sk(self) -> int:
+        """The highest id a socket of the socket layer's has here (the engine's children's are above)."""
+        with self._lock:
+            return max((sk for sk in self._by_sk if sk < CHILD_SK_BASE), default=0)
+
     def abort(self, sk: int, err: int = errno.ECONNABORTED) -> None:
         """tcp_abort(): reset the connection now."""
         with self._lock:
