@@ -229,6 +229,16 @@ def _batch_len(request) -> int:
     return 0
 
 
+class Refused(Exception):
+    """A batch refused whole for a reason its sender can act on (no such device): it is
+    dropped and counted (Hop <Handler>Refused), a gRPC caller gets `code` and the message,
+    and nothing is logged: bad input is not a fault."""
+
+    def __init__(self, code, message: str, reason: int = skbuff_pb2.SKB_DROP_REASON_NOT_SPECIFIED) -> None:
+        super().__init__(message)
+        self.code, self.message, self.reason = code, message, reason
+
+
 def batches(request_type):
     """Declare a hop handler `(self, request, context) -> Disposition` taking one batch of
     `request_type`. It serves both ways in: the hop listener (each batch from a Hop)
@@ -239,6 +249,13 @@ def batches(request_type):
             t0 = time.perf_counter()
             try:
                 return handler(self, request, context)
+            except Refused as exc:
+                n = _batch_len(request)
+                self.mib.inc("Hop", f"{handler.__name__}Refused")
+                self.mib.drop(exc.reason, n)
+                if context is not None:
+                    context.abort(exc.code, exc.message)
+                return skbuff_pb2.Disposition(dropped=n)
             except Exception:
                 log.exception("%s: batch dropped", handler.__name__)
                 n = _batch_len(request)

@@ -481,19 +481,26 @@ def to_batch(skbs) -> "pb.SkBuffBatch":
     return batch
 
 
-def checked(m: "pb.SkBuff", mib) -> SkBuff | None:
-    """from_proto() where an skb enters a layer: one that does not hold together is
-    dropped alone and counted under its reason (PKTPATH_DROP_REASON_BAD_SKB); None then."""
+def checked(m: "pb.SkBuff", mib, network: int = 0, transport: int = 0) -> SkBuff | None:
+    """from_proto() where an skb enters a layer: one that does not hold together, or lacks
+    the headers the layer reads (`network`, `transport`: bytes that must be in the buffer
+    at those offsets, as the layer below has pulled them), is dropped alone and counted
+    under its reason (PKTPATH_DROP_REASON_BAD_SKB); None then."""
     try:
-        return from_proto(m)
+        skb = from_proto(m)
     except SkbError:
         mib.drop(pb.PKTPATH_DROP_REASON_BAD_SKB)
         return None
+    for offset, need in ((skb.network_header, network), (skb.transport_header, transport)):
+        if need and (offset == UNSET or offset + need > skb.tail):
+            mib.drop(pb.PKTPATH_DROP_REASON_BAD_SKB)
+            return None
+    return skb
 
 
-def from_protos(msgs, mib) -> list[SkBuff]:
+def from_protos(msgs, mib, network: int = 0, transport: int = 0) -> list[SkBuff]:
     """checked() of each message of a batch: the bad ones dropped alone, the rest go on."""
-    return [skb for skb in (checked(m, mib) for m in msgs) if skb is not None]
+    return [skb for skb in (checked(m, mib, network, transport) for m in msgs) if skb is not None]
 
 
 def disposition(accepted: int, dropped: int, reason: int = 0) -> "pb.Disposition":

@@ -44,7 +44,16 @@ STATUS = {
     errno.EINPROGRESS: grpc.StatusCode.FAILED_PRECONDITION,
     errno.EALREADY: grpc.StatusCode.FAILED_PRECONDITION,
     errno.EPIPE: grpc.StatusCode.FAILED_PRECONDITION,
+    errno.ECONNRESET: grpc.StatusCode.UNAVAILABLE,
+    errno.ECONNABORTED: grpc.StatusCode.ABORTED,
+    errno.ENETDOWN: grpc.StatusCode.UNAVAILABLE,
+    errno.EIO: grpc.StatusCode.UNAVAILABLE,
+    errno.ENOMEM: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errno.EFAULT: grpc.StatusCode.INVALID_ARGUMENT,
 }
+# Any other errno: the call failed for the state things are in, and says which errno.
+OTHER_STATUS = grpc.StatusCode.FAILED_PRECONDITION
+MAX_ERRNO = 4095  # include/linux/err.h: an errno is 1..MAX_ERRNO
 
 
 class SockError(Exception):
@@ -74,14 +83,14 @@ def abort(context, err: int, detail: str = ""):
     """End an RPC with the errno's status; never returns."""
     detail = _short(detail)
     context.set_trailing_metadata((("errno", str(err)), ("detail", detail)))
-    context.abort(STATUS.get(err, grpc.StatusCode.INTERNAL), describe(err, detail))
+    context.abort(STATUS.get(err, OTHER_STATUS), describe(err, detail))
 
 
 async def abort_async(context, err: int, detail: str = ""):
     """abort() for a coroutine handler of grpc.aio."""
     detail = _short(detail)
     context.set_trailing_metadata((("errno", str(err)), ("detail", detail)))
-    await context.abort(STATUS.get(err, grpc.StatusCode.INTERNAL), describe(err, detail))
+    await context.abort(STATUS.get(err, OTHER_STATUS), describe(err, detail))
 
 
 def errno_of(exc: grpc.RpcError) -> int | None:

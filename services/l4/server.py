@@ -29,7 +29,10 @@ from pktpath.services.l4.tcp.sock import SS_NAMES, TcpState
 from pktpath.services.l4.udp import Datagram
 from pktpath.sockerr import SockError
 from pktpath.wire.addr import ip_to_str
-from pktpath.wire.ipv4 import IPPROTO_TCP
+from pktpath.wire.icmp import ICMP_HLEN
+from pktpath.wire.ipv4 import IPPROTO_TCP, IPV4_MIN_HLEN
+from pktpath.wire.tcp import TCP_MIN_HLEN
+from pktpath.wire.udp import UDP_HLEN
 
 pb = s.pb
 SEND_TIMEOUT_S = 10
@@ -120,17 +123,17 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
     @batches(pb.SkBuffBatch)
     def UdpRcv(self, request, context):
         """udp_rcv()."""
-        return s.disposition(*self.dgram.udp_rcv(s.from_protos(request.skbs, self.mib)))
+        return s.disposition(*self.dgram.udp_rcv(s.from_protos(request.skbs, self.mib, IPV4_MIN_HLEN, UDP_HLEN)))
 
     @batches(pb.SkBuffBatch)
     def PingRcv(self, request, context):
         """ping_rcv()."""
-        return s.disposition(*self.dgram.ping_rcv(s.from_protos(request.skbs, self.mib)))
+        return s.disposition(*self.dgram.ping_rcv(s.from_protos(request.skbs, self.mib, IPV4_MIN_HLEN, ICMP_HLEN)))
 
     @batches(pb.SkBuffBatch)
     def TcpV4Rcv(self, request, context):
         """tcp_v4_rcv()."""
-        return s.disposition(*self.tcp.tcp_v4_rcv(s.from_protos(request.skbs, self.mib)))
+        return s.disposition(*self.tcp.tcp_v4_rcv(s.from_protos(request.skbs, self.mib, IPV4_MIN_HLEN, TCP_MIN_HLEN)))
 
     @batches(l4_pb2.IcmpErrBatch)
     def IcmpErr(self, request, context):

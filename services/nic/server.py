@@ -16,8 +16,9 @@ from google.protobuf import empty_pb2
 from pktpath.pb import nic_pb2, nic_pb2_grpc, skbuff_pb2
 from pktpath.config import hop_path, irq_path, shm_name
 from pktpath.counters import Mib
-from pktpath.hop import Hop, batches
+from pktpath.hop import Hop, Refused, batches
 from pktpath.skbuff import disposition
+from pktpath.validate import shown
 from pktpath.ring import MAX_RING_SIZE, NicRings
 from pktpath.services.nic.device import LinkImpairment, NetDevice
 from pktpath.services.nic.irq import IrqLine
@@ -84,16 +85,20 @@ class NicServicer(nic_pb2_grpc.NicServicer):
         self._links.append(link)
         return link.put
 
-    def _device(self, dev: str, context) -> NetDevice:
+    def _device(self, dev: str, context=None) -> NetDevice:
+        """The interface `dev`; NOT_FOUND for a call, a refused batch (no context: a hop) otherwise."""
         device = self.devices.get(dev)
         if device is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {dev!r}")
+            message = f"{self.ctx.host} has no interface {shown(dev)}"
+            if context is None:
+                raise Refused(grpc.StatusCode.NOT_FOUND, message)
+            context.abort(grpc.StatusCode.NOT_FOUND, message)
         return device
 
     @batches(skbuff_pb2.FrameBatch)
     def LinkXmit(self, request, context):
         """Frames arriving over the link from the peer NIC: DMA into the RX ring."""
-        accepted, dropped = self._device(request.dev, context).receive(request.frames)
+        accepted, dropped = self._device(request.dev).receive(request.frames)
         return disposition(accepted, dropped, skbuff_pb2.SKB_DROP_REASON_FULL_RING)
 
     def Inject(self, request, context):

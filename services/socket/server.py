@@ -462,9 +462,12 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
     @batches(socket_pb2.SockErrBatch)
     def SkErrorReport(self, request, context):
         """sk_error_report(): ICMP errors for sockets of this host."""
+        errs = [e for e in request.errs if 0 < e.errno < sockerr.MAX_ERRNO]
+        if len(errs) < len(request.errs):  # no errno a kernel could set: left out alone
+            self.mib.inc("Hop", "BadErrorReports", len(request.errs) - len(errs))
         seen = sum(self.layer.sk_error_report(e.sk, e.errno, e.fatal, icmp_text(e.type, e.code, e.info, e.offender),
-                                              e.type, e.code) for e in request.errs)
-        return s.disposition(seen, 0)
+                                              e.type, e.code) for e in errs)
+        return s.disposition(seen, len(request.errs) - len(errs))
 
     @batches(socket_pb2.SkCallbackBatch)
     def SkCallbacks(self, request, context):

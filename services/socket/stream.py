@@ -166,7 +166,7 @@ class Stream:
         fed: dict[int, object] = {}  # sockets given data in this batch
         for kind, sk, value, skb, child in items:
             sock = self.layer.by_sk(sk)
-            if sock is None:
+            if sock is None or sock.stream is None:  # gone, or no TCP socket: nothing of ours
                 orphans += 1
                 if skb is not None:
                     self.layer.drop(skb, pb.SKB_DROP_REASON_SOCKET_CLOSE, "tcp_data_ready")
