@@ -50,7 +50,7 @@ def _cmd_compose(args) -> int:
     from pktpath.topology import TopologyError, load
 
     try:
-        text = render(load(args.topology), args.base_port)
+        text = render(load(args.topology), args.base_port, str(args.tls.resolve()) if args.tls else None)
     except TopologyError as exc:
         print(f"pktpath compose: {exc}", file=sys.stderr)
         return 2
@@ -66,7 +66,9 @@ def _cmd_health(args) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(args.target) as ch:
+    from pktpath.config import channel
+
+    with channel(args.target) as ch:
         try:
             reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=args.service),
                                                           timeout=args.timeout)
@@ -511,7 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="walk one UDP datagram down the TX path and up the RX path")
     p.add_argument("--size", type=int, default=100, help="UDP payload bytes (default 100)")
-    p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
+    p.add_argument("--base-port", type=int, help="port layout base (default: 50000, or the next free layout "
+                                                 "1000 ports up)")
     p.add_argument("--local-only", action="store_true", help="only the in-process walk, no services")
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("copies", help="measure the COPY/CLONE/DMA of a send, per protocol and size")
@@ -526,6 +529,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("topology", nargs="?", default="default", help="topology file or built-in name")
     p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
     p.add_argument("-o", "--output", type=Path, help="write to FILE (default: stdout)")
+    p.add_argument("--tls", type=Path, metavar="DIR", help="services speak TLS to each other, with DIR's cert.pem, "
+                                                           "key.pem and ca.pem (mounted in every container)")
     p.set_defaults(func=_cmd_compose)
     p = sub.add_parser("health", help="ask a service's gRPC health check (exit 0: SERVING)")
     p.add_argument("target", help="host:port")
@@ -646,7 +651,13 @@ def main(argv: list[str] | None = None) -> int:
     except SlowProtobufBackend as exc:
         print(f"pktpath: {exc}", file=sys.stderr)
         return 1
-    return args.func(args)
+    from pktpath.config import TlsError
+
+    try:
+        return args.func(args)
+    except TlsError as exc:  # PKTPATH_TLS_DIR without its files: one line, not a traceback
+        print(f"pktpath {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -25,13 +25,14 @@ The file is YAML written here by hand (no YAML library is needed to make it), th
 same bytes every time; a test compares it with the committed docker-compose.yml.
 """
 
-from pktpath.config import DEFAULT_BASE_PORT, LAYERS, Addresses
+from pktpath.config import DEFAULT_BASE_PORT, LAYERS, TLS_DIR_ENV, Addresses
 from pktpath.topology import Topology
 
 JAEGER_IMAGE = "jaegertracing/all-in-one:1.62.0"
 HTTP_PORT = 9100            # every service's /metrics (and the dashboard) inside its container
 HOP_DIR = "/run/pktpath"
 TOPOLOGY_IN_CONTAINER = "/etc/pktpath/topology.toml"
+TLS_IN_CONTAINER = "/etc/pktpath/tls"
 DASHBOARD_PORT_OFFSET = 500  # as pktpath up: the orchestrator's port + 500
 JAEGER_UI, JAEGER_OTLP_HTTP = 16686, 4318
 
@@ -40,10 +41,14 @@ def service_name(host: str, layer: str) -> str:
     return f"{host.lower()}-{layer}" if host else layer
 
 
-def render(topology: Topology, base_port: int = DEFAULT_BASE_PORT) -> str:
+def render(topology: Topology, base_port: int = DEFAULT_BASE_PORT, tls_dir: str | None = None) -> str:
+    """The compose file; with tls_dir (a directory of cert.pem, key.pem and ca.pem, see
+    pktpath.config), every container mounts it and its services speak TLS to each other."""
     addrs = Addresses(topology, base_port)
     source = topology.source or topology.name
     volumes = [f"hops:{HOP_DIR}"]  # every container's
+    if tls_dir:
+        volumes.append(f"{tls_dir}:{TLS_IN_CONTAINER}:ro")
     if "/" in source:  # a topology file, not a built-in one: every container reads it from a mount
         volumes, source = volumes + [f"{source}:{TOPOLOGY_IN_CONTAINER}:ro"], TOPOLOGY_IN_CONTAINER
     lines = [
@@ -71,6 +76,7 @@ def render(topology: Topology, base_port: int = DEFAULT_BASE_PORT) -> str:
         f'    PKTPATH_HTTP_PORT: "{HTTP_PORT}"',
         f"    OTEL_EXPORTER_OTLP_ENDPOINT: http://jaeger:{JAEGER_OTLP_HTTP}",
         f"    PKTPATH_TARGET__ORCHESTRATOR: orchestrator:{base_port}",
+        *([f"    {TLS_DIR_ENV}: {TLS_IN_CONTAINER}"] if tls_dir else []),
     ]
     for h in topology.hosts:
         for layer in LAYERS:

@@ -55,9 +55,47 @@ class _Credential(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterc
     intercept_stream_stream = intercept_stream_unary
 
 
+class TlsError(RuntimeError):
+    """PKTPATH_TLS_DIR names a directory without what TLS needs."""
+
+
+TLS_DIR_ENV = "PKTPATH_TLS_DIR"
+TLS_NAME = "pktpath"  # the name (subjectAltName) every service's certificate carries
+
+
+def _tls_file(name: str, *, required: bool = True) -> bytes | None:
+    path = os.path.join(os.environ[TLS_DIR_ENV], name)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        if required:
+            raise TlsError(f"{TLS_DIR_ENV}: cannot read {path}: {exc.strerror}") from None
+        return None
+
+
+def tls_enabled() -> bool:
+    return bool(os.environ.get(TLS_DIR_ENV))
+
+
+def server_credentials() -> grpc.ServerCredentials | None:
+    """TLS for a service when PKTPATH_TLS_DIR is set: its cert.pem and key.pem (for the name
+    TLS_NAME, signed by ca.pem's CA or self-signed). None: plaintext, as on loopback by default."""
+    if not tls_enabled():
+        return None
+    return grpc.ssl_server_credentials([(_tls_file("key.pem"), _tls_file("cert.pem"))])
+
+
 def channel(target: str, token: str | None = None) -> grpc.Channel:
-    """A channel to another pktpath service; with the run's admin token, every call carries it."""
-    ch = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+    """A channel to a pktpath service; with the run's admin token, every call carries it. With
+    PKTPATH_TLS_DIR set, it is TLS and trusts that directory's ca.pem (cert.pem if there is
+    none) for the name TLS_NAME, whatever address it dials (compose's service names)."""
+    if tls_enabled():
+        ca = _tls_file("ca.pem", required=False) or _tls_file("cert.pem")
+        ch = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=ca),
+                                 options=CHANNEL_OPTIONS + [("grpc.ssl_target_name_override", TLS_NAME)])
+    else:
+        ch = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
     return grpc.intercept_channel(ch, _Credential(token)) if token else ch
 
 

@@ -25,7 +25,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from pktpath import skbuff
 from pktpath.access import AdminInterceptor, AioAdminInterceptor
 from pktpath.config import (  # noqa: F401 — channel: re-exported
-    CHANNEL_OPTIONS, Addresses, RuntimeDirError, channel, ensure_token, hop_path, runtime_dir,
+    CHANNEL_OPTIONS, Addresses, RuntimeDirError, TlsError, channel, ensure_token, hop_path, runtime_dir,
+    server_credentials,
 )
 from pktpath.counters import PROCESS
 from pktpath.hop import HopListener, hop_handlers
@@ -252,7 +253,12 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
     trace_pb2_grpc.add_TraceServicer_to_server(finished, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(listen)
+    try:
+        credentials = server_credentials()
+    except TlsError as exc:
+        print(f"{layer}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    port = server.add_secure_port(listen, credentials) if credentials else server.add_insecure_port(listen)
     if port == 0:
         print(f"{layer}: cannot listen on {listen}", file=sys.stderr)
         return 1

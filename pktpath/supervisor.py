@@ -23,7 +23,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from pktpath.config import LAYERS, Addresses, ensure_token, hop_dir, runtime_dir
+from pktpath.config import LAYERS, Addresses, channel, ensure_token, hop_dir, runtime_dir
 from pktpath.topology import Topology
 
 # Start order: the NIC owns the rings softirq maps; the rest only need each other later.
@@ -194,8 +194,8 @@ class Supervisor:
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for svc in self.services:
-            with grpc.insecure_channel(svc.target) as channel:
-                stub = health_pb2_grpc.HealthStub(channel)
+            with channel(svc.target) as ch:
+                stub = health_pb2_grpc.HealthStub(ch)
                 while True:
                     if svc.proc.poll() is not None:
                         raise RuntimeError(f"{svc.host}/{svc.layer} exited with {svc.proc.returncode}"

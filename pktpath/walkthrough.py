@@ -157,26 +157,36 @@ def _tcp_flags(flags: int) -> str:
     return names + ("." if flags & 0x10 else "")
 
 
-def live_demo(base_port: int, out=print) -> bool:
+DEMO_BASE_TRIES = 20  # layouts 1000 ports apart, from the default's up
+
+
+def live_demo(base_port: int | None, out=print) -> bool:
     """The default topology as 12 local processes, driven through the socket API as a
     user would: ping (ARP resolves on the way), a UDP datagram too big for one frame, a
     TCP connection carrying 100 kB, a datagram to a closed port. Then what each host
-    counted. Returns success."""
+    counted. Returns success. Without a base port it takes the default's layout, or
+    the next one whose ports are all free (the demo's topology is its own, for its run)."""
     import threading
     import time
 
     from pktpath.apps import HostView, ping
     from pktpath.client import SOCK_STREAM, SocketApi
+    from pktpath.config import DEFAULT_BASE_PORT, Addresses
     from pktpath.supervisor import Supervisor, ports_in_use
     from pktpath.topology import load
 
-    sup = Supervisor(load("default"), base_port)
-    busy = ports_in_use(sup.addrs)
-    if busy:
+    topology = load("default")
+    candidates = [base_port] if base_port else [DEFAULT_BASE_PORT + 1000 * i for i in range(DEMO_BASE_TRIES)]
+    chosen = next((b for b in candidates if not ports_in_use(Addresses(topology, b))), None)
+    if chosen is None:
+        busy = ports_in_use(Addresses(topology, candidates[0]))
         out(f"port {busy[0]} is in use: another pktpath (or another program) runs on the ports this demo "
             f"needs. Stop it, or run the demo on other ports: .venv/bin/pktpath demo --base-port "
-            f"{base_port + 1000}")
+            f"{candidates[-1] + 1000}")
         return False
+    if chosen != candidates[0]:
+        out(f"the ports from {candidates[0]} are in use (another pktpath up?): this demo runs on base port {chosen}")
+    sup = Supervisor(topology, chosen)
     out("live: the default topology, hosts A (10.0.0.1) and B (10.0.0.2), 6 layer processes each")
     t0 = time.monotonic()
     sup.start()

@@ -46,3 +46,13 @@ def test_a_topology_file_is_mounted_into_every_container(tmp_path):
     assert r_l3["command"] == ["serve", "l3", "--host", "R", "--topology", "/etc/pktpath/topology.toml",
                                "--base-port", "51000"]
     assert "127.0.0.1:51500:9100" in doc["services"]["orchestrator"]["ports"]
+
+
+def test_with_tls_every_container_mounts_the_certificates_and_is_told_where_they_are(tmp_path):
+    doc = yaml.safe_load(render(load("default"), tls_dir=str(tmp_path)))
+    for name, svc in doc["services"].items():
+        if name == "jaeger":
+            continue
+        assert f"{tmp_path}:/etc/pktpath/tls:ro" in svc["volumes"], name
+        assert svc["environment"]["PKTPATH_TLS_DIR"] == "/etc/pktpath/tls", name
+    assert "PKTPATH_TLS_DIR" not in render(load("default"))  # plaintext unless asked
