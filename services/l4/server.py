@@ -24,7 +24,7 @@ from pktpath.hop import Hop, batches
 from pktpath.pb import l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc, socket_pb2
 from pktpath.config import hop_path
 from pktpath.services.l4.table import PortTable
-from pktpath.services.l4.tcp.ipv4 import Tcp
+from pktpath.services.l4.tcp.ipv4 import CHILD_SK_BASE, Tcp
 from pktpath.services.l4.tcp.sock import SS_NAMES, TcpState
 from pktpath.services.l4.udp import Datagram
 from pktpath.sockerr import SockError
@@ -96,6 +96,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         self._stop = threading.Event()
         self._session_lock = threading.Lock()
         self._session: object | None = None  # the socket layer's session, while one is open
+        self._sk_high = 0  # the highest socket id the socket layer has used here
         threading.Thread(target=self._tcp_timers, name="tcp-timers", daemon=True).start()
 
     def _tcp_timers(self) -> None:
@@ -203,7 +204,12 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         except validate.Invalid as exc:
             sockerr.abort(context, errno.EINVAL, str(exc))
 
+    def _user_sk(self, sk: int) -> None:
+        if sk < CHILD_SK_BASE:
+            self._sk_high = max(self._sk_high, sk)
+
     def TcpV4Connect(self, request, context):
+        self._user_sk(request.sk)
         saddr, sport = self._endpoint(context, request.saddr, request.sport, "source")
         daddr, dport = self._endpoint(context, request.daddr, request.dport, "destination")
         err, saddr = self.tcp.connect(request.sk, saddr, sport, daddr, dport, rcvbuf=request.rcvbuf,
@@ -211,6 +217,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         return l4_pb2.TcpConnectReply(errno=err, saddr=ip_to_str(saddr) if saddr else "")
 
     def InetCskListenStart(self, request, context):
+        self._user_sk(request.sk)
         saddr, sport = self._endpoint(context, request.saddr, request.sport, "source")
         self.tcp.listen(request.sk, saddr, sport, request.backlog, rcvbuf=request.rcvbuf, nodelay=request.nodelay)
         return empty_pb2.Empty()
@@ -244,6 +251,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
     # -- port tables ------------------------------------------------------------------
     def Hash(self, request, context):
         """inet_bind / inet_autobind / ip4_datagram_connect: returns the socket's addresses."""
+        self._user_sk(request.sk)
         saddr, sport = self._endpoint(context, request.saddr, request.sport, "source")
         daddr, dport = self._endpoint(context, request.daddr, request.dport, "destination")
         try:
@@ -274,15 +282,18 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         died, or a new one arrived while the old session still looked open), every socket
         the old one held is ended here, as the kernel ends a dead process's files: TCP
         sockets closed (a FIN, or a reset for unread data and unaccepted children), every
-        port unhashed. The answer gives the new socket layer ids above every socket still
-        finishing here (orphans in FIN-WAIT or TIME-WAIT), so none is taken for another."""
+        port unhashed. The answer gives the new socket layer ids above every one the old
+        one used (orphans still finish here, in FIN-WAIT or TIME-WAIT), so none is taken
+        for another."""
         session, ended = object(), threading.Event()
         context.add_callback(ended.set)
         with self._session_lock:
             if self._session is not None:
                 self._socket_layer_gone()
             self._session = session
-            sk_base = self.tcp.max_user_sk() + 1
+            # above every id the last socket layer used, not only those still running here: a
+            # callback for one of them may still be on its way up, and must find no new socket
+            sk_base = max(self._sk_high, self.tcp.max_user_sk()) + 1
         yield l4_pb2.Session(sk_base=sk_base)
         ended.wait()
         with self._session_lock:
