@@ -46,7 +46,7 @@ def _cmd_serve(args) -> int:
 
 def _cmd_compose(args) -> int:
     """The topology as a docker-compose.yml, on stdout or into a file."""
-    from pktpath.compose import render
+    from pktpath.tools.compose import render
     from pktpath.topology import TopologyError, load
 
     try:
@@ -114,18 +114,53 @@ def _cmd_up(args) -> int:
     return 1 if failed or not started or sup.deaths else 0
 
 
-def _run_state(args) -> dict | None:
-    import json
-    from pathlib import Path
+BASE_PORT_ENV = "PKTPATH_BASE_PORT"
 
-    from pktpath.config import hop_dir
-    from pktpath.supervisor import STATE_FILE
 
+def _find_run(args):
+    """(base port, the run there or None) for a client command: --base-port, else
+    $PKTPATH_BASE_PORT, else the one topology this user runs (several: say which there are,
+    and stop), else the default layout."""
+    from pktpath.config import DEFAULT_BASE_PORT
+    from pktpath.supervisor import runs
+
+    live = runs()
+    base = args.base_port
+    if base is None and os.environ.get(BASE_PORT_ENV):
+        try:
+            base = int(os.environ[BASE_PORT_ENV])
+        except ValueError:
+            raise SystemExit(f"pktpath {args.command}: {BASE_PORT_ENV}={os.environ[BASE_PORT_ENV]!r} is not a "
+                             f"port number") from None
+    if base is None:
+        if len(live) > 1:
+            raise SystemExit(f"pktpath {args.command}: {len(live)} topologies are running: "
+                             + ", ".join(f"{r.topology} (--base-port {r.base_port})" for r in live)
+                             + "; say which with --base-port")
+        base = live[0].base_port if live else DEFAULT_BASE_PORT
+    return base, next((r for r in live if r.base_port == base), None)
+
+
+def _running_topology(args):
+    """(topology, addresses) a client command talks to: the run _find_run() finds, its
+    topology unless --topology names another (with no run: `default`)."""
+    from pktpath.config import Addresses
+    from pktpath.topology import TopologyError, load
+
+    base, run = _find_run(args)
     try:
-        return json.loads((Path(hop_dir(str(args.base_port))) / STATE_FILE).read_text())
-    except (OSError, ValueError):
-        print(f"pktpath {args.command}: no pktpath up runs on base port {args.base_port}", file=sys.stderr)
+        topo = load(args.topology or (run.topology if run else "default"))
+    except TopologyError as exc:
+        raise SystemExit(f"pktpath {args.command}: {exc}") from None
+    return topo, Addresses(topo, base)
+
+
+def _run_state(args) -> dict | None:
+    base, run = _find_run(args)
+    if run is None:
+        print(f"pktpath {args.command}: no pktpath up runs on base port {base}", file=sys.stderr)
         return None
+    return run.state
 
 
 def _cmd_status(args) -> int:
@@ -160,18 +195,11 @@ def _cmd_status(args) -> int:
     return 0
 
 
-def _running(pid: int) -> bool:
-    """The process exists and has not exited (a zombie its parent has not reaped has)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def _cmd_down(args) -> int:
     """pktpath down: stop the topology pktpath up runs, from any terminal."""
     import time
+
+    from pktpath.supervisor import alive
 
     state = _run_state(args)
     if state is None:
@@ -184,7 +212,7 @@ def _cmd_down(args) -> int:
         return 1
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if not _running(pid):
+        if not alive(pid):
             print("stopped")
             return 0
         time.sleep(0.1)
@@ -195,20 +223,19 @@ def _cmd_down(args) -> int:
 def _socket_api(args, host_flag: str):
     """The socket service of --from/--on HOST in the running topology's port layout."""
     from pktpath.client import SocketApi
-    from pktpath.config import Addresses
-    from pktpath.topology import TopologyError, load
+    from pktpath.topology import TopologyError
 
-    topo = load(args.topology)
+    topo, addrs = _running_topology(args)
     host = getattr(args, host_flag) or topo.hosts[0].name
     try:
         topo.host(host)
     except TopologyError as exc:
         raise SystemExit(f"pktpath {args.command}: {exc}") from None
-    return SocketApi(Addresses(topo, args.base_port).target(host, "socket"))
+    return SocketApi(addrs.target(host, "socket"))
 
 
 def _cmd_ping(args) -> int:
-    from pktpath.apps import ping
+    from pktpath.tools.apps import ping
 
     with _socket_api(args, "from_host") as api:
         try:
@@ -221,7 +248,7 @@ def _cmd_ping(args) -> int:
 
 
 def _cmd_send(args) -> int:
-    from pktpath.apps import send
+    from pktpath.tools.apps import send
 
     with _socket_api(args, "from_host") as api:
         try:
@@ -241,6 +268,7 @@ def _cmd_run(args) -> int:
     command = args.program[1:] if args.program[:1] == ["--"] else args.program
     if not command:
         raise SystemExit("pktpath run: no program given (pktpath run --on B -- python prog.py)")
+    topo, _ = _running_topology(args)
     with _socket_api(args, "on") as api:
         target = api.target
     env = dict(os.environ)
@@ -248,7 +276,7 @@ def _cmd_run(args) -> int:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (site, env.get("PYTHONPATH")) if p)
     # `python` is this interpreter, which has pktpath and gRPC, whatever else is on PATH
     env["PATH"] = os.pathsep.join(p for p in (os.path.dirname(sys.executable), env.get("PATH")) if p)
-    env[interpose.SOCKET_API_ENV], env[interpose.TOPOLOGY_ENV] = target, args.topology
+    env[interpose.SOCKET_API_ENV], env[interpose.TOPOLOGY_ENV] = target, topo.source or topo.name
     if not _is_python(command[0], env["PATH"]):
         # any other program would run on this machine's own stack, unnoticed
         print(f"pktpath run: {command[0]} is not a Python program: only Python programs run on a pktpath "
@@ -279,7 +307,7 @@ def _is_python(program: str, path: str) -> bool:
 
 
 def _cmd_recv(args) -> int:
-    from pktpath.apps import recv
+    from pktpath.tools.apps import recv
 
     n = 0
     with _socket_api(args, "on") as api:
@@ -298,11 +326,10 @@ def _cmd_show(args) -> int:
     """ip neigh|route|addr, netstat -s, iptables -L -v, /proc/net/dev of a running host."""
     import grpc
 
-    from pktpath.apps import HostView
-    from pktpath.config import Addresses
-    from pktpath.topology import TopologyError, load
+    from pktpath.tools.apps import HostView
+    from pktpath.topology import TopologyError
 
-    topo = load(args.topology)
+    topo, addrs = _running_topology(args)
     host = args.on or topo.hosts[0].name
     if args.command == "ethtool" and ":" in args.devname:  # ethtool -S B:eth0
         host = args.devname.partition(":")[0]
@@ -311,7 +338,7 @@ def _cmd_show(args) -> int:
     except TopologyError as exc:
         print(f"pktpath {args.command}: {exc}", file=sys.stderr)
         return 2
-    view = HostView(Addresses(topo, args.base_port), host)
+    view = HostView(addrs, host)
     try:
         if args.command == "ip":
             lines = {"neigh": view.neigh, "route": view.route, "addr": view.addr}[args.object]()
@@ -343,12 +370,12 @@ def _cmd_show(args) -> int:
 def _cmd_tcpdump(args) -> int:
     import grpc
 
-    from pktpath.capture import LINKTYPE_NAMES, PcapngWriter, PcapWriter, clock, describe
-    from pktpath.config import LAYERS, Addresses
+    from pktpath.tools.capture import LINKTYPE_NAMES, PcapngWriter, PcapWriter, clock, describe
+    from pktpath.config import LAYERS
     from pktpath.pb import l2_pb2_grpc, trace_pb2, trace_pb2_grpc
-    from pktpath.topology import TopologyError, load
+    from pktpath.topology import TopologyError
 
-    topo = load(args.topology)
+    topo, addrs = _running_topology(args)
     host, _, point = (args.interface or "").rpartition(":")
     host = host or args.on or topo.hosts[0].name
     try:
@@ -356,7 +383,6 @@ def _cmd_tcpdump(args) -> int:
     except TopologyError as exc:
         print(f"pktpath tcpdump: {exc}", file=sys.stderr)
         return 2
-    addrs = Addresses(topo, args.base_port)
     request = trace_pb2.CaptureRequest(snaplen=args.snaplen)
     if point in LAYERS:  # a layer's entry: what crosses the boundaries below and above it
         stream = trace_pb2_grpc.TraceStub(addrs.channel(host, point)).Capture(request, timeout=args.timeout)
@@ -404,10 +430,8 @@ def _cmd_tcpdump(args) -> int:
 def _cmd_trace(args) -> int:
     import grpc
 
-    from pktpath.config import Addresses
-    from pktpath.observe import trace
+    from pktpath.tools.observe import trace
     from pktpath.pb import orchestrator_pb2_grpc
-    from pktpath.topology import load
     from pktpath.trace import parse_filter
 
     try:
@@ -415,7 +439,7 @@ def _cmd_trace(args) -> int:
     except ValueError as exc:
         print(f"pktpath trace: {exc}", file=sys.stderr)
         return 2
-    addrs = Addresses(load(args.topology), args.base_port)
+    _, addrs = _running_topology(args)
     orch = orchestrator_pb2_grpc.OrchestratorStub(addrs.channel("", "orchestrator"))
     try:
         trace(orch, flt, lambda line: print(line, flush=True), count=args.count, timeout=args.timeout)
@@ -428,13 +452,10 @@ def _cmd_trace(args) -> int:
 def _cmd_drops(args) -> int:
     import grpc
 
-    from pktpath.apps import HostView
-    from pktpath.config import Addresses
-    from pktpath.observe import drops
-    from pktpath.topology import load
+    from pktpath.tools.apps import HostView
+    from pktpath.tools.observe import drops
 
-    topo = load(args.topology)
-    addrs = Addresses(topo, args.base_port)
+    topo, addrs = _running_topology(args)
     views = [HostView(addrs, h.name) for h in topo.hosts if not args.on or h.name == args.on]
     try:
         drops(views, lambda line: print(line, flush=True), interval=args.interval, rounds=args.rounds)
@@ -448,7 +469,7 @@ def _cmd_drops(args) -> int:
 
 
 def _cmd_decode(args) -> int:
-    from pktpath.walkthrough import decode_frame
+    from pktpath.tools.walkthrough import decode_frame
 
     try:
         frame = bytes.fromhex("".join(args.hex))
@@ -461,13 +482,13 @@ def _cmd_decode(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from pktpath.walkthrough import demo
+    from pktpath.tools.walkthrough import demo
 
     for line in demo(payload=b"x" * args.size):
         print(line)
     if args.local_only:
         return 0
-    from pktpath.walkthrough import live_demo
+    from pktpath.tools.walkthrough import live_demo
 
     print()
     return 0 if live_demo(args.base_port, out=lambda line: print(line, flush=True)) else 1
@@ -477,13 +498,10 @@ def _cmd_copies(args) -> int:
     """How many copies a send makes, measured: every case through local processes; or
     what a running topology has copied so far (--running)."""
     from pktpath.config import DEFAULT_BASE_PORT
-    from pktpath.copies import measure, report, running_report
+    from pktpath.tools.copies import measure, report, running_report
 
     if args.running:
-        from pktpath.config import Addresses
-        from pktpath.topology import load
-
-        for line in running_report(Addresses(load(args.topology), args.base_port or DEFAULT_BASE_PORT)):
+        for line in running_report(_running_topology(args)[1]):
             print(line)
         return 0
 
@@ -503,6 +521,7 @@ COPIES_MARK = "<!-- pktpath copies: generated below -->"
 def main(argv: list[str] | None = None) -> int:
     from pktpath.config import DEFAULT_BASE_PORT
     from pktpath.service import LAYERS
+    from pktpath.topology import builtins
 
     # A shell starts a background job (`pktpath tcpdump ... &` in a script) with SIGINT
     # ignored, and Python then leaves it so: Ctrl-C and kill -INT would do nothing. Every
@@ -522,8 +541,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  "50000 with --running)")
     p.add_argument("--markdown", type=Path, help=f"also write the tables into FILE, after the line {COPIES_MARK}")
     p.add_argument("--running", action="store_true",
-                   help="instead: every COPY/CLONE/DMA a running topology (--topology, --base-port) made so far")
-    p.add_argument("--topology", default="default", help="with --running: the running topology (default: default)")
+                   help="instead: every COPY/CLONE/DMA the running topology (--topology, --base-port) made so far")
+    p.add_argument("--topology", help="with --running: the topology's file or name (default: the running one's)")
     p.set_defaults(func=_cmd_copies)
     p = sub.add_parser("compose", help="write a topology as a docker-compose.yml (one container per layer)")
     p.add_argument("topology", nargs="?", default="default", help="topology file or built-in name")
@@ -538,15 +557,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=3.0)
     p.set_defaults(func=_cmd_health)
     p = sub.add_parser("up", help="run every service of a topology as local processes until Ctrl-C")
-    p.add_argument("topology", nargs="?", default="default", help="topology file or built-in name")
+    p.add_argument("topology", nargs="?", default="default",
+                   help=f"a topology file, or a built-in one: {', '.join(builtins())} (default: default)")
     p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
     p.add_argument("--log-dir", type=Path, help="write each service's output to DIR/HOST-LAYER.log")
     p.set_defaults(func=_cmd_up)
     def client_args(p, flag=None, dest=None, host_help=None):
         if flag:
             p.add_argument(flag, dest=dest, metavar="HOST", help=host_help)
-        p.add_argument("--topology", default="default", help="the running topology (default: default)")
-        p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="its port layout base (default 50000)")
+        p.add_argument("--topology", help="the topology's file or built-in name (default: the running one's)")
+        p.add_argument("--base-port", type=int, help=f"the running topology's port layout base (default: "
+                                                     f"${BASE_PORT_ENV}, else the one running, else 50000)")
 
     p = sub.add_parser("ping", help="ping(8) through a host's ping socket")
     p.add_argument("dest")

@@ -157,10 +157,16 @@ def hop_dir(run_id: str) -> str:
     explicit = os.environ.get("PKTPATH_HOP_DIR")
     if explicit:
         return explicit
+    return os.path.join(runtime_base(), f"{RUN_DIR_PREFIX}{run_id}")
+
+
+RUN_DIR_PREFIX = f"pktpath-{os.getuid()}-"
+
+
+def runtime_base() -> str:
+    """Where this user's runs keep their directories: $XDG_RUNTIME_DIR, else the temporary directory."""
     base = os.environ.get("XDG_RUNTIME_DIR")
-    if not base or not os.path.isdir(base):
-        base = tempfile.gettempdir()
-    return os.path.join(base, f"pktpath-{os.getuid()}-{run_id}")
+    return base if base and os.path.isdir(base) else tempfile.gettempdir()
 
 
 def runtime_dir(run_id: str) -> str:

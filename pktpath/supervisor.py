@@ -23,7 +23,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from pktpath.config import LAYERS, Addresses, channel, ensure_token, hop_dir, runtime_dir
+from pktpath.config import (
+    LAYERS, RUN_DIR_PREFIX, Addresses, channel, ensure_token, hop_dir, runtime_base, runtime_dir,
+)
 from pktpath.topology import Topology
 
 # Start order: the NIC owns the rings softirq maps; the rest only need each other later.
@@ -55,6 +57,39 @@ class Service:
     @property
     def name(self) -> str:
         return f"{self.host}/{self.layer}" if self.host else self.layer
+
+
+def alive(pid: int) -> bool:
+    """The process exists and has not exited (a zombie its parent has not reaped has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@dataclass(frozen=True)
+class Run:
+    """A topology some supervisor of this user runs (what its state.json says)."""
+    topology: str   # a built-in name or a file's path
+    base_port: int
+    supervisor_pid: int
+    state: dict
+
+
+def runs() -> list[Run]:
+    """This user's running topologies, by base port: every run directory whose state.json
+    names a supervisor still alive (one killed with -9 leaves its directory behind)."""
+    found = []
+    for path in Path(runtime_base()).glob(f"{RUN_DIR_PREFIX}*/{STATE_FILE}"):
+        try:
+            state = json.loads(path.read_text())
+            run = Run(str(state["topology"]), int(state["base_port"]), int(state["supervisor_pid"]), state)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if alive(run.supervisor_pid):
+            found.append(run)
+    return sorted(found, key=lambda r: r.base_port)
 
 
 def ports_in_use(addrs: Addresses) -> list[int]:

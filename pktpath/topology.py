@@ -322,6 +322,12 @@ def parse(doc: dict, name: str = "topology") -> Topology:
     return Topology(name, tuple(hosts), tuple(links))
 
 
+def builtins() -> list[str]:
+    """The names of the built-in topologies."""
+    return sorted(r.name.removesuffix(".toml") for r in resources.files("pktpath.topologies").iterdir()
+                  if r.name.endswith(".toml"))
+
+
 def load(spec: str | Path = "default") -> Topology:
     """Load a topology file, or a built-in one by name ("default", "router")."""
     path = Path(spec)

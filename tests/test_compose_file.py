@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from pktpath.compose import render
+from pktpath.tools.compose import render
 from pktpath.config import LAYERS
 from pktpath.topology import load
 

@@ -1,7 +1,7 @@
-"""pktpath.copies and pktpath.trace without services: the movements its report reads from
+"""pktpath.tools.copies and pktpath.trace without services: the movements its report reads from
 records, and which packets are traced."""
 
-from pktpath.copies import CASES, movements, report, summary
+from pktpath.tools.copies import CASES, movements, report, summary
 from pktpath.pb import skbuff_pb2 as pb
 
 

@@ -9,7 +9,7 @@ from scapy.utils import PcapNgReader
 
 from pktpath import skbuff as s
 from pktpath import taps
-from pktpath.capture import PcapngWriter, describe
+from pktpath.tools.capture import PcapngWriter, describe
 from pktpath.flow import Flowi4
 from pktpath.pb import skbuff_pb2 as pb
 from pktpath.pb import trace_pb2

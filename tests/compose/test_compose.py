@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from pktpath.client import IPPROTO_ICMP, SHUT_WR, SocketApi
-from pktpath.compose import service_name
+from pktpath.tools.compose import service_name
 from pktpath.config import LAYERS
 from pktpath.topology import load
 

@@ -4,7 +4,7 @@ CLONE and DMA counted from the packets' own traces."""
 import pytest
 
 from pktpath.client import SocketApi
-from pktpath.copies import CASES, Traces, run_case, summary
+from pktpath.tools.copies import CASES, Traces, run_case, summary
 from pktpath.pb import orchestrator_pb2_grpc, trace_pb2
 
 from e2ekit import wait_for

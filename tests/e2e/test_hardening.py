@@ -17,7 +17,7 @@ from e2ekit import counter, stub, wait_for
 from google.protobuf.empty_pb2 import Empty
 
 from pktpath import skbuff as s
-from pktpath.apps import HostView
+from pktpath.tools.apps import HostView
 from pktpath.client import SocketApi
 from pktpath.config import channel, token_path
 from pktpath.pb import (

@@ -19,11 +19,13 @@ from pktpath.config import hop_dir
 pytestmark = pytest.mark.slow
 
 
-def start_up(base: int, *, background: bool = False) -> tuple[subprocess.Popen, list[int]]:
+def start_up(base: int, *, background: bool = False, topology: str = "default",
+             env: dict | None = None) -> tuple[subprocess.Popen, list[int]]:
     """pktpath up; background: as a script's `pktpath up &` starts it, SIGINT ignored."""
     ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None
-    proc = subprocess.Popen([sys.executable, "-m", "pktpath.cli", "up", "--base-port", str(base)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ignore_sigint)
+    proc = subprocess.Popen([sys.executable, "-m", "pktpath.cli", "up", topology, "--base-port", str(base)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ignore_sigint,
+                            env=env)
     lines = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -168,3 +170,37 @@ def test_services_end_when_their_supervisor_is_killed(reaper):
         time.sleep(0.1)
     assert not [p for p in everyone if alive(p)]
     assert segments(base) == []
+
+
+def test_every_command_finds_the_running_topology_by_itself(reaper, tmp_path):
+    """No --topology router --base-port N repeated: one run is used; with several, the
+    command says which exist; --base-port and PKTPATH_BASE_PORT still choose."""
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}  # only this test's runs are found
+    env.pop("PKTPATH_BASE_PORT", None)
+
+    def pktpath(*words, **extra):
+        return subprocess.run([sys.executable, "-m", "pktpath.cli", *words], capture_output=True, text=True,
+                              timeout=60, env={**env, **extra})
+
+    router_base = free_base_port(3)
+    proc, pids = start_up(router_base, topology="router", env=env)
+    reaper((proc, pids, router_base))
+    route = pktpath("ip", "route", "--on", "R")
+    assert route.returncode == 0 and "10.0.2.0/24" in route.stdout, route.stderr
+    assert f"topology router on base port {router_base}" in pktpath("status").stdout
+    ping = pktpath("ping", "10.0.2.1", "-c", "1")  # from A, through R
+    assert ping.returncode == 0 and "1 received" in ping.stdout, ping.stdout + ping.stderr
+
+    default_base = free_base_port(2)
+    second, second_pids = start_up(default_base, env=env)
+    reaper((second, second_pids, default_base))
+    both = pktpath("ip", "route", "--on", "R")
+    assert both.returncode != 0 and "2 topologies are running" in both.stderr
+    assert f"router (--base-port {router_base})" in both.stderr and f"default (--base-port {default_base})" in both.stderr
+    chosen = pktpath("ip", "route", "--on", "R", PKTPATH_BASE_PORT=str(router_base))
+    assert chosen.returncode == 0 and "10.0.2.0/24" in chosen.stdout
+    assert pktpath("down", "--base-port", str(default_base)).returncode == 0
+    assert second.wait(30) == 0
+    assert pktpath("ip", "route", "--on", "R").returncode == 0  # one again: found alone
+    assert pktpath("down").returncode == 0
+    assert proc.wait(30) == 0

@@ -158,7 +158,7 @@ def report(results: list[tuple[Case, list[Movement]]]) -> list[str]:
 def running_report(addrs) -> list[str]:
     """The COPY, CLONE and DMA of every packet a running topology has moved, sampled or
     not: each service counts them (groups Moves and MoveBytes, "KIND function")."""
-    from pktpath.apps import HostView
+    from pktpath.tools.apps import HostView
     from pktpath.counters import MOVE_BYTES, MOVES
 
     lines = [f"{'kind':<6}{'host':<6}{'layer':<9}{'function':<28}{'times':>10}{'bytes':>14}"]

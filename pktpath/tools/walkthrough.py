@@ -169,7 +169,7 @@ def live_demo(base_port: int | None, out=print) -> bool:
     import threading
     import time
 
-    from pktpath.apps import HostView, ping
+    from pktpath.tools.apps import HostView, ping
     from pktpath.client import SOCK_STREAM, SocketApi
     from pktpath.config import DEFAULT_BASE_PORT, Addresses
     from pktpath.supervisor import Supervisor, ports_in_use
