@@ -370,11 +370,18 @@ def _cmd_show(args) -> int:
 def _cmd_tcpdump(args) -> int:
     import grpc
 
-    from pktpath.tools.capture import LINKTYPE_NAMES, PcapngWriter, PcapWriter, clock, describe
     from pktpath.config import LAYERS
     from pktpath.pb import l2_pb2_grpc, trace_pb2, trace_pb2_grpc
+    from pktpath.tools.capture import LINKTYPE_NAMES, PcapFilter, PcapngWriter, PcapWriter
     from pktpath.topology import TopologyError
 
+    try:
+        flt = PcapFilter(" ".join(args.expression))
+    except ValueError as exc:  # tcpdump: "tcpdump: can't parse filter expression: syntax error", exit 1
+        print(f"pktpath tcpdump: {exc}", file=sys.stderr)
+        return 1
+    if args.read:
+        return _tcpdump_file(args, flt)
     topo, addrs = _running_topology(args)
     host, _, point = (args.interface or "").rpartition(":")
     host = host or args.on or topo.hosts[0].name
@@ -402,14 +409,15 @@ def _cmd_tcpdump(args) -> int:
         for batch in stream:
             dropped = batch.dropped
             for f in batch.frames:
+                if not flt.match(f):
+                    continue
                 n += 1
                 if isinstance(pcap, PcapngWriter):
                     pcap.write(f)
                 elif pcap:
                     pcap.write(f.ts_ns, f.data, f.len)
                 else:
-                    where = f"{f.dev or '-'} {f.func}" if f.func else f.dev
-                    print(f"{clock(f.ts_ns)} {where} {'Out' if f.outgoing else 'In '} {describe(f)}", flush=True)
+                    _print_frame(args, f)
                 if args.count and n >= args.count:
                     stream.cancel()
                     break
@@ -424,6 +432,53 @@ def _cmd_tcpdump(args) -> int:
         if out:
             out.close()
     print(f"{n} packets captured, {dropped} dropped by the capture", file=sys.stderr)
+    return 0
+
+
+def _print_frame(args, f) -> None:
+    """One frame as tcpdump -n prints it: the time, where (a device, a layer's entry), the
+    direction, the summary (-e, -v), then -X's hex and ASCII (-XX: from the link header)."""
+    from pktpath.tools.capture import LINKTYPE_ETHERNET, clock, describe, hexdump
+
+    where = f"{f.dev or '-'} {f.func}" if f.func else f.dev
+    direction = f" {'Out' if f.outgoing else 'In '}" if where else ""
+    print(f"{clock(f.ts_ns)}{' ' + where if where else ''}{direction} "
+          f"{describe(f, link=args.link, verbose=bool(args.verbose))}", flush=True)
+    if args.hex:
+        data = f.data[14:] if (f.linktype or LINKTYPE_ETHERNET) == LINKTYPE_ETHERNET and args.hex < 2 else f.data
+        for line in hexdump(data):
+            print(line)
+
+
+def _tcpdump_file(args, flt) -> int:
+    """tcpdump -r FILE: a pcap or pcapng file (pktpath's or anyone's), read by libpcap."""
+    from types import SimpleNamespace
+
+    import pcapy
+
+    from pktpath.tools.capture import LINKTYPE_NAMES
+
+    try:
+        reader = pcapy.open_offline(args.read)
+    except pcapy.PcapError as exc:
+        print(f"pktpath tcpdump: {args.read}: {exc}", file=sys.stderr)
+        return 1
+    linktype = reader.datalink()
+    print(f"reading from file {args.read}, link-type {LINKTYPE_NAMES.get(linktype, linktype)}", file=sys.stderr)
+    n = 0
+    while True:
+        header, data = reader.next()
+        if header is None:
+            break
+        sec, usec = header.getts()
+        frame = SimpleNamespace(ts_ns=sec * 1_000_000_000 + usec * 1000, data=data, len=header.getlen(),
+                                linktype=linktype, dev="", func="", outgoing=False, upper="", saddr="", daddr="")
+        if not flt.match(frame):
+            continue
+        n += 1
+        _print_frame(args, frame)
+        if args.count and n >= args.count:
+            break
     return 0
 
 
@@ -612,9 +667,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-i", "--interface", metavar="[HOST:]IFACE|HOST:LAYER",
                    help="a device (eth0; default: all), or a layer (B:l3: the packets L2 hands up to B's L3 "
                         "and L4 hands down to it; written as pcapng)")
+    p.add_argument("expression", nargs="*", help="a pcap-filter expression, as tcpdump takes it: "
+                                                 "host 10.0.0.2 and (tcp port 80 or icmp)")
     p.add_argument("-c", "--count", type=int, default=0, help="stop after this many frames")
     p.add_argument("-w", "--write", metavar="FILE", help="write a pcap file (tshark, Wireshark, scapy read it)")
+    p.add_argument("-r", "--read", metavar="FILE", help="read frames from a pcap or pcapng file instead")
     p.add_argument("-s", "--snaplen", type=int, default=0, help="bytes kept per frame (default 262144)")
+    p.add_argument("-n", dest="numeric", action="store_true", help="addresses as numbers (always so)")
+    p.add_argument("-e", dest="link", action="store_true", help="print the link-level header")
+    p.add_argument("-v", dest="verbose", action="count", default=0, help="the IP header's fields, checksums")
+    p.add_argument("-X", dest="hex", action="count", default=0,
+                   help="the packet in hex and ASCII (-XX: with its link-level header)")
     p.add_argument("--timeout", type=float, help="stop after this many seconds")
     client_args(p, "--on", "on", "the host to watch (default: the first)")
     p.set_defaults(func=_cmd_tcpdump)

@@ -82,3 +82,24 @@ def test_pcapng_with_two_link_types_reads_back_in_scapy():
     assert abs(float(packets[0].time) - 1_700_000_000.123456789) < 1e-6  # nanosecond resolution
     assert describe(trace_pb2.CapturedFrame(data=ip, len=len(ip), linktype=228)).startswith(
         "IP 10.0.0.1.40000 > 10.0.0.2.7000: UDP, length 5")
+
+
+def test_a_pcap_filter_chooses_a_layers_packets_above_ip_by_their_flow():
+    """A layer tap's PDU above IP has no IP header yet: the filter reads the flow's addresses
+    and protocol, as the IPv4 packet it becomes will carry them."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from pktpath.taps import LINKTYPE_WIRESHARK_UPPER_PDU
+    from pktpath.tools.capture import PcapFilter
+
+    udp = SimpleNamespace(linktype=LINKTYPE_WIRESHARK_UPPER_PDU, upper="udp", saddr="10.0.0.1", daddr="10.0.0.2",
+                          data=bytes.fromhex("9c401b580010" + "0000") + b"x" * 8)  # 40000 > 7000
+    unsourced = SimpleNamespace(**{**vars(udp), "saddr": ""})  # no source chosen yet
+    assert PcapFilter("udp dst port 7000 and dst host 10.0.0.2").match(udp)
+    assert PcapFilter("src 10.0.0.1 and udp").match(udp) and not PcapFilter("src 10.0.0.1").match(unsourced)
+    assert not PcapFilter("tcp or icmp").match(udp) and not PcapFilter("udp port 7001").match(udp)
+    assert PcapFilter("").match(udp)
+    with pytest.raises(ValueError, match="syntax error"):
+        PcapFilter("host and")

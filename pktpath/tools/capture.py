@@ -18,6 +18,7 @@ from typing import BinaryIO
 from pktpath.taps import LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_WIRESHARK_UPPER_PDU
 from pktpath.wire import ArpHdr, EthHdr, IcmpHdr, IpHdr, TcpHdr, UdpHdr, WireError
 from pktpath.wire.addr import ip_from_str, ip_to_str, mac_to_str
+from pktpath.wire.checksum import csum_tcpudp, pseudo_header_sum, verifies
 from pktpath.wire.arp import ARPOP_REPLY, ARPOP_REQUEST
 from pktpath.wire.ethernet import ETH_P_ARP, ETH_P_IP
 from pktpath.wire.ipv4 import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
@@ -106,17 +107,18 @@ class PcapngWriter:
         self.f.write(_block(_EPB, body + _pad4(data) + _options(opts)))
 
 
-def describe(frame) -> str:
-    """A CapturedFrame in tcpdump's manner, whatever its link type."""
+def describe(frame, *, link: bool = False, verbose: bool = False) -> str:
+    """A CapturedFrame in tcpdump's manner (`tcpdump -n`), whatever its link type; with
+    link (-e) the Ethernet header first, with verbose (-v) the IP header's fields."""
     linktype = frame.linktype or LINKTYPE_ETHERNET
     if linktype == LINKTYPE_IPV4:
-        return summary_ip(frame.data)
+        return summary_ip(frame.data, verbose=verbose)
     if linktype == LINKTYPE_WIRESHARK_UPPER_PDU:
         flow = f"{frame.saddr or '(src not chosen yet)'} > {frame.daddr}"
         if frame.upper == "data":
             return f"{flow}: payload, length {frame.len} (no transport header yet)"
         return f"{flow}: {_summary_l4(frame.upper, frame.data)} (no IP header yet)"
-    return summary(frame.data)
+    return summary(frame.data, link=link, verbose=verbose)
 
 
 def _summary_l4(upper: str, l4: bytes) -> str:
@@ -133,53 +135,219 @@ def _summary_l4(upper: str, l4: bytes) -> str:
         return f"malformed {upper}: {exc}"
 
 
-def summary(frame: bytes) -> str:
-    """One line per Ethernet frame, in tcpdump's manner."""
+_ETHERTYPES = {ETH_P_IP: "IPv4", ETH_P_ARP: "ARP"}
+
+
+def summary(frame: bytes, *, link: bool = False, verbose: bool = False) -> str:
+    """One line per Ethernet frame, as `tcpdump -n` prints it (-e: link, -v: verbose)."""
     try:
         eth = EthHdr.from_bytes(frame)
     except WireError as exc:
         return f"malformed ethernet: {exc}"
     body = frame[eth.header_len:]
+    prefix = ""
+    if link:  # print-ether.c: the addresses, the type, the frame's length
+        kind = _ETHERTYPES.get(eth.h_proto, "Unknown")
+        prefix = (f"{mac_to_str(eth.h_source)} > {mac_to_str(eth.h_dest)}, ethertype {kind} "
+                  f"(0x{eth.h_proto:04x}), length {len(frame)}: ")
+    if eth.h_proto == ETH_P_ARP:
+        text = _summary_arp(body, verbose)
+        return prefix + (text[5:] if link else text)  # -e: no "ARP, " after the type
+    if eth.h_proto != ETH_P_IP:
+        return prefix + f"ethertype 0x{eth.h_proto:04x}, length {len(frame)}"
+    text = summary_ip(body, verbose=verbose)
+    return prefix + (text[3:] if link and text.startswith("IP ") else text)  # -e: no "IP " after the type
+
+
+def _summary_arp(body: bytes, verbose: bool) -> str:
+    """print-arp.c: the length is what follows the link header, padding included."""
     try:
-        if eth.h_proto == ETH_P_ARP:
-            arp = ArpHdr.from_bytes(body)
-            if arp.ar_op == ARPOP_REQUEST:
-                return f"ARP, Request who-has {ip_to_str(arp.ar_tip)} tell {ip_to_str(arp.ar_sip)}, length {len(body)}"
-            if arp.ar_op == ARPOP_REPLY:
-                return f"ARP, Reply {ip_to_str(arp.ar_sip)} is-at {mac_to_str(arp.ar_sha)}, length {len(body)}"
-            return f"ARP, op {arp.ar_op}"
+        arp = ArpHdr.from_bytes(body)
     except WireError as exc:
         return f"malformed: {exc}"
-    if eth.h_proto != ETH_P_IP:
-        return f"ethertype 0x{eth.h_proto:04x}, length {len(frame)}"
-    return summary_ip(body)
+    head = "ARP, Ethernet (len 6), IPv4 (len 4), " if verbose else "ARP, "
+    length = len(body)
+    if arp.ar_op == ARPOP_REQUEST:
+        return f"{head}Request who-has {ip_to_str(arp.ar_tip)} tell {ip_to_str(arp.ar_sip)}, length {length}"
+    if arp.ar_op == ARPOP_REPLY:
+        return f"{head}Reply {ip_to_str(arp.ar_sip)} is-at {mac_to_str(arp.ar_sha)}, length {length}"
+    return f"{head}op {arp.ar_op}, length {length}"
 
 
-def summary_ip(body: bytes) -> str:
-    """One line per IPv4 packet, in tcpdump's manner."""
+_U16 = struct.Struct("!H")
+_UDP_HEAD = struct.Struct("!HHH")  # source, dest, len: read whatever the length says
+_PROTO_NAMES = {IPPROTO_ICMP: "ICMP", IPPROTO_TCP: "TCP", IPPROTO_UDP: "UDP"}
+_UNREACH = {0: "net {} unreachable", 1: "host {} unreachable", 2: "{} protocol {} unreachable",
+            4: "{} unreachable - need to frag (mtu {})"}
+_TCP_FLAGS = ((0x02, "S"), (0x01, "F"), (0x08, "P"), (0x04, "R"), (0x20, "U"), (0x40, "E"), (0x80, "W"))
+
+
+def _ip_verbose(ip) -> str:
+    """print-ip.c's -v header: "(tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto UDP (17), length 33)"."""
+    flags = "+" if ip.mf else "DF" if ip.df else "none"
+    proto = _PROTO_NAMES.get(ip.protocol, "unknown")
+    return (f"(tos {ip.tos:#x}, ttl {ip.ttl}, id {ip.id}, offset {ip.frag_offset}, flags [{flags}], "
+            f"proto {proto} ({ip.protocol}), length {ip.tot_len})")
+
+
+def summary_ip(body: bytes, *, verbose: bool = False) -> str:
+    """One line per IPv4 packet, as `tcpdump -n` prints it (-v: the header's fields first)."""
     try:
         ip = IpHdr.from_bytes(body)
-        src, dst = ip_to_str(ip.saddr), ip_to_str(ip.daddr)
-        frag = f" (frag {ip.id}:{ip.tot_len - ip.header_len}@{ip.frag_offset}{'+' if ip.mf else ''})" \
-            if ip.is_fragment else ""
-        l4 = body[ip.header_len:ip.tot_len]
-        if ip.frag_offset:
-            return f"IP {src} > {dst}: ip-proto-{ip.protocol}{frag}"
-        if ip.protocol == IPPROTO_ICMP:
-            icmp = IcmpHdr.from_bytes(l4, verify_csum=False)
-            what = _ICMP_TYPES.get(icmp.type, f"type {icmp.type}")
-            if icmp.type in (0, 8):
-                what += f", id {icmp.echo_id}, seq {icmp.echo_sequence}"
-            return f"IP {src} > {dst}: ICMP {what}, length {len(l4)}{frag}"
-        if ip.protocol == IPPROTO_UDP:
-            udp = UdpHdr.from_bytes(l4)
-            return f"IP {src}.{udp.source} > {dst}.{udp.dest}: UDP, length {udp.len - 8}{frag}"
-        if ip.protocol == IPPROTO_TCP:
-            tcp = TcpHdr.from_bytes(l4)
-            return f"IP {src}.{tcp.source} > {dst}.{tcp.dest}: TCP, seq {tcp.seq}, length {len(l4) - tcp.header_len}"
-        return f"IP {src} > {dst}: ip-proto-{ip.protocol}, length {ip.tot_len}{frag}"
     except WireError as exc:
         return f"malformed: {exc}"
+    src, dst = ip_to_str(ip.saddr), ip_to_str(ip.daddr)
+    head = f"IP {_ip_verbose(ip)}\n    " if verbose else "IP "
+    l4 = body[ip.header_len:ip.tot_len]
+    if ip.frag_offset:  # a later fragment: no transport header to read
+        return f"{head}{src} > {dst}: ip-proto-{ip.protocol}"
+    try:
+        if ip.protocol == IPPROTO_ICMP:
+            return f"{head}{src} > {dst}: {_summary_icmp(l4, verbose)}"
+        if ip.protocol == IPPROTO_UDP:
+            if len(l4) < 8:
+                return f"{head}{src} > {dst}: UDP, truncated"
+            sport, dport, ulen = _UDP_HEAD.unpack_from(l4)
+            if ulen > len(l4) and not ip.mf:  # print-udp.c checks the length of whole datagrams only
+                return f"{head}{src}.{sport} > {dst}.{dport}: UDP, bad length {ulen} > {len(l4) - 8}"
+            return f"{head}{src}.{sport} > {dst}.{dport}: UDP, length {ulen - 8}"
+        if ip.protocol == IPPROTO_TCP:
+            cksum = _tcp_cksum(ip, l4) if verbose and not ip.mf else None
+            return f"{head}{_summary_tcp(src, dst, l4, cksum)}"
+    except WireError as exc:
+        return f"{head}{src} > {dst}: malformed {_PROTO_NAMES.get(ip.protocol, ip.protocol)}: {exc}"
+    return f"{head}{src} > {dst}: ip-proto-{ip.protocol} {len(l4)}"
+
+
+def _summary_icmp(l4: bytes, verbose: bool = False) -> str:
+    """print-icmp.c: an echo's id and sequence; an error names what it quotes (-v: and
+    prints the quoted packet on the lines after)."""
+    icmp = IcmpHdr.from_bytes(l4, verify_csum=False)
+    text = _icmp_text(icmp, l4)
+    if verbose and icmp.type in (3, 11) and len(l4) > 8:
+        text += "\n\t" + summary_ip(l4[8:], verbose=True)
+    return text
+
+
+def _icmp_text(icmp, l4: bytes) -> str:
+    if icmp.type in (0, 8):
+        return f"ICMP {_ICMP_TYPES[icmp.type]}, id {icmp.echo_id}, seq {icmp.echo_sequence}, length {len(l4)}"
+    if icmp.type == 3:
+        inner = l4[8:]
+        try:
+            quoted = IpHdr.from_bytes(inner, verify_csum=False)
+            qdst = ip_to_str(quoted.daddr)
+            if icmp.code == 3:
+                _, qdport, _ = _UDP_HEAD.unpack_from(inner, quoted.header_len)  # TCP's ports sit alike
+                proto = _PROTO_NAMES.get(quoted.protocol, str(quoted.protocol)).lower()
+                return f"ICMP {qdst} {proto} port {qdport} unreachable, length {len(l4)}"
+            if icmp.code in _UNREACH:
+                what = _UNREACH[icmp.code].format(qdst, quoted.protocol if icmp.code == 2 else icmp.mtu)
+                return f"ICMP {what}, length {len(l4)}"
+        except (WireError, struct.error):
+            pass
+        return f"ICMP destination unreachable (code {icmp.code}), length {len(l4)}"
+    if icmp.type == 11:
+        return f"ICMP time exceeded {'in-transit' if icmp.code == 0 else 'reassembly'}, length {len(l4)}"
+    return f"ICMP type {icmp.type}, code {icmp.code}, length {len(l4)}"
+
+
+def _tcp_cksum(ip, l4: bytes) -> str:
+    """-v's "cksum 0x7b5e (correct)", or "(incorrect -> 0x...)" with what it should be."""
+    given = _U16.unpack_from(l4, 16)[0]
+    if verifies(l4, pseudo_header_sum(ip.saddr, ip.daddr, IPPROTO_TCP, len(l4))):
+        return f"cksum {given:#06x} (correct)"
+    right = csum_tcpudp(ip.saddr, ip.daddr, IPPROTO_TCP, l4[:16] + b"\0\0" + l4[18:])
+    return f"cksum {given:#06x} (incorrect -> {right:#06x})"
+
+
+def _summary_tcp(src: str, dst: str, l4: bytes, cksum: str | None = None) -> str:
+    """print-tcp.c with -S (absolute sequence numbers): flags, seq, ack, win, options, length."""
+    tcp = TcpHdr.from_bytes(l4)
+    flags = "".join(c for bit, c in _TCP_FLAGS if tcp.flags & bit) + ("." if tcp.ack else "")
+    length = len(l4) - tcp.header_len
+    parts = [f"Flags [{flags or 'none'}]", *([cksum] if cksum else [])]
+    if length:
+        parts.append(f"seq {tcp.seq}:{tcp.seq + length}")
+    elif tcp.syn or tcp.fin or tcp.rst:  # a bare ACK has no sequence number worth printing
+        parts.append(f"seq {tcp.seq}")
+    if tcp.ack:
+        parts.append(f"ack {tcp.ack_seq}")
+    parts.append(f"win {tcp.window}")
+    if tcp.options:
+        parts.append(f"options [{','.join(_tcp_option(o) for o in tcp.parsed_options(strict=False))}]")
+    parts.append(f"length {length}")
+    return f"{src}.{tcp.source} > {dst}.{tcp.dest}: {', '.join(parts)}"
+
+
+def _tcp_option(opt) -> str:
+    name = type(opt).__name__
+    if name == "TcpOptMss":
+        return f"mss {opt.mss}"
+    if name == "TcpOptWindow":
+        return f"wscale {opt.snd_wscale}"
+    if name == "TcpOptTimestamp":
+        return f"TS val {opt.tsval} ecr {opt.tsecr}"
+    if name == "TcpOptSack":
+        return "sack {} {}".format(len(opt.blocks), " ".join(f"{{{a}:{b}}}" for a, b in opt.blocks))
+    return {"TcpOptSackPerm": "sackOK", "TcpOptNop": "nop", "TcpOptEol": "eol"}.get(name, "unknown")
+
+
+def hexdump(data: bytes) -> list[str]:
+    """tcpdump -X: 16 bytes a line, in groups of two, then their ASCII."""
+    lines = []
+    for off in range(0, len(data), 16):
+        chunk = data[off:off + 16]
+        words = " ".join(chunk[i:i + 2].hex() for i in range(0, len(chunk), 2))
+        text = "".join(chr(b) if 33 <= b < 127 else "." for b in chunk)  # ND_ASCII_ISGRAPH: a space is "."
+        lines.append(f"\t0x{off:04x}:  {words:<39}  {text}")
+    return lines
+
+
+class PcapFilter:
+    """A pcap-filter expression (`host 10.0.0.2 and (tcp port 80 or icmp)`), compiled by
+    libpcap itself (pcapy-ng) once for each link type a capture brings: Ethernet frames,
+    raw IPv4 packets, and a layer's packets above IP, which are matched as the IPv4
+    packet their flow's addresses and protocol make. An empty expression matches all."""
+
+    _DLT = {LINKTYPE_ETHERNET: "DLT_EN10MB", LINKTYPE_IPV4: "DLT_RAW"}
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression.strip()
+        self._programs: dict[int, object] = {}
+        if self.expression:
+            self._program(LINKTYPE_ETHERNET)  # a syntax error now, before anything is captured
+
+    def _program(self, linktype: int):
+        program = self._programs.get(linktype)
+        if program is None:
+            import pcapy
+
+            try:
+                program = pcapy.compile(getattr(pcapy, self._DLT[linktype]), 262144, self.expression, 1, 0xFFFFFFFF)
+            except pcapy.PcapError as exc:
+                raise ValueError(str(exc)) from None
+            self._programs[linktype] = program
+        return program
+
+    def match(self, frame) -> bool:
+        if not self.expression:
+            return True
+        linktype, data = frame.linktype or LINKTYPE_ETHERNET, frame.data
+        if linktype == LINKTYPE_WIRESHARK_UPPER_PDU:
+            linktype, data = LINKTYPE_IPV4, _as_ipv4(frame)
+        return bool(self._program(linktype).filter(data))
+
+
+_UPPER_PROTO = {"tcp": IPPROTO_TCP, "udp": IPPROTO_UDP, "icmp": IPPROTO_ICMP}
+
+
+def _as_ipv4(frame) -> bytes:
+    """The IPv4 packet a PDU above IP will be: its flow's addresses and protocol over it."""
+    proto = _UPPER_PROTO.get(frame.upper, 255)
+    saddr = ip_from_str(frame.saddr) if frame.saddr else 0
+    daddr = ip_from_str(frame.daddr) if frame.daddr else 0
+    return struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(frame.data), 0, 0, 64, proto, 0, saddr, daddr) + frame.data
 
 
 def clock(ts_ns: int) -> str:

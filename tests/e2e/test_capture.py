@@ -133,3 +133,32 @@ def test_the_nic_and_softirq_see_whole_frames_both_ways(captures):
         rows = fields(captures[point], "frame.packet_flags_direction", "eth.type")
         assert {d for d, _ in rows} == {"0x00000001", "0x00000002"}, point
         assert all(e in ("0x0800", "0x0806") for _, e in rows), (point, rows)
+
+
+FILTERS = ["", "arp", "icmp", "udp", "tcp", "host 10.0.0.2 and (tcp port 7101 or icmp)", "ip[6:2] & 0x1fff != 0",
+           "udp and not port 7100", "tcp[tcpflags] & (tcp-syn|tcp-fin) != 0", "ether broadcast", "greater 1000"]
+
+
+def _without_time(text: str) -> list[str]:
+    return [line.split(" ", 1)[1] if line[:1].isdigit() else line for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("flags", [[], ["-v"], ["-e"], ["-XX"]], ids=["plain", "-v", "-e", "-XX"])
+def test_pktpath_tcpdump_reads_and_filters_a_capture_line_for_line_as_tcpdump_does(captures, flags):
+    """The wire capture of every kind of exchange, read back by `pktpath tcpdump -r` and by
+    tcpdump itself (-S: absolute sequence numbers, pktpath's only way), with the same pcap-filter
+    expressions: the same packets chosen, each printed the same."""
+    tool = shutil.which("tcpdump")
+    if tool is None:
+        if os.environ.get("CI"):
+            pytest.fail("tcpdump is not installed (.ci/run installs Debian's tcpdump)")
+        pytest.skip("tcpdump is not installed (apt-get install tcpdump)")
+    path = str(captures["A:eth0"])
+    for expression in FILTERS:
+        theirs = subprocess.run([tool, "-n", "-S", *flags, "-r", path, *([expression] if expression else [])],
+                                capture_output=True, text=True, timeout=60)
+        ours = subprocess.run([sys.executable, "-m", "pktpath.cli", "tcpdump", *flags, "-r", path,
+                               *([expression] if expression else [])], capture_output=True, text=True, timeout=60)
+        assert ours.returncode == theirs.returncode == 0, (expression, ours.stderr, theirs.stderr)
+        assert _without_time(ours.stdout) == _without_time(theirs.stdout), expression
+        assert _without_time(ours.stdout) or expression == "greater 1000" and flags, expression
