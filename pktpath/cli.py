@@ -3,7 +3,7 @@
     pktpath demo               walk one UDP datagram down the TX path and up the RX path
     pktpath decode HEX         decode an Ethernet frame header by header
     pktpath up [TOPOLOGY]      run every layer of every host as local processes until Ctrl-C
-    pktpath ping DEST          ping(8) from a host of the running topology (--from A)
+    pktpath ping DEST          ping(8) from a host of the running topology (--from A; Ctrl-C stops)
     pktpath send DEST PORT     send UDP datagrams from a host (--from A)
     pktpath recv PORT          receive UDP datagrams on a host (--on B)
     pktpath tcpdump            watch a host's frames (--on A, -i eth0, -c N, -w file.pcap) or a layer's (-i B:l3)
@@ -240,7 +240,9 @@ def _cmd_ping(args) -> int:
     with _socket_api(args, "from_host") as api:
         try:
             received = ping(api, args.dest, count=args.count, size=args.size, ttl=args.ttl,
-                            interval=args.interval, pmtudisc=args.pmtudisc)
+                            interval=args.interval, linger=args.linger, pmtudisc=args.pmtudisc, quiet=args.quiet,
+                            flood=args.flood, out=lambda line: print(line, end="" if line in (".", "\b") else "\n",
+                                                                     flush=True))
         except OSError as exc:
             print(f"pktpath ping: {exc.strerror or exc} (is `pktpath up` running?)", file=sys.stderr)
             return 2
@@ -626,10 +628,15 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("ping", help="ping(8) through a host's ping socket")
     p.add_argument("dest")
-    p.add_argument("-c", "--count", type=int, default=3)
+    p.add_argument("-c", "--count", type=int, default=0, help="stop after this many requests (default: Ctrl-C)")
     p.add_argument("-s", "--size", type=int, default=56, help="data bytes after the ICMP header (default 56)")
     p.add_argument("-t", "--ttl", type=int, help="IP_TTL")
-    p.add_argument("-i", "--interval", type=float, default=1.0)
+    p.add_argument("-i", "--interval", type=float, default=1.0, help="seconds between requests (default 1)")
+    p.add_argument("-W", dest="linger", type=float, default=10.0,
+                   help="with -c: seconds to wait for the last replies (default 10)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only the statistics")
+    p.add_argument("-f", "--flood", action="store_true", help="a dot per request, a backspace per reply, "
+                                                              "100 a second")
     p.add_argument("-M", dest="pmtudisc", choices=("do", "want", "dont"), help="path MTU discovery (IP_MTU_DISCOVER)")
     client_args(p, "--from", "from_host", "the host to ping from (default: the first)")
     p.set_defaults(func=_cmd_ping)

@@ -18,39 +18,69 @@ PMTUDISC = {"do": IP_PMTUDISC_DO, "want": IP_PMTUDISC_WANT, "dont": IP_PMTUDISC_
 _ECHO = struct.Struct("!BBHHH")
 
 
-def ping(api: SocketApi, dest: str, *, count: int = 3, size: int = 56, ttl: int | None = None,
-         interval: float = 1.0, timeout: float = 2.0, pmtudisc: str | None = None,
-         out: Callable[[str], None] = print) -> int:
-    """ping -c COUNT -s SIZE [-t TTL] [-M do|want|dont] DEST through a ping socket.
-    Returns the number of replies (ping exits 1 when it is 0)."""
+LINGER_S = 10.0  # iputils' MAXWAIT: how long ping waits for the last replies once it has sent -c of them
+FLOOD_INTERVAL_S = 0.01  # ping -f as a user may run it: 100 requests a second at the most
+
+
+def ping(api: SocketApi, dest: str, *, count: int = 0, size: int = 56, ttl: int | None = None,
+         interval: float = 1.0, linger: float = LINGER_S, pmtudisc: str | None = None, quiet: bool = False,
+         flood: bool = False, out: Callable[[str], None] = print) -> int:
+    """ping(8) through a ping socket, as iputils' ping runs: an echo request every `interval`
+    seconds whatever the replies do, each reply printed as it comes (matched by its
+    sequence), until `count` are sent (0: until Ctrl-C) and the last replies are in or
+    `linger` (-W) seconds have passed; then the statistics, on Ctrl-C too. quiet (-q):
+    only the statistics; flood (-f): a dot per request, a backspace per reply. Returns
+    the number of replies (ping exits 1 when it is 0)."""
     payload = bytes((0x10 + i) & 0xFF for i in range(size))
-    rtts, sent, errors = [], 0, 0
+    if flood:
+        interval, quiet = min(interval, FLOOD_INTERVAL_S), True
+    pending: dict[int, float] = {}  # seq -> when sent
+    rtts: list[float] = []
+    sent = errors = 0
     start = time.monotonic()
-    with api.socket(protocol=IPPROTO_ICMP) as sock:
-        sock.setsockopt(IPPROTO_IP, IP_RECVERR, 1)  # as ping(8) does: see errors from routers
-        if ttl is not None:
-            sock.setsockopt(IPPROTO_IP, IP_TTL, ttl)
-        if pmtudisc is not None:
-            sock.setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, PMTUDISC[pmtudisc])
-        out(f"PING {dest} ({dest}) {size}({size + 28}) bytes of data.")
-        for seq in range(1, count + 1):
-            if seq > 1:
-                time.sleep(interval)
-            t0 = time.perf_counter()
-            try:
-                sock.sendto(_ECHO.pack(8, 0, 0, 0, seq) + payload, (dest, 0))
-                sent += 1
-            except OSError as exc:
-                out(f"ping: sendmsg: {exc.strerror}")
-                errors += 1
-                continue
-            line = _await_reply(sock, seq, t0, timeout, rtts)
-            if line.startswith("From"):
-                errors += 1
-            if line:
-                out(line)
+    say = (lambda line: None) if quiet else out
+    try:
+        with api.socket(protocol=IPPROTO_ICMP) as sock:
+            sock.setsockopt(IPPROTO_IP, IP_RECVERR, 1)  # as ping(8) does: see errors from routers
+            if ttl is not None:
+                sock.setsockopt(IPPROTO_IP, IP_TTL, ttl)
+            if pmtudisc is not None:
+                sock.setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, PMTUDISC[pmtudisc])
+            out(f"PING {dest} ({dest}) {size}({size + 28}) bytes of data.")
+            next_send = last_send = time.perf_counter()
+            while True:
+                now = time.perf_counter()
+                if (not count or sent < count) and now >= next_send:
+                    seq = sent + 1
+                    try:
+                        sock.sendto(_ECHO.pack(8, 0, 0, 0, seq & 0xFFFF) + payload, (dest, 0))
+                        pending[seq & 0xFFFF] = last_send = now
+                        if flood:
+                            out(".")
+                    except OSError as exc:
+                        out(f"ping: sendmsg: {exc.strerror}")
+                        errors += 1
+                    sent += 1
+                    next_send += interval
+                    continue
+                if count and sent >= count:  # all sent: wait for the rest, not forever
+                    if not pending or now >= last_send + linger:
+                        break
+                    until = last_send + linger
+                else:
+                    until = next_send
+                line = _reply(sock, pending, max(0.0, until - now), rtts, sent)
+                if line is None:
+                    continue
+                if line.startswith("From"):
+                    errors += 1
+                if flood and not line.startswith("From"):
+                    out("\b")
+                say(line)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: the statistics all the same
     elapsed = (time.monotonic() - start) * 1000
-    loss = 100 * (sent - len(rtts)) // sent if sent else 100
+    loss = 100 * (sent - len(rtts)) // sent if sent else 0
     out(f"--- {dest} ping statistics ---")
     extra = f", +{errors} errors" if errors else ""
     out(f"{sent} packets transmitted, {len(rtts)} received{extra}, {loss}% packet loss, time {elapsed:.0f}ms")
@@ -60,25 +90,23 @@ def ping(api: SocketApi, dest: str, *, count: int = 3, size: int = 56, ttl: int 
     return len(rtts)
 
 
-def _await_reply(sock, seq: int, t0: float, timeout: float, rtts: list) -> str:
-    deadline = t0 + timeout
-    while True:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            return ""
-        try:
-            reply = sock.recvmsg(timeout=remaining)
-        except TimeoutError:
-            return ""
-        except OSError as exc:  # an ICMP error, detail "from 10.0.1.254: time to live exceeded"
-            src, _, what = getattr(exc, "detail", "").removeprefix("from ").partition(": ")
-            return f"From {src} icmp_seq={seq} {what[:1].upper() + what[1:] or exc.strerror}"
-        rtt = (time.perf_counter() - t0) * 1000
-        type_, _, _, _, rseq = _ECHO.unpack_from(reply.data)
-        if type_ != 0 or rseq != seq:
-            continue  # a late reply to an earlier request
-        rtts.append(rtt)
-        return f"{len(reply.data)} bytes from {reply.addr.addr}: icmp_seq={seq} ttl={reply.ttl} time={rtt:.2f} ms"
+def _reply(sock, pending: dict[int, float], timeout: float, rtts: list, last_seq: int) -> str | None:
+    """The line for the next reply or error within timeout; None for nothing (or a reply to
+    no request of ours: a duplicate, or one given up on)."""
+    try:
+        reply = sock.recvmsg(timeout=timeout)
+    except TimeoutError:
+        return None
+    except OSError as exc:  # an ICMP error, detail "from 10.0.1.254: time to live exceeded"
+        src, _, what = getattr(exc, "detail", "").removeprefix("from ").partition(": ")
+        return f"From {src} icmp_seq={last_seq} {what[:1].upper() + what[1:] or exc.strerror}"
+    type_, _, _, _, rseq = _ECHO.unpack_from(reply.data)
+    sent_at = pending.pop(rseq, None) if type_ == 0 else None
+    if sent_at is None:
+        return None
+    rtt = (time.perf_counter() - sent_at) * 1000
+    rtts.append(rtt)
+    return f"{len(reply.data)} bytes from {reply.addr.addr}: icmp_seq={rseq} ttl={reply.ttl} time={rtt:.2f} ms"
 
 
 def send(api: SocketApi, dest: str, port: int, *, count: int = 1, size: int = 64, data: bytes | None = None,

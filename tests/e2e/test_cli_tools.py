@@ -1,0 +1,52 @@
+"""The command-line tools as a Linux person runs them (issue #17), against a running topology:
+ping(8)'s pacing, Ctrl-C and quiet output."""
+
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def pktpath(sup, *words: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pktpath.cli", *words, "--base-port", str(sup.base_port)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_ping_sends_every_interval_whatever_the_replies_do(lossy_topology):
+    """Before: it waited for each reply, and 10 pings at -i 0.2 over the lossy link took 5.9 s."""
+    started = time.monotonic()
+    out = pktpath(lossy_topology, "ping", "10.0.0.2", "-c", "10", "-i", "0.2", "-W", "1")
+    took = time.monotonic() - started
+    assert "10 packets transmitted" in out.stdout, out.stdout + out.stderr
+    assert took < 4.5, took  # 9 intervals of 0.2 s, at most 1 s for the last replies, and start-up
+    ms = int(re.search(r"time (\d+)ms", out.stdout).group(1))
+    assert 1700 <= ms <= 3200, ms
+    replies = [int(m) for m in re.findall(r"icmp_seq=(\d+) ttl", out.stdout)]
+    assert replies and len(replies) == len(set(replies)) and out.returncode == 0
+
+
+def test_ping_runs_until_ctrl_c_and_then_says_its_statistics(lossy_topology):
+    proc = subprocess.Popen([sys.executable, "-m", "pktpath.cli", "ping", "10.0.0.2", "-i", "0.2", "--base-port",
+                             str(lossy_topology.base_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = [proc.stdout.readline()]
+        while sum("bytes from" in line for line in lines) < 3:
+            lines.append(proc.stdout.readline())
+            assert lines[-1], lines
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=20)[0]
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, rest
+    assert "--- 10.0.0.2 ping statistics ---" in rest and "packets transmitted" in rest and "rtt min/avg/max" in rest
+
+
+def test_ping_q_prints_only_the_statistics(lossy_topology):
+    out = pktpath(lossy_topology, "ping", "10.0.0.2", "-c", "3", "-i", "0.2", "-W", "1", "-q")
+    assert out.stdout.splitlines()[0].startswith("PING 10.0.0.2")
+    assert "bytes from" not in out.stdout and "3 packets transmitted" in out.stdout
