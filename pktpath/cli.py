@@ -249,6 +249,21 @@ def _cmd_ping(args) -> int:
     return 0 if received else 1
 
 
+def _cmd_traceroute(args) -> int:
+    from pktpath.tools.apps import traceroute
+
+    with _socket_api(args, "from_host") as api:
+        try:
+            traceroute(api, args.dest, first_ttl=args.first_ttl, max_ttl=args.max_ttl,
+                       queries=args.queries, wait=args.wait, port=args.port, out=lambda line: print(line, flush=True))
+        except OSError as exc:
+            print(f"pktpath traceroute: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+    return 0  # as traceroute(8): it ran, whether or not the destination answered
+
+
 def _cmd_send(args) -> int:
     from pktpath.tools.apps import send
 
@@ -585,8 +600,11 @@ def main(argv: list[str] | None = None) -> int:
     # command stops on SIGINT, as tcpdump installs its handlers whatever it inherited.
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+    from importlib.metadata import version
+
     ap = argparse.ArgumentParser(prog="pktpath", description="The Linux packet path, one gRPC service per layer.")
-    sub = ap.add_subparsers(dest="command", required=True)
+    ap.add_argument("-V", "--version", action="version", version=f"pktpath {version('pktpath')}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("demo", help="walk one UDP datagram down the TX path and up the RX path")
     p.add_argument("--size", type=int, default=100, help="UDP payload bytes (default 100)")
     p.add_argument("--base-port", type=int, help="port layout base (default: 50000, or the next free layout "
@@ -627,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
                                                      f"${BASE_PORT_ENV}, else the one running, else 50000)")
 
     p = sub.add_parser("ping", help="ping(8) through a host's ping socket")
-    p.add_argument("dest")
+    p.add_argument("dest", help="an IPv4 address")
     p.add_argument("-c", "--count", type=int, default=0, help="stop after this many requests (default: Ctrl-C)")
     p.add_argument("-s", "--size", type=int, default=56, help="data bytes after the ICMP header (default 56)")
     p.add_argument("-t", "--ttl", type=int, help="IP_TTL")
@@ -640,9 +658,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-M", dest="pmtudisc", choices=("do", "want", "dont"), help="path MTU discovery (IP_MTU_DISCOVER)")
     client_args(p, "--from", "from_host", "the host to ping from (default: the first)")
     p.set_defaults(func=_cmd_ping)
+    p = sub.add_parser("traceroute", help="traceroute(8) -n: UDP probes with rising TTL from a host")
+    p.add_argument("dest", help="an IPv4 address")
+    p.add_argument("-f", dest="first_ttl", type=int, default=1, help="the first TTL (default 1)")
+    p.add_argument("-m", dest="max_ttl", type=int, default=30, help="the most hops (default 30)")
+    p.add_argument("-q", dest="queries", type=int, default=3, help="probes per hop (default 3)")
+    p.add_argument("-w", dest="wait", type=float, default=5.0, help="seconds to wait for each answer (default 5)")
+    p.add_argument("-p", dest="port", type=int, default=33434, help="the first probe's port (default 33434)")
+    client_args(p, "--from", "from_host", "the host to trace from (default: the first)")
+    p.set_defaults(func=_cmd_traceroute)
     p = sub.add_parser("send", help="send UDP datagrams from a host")
-    p.add_argument("dest")
-    p.add_argument("port", type=int)
+    p.add_argument("dest", help="an IPv4 address")
+    p.add_argument("port", type=int, help="the UDP port")
     p.add_argument("-c", "--count", type=int, default=1)
     p.add_argument("-s", "--size", type=int, default=64, help="payload bytes (default 64)")
     p.add_argument("--data", help="send this text instead")
@@ -664,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
     client_args(p, "--on", "on", "the host the program runs on (default: the first)")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("recv", help="receive UDP datagrams on a host")
-    p.add_argument("port", type=int)
+    p.add_argument("port", type=int, help="the UDP port to bind")
     p.add_argument("-c", "--count", type=int, default=1)
     p.add_argument("--timeout", type=float, default=30.0, help="give up after this many seconds of silence")
     client_args(p, "--on", "on", "the receiving host (default: the first)")
@@ -737,6 +764,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-id", help="names this run's shared memory (default: the base port)")
     p.set_defaults(func=_cmd_serve)
     args = ap.parse_args(argv)
+    if args.command is None:  # `pktpath` alone: what it can do, as `ip` and `git` answer
+        ap.print_help()
+        return 0
     try:
         require_upb()
     except SlowProtobufBackend as exc:

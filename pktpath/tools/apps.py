@@ -4,6 +4,7 @@ They talk to a running topology (`pktpath up`) exactly as a program talks to
 the kernel: socket, setsockopt, sendto, recvfrom. Output follows iputils ping.
 """
 
+import errno
 import statistics
 import struct
 import time
@@ -107,6 +108,66 @@ def _reply(sock, pending: dict[int, float], timeout: float, rtts: list, last_seq
     rtt = (time.perf_counter() - sent_at) * 1000
     rtts.append(rtt)
     return f"{len(reply.data)} bytes from {reply.addr.addr}: icmp_seq={rseq} ttl={reply.ttl} time={rtt:.2f} ms"
+
+
+# traceroute(8)'s marks for an ICMP error that is neither a router's "time exceeded" nor the
+# destination's "port unreachable" (what the socket layer says of it: services/socket/server.py)
+_TRACE_MARKS = {"network unreachable": "!N", "host unreachable": "!H", "protocol unreachable": "!P"}
+
+
+def _trace_mark(what: str, err: int) -> str:
+    if what.startswith("fragmentation needed"):
+        return "!F-" + what.rpartition("mtu ")[2].rstrip(")")
+    return _TRACE_MARKS.get(what, f"!<{err}>")
+TRACEROUTE_PORT = 33434  # traceroute's default base port: no service listens there
+
+
+def traceroute(api: SocketApi, dest: str, *, first_ttl: int = 1, max_ttl: int = 30, queries: int = 3,
+               wait: float = 5.0, port: int = TRACEROUTE_PORT, size: int = 60,
+               out: Callable[[str], None] = print) -> bool:
+    """traceroute -n DEST: UDP probes (to port+n, one at a time) with TTL 1, 2, ... and
+    IP_RECVERR on, as traceroute(8)'s default method: each router on the way answers
+    "time to live exceeded", the destination "port unreachable", which ends it. A hop
+    prints its address, then each probe's round trip or `*` if nothing came within `wait`
+    seconds, and traceroute's mark for another error (!N, !H, !P, !F-mtu), after which it
+    stops when (nearly) every probe of the hop had one. Returns whether the destination
+    answered."""
+    out(f"traceroute to {dest} ({dest}), {max_ttl} hops max, {size} byte packets")
+    payload = bytes(max(0, size - 28))
+    probe = 0
+    with api.socket() as sock:
+        sock.setsockopt(IPPROTO_IP, IP_RECVERR, 1)
+        for ttl in range(first_ttl, max_ttl + 1):
+            sock.setsockopt(IPPROTO_IP, IP_TTL, ttl)
+            line, last, reached, unreachable = f"{ttl:2d} ", None, False, 0
+            for _ in range(queries):
+                t0 = time.perf_counter()
+                sock.sendto(payload, (dest, port + probe))
+                probe += 1
+                try:
+                    sock.recvfrom(65535, timeout=wait)  # an answer to a UDP probe: nothing to mark
+                    continue
+                except TimeoutError:
+                    line += " *"
+                    continue
+                except OSError as exc:
+                    rtt, err = (time.perf_counter() - t0) * 1000, exc.errno
+                    src, _, what = getattr(exc, "detail", "").removeprefix("from ").partition(": ")
+                if src != last:
+                    line += f" {src or '?'}"
+                    last = src
+                line += f"  {rtt:.3f} ms"
+                if err == errno.ECONNREFUSED:  # port unreachable: the destination itself
+                    reached = True
+                elif not what.startswith("time to live"):
+                    line += " " + _trace_mark(what, err)
+                    unreachable += 1
+            out(line)
+            if reached or last == dest:
+                return True
+            if unreachable and unreachable >= queries - 1:  # traceroute's rule: no way on from here
+                return False
+    return False
 
 
 def send(api: SocketApi, dest: str, port: int, *, count: int = 1, size: int = 64, data: bytes | None = None,

@@ -50,3 +50,25 @@ def test_ping_q_prints_only_the_statistics(lossy_topology):
     out = pktpath(lossy_topology, "ping", "10.0.0.2", "-c", "3", "-i", "0.2", "-W", "1", "-q")
     assert out.stdout.splitlines()[0].startswith("PING 10.0.0.2")
     assert "bytes from" not in out.stdout and "3 packets transmitted" in out.stdout
+
+
+def test_traceroute_through_the_router_names_each_hop_then_the_destination(router_topology):
+    out = pktpath(router_topology, "traceroute", "10.0.2.1", "-w", "2")
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert lines[0] == "traceroute to 10.0.2.1 (10.0.2.1), 30 hops max, 60 byte packets"
+    assert re.fullmatch(r" 1  10\.0\.1\.254(  \d+\.\d{3} ms){3}", lines[1]), lines[1]  # R: time exceeded
+    assert re.fullmatch(r" 2  10\.0\.2\.1(  \d+\.\d{3} ms){3}", lines[2]), lines[2]  # B: port unreachable
+    assert len(lines) == 3
+
+
+def test_traceroute_marks_an_unreachable_network_and_stops_there(router_topology):
+    out = pktpath(router_topology, "traceroute", "10.0.9.9", "-q", "2", "-w", "1")
+    assert out.returncode == 0, out.stderr
+    assert re.fullmatch(r" 1  10\.0\.1\.254  \d+\.\d{3} ms !N  \d+\.\d{3} ms !N", out.stdout.splitlines()[1])
+    assert len(out.stdout.splitlines()) == 2  # R has no route: nothing further to try
+
+
+def test_traceroute_prints_a_star_for_a_probe_nobody_answers(router_topology):
+    out = pktpath(router_topology, "traceroute", "10.0.2.9", "-m", "2", "-q", "1", "-w", "0.5")
+    assert out.stdout.splitlines()[2] == " 2  *"  # no such host behind R: silence within the wait

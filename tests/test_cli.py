@@ -1,0 +1,31 @@
+"""The pktpath command's own manners (issue #17), without a topology."""
+
+import subprocess
+import sys
+
+PKTPATH = [sys.executable, "-m", "pktpath.cli"]
+
+
+def test_pktpath_alone_says_what_it_can_do_and_succeeds():
+    out = subprocess.run(PKTPATH, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("usage: pktpath")
+    for command in ("up", "ping", "traceroute", "tcpdump", "ss", "iptables", "status", "down"):
+        assert f"    {command} " in out.stdout, command
+
+
+def test_version_and_every_positional_argument_has_help():
+    from importlib.metadata import version
+
+    out = subprocess.run([*PKTPATH, "--version"], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == f"pktpath {version('pktpath')}"
+    for command in ("ping", "send", "recv", "traceroute", "up"):
+        text = subprocess.run([*PKTPATH, command, "--help"], capture_output=True, text=True, timeout=60).stdout
+        positional = text.split("positional arguments:")[1].split("options:")[0]
+        lines = [line for line in positional.splitlines() if line.strip()]
+        assert all(len(line.split(None, 1)) == 2 or line.startswith("        ") for line in lines), (command, lines)
+
+
+def test_a_filter_that_does_not_parse_is_tcpdumps_error():
+    out = subprocess.run([*PKTPATH, "tcpdump", "-r", "/nonexistent", "host", "and"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 1 and "can't parse filter expression: syntax error" in out.stderr
