@@ -14,7 +14,7 @@ from collections import OrderedDict
 from typing import Callable
 
 from pktpath.pb import name_of, orchestrator_pb2, skbuff_pb2
-from pktpath.services.orchestrator.journey import LAYER_NAMES, Journey
+from pktpath.services.orchestrator.journey import LAYER_NAMES, Journey, event_key
 from pktpath.trace import PROTOCOLS, PacketMatch
 from pktpath.wire.addr import ip_to_str
 
@@ -82,17 +82,30 @@ def trace_line(j: Journey, e) -> "orchestrator_pb2.TraceLine":
 
 
 class Watch:
-    """One `pktpath trace`: the lines of matching packets, queued as records come."""
+    """One `pktpath trace`: the lines of matching packets, each packet's once its journey
+    settles, in the packet's own order. Records come from every layer in any order (the
+    socket layer's copy may arrive before the NIC's DMA of the same packet): printed as
+    they came, the events of one packet were out of order."""
 
     def __init__(self, query: Query) -> None:
         self.query = query
         self.lines: queue.Queue = queue.Queue(WATCH_QUEUE)
         self.overflow = 0
+        self._shown: OrderedDict[tuple[str, int], set] = OrderedDict()  # journey -> its events printed
 
-    def offer(self, j: Journey, new_events) -> None:
+    def flush(self, j: Journey) -> None:
+        """A settled journey's events not printed yet, in time order (a late record adds more)."""
         if not self.query.matches(j):
             return
-        for e in new_events:
+        key = (j.origin_host, j.id)
+        shown = self._shown.pop(key, set())
+        self._shown[key] = shown
+        if len(self._shown) > WATCH_QUEUE:
+            self._shown.popitem(last=False)
+        for e in j.events:
+            if event_key(e) in shown:
+                continue
+            shown.add(event_key(e))
             try:
                 self.lines.put_nowait(trace_line(j, e))
             except queue.Full:
@@ -131,8 +144,6 @@ class PacketStore:
             if new:
                 j.updated = self.clock()
                 self._pending[key] = j
-                for w in self._watches:
-                    w.offer(j, new)
 
     def _share_flow(self, j: Journey) -> None:
         """A packet whose own headers never showed (TCP's original, freed by the ACK, only
@@ -159,7 +170,11 @@ class PacketStore:
         now = self.clock()
         with self._lock:
             done = [k for k, j in self._pending.items() if now - j.updated >= self.settle_s]
-            return [self._pending.pop(k) for k in done]
+            settled = [self._pending.pop(k) for k in done]
+            for w in self._watches:
+                for j in settled:
+                    w.flush(j)
+            return settled
 
     def query(self, query: Query) -> list[Journey]:
         limit = query.q.limit or DEFAULT_LIMIT

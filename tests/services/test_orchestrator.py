@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pktpath.pb import orchestrator_pb2, skbuff_pb2 as pb, trace_pb2
 from pktpath.services.orchestrator.journey import Journey, flow_of, visits
 from pktpath.services.orchestrator.spans import SpanSink, exporter_from_env, packet_spans, trace_id
-from pktpath.services.orchestrator.store import PacketStore, Query
+from pktpath.services.orchestrator.store import SETTLE_S, PacketStore, Query
 from pktpath.wire import EthHdr, IpHdr, UdpHdr
 from pktpath.wire.addr import ip_from_str as ip
 from pktpath.wire.ipv4 import IP_MF, IPPROTO_UDP
@@ -161,19 +161,26 @@ def test_the_store_is_bounded_and_counts_what_it_let_go():
     assert [j.id for j in store.query(Query(orchestrator_pb2.PacketQuery()))] == [5, 4, 3]
 
 
-def test_a_watch_gets_each_new_event_of_matching_packets_with_the_time_since_the_last():
-    store = PacketStore()
+def test_a_watch_gets_each_matching_packets_events_once_it_settles_in_its_own_order():
+    clock = [0.0]
+    store = PacketStore(clock=lambda: clock[0])
     watch = store.watch(Query(orchestrator_pb2.PacketQuery(filter=trace_pb2.PacketFilter(port=53))))
-    store.add(record(STORY[:6]))
-    store.add(record(STORY))                 # only B's events are new
+    store.add(record(STORY[6:]))             # B's record first: the collector may read B before A
+    store.add(record(STORY))                 # then A's, with the events before
+    assert watch.lines.empty()               # not settled yet: more may come
+    clock[0] += SETTLE_S
+    store.settle()
     lines = [watch.lines.get_nowait() for _ in range(watch.lines.qsize())]
     assert len(lines) == len(STORY)
+    assert [ln.ts_ns for ln in lines] == sorted(ln.ts_ns for ln in lines)  # the packet's order, not arrival's
     assert [(ln.host, ln.layer, ln.kind, ln.func) for ln in lines[-2:]] == [
         ("B", "socket", "COPY", "skb_copy_datagram_msg"), ("B", "socket", "FREE", "skb_consume_udp")]
     assert lines[-2].delta_ns == 1000 and lines[-2].detail == "5 B skb -> user"
     assert lines[0].tuple == "10.0.0.1:40000 > 10.0.0.2:53 udp"
     store.unwatch(watch)
     store.add(record(STORY, id=99))
+    clock[0] += SETTLE_S
+    store.settle()
     assert watch.lines.empty()
 
 
