@@ -410,7 +410,11 @@ def _cmd_tcpdump(args) -> int:
     request = trace_pb2.CaptureRequest(snaplen=args.snaplen)
     if point in LAYERS:  # a layer's entry: what crosses the boundaries below and above it
         stream = trace_pb2_grpc.TraceStub(addrs.channel(host, point)).Capture(request, timeout=args.timeout)
-        what, linktype = f"{host}:{point} (the packets entering {point}, both ways)", "per packet"
+        below, above = (LAYERS[LAYERS.index(point) - 1] if point != "nic" else "the wire",
+                        LAYERS[LAYERS.index(point) + 1] if point != "socket" else "the user")
+        what = (f"{host}:{point} (what {below} hands up, In, and {above} hands down, Out; what {point} "
+                f"makes itself, such as an ICMP reply, shows at the device)")
+        linktype = "per packet"
     else:  # a device's tap at L2, the wire's view
         request.dev = point if point != "any" else ""
         stream = l2_pb2_grpc.L2Stub(addrs.channel(host, "l2")).Capture(request, timeout=args.timeout)
