@@ -3,8 +3,8 @@
     pktpath demo               walk one UDP datagram down the TX path and up the RX path
     pktpath decode HEX         decode an Ethernet frame header by header
     pktpath up [TOPOLOGY]      run every layer of every host as local processes until Ctrl-C
-    pktpath ping DEST          ping(8) from a host of the running topology (--from A; Ctrl-C stops)
-    pktpath send DEST PORT     send UDP datagrams from a host (--from A)
+    pktpath ping DEST          ping(8) from a host of the running topology (--on A; Ctrl-C stops)
+    pktpath send DEST PORT     send UDP datagrams from a host (--on A)
     pktpath recv PORT          receive UDP datagrams on a host (--on B)
     pktpath tcpdump            watch a host's frames (--on A, -i eth0, -c N, -w file.pcap) or a layer's (-i B:l3)
     pktpath ip neigh|route|addr, pktpath netstat, pktpath ss, pktpath iptables, pktpath ifconfig   (--on HOST)
@@ -221,7 +221,7 @@ def _cmd_down(args) -> int:
 
 
 def _socket_api(args, host_flag: str):
-    """The socket service of --from/--on HOST in the running topology's port layout."""
+    """The socket service of --on HOST in the running topology's port layout."""
     from pktpath.client import SocketApi
     from pktpath.topology import TopologyError
 
@@ -237,7 +237,7 @@ def _socket_api(args, host_flag: str):
 def _cmd_ping(args) -> int:
     from pktpath.tools.apps import ping
 
-    with _socket_api(args, "from_host") as api:
+    with _socket_api(args, "on") as api:
         try:
             received = ping(api, args.dest, count=args.count, size=args.size, ttl=args.ttl,
                             interval=args.interval, linger=args.linger, pmtudisc=args.pmtudisc, quiet=args.quiet,
@@ -252,7 +252,7 @@ def _cmd_ping(args) -> int:
 def _cmd_traceroute(args) -> int:
     from pktpath.tools.apps import traceroute
 
-    with _socket_api(args, "from_host") as api:
+    with _socket_api(args, "on") as api:
         try:
             traceroute(api, args.dest, first_ttl=args.first_ttl, max_ttl=args.max_ttl,
                        queries=args.queries, wait=args.wait, port=args.port, out=lambda line: print(line, flush=True))
@@ -267,7 +267,7 @@ def _cmd_traceroute(args) -> int:
 def _cmd_send(args) -> int:
     from pktpath.tools.apps import send
 
-    with _socket_api(args, "from_host") as api:
+    with _socket_api(args, "on") as api:
         try:
             sent = send(api, args.dest, args.port, count=args.count, size=args.size,
                         data=args.data.encode() if args.data is not None else None, sport=args.sport,
@@ -325,14 +325,18 @@ def _is_python(program: str, path: str) -> bool:
 
 def _cmd_recv(args) -> int:
     from pktpath.tools.apps import recv
+    from pktpath.tools.capture import hexdump
 
     n = 0
     with _socket_api(args, "on") as api:
         try:
             for data, (addr, port) in recv(api, args.port, count=args.count, timeout=args.timeout):
                 n += 1
-                shown = data[:32].decode("ascii", "backslashreplace")
-                print(f"{len(data)} bytes from {addr}:{port}: {shown!r}{'...' if len(data) > 32 else ''}", flush=True)
+                print(f"{len(data)} bytes from {addr}:{port}", flush=True)
+                if args.hex:  # as tcpdump -X shows bytes
+                    print("\n".join(hexdump(data)), flush=True)
+                else:  # the payload as text, as nc prints it; a byte that is not UTF-8 as \xNN
+                    print(data.decode("utf-8", "backslashreplace"), flush=True)
         except OSError as exc:
             print(f"pktpath recv: {exc.strerror or exc} (is `pktpath up` running?)", file=sys.stderr)
             return 2
@@ -644,6 +648,8 @@ def main(argv: list[str] | None = None) -> int:
     def client_args(p, flag=None, dest=None, host_help=None):
         if flag:
             p.add_argument(flag, dest=dest, metavar="HOST", help=host_help)
+            if flag == "--on":  # the old name of ping's, send's and traceroute's, still taken
+                p.add_argument("--from", dest=dest, metavar="HOST", help=argparse.SUPPRESS)
         p.add_argument("--topology", help="the topology's file or built-in name (default: the running one's)")
         p.add_argument("--base-port", type=int, help=f"the running topology's port layout base (default: "
                                                      f"${BASE_PORT_ENV}, else the one running, else 50000)")
@@ -660,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-f", "--flood", action="store_true", help="a dot per request, a backspace per reply, "
                                                               "100 a second")
     p.add_argument("-M", dest="pmtudisc", choices=("do", "want", "dont"), help="path MTU discovery (IP_MTU_DISCOVER)")
-    client_args(p, "--from", "from_host", "the host to ping from (default: the first)")
+    client_args(p, "--on", "on", "the host to ping from (default: the first)")
     p.set_defaults(func=_cmd_ping)
     p = sub.add_parser("traceroute", help="traceroute(8) -n: UDP probes with rising TTL from a host")
     p.add_argument("dest", help="an IPv4 address")
@@ -669,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-q", dest="queries", type=int, default=3, help="probes per hop (default 3)")
     p.add_argument("-w", dest="wait", type=float, default=5.0, help="seconds to wait for each answer (default 5)")
     p.add_argument("-p", dest="port", type=int, default=33434, help="the first probe's port (default 33434)")
-    client_args(p, "--from", "from_host", "the host to trace from (default: the first)")
+    client_args(p, "--on", "on", "the host to trace from (default: the first)")
     p.set_defaults(func=_cmd_traceroute)
     p = sub.add_parser("send", help="send UDP datagrams from a host")
     p.add_argument("dest", help="an IPv4 address")
@@ -679,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", help="send this text instead")
     p.add_argument("--sport", type=int, default=0, help="bind this source port first")
     p.add_argument("-i", "--interval", type=float, default=0.0)
-    client_args(p, "--from", "from_host", "the sending host (default: the first)")
+    client_args(p, "--on", "on", "the sending host (default: the first)")
     p.set_defaults(func=_cmd_send)
     p = sub.add_parser("status", help="each service of the running topology: state, pid, restarts, uptime")
     client_args(p)
@@ -698,6 +704,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("port", type=int, help="the UDP port to bind")
     p.add_argument("-c", "--count", type=int, default=1)
     p.add_argument("--timeout", type=float, default=30.0, help="give up after this many seconds of silence")
+    p.add_argument("-x", "--hex", action="store_true", help="each payload in hex and ASCII, not as text")
     client_args(p, "--on", "on", "the receiving host (default: the first)")
     p.set_defaults(func=_cmd_recv)
     p = sub.add_parser("tcpdump", help="watch a host's frames at its L2 taps or the packets at any layer's "

@@ -172,17 +172,20 @@ def traceroute(api: SocketApi, dest: str, *, first_ttl: int = 1, max_ttl: int = 
 
 def send(api: SocketApi, dest: str, port: int, *, count: int = 1, size: int = 64, data: bytes | None = None,
          sport: int = 0, interval: float = 0.0, out: Callable[[str], None] = print) -> int:
-    """Send COUNT UDP datagrams of SIZE bytes (or DATA) to DEST:PORT. Returns how many went."""
+    """Send COUNT UDP datagrams of SIZE bytes (or DATA) to DEST:PORT over a connected socket,
+    as `nc -u` does: the route picks the source address (getsockname says which), and a
+    port unreachable comes back as ECONNREFUSED on a later send. Returns how many went."""
     body = data if data is not None else bytes(i % 256 for i in range(size))
     sent = 0
     with api.socket() as sock:
         if sport:
             sock.bind(("0.0.0.0", sport))
+        sock.connect((dest, port))
         for i in range(count):
             if i and interval:
                 time.sleep(interval)
             try:
-                sock.sendto(body, (dest, port))
+                sock.send(body)
             except OSError as exc:
                 out(f"send: {exc.strerror}")
                 continue

@@ -72,3 +72,15 @@ def test_traceroute_marks_an_unreachable_network_and_stops_there(router_topology
 def test_traceroute_prints_a_star_for_a_probe_nobody_answers(router_topology):
     out = pktpath(router_topology, "traceroute", "10.0.2.9", "-m", "2", "-q", "1", "-w", "0.5")
     assert out.stdout.splitlines()[2] == " 2  *"  # no such host behind R: silence within the wait
+
+
+def test_send_says_the_source_the_route_chose_and_recv_prints_text_as_text(lossy_topology):
+    recv = subprocess.Popen([sys.executable, "-m", "pktpath.cli", "recv", "9100", "--on", "B", "-c", "1", "--timeout",
+                             "20", "--base-port", str(lossy_topology.base_port)], stdout=subprocess.PIPE, text=True)
+    time.sleep(2)  # bound by then (a process's first call attaches it)
+    sent = pktpath(lossy_topology, "send", "10.0.0.2", "9100", "--data", "héllo", "-c", "3", "-i", "0.1", "--on", "A")
+    assert re.search(r"sent 3 datagram\(s\) of 6 bytes from 10\.0\.0\.1:\d+ to 10\.0\.0\.2:9100", sent.stdout), sent
+    out = recv.communicate(timeout=30)[0].splitlines()
+    assert re.fullmatch(r"6 bytes from 10\.0\.0\.1:\d+", out[0]) and out[1] == "héllo", out
+    hexed = pktpath(lossy_topology, "recv", "9101", "--on", "B", "-x", "--timeout", "0.5")
+    assert hexed.returncode == 1  # nothing came
