@@ -362,8 +362,8 @@ def _cmd_show(args) -> int:
     view = HostView(addrs, host)
     try:
         if args.command == "ip":
-            lines = {"neigh": view.neigh, "route": view.route, "addr": view.addr}[args.object]()
-        elif args.command == "netstat":
+            return _ip(args, view)
+        if args.command == "netstat":
             lines = view.netstat(tuple(args.group)) if args.group else view.netstat()
         elif args.command == "ss":
             lines = view.ss(info=args.info, processes=args.processes)
@@ -385,6 +385,43 @@ def _cmd_show(args) -> int:
         view.close()
     for line in lines:
         print(line)
+    return 0
+
+
+def _ip(args, view) -> int:
+    """ip [-s] [-j] OBJECT [show [dev DEV] | get ADDR]: iproute2's words, from pktpath.tools.iproute."""
+    import json
+
+    from pktpath.tools import iproute
+
+    try:
+        obj = iproute.object_of(args.words[0])
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 255  # as ip exits on a word it does not know
+    rest = args.words[1:]
+    verb = rest.pop(0) if rest and rest[0] in ("show", "list", "lst", "get") else "show"
+    dev = rest[rest.index("dev") + 1] if "dev" in rest[:-1] else None
+    if verb == "get":
+        if obj != "route" or not rest:
+            print(f'Command "get" is unknown for {obj}, try "pktpath ip help".', file=sys.stderr)
+            return 255
+        try:
+            records = iproute.route_get(view, rest[0])
+        except (OSError, ValueError) as exc:
+            print(f"RTNETLINK answers: {exc.strerror if isinstance(exc, OSError) else exc}", file=sys.stderr)
+            return 2
+    else:
+        records = {"route": iproute.routes, "neigh": iproute.neighbours, "addr": iproute.addresses,
+                   "link": lambda v: iproute.links(v, stats=args.stats)}[obj](view)
+    if dev is not None:
+        records = [r for r in records if r.get("dev", r.get("ifname")) == dev]
+    if args.json:
+        print(json.dumps(records, separators=(",", ":")))
+        return 0
+    for rec in records:
+        for line in iproute.RENDER[obj](rec):
+            print(line)
     return 0
 
 
@@ -726,8 +763,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, help="stop after this many seconds")
     client_args(p, "--on", "on", "the host to watch (default: the first)")
     p.set_defaults(func=_cmd_tcpdump)
-    p = sub.add_parser("ip", help="a host's neighbours, routes or addresses, as ip(8) shows them")
-    p.add_argument("object", choices=("neigh", "route", "addr"))
+    p = sub.add_parser("ip", help="a host's routes, neighbours, addresses and links, as ip(8) shows them")
+    p.add_argument("words", nargs="+", metavar="OBJECT [COMMAND]",
+                   help="route [get ADDR] | neigh | addr | link, as ip takes them (ip r, ip n show dev eth0)")
+    p.add_argument("-s", "--stats", action="store_true", help="with link: each device's statistics")
+    p.add_argument("-j", "--json", action="store_true", help="as ip -j: JSON with iproute2's field names")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("netstat", help="a host's counters, as netstat -s (Ip, IpExt, Icmp, Tcp, Udp, Drops)")

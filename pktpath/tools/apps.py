@@ -211,8 +211,8 @@ _CONSTANTS = {"DefaultTTL", "Forwarding", "RtoAlgorithm", "RtoMin", "RtoMax", "M
 
 
 class HostView:
-    """What `ip`, `netstat -s`, `iptables -L -v` and /proc/net/dev show of one host,
-    gathered from its layer services."""
+    """What `netstat -s`, `ss`, `iptables -L -v`, `ethtool` and /proc/net/dev show of one
+    host, gathered from its layer services (`ip`'s: pktpath.tools.iproute)."""
 
     LAYERS = ("nic", "softirq", "l2", "l3", "l4", "socket")
 
@@ -276,33 +276,6 @@ class HostView:
                 lines.append(f"\t {t.cong} rto:{t.rto_ms:.0f} rtt:{t.srtt_ms:.1f} mss:{t.mss} cwnd:{t.cwnd}{ssthresh}"
                              f" snd_wnd:{t.snd_wnd} rcv_wnd:{t.rcv_wnd} unacked:{t.unacked} rb:{t.rcvbuf}")
         return lines
-
-    def neigh(self) -> list[str]:
-        from google.protobuf import empty_pb2
-
-        from pktpath.pb import l2_pb2, name_of
-
-        entries = self.stub["l2"].GetNeighbours(empty_pb2.Empty(), timeout=5).entries
-        return [f"{n.dst} dev {n.dev} lladdr {n.lladdr or '(none)'} "
-                f"{name_of(l2_pb2.NudState, n.state).removeprefix('NUD_')}" for n in entries]
-
-    def route(self) -> list[str]:
-        from google.protobuf import empty_pb2
-
-        lines = []
-        for r in self.stub["l3"].GetRoutes(empty_pb2.Empty(), timeout=5).routes:
-            dst = "default" if r.dst == "0.0.0.0/0" else r.dst
-            via = f" via {r.gateway}" if r.gateway else ""
-            src = f" src {r.prefsrc}" if r.prefsrc else ""
-            metric = f" metric {r.metric}" if r.metric else ""
-            lines.append(f"{dst}{via} dev {r.dev} proto {r.proto} scope {r.scope}{src}{metric}")
-        return lines
-
-    def addr(self) -> list[str]:
-        from google.protobuf import empty_pb2
-
-        return [f"{a.dev}: mtu {a.mtu} link/ether {a.lladdr} inet {a.local} brd {a.broadcast}"
-                for a in self.stub["l3"].GetAddrs(empty_pb2.Empty(), timeout=5).addrs]
 
     def dev(self, devs) -> list[str]:
         """/proc/net/dev's counters, one line per interface."""

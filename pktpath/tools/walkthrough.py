@@ -169,6 +169,7 @@ def live_demo(base_port: int | None, out=print) -> bool:
     import threading
     import time
 
+    from pktpath.tools import iproute
     from pktpath.tools.apps import HostView, ping
     from pktpath.client import SOCK_STREAM, SocketApi
     from pktpath.config import DEFAULT_BASE_PORT, Addresses
@@ -244,7 +245,8 @@ def live_demo(base_port: int | None, out=print) -> bool:
         for h in "AB":
             view = HostView(sup.addrs, h)
             try:
-                lines = [f"ip neigh: {x}" for x in view.neigh()] + [f"/proc/net/dev {x}" for x in view.dev(["eth0"])]
+                lines = [f"ip neigh: {line}" for rec in iproute.neighbours(view) for line in iproute.neigh_text(rec)]
+                lines += [f"/proc/net/dev {x}" for x in view.dev(["eth0"])]
                 lines += view.netstat(("Ip", "Icmp", "Tcp", "Udp", "Drops"))
             finally:
                 view.close()

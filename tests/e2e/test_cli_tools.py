@@ -32,7 +32,8 @@ def test_ping_sends_every_interval_whatever_the_replies_do(lossy_topology):
 
 def test_ping_runs_until_ctrl_c_and_then_says_its_statistics(lossy_topology):
     proc = subprocess.Popen([sys.executable, "-m", "pktpath.cli", "ping", "10.0.0.2", "-i", "0.2", "--base-port",
-                             str(lossy_topology.base_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             str(lossy_topology.base_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
     try:
         lines = [proc.stdout.readline()]
         while sum("bytes from" in line for line in lines) < 3:
@@ -84,3 +85,74 @@ def test_send_says_the_source_the_route_chose_and_recv_prints_text_as_text(lossy
     assert re.fullmatch(r"6 bytes from 10\.0\.0\.1:\d+", out[0]) and out[1] == "héllo", out
     hexed = pktpath(lossy_topology, "recv", "9101", "--on", "B", "-x", "--timeout", "0.5")
     assert hexed.returncode == 1  # nothing came
+
+
+# -- ip, next to the kernel's own -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def kernel_a():
+    """Host A of the lossy topology as the kernel would be set up: a namespace with eth0
+    (a veth), its MAC, MTU and address (brd +), the peer B's likewise, one ping between."""
+    import shutil
+
+    if not shutil.which("ip"):
+        pytest.fail("iproute2 is missing (.ci/run installs it)")
+    a, b = "pktpath-ipa", "pktpath-ipb"
+    steps = [["ip", "netns", "add", a], ["ip", "netns", "add", b],
+             ["ip", "link", "add", "eth0", "netns", a, "type", "veth", "peer", "name", "eth0", "netns", b]]
+    for ns, mac, addr in ((a, "02:00:00:00:00:0a", "10.0.0.1/24"), (b, "02:00:00:00:00:0b", "10.0.0.2/24")):
+        steps += [["ip", "-n", ns, "link", "set", "eth0", "address", mac, "mtu", "1500"],
+                  ["ip", "-n", ns, "addr", "add", addr, "brd", "+", "dev", "eth0"],
+                  ["ip", "-n", ns, "link", "set", "eth0", "up"]]
+    steps.append(["ip", "netns", "exec", a, "ping", "-c", "1", "-W", "5", "10.0.0.2"])
+    try:
+        for step in steps:
+            subprocess.run(step, check=True, capture_output=True, timeout=30)
+        yield lambda *words: subprocess.run(["ip", "-n", a, *words], check=True, capture_output=True, text=True,
+                                            timeout=30).stdout
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def _kernel_only(line: str) -> str:
+    """What a veth in a namespace says that pktpath's NIC has no cause to: its peer's index
+    and namespace, no qdisc of its own; trailing blanks."""
+    line = re.sub(r"eth0@if\d+", "eth0", line).replace(" link-netns pktpath-ipb", "")
+    return line.replace("qdisc noqueue", "qdisc pfifo_fast").rstrip()
+
+
+def test_ip_prints_routes_neighbours_addresses_and_links_as_the_kernels_ip_does(lossy_topology, kernel_a):
+    assert pktpath(lossy_topology, "ping", "10.0.0.2", "-c", "2", "-i", "0.2", "-W", "2").returncode == 0
+
+    def ours(*words):
+        out = pktpath(lossy_topology, "ip", *words, "--on", "A")
+        assert out.returncode == 0, out.stderr
+        return [line.rstrip() for line in out.stdout.splitlines()]
+
+    def theirs(*words):
+        lines = [_kernel_only(line) for line in kernel_a(*words).splitlines()]
+        keep, skip = [], False
+        for line in lines:  # the kernel's loopback and IPv6 addresses: pktpath models neither
+            if re.match(r"^\d+: lo:", line) or line.startswith("    inet6"):
+                skip = True
+            elif re.match(r"^\d+: ", line) or line.startswith("    inet "):
+                skip = False
+            if not skip:
+                keep.append(line)
+        return [re.sub(r"^2: ", "1: ", line) for line in keep]  # pktpath has no lo to be number 1
+
+    assert ours("route") == theirs("route")
+    assert ours("r", "get", "10.0.0.2") == theirs("route", "get", "10.0.0.2")
+    assert ours("addr") == theirs("addr")
+    assert ours("link") == theirs("link")
+    strip_state = [re.sub(r" (REACHABLE|STALE|DELAY|PROBE)$", "", line) for line in ours("neigh", "show")]
+    assert strip_state == [re.sub(r" (REACHABLE|STALE|DELAY|PROBE)$", "", line) for line in theirs("neigh", "show")]
+    stats = ours("-s", "link")
+    kstats = theirs("-s", "link")
+    assert [line.split() for line in stats[2::2]] == [line.split() for line in kstats[2::2]]  # the same headings
+    assert [len(line) for line in stats[2:]] == [len(line) for line in kstats[2:]] or all(
+        len(line.split()) == 6 for line in stats[3::2])  # columns as wide, unless the numbers are wider
+    import json
+
+    routes = json.loads(pktpath(lossy_topology, "ip", "-j", "route", "--on", "A").stdout)
+    assert routes == json.loads(kernel_a("-j", "route"))

@@ -119,7 +119,8 @@ def test_the_linux_style_commands_show_the_router(net):
         return out.stdout
 
     assert "10.0.2.0/24 dev eth1 proto kernel scope link src 10.0.2.254" in run("ip", "route")
-    assert "eth1: mtu 1000 link/ether 02:00:00:00:02:fe inet 10.0.2.254/24" in run("ip", "addr")
+    assert "eth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1000 qdisc pfifo_fast state UP" in run("ip", "addr")
+    assert "    inet 10.0.2.254/24 brd 10.0.2.255 scope global eth1" in run("ip", "a", "show", "dev", "eth1")
     assert "10.0.2.1 dev eth1 lladdr 02:00:00:00:02:01" in run("ip", "neigh")
     forwarded = counter(stub(sup, "R", "l3", l3_pb2_grpc.L3Stub), "Ip", "ForwDatagrams")
     assert f"ForwDatagrams={forwarded}" in run("netstat", "Ip")
