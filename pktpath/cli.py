@@ -366,7 +366,15 @@ def _cmd_show(args) -> int:
         if args.command == "netstat":
             lines = view.netstat(tuple(args.group)) if args.group else view.netstat()
         elif args.command == "ss":
-            lines = view.ss(info=args.info, processes=args.processes)
+            from pktpath.tools.ss import FilterError, ss
+
+            try:
+                lines = ss(view, tcp=args.tcp, udp=args.udp, listening=args.listening, all_=args.all,
+                           processes=args.processes, extended=args.extended, info=args.info, header=not args.no_header,
+                           filter_words=args.filter)
+            except FilterError as exc:
+                print(f"pktpath ss: {exc}", file=sys.stderr)
+                return 1
         elif args.command == "ethtool":
             dev = args.devname.rpartition(":")[2]
             if dev not in devs:
@@ -774,9 +782,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("group", nargs="*", help="only these groups (e.g. Udp Softnet Hop)")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
-    p = sub.add_parser("ss", help="a host's TCP sockets, as ss -tan")
-    p.add_argument("-i", "--info", action="store_true", help="each connection's congestion state, as ss -ti")
-    p.add_argument("-p", "--processes", action="store_true", help="the process holding each socket, as ss -tp")
+    p = sub.add_parser("ss", help="a host's sockets, as ss(8) shows them: -t -u -l -a -p -e -i, and its filters")
+    p.add_argument("filter", nargs="*", help="ss's filter: state established, dport = :80, src 10.0.0.1, "
+                                             "joined by and/or/not and ( )")
+    p.add_argument("-t", "--tcp", action="store_true", help="TCP sockets")
+    p.add_argument("-u", "--udp", action="store_true", help="UDP sockets (neither -t nor -u: both)")
+    p.add_argument("-l", "--listening", action="store_true", help="only listening (and unconnected UDP) sockets")
+    p.add_argument("-a", "--all", action="store_true", help="every socket (default: the connected ones)")
+    p.add_argument("-n", "--numeric", action="store_true", help="numeric addresses (always so)")
+    p.add_argument("-p", "--processes", action="store_true", help="the process holding each socket")
+    p.add_argument("-e", "--extended", action="store_true", help="the owner's uid and the socket's sk")
+    p.add_argument("-i", "--info", action="store_true", help="each connection's TCP state: cwnd, rtt, rto, mss")
+    p.add_argument("-H", "--no-header", action="store_true", help="no header line")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("iptables", help="a host's netfilter rules with their counters, as iptables -L -v")

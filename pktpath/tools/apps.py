@@ -211,8 +211,8 @@ _CONSTANTS = {"DefaultTTL", "Forwarding", "RtoAlgorithm", "RtoMin", "RtoMax", "M
 
 
 class HostView:
-    """What `netstat -s`, `ss`, `iptables -L -v`, `ethtool` and /proc/net/dev show of one
-    host, gathered from its layer services (`ip`'s: pktpath.tools.iproute)."""
+    """What `netstat -s`, `iptables -L -v`, `ethtool` and /proc/net/dev show of one host,
+    gathered from its layer services (`ip`'s: pktpath.tools.iproute, `ss`'s: pktpath.tools.ss)."""
 
     LAYERS = ("nic", "softirq", "l2", "l3", "l4", "socket")
 
@@ -253,28 +253,6 @@ class HostView:
             values = {k: v for k, v in counters.get(name, {}).items() if v and k not in _CONSTANTS}
             if values:
                 lines.append(f"{name}: " + " ".join(f"{k}={v}" for k, v in sorted(values.items())))
-        return lines
-
-    def ss(self, info: bool = False, processes: bool = False) -> list[str]:
-        """ss -tan (-i: with each connection's congestion state; -p: the process holding
-        each socket): every TCP socket L4 has, listeners, connections and TIME-WAIT ones alike."""
-        from google.protobuf import empty_pb2
-
-        users = {}
-        if processes:
-            users = {s.sk: ",".join(f'("{u.comm}",pid={u.pid},fd={u.fd})' for u in s.users)
-                     for s in self.stub["socket"].ListSockets(empty_pb2.Empty(), timeout=5).sockets if s.users}
-        lines = [f"{'State':<11}{'Recv-Q':>7}{'Send-Q':>8} {'Local Address:Port':<22} {'Peer Address:Port':<22}"
-                 + (" Process" if processes else "")]
-        for t in self.stub["l4"].GetTcpSockets(empty_pb2.Empty(), timeout=5).socks:
-            peer = f"{t.daddr}:{t.dport}" if t.dport else "0.0.0.0:*"
-            owner = f" users:({users[t.sk]})" if t.sk in users else ""
-            lines.append(f"{t.state:<11}{t.recv_q:>7}{t.send_q:>8} {f'{t.saddr}:{t.sport}':<22} {peer:<22}{owner}"
-                         .rstrip())
-            if info and t.state != "LISTEN":
-                ssthresh = f" ssthresh:{t.ssthresh}" if t.ssthresh < 0x7FFFFFFF else ""
-                lines.append(f"\t {t.cong} rto:{t.rto_ms:.0f} rtt:{t.srtt_ms:.1f} mss:{t.mss} cwnd:{t.cwnd}{ssthresh}"
-                             f" snd_wnd:{t.snd_wnd} rcv_wnd:{t.rcv_wnd} unacked:{t.unacked} rb:{t.rcvbuf}")
         return lines
 
     def dev(self, devs) -> list[str]:

@@ -156,3 +156,65 @@ def test_ip_prints_routes_neighbours_addresses_and_links_as_the_kernels_ip_does(
 
     routes = json.loads(pktpath(lossy_topology, "ip", "-j", "route", "--on", "A").stdout)
     assert routes == json.loads(kernel_a("-j", "route"))
+
+
+KERNEL_SERVER = """
+import socket, sys, time
+l = socket.socket(); l.bind(("0.0.0.0", 9300)); l.listen(8)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", 9301))
+s, _ = l.accept(); print("ready", flush=True); time.sleep(60)
+"""
+KERNEL_CLIENT = """
+import socket, time
+c = socket.create_connection(("10.0.0.1", 9300)); c.send(b"x" * 5); time.sleep(60)
+"""
+
+
+def test_ss_lists_and_filters_sockets_as_the_kernels_ss_does(lossy_topology, kernel_a):
+    """The same sockets on pktpath's A and on the kernel's: a listener on 9300 with 5 unread
+    bytes on its accepted connection, a UDP socket on 9301; ss's columns and words alike
+    (but for the client's ephemeral port)."""
+    import shutil
+
+    from pktpath.client import SOCK_STREAM, SocketApi
+
+    if not shutil.which("ss"):
+        pytest.fail("iproute2's ss is missing (.ci/run installs iproute2)")
+    python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+    server = subprocess.Popen(["ip", "netns", "exec", "pktpath-ipa", python, "-c", KERNEL_SERVER],
+                              stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    client = subprocess.Popen(["ip", "netns", "exec", "pktpath-ipb", python, "-c", KERNEL_CLIENT])
+    sup = lossy_topology
+    a, b = SocketApi(sup.addrs.target("A", "socket")), SocketApi(sup.addrs.target("B", "socket"))
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        listener = a.socket(SOCK_STREAM)
+        listener.bind(("0.0.0.0", 9300))
+        listener.listen(8)
+        udp = a.socket()
+        udp.bind(("0.0.0.0", 9301))
+        conn = b.socket(SOCK_STREAM)
+        conn.connect(("10.0.0.1", 9300), timeout=20)
+        conn.sendall(b"x" * 5)
+        accepted, _ = listener.accept(timeout=20)
+        time.sleep(1)  # the 5 bytes are in (over the lossy link, perhaps retransmitted)
+
+        def words(lines: str) -> list[list[str]]:
+            return [re.sub(r"10\.0\.0\.2:\d+", "10.0.0.2:EPH", line).split() for line in lines.splitlines()]
+
+        for flags in (["-tan"], ["-uan"], ["-an"], ["-tln"], ["-tn"], ["-Htn"],
+                      ["-tn", "state", "established", "( dport = :9300 or sport = :9300 )"],
+                      ["-an", "sport = :9301"]):
+            kernel = subprocess.run(["ip", "netns", "exec", "pktpath-ipa", "ss", *flags], capture_output=True,
+                                    text=True, timeout=30).stdout
+            kernel = "\n".join(line for line in kernel.splitlines()
+                               if not re.match(r"^(u_|nl|p_|raw|icmp6|udp6|tcp6|v_|xdp|mptcp)", line))
+            ours = pktpath(sup, "ss", *flags, "--on", "A")
+            assert ours.returncode == 0, ours.stderr
+            assert words(ours.stdout) == words(kernel), flags
+    finally:
+        server.kill()
+        client.kill()
+        a.close()
+        b.close()

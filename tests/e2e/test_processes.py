@@ -192,7 +192,7 @@ def test_ss_p_names_the_process_holding_each_socket(topo):
     listener = a.socket(SOCK_STREAM)
     listener.bind(("0.0.0.0", 7100))
     listener.listen()
-    out = subprocess.run([str(Path(sys.executable).parent / "pktpath"), "ss", "-p", "--on", "A", "--base-port",
+    out = subprocess.run([str(Path(sys.executable).parent / "pktpath"), "ss", "-ltp", "--on", "A", "--base-port",
                           str(sup.base_port)], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     comm = Path("/proc/self/comm").read_text().strip()

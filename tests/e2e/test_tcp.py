@@ -163,7 +163,7 @@ def test_pktpath_ss_lists_listeners_and_connections(net):
 
     sup, a, b = net
     with connection(a, b, 5007, backlog=9) as (srv, cli, conn):
-        out = subprocess.run([sys.executable, "-m", "pktpath.cli", "ss", "-i", "--on", "B", "--base-port",
+        out = subprocess.run([sys.executable, "-m", "pktpath.cli", "ss", "-tai", "--on", "B", "--base-port",
                               str(sup.base_port)], capture_output=True, text=True, timeout=30)
         assert out.returncode == 0, out.stderr
         lines = out.stdout.splitlines()

@@ -1,0 +1,228 @@
+"""`pktpath ss`: ss(8) over a running host — which sockets (-t, -u; -l listening, -a all,
+by default the connected ones), what of them (-p the process, -e uid and sk, -i TCP's
+internals) and ss's filter: `state established`, `dport = :80`, `src 10.0.0.1`, joined
+by and, or, not and parentheses (misc/ss.c, ssfilter.y).
+
+TCP sockets come from L4 (every one it runs: listeners, connections, TIME-WAIT), datagram
+sockets from the socket layer; the processes holding them from the socket layer's fd
+tables. Addresses are always numeric: pktpath resolves no names (-n is taken and changes
+nothing).
+"""
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+
+from google.protobuf import empty_pb2
+
+# ss's state names and groups (ss.c: sstate_name, SS_CONN ...)
+STATES = ("ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "UNCONN", "CLOSE-WAIT",
+          "LAST-ACK", "LISTEN", "CLOSING")
+STATE_WORDS = {"established": {"ESTAB"}, "syn-sent": {"SYN-SENT"}, "syn-recv": {"SYN-RECV"},
+               "fin-wait-1": {"FIN-WAIT-1"}, "fin-wait-2": {"FIN-WAIT-2"}, "time-wait": {"TIME-WAIT"},
+               "closed": {"UNCONN"}, "close-wait": {"CLOSE-WAIT"}, "last-ack": {"LAST-ACK"},
+               "listening": {"LISTEN", "UNCONN"}, "closing": {"CLOSING"}, "all": set(STATES),
+               "connected": set(STATES) - {"LISTEN", "UNCONN"},
+               "synchronized": set(STATES) - {"LISTEN", "UNCONN", "SYN-SENT"},
+               "bucket": {"SYN-RECV", "TIME-WAIT"}, "big": set(STATES) - {"SYN-RECV", "TIME-WAIT"}}
+# What ss shows without -a or -l: SS_CONN, every state but listening, closed, TIME-WAIT and SYN-RECV
+DEFAULT_STATES = set(STATES) - {"LISTEN", "UNCONN", "TIME-WAIT", "SYN-RECV"}
+LISTENING = {"LISTEN", "UNCONN"}
+
+
+@dataclass
+class Sock:
+    netid: str
+    state: str
+    recv_q: int
+    send_q: int
+    saddr: str
+    sport: int
+    daddr: str
+    dport: int
+    sk: int
+    users: list = field(default_factory=list)
+    info: object = None  # TCP's TcpSockInfo, for -i
+
+
+def sockets(view, *, tcp: bool, udp: bool) -> list[Sock]:
+    """Every TCP socket L4 has and every datagram socket of the socket layer."""
+    table = view.stub["socket"].ListSockets(empty_pb2.Empty(), timeout=5).sockets
+    users = {s.sk: list(s.users) for s in table if s.users}
+    out = []
+    if udp:  # ss dumps UDP's table before TCP's
+        for s in table:
+            if s.netid == "udp":
+                out.append(Sock("udp", s.state, s.recv_q, s.send_q, s.local.addr, s.local.port, s.peer.addr or
+                                "0.0.0.0", s.peer.port, s.sk, users.get(s.sk, [])))
+    if tcp:
+        for t in view.stub["l4"].GetTcpSockets(empty_pb2.Empty(), timeout=5).socks:
+            out.append(Sock("tcp", t.state, t.recv_q, t.send_q, t.saddr, t.sport, t.daddr if t.dport else "0.0.0.0",
+                            t.dport, t.sk, users.get(t.sk, []), t))
+    return out
+
+
+# -- the filter ------------------------------------------------------------------------------
+class FilterError(ValueError):
+    pass
+
+
+def parse(words: list[str]):
+    """(states, predicate) of ss's filter: leading `state X`/`exclude X` words, then an
+    expression of sport/dport/src/dst conditions."""
+    words = list(words)
+    states: set[str] | None = None
+    excluded: set[str] = set()
+    while len(words) >= 2 and words[0] in ("state", "exclude", "excl"):
+        kind, name = words.pop(0), words.pop(0)
+        if name not in STATE_WORDS:
+            raise FilterError(f'wrong state name: "{name}"')
+        if kind == "state":
+            states = (states or set()) | STATE_WORDS[name]
+        else:
+            excluded |= STATE_WORDS[name]
+    tokens = []
+    for w in words:  # "(" and ")" may stick to their neighbours, as in ss '( dport = :80 )'
+        tokens += [t for t in w.replace("(", " ( ").replace(")", " ) ").split()]
+    predicate = _Parser(tokens).expression() if tokens else (lambda s: True)
+    return states, excluded, predicate
+
+
+_OPS = {"=": "eq", "==": "eq", "eq": "eq", "!=": "ne", "ne": "ne", "neq": "ne", "<": "lt", "lt": "lt",
+        ">": "gt", "gt": "gt", "<=": "le", "le": "le", ">=": "ge", "ge": "ge"}
+
+
+class _Parser:
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+
+    def _next(self) -> str:
+        if not self.tokens:
+            raise FilterError("the filter ends too soon")
+        return self.tokens.pop(0)
+
+    def expression(self):
+        left = self._term()
+        while self.tokens and self.tokens[0] in ("or", "||", "|"):
+            self.tokens.pop(0)
+            right, before = self._term(), left
+            left = lambda s, a=before, b=right: a(s) or b(s)  # noqa: E731
+        if self.tokens and self.tokens[0] != ")":
+            raise FilterError(f'unexpected "{self.tokens[0]}"')
+        return left
+
+    def _term(self):
+        left = self._factor()
+        while self.tokens and self.tokens[0] not in ("or", "||", "|", ")"):
+            if self.tokens[0] in ("and", "&&", "&"):
+                self.tokens.pop(0)
+            right, before = self._factor(), left
+            left = lambda s, a=before, b=right: a(s) and b(s)  # noqa: E731
+        return left
+
+    def _factor(self):
+        word = self._next()
+        if word in ("not", "!"):
+            inner = self._factor()
+            return lambda s: not inner(s)
+        if word == "(":
+            inner = self.expression()
+            if not self.tokens or self._next() != ")":
+                raise FilterError('a "(" is not closed')
+            return inner
+        if word in ("sport", "dport"):
+            op = "eq"
+            if self.tokens and self.tokens[0] in _OPS:
+                op = _OPS[self._next()]
+            port = _port(self._next())
+            side = "sport" if word == "sport" else "dport"
+            return lambda s: _compare(getattr(s, side), op, port)
+        if word in ("src", "dst"):
+            if self.tokens and self.tokens[0] in ("=", "==", "eq"):
+                self._next()
+            net, port = _endpoint(self._next())
+            addr_of, port_of = ("saddr", "sport") if word == "src" else ("daddr", "dport")
+            return lambda s: (net is None or ipaddress.ip_address(getattr(s, addr_of)) in net) and (
+                port is None or getattr(s, port_of) == port)
+        raise FilterError(f'unexpected "{word}"')
+
+
+def _port(text: str) -> int:
+    text = text.removeprefix(":")
+    if not text.isdigit() or int(text) > 65535:
+        raise FilterError(f'"{text}" is not a port')
+    return int(text)
+
+
+def _endpoint(text: str):
+    """ADDR[/LEN][:PORT], `*` for any address."""
+    addr, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    try:
+        net = None if addr in ("*", "") else ipaddress.ip_network(addr, strict=False)
+    except ValueError:
+        raise FilterError(f'"{addr}" is not an address') from None
+    return net, (_port(port) if port and port != "*" else None)
+
+
+def _compare(value: int, op: str, port: int) -> bool:
+    return {"eq": value == port, "ne": value != port, "lt": value < port, "gt": value > port,
+            "le": value <= port, "ge": value >= port}[op]
+
+
+# -- the table -----------------------------------------------------------------------------------
+def table(socks: list[Sock], *, netid: bool, state: bool = True, processes: bool = False, extended: bool = False,
+          info: bool = False, header: bool = True) -> list[str]:
+    """ss's columns, laid out as ss lays them: Netid (when more than one kind is asked for),
+    State (unless one state is), Recv-Q, Send-Q, each address right-aligned up to the ":"
+    and its port left-aligned after it — the header's "Address:Port" split there too, so a
+    column of "*" ports lets "Port" run into the next column, as ss does — then the
+    process; -e and -i add to a socket's line or the next."""
+    rows = []
+    for s in socks:
+        cells = ([s.netid] if netid else []) + ([s.state] if state else []) + [str(s.recv_q), str(s.send_q)]
+        extra = ""
+        if processes and s.users:
+            extra += " users:(" + ",".join(f'("{u.comm}",pid={u.pid},fd={u.fd})' for u in s.users) + ")"
+        if extended:
+            extra += f" uid:{os.getuid()} sk:{s.sk:x}"
+        rows.append((cells, (s.saddr, str(s.sport)), (s.daddr, str(s.dport) if s.dport else "*"), extra, s))
+    head = (["Netid"] if netid else []) + (["State"] if state else []) + ["Recv-Q", "Send-Q"]
+    widths = [max([len(h)] + [len(r[0][i]) for r in rows]) for i, h in enumerate(head)]
+    addr_w = [max([len(name) if header else 0] + [len(r[side][0]) for r in rows])
+              for side, name in ((1, "Local Address"), (2, "Peer Address"))]
+    port_w = [max([0] + [len(r[side][1]) for r in rows]) for side in (1, 2)]
+
+    def line(cells: list[str], local: tuple[str, str], peer: tuple[str, str], tail: str) -> str:
+        out = ""
+        for cell, width in zip(cells, widths):
+            out += cell.ljust(width) + " "
+        for (addr, port), aw, pw in zip((local, peer), addr_w, port_w):
+            start = len(out)
+            out += f"{addr:>{aw}}:{port:<{pw}}"
+            out = out.ljust(start + aw + 1 + pw) + " "
+        return (out[:-1] + tail).rstrip()  # the process column follows the peer's port at once
+
+    out = [line(head, ("Local Address", "Port"), ("Peer Address", "Port"), "Process")] if header else []
+    for cells, local, peer, extra, s in rows:
+        out.append(line(cells, local, peer, extra))
+        if info and s.info is not None and s.state != "LISTEN":
+            t = s.info
+            ssthresh = f" ssthresh:{t.ssthresh}" if t.ssthresh < 0x7FFFFFFF else ""
+            out.append(f"\t {t.cong} rto:{t.rto_ms:.0f} rtt:{t.srtt_ms:.1f} mss:{t.mss} cwnd:{t.cwnd}{ssthresh}"
+                       f" snd_wnd:{t.snd_wnd} rcv_wnd:{t.rcv_wnd} unacked:{t.unacked} rb:{t.rcvbuf}")
+    return out
+
+
+def ss(view, *, tcp: bool = False, udp: bool = False, listening: bool = False, all_: bool = False,
+       processes: bool = False, extended: bool = False, info: bool = False, header: bool = True,
+       filter_words: list[str] = ()) -> list[str]:
+    """The lines `ss [-t] [-u] [-l|-a] [-p] [-e] [-i] [-H] [FILTER]` prints."""
+    if not tcp and not udp:
+        tcp = udp = True  # ss alone: every kind of socket (pktpath has these two)
+    states, excluded, predicate = parse(list(filter_words))
+    if states is None:
+        states = set(STATES) if all_ else LISTENING if listening else DEFAULT_STATES
+    states -= excluded
+    chosen = [s for s in sockets(view, tcp=tcp, udp=udp) if s.state in states and predicate(s)]
+    return table(chosen, netid=tcp and udp, state=len(states) > 1, processes=processes, extended=extended,
+                 info=info, header=header)
