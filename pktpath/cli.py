@@ -382,8 +382,7 @@ def _cmd_show(args) -> int:
                 return 2
             lines = view.ethtool_ring(dev) if args.ring else view.ethtool_stats(dev)
         elif args.command == "iptables":
-            lines = [f"{'hook':<12} {'pkts':>8} {'bytes':>10} {'target':<6} {'prot':<4} {'source':<18} destination"]
-            lines += view.iptables()
+            return _iptables(args, view)
         else:
             lines = view.dev(devs)
     except grpc.RpcError as exc:
@@ -391,6 +390,29 @@ def _cmd_show(args) -> int:
         return 2
     finally:
         view.close()
+    for line in lines:
+        print(line)
+    return 0
+
+
+def _iptables(args, view) -> int:
+    """iptables -L/-A/-I/-D/-F/-Z/-P on the host (pktpath.tools.iptables), its messages and exit codes."""
+    import grpc
+
+    from pktpath.tools.iptables import IptablesError, run
+
+    try:
+        lines = run(view, args.words)
+    except IptablesError as exc:
+        print(exc, file=sys.stderr)
+        return exc.status
+    except grpc.RpcError as exc:
+        said = {grpc.StatusCode.NOT_FOUND: "iptables: Bad rule (does a matching rule exist in that chain?).",
+                grpc.StatusCode.OUT_OF_RANGE: "iptables: Index of insertion too big."}.get(exc.code())
+        if said is None:
+            raise
+        print(said, file=sys.stderr)
+        return 1
     for line in lines:
         print(line)
     return 0
@@ -796,7 +818,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-H", "--no-header", action="store_true", help="no header line")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
-    p = sub.add_parser("iptables", help="a host's netfilter rules with their counters, as iptables -L -v")
+    p = sub.add_parser("iptables", allow_abbrev=False, usage="pktpath iptables [-t TABLE] -L|-A|-I|-D|-F|-Z|-P "
+                       "[CHAIN] [RULE] [-v] [-n] [-x] [--line-numbers] [--on HOST]",
+                       help="a host's netfilter chains, as iptables: -L -v -n, -A, -I, -D, -F, -Z, -P",
+                       description="iptables(8) on a host: RULE is -s ADDR[/LEN] -d ADDR[/LEN] -p tcp|udp|icmp "
+                                   "--sport N --dport N -j ACCEPT|DROP")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("ethtool", help="a NIC's driver statistics (-S) or ring sizes (-g), as ethtool shows them")
@@ -831,7 +857,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
     p.add_argument("--run-id", help="names this run's shared memory (default: the base port)")
     p.set_defaults(func=_cmd_serve)
-    args = ap.parse_args(argv)
+    args, extra = ap.parse_known_args(argv)
+    if args.command == "iptables":  # iptables' own options are its words, parsed by pktpath.tools.iptables
+        args.words = extra or ["-L"]
+    elif extra:
+        ap.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:  # `pktpath` alone: what it can do, as `ip` and `git` answer
         ap.print_help()
         return 0

@@ -211,8 +211,8 @@ _CONSTANTS = {"DefaultTTL", "Forwarding", "RtoAlgorithm", "RtoMin", "RtoMax", "M
 
 
 class HostView:
-    """What `netstat -s`, `iptables -L -v`, `ethtool` and /proc/net/dev show of one host,
-    gathered from its layer services (`ip`'s: pktpath.tools.iproute, `ss`'s: pktpath.tools.ss)."""
+    """What `netstat -s`, `ethtool` and /proc/net/dev show of one host, gathered from its layer
+    services (`ip`'s: pktpath.tools.iproute, `ss`'s: pktpath.tools.ss, `iptables`': pktpath.tools.iptables)."""
 
     LAYERS = ("nic", "softirq", "l2", "l3", "l4", "socket")
 
@@ -283,22 +283,6 @@ class HostView:
         return [f"Ring parameters for {dev}:", "Pre-set maximums:", f"RX:\t\t\t{r.rx_max_pending}",
                 f"TX:\t\t\t{r.tx_max_pending}", "Current hardware settings:", f"RX:\t\t\t{r.rx_pending}",
                 f"TX:\t\t\t{r.tx_pending}"]
-
-    def iptables(self) -> list[str]:
-        """iptables -L -v -n: each hook's rules with their packet and byte counts."""
-        from google.protobuf import empty_pb2
-
-        from pktpath.pb import l3_pb2, name_of
-
-        lines = []
-        for r in self.stub["l3"].GetRules(empty_pb2.Empty(), timeout=5).rules:
-            hook = name_of(l3_pb2.NfHook, r.hook).removeprefix("NF_INET_")
-            proto = {0: "all", 1: "icmp", 6: "tcp", 17: "udp"}.get(r.protocol, str(r.protocol))
-            ports = "".join(f" {k}:{v}" for k, v in (("spt", r.sport), ("dpt", r.dport)) if v)
-            target = name_of(l3_pb2.NfVerdict, r.target).removeprefix("NF_")
-            lines.append(f"{hook:<12} {r.pkts:>8} {r.bytes:>10} {target:<6} {proto:<4} "
-                         f"{r.src or '0.0.0.0/0':<18} {r.dst or '0.0.0.0/0':<18}{ports}")
-        return lines
 
     def close(self) -> None:
         for ch in self._channels.values():

@@ -96,6 +96,7 @@ class Ipv4:
     def _nf_drop(self, hook: int, iph: IpHdr, skb) -> bool:
         """NF_HOOK(): does the hook's chain drop this packet (skb data at its IP header)?"""
         if not self.nf.active(hook):
+            self.nf.passed(hook, iph.tot_len)
             return False
         return self.nf.hook(hook, iph, skb.payload()[iph.header_len:], iph.tot_len) == nf.NF_DROP
 

@@ -155,6 +155,9 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
         for r in self.netfilter.rules():
             table.rules.add(hook=r.hook, src=_prefix_str(r.src), dst=_prefix_str(r.dst), protocol=r.protocol,
                             sport=r.sport, dport=r.dport, target=r.verdict, pkts=r.pkts, bytes=r.bytes)
+        for hook, policy in enumerate(self.netfilter.policies):
+            pkts, nbytes = self.netfilter.policy_counts(hook)
+            table.policies.add(hook=hook, policy=policy, pkts=pkts, bytes=nbytes)
         return table
 
     @staticmethod
@@ -168,15 +171,42 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
 
     @validate.checked
     def RuleAdd(self, request, context):
-        """iptables -A."""
-        self.netfilter.add(self._rule(request))
+        """iptables -A, -I."""
+        try:
+            self.netfilter.add(self._rule(request), validate.integer(request.position, "position", 0, 1 << 20))
+        except IndexError as exc:
+            context.abort(grpc.StatusCode.OUT_OF_RANGE, str(exc))
         return empty_pb2.Empty()
 
     @validate.checked
     def RuleDel(self, request, context):
         """iptables -D."""
-        if not self.netfilter.delete(self._rule(request)):
-            context.abort(grpc.StatusCode.NOT_FOUND, "no such rule")
+        if not self.netfilter.delete(self._rule(request), request.position):
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such rule" if not request.position else
+                          f"no rule {request.position} in that chain")
+        return empty_pb2.Empty()
+
+    @staticmethod
+    def _chain(request) -> int | None:
+        return validate.enum(request.hook, l3_pb2.NfHook, "hook") if request.HasField("hook") else None
+
+    @validate.checked
+    def RuleFlush(self, request, context):
+        """iptables -F [CHAIN]."""
+        self.netfilter.flush(self._chain(request))
+        return empty_pb2.Empty()
+
+    @validate.checked
+    def ZeroCounters(self, request, context):
+        """iptables -Z [CHAIN]."""
+        self.netfilter.zero(self._chain(request))
+        return empty_pb2.Empty()
+
+    @validate.checked
+    def SetPolicy(self, request, context):
+        """iptables -P CHAIN TARGET."""
+        self.netfilter.set_policy(validate.enum(request.hook, l3_pb2.NfHook, "hook"),
+                                  validate.enum(request.policy, l3_pb2.NfVerdict, "policy"))
         return empty_pb2.Empty()
 
     def GetCounters(self, request, context):

@@ -218,3 +218,69 @@ def test_ss_lists_and_filters_sockets_as_the_kernels_ss_does(lossy_topology, ker
         client.kill()
         a.close()
         b.close()
+
+
+RULES = [["-A", "INPUT", "-p", "udp", "--dport", "9999", "-j", "DROP"],
+         ["-I", "INPUT", "1", "-s", "10.0.0.2/32", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"],
+         ["-A", "OUTPUT", "-d", "10.0.0.0/24", "-p", "icmp", "-j", "DROP"],
+         ["-A", "FORWARD", "-j", "DROP"], ["-P", "FORWARD", "DROP"],
+         ["-A", "INPUT", "-p", "udp", "--sport", "53", "-j", "ACCEPT"],
+         ["-I", "INPUT", "-p", "udp", "--sport", "7", "--dport", "7", "-j", "ACCEPT"],
+         ["-D", "INPUT", "4"], ["-A", "INPUT", "-s", "10.0.0.9", "-j", "DROP"],
+         ["-D", "INPUT", "-s", "10.0.0.9", "-j", "DROP"], ["-Z"]]
+
+
+def test_iptables_changes_and_lists_chains_as_the_kernels_iptables_does(lossy_topology, kernel_a):
+    """The same commands given to pktpath's A and to the kernel's iptables in A's namespace:
+    every listing alike (counters aside: the two hosts see different traffic)."""
+    def ours(*words):
+        out = subprocess.run([sys.executable, "-m", "pktpath.cli", "iptables", *words, "--on", "A", "--base-port",
+                              str(lossy_topology.base_port)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, (words, out.stderr)
+        return out.stdout
+
+    def theirs(*words):
+        return subprocess.run(["ip", "netns", "exec", "pktpath-ipa", "iptables", *words], check=True,
+                              capture_output=True, text=True, timeout=60).stdout
+
+    def same_counts(text: str) -> list[str]:  # counters blanked, trailing blanks away
+        text = re.sub(r"\d+ packets, \d+ bytes", "N packets, N bytes", text)
+        return [re.sub(r"^(\d+\s+)?\s*\d+[KMGT]?\s+\d+[KMGT]? ", r"\1N N ", line).rstrip()
+                for line in text.splitlines()]
+
+    try:
+        for rule in RULES:
+            ours(*rule)
+            theirs(*rule)
+        for flags in (["-L", "-n"], ["-L"], ["-L", "INPUT", "-n", "--line-numbers"], ["-nL", "FORWARD"]):
+            assert ours(*flags).splitlines() == [line.rstrip() for line in theirs(*flags).splitlines()], flags
+        for flags in (["-L", "-v", "-n"], ["-L", "-v", "-n", "-x"], ["-nvL", "INPUT", "--line-numbers"]):
+            assert same_counts(ours(*flags)) == same_counts(theirs(*flags)), flags
+        chains = [line.split()[1] for line in ours("-t", "mangle", "-nL").splitlines() if line.startswith("Chain")]
+        assert chains == ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]  # (one chain per hook)
+    finally:
+        for cmd in (["-F"], ["-P", "FORWARD", "ACCEPT"]):
+            ours(*cmd)
+            theirs(*cmd)
+
+
+def test_iptables_policy_drop_stops_a_ping_and_counts_it_and_bad_commands_say_what_iptables_says(lossy_topology):
+    sup = lossy_topology
+
+    def iptables(*words):
+        return subprocess.run([sys.executable, "-m", "pktpath.cli", "iptables", *words, "--on", "B", "--base-port",
+                               str(sup.base_port)], capture_output=True, text=True, timeout=60)
+
+    try:
+        assert iptables("-P", "INPUT", "DROP").returncode == 0
+        assert pktpath(sup, "ping", "10.0.0.2", "-c", "2", "-i", "0.2", "-W", "1").returncode == 1
+        policy = iptables("-L", "INPUT", "-v", "-n").stdout.splitlines()[0]
+        assert re.fullmatch(r"Chain INPUT \(policy DROP ([2-9]|\d\d+) packets, \d+ bytes\)", policy), policy
+    finally:
+        assert iptables("-P", "INPUT", "ACCEPT").returncode == 0
+    assert pktpath(sup, "ping", "10.0.0.2", "-c", "3", "-i", "0.2", "-W", "2").returncode == 0
+    missing = iptables("-D", "INPUT", "-p", "tcp", "--dport", "1", "-j", "DROP")
+    assert missing.returncode == 1 and "Bad rule (does a matching rule exist in that chain?)" in missing.stderr
+    assert "No chain/target/match by that name" in iptables("-A", "PREROUTING", "-j", "DROP").stderr
+    assert "Index of insertion too big" in iptables("-I", "INPUT", "5", "-j", "DROP").stderr
+    assert iptables("-t", "nat", "-L").returncode == 3

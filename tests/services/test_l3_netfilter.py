@@ -152,3 +152,39 @@ def test_rules_from_topology_in_file_order():
     n = Netfilter(out)
     assert verdict(n, hdr(saddr=ip("10.0.1.9")), ports(5, 9), hook=nf.NF_INET_FORWARD) == NF_DROP
     assert verdict(n, hdr(saddr=ip("10.0.1.9")), ports(5, 10), hook=nf.NF_INET_FORWARD) == NF_ACCEPT
+
+
+def test_a_chains_policy_decides_what_no_rule_did_and_counts_it_until_zeroed():
+    n = Netfilter()
+    n.set_policy(nf.NF_INET_LOCAL_IN, NF_DROP)
+    assert n.active(nf.NF_INET_LOCAL_IN) and not n.active(nf.NF_INET_FORWARD)
+    assert verdict(n, hdr(), length=100) == NF_DROP
+    n.add(NfRule(nf.NF_INET_LOCAL_IN, NF_ACCEPT, protocol=IPPROTO_TCP))
+    assert verdict(n, hdr(proto=IPPROTO_TCP), length=60) == NF_ACCEPT  # a rule decided: not the policy's
+    assert verdict(n, hdr(), length=40) == NF_DROP
+    assert n.policy_counts(nf.NF_INET_LOCAL_IN) == (2, 140)
+    n.passed(nf.NF_INET_FORWARD, 99)  # an empty ACCEPT chain counts what it let by, as iptables -L -v shows
+    assert n.policy_counts(nf.NF_INET_FORWARD) == (1, 99)
+    n.zero(nf.NF_INET_LOCAL_IN)
+    assert n.policy_counts(nf.NF_INET_LOCAL_IN) == (0, 0) and n.rules()[0].pkts == 0
+    assert n.policy_counts(nf.NF_INET_FORWARD) == (1, 99)  # only the chain named
+
+
+def test_insert_at_a_place_delete_by_number_and_flush_as_iptables_does():
+    n = Netfilter()
+    first, second, third = (NfRule(nf.NF_INET_LOCAL_IN, NF_DROP, dport=p, protocol=IPPROTO_UDP) for p in (1, 2, 3))
+    n.add(second)
+    n.add(third)
+    n.add(first, position=1)  # iptables -I INPUT 1
+    assert [r.dport for r in n.rules()] == [1, 2, 3]
+    import pytest
+
+    with pytest.raises(IndexError, match="too big"):
+        n.add(first, position=5)
+    assert n.delete(first, position=2) and [r.dport for r in n.rules()] == [1, 3]
+    assert not n.delete(first, position=3)
+    n.add(NfRule(nf.NF_INET_LOCAL_OUT, NF_DROP))
+    n.flush(nf.NF_INET_LOCAL_IN)
+    assert [r.hook for r in n.rules()] == [nf.NF_INET_LOCAL_OUT]
+    n.flush()
+    assert n.rules() == []
