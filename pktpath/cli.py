@@ -383,6 +383,14 @@ def _cmd_show(args) -> int:
             lines = view.ethtool_ring(dev) if args.ring else view.ethtool_stats(dev)
         elif args.command == "iptables":
             return _iptables(args, view)
+        elif args.command == "tc":
+            from pktpath.tools.tc import TcError, run
+
+            try:
+                lines = run(view, devs, args.words)
+            except TcError as exc:
+                print(exc, file=sys.stderr)
+                return 2
         else:
             lines = view.dev(devs)
     except grpc.RpcError as exc:
@@ -823,6 +831,12 @@ def main(argv: list[str] | None = None) -> int:
                        help="a host's netfilter chains, as iptables: -L -v -n, -A, -I, -D, -F, -Z, -P",
                        description="iptables(8) on a host: RULE is -s ADDR[/LEN] -d ADDR[/LEN] -p tcp|udp|icmp "
                                    "--sport N --dport N -j ACCEPT|DROP")
+    client_args(p, "--on", "on", "the host (default: the first)")
+    p.set_defaults(func=_cmd_show)
+    p = sub.add_parser("tc", help="a host's root qdiscs, and netem changed while it runs, as tc(8)",
+                       description="tc qdisc show [dev DEV]; tc qdisc change dev DEV root netem [loss P%%] "
+                                   "[delay T] [duplicate P%%] [reorder P%%] [corrupt P%%]; tc qdisc del dev DEV root")
+    p.add_argument("words", nargs="+", metavar="qdisc ...", help="qdisc show | qdisc change dev eth0 root netem ...")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("ethtool", help="a NIC's driver statistics (-S) or ring sizes (-g), as ethtool shows them")

@@ -18,12 +18,16 @@ from pktpath.config import hop_path, irq_path, shm_name
 from pktpath.counters import Mib
 from pktpath.hop import Hop, Refused, batches
 from pktpath.skbuff import disposition
+from pktpath import validate
 from pktpath.validate import shown
 from pktpath.ring import MAX_RING_SIZE, NicRings
 from pktpath.services.nic.device import LinkImpairment, NetDevice
 from pktpath.services.nic.irq import IrqLine
 from pktpath.services.nic.kernel_wire import KernelWire, attach
 from pktpath.trace import frame_flow, sampler
+
+
+MAX_DELAY_MS = 10_000.0  # netem's delay here holds the sending thread: ten seconds at the most
 
 
 class NicServicer(nic_pb2_grpc.NicServicer):
@@ -123,6 +127,26 @@ class NicServicer(nic_pb2_grpc.NicServicer):
 
     def GetStats(self, request, context):
         return self._device(request.dev, context).stats_proto()
+
+    def GetNetem(self, request, context):
+        return self._netem(self._device(request.dev, context))
+
+    @validate.checked
+    def SetNetem(self, request, context):
+        """tc qdisc change dev DEV root netem ...: the impairment from now on, for every frame sent."""
+        device = self._device(request.dev, context)
+        chances = {name: validate.finite(getattr(request, name), name, 0.0, 1.0)
+                   for name in ("loss", "corrupt", "duplicate", "reorder")}
+        delay = validate.finite(request.delay_ms, "delay_ms", 0.0, MAX_DELAY_MS)
+        device.impairment = dataclasses.replace(device.impairment, **chances, delay_ms=delay)
+        self.mib.inc("Link", "NetemChanges")
+        return self._netem(device)
+
+    @staticmethod
+    def _netem(device) -> nic_pb2.Netem:
+        i = device.impairment
+        return nic_pb2.Netem(dev=device.name, loss=i.loss, corrupt=i.corrupt, duplicate=i.duplicate,
+                             reorder=i.reorder, delay_ms=i.delay_ms)
 
     def GetCounters(self, request, context):
         counters = self.mib.to_proto()

@@ -284,3 +284,38 @@ def test_iptables_policy_drop_stops_a_ping_and_counts_it_and_bad_commands_say_wh
     assert "No chain/target/match by that name" in iptables("-A", "PREROUTING", "-j", "DROP").stderr
     assert "Index of insertion too big" in iptables("-I", "INPUT", "5", "-j", "DROP").stderr
     assert iptables("-t", "nat", "-L").returncode == 3
+
+
+def test_tc_netem_changes_a_link_while_it_runs_and_the_pings_show_it(lossy_topology):
+    """`tc qdisc change dev eth0 root netem delay 60ms` on A: A's echo requests leave 60 ms
+    later, so the round trip grows by that; `del` gives pfifo_fast back."""
+    sup = lossy_topology
+
+    def tc(*words, host="A"):
+        out = subprocess.run([sys.executable, "-m", "pktpath.cli", "tc", *words, "--on", host, "--base-port",
+                              str(sup.base_port)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.splitlines()
+
+    def avg_rtt() -> float:
+        out = pktpath(sup, "ping", "10.0.0.2", "-c", "5", "-i", "0.2", "-W", "3", "--on", "A")
+        return float(re.search(r"rtt min/avg/max/mdev = [\d.]+/([\d.]+)/", out.stdout).group(1))
+
+    assert tc("qdisc", "show") == ["qdisc netem 8001: dev eth0 root refcnt 2 limit 1000 loss 5% duplicate 5% "
+                                   "reorder 5%"]  # the lossy topology's link
+    before = avg_rtt()
+    try:
+        assert tc("qdisc", "change", "dev", "eth0", "root", "netem", "delay", "60ms") == []
+        assert tc("qdisc", "show", "dev", "eth0") == ["qdisc netem 8001: root refcnt 2 limit 1000 delay 60ms"]
+        after = avg_rtt()
+        assert after - before >= 50, (before, after)
+        tc("qdisc", "del", "dev", "eth0", "root")
+        assert tc("qdisc", "show") == ["qdisc pfifo_fast 0: dev eth0 root refcnt 2 bands 3 priomap 1 2 2 2 1 2 0 0 "
+                                       "1 1 1 1 1 1 1 1"]
+        assert avg_rtt() < after - 40
+    finally:
+        tc("qdisc", "replace", "dev", "eth0", "root", "netem", "loss", "5%", "duplicate", "5%", "reorder", "5%")
+    bad = subprocess.run([sys.executable, "-m", "pktpath.cli", "tc", "qdisc", "change", "dev", "eth0", "root", "netem",
+                          "loss", "150%", "--on", "A", "--base-port", str(sup.base_port)], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "not between 0% and 100%" in bad.stderr
