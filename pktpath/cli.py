@@ -376,11 +376,21 @@ def _cmd_show(args) -> int:
                 print(f"pktpath ss: {exc}", file=sys.stderr)
                 return 1
         elif args.command == "ethtool":
+            from pktpath.tools import ethtool
+
             dev = args.devname.rpartition(":")[2]
             if dev not in devs:
                 print(f"pktpath ethtool: {host} has no interface {dev!r} ({', '.join(devs)})", file=sys.stderr)
                 return 2
-            lines = view.ethtool_ring(dev) if args.ring else view.ethtool_stats(dev)
+            iface = next(i for i in topo.host(host).interfaces if i.name == dev)
+            try:
+                lines = (view.ethtool_ring(dev) if args.ring else view.ethtool_stats(dev) if args.statistics
+                         else ethtool.features(view, dev) if args.show_features
+                         else ethtool.change(view, dev, args.changes) if args.features
+                         else ethtool.settings(dev, topo.peer(host, dev) is not None or bool(iface.attach)))
+            except ethtool.EthtoolError as exc:
+                print(exc, file=sys.stderr)
+                return 1
         elif args.command == "iptables":
             return _iptables(args, view)
         elif args.command == "tc":
@@ -839,11 +849,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("words", nargs="+", metavar="qdisc ...", help="qdisc show | qdisc change dev eth0 root netem ...")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
-    p = sub.add_parser("ethtool", help="a NIC's driver statistics (-S) or ring sizes (-g), as ethtool shows them")
+    p = sub.add_parser("ethtool", help="a NIC's settings, statistics (-S), rings (-g), features (-k, -K DEV gro "
+                                       "on|off), as ethtool shows them")
     p.add_argument("devname", metavar="[HOST:]DEV", help="e.g. B:eth0")
+    p.add_argument("changes", nargs="*", metavar="FEATURE on|off", help="with -K: e.g. gro off")
     show = p.add_mutually_exclusive_group()
-    show.add_argument("-S", "--statistics", action="store_true", help="the driver's statistics (the default)")
+    show.add_argument("-S", "--statistics", action="store_true", help="the driver's statistics")
     show.add_argument("-g", "--show-ring", dest="ring", action="store_true", help="the RX/TX ring sizes")
+    show.add_argument("-k", "--show-features", dest="show_features", action="store_true", help="the offloads")
+    show.add_argument("-K", "--features", dest="features", action="store_true", help="change offloads: gro on|off")
     client_args(p, "--on", "on", "the host (default: the first, or HOST: in the name)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("ifconfig", help="a host's interface counters (/proc/net/dev)")

@@ -18,6 +18,7 @@ from pktpath.counters import Mib
 from pktpath.hop import Hop, batches
 from pktpath.config import hop_path, irq_path
 from pktpath.pb import nic_pb2, nic_pb2_grpc, skbuff_pb2, softirq_pb2, softirq_pb2_grpc
+from pktpath.validate import shown
 from pktpath.ring import NicRings
 from pktpath.services.nic.irq import DOORBELL, UNMASK
 from pktpath.services.softirq.napi import SOFTNET, Napi
@@ -35,6 +36,8 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         self._nic = nic_pb2_grpc.NicStub(self._nic_channel)
         self.to_l2 = Hop("l2", hop_path(ctx.run_id, ctx.host, "l2"), "NetifReceiveSkb", s.to_batch, self.mib)
         self.napis: dict[str, Napi] = {}
+        # ethtool -K's GRO per device: the topology's at first, kept across a NIC's restart
+        self._gro = {i.name: i.gro for i in ctx.topology.host(ctx.host).interfaces}
         self._irq_lines: dict[str, socket.socket] = {}
         self._ready = {}
         for iface in ctx.topology.host(ctx.host).interfaces:
@@ -54,8 +57,7 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
                 time.sleep(RETRY_S)
         else:
             raise RuntimeError("stopped")
-        iface = next(i for i in self.ctx.topology.host(self.ctx.host).interfaces if i.name == dev)
-        return Napi(self.ctx.host, dev, rings, deliver=self.to_l2.put, gro=iface.gro,
+        return Napi(self.ctx.host, dev, rings, deliver=self.to_l2.put, gro=self._gro[dev],
                     enable_irq=lambda: self._signal(dev, UNMASK), doorbell=lambda: self._signal(dev, DOORBELL),
                     mib=self.mib)
 
@@ -121,6 +123,22 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
             return None
         napi = self.napis.get(dev)
         return None if napi is None or napi.closed else napi
+
+    def GetFeatures(self, request, context):
+        if request.dev not in self._gro:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {shown(request.dev)}")
+        return softirq_pb2.Features(dev=request.dev, gro=self._gro[request.dev])
+
+    def SetFeatures(self, request, context):
+        """ethtool -K DEV gro on|off: napi_gro_receive merges a poll's segments, or not, from now on."""
+        if request.dev not in self._gro:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {shown(request.dev)}")
+        if request.HasField("gro"):
+            self._gro[request.dev] = request.gro
+            napi = self.napis.get(request.dev)
+            if napi is not None:
+                napi.gro = request.gro
+        return self.GetFeatures(request, context)
 
     @batches(skbuff_pb2.SkBuffBatch)
     def DevQueueXmit(self, request, context):

@@ -104,6 +104,8 @@ def kernel_a():
                   ["ip", "-n", ns, "addr", "add", addr, "brd", "+", "dev", "eth0"],
                   ["ip", "-n", ns, "link", "set", "eth0", "up"]]
     steps.append(["ip", "netns", "exec", a, "ping", "-c", "1", "-W", "5", "10.0.0.2"])
+    for ns in (a, b):  # what a killed run may have left
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     try:
         for step in steps:
             subprocess.run(step, check=True, capture_output=True, timeout=30)
@@ -319,3 +321,53 @@ def test_tc_netem_changes_a_link_while_it_runs_and_the_pings_show_it(lossy_topol
                           "loss", "150%", "--on", "A", "--base-port", str(sup.base_port)], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "not between 0% and 100%" in bad.stderr
+
+
+def test_ethtool_shows_settings_as_a_veths_and_turns_gro_off_and_on_for_real(lossy_topology, kernel_a):
+    from e2ekit import counter, stub
+
+    from pktpath.client import SOCK_STREAM, SocketApi
+    from pktpath.pb import softirq_pb2_grpc
+
+    sup = lossy_topology
+
+    def ethtool(*words):
+        return subprocess.run([sys.executable, "-m", "pktpath.cli", "ethtool", *words, "--base-port",
+                               str(sup.base_port)], capture_output=True, text=True, timeout=60)
+
+    ours = ethtool("A:eth0").stdout.splitlines()
+    kernel = subprocess.run(["ip", "netns", "exec", "pktpath-ipa", "ethtool", "eth0"], capture_output=True, text=True,
+                            timeout=30).stdout.splitlines()
+    assert [line.split(":")[0] for line in ours] == [line.split(":")[0] for line in kernel]  # the same settings
+    assert "\tLink detected: yes" in ours and "\tSpeed: Unknown!" in ours  # a virtual wire has no speed of its own
+    softirq_b = stub(sup, "B", "softirq", softirq_pb2_grpc.SoftirqStub)
+
+    def bulk_merged() -> int:
+        before = counter(softirq_b, "Gro", "Segments")
+        with SocketApi(sup.addrs.target("A", "socket")) as a, SocketApi(sup.addrs.target("B", "socket")) as b:
+            listener = b.socket(SOCK_STREAM)
+            listener.bind(("0.0.0.0", 9400))
+            listener.listen(1)
+            tx = a.socket(SOCK_STREAM)
+            tx.connect(("10.0.0.2", 9400), timeout=20)
+            rx, _ = listener.accept(timeout=20)
+            import threading
+
+            sender = threading.Thread(target=tx.sendall, args=(b"g" * 400_000,))  # the reader reads meanwhile
+            sender.start()
+            got = 0
+            while got < 400_000:
+                got += len(rx.recv(1 << 20, timeout=30))
+            sender.join(30)
+        return counter(softirq_b, "Gro", "Segments") - before
+
+    try:
+        assert ethtool("-K", "B:eth0", "gro", "off").returncode == 0
+        assert "generic-receive-offload: off" in ethtool("-k", "B:eth0").stdout
+        assert bulk_merged() == 0
+    finally:
+        assert ethtool("-K", "B:eth0", "gro", "on").returncode == 0
+    assert bulk_merged() > 0
+    refused = ethtool("-K", "B:eth0", "tso", "on")
+    assert refused.returncode == 1 and "tcp-segmentation-offload: off [requested on]" in refused.stderr
+    assert "Could not change any device features" in refused.stderr
