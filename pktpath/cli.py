@@ -864,7 +864,8 @@ def main(argv: list[str] | None = None) -> int:
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("trace", help="every event of the packets a filter matches, as pwru prints them")
-    p.add_argument("filter", nargs="*", help="pcap-filter words: tcp|udp|icmp, host A, src/dst [port] X, port N, and")
+    p.add_argument("filter", nargs="*", help="a pcap-filter expression, as pwru and tcpdump take it: "
+                                             "'host 10.0.0.2 and (udp port 53 or icmp)'")
     p.add_argument("-c", "--count", type=int, default=0, help="stop after this many lines")
     p.add_argument("--timeout", type=float, help="stop after this many seconds")
     client_args(p)  # the orchestrator sees every host

@@ -30,6 +30,7 @@ import grpc
 from pktpath import skbuff as s
 from pktpath import taps, validate
 from pktpath.counters import PROCESS
+from pktpath.pcapfilter import compile_filter, flow_packet
 from pktpath.pb import skbuff_pb2, trace_pb2, trace_pb2_grpc
 from pktpath.ratelimit import TokenBucket
 from pktpath.wire.addr import ip_from_str, ip_to_str
@@ -91,11 +92,19 @@ class PacketMatch:
             raise ValueError(f"filter: protocol {f.protocol!r} is not one of tcp, udp, icmp")
         self.protocol = PROTOCOL_NUMBERS.get(f.protocol)
         self.port, self.sport, self.dport = f.port or None, f.sport or None, f.dport or None
+        self.program = None
+        if f.expression:
+            try:
+                self.program = compile_filter(f.expression)
+            except ValueError as exc:
+                raise ValueError(f"filter: {exc}") from None
 
     def matches(self, flow: FlowKey | None) -> bool:
         if flow is None:
             return not any(v is not None for v in (self.addr, self.saddr, self.daddr, self.protocol, self.port,
-                                                   self.sport, self.dport))
+                                                   self.sport, self.dport, self.program))
+        if self.program is not None and not self.program.filter(flow_packet(*flow)):
+            return False
         return ((self.addr is None or self.addr in (flow.saddr, flow.daddr))
                 and (self.saddr is None or self.saddr == flow.saddr)
                 and (self.daddr is None or self.daddr == flow.daddr)
@@ -223,45 +232,9 @@ class FinishedPackets(trace_pb2_grpc.TraceServicer):
             taps.close_layer_capture(cap)
 
 
-_PCAP_PROTOCOLS = ("tcp", "udp", "icmp")
-
-
 def parse_filter(words: list[str]) -> "trace_pb2.PacketFilter":
-    """A pcap-filter expression of the kinds pwru and tcpdump users type, as a PacketFilter:
-    primitives `tcp|udp|icmp`, `host A`, `src [host] A`, `dst [host] A`, `port N`,
-    `src port N`, `dst port N`, joined by `and` (a PacketFilter is a conjunction)."""
-    f = trace_pb2.PacketFilter()
-    words = [w for w in words if w != "and"]
-    i = 0
-
-    def value(what: str) -> str:
-        nonlocal i
-        if i >= len(words):
-            raise ValueError(f"filter: {what} needs a value")
-        i += 1
-        return words[i - 1]
-
-    def port(text: str) -> int:
-        if not text.isdigit() or not 0 < int(text) < 65536:
-            raise ValueError(f"filter: {text!r} is not a port")
-        return int(text)
-
-    while i < len(words):
-        word = words[i]
-        i += 1
-        if word in _PCAP_PROTOCOLS:
-            f.protocol = word
-        elif word == "host":
-            f.addr = value("host")
-        elif word == "port":
-            f.port = port(value("port"))
-        elif word in ("src", "dst"):
-            nxt = value(word)
-            if nxt == "port":
-                setattr(f, "sport" if word == "src" else "dport", port(value(f"{word} port")))
-            else:
-                setattr(f, "saddr" if word == "src" else "daddr", value(word) if nxt == "host" else nxt)
-        else:
-            raise ValueError(f"filter: {word!r} is not tcp, udp, icmp, host, src, dst, port or and")
-    PacketMatch(f)  # the addresses are checked here, not at the first packet
+    """A pcap-filter expression, as pwru and tcpdump take it, as a PacketFilter: compiled
+    here by libpcap, so that a bad one is said at once (ValueError "filter: ...")."""
+    f = trace_pb2.PacketFilter(expression=" ".join(words).strip())
+    PacketMatch(f)
     return f

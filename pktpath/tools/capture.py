@@ -15,6 +15,7 @@ import struct
 import time
 from typing import BinaryIO
 
+from pktpath.pcapfilter import compile_filter, ipv4_packet
 from pktpath.taps import LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_WIRESHARK_UPPER_PDU
 from pktpath.wire import ArpHdr, EthHdr, IcmpHdr, IpHdr, TcpHdr, UdpHdr, WireError
 from pktpath.wire.addr import ip_from_str, ip_to_str, mac_to_str
@@ -305,12 +306,10 @@ def hexdump(data: bytes) -> list[str]:
 
 
 class PcapFilter:
-    """A pcap-filter expression (`host 10.0.0.2 and (tcp port 80 or icmp)`), compiled by
-    libpcap itself (pcapy-ng) once for each link type a capture brings: Ethernet frames,
-    raw IPv4 packets, and a layer's packets above IP, which are matched as the IPv4
-    packet their flow's addresses and protocol make. An empty expression matches all."""
-
-    _DLT = {LINKTYPE_ETHERNET: "DLT_EN10MB", LINKTYPE_IPV4: "DLT_RAW"}
+    """A pcap-filter expression compiled by libpcap (pktpath.pcapfilter) once for each link
+    type a capture brings: Ethernet frames, raw IPv4 packets, and a layer's packets above IP,
+    which are matched as the IPv4 packet their flow's addresses and protocol make. An empty
+    expression matches all."""
 
     def __init__(self, expression: str) -> None:
         self.expression = expression.strip()
@@ -321,13 +320,7 @@ class PcapFilter:
     def _program(self, linktype: int):
         program = self._programs.get(linktype)
         if program is None:
-            import pcapy
-
-            try:
-                program = pcapy.compile(getattr(pcapy, self._DLT[linktype]), 262144, self.expression, 1, 0xFFFFFFFF)
-            except pcapy.PcapError as exc:
-                raise ValueError(str(exc)) from None
-            self._programs[linktype] = program
+            program = self._programs[linktype] = compile_filter(self.expression, linktype)
         return program
 
     def match(self, frame) -> bool:
@@ -344,10 +337,9 @@ _UPPER_PROTO = {"tcp": IPPROTO_TCP, "udp": IPPROTO_UDP, "icmp": IPPROTO_ICMP}
 
 def _as_ipv4(frame) -> bytes:
     """The IPv4 packet a PDU above IP will be: its flow's addresses and protocol over it."""
-    proto = _UPPER_PROTO.get(frame.upper, 255)
     saddr = ip_from_str(frame.saddr) if frame.saddr else 0
     daddr = ip_from_str(frame.daddr) if frame.daddr else 0
-    return struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(frame.data), 0, 0, 64, proto, 0, saddr, daddr) + frame.data
+    return ipv4_packet(saddr, daddr, _UPPER_PROTO.get(frame.upper, 255), frame.data)
 
 
 def clock(ts_ns: int) -> str:

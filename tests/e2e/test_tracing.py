@@ -163,7 +163,8 @@ def test_pktpath_trace_prints_each_event_of_the_matching_packets_like_pwru(trace
     orch = orchestrator(sup)
     header = proc.stdout.readline()  # printed once its filter is set on every layer
     assert header.split()[:5] == ["SKB", "HOST", "LAYER", "EVENT", "FUNC"], proc.stderr.read()
-    assert any(f.dport == 7005 for f in orch.GetSampling(empty_pb2.Empty(), timeout=5).flows)
+    flows = orch.GetSampling(empty_pb2.Empty(), timeout=5).flows
+    assert any(f.expression == "udp and dst port 7005" for f in flows)
     with a.socket() as tx:
         tx.sendto(b"to nobody", ("10.0.0.2", 7005))  # nobody listens: B's L4 drops it
     out, err = proc.communicate(timeout=40)
@@ -174,7 +175,7 @@ def test_pktpath_trace_prints_each_event_of_the_matching_packets_like_pwru(trace
     (drop,) = [e for e in events if e[3] == "DROP"]
     assert drop[1:3] == ["B", "l4"] and "(SKB_DROP_REASON_NO_SOCKET)" in drop
     assert all("10.0.0.2:7005" in line for line in lines[1:] if "udp" in line)
-    assert not any(f.dport == 7005 for f in orch.GetSampling(empty_pb2.Empty(), timeout=5).flows)  # taken away
+    assert not any(f.expression for f in orch.GetSampling(empty_pb2.Empty(), timeout=5).flows)  # taken away
 
 
 def test_pktpath_drops_reports_drops_by_reason_and_place_like_dropwatch(traced):
