@@ -174,9 +174,7 @@ def _cmd_status(args) -> int:
     state = _run_state(args)
     if state is None:
         return 3  # systemctl status: not running
-    print(f"topology {state['topology']} on base port {state['base_port']}, supervised by pid "
-          f"{state['supervisor_pid']}")
-    print(f"{'service':<16}{'state':<12}{'pid':>8}{'restarts':>10}  uptime")
+    rows = []
     now = time.time()
     for s in state["services"]:
         name = f"{s['host']}/{s['layer']}" if s["host"] else s["layer"]
@@ -189,9 +187,21 @@ def _cmd_status(args) -> int:
             status = "failed" if s["failed"] else "dead"
         except Exception:  # noqa: BLE001 — alive but not answering: that is its state
             status = "unhealthy"
-        up = int(now - s["started"])
+        rows.append({"service": name, "host": s["host"], "layer": s["layer"], "state": status, "pid": s["pid"],
+                     "restarts": s["restarts"], "uptime_s": int(now - s["started"])})
+    if args.json:
+        import json
+
+        print(json.dumps({"topology": state["topology"], "base_port": state["base_port"],
+                          "supervisor_pid": state["supervisor_pid"], "services": rows}, separators=(",", ":")))
+        return 0
+    print(f"topology {state['topology']} on base port {state['base_port']}, supervised by pid "
+          f"{state['supervisor_pid']}")
+    print(f"{'service':<16}{'state':<12}{'pid':>8}{'restarts':>10}  uptime")
+    for r in rows:
+        up = r["uptime_s"]
         uptime = f"{up // 3600}h{up // 60 % 60:02d}m{up % 60:02d}s"
-        print(f"{name:<16}{status:<12}{s['pid']:>8}{s['restarts']:>10}  {uptime}")
+        print(f"{r['service']:<16}{r['state']:<12}{r['pid']:>8}{r['restarts']:>10}  {uptime}")
     return 0
 
 
@@ -364,14 +374,18 @@ def _cmd_show(args) -> int:
         if args.command == "ip":
             return _ip(args, view)
         if args.command == "netstat":
-            lines = view.netstat(tuple(args.group)) if args.group else view.netstat()
+            if args.json:
+                counters = view.counters()
+                lines = [{g: counters.get(g, {}) for g in (args.group or view.NETSTAT_GROUPS)}]
+            else:
+                lines = view.netstat(tuple(args.group)) if args.group else view.netstat()
         elif args.command == "ss":
             from pktpath.tools.ss import FilterError, ss
 
             try:
                 lines = ss(view, tcp=args.tcp, udp=args.udp, listening=args.listening, all_=args.all,
                            processes=args.processes, extended=args.extended, info=args.info, header=not args.no_header,
-                           filter_words=args.filter)
+                           filter_words=args.filter, json=args.json)
             except FilterError as exc:
                 print(f"pktpath ss: {exc}", file=sys.stderr)
                 return 1
@@ -397,17 +411,22 @@ def _cmd_show(args) -> int:
             from pktpath.tools.tc import TcError, run
 
             try:
-                lines = run(view, devs, args.words)
+                lines = run(view, devs, args.words, json=args.json)
             except TcError as exc:
                 print(exc, file=sys.stderr)
                 return 2
         else:
-            lines = view.dev(devs)
+            lines = [view.dev_stats(devs)] if args.json else view.dev(devs)
     except grpc.RpcError as exc:
         print(f"pktpath {args.command}: {exc.details()} (is `pktpath up` running?)", file=sys.stderr)
         return 2
     finally:
         view.close()
+    if getattr(args, "json", False):  # -j: the records, as ip -j prints them (one JSON document)
+        import json
+
+        print(json.dumps(lines[0] if args.command in ("netstat", "ifconfig") else lines, separators=(",", ":")))
+        return 0
     for line in lines:
         print(line)
     return 0
@@ -774,6 +793,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_send)
     p = sub.add_parser("status", help="each service of the running topology: state, pid, restarts, uptime")
     client_args(p)
+    p.add_argument("-j", "--json", action="store_true", help="as JSON with stable field names")
     p.set_defaults(func=_cmd_status)
     p = sub.add_parser("down", help="stop the topology pktpath up runs (from another terminal)")
     client_args(p)
@@ -820,6 +840,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("netstat", help="a host's counters, as netstat -s (Ip, IpExt, Icmp, Tcp, Udp, Drops)")
     p.add_argument("group", nargs="*", help="only these groups (e.g. Udp Softnet Hop)")
+    p.add_argument("-j", "--json", action="store_true", help="as JSON with stable field names")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("ss", help="a host's sockets, as ss(8) shows them: -t -u -l -a -p -e -i, and its filters")
@@ -834,6 +855,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-e", "--extended", action="store_true", help="the owner's uid and the socket's sk")
     p.add_argument("-i", "--info", action="store_true", help="each connection's TCP state: cwnd, rtt, rto, mss")
     p.add_argument("-H", "--no-header", action="store_true", help="no header line")
+    p.add_argument("-j", "--json", action="store_true", help="as JSON with stable field names")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("iptables", allow_abbrev=False, usage="pktpath iptables [-t TABLE] -L|-A|-I|-D|-F|-Z|-P "
@@ -847,6 +869,7 @@ def main(argv: list[str] | None = None) -> int:
                        description="tc qdisc show [dev DEV]; tc qdisc change dev DEV root netem [loss P%%] "
                                    "[delay T] [duplicate P%%] [reorder P%%] [corrupt P%%]; tc qdisc del dev DEV root")
     p.add_argument("words", nargs="+", metavar="qdisc ...", help="qdisc show | qdisc change dev eth0 root netem ...")
+    p.add_argument("-j", "--json", action="store_true", help="as JSON with stable field names")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("ethtool", help="a NIC's settings, statistics (-S), rings (-g), features (-k, -K DEV gro "
@@ -861,6 +884,7 @@ def main(argv: list[str] | None = None) -> int:
     client_args(p, "--on", "on", "the host (default: the first, or HOST: in the name)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("ifconfig", help="a host's interface counters (/proc/net/dev)")
+    p.add_argument("-j", "--json", action="store_true", help="as JSON with stable field names")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("trace", help="every event of the packets a filter matches, as pwru prints them")

@@ -231,8 +231,8 @@ class HostView:
         """layer -> its counter groups."""
         from google.protobuf import empty_pb2
 
-        return {layer: {g.name: dict(g.values) for g in self.stub[layer].GetCounters(empty_pb2.Empty(), timeout=5).groups}
-                for layer in self.LAYERS}
+        replies = {layer: self.stub[layer].GetCounters(empty_pb2.Empty(), timeout=5) for layer in self.LAYERS}
+        return {layer: {g.name: dict(g.values) for g in reply.groups} for layer, reply in replies.items()}
 
     def counters(self) -> dict[str, dict[str, int]]:
         """Every layer's counter groups, summed by name (Udp: L4 counts NoPorts, the socket
@@ -245,7 +245,9 @@ class HostView:
                     group[k] = group.get(k, 0) + v
         return groups
 
-    def netstat(self, groups=("Ip", "IpExt", "Icmp", "Tcp", "Udp", "Drops")) -> list[str]:
+    NETSTAT_GROUPS = ("Ip", "IpExt", "Icmp", "Tcp", "Udp", "Drops")
+
+    def netstat(self, groups=NETSTAT_GROUPS) -> list[str]:
         """netstat -s, compact: the non-zero counters of each group."""
         counters = self.counters()
         lines = []
@@ -254,6 +256,14 @@ class HostView:
             if values:
                 lines.append(f"{name}: " + " ".join(f"{k}={v}" for k, v in sorted(values.items())))
         return lines
+
+    def dev_stats(self, devs) -> dict[str, dict[str, int]]:
+        """/proc/net/dev's counters by interface, with NetDevStats' field names."""
+        from pktpath.pb import nic_pb2
+
+        stats = {dev: self.stub["nic"].GetStats(nic_pb2.DevRequest(dev=dev), timeout=5) for dev in devs}
+        return {dev: {f.name: getattr(st, f.name) for f in st.DESCRIPTOR.fields if f.name != "dev"}
+                for dev, st in stats.items()}
 
     def dev(self, devs) -> list[str]:
         """/proc/net/dev's counters, one line per interface."""

@@ -215,8 +215,9 @@ def table(socks: list[Sock], *, netid: bool, state: bool = True, processes: bool
 
 def ss(view, *, tcp: bool = False, udp: bool = False, listening: bool = False, all_: bool = False,
        processes: bool = False, extended: bool = False, info: bool = False, header: bool = True,
-       filter_words: list[str] = ()) -> list[str]:
-    """The lines `ss [-t] [-u] [-l|-a] [-p] [-e] [-i] [-H] [FILTER]` prints."""
+       filter_words: list[str] = (), json: bool = False) -> list:
+    """The lines `ss [-t] [-u] [-l|-a] [-p] [-e] [-i] [-H] [FILTER]` prints; with json, its
+    sockets as records (stable field names) instead."""
     if not tcp and not udp:
         tcp = udp = True  # ss alone: every kind of socket (pktpath has these two)
     states, excluded, predicate = parse(list(filter_words))
@@ -224,5 +225,19 @@ def ss(view, *, tcp: bool = False, udp: bool = False, listening: bool = False, a
         states = set(STATES) if all_ else LISTENING if listening else DEFAULT_STATES
     states -= excluded
     chosen = [s for s in sockets(view, tcp=tcp, udp=udp) if s.state in states and predicate(s)]
+    if json:
+        return [record(s) for s in chosen]
     return table(chosen, netid=tcp and udp, state=len(states) > 1, processes=processes, extended=extended,
                  info=info, header=header)
+
+
+def record(s: Sock) -> dict:
+    rec = {"netid": s.netid, "state": s.state, "recv_q": s.recv_q, "send_q": s.send_q,
+           "local": {"addr": s.saddr, "port": s.sport}, "peer": {"addr": s.daddr, "port": s.dport}, "sk": s.sk,
+           "users": [{"comm": u.comm, "pid": u.pid, "fd": u.fd} for u in s.users]}
+    if s.info is not None:
+        t = s.info
+        rec["tcp_info"] = {"cong": t.cong, "rto_ms": t.rto_ms, "rtt_ms": t.srtt_ms, "mss": t.mss, "cwnd": t.cwnd,
+                           "ssthresh": t.ssthresh, "snd_wnd": t.snd_wnd, "rcv_wnd": t.rcv_wnd,
+                           "unacked": t.unacked, "rcvbuf": t.rcvbuf}
+    return rec

@@ -85,7 +85,18 @@ def _time_text(ms: float) -> str:
     return f"{ms * 1000:g}us"
 
 
-def run(view, devs: list[str], words: list[str]) -> list[str]:
+def qdisc_record(netem: nic_pb2.Netem) -> dict:
+    """tc -j qdisc show's record for a device's root."""
+    if not (netem.loss or netem.duplicate or netem.reorder or netem.corrupt or netem.delay_ms):
+        return {"kind": "pfifo_fast", "handle": "0:", "dev": netem.dev, "root": True, "refcnt": 2,
+                "options": {"bands": 3, "priomap": [1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]}}
+    options = {"limit": 1000, "delay": {"delay": netem.delay_ms / 1000}}
+    options.update({name: getattr(netem, name) for name in CHANCES})
+    return {"kind": "netem", "handle": NETEM_HANDLE, "dev": netem.dev, "root": True, "refcnt": 2,
+            "options": options}
+
+
+def run(view, devs: list[str], words: list[str], json: bool = False) -> list:
     """`qdisc show [dev DEV]`, `qdisc add|change|replace dev DEV root netem ...`, `qdisc del dev DEV root`."""
     if not words or words[0] not in ("qdisc", "q", "qd", "qdi"):
         raise TcError("Object is unknown: pktpath models `tc qdisc` only")
@@ -96,8 +107,10 @@ def run(view, devs: list[str], words: list[str]) -> list[str]:
         raise TcError(f'Cannot find device "{dev}"')
     nic = view.stub["nic"]
     if verb in ("show", "ls", "list"):
-        return [qdisc_line(nic.GetNetem(nic_pb2.DevRequest(dev=d), timeout=5), None if dev else d)
-                for d in ([dev] if dev else devs)]
+        netems = [nic.GetNetem(nic_pb2.DevRequest(dev=d), timeout=5) for d in ([dev] if dev else devs)]
+        if json:
+            return [qdisc_record(n) for n in netems]
+        return [qdisc_line(n, None if dev else n.dev) for n in netems]
     if dev is None or "root" not in rest:
         raise TcError(f'"tc qdisc {verb}" needs "dev DEV root"')
     if verb in ("del", "delete"):

@@ -371,3 +371,32 @@ def test_ethtool_shows_settings_as_a_veths_and_turns_gro_off_and_on_for_real(los
     refused = ethtool("-K", "B:eth0", "tso", "on")
     assert refused.returncode == 1 and "tcp-segmentation-offload: off [requested on]" in refused.stderr
     assert "Could not change any device features" in refused.stderr
+
+
+def test_query_commands_answer_json_that_parses_with_stable_field_names(lossy_topology):
+    import json
+
+    sup = lossy_topology
+
+    def j(*words):
+        out = pktpath(sup, *words)
+        assert out.returncode == 0, (words, out.stderr)
+        return json.loads(out.stdout)
+
+    assert pktpath(sup, "ping", "10.0.0.2", "-c", "2", "-i", "0.2", "-W", "2").returncode == 0  # something to count
+    listening = j("ss", "-tlj", "--on", "B")
+    assert all(set(s) >= {"netid", "state", "recv_q", "send_q", "local", "peer", "sk", "users"} for s in listening)
+    assert isinstance(j("ss", "-aj", "--on", "A"), list)
+    netstat = j("netstat", "-j", "--on", "A")
+    assert set(netstat) == {"Ip", "IpExt", "Icmp", "Tcp", "Udp", "Drops"} and netstat["Ip"]["InReceives"] > 0
+    assert j("netstat", "Udp", "-j", "--on", "A").keys() == {"Udp"}
+    (qdisc,) = j("tc", "-j", "qdisc", "show", "--on", "A")
+    assert qdisc["kind"] == "netem" and qdisc["dev"] == "eth0" and qdisc["options"]["loss"] == 0.05
+    dev = j("ifconfig", "-j", "--on", "A")["eth0"]
+    assert dev["rx_packets"] > 0 and isinstance(dev["tx_bytes"], int)
+    routes = j("ip", "-j", "route", "--on", "A")
+    assert routes == [{"dst": "10.0.0.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link",
+                       "prefsrc": "10.0.0.1", "flags": []}]
+    status = j("status", "-j")
+    assert status["base_port"] == sup.base_port and len(status["services"]) == 13
+    assert {s["state"] for s in status["services"]} == {"serving"}
