@@ -689,12 +689,13 @@ def _cmd_copies(args) -> int:
             print(line)
         return 0
 
-    lines = report(measure(args.base_port or DEFAULT_BASE_PORT + 2000,
-                           out=lambda line: print(line, file=sys.stderr, flush=True)))
-    if args.markdown:
-        args.markdown.write_text(args.markdown.read_text().split(COPIES_MARK)[0] + COPIES_MARK + "\n\n"
-                                 + "\n".join(lines) + "\n" if args.markdown.exists() else "\n".join(lines) + "\n")
-    for line in lines:
+    results = measure(args.base_port or DEFAULT_BASE_PORT + 2000,
+                      out=lambda line: print(line, file=sys.stderr, flush=True))
+    if args.markdown:  # the docs' tables, after the mark
+        md = "\n".join(report(results, as_markdown=True)) + "\n"
+        args.markdown.write_text(args.markdown.read_text().split(COPIES_MARK)[0] + COPIES_MARK + "\n\n" + md
+                                 if args.markdown.exists() else md)
+    for line in report(results):
         print(line)
     return 0
 

@@ -135,33 +135,74 @@ def summary(moves: list[Movement]) -> Counter:
     return out
 
 
-def report(results: list[tuple[Case, list[Movement]]]) -> list[str]:
-    """Markdown: a summary table, then each case's movements."""
-    lines = ["| case | CPU copies (COPY) | bytes copied | clones (CLONE) | device copies (DMA) |",
-             "|---|---|---|---|---|"]
+Table = tuple[str, list[str], list[list]]  # a title, the column heads, the rows
+
+
+def tables(results: list[tuple[Case, list[Movement]]]) -> list[Table]:
+    """The summary (a row per case), then each case's movements, the same at one place
+    counted together, in the order they first came."""
+    out: list[Table] = [("", ["case", "CPU copies (COPY)", "bytes copied", "clones (CLONE)", "device copies (DMA)"],
+                         [[case.name, (c := summary(moves))["COPY"], c["COPY bytes"], c["CLONE"], c["DMA"]]
+                          for case, moves in results])]
     for case, moves in results:
-        c = summary(moves)
-        lines.append(f"| {case.name} | {c['COPY']} | {c['COPY bytes']} | {c['CLONE']} | {c['DMA']} |")
-    for case, moves in results:
-        lines += ["", f"### {case.name}", "", "| kind | host | layer | function | times | bytes | from -> to |",
-                  "|---|---|---|---|---|---|---|"]
-        groups: dict = {}  # the same movement at the same place, in order of first appearance
+        groups: dict = {}
         for m in moves:
             key = (m.kind, m.host, m.layer, m.func, m.where)
             times, nbytes = groups.get(key, (0, 0))
             groups[key] = (times + 1, nbytes + m.nbytes)
-        lines += [f"| {kind} | {host} | {layer} | `{func}` | {times} | {nbytes} | {where} |"
-                  for (kind, host, layer, func, where), (times, nbytes) in groups.items()]
+        out.append((case.name, ["kind", "host", "layer", "function", "times", "bytes", "from -> to"],
+                    [[kind, host, layer, func, times, nbytes, where]
+                     for (kind, host, layer, func, where), (times, nbytes) in groups.items()]))
+    return out
+
+
+def markdown(tabs: list[Table]) -> list[str]:
+    """For docs/copies.md: Markdown tables, each case's under its heading."""
+    lines: list[str] = []
+    for title, heads, rows in tabs:
+        if title:
+            lines += ["", f"### {title}", ""]
+        lines += ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+        code = heads.index("function") if "function" in heads else -1
+        lines += ["| " + " | ".join(f"`{v}`" if i == code else str(v) for i, v in enumerate(row)) + " |"
+                  for row in rows]
     return lines
+
+
+def terminal(tabs: list[Table]) -> list[str]:
+    """For a terminal: aligned columns, numbers to the right, as the other tools print (rich's tables)."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    console = Console(file=io.StringIO(), width=200, color_system=None, highlight=False)
+    for title, heads, rows in tabs:
+        if title:
+            console.print(f"\n{title}")
+        table = RichTable(box=None, pad_edge=False, show_edge=False, header_style="")
+        for i, head in enumerate(heads):
+            numeric = bool(rows) and all(isinstance(row[i], int) for row in rows)
+            table.add_column(head, justify="right" if numeric else "left", no_wrap=True)
+        for row in rows:
+            table.add_row(*(str(v) for v in row))
+        console.print(table)
+    return [line.rstrip() for line in console.file.getvalue().splitlines()]
+
+
+def report(results: list[tuple[Case, list[Movement]]], *, as_markdown: bool = False) -> list[str]:
+    """The measured cases, for a terminal or (as_markdown) for docs."""
+    tabs = tables(results)
+    return markdown(tabs) if as_markdown else terminal(tabs)
 
 
 def running_report(addrs) -> list[str]:
     """The COPY, CLONE and DMA of every packet a running topology has moved, sampled or
     not: each service counts them (groups Moves and MoveBytes, "KIND function")."""
-    from pktpath.tools.apps import HostView
     from pktpath.counters import MOVE_BYTES, MOVES
+    from pktpath.tools.apps import HostView
 
-    lines = [f"{'kind':<6}{'host':<6}{'layer':<9}{'function':<28}{'times':>10}{'bytes':>14}"]
+    rows = []
     for h in addrs.topology.hosts:
         view = HostView(addrs, h.name)
         try:
@@ -169,10 +210,10 @@ def running_report(addrs) -> list[str]:
                 times, nbytes = groups.get(MOVES, {}), groups.get(MOVE_BYTES, {})
                 for name in sorted(times, key=lambda n: (list(KINDS.values()).index(n.split()[0]), n)):
                     kind, func = name.split(" ", 1)
-                    lines.append(f"{kind:<6}{h.name:<6}{layer:<9}{func:<28}{times[name]:>10}{nbytes.get(name, 0):>14}")
+                    rows.append([kind, h.name, layer, func, times[name], nbytes.get(name, 0)])
         finally:
             view.close()
-    return lines
+    return terminal([("", ["kind", "host", "layer", "function", "times", "bytes"], rows)])
 
 
 def measure(base_port: int, log_dir=None, out=print) -> list[tuple[Case, list[Movement]]]:
