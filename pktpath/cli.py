@@ -274,6 +274,21 @@ def _cmd_traceroute(args) -> int:
     return 0  # as traceroute(8): it ran, whether or not the destination answered
 
 
+def _cmd_tracepath(args) -> int:
+    from pktpath.tools.apps import tracepath
+
+    with _socket_api(args, "on") as api:
+        try:
+            reached = tracepath(api, args.dest, mtu=args.length, max_hops=args.max_hops, port=args.port,
+                                out=lambda line: print(line, flush=True))
+        except OSError as exc:
+            print(f"pktpath tracepath: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+    return 0 if reached else 1
+
+
 def _cmd_send(args) -> int:
     from pktpath.tools.apps import send
 
@@ -782,6 +797,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-p", dest="port", type=int, default=33434, help="the first probe's port (default 33434)")
     client_args(p, "--on", "on", "the host to trace from (default: the first)")
     p.set_defaults(func=_cmd_traceroute)
+    p = sub.add_parser("tracepath", help="tracepath(8) -n: the path and its MTU, with Don't Fragment probes")
+    p.add_argument("dest", help="an IPv4 address")
+    p.add_argument("-l", dest="length", type=int, default=1500, help="the first probes' size (default 1500)")
+    p.add_argument("-m", dest="max_hops", type=int, default=30, help="the most hops (default 30)")
+    p.add_argument("-p", dest="port", type=int, default=44444, help="the first probe's port (default 44444)")
+    client_args(p, "--on", "on", "the host to trace from (default: the first)")
+    p.set_defaults(func=_cmd_tracepath)
     p = sub.add_parser("send", help="send UDP datagrams from a host")
     p.add_argument("dest", help="an IPv4 address")
     p.add_argument("port", type=int, help="the UDP port")

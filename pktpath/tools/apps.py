@@ -170,6 +170,63 @@ def traceroute(api: SocketApi, dest: str, *, first_ttl: int = 1, max_ttl: int = 
     return False
 
 
+HOST_COLUMN = 52  # iputils tracepath's HOST_COLUMN_SIZE
+TRACEPATH_PORT = 44444
+
+
+def tracepath(api: SocketApi, dest: str, *, mtu: int = 1500, max_hops: int = 30, wait: float = 2.0,
+              port: int = TRACEPATH_PORT, out: Callable[[str], None] = print) -> bool:
+    """tracepath -n DEST: UDP probes as big as the path MTU allows, Don't Fragment set
+    (IP_PMTUDISC_DO), with rising TTL and IP_RECVERR on, as iputils' tracepath: a router's
+    "fragmentation needed" lowers the path MTU and the same hop is probed again, "time
+    exceeded" names a hop, the destination's "port unreachable" ends it; then the resume
+    line (no "back": the TTL an ICMP error arrived with is not reported here). Returns
+    whether the destination answered."""
+    out(f"{1:2d}?: {'[LOCALHOST]':<32} pmtu {mtu}")
+    hops, reached = 0, False
+    with api.socket() as sock:
+        sock.setsockopt(IPPROTO_IP, IP_RECVERR, 1)
+        sock.setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, PMTUDISC["do"])
+        ttl = 1
+        while ttl <= max_hops and not reached:
+            sock.setsockopt(IPPROTO_IP, IP_TTL, ttl)
+            t0 = time.perf_counter()
+            try:
+                sock.sendto(bytes(mtu - 28), (dest, port + ttl))
+                sock.recvfrom(65535, timeout=wait)
+                line = f"{ttl:2d}:  {dest:<{HOST_COLUMN}}"  # an answer to a probe: the destination itself
+                reached = True
+            except TimeoutError:
+                out(f"{ttl:2d}:  no reply")
+                ttl += 1
+                continue
+            except OSError as exc:
+                rtt = (time.perf_counter() - t0) * 1000
+                src, _, what = getattr(exc, "detail", "").removeprefix("from ").partition(": ")
+                if exc.errno == errno.EMSGSIZE and "mtu " in what:
+                    mtu = int(what.rpartition("mtu ")[2].rstrip(")"))
+                    out(f"{ttl:2d}:  {src:<{HOST_COLUMN}}{rtt:7.3f}ms pmtu {mtu}")
+                    continue  # the same hop again, with probes that fit
+                if exc.errno == errno.EMSGSIZE:
+                    out(f"{ttl:2d}:  send failed: the path MTU is below {mtu} and was not said")
+                    break
+                line = f"{ttl:2d}:  {src:<{HOST_COLUMN}}{rtt:7.3f}ms"
+                if exc.errno == errno.ECONNREFUSED:
+                    line += " reached"
+                    reached = True
+                elif not what.startswith("time to live"):
+                    line += " " + _trace_mark(what, exc.errno)
+                    out(line)
+                    break
+            else:
+                line += f"{(time.perf_counter() - t0) * 1000:7.3f}ms reached"
+            out(line)
+            hops = ttl
+            ttl += 1
+    out(f"     Resume: pmtu {mtu}" + (f" hops {hops}" if reached else ""))
+    return reached
+
+
 def send(api: SocketApi, dest: str, port: int, *, count: int = 1, size: int = 64, data: bytes | None = None,
          sport: int = 0, interval: float = 0.0, out: Callable[[str], None] = print) -> int:
     """Send COUNT UDP datagrams of SIZE bytes (or DATA) to DEST:PORT over a connected socket,
