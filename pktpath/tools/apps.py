@@ -19,6 +19,13 @@ PMTUDISC = {"do": IP_PMTUDISC_DO, "want": IP_PMTUDISC_WANT, "dont": IP_PMTUDISC_
 _ECHO = struct.Struct("!BBHHH")
 
 
+def _icmp_error(exc: OSError) -> tuple[str, str]:
+    """Who sent the ICMP error a socket call failed with, and what it said: the socket layer's
+    detail "from 10.0.1.254: time to live exceeded" (services/socket/server.py icmp_text)."""
+    src, _, what = getattr(exc, "detail", "").removeprefix("from ").partition(": ")
+    return src, what
+
+
 LINGER_S = 10.0  # iputils' MAXWAIT: how long ping waits for the last replies once it has sent -c of them
 FLOOD_INTERVAL_S = 0.01  # ping -f as a user may run it: 100 requests a second at the most
 
@@ -99,7 +106,7 @@ def _reply(sock, pending: dict[int, float], timeout: float, rtts: list, last_seq
     except TimeoutError:
         return None
     except OSError as exc:  # an ICMP error, detail "from 10.0.1.254: time to live exceeded"
-        src, _, what = getattr(exc, "detail", "").removeprefix("from ").partition(": ")
+        src, what = _icmp_error(exc)
         return f"From {src} icmp_seq={last_seq} {what[:1].upper() + what[1:] or exc.strerror}"
     type_, _, _, _, rseq = _ECHO.unpack_from(reply.data)
     sent_at = pending.pop(rseq, None) if type_ == 0 else None
@@ -152,7 +159,7 @@ def traceroute(api: SocketApi, dest: str, *, first_ttl: int = 1, max_ttl: int = 
                     continue
                 except OSError as exc:
                     rtt, err = (time.perf_counter() - t0) * 1000, exc.errno
-                    src, _, what = getattr(exc, "detail", "").removeprefix("from ").partition(": ")
+                    src, what = _icmp_error(exc)
                 if src != last:
                     line += f" {src or '?'}"
                     last = src
@@ -202,7 +209,7 @@ def tracepath(api: SocketApi, dest: str, *, mtu: int = 1500, max_hops: int = 30,
                 continue
             except OSError as exc:
                 rtt = (time.perf_counter() - t0) * 1000
-                src, _, what = getattr(exc, "detail", "").removeprefix("from ").partition(": ")
+                src, what = _icmp_error(exc)
                 if exc.errno == errno.EMSGSIZE and "mtu " in what:
                     mtu = int(what.rpartition("mtu ")[2].rstrip(")"))
                     out(f"{ttl:2d}:  {src:<{HOST_COLUMN}}{rtt:7.3f}ms pmtu {mtu}")

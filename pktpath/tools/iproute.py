@@ -73,9 +73,10 @@ def neighbours(view) -> list[dict]:
     return out
 
 
-def links(view, stats: bool = False) -> list[dict]:
+def links(view, stats: bool = False, addrs=None) -> list[dict]:
     out = []
-    for index, a in enumerate(view.stub["l3"].GetAddrs(empty_pb2.Empty(), timeout=5).addrs, 1):
+    addrs = addrs if addrs is not None else view.stub["l3"].GetAddrs(empty_pb2.Empty(), timeout=5).addrs
+    for index, a in enumerate(addrs, 1):
         rec = {"ifindex": index, "ifname": a.dev, "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
                "mtu": a.mtu, "qdisc": QDISC, "operstate": "UP", "linkmode": "DEFAULT", "group": "default",
                "txqlen": TXQLEN, "link_type": "ether", "address": a.lladdr, "broadcast": "ff:ff:ff:ff:ff:ff"}
@@ -92,8 +93,9 @@ def links(view, stats: bool = False) -> list[dict]:
 
 
 def addresses(view) -> list[dict]:
-    recs = links(view)
-    by_dev = {a.dev: a for a in view.stub["l3"].GetAddrs(empty_pb2.Empty(), timeout=5).addrs}
+    addrs = view.stub["l3"].GetAddrs(empty_pb2.Empty(), timeout=5).addrs
+    recs = links(view, addrs=addrs)
+    by_dev = {a.dev: a for a in addrs}
     for rec in recs:
         a = by_dev[rec["ifname"]]
         rec.pop("linkmode")

@@ -324,9 +324,9 @@ def test_tc_netem_changes_a_link_while_it_runs_and_the_pings_show_it(lossy_topol
 
 
 def test_ethtool_shows_settings_as_a_veths_and_turns_gro_off_and_on_for_real(lossy_topology, kernel_a):
-    from e2ekit import counter, stub
+    from e2ekit import counter, stub, tcp_connection
 
-    from pktpath.client import SOCK_STREAM, SocketApi
+    from pktpath.client import SocketApi
     from pktpath.pb import softirq_pb2_grpc
 
     sup = lossy_topology
@@ -344,13 +344,8 @@ def test_ethtool_shows_settings_as_a_veths_and_turns_gro_off_and_on_for_real(los
 
     def bulk_merged() -> int:
         before = counter(softirq_b, "Gro", "Segments")
-        with SocketApi(sup.addrs.target("A", "socket")) as a, SocketApi(sup.addrs.target("B", "socket")) as b:
-            listener = b.socket(SOCK_STREAM)
-            listener.bind(("0.0.0.0", 9400))
-            listener.listen(1)
-            tx = a.socket(SOCK_STREAM)
-            tx.connect(("10.0.0.2", 9400), timeout=20)
-            rx, _ = listener.accept(timeout=20)
+        with SocketApi(sup.addrs.target("A", "socket")) as a, SocketApi(sup.addrs.target("B", "socket")) as b, \
+                tcp_connection(a, b, "10.0.0.2", 9400) as (_, tx, rx):
             import threading
 
             sender = threading.Thread(target=tx.sendall, args=(b"g" * 400_000,))  # the reader reads meanwhile

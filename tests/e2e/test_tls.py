@@ -8,11 +8,11 @@ import sys
 
 import grpc
 import pytest
-from e2ekit import free_base_port, stub
+from e2ekit import free_base_port, read_all, stub, tcp_connection
 from google.protobuf.empty_pb2 import Empty
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from pktpath.client import SOCK_STREAM, SocketApi
+from pktpath.client import SHUT_WR, SocketApi
 from pktpath.config import TLS_DIR_ENV, TLS_NAME
 from pktpath.pb import l3_pb2_grpc
 from pktpath.supervisor import Supervisor
@@ -57,17 +57,12 @@ def test_the_packets_flow_between_services_that_speak_tls(tls_topology):
         rx.bind(("0.0.0.0", 7800))
         a.socket().sendto(b"over tls", ("10.0.0.2", 7800))
         assert rx.recvfrom(100, timeout=10)[0] == b"over tls"
-        listener = b.socket(SOCK_STREAM)
-        listener.bind(("0.0.0.0", 7801))
-        listener.listen(1)
-        client = a.socket(SOCK_STREAM)
-        client.connect(("10.0.0.2", 7801), timeout=10)
-        conn, _ = listener.accept(timeout=10)
-        client.sendall(b"t" * 50_000)
-        got = b""
-        while len(got) < 50_000:
-            got += conn.recv(65536, timeout=10)
-        assert got == b"t" * 50_000
+        with tcp_connection(a, b, "10.0.0.2", 7801) as (_, client, conn):
+            client.sendall(b"t" * 50_000)
+            client.shutdown(SHUT_WR)
+            got = bytearray()
+            read_all(conn, got)
+            assert got == b"t" * 50_000
     assert stub(sup, "B", "l3", l3_pb2_grpc.L3Stub).GetRoutes(Empty(), timeout=5).routes
 
 
