@@ -124,7 +124,7 @@ def _kernel_only(line: str) -> str:
 
 
 def test_ip_prints_routes_neighbours_addresses_and_links_as_the_kernels_ip_does(lossy_topology, kernel_a):
-    assert pktpath(lossy_topology, "ping", "10.0.0.2", "-c", "2", "-i", "0.2", "-W", "2").returncode == 0
+    assert pktpath(lossy_topology, "ping", "10.0.0.2", "-c", "5", "-i", "0.2", "-W", "2").returncode == 0
 
     def ours(*words):
         out = pktpath(lossy_topology, "ip", *words, "--on", "A")
@@ -378,7 +378,7 @@ def test_query_commands_answer_json_that_parses_with_stable_field_names(lossy_to
         assert out.returncode == 0, (words, out.stderr)
         return json.loads(out.stdout)
 
-    assert pktpath(sup, "ping", "10.0.0.2", "-c", "2", "-i", "0.2", "-W", "2").returncode == 0  # something to count
+    assert pktpath(sup, "ping", "10.0.0.2", "-c", "5", "-i", "0.2", "-W", "2").returncode == 0  # something to count
     listening = j("ss", "-tlj", "--on", "B")
     assert all(set(s) >= {"netid", "state", "recv_q", "send_q", "local", "peer", "sk", "users"} for s in listening)
     assert isinstance(j("ss", "-aj", "--on", "A"), list)
