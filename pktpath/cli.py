@@ -649,15 +649,29 @@ def _cmd_trace(args) -> int:
 
 
 def _cmd_drops(args) -> int:
+    """dropwatch: drops by reason and place each interval; with a filter, each dropped
+    packet that matches it (the orchestrator traces them), as trace finds them."""
     import grpc
 
+    from pktpath.pb import orchestrator_pb2_grpc
     from pktpath.tools.apps import HostView
-    from pktpath.tools.observe import drops
+    from pktpath.tools.observe import drops, filtered_drops
+    from pktpath.trace import parse_filter
 
+    try:
+        flt = parse_filter(args.filter) if args.filter else None
+    except ValueError as exc:
+        print(f"pktpath drops: {exc}", file=sys.stderr)
+        return 2
     topo, addrs = _running_topology(args)
     views = [HostView(addrs, h.name) for h in topo.hosts if not args.on or h.name == args.on]
+    out = lambda line: print(line, flush=True)  # noqa: E731
     try:
-        drops(views, lambda line: print(line, flush=True), interval=args.interval, rounds=args.rounds)
+        if flt is None:
+            drops(views, out, interval=args.interval, rounds=args.rounds)
+        else:
+            orch = orchestrator_pb2_grpc.OrchestratorStub(addrs.channel("", "orchestrator"))
+            filtered_drops(orch, flt, out, count=args.count, timeout=args.timeout, host=args.on)
     except grpc.RpcError as exc:
         print(f"pktpath drops: {exc.details()} (is `pktpath up` running?)", file=sys.stderr)
         return 2
@@ -918,8 +932,13 @@ def main(argv: list[str] | None = None) -> int:
     client_args(p)  # the orchestrator sees every host
     p.set_defaults(func=_cmd_trace)
     p = sub.add_parser("drops", help="drops by reason and place as they happen, as dropwatch shows them")
+    p.add_argument("filter", nargs="*", help="a pcap-filter expression: each dropped packet it matches, with its "
+                                             "reason, place and tuple (default: every drop, counted per interval)")
     p.add_argument("-i", "--interval", type=float, default=1.0, help="seconds between looks (default 1)")
     p.add_argument("-n", "--rounds", type=int, default=0, help="stop after this many looks (default: Ctrl-C)")
+    p.add_argument("-c", "--count", type=int, default=0, help="with a filter: stop after this many drops "
+                                                              "(default: Ctrl-C)")
+    p.add_argument("--timeout", type=float, help="with a filter: stop after this many seconds")
     client_args(p, "--on", "on", "only this host (default: all)")
     p.set_defaults(func=_cmd_drops)
     p = sub.add_parser("decode", help="decode an Ethernet frame given in hex")

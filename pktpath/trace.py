@@ -99,10 +99,15 @@ class PacketMatch:
             except ValueError as exc:
                 raise ValueError(f"filter: {exc}") from None
 
+    @property
+    def matches_all(self) -> bool:
+        """No field given: every packet matches, those with no flow too."""
+        return all(v is None for v in (self.addr, self.saddr, self.daddr, self.protocol, self.port, self.sport,
+                                       self.dport, self.program))
+
     def matches(self, flow: FlowKey | None) -> bool:
         if flow is None:
-            return not any(v is not None for v in (self.addr, self.saddr, self.daddr, self.protocol, self.port,
-                                                   self.sport, self.dport, self.program))
+            return self.matches_all
         if self.program is not None and not self.program.filter(flow_packet(*flow)):
             return False
         return ((self.addr is None or self.addr in (flow.saddr, flow.daddr))

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_committed_file_is_what_pktpath_compose_writes():
     committed = (ROOT / "docker-compose.yml").read_text()
-    assert committed == render(load("default")), "docker-compose.yml is stale: run `pktpath compose -o docker-compose.yml`"
+    assert committed == render(load("default")), \
+        "docker-compose.yml is stale: run `pktpath compose -o docker-compose.yml`"
 
 
 def test_every_layer_a_healthchecked_container_in_order_and_nothing_needs_jaeger():

@@ -31,8 +31,6 @@ class Query:
     def __init__(self, q: "orchestrator_pb2.PacketQuery") -> None:
         self.q = q
         self.match = PacketMatch(q.filter)  # ValueError on a bad address or protocol
-        self.any_flow = not any((q.filter.addr, q.filter.port, q.filter.protocol, q.filter.saddr, q.filter.daddr,
-                                 q.filter.sport, q.filter.dport))
         if q.layer and q.layer not in LAYER_NAMES.values():
             raise ValueError(f"layer {q.layer!r} is not one of {', '.join(LAYER_NAMES.values())}")
         if q.drop_reason not in ("", "any") and q.drop_reason not in pb.DropReason.keys():
@@ -42,7 +40,7 @@ class Query:
         q = self.q
         if (q.id and j.id != q.id) or (q.origin_host and j.origin_host != q.origin_host):
             return False
-        if not self.any_flow and not self.match.matches(j.flow):
+        if not self.match.matches_all and not self.match.matches(j.flow):
             return False
         if (q.host or q.layer) and not any((not q.host or e.host == q.host)
                                            and (not q.layer or LAYER_NAMES.get(e.layer) == q.layer)
@@ -76,7 +74,8 @@ def trace_line(j: Journey, e) -> "orchestrator_pb2.TraceLine":
     else:
         detail = ""
     return orchestrator_pb2.TraceLine(id=j.id, origin_host=j.origin_host, host=e.host,
-                                      layer=LAYER_NAMES.get(e.layer, "?"), kind=name_of(pb.EventKind, e.kind), func=e.func,
+                                      layer=LAYER_NAMES.get(e.layer, "?"), kind=name_of(pb.EventKind, e.kind),
+                                      func=e.func,
                                       delta_ns=e.ts_ns - j.previous_ts(e), len=e.bytes,
                                       tuple=str(j.flow) if j.flow else "", detail=detail, ts_ns=e.ts_ns)
 

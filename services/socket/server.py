@@ -227,7 +227,8 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         calls = L4Protocols(stub)
         self.tcp = L4Tcp(stub, calls, ctx, self.mib)
         self.layer = SocketLayer(ctx.host, calls, self.mib, self.tcp, sample=sampler())
-        file_max = ctx.topology.host(ctx.host).file_max or files_maxfiles_init(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        file_max = ctx.topology.host(ctx.host).file_max or files_maxfiles_init(memory)
         self.tasks = Tasks(file_max)
         self._l4 = stub
         self._l4_ready = threading.Event()

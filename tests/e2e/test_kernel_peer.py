@@ -214,8 +214,8 @@ def test_the_kernel_side_capture_shows_no_bad_checksum(peer):
     bad = tshark("-Y", "_ws.malformed or ip.checksum.status == 0 or tcp.checksum.status == 0 "
                        "or udp.checksum.status == 0 or icmp.checksum.status == 0")
     assert bad == []
-    rows = [line.split("|") for line in tshark("-T", "fields", "-E", "separator=|", "-e", "ip.src",
-                                               "-e", "frame.protocols", "-e", "ip.flags.mf", "-e", "tcp.checksum.status")]
+    rows = [line.split("|") for line in tshark("-T", "fields", "-E", "separator=|", "-e", "ip.src", "-e",
+                                               "frame.protocols", "-e", "ip.flags.mf", "-e", "tcp.checksum.status")]
     from_pktpath = [r for r in rows if r[0] in (f"{TAP_NET}.2", f"{VETH_NET}.2")]
     protocols = {p for r in from_pktpath for p in r[1].split(":")}
     assert {"arp", "icmp", "udp", "tcp"} <= protocols | {p for r in rows for p in r[1].split(":")}

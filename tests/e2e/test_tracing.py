@@ -193,6 +193,26 @@ def test_pktpath_drops_reports_drops_by_reason_and_place_like_dropwatch(traced):
     assert sum(counted) == 3, out
 
 
+def test_pktpath_drops_with_a_filter_prints_each_dropped_packet_it_matches(traced):
+    sup, _ = traced
+    a = SocketApi(sup.addrs.target("A", "socket"))
+    proc = cli(sup, "drops", "udp", "dst", "port", "7009", "-c", "2", "--timeout", "30")
+    assert proc.stdout.readline().startswith("Initializing"), proc.stderr.read()  # the watch is in place
+    for _ in range(2):
+        proc.stdout.readline()
+    with a.socket() as tx:
+        tx.sendto(b"not matched", ("10.0.0.2", 7010))  # dropped too, but not by the filter's port
+        for _ in range(2):
+            tx.sendto(b"matched", ("10.0.0.2", 7009))
+    out, err = proc.communicate(timeout=40)
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2, out
+    for line in lines:
+        assert line.startswith("1 drops at B/l4 (SKB_DROP_REASON_NO_SOCKET) in "), line
+        assert line.endswith("> 10.0.0.2:7009 udp"), line
+
+
 def scrape(sup, host: str, layer: str) -> dict:
     with urllib.request.urlopen(f"http://{sup.addrs.http(host, layer)}/metrics", timeout=5) as reply:
         assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")

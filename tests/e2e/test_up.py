@@ -196,7 +196,8 @@ def test_every_command_finds_the_running_topology_by_itself(reaper, tmp_path):
     reaper((second, second_pids, default_base))
     both = pktpath("ip", "route", "--on", "R")
     assert both.returncode != 0 and "2 topologies are running" in both.stderr
-    assert f"router (--base-port {router_base})" in both.stderr and f"default (--base-port {default_base})" in both.stderr
+    assert f"router (--base-port {router_base})" in both.stderr
+    assert f"default (--base-port {default_base})" in both.stderr
     chosen = pktpath("ip", "route", "--on", "R", PKTPATH_BASE_PORT=str(router_base))
     assert chosen.returncode == 0 and "10.0.2.0/24" in chosen.stdout
     assert pktpath("down", "--base-port", str(default_base)).returncode == 0

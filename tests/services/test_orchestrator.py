@@ -145,6 +145,8 @@ def test_queries_by_id_flow_host_layer_and_drop_reason():
     assert ids(id=1) == [1] and ids(origin_host="B") == []
     assert ids(filter=trace_pb2.PacketFilter(port=53, protocol="udp")) == [2, 1]
     assert ids(filter=trace_pb2.PacketFilter(port=80)) == []
+    assert ids(filter=trace_pb2.PacketFilter(expression="udp port 80")) == []  # an expression alone filters too
+    assert ids(filter=trace_pb2.PacketFilter(expression="udp port 53 and host 10.0.0.2")) == [2, 1]
     assert ids(host="B", layer="socket") == [1]
     assert ids(drop_reason="any") == [2] and ids(drop_reason="SKB_DROP_REASON_IP_CSUM") == [2]
     assert ids(drop_reason="SKB_DROP_REASON_NO_SOCKET") == [] and ids(limit=1) == [2]

@@ -19,7 +19,8 @@ from pktpath.flow import Flowi4
 from pktpath.offload import CHECKSUM_PARTIAL
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l4.tcp.sock import (
-    TCP_DELACK_MAX, TCP_INIT_CWND, TCP_TIMEOUT_MIN, TCP_WMEM_MAX, Seg, TcpSock, TcpState, after, before, seq_add, seq_diff,
+    TCP_DELACK_MAX, TCP_INIT_CWND, TCP_TIMEOUT_MIN, TCP_WMEM_MAX, Seg, TcpSock, TcpState, after, before, seq_add,
+    seq_diff,
 )
 from pktpath.wire.ipv4 import IPPROTO_TCP
 from pktpath.wire.tcp import (
