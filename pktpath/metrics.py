@@ -96,7 +96,8 @@ def render(host: str, layer: str, groups: dict[str, dict[str, int]], netdevs: di
             elif group != LATENCY:
                 sample("pktpath_counter_total", value, group=group, name=name)
     latency = groups.get(LATENCY)
-    if latency:
+    if latency is not None or layer != "orchestrator":  # from the start, zeros: rate() needs the 0 before the 1
+        latency = latency or {}
         name = "pktpath_layer_latency_seconds"
         types[name] = "histogram"
         lines, cumulative = [], 0

@@ -47,6 +47,13 @@ def test_counters_netdev_stats_and_latency_in_node_exporters_names():
     assert abs(value(fams, hist, f"{hist}_sum") - 2 * (20e-6 + 40e-6 + 0.003)) < 1e-6
 
 
+def test_a_layer_shows_its_latency_histogram_at_zero_before_its_first_packet():
+    fams = families(render("B", "l4", Mib().snapshot()))
+    hist = "pktpath_layer_latency_seconds"
+    assert value(fams, hist, f"{hist}_bucket", le="+Inf") == 0 and value(fams, hist, f"{hist}_count") == 0
+    assert hist not in families(render("", "orchestrator", Mib().snapshot()))  # it sees no packet itself
+
+
 def test_the_http_server_refuses_other_hosts_hides_errors_and_answers_head():
     import http.client
 

@@ -5,10 +5,15 @@ trace: the layers in order across both hosts, every visit's span under the packe
 root, the copies as events; TCP's transmitted clone links to the original it shares
 its data with."""
 
+import json
+import math
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -21,7 +26,7 @@ from pktpath.services.orchestrator.spans import trace_id
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
 
-from e2ekit import free_base_port
+from e2ekit import free_base_port, wait_for
 from otlpsink import HttpSink
 
 pytestmark = pytest.mark.slow
@@ -227,9 +232,13 @@ def metric(fams: dict, family: str, sample: str | None = None, **labels) -> floa
 def test_every_service_serves_prometheus_metrics_in_node_exporters_names(traced):
     sup, _ = traced
     a = SocketApi(sup.addrs.target("A", "socket"))
-    with a.socket() as tx:  # not sampled (rate 0, no flow filter): counted all the same
+    b = SocketApi(sup.addrs.target("B", "socket"))
+    with a.socket() as tx, b.socket() as rx:  # not sampled (rate 0, no flow filter): counted all the same
         for _ in range(4):
             tx.sendto(b"z" * 10, ("10.0.0.2", 7008))
+        rx.bind(("0.0.0.0", 7012))
+        tx.sendto(b"delivered", ("10.0.0.2", 7012))  # through B's socket layer too
+        assert rx.recvfrom(100, timeout=10)[0] == b"delivered"
     time.sleep(0.5)
     for host in ("A", "B"):
         for layer in ("nic", "softirq", "l2", "l3", "l4", "socket"):
@@ -245,3 +254,73 @@ def test_every_service_serves_prometheus_metrics_in_node_exporters_names(traced)
     assert metric(scrape(sup, "B", "softirq"), "node_softnet_processed", cpu="0") >= 4
     socket_a = scrape(sup, "A", "socket")
     assert metric(socket_a, "pktpath_move_bytes", kind="COPY", func="skb_copy_from_iter") >= 40
+
+
+def promql(port: int, query: str) -> list[tuple[dict, float]]:
+    """An instant query through Prometheus' HTTP API: (labels, value) per series."""
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            body = json.load(reply)
+    except OSError:
+        return []  # not listening yet
+    assert body["status"] == "success", body
+    return [(r["metric"], float(r["value"][1])) for r in body["data"]["result"]]
+
+
+def value(port: int, query: str) -> float | None:
+    found = promql(port, query)
+    return found[0][1] if found else None
+
+
+@pytest.fixture
+def prometheus(traced, tmp_path):
+    """Debian's Prometheus scraping every service of the topology each second."""
+    sup, _ = traced
+    binary = shutil.which("prometheus")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("prometheus is not installed (.ci/run installs Debian's prometheus)")
+        pytest.skip("prometheus is not installed")
+    targets = [sup.addrs.http("", "orchestrator")] + [sup.addrs.http(h.name, layer) for h in sup.topology.hosts
+                                                      for layer in ("nic", "softirq", "l2", "l3", "l4", "socket")]
+    config = tmp_path / "prometheus.yml"
+    config.write_text(json.dumps({  # YAML is a superset of JSON
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+        "scrape_configs": [{"job_name": "pktpath", "static_configs": [{"targets": targets}]}]}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"))
+    try:
+        up = wait_for(lambda: value(port, 'count(up{job="pktpath"} == 1)') == len(targets), timeout=30)
+        assert up, (promql(port, "up"), (tmp_path / "prometheus.log").read_text()[-2000:])
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_prometheus_scrapes_every_service_and_promql_reads_counters_and_latency(traced, prometheus):
+    sup, _ = traced
+    no_ports = 'sum(node_netstat_Udp_NoPorts{host="B"})'
+    dropped = 'sum(pktpath_drops_total{host="B",layer="l4",reason="SKB_DROP_REASON_NO_SOCKET"})'
+    before = value(prometheus, no_ports) or 0, value(prometheus, dropped) or 0
+    a = SocketApi(sup.addrs.target("A", "socket"))
+    with a.socket() as tx:
+        for _ in range(5):
+            tx.sendto(b"to a closed port", ("10.0.0.2", 7011))
+    assert wait_for(lambda: (value(prometheus, no_ports) or 0) >= before[0] + 5, timeout=20)
+    assert wait_for(lambda: (value(prometheus, dropped) or 0) >= before[1] + 5, timeout=5)
+    p90 = ('histogram_quantile(0.9, sum by (le) '
+           '(rate(pktpath_layer_latency_seconds_bucket{host="B",layer="l4"}[10s])))')
+    seconds = wait_for(lambda: finite(value(prometheus, p90)), timeout=10)  # NaN until two scrapes differ
+    assert seconds is not None and 0 < seconds < 1, promql(prometheus, p90)
+    rx = 'sum(increase(node_network_receive_packets_total{host="B",device="eth0"}[10s]))'
+    assert (wait_for(lambda: finite(value(prometheus, rx)), timeout=5) or 0) >= 4, promql(prometheus, rx)
+
+
+def finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
