@@ -399,7 +399,8 @@ def _cmd_show(args) -> int:
 
             try:
                 lines = ss(view, tcp=args.tcp, udp=args.udp, listening=args.listening, all_=args.all,
-                           processes=args.processes, extended=args.extended, info=args.info, header=not args.no_header,
+                           processes=args.processes, extended=args.extended, info=args.info, memory=args.memory,
+                           header=not args.no_header,
                            filter_words=args.filter, json=args.json)
             except FilterError as exc:
                 print(f"pktpath ss: {exc}", file=sys.stderr)
@@ -875,12 +876,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-j", "--json", action="store_true", help="as ip -j: JSON with iproute2's field names")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
-    p = sub.add_parser("netstat", help="a host's counters, as netstat -s (Ip, IpExt, Icmp, Tcp, Udp, Drops)")
-    p.add_argument("group", nargs="*", help="only these groups (e.g. Udp Softnet Hop)")
+    p = sub.add_parser("netstat", help="a host's counters in netstat -s's words (Ip, Icmp, Tcp, Udp, TcpExt, "
+                                       "IpExt, and pktpath's Drops by reason)")
+    p.add_argument("group", nargs="*", help="only these groups (e.g. Udp Softnet Hop; default: netstat -s's and "
+                                            "Drops)")
+    p.add_argument("-s", "--statistics", action="store_true", help="the statistics (always so: the one view)")
     p.add_argument("-j", "--json", action="store_true", help="as JSON with stable field names")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
-    p = sub.add_parser("ss", help="a host's sockets, as ss(8) shows them: -t -u -l -a -p -e -i, and its filters")
+    p = sub.add_parser("ss", help="a host's sockets, as ss(8) shows them: -t -u -l -a -p -e -i -m, and its filters")
     p.add_argument("filter", nargs="*", help="ss's filter: state established, dport = :80, src 10.0.0.1, "
                                              "joined by and/or/not and ( )")
     p.add_argument("-t", "--tcp", action="store_true", help="TCP sockets")
@@ -891,6 +895,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-p", "--processes", action="store_true", help="the process holding each socket")
     p.add_argument("-e", "--extended", action="store_true", help="the owner's uid and the socket's sk")
     p.add_argument("-i", "--info", action="store_true", help="each connection's TCP state: cwnd, rtt, rto, mss")
+    p.add_argument("-m", "--memory", action="store_true", help="each socket's memory, as skmem:(r,rb,t,tb,...)")
     p.add_argument("-H", "--no-header", action="store_true", help="no header line")
     p.add_argument("-j", "--json", action="store_true", help="as JSON with stable field names")
     client_args(p, "--on", "on", "the host (default: the first)")

@@ -50,3 +50,18 @@ def test_columns_are_as_wide_as_their_widest_cell_and_netid_shows_for_several_ki
     assert lines[3].split() == ["udp", "UNCONN", "0", "0", "0.0.0.0:53", "0.0.0.0:*"]
     assert len({line.index("Recv-Q") if i == 0 else None for i, line in enumerate(lines)} - {None}) == 1
     assert table(SOCKS[:1], netid=False, header=False)[0].split() == ["LISTEN", "0", "128", "0.0.0.0:80", "0.0.0.0:*"]
+
+
+def test_m_puts_each_sockets_memory_on_the_next_line_with_i_after_it():
+    from pktpath.pb import l4_pb2, socket_pb2
+
+    mem = socket_pb2.SkMemInfo(rmem_alloc=832, rcvbuf=212992, sndbuf=212992, drops=3)
+    udp = Sock("udp", "UNCONN", 832, 0, "0.0.0.0", 53, "0.0.0.0", 0, 5, skmem=mem)
+    lines = table([udp], netid=False, memory=True, header=False)
+    assert lines[1] == "\t skmem:(r832,rb212992,t0,tb212992,f0,w0,o0,bl0,d3)"
+    tcp = Sock("tcp", "ESTAB", 0, 0, "10.0.0.2", 80, "10.0.0.1", 40000, 2, skmem=mem,
+               info=l4_pb2.TcpSockInfo(cong="cubic", cwnd=10, mss=1448, ssthresh=0x7FFFFFFF))
+    (_, second) = table([tcp], netid=False, memory=True, info=True, header=False)
+    assert second.startswith("\t skmem:(r832,") and ") cubic rto:0 rtt:0.0 mss:1448 cwnd:10 " in second
+    timewait = Sock("tcp", "TIME-WAIT", 0, 0, "10.0.0.2", 80, "10.0.0.1", 39999, 4)  # no socket: no memory
+    assert len(table([timewait], netid=False, memory=True, header=False)) == 1

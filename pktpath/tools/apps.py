@@ -271,7 +271,6 @@ def recv(api: SocketApi, port: int, *, count: int = 1, timeout: float = 10.0) ->
 
 
 
-_CONSTANTS = {"DefaultTTL", "Forwarding", "RtoAlgorithm", "RtoMin", "RtoMax", "MaxConn"}  # not events
 
 
 class HostView:
@@ -309,17 +308,15 @@ class HostView:
                     group[k] = group.get(k, 0) + v
         return groups
 
-    NETSTAT_GROUPS = ("Ip", "IpExt", "Icmp", "Tcp", "Udp", "Drops")
+    NETSTAT_GROUPS = ("Ip", "Icmp", "IcmpMsg", "Tcp", "Udp", "TcpExt", "IpExt", "Drops")
 
     def netstat(self, groups=NETSTAT_GROUPS) -> list[str]:
-        """netstat -s, compact: the non-zero counters of each group."""
-        counters = self.counters()
-        lines = []
-        for name in groups:
-            values = {k: v for k, v in counters.get(name, {}).items() if v and k not in _CONSTANTS}
-            if values:
-                lines.append(f"{name}: " + " ".join(f"{k}={v}" for k, v in sorted(values.items())))
-        return lines
+        """netstat -s, in net-tools' words: the kernel's groups as the kernel orders them, then
+        pktpath's own (Drops by reason) as netstat prints a group it has no prose for."""
+        from pktpath.tools.netstat import KERNEL_ORDER, netstat_s
+
+        counters = self.counters()  # the kernel's groups are there from boot, zeros and all
+        return netstat_s({name: counters.get(name, {}) for name in groups if name in KERNEL_ORDER or name in counters})
 
     def dev_stats(self, devs) -> dict[str, dict[str, int]]:
         """/proc/net/dev's counters by interface, with NetDevStats' field names."""

@@ -1,6 +1,6 @@
 """`pktpath ss`: ss(8) over a running host — which sockets (-t, -u; -l listening, -a all,
 by default the connected ones), what of them (-p the process, -e uid and sk, -i TCP's
-internals) and ss's filter: `state established`, `dport = :80`, `src 10.0.0.1`, joined
+internals, -m their memory) and ss's filter: `state established`, `dport = :80`, `src 10.0.0.1`, joined
 by and, or, not and parentheses (misc/ss.c, ssfilter.y).
 
 TCP sockets come from L4 (every one it runs: listeners, connections, TIME-WAIT), datagram
@@ -43,23 +43,38 @@ class Sock:
     sk: int
     users: list = field(default_factory=list)
     info: object = None  # TCP's TcpSockInfo, for -i
+    skmem: object = None  # the socket layer's SkMemInfo, for -m (a TIME-WAIT socket has none)
 
 
 def sockets(view, *, tcp: bool, udp: bool) -> list[Sock]:
     """Every TCP socket L4 has and every datagram socket of the socket layer."""
     table = view.stub["socket"].ListSockets(empty_pb2.Empty(), timeout=5).sockets
-    users = {s.sk: list(s.users) for s in table if s.users}
+    by_sk = {s.sk: s for s in table}
     out = []
     if udp:  # ss dumps UDP's table before TCP's
         for s in table:
             if s.netid == "udp":
                 out.append(Sock("udp", s.state, s.recv_q, s.send_q, s.local.addr, s.local.port, s.peer.addr or
-                                "0.0.0.0", s.peer.port, s.sk, users.get(s.sk, [])))
+                                "0.0.0.0", s.peer.port, s.sk, list(s.users), skmem=s.skmem))
     if tcp:
         for t in view.stub["l4"].GetTcpSockets(empty_pb2.Empty(), timeout=5).socks:
+            mine = by_sk.get(t.sk)
+            skmem = None
+            if mine is not None:  # the receive buffer as L4's autotuning left it
+                skmem = type(mine.skmem)()
+                skmem.CopyFrom(mine.skmem)
+                skmem.rcvbuf = t.rcvbuf
             out.append(Sock("tcp", t.state, t.recv_q, t.send_q, t.saddr, t.sport, t.daddr if t.dport else "0.0.0.0",
-                            t.dport, t.sk, users.get(t.sk, []), t))
+                            t.dport, t.sk, list(mine.users) if mine else [], t, skmem))
     return out
+
+
+SKMEM = (("r", "rmem_alloc"), ("rb", "rcvbuf"), ("t", "wmem_alloc"), ("tb", "sndbuf"), ("f", "fwd_alloc"),
+         ("w", "wmem_queued"), ("o", "optmem"), ("bl", "backlog"), ("d", "drops"))  # ss.c print_skmeminfo
+
+
+def skmem_text(m) -> str:
+    return "skmem:(" + ",".join(f"{short}{getattr(m, name)}" for short, name in SKMEM) + ")"
 
 
 # -- the filter ------------------------------------------------------------------------------
@@ -171,12 +186,12 @@ def _compare(value: int, op: str, port: int) -> bool:
 
 # -- the table -----------------------------------------------------------------------------------
 def table(socks: list[Sock], *, netid: bool, state: bool = True, processes: bool = False, extended: bool = False,
-          info: bool = False, header: bool = True) -> list[str]:
+          info: bool = False, memory: bool = False, header: bool = True) -> list[str]:
     """ss's columns, laid out as ss lays them: Netid (when more than one kind is asked for),
     State (unless one state is), Recv-Q, Send-Q, each address right-aligned up to the ":"
     and its port left-aligned after it — the header's "Address:Port" split there too, so a
     column of "*" ports lets "Port" run into the next column, as ss does — then the
-    process; -e and -i add to a socket's line or the next."""
+    process; -e adds to a socket's line, -m and -i make the next one (skmem first)."""
     rows = []
     for s in socks:
         cells = ([s.netid] if netid else []) + ([s.state] if state else []) + [str(s.recv_q), str(s.send_q)]
@@ -205,18 +220,21 @@ def table(socks: list[Sock], *, netid: bool, state: bool = True, processes: bool
     out = [line(head, ("Local Address", "Port"), ("Peer Address", "Port"), "Process")] if header else []
     for cells, local, peer, extra, s in rows:
         out.append(line(cells, local, peer, extra))
+        more = [skmem_text(s.skmem)] if memory and s.skmem is not None else []
         if info and s.info is not None and s.state != "LISTEN":
             t = s.info
             ssthresh = f" ssthresh:{t.ssthresh}" if t.ssthresh < 0x7FFFFFFF else ""
-            out.append(f"\t {t.cong} rto:{t.rto_ms:.0f} rtt:{t.srtt_ms:.1f} mss:{t.mss} cwnd:{t.cwnd}{ssthresh}"
-                       f" snd_wnd:{t.snd_wnd} rcv_wnd:{t.rcv_wnd} unacked:{t.unacked} rb:{t.rcvbuf}")
+            more.append(f"{t.cong} rto:{t.rto_ms:.0f} rtt:{t.srtt_ms:.1f} mss:{t.mss} cwnd:{t.cwnd}{ssthresh}"
+                        f" snd_wnd:{t.snd_wnd} rcv_wnd:{t.rcv_wnd} unacked:{t.unacked} rb:{t.rcvbuf}")
+        if more:
+            out.append("\t " + " ".join(more))
     return out
 
 
 def ss(view, *, tcp: bool = False, udp: bool = False, listening: bool = False, all_: bool = False,
-       processes: bool = False, extended: bool = False, info: bool = False, header: bool = True,
-       filter_words: list[str] = (), json: bool = False) -> list:
-    """The lines `ss [-t] [-u] [-l|-a] [-p] [-e] [-i] [-H] [FILTER]` prints; with json, its
+       processes: bool = False, extended: bool = False, info: bool = False, memory: bool = False,
+       header: bool = True, filter_words: list[str] = (), json: bool = False) -> list:
+    """The lines `ss [-t] [-u] [-l|-a] [-p] [-e] [-i] [-m] [-H] [FILTER]` prints; with json, its
     sockets as records (stable field names) instead."""
     if not tcp and not udp:
         tcp = udp = True  # ss alone: every kind of socket (pktpath has these two)
@@ -228,13 +246,15 @@ def ss(view, *, tcp: bool = False, udp: bool = False, listening: bool = False, a
     if json:
         return [record(s) for s in chosen]
     return table(chosen, netid=tcp and udp, state=len(states) > 1, processes=processes, extended=extended,
-                 info=info, header=header)
+                 info=info, memory=memory, header=header)
 
 
 def record(s: Sock) -> dict:
     rec = {"netid": s.netid, "state": s.state, "recv_q": s.recv_q, "send_q": s.send_q,
            "local": {"addr": s.saddr, "port": s.sport}, "peer": {"addr": s.daddr, "port": s.dport}, "sk": s.sk,
            "users": [{"comm": u.comm, "pid": u.pid, "fd": u.fd} for u in s.users]}
+    if s.skmem is not None:
+        rec["skmem"] = {name: getattr(s.skmem, name) for _, name in SKMEM}
     if s.info is not None:
         t = s.info
         rec["tcp_info"] = {"cong": t.cong, "rto_ms": t.rto_ms, "rtt_ms": t.srtt_ms, "mss": t.mss, "cwnd": t.cwnd,

@@ -224,6 +224,7 @@ class Ipv4:
                 self.mib.inc(ICMP, "InCsumErrors")
                 return self._drop(skb, pb.SKB_DROP_REASON_ICMP_CSUM, "icmp_rcv")
             return self._drop(skb, pb.SKB_DROP_REASON_ICMP_INVALID, "icmp_rcv")
+        self.mib.inc("IcmpMsg", f"InType{icmph.type}")  # ICMPMSGIN_INC_STATS: every type, known or not
         name = TYPE_NAMES.get(icmph.type)
         if name:
             self.mib.inc(ICMP, "In" + name)
@@ -333,7 +334,8 @@ class Ipv4:
         return skb
 
     def _icmp_xmit(self, skb, icmph: IcmpHdr, flow: Flowi4) -> None:
-        self.mib.inc(ICMP, "OutMsgs")
+        self.mib.inc(ICMP, "OutMsgs")  # icmp_out_count()
+        self.mib.inc("IcmpMsg", f"OutType{icmph.type}")
         name = TYPE_NAMES.get(icmph.type)
         if name:
             self.mib.inc(ICMP, "Out" + name)

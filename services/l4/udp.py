@@ -257,7 +257,8 @@ class Datagram:
         skb.record(s.EXIT, L4, self.host, "ping_v4_push_pending_frames")
         err = self._ip_queue_xmit([skb])
         if not err:
-            self.mib.inc(ICMP, "OutMsgs")
+            self.mib.inc(ICMP, "OutMsgs")  # icmp_out_count(), as ping_v4_sendmsg calls it
+            self.mib.inc("IcmpMsg", f"OutType{ICMP_ECHO}")
             self.mib.inc(ICMP, "OutEchos")
         return err
 

@@ -24,7 +24,7 @@ from pktpath.flow import TcpChild
 from pktpath.hop import Hop, batches
 from pktpath.pb import l4_pb2, l4_pb2_grpc, socket_pb2, socket_pb2_grpc
 from pktpath.services.socket.files import Task, Tasks, files_maxfiles_init
-from pktpath.services.socket.sock import SocketLayer, dontwait
+from pktpath.services.socket.sock import SocketLayer, dontwait, sk_get_meminfo
 from pktpath.services.socket.wait import POLL_ALWAYS, POLL_ANY, POLLNVAL, wait_async
 from pktpath.sockerr import SockError
 from pktpath.trace import sampler
@@ -489,7 +489,8 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
             task, fd = owners.get(id(k), (None, -1))
             info = table.sockets.add(fd=fd, netid=k.netid, state=state, recv_q=recv_q, send_q=send_q, sk=k.sk,
                                      local=socket_pb2.Sockaddr(addr=ip_to_str(k.saddr), port=k.sport),
-                                     peer=socket_pb2.Sockaddr(addr=ip_to_str(k.daddr), port=k.dport))
+                                     peer=socket_pb2.Sockaddr(addr=ip_to_str(k.daddr), port=k.dport),
+                                     skmem=sk_get_meminfo(k))
             if task is not None:
                 info.users.add(comm=task.comm, pid=task.pid, fd=fd)
         return table

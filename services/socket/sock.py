@@ -34,7 +34,7 @@ from typing import NamedTuple
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.flow import IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, Flowi4
-from pktpath.pb import skbuff_pb2
+from pktpath.pb import skbuff_pb2, socket_pb2
 from pktpath.services.socket.stream import Stream, StreamState, tcp_poll
 from pktpath.services.socket.wait import (
     POLL_READ, POLL_WRITE, POLLERR, POLLHUP, POLLRDHUP, POLLWRBAND, Blocking, WaitQueue, wait_sync, would_block,
@@ -73,6 +73,16 @@ def truesize(skb) -> int:
     return skb.end + SKB_TRUESIZE_OVERHEAD
 
 
+def sk_get_meminfo(sock: "Sock") -> "socket_pb2.SkMemInfo":
+    """sk_get_meminfo() (net/core/sock.c), what ss -m prints as skmem: a stream socket's
+    receive memory is the truesize of the skbs its queue holds, as a datagram socket's."""
+    with sock.lock:
+        rmem = sum(truesize(skb) for skb in sock.queue) if sock.stream is not None else sock.rmem
+        queued = sock.stream.wmem if sock.stream is not None else 0
+        return socket_pb2.SkMemInfo(rmem_alloc=rmem, rcvbuf=sock.rcvbuf, sndbuf=sock.sndbuf, wmem_queued=queued,
+                                    drops=sock.drops)
+
+
 def dontwait(flags: int, timeout: float | None) -> float | None:
     """MSG_DONTWAIT makes one call non-blocking: no time to wait at all."""
     return 0 if flags & MSG_DONTWAIT else timeout
@@ -101,6 +111,7 @@ class Sock:
     shutdown: int = 0
     closed: bool = False
     rmem: int = 0                  # sk_rmem_alloc
+    drops: int = 0                 # sk_drops: datagrams the full receive buffer refused
     reuseaddr: bool = False        # SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE: kept and reported
     reuseport: bool = False
     keepalive: bool = False
@@ -447,9 +458,11 @@ class SocketLayer:
             if len(refused) < len(queued):
                 sock.wq.wake(POLL_READ)  # sk_data_ready
             for skb, reason in refused:
-                if reason == pb.SKB_DROP_REASON_SOCKET_RCVBUFF and sock.protocol == IPPROTO_UDP:
-                    self.mib.inc("Udp", "RcvbufErrors")
-                    self.mib.inc("Udp", "InErrors")
+                if reason == pb.SKB_DROP_REASON_SOCKET_RCVBUFF:
+                    sock.drops += 1  # atomic_inc(&sk->sk_drops) in __udp_enqueue_schedule_skb
+                    if sock.protocol == IPPROTO_UDP:
+                        self.mib.inc("Udp", "RcvbufErrors")
+                        self.mib.inc("Udp", "InErrors")
                 self.drop(skb, reason, "__udp_enqueue_schedule_skb")
             dropped += len(refused)
         return len(skbs) - dropped, dropped

@@ -207,7 +207,7 @@ def test_ss_lists_and_filters_sockets_as_the_kernels_ss_does(lossy_topology, ker
 
         for flags in (["-tan"], ["-uan"], ["-an"], ["-tln"], ["-tn"], ["-Htn"],
                       ["-tn", "state", "established", "( dport = :9300 or sport = :9300 )"],
-                      ["-an", "sport = :9301"]):
+                      ["-an", "sport = :9301"], ["-tlmn"], ["-ulmn"]):  # -m: idle sockets' memory, the same
             kernel = subprocess.run(["ip", "netns", "exec", "pktpath-ipa", "ss", *flags], capture_output=True,
                                     text=True, timeout=30).stdout
             kernel = "\n".join(line for line in kernel.splitlines()
@@ -215,6 +215,10 @@ def test_ss_lists_and_filters_sockets_as_the_kernels_ss_does(lossy_topology, ker
             ours = pktpath(sup, "ss", *flags, "--on", "A")
             assert ours.returncode == 0, ours.stderr
             assert words(ours.stdout) == words(kernel), flags
+        established = pktpath(sup, "ss", "-tmn", "--on", "A").stdout.splitlines()
+        memory = re.fullmatch(r"\t skmem:\(r(\d+),rb(\d+),t0,tb(\d+),f0,w0,o0,bl0,d0\)", established[2])
+        assert memory, established  # the 5 unread bytes, charged their skb's truesize as the kernel does
+        assert int(memory[1]) > 5 and int(memory[2]) >= 131072 and int(memory[3]) >= 16384, established
     finally:
         server.kill()
         client.kill()
@@ -383,7 +387,7 @@ def test_query_commands_answer_json_that_parses_with_stable_field_names(lossy_to
     assert all(set(s) >= {"netid", "state", "recv_q", "send_q", "local", "peer", "sk", "users"} for s in listening)
     assert isinstance(j("ss", "-aj", "--on", "A"), list)
     netstat = j("netstat", "-j", "--on", "A")
-    assert set(netstat) == {"Ip", "IpExt", "Icmp", "Tcp", "Udp", "Drops"} and netstat["Ip"]["InReceives"] > 0
+    assert {"Ip", "IpExt", "Icmp", "Tcp", "TcpExt", "Udp", "Drops"} <= set(netstat) and netstat["Ip"]["InReceives"] > 0
     assert j("netstat", "Udp", "-j", "--on", "A").keys() == {"Udp"}
     (qdisc,) = j("tc", "-j", "qdisc", "show", "--on", "A")
     assert qdisc["kind"] == "netem" and qdisc["dev"] == "eth0" and qdisc["options"]["loss"] == 0.05
@@ -395,6 +399,22 @@ def test_query_commands_answer_json_that_parses_with_stable_field_names(lossy_to
     status = j("status", "-j")
     assert status["base_port"] == sup.base_port and len(status["services"]) == 13
     assert {s["state"] for s in status["services"]} == {"serving"}
+
+
+def test_netstat_says_the_counters_in_net_tools_words(lossy_topology):
+    """The prose and layout are checked against net-tools' netstat in tests/test_netstat.py;
+    here, that a running host's counters come out in them."""
+    import json
+
+    sup = lossy_topology
+    assert pktpath(sup, "ping", "10.0.0.2", "-c", "3", "-i", "0.2", "-W", "2").returncode == 0
+    counters = json.loads(pktpath(sup, "netstat", "-j", "--on", "A").stdout)
+    text = pktpath(sup, "netstat", "-s", "--on", "A").stdout
+    assert f"Ip:\n    Forwarding: 2\n    {counters['Ip']['InReceives']} total packets received\n" in text
+    assert f"    {counters['Icmp']['OutMsgs']} ICMP messages sent\n" in text
+    assert f"    ICMP output histogram:\n        echo requests: {counters['Icmp']['OutEchos']}\n" in text
+    assert f"IcmpMsg:\n        InType0: {counters['IcmpMsg']['InType0']}\n" in text  # echo replies, by type
+    assert "\nUdp:\n    0 packets received\n" in text and "\nTcpExt:\n" in text  # the kernel's groups, always
 
 
 def test_tracepath_finds_the_path_mtu_behind_the_router(router_topology):
