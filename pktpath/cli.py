@@ -733,17 +733,13 @@ def _cmd_copies(args) -> int:
 COPIES_MARK = "<!-- pktpath copies: generated below -->"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """pktpath's commands and their arguments."""
+    from importlib.metadata import version
+
     from pktpath.config import DEFAULT_BASE_PORT
     from pktpath.service import LAYERS
     from pktpath.topology import builtins
-
-    # A shell starts a background job (`pktpath tcpdump ... &` in a script) with SIGINT
-    # ignored, and Python then leaves it so: Ctrl-C and kill -INT would do nothing. Every
-    # command stops on SIGINT, as tcpdump installs its handlers whatever it inherited.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    from importlib.metadata import version
 
     ap = argparse.ArgumentParser(prog="pktpath", description="The Linux packet path, one gRPC service per layer.")
     ap.add_argument("-V", "--version", action="version", version=f"pktpath {version('pktpath')}")
@@ -772,7 +768,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("health", help="ask a service's gRPC health check (exit 0: SERVING)")
     p.add_argument("target", help="host:port")
     p.add_argument("--service", default="", help="the service name to ask about (default: the server)")
-    p.add_argument("--timeout", type=float, default=3.0)
+    p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer (default 3)")
     p.set_defaults(func=_cmd_health)
     p = sub.add_parser("up", help="run every service of a topology as local processes until Ctrl-C")
     p.add_argument("topology", nargs="?", default="default",
@@ -822,11 +818,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("send", help="send UDP datagrams from a host")
     p.add_argument("dest", help="an IPv4 address")
     p.add_argument("port", type=int, help="the UDP port")
-    p.add_argument("-c", "--count", type=int, default=1)
+    p.add_argument("-c", "--count", type=int, default=1, help="datagrams to send (default 1)")
     p.add_argument("-s", "--size", type=int, default=64, help="payload bytes (default 64)")
     p.add_argument("--data", help="send this text instead")
-    p.add_argument("--sport", type=int, default=0, help="bind this source port first")
-    p.add_argument("-i", "--interval", type=float, default=0.0)
+    p.add_argument("--sport", type=int, default=0, help="bind this source port first (default 0: the kernel "
+                                                        "picks one at the first send)")
+    p.add_argument("-i", "--interval", type=float, default=0.0, help="seconds between datagrams (default 0)")
     client_args(p, "--on", "on", "the sending host (default: the first)")
     p.set_defaults(func=_cmd_send)
     p = sub.add_parser("status", help="each service of the running topology: state, pid, restarts, uptime")
@@ -845,8 +842,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("recv", help="receive UDP datagrams on a host")
     p.add_argument("port", type=int, help="the UDP port to bind")
-    p.add_argument("-c", "--count", type=int, default=1)
-    p.add_argument("--timeout", type=float, default=30.0, help="give up after this many seconds of silence")
+    p.add_argument("-c", "--count", type=int, default=1, help="datagrams to receive (default 1)")
+    p.add_argument("--timeout", type=float, default=30.0, help="give up after this many seconds of silence "
+                                                               "(default 30)")
     p.add_argument("-x", "--hex", action="store_true", help="each payload in hex and ASCII, not as text")
     client_args(p, "--on", "on", "the receiving host (default: the first)")
     p.set_defaults(func=_cmd_recv)
@@ -857,7 +855,7 @@ def main(argv: list[str] | None = None) -> int:
                         "and L4 hands down to it; written as pcapng)")
     p.add_argument("expression", nargs="*", help="a pcap-filter expression, as tcpdump takes it: "
                                                  "host 10.0.0.2 and (tcp port 80 or icmp)")
-    p.add_argument("-c", "--count", type=int, default=0, help="stop after this many frames")
+    p.add_argument("-c", "--count", type=int, default=0, help="stop after this many frames (default: Ctrl-C)")
     p.add_argument("-w", "--write", metavar="FILE", help="write a pcap file (tshark, Wireshark, scapy read it)")
     p.add_argument("-r", "--read", metavar="FILE", help="read frames from a pcap or pcapng file instead")
     p.add_argument("-s", "--snaplen", type=int, default=0, help="bytes kept per frame (default 262144)")
@@ -932,7 +930,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("trace", help="every event of the packets a filter matches, as pwru prints them")
     p.add_argument("filter", nargs="*", help="a pcap-filter expression, as pwru and tcpdump take it: "
                                              "'host 10.0.0.2 and (udp port 53 or icmp)'")
-    p.add_argument("-c", "--count", type=int, default=0, help="stop after this many lines")
+    p.add_argument("-c", "--count", type=int, default=0, help="stop after this many lines (default: Ctrl-C)")
     p.add_argument("--timeout", type=float, help="stop after this many seconds")
     client_args(p)  # the orchestrator sees every host
     p.set_defaults(func=_cmd_trace)
@@ -950,13 +948,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("hex", nargs="+", help="frame bytes in hex (spaces allowed)")
     p.set_defaults(func=_cmd_decode)
     p = sub.add_parser("serve", help="run one layer's gRPC service")
-    p.add_argument("layer", choices=sorted(LAYERS))
+    p.add_argument("layer", choices=sorted(LAYERS), help="the layer this process serves")
     p.add_argument("--listen", help="host:port (port 0: any free port); default: from the topology's layout")
     p.add_argument("--host", help="the topology host this service belongs to (omit: the draft servicer)")
     p.add_argument("--topology", default="default", help="topology file or built-in name (default: default)")
     p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
     p.add_argument("--run-id", help="names this run's shared memory (default: the base port)")
     p.set_defaults(func=_cmd_serve)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    # A shell starts a background job (`pktpath tcpdump ... &` in a script) with SIGINT
+    # ignored, and Python then leaves it so: Ctrl-C and kill -INT would do nothing. Every
+    # command stops on SIGINT, as tcpdump installs its handlers whatever it inherited.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    ap = parser()
     args, extra = ap.parse_known_args(argv)
     if args.command == "iptables":  # iptables' own options are its words, parsed by pktpath.tools.iptables
         args.words = extra or ["-L"]

@@ -29,3 +29,22 @@ def test_a_filter_that_does_not_parse_is_tcpdumps_error():
     out = subprocess.run([*PKTPATH, "tcpdump", "-r", "/nonexistent", "host", "and"], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 1 and "can't parse filter expression: syntax error" in out.stderr
+
+
+def test_every_option_with_a_default_says_it_and_every_positional_says_what_it_is():
+    import argparse
+
+    from pktpath.cli import parser
+
+    commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    silent = []
+    for name, sub in commands.items():
+        for action in sub._actions:
+            if action.help == argparse.SUPPRESS or isinstance(action, argparse._HelpAction):
+                continue
+            if not action.option_strings and not action.help:
+                silent.append(f"{name} {action.dest}: no help")
+            shown = action.default is not None and action.default is not False and action.nargs != 0
+            if action.option_strings and shown and "default" not in (action.help or ""):
+                silent.append(f"{name} {action.option_strings[0]}: default {action.default!r} not said")
+    assert silent == []
