@@ -513,7 +513,7 @@ def _cmd_tcpdump(args) -> int:
 
     from pktpath.config import LAYERS
     from pktpath.pb import l2_pb2_grpc, trace_pb2, trace_pb2_grpc
-    from pktpath.tools.capture import LINKTYPE_NAMES, PcapFilter, PcapngWriter, PcapWriter
+    from pktpath.tools.capture import LINKTYPE_NAMES, PcapFilter, PcapngWriter, PcapWriter, TcpSeqHash
     from pktpath.topology import TopologyError
 
     try:
@@ -521,8 +521,9 @@ def _cmd_tcpdump(args) -> int:
     except ValueError as exc:  # tcpdump: "tcpdump: can't parse filter expression: syntax error", exit 1
         print(f"pktpath tcpdump: {exc}", file=sys.stderr)
         return 1
+    seqs = None if args.absolute else TcpSeqHash()
     if args.read:
-        return _tcpdump_file(args, flt)
+        return _tcpdump_file(args, flt, seqs)
     topo, addrs = _running_topology(args)
     host, _, point = (args.interface or "").rpartition(":")
     host = host or args.on or topo.hosts[0].name
@@ -562,7 +563,7 @@ def _cmd_tcpdump(args) -> int:
                 elif pcap:
                     pcap.write(f.ts_ns, f.data, f.len)
                 else:
-                    _print_frame(args, f)
+                    _print_frame(args, f, seqs)
                 if args.count and n >= args.count:
                     stream.cancel()
                     break
@@ -580,22 +581,23 @@ def _cmd_tcpdump(args) -> int:
     return 0
 
 
-def _print_frame(args, f) -> None:
+def _print_frame(args, f, seqs) -> None:
     """One frame as tcpdump -n prints it: the time, where (a device, a layer's entry), the
-    direction, the summary (-e, -v), then -X's hex and ASCII (-XX: from the link header)."""
+    direction, the summary (-e, -v; TCP's sequence numbers relative by seqs, or -S), then
+    -X's hex and ASCII (-XX: from the link header)."""
     from pktpath.tools.capture import LINKTYPE_ETHERNET, clock, describe, hexdump
 
     where = f"{f.dev or '-'} {f.func}" if f.func else f.dev
     direction = f" {'Out' if f.outgoing else 'In '}" if where else ""
     print(f"{clock(f.ts_ns)}{' ' + where if where else ''}{direction} "
-          f"{describe(f, link=args.link, verbose=bool(args.verbose))}", flush=True)
+          f"{describe(f, link=args.link, verbose=bool(args.verbose), seqs=seqs)}", flush=True)
     if args.hex:
         data = f.data[14:] if (f.linktype or LINKTYPE_ETHERNET) == LINKTYPE_ETHERNET and args.hex < 2 else f.data
         for line in hexdump(data):
             print(line)
 
 
-def _tcpdump_file(args, flt) -> int:
+def _tcpdump_file(args, flt, seqs) -> int:
     """tcpdump -r FILE: a pcap or pcapng file (pktpath's or anyone's), read by libpcap."""
     from types import SimpleNamespace
 
@@ -621,7 +623,7 @@ def _tcpdump_file(args, flt) -> int:
         if not flt.match(frame):
             continue
         n += 1
-        _print_frame(args, frame)
+        _print_frame(args, frame, seqs)
         if args.count and n >= args.count:
             break
     return 0
@@ -860,6 +862,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-r", "--read", metavar="FILE", help="read frames from a pcap or pcapng file instead")
     p.add_argument("-s", "--snaplen", type=int, default=0, help="bytes kept per frame (default 262144)")
     p.add_argument("-n", dest="numeric", action="store_true", help="addresses as numbers (always so)")
+    p.add_argument("-S", dest="absolute", action="store_true", help="absolute TCP sequence numbers (default: "
+                                                                    "relative to each connection's first)")
     p.add_argument("-e", dest="link", action="store_true", help="print the link-level header")
     p.add_argument("-v", dest="verbose", action="count", default=0, help="the IP header's fields, checksums")
     p.add_argument("-X", dest="hex", action="count", default=0,

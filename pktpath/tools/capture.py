@@ -108,18 +108,19 @@ class PcapngWriter:
         self.f.write(_block(_EPB, body + _pad4(data) + _options(opts)))
 
 
-def describe(frame, *, link: bool = False, verbose: bool = False) -> str:
+def describe(frame, *, link: bool = False, verbose: bool = False, seqs: "TcpSeqHash | None" = None) -> str:
     """A CapturedFrame in tcpdump's manner (`tcpdump -n`), whatever its link type; with
-    link (-e) the Ethernet header first, with verbose (-v) the IP header's fields."""
+    link (-e) the Ethernet header first, with verbose (-v) the IP header's fields, with seqs
+    TCP's sequence numbers relative to each conversation's first (without: -S's absolute)."""
     linktype = frame.linktype or LINKTYPE_ETHERNET
     if linktype == LINKTYPE_IPV4:
-        return summary_ip(frame.data, verbose=verbose)
+        return summary_ip(frame.data, verbose=verbose, seqs=seqs)
     if linktype == LINKTYPE_WIRESHARK_UPPER_PDU:
         flow = f"{frame.saddr or '(src not chosen yet)'} > {frame.daddr}"
         if frame.upper == "data":
             return f"{flow}: payload, length {frame.len} (no transport header yet)"
         return f"{flow}: {_summary_l4(frame.upper, frame.data)} (no IP header yet)"
-    return summary(frame.data, link=link, verbose=verbose)
+    return summary(frame.data, link=link, verbose=verbose, seqs=seqs)
 
 
 def _summary_l4(upper: str, l4: bytes) -> str:
@@ -139,7 +140,7 @@ def _summary_l4(upper: str, l4: bytes) -> str:
 _ETHERTYPES = {ETH_P_IP: "IPv4", ETH_P_ARP: "ARP"}
 
 
-def summary(frame: bytes, *, link: bool = False, verbose: bool = False) -> str:
+def summary(frame: bytes, *, link: bool = False, verbose: bool = False, seqs: "TcpSeqHash | None" = None) -> str:
     """One line per Ethernet frame, as `tcpdump -n` prints it (-e: link, -v: verbose)."""
     try:
         eth = EthHdr.from_bytes(frame)
@@ -156,7 +157,7 @@ def summary(frame: bytes, *, link: bool = False, verbose: bool = False) -> str:
         return prefix + (text[5:] if link else text)  # -e: no "ARP, " after the type
     if eth.h_proto != ETH_P_IP:
         return prefix + f"ethertype 0x{eth.h_proto:04x}, length {len(frame)}"
-    text = summary_ip(body, verbose=verbose)
+    text = summary_ip(body, verbose=verbose, seqs=seqs)
     return prefix + (text[3:] if link and text.startswith("IP ") else text)  # -e: no "IP " after the type
 
 
@@ -191,7 +192,7 @@ def _ip_verbose(ip) -> str:
             f"proto {proto} ({ip.protocol}), length {ip.tot_len})")
 
 
-def summary_ip(body: bytes, *, verbose: bool = False) -> str:
+def summary_ip(body: bytes, *, verbose: bool = False, seqs: "TcpSeqHash | None" = None) -> str:
     """One line per IPv4 packet, as `tcpdump -n` prints it (-v: the header's fields first)."""
     try:
         ip = IpHdr.from_bytes(body)
@@ -204,7 +205,7 @@ def summary_ip(body: bytes, *, verbose: bool = False) -> str:
         return f"{head}{src} > {dst}: ip-proto-{ip.protocol}"
     try:
         if ip.protocol == IPPROTO_ICMP:
-            return f"{head}{src} > {dst}: {_summary_icmp(l4, verbose)}"
+            return f"{head}{src} > {dst}: {_summary_icmp(l4, verbose, seqs)}"
         if ip.protocol == IPPROTO_UDP:
             if len(l4) < 8:
                 return f"{head}{src} > {dst}: UDP, truncated"
@@ -214,19 +215,19 @@ def summary_ip(body: bytes, *, verbose: bool = False) -> str:
             return f"{head}{src}.{sport} > {dst}.{dport}: UDP, length {ulen - 8}"
         if ip.protocol == IPPROTO_TCP:
             cksum = _tcp_cksum(ip, l4) if verbose and not ip.mf else None
-            return f"{head}{_summary_tcp(src, dst, l4, cksum)}"
+            return f"{head}{_summary_tcp(ip, l4, cksum, seqs)}"
     except WireError as exc:
         return f"{head}{src} > {dst}: malformed {_PROTO_NAMES.get(ip.protocol, ip.protocol)}: {exc}"
     return f"{head}{src} > {dst}: ip-proto-{ip.protocol} {len(l4)}"
 
 
-def _summary_icmp(l4: bytes, verbose: bool = False) -> str:
+def _summary_icmp(l4: bytes, verbose: bool = False, seqs: "TcpSeqHash | None" = None) -> str:
     """print-icmp.c: an echo's id and sequence; an error names what it quotes (-v: and
     prints the quoted packet on the lines after)."""
     icmp = IcmpHdr.from_bytes(l4, verify_csum=False)
     text = _icmp_text(icmp, l4)
     if verbose and icmp.type in (3, 11) and len(l4) > 8:
-        text += "\n\t" + summary_ip(l4[8:], verbose=True)
+        text += "\n\t" + summary_ip(l4[8:], verbose=True, seqs=seqs)
     return text
 
 
@@ -262,26 +263,60 @@ def _tcp_cksum(ip, l4: bytes) -> str:
     return f"cksum {given:#06x} (incorrect -> {right:#06x})"
 
 
-def _summary_tcp(src: str, dst: str, l4: bytes, cksum: str | None = None) -> str:
-    """print-tcp.c with -S (absolute sequence numbers): flags, seq, ack, win, options, length."""
+class TcpSeqHash:
+    """print-tcp.c's tcp_seq_hash4: each conversation's initial sequence numbers, one entry
+    for both directions, recorded from its first segment with ACK set (or any SYN-ACK),
+    which prints absolute; later ones print relative to it. A bare SYN has no entry."""
+
+    def __init__(self) -> None:
+        self._conversations: dict[tuple, list[int]] = {}  # (addr, addr, ports) -> [th_seq, th_ack]
+
+    def relative(self, ip, tcp) -> tuple[int, int, int, int, bool]:
+        """(seq, ack, th_seq, th_ack, rev) for tcp_print to print, as tcpdump works them out."""
+        seq, ack = tcp.seq, tcp.ack_seq
+        if not tcp.ack:
+            return seq, ack, 0, 0, False
+        rev = tcp.source > tcp.dest or (tcp.source == tcp.dest and ip.saddr > ip.daddr)
+        key = ((ip.daddr, ip.saddr, tcp.dest << 16 | tcp.source) if rev
+               else (ip.saddr, ip.daddr, tcp.source << 16 | tcp.dest))
+        th = self._conversations.get(key)
+        if th is None or tcp.syn:  # new conversation: remember, print absolute
+            th = self._conversations[key] = [(ack - 1) & MASK32, seq] if rev else [seq, (ack - 1) & MASK32]
+        elif rev:
+            seq, ack = (seq - th[1]) & MASK32, (ack - th[0]) & MASK32
+        else:
+            seq, ack = (seq - th[0]) & MASK32, (ack - th[1]) & MASK32
+        return seq, ack, th[0], th[1], rev
+
+
+MASK32 = 0xFFFFFFFF
+
+
+def _summary_tcp(ip, l4: bytes, cksum: str | None = None, seqs: TcpSeqHash | None = None) -> str:
+    """print-tcp.c: flags, seq, ack, win, options, length; sequence numbers relative to the
+    conversation's first (seqs) or absolute (-S)."""
     tcp = TcpHdr.from_bytes(l4)
     flags = "".join(c for bit, c in _TCP_FLAGS if tcp.flags & bit) + ("." if tcp.ack else "")
     length = len(l4) - tcp.header_len
+    seq, ack, th_seq, th_ack, rev = (seqs.relative(ip, tcp) if seqs is not None
+                                     else (tcp.seq, tcp.ack_seq, 0, 0, False))
     parts = [f"Flags [{flags or 'none'}]", *([cksum] if cksum else [])]
     if length:
-        parts.append(f"seq {tcp.seq}:{tcp.seq + length}")
+        parts.append(f"seq {seq}:{(seq + length) & MASK32}")
     elif tcp.syn or tcp.fin or tcp.rst:  # a bare ACK has no sequence number worth printing
-        parts.append(f"seq {tcp.seq}")
+        parts.append(f"seq {seq}")
     if tcp.ack:
-        parts.append(f"ack {tcp.ack_seq}")
+        parts.append(f"ack {ack}")
     parts.append(f"win {tcp.window}")
     if tcp.options:
-        parts.append(f"options [{','.join(_tcp_option(o) for o in tcp.parsed_options(strict=False))}]")
+        sack_base = th_seq if rev else th_ack  # SACK blocks name the other direction's bytes
+        options = (_tcp_option(o, sack_base) for o in tcp.parsed_options(strict=False))
+        parts.append(f"options [{','.join(options)}]")
     parts.append(f"length {length}")
-    return f"{src}.{tcp.source} > {dst}.{tcp.dest}: {', '.join(parts)}"
+    return f"{ip_to_str(ip.saddr)}.{tcp.source} > {ip_to_str(ip.daddr)}.{tcp.dest}: {', '.join(parts)}"
 
 
-def _tcp_option(opt) -> str:
+def _tcp_option(opt, sack_base: int = 0) -> str:
     name = type(opt).__name__
     if name == "TcpOptMss":
         return f"mss {opt.mss}"
@@ -290,7 +325,8 @@ def _tcp_option(opt) -> str:
     if name == "TcpOptTimestamp":
         return f"TS val {opt.tsval} ecr {opt.tsecr}"
     if name == "TcpOptSack":
-        return "sack {} {}".format(len(opt.blocks), " ".join(f"{{{a}:{b}}}" for a, b in opt.blocks))
+        blocks = " ".join(f"{{{(a - sack_base) & MASK32}:{(b - sack_base) & MASK32}}}" for a, b in opt.blocks)
+        return f"sack {len(opt.blocks)} {blocks}"
     return {"TcpOptSackPerm": "sackOK", "TcpOptNop": "nop", "TcpOptEol": "eol"}.get(name, "unknown")
 
 
