@@ -139,6 +139,37 @@ FILTERS = ["", "arp", "icmp", "udp", "tcp", "host 10.0.0.2 and (tcp port 7101 or
            "udp and not port 7100", "tcp[tcpflags] & (tcp-syn|tcp-fin) != 0", "ether broadcast", "greater 1000"]
 
 
+# Each pcap-filter expression as a Wireshark display filter that means the same. ip.proto#1
+# is the outer header's (an ICMP error's quoted header has one too); reassembly is off, so a
+# later fragment is in "udp" as pcap-filter's "ip proto 17" has it, with no ports to match.
+DISPLAY = {"": "", "arp": "arp", "icmp": "ip.proto#1 == 1", "udp": "ip.proto#1 == 17", "tcp": "ip.proto#1 == 6",
+           "host 10.0.0.2 and (tcp port 7101 or icmp)":
+               "(ip.src#1 == 10.0.0.2 or ip.dst#1 == 10.0.0.2 or arp.src.proto_ipv4 == 10.0.0.2 or "
+               "arp.dst.proto_ipv4 == 10.0.0.2) and ((ip.proto#1 == 6 and tcp.port#1 == 7101) or ip.proto#1 == 1)",
+           "ip[6:2] & 0x1fff != 0": "ip.frag_offset#1 > 0",
+           "udp and not port 7100": "ip.proto#1 == 17 and not (udp.port#1 == 7100)",
+           "tcp[tcpflags] & (tcp-syn|tcp-fin) != 0":
+               "ip.proto#1 == 6 and (tcp.flags.syn#1 == 1 or tcp.flags.fin#1 == 1)",
+           "ether broadcast": "eth.dst == ff:ff:ff:ff:ff:ff", "greater 1000": "frame.len >= 1000"}
+
+
+def test_each_filter_chooses_the_frames_tshark_chooses_by_the_same_meaning(captures):
+    """An independent reading: Wireshark's own dissectors and display filters, not libpcap."""
+    from pktpath.tools.capture import clock
+
+    path = str(captures["A:eth0"])
+    assert set(DISPLAY) == set(FILTERS)
+    for expression, display in DISPLAY.items():
+        times = tshark(path, "-o", "ip.defragment:FALSE", "-T", "fields", "-e", "frame.time_epoch",
+                       *(["-Y", display] if display else []))
+        theirs = [clock(int(t.replace(".", ""))) for t in times]
+        ours = subprocess.run([sys.executable, "-m", "pktpath.cli", "tcpdump", "-r", path,
+                               *([expression] if expression else [])], capture_output=True, text=True, timeout=60)
+        assert ours.returncode == 0, ours.stderr
+        assert [line.split()[0] for line in ours.stdout.splitlines() if line[:1].isdigit()] == theirs, expression
+        assert theirs or expression == "greater 1000", expression
+
+
 def _without_time(text: str) -> list[str]:
     return [line.split(" ", 1)[1] if line[:1].isdigit() else line for line in text.splitlines()]
 
