@@ -684,6 +684,51 @@ def _cmd_drops(args) -> int:
     return 0
 
 
+def _cmd_drill(args) -> int:
+    """packetdrill scripts against the real kernel (--kernel): per script, pass or the first
+    difference as packetdrill says it, then a count of each."""
+    import time
+
+    from pktpath.drill.kernel import KernelHost
+    from pktpath.drill.parser import DrillSyntaxError, parse_file
+    from pktpath.drill.runner import Runner
+
+    if not args.kernel:
+        print("pktpath drill: scripts run against the Linux kernel (--kernel) so far; against a pktpath host "
+              "is the next step of issue 18", file=sys.stderr)
+        return 2
+    try:
+        defines = dict(d.split("=", 1) for d in args.define)
+    except ValueError:
+        print("pktpath drill: -D takes SYMBOL=VALUE", file=sys.stderr)
+        return 2
+    counts = {"pass": 0, "fail": 0, "unsupported": 0}
+    for path in args.scripts:
+        try:
+            script = parse_file(path)
+        except (DrillSyntaxError, OSError) as exc:
+            print(exc, file=sys.stderr)
+            counts["fail"] += 1
+            continue
+        started = time.monotonic()
+        host = KernelHost()
+        try:
+            outcome = Runner(script, host, tolerance_usecs=args.tolerance_usecs, defines=defines).run()
+        finally:
+            host.close()
+        counts[outcome.status] += 1
+        took = f"({time.monotonic() - started:.2f} s)"
+        if outcome.status == "pass":
+            print(f"{path}: pass {took}", flush=True)
+        elif outcome.status == "unsupported":
+            print(f"{path}: unsupported: {outcome.message}", flush=True)
+        else:
+            print(outcome.message, flush=True)
+    if len(args.scripts) > 1:
+        print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['unsupported']} unsupported")
+    return 0 if counts["pass"] == len(args.scripts) else 1
+
+
 def _cmd_decode(args) -> int:
     from pktpath.tools.walkthrough import decode_frame
 
@@ -948,6 +993,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, help="with a filter: stop after this many seconds")
     client_args(p, "--on", "on", "only this host (default: all)")
     p.set_defaults(func=_cmd_drops)
+    p = sub.add_parser("drill", help="run packetdrill scripts, as packetdrill does, against the Linux kernel",
+                       description="Each script's events at their times: system calls on the stack's sockets, "
+                                   "inbound packets injected, outbound ones checked field by field; local "
+                                   "192.168.0.1, remote 192.0.2.1, as the kernel's selftests run packetdrill.")
+    p.add_argument("scripts", nargs="+", metavar="SCRIPT.pkt", help="packetdrill scripts")
+    p.add_argument("--kernel", action="store_true", help="against the Linux kernel, in a network namespace with a "
+                                                         "TUN device (needs root)")
+    p.add_argument("--tolerance-usecs", type=int, default=4000,
+                   help="how far from its time an event may happen (default 4000, packetdrill's)")
+    p.add_argument("-D", "--define", action="append", default=[], metavar="SYMBOL=VALUE",
+                   help="a name for the scripts, as packetdrill's -D (default: none beyond the kernel "
+                        "selftests' CMSG_LEVEL_IP and CMSG_TYPE_RECVERR)")
+    p.set_defaults(func=_cmd_drill)
     p = sub.add_parser("decode", help="decode an Ethernet frame given in hex")
     p.add_argument("hex", nargs="+", help="frame bytes in hex (spaces allowed)")
     p.set_defaults(func=_cmd_decode)
