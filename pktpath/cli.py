@@ -423,6 +423,15 @@ def _cmd_show(args) -> int:
                 return 1
         elif args.command == "iptables":
             return _iptables(args, view)
+        elif args.command == "sysctl":
+            from pktpath.sysctl import SysctlError
+            from pktpath.tools.sysctl import run
+
+            try:
+                lines = run(view, args.words, show_all=args.all, write=args.write or any("=" in w for w in args.words))
+            except SysctlError as exc:
+                print(f"pktpath sysctl: {exc}", file=sys.stderr)
+                return 1
         elif args.command == "tc":
             from pktpath.tools.tc import TcError, run
 
@@ -952,6 +961,16 @@ def parser() -> argparse.ArgumentParser:
                        help="a host's netfilter chains, as iptables: -L -v -n, -A, -I, -D, -F, -Z, -P",
                        description="iptables(8) on a host: RULE is -s ADDR[/LEN] -d ADDR[/LEN] -p tcp|udp|icmp "
                                    "--sport N --dport N -j ACCEPT|DROP")
+    client_args(p, "--on", "on", "the host (default: the first)")
+    p.set_defaults(func=_cmd_show)
+    p = sub.add_parser("sysctl", help="a host's net.ipv4 TCP sysctls, as sysctl(8) reads and writes them",
+                       description="sysctl NAME... prints them; sysctl -w NAME=VALUE sets one on every layer "
+                                   "that reads it; a knob of a mechanism pktpath lacks takes only the value "
+                                   "pktpath behaves as")
+    p.add_argument("words", nargs="*", metavar="NAME[=VALUE]", help="e.g. net.ipv4.tcp_rmem, "
+                                                                   "net.ipv4.tcp_sack=0")
+    p.add_argument("-w", "--write", action="store_true", help="set (NAME=VALUE also sets)")
+    p.add_argument("-a", "--all", action="store_true", help="every sysctl pktpath has")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("tc", help="a host's root qdiscs, and netem changed while it runs, as tc(8)",

@@ -94,3 +94,24 @@ def checked(handler):
         except Invalid as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     return rpc
+
+
+SYSCTL_STATUS = {"ENOENT": grpc.StatusCode.NOT_FOUND, "EINVAL": grpc.StatusCode.INVALID_ARGUMENT,
+                 "EOPNOTSUPP": grpc.StatusCode.UNIMPLEMENTED}
+
+
+def sysctl(sysctls, request, context, mib):
+    """A layer's Sysctl RPC: read when no value is given, else set; a name pktpath has not,
+    a value the knob does not take, or one of a mechanism pktpath lacks ends the call with
+    NOT_FOUND, INVALID_ARGUMENT or UNIMPLEMENTED and is counted (Sysctl Refused)."""
+    from pktpath.pb import skbuff_pb2
+    from pktpath.sysctl import SysctlError
+
+    try:
+        value = sysctls.set(request.name, request.value) if request.value else sysctls.get(request.name)
+    except SysctlError as exc:
+        mib.inc("Sysctl", "Refused")
+        context.abort(SYSCTL_STATUS[exc.errno_name], str(exc))
+    if request.value:
+        mib.inc("Sysctl", "Set")
+    return skbuff_pb2.SysctlValue(name=request.name.replace("/", "."), value=value)

@@ -319,6 +319,9 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
     def GetCounters(self, request, context):
         return self.mib.to_proto()
 
+    def Sysctl(self, request, context):
+        return validate.sysctl(self.tcp.sysctls, request, context, self.mib)
+
     def close(self) -> None:
         self._stop.set()
         for hop in (self.to_sock, self.to_sock_err, self.to_icmp, self.to_ip, self.to_sock_cb):

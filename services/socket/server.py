@@ -495,6 +495,9 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
                 info.users.add(comm=task.comm, pid=task.pid, fd=fd)
         return table
 
+    def Sysctl(self, request, context):
+        return validate.sysctl(self.layer.sysctls, request, context, self.mib)
+
     def GetCounters(self, request, context):
         reply = self.mib.to_proto()
         files = reply.groups.add(name="Files")  # /proc/sys/fs/file-nr, and the processes attached

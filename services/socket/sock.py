@@ -40,6 +40,7 @@ from pktpath.services.socket.wait import (
     POLL_READ, POLL_WRITE, POLLERR, POLLHUP, POLLRDHUP, POLLWRBAND, Blocking, WaitQueue, wait_sync, would_block,
 )
 from pktpath.sockerr import SockError
+from pktpath.sysctl import Sysctls
 from pktpath.trace import FlowKey
 from pktpath.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
 from pktpath.wire.ipv4 import IPDEFTTL, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
@@ -59,7 +60,6 @@ RCV_SHUTDOWN, SEND_SHUTDOWN = 1, 2
 
 RMEM_DEFAULT = RMEM_MAX = 212992  # net.core.rmem_default / rmem_max
 WMEM_DEFAULT = WMEM_MAX = 212992
-TCP_RMEM_DEFAULT, TCP_WMEM_DEFAULT = 131072, 16384  # net.ipv4.tcp_rmem[1] / tcp_wmem[1]
 SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF = 2304, 4608
 SKB_TRUESIZE_OVERHEAD = 576  # SKB_TRUESIZE(): + sizeof(sk_buff) + sizeof(skb_shared_info), aligned
 UDP_MAX_PAYLOAD = 0xFFFF - 20 - 8  # 65507
@@ -166,6 +166,7 @@ def sock_recv_timestamp(sock: Sock, skb) -> int:
 
 class SocketLayer:
     def __init__(self, host: str, l4, mib: Mib, tcp=None, sample=lambda flow=None: True) -> None:
+        self.sysctls = Sysctls("socket")  # tcp_rmem[1] and tcp_wmem[1]: a new TCP socket's buffers
         self.host = host
         self.l4 = l4   # .hash(sock) -> (saddr, sport, daddr, dport), .unhash(sock), .sendmsg(sock, skb) -> errno
         self.mib = mib
@@ -188,8 +189,8 @@ class SocketLayer:
         if type_ == SOCK_STREAM:
             if protocol not in (0, IPPROTO_TCP):
                 raise SockError(errno.EPROTONOSUPPORT, f"protocol {protocol} with SOCK_STREAM")
-            sock = Sock(next(self._sk_ids), type_, IPPROTO_TCP, rcvbuf=TCP_RMEM_DEFAULT,
-                        sndbuf=TCP_WMEM_DEFAULT, stream=StreamState())
+            sock = Sock(next(self._sk_ids), type_, IPPROTO_TCP, rcvbuf=self.sysctls.tcp_rmem[1],
+                        sndbuf=self.sysctls.tcp_wmem[1], stream=StreamState())  # tcp_init_sock()
         elif type_ != SOCK_DGRAM:
             raise SockError(errno.ESOCKTNOSUPPORT, f"type {type_}")
         elif protocol not in (0, IPPROTO_UDP, IPPROTO_ICMP):

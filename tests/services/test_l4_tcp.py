@@ -243,6 +243,24 @@ def test_syn_options_are_linuxs_and_scapy_reads_them():
         assert IP(bytes(pkt))[TCP].chksum == want
 
 
+@pytest.mark.parametrize("sack, ts, ws, layout", [
+    (1, 1, 1, ["MSS", "SAckOK", "Timestamp", "NOP", "WScale"]),
+    (0, 1, 1, ["MSS", "NOP", "NOP", "Timestamp", "NOP", "WScale"]),
+    (1, 0, 1, ["MSS", "NOP", "NOP", "SAckOK", "NOP", "WScale"]),
+    (0, 0, 1, ["MSS", "NOP", "WScale"]),
+    (1, 1, 0, ["MSS", "SAckOK", "Timestamp"]),
+    (0, 0, 0, ["MSS"]),
+])
+def test_a_syn_offers_what_the_sysctls_allow_laid_out_as_tcp_options_write(sack, ts, ws, layout):
+    net = Net()
+    for name, value in (("tcp_sack", sack), ("tcp_timestamps", ts), ("tcp_window_scaling", ws)):
+        net.a.tcp.sysctls.set(f"net.ipv4.{name}", str(value))
+    connect(net)
+    assert [name for name, _ in IP(net.wire[0][2])[TCP].options] == layout
+    synack = IP(net.wire[1][2])[TCP]  # B offers back only what both have
+    assert ("SAckOK" in dict(synack.options)) == bool(sack) and ("WScale" in dict(synack.options)) == bool(ws)
+
+
 def test_options_off_when_the_peer_does_not_offer_them():
     """A SYN with only an MSS: no window scaling, SACK or timestamps, and MSS 536 rules."""
     net = Net()

@@ -35,16 +35,18 @@ class RxOptions(NamedTuple):
     tsval: int | None
 
     @classmethod
-    def parse(cls, th: TcpHdr) -> "RxOptions":
+    def parse(cls, th: TcpHdr, sysctls) -> "RxOptions":
+        """An option whose sysctl is off is not seen (tcp_window_scaling, tcp_sack,
+        tcp_timestamps), so it is never agreed to."""
         mss, wscale, sack_ok, tsval = TCP_MSS_DEFAULT, -1, False, None
         for opt in th.parsed_options(strict=False):
             if type(opt) is TcpOptMss and opt.mss:
                 mss = opt.mss
-            elif type(opt) is TcpOptWindow:
+            elif type(opt) is TcpOptWindow and sysctls.tcp_window_scaling:
                 wscale = min(opt.snd_wscale, 14)  # RFC 7323: a larger shift is taken as 14
-            elif type(opt) is TcpOptSackPerm:
+            elif type(opt) is TcpOptSackPerm and sysctls.tcp_sack:
                 sack_ok = True
-            elif type(opt) is TcpOptTimestamp:
+            elif type(opt) is TcpOptTimestamp and sysctls.tcp_timestamps:
                 tsval = opt.tsval
         return cls(mss, wscale, sack_ok, tsval)
 
@@ -97,7 +99,7 @@ def tcp_rcv_synsent_state_process(tcp, tp: TcpSock, skb, seg: Segment) -> None:
             return tcp.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_rcv_synsent_state_process")
         if not th.syn:
             return tcp.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_rcv_synsent_state_process")
-        apply_syn_options(tp, RxOptions.parse(th))
+        apply_syn_options(tp, RxOptions.parse(th, tcp.sysctls))
         tp.irs = th.seq
         tp.rcv_nxt = tp.rcv_wup = seq_add(th.seq, 1)
         tp.snd_wnd = tp.max_window = th.window  # a SYN's window is never scaled
@@ -116,7 +118,7 @@ def tcp_rcv_synsent_state_process(tcp, tp: TcpSock, skb, seg: Segment) -> None:
     if th.rst:
         return tcp.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_rcv_synsent_state_process")
     if th.syn:  # simultaneous open: both SYNs crossed
-        apply_syn_options(tp, RxOptions.parse(th))
+        apply_syn_options(tp, RxOptions.parse(th, tcp.sysctls))
         tp.irs = th.seq
         tp.rcv_nxt = tp.rcv_wup = seq_add(th.seq, 1)
         tp.snd_wnd = tp.max_window = th.window

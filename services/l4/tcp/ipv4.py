@@ -33,11 +33,11 @@ from pktpath.services.l4.tcp import input as tcp_input
 from pktpath.services.l4.tcp import output, timer
 from pktpath.services.l4.tcp.cong import CONGESTION_CONTROL, DEFAULT_CONGESTION_CONTROL
 from pktpath.services.l4.tcp.sock import (
-    TCP_DELACK_MIN, TCP_FIN_TIMEOUT, TCP_MAX_WSCALE, TCP_RMEM_DEFAULT, TCP_RMEM_MAX, TCP_TIMEOUT_INIT,
-    TCP_TIMEWAIT_LEN,
-    RequestSock, Seg, TcpSock, TcpState, seq_add,
+    TCP_DELACK_MIN, TCP_MAX_WSCALE, TCP_RMEM_MAX, TCP_TIMEOUT_INIT, TCP_TIMEWAIT_LEN, RequestSock, Seg, TcpSock,
+    TcpState, seq_add,
 )
 from pktpath.services.l4.udp import ip_addrs
+from pktpath.sysctl import Sysctls
 from pktpath.wire import ChecksumError, TcpHdr, WireError
 from pktpath.wire.tcp import TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN
 
@@ -56,17 +56,17 @@ class TcpEvent(NamedTuple):
     child: TcpChild | None = None
 
 
-def tcp_select_initial_window(rcvbuf: int) -> int:
+def tcp_select_initial_window(rcvbuf: int, rmem_max: int = TCP_RMEM_MAX) -> int:
     """tcp_select_initial_window(): the smallest window scale that can announce the
-    largest receive buffer the socket may grow to."""
-    space, wscale = max(TCP_RMEM_MAX, rcvbuf), 0
+    largest receive buffer the socket may grow to (tcp_rmem[2])."""
+    space, wscale = max(rmem_max, rcvbuf), 0
     while space > 0xFFFF and wscale < TCP_MAX_WSCALE:
         space >>= 1
         wscale += 1
     return wscale
 
 
-def tcp_rcv_space_adjust(tp: TcpSock, copied: int, now: float) -> None:
+def tcp_rcv_space_adjust(tp: TcpSock, copied: int, now: float, rmem_max: int = TCP_RMEM_MAX) -> None:
     """tcp_rcv_space_adjust() (dynamic right-sizing): once per RTT, if the reader took more
     than ever in one RTT, grow the receive buffer to twice that window's worth, up to
     tcp_rmem[2], so the window never holds the sender back (unless SO_RCVBUF was set)."""
@@ -78,7 +78,7 @@ def tcp_rcv_space_adjust(tp: TcpSock, copied: int, now: float) -> None:
         tp.rcvq_space = tp.rcvq_copied
         if not tp.rcvbuf_locked:
             rcvwin = 2 * tp.rcvq_copied + 16 * tp.advmss
-            tp.rcvbuf = min(max(tp.rcvbuf, 2 * rcvwin), TCP_RMEM_MAX)  # half of it is window
+            tp.rcvbuf = min(max(tp.rcvbuf, 2 * rcvwin), rmem_max)  # half of it is window
     tp.rcvq_copied, tp.rcvq_time = 0, now
 
 
@@ -86,15 +86,18 @@ class Tcp:
     def __init__(self, host: str, *, mib: Mib, ip_queue_xmit: Callable[[list], object],
                  to_sock: Callable[[list], object], route_output: Callable[[int], tuple[int, int, int]],
                  clock: Callable[[], float] = time.monotonic, congestion_control: str = DEFAULT_CONGESTION_CONTROL,
-                 timewait_len: float = TCP_TIMEWAIT_LEN, fin_timeout: float = TCP_FIN_TIMEOUT,
-                 delack: float = TCP_DELACK_MIN, isn: Callable[[], int] | None = None) -> None:
+                 timewait_len: float = TCP_TIMEWAIT_LEN, fin_timeout: float | None = None,
+                 delack: float = TCP_DELACK_MIN, isn: Callable[[], int] | None = None,
+                 sysctls: Sysctls | None = None) -> None:
         self.host = host
         self.mib = mib
         self.clock = clock
         self.timewait_len = timewait_len
-        self.fin_timeout = fin_timeout
+        self._fin_timeout = fin_timeout  # a test's shorter one; else tcp_fin_timeout
         self.delack = delack
-        self.cc = CONGESTION_CONTROL[congestion_control]
+        self.sysctls = sysctls or Sysctls("l4")
+        if congestion_control != DEFAULT_CONGESTION_CONTROL:  # the topology's choice
+            self.sysctls.set("net.ipv4.tcp_congestion_control", congestion_control)
         self._ip_queue_xmit = ip_queue_xmit
         self._to_sock = to_sock
         self._route_output = route_output  # daddr -> (errno, saddr, mtu)
@@ -112,6 +115,11 @@ class Tcp:
             mib.inc(TCP, name, value)
 
     # -- what the state machine calls back ------------------------------------------
+
+    @property
+    def fin_timeout(self) -> float:
+        return self._fin_timeout if self._fin_timeout is not None else self.sysctls.tcp_fin_timeout
+
     def event(self, kind: str, sk: int, *, value: int = 0, skb=None, child: TcpChild | None = None) -> None:
         self.out_events.append(TcpEvent(kind, sk, value, skb, child))
 
@@ -313,7 +321,7 @@ class Tcp:
             self.mib.inc(TCPEXT, "ListenDrops")
             self.drop(skb, pb.SKB_DROP_REASON_TCP_LISTEN_OVERFLOW, "tcp_conn_request")
             return False
-        opts = tcp_input.RxOptions.parse(seg.th)
+        opts = tcp_input.RxOptions.parse(seg.th, self.sysctls)
         req = RequestSock(daddr, seg.th.dest, saddr, seg.th.source, self._isn(), seg.th.seq, opts.mss,
                           seg.th.window, opts.wscale, opts.sack_ok,
                           opts.tsval if opts.tsval is not None else -1,
@@ -361,7 +369,7 @@ class Tcp:
                      parent=listener.sk, rcvbuf=listener.rcvbuf, rcvbuf_locked=listener.rcvbuf_locked,
                      nodelay=listener.nodelay,
                      advmss=listener.advmss, rcv_wscale=listener.rcv_wscale)
-        tp.ca = self.cc()
+        tp.ca = CONGESTION_CONTROL[self.sysctls.tcp_congestion_control]()
         tp.iss = req.iss
         tp.snd_una = tp.snd_nxt = tp.snd_sml = tp.write_seq = seq_add(req.iss, 1)
         tp.irs = req.irs
@@ -382,12 +390,12 @@ class Tcp:
     def _new_sock(self, sk: int, saddr: int, sport: int, daddr: int, dport: int, mtu: int, *,
                   rcvbuf: int, nodelay: bool) -> TcpSock:
         """rcvbuf 0: tcp_rmem's default, grown as the reader keeps up; else the user's, fixed."""
-        tp = TcpSock(sk, TcpState.CLOSE, saddr, sport, daddr, dport, rcvbuf=rcvbuf or TCP_RMEM_DEFAULT,
+        tp = TcpSock(sk, TcpState.CLOSE, saddr, sport, daddr, dport, rcvbuf=rcvbuf or self.sysctls.tcp_rmem[1],
                      rcvbuf_locked=bool(rcvbuf), nodelay=nodelay)
-        tp.ca = self.cc()
+        tp.ca = CONGESTION_CONTROL[self.sysctls.tcp_congestion_control]()
         tp.advmss = tp.mss_cache = mtu - 40  # IPv4 and TCP headers
-        tp.rcv_wscale = tcp_select_initial_window(rcvbuf)
-        tp.wscale_ok = True  # offered in our SYN; the peer's SYN-ACK settles it
+        tp.wscale_ok = bool(self.sysctls.tcp_window_scaling)  # offered in our SYN; the SYN-ACK settles it
+        tp.rcv_wscale = tcp_select_initial_window(rcvbuf, self.sysctls.tcp_rmem[2]) if tp.wscale_ok else 0
         return tp
 
     def connect(self, sk: int, saddr: int, sport: int, daddr: int, dport: int, *, rcvbuf: int = 0,
@@ -485,7 +493,7 @@ class Tcp:
             if tp is None:
                 return
             tp.unread = max(0, tp.unread - copied)
-            tcp_rcv_space_adjust(tp, copied, self.clock())
+            tcp_rcv_space_adjust(tp, copied, self.clock(), self.sysctls.tcp_rmem[2])
             now_left = output.receive_window(tp)
             new = output.free_window(tp)
             if tp.state in (TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2) and (

@@ -19,7 +19,7 @@ from pktpath.flow import Flowi4
 from pktpath.offload import CHECKSUM_PARTIAL
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l4.tcp.sock import (
-    TCP_DELACK_MAX, TCP_INIT_CWND, TCP_TIMEOUT_MIN, TCP_WMEM_MAX, Seg, TcpSock, TcpState, after, before, seq_add,
+    TCP_DELACK_MAX, TCP_INIT_CWND, TCP_TIMEOUT_MIN, Seg, TcpSock, TcpState, after, before, seq_add,
     seq_diff,
 )
 from pktpath.wire.ipv4 import IPPROTO_TCP
@@ -41,14 +41,19 @@ def tcp_time_stamp(tcp) -> int:
 
 
 def syn_options(tcp, tp: TcpSock, *, synack: bool) -> bytes:
-    """tcp_syn_options()/tcp_synack_options(): Linux's order, MSS, SACK-permitted,
-    timestamps, NOP, window scale (20 bytes); a SYN-ACK only offers what the SYN did."""
+    """tcp_syn_options()/tcp_synack_options(), laid out as tcp_options_write() does: MSS;
+    timestamps, after SACK-permitted if both (else after NOP, NOP); SACK-permitted alone
+    after NOP, NOP; window scale after a NOP. A SYN offers what the sysctls let it
+    (tcp_sack, tcp_timestamps, tcp_window_scaling), a SYN-ACK what the SYN did too."""
+    sysctls = tcp.sysctls
+    sack = tp.sack_ok if synack else bool(sysctls.tcp_sack)
     opts = [TcpOptMss(tp.advmss)]
-    if not synack or tp.sack_ok:
-        opts.append(TcpOptSackPerm())
-    if not synack or tp.tstamp_ok:
+    if tp.tstamp_ok if synack else sysctls.tcp_timestamps:
+        opts += [TcpOptSackPerm()] if sack else [TcpOptNop(), TcpOptNop()]
         opts.append(TcpOptTimestamp(tcp_time_stamp(tcp), tp.ts_recent if synack else 0))
-    if not synack or tp.wscale_ok:
+    elif sack:
+        opts += [TcpOptNop(), TcpOptNop(), TcpOptSackPerm()]
+    if tp.wscale_ok:
         opts += [TcpOptNop(), TcpOptWindow(tp.rcv_wscale)]
     return encode_options(*opts)
 
@@ -289,7 +294,7 @@ def tcp_sndbuf_expand(tcp, tp: TcpSock) -> None:
     charged its truesize rounded up to a power of two, up to tcp_wmem[2]; suggested to the
     socket layer, which takes it unless SO_SNDBUF was set (SOCK_SNDBUF_LOCK)."""
     per_mss = 1 << (tp.mss_cache + MAX_TCP_HEADER + SKB_TRUESIZE_OVERHEAD - 1).bit_length()
-    sndmem = min(2 * max(tp.cwnd, TCP_INIT_CWND) * per_mss, TCP_WMEM_MAX)
+    sndmem = min(2 * max(tp.cwnd, TCP_INIT_CWND) * per_mss, tcp.sysctls.tcp_wmem[2])
     if sndmem > tp.sndbuf_advised:
         tp.sndbuf_advised = sndmem
         tcp.event("sndbuf", tp.sk, value=sndmem)

@@ -10,6 +10,9 @@ import enum
 from collections import deque
 from dataclasses import dataclass, field
 
+from pktpath.sysctl import KNOBS
+
+
 # include/net/tcp_states.h
 class TcpState(enum.IntEnum):
     ESTABLISHED = 1
@@ -41,18 +44,13 @@ TCP_DELACK_MIN = 0.04       # the delayed-ACK timer
 TCP_DELACK_MAX = 0.2        # the longest a peer may delay its ACK
 TCP_TIMEOUT_MIN = 0.002     # two jiffies: the shortest timer
 TCP_TIMEWAIT_LEN = 60.0     # 2 MSL; an engine may be given a shorter one
-TCP_FIN_TIMEOUT = 60.0      # net.ipv4.tcp_fin_timeout: an orphan in FIN_WAIT2
-TCP_SYN_RETRIES = 6         # net.ipv4.tcp_syn_retries
-TCP_SYNACK_RETRIES = 5      # net.ipv4.tcp_synack_retries
-TCP_RETRIES2 = 15           # net.ipv4.tcp_retries2
 TCP_INIT_CWND = 10          # segments (RFC 6928)
 TCP_MSS_DEFAULT = 536       # the peer's MSS when its SYN has none (RFC 9293)
 TCP_MAX_QUICKACKS = 16      # segments acknowledged at once while the connection starts
 TCP_MAX_WSCALE = 14
-TCP_RMEM_DEFAULT = 131072   # net.ipv4.tcp_rmem[1]: a TCP socket's SO_RCVBUF
-TCP_RMEM_MAX = 6291456      # net.ipv4.tcp_rmem[2]: what the window scale is chosen for
-TCP_WMEM_DEFAULT = 16384    # net.ipv4.tcp_wmem[1]: a TCP socket's SO_SNDBUF
-TCP_WMEM_MAX = 4194304      # net.ipv4.tcp_wmem[2]: what the send buffer may grow to
+# Linux's tcp_rmem (net.ipv4 sysctls: pktpath.sysctl): a socket's SO_RCVBUF, and what the window scale is
+# chosen for
+_, TCP_RMEM_DEFAULT, TCP_RMEM_MAX = KNOBS["net.ipv4.tcp_rmem"].linux
 TCP_HEADER_LEN = 20         # plus options
 
 _MOD = 1 << 32

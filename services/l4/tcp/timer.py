@@ -6,7 +6,7 @@ import errno
 
 from pktpath.services.l4.tcp import output
 from pktpath.services.l4.tcp.sock import (
-    TCP_RETRIES2, TCP_RTO_MAX, TCP_SYN_RETRIES, TCP_SYNACK_RETRIES, TCP_TIMEOUT_INIT, TcpSock, TcpState,
+    TCP_RTO_MAX, TCP_TIMEOUT_INIT, TcpSock, TcpState,
 )
 
 
@@ -19,7 +19,7 @@ def tcp_retransmit_timer(tcp, tp: TcpSock, now: float) -> None:
     if not tp.rtx_queue:
         tp.rto_at = 0.0
         return
-    limit = TCP_SYN_RETRIES if tp.state == TcpState.SYN_SENT else TCP_RETRIES2
+    limit = tcp.sysctls.tcp_syn_retries if tp.state == TcpState.SYN_SENT else tcp.sysctls.tcp_retries2
     if tp.retransmits >= limit:
         if tp.state not in (TcpState.SYN_SENT, TcpState.SYN_RECV):
             tcp.mib.inc(output.TCPEXT, "TCPAbortOnTimeout")
@@ -77,7 +77,7 @@ def tcp_probe_timer(tcp, tp: TcpSock, now: float) -> None:
     if not tp.write_queue or tp.rtx_queue:
         tp.probes_out = 0
         return
-    if tp.probes_out >= TCP_RETRIES2:
+    if tp.probes_out >= tcp.sysctls.tcp_retries2:
         tcp.mib.inc(output.TCPEXT, "TCPAbortOnTimeout")
         tcp.done(tp, errno.ETIMEDOUT)
         return
@@ -92,7 +92,7 @@ def reqsk_timer(tcp, listener: TcpSock, now: float) -> None:
     for key, req in list(listener.syn_queue.items()):
         if req.expires > now:
             continue
-        if req.retrans >= TCP_SYNACK_RETRIES:
+        if req.retrans >= tcp.sysctls.tcp_synack_retries:
             del listener.syn_queue[key]
             continue
         req.retrans += 1

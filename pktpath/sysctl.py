@@ -1,0 +1,157 @@
+"""A host's sysctls: the net.ipv4 knobs of its TCP, as /proc/sys names and prints them.
+
+Each layer that reads a knob keeps its own copy (the socket layer reads tcp_rmem[1] and
+tcp_wmem[1] for a new socket's buffers, L4 the rest) and answers `Sysctl` for it; `pktpath
+sysctl` and a drill script's `sysctl -w` set every layer that keeps it. A knob pktpath
+models takes any value Linux takes. A knob whose mechanism pktpath does not have is listed
+with the value pktpath behaves as (no ECN: tcp_ecn 0) and takes only that one: a script
+that sets another is told it is not modelled, never run as if it were.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+CONGESTION_CONTROLS = ("cubic", "reno")
+
+
+class SysctlError(ValueError):
+    """A name pktpath does not have, or a value the knob does not take; errno says which
+    (ENOENT, as for a file /proc/sys does not have; EINVAL; EOPNOTSUPP: not modelled)."""
+
+    def __init__(self, errno_name: str, text: str) -> None:
+        super().__init__(text)
+        self.errno_name = errno_name
+
+
+def _ints(n: int, low: int = 0, high: int = 2**31 - 1) -> Callable[[str], tuple[int, ...] | int]:
+    def parse(text: str):
+        words = text.split()
+        if len(words) != n or not all(w.lstrip("-").isdigit() for w in words):
+            raise ValueError(f"{n} integer{'s' if n > 1 else ''}")
+        values = tuple(int(w) for w in words)
+        if not all(low <= v <= high for v in values):
+            raise ValueError(f"between {low} and {high}")
+        return values if n > 1 else values[0]
+    return parse
+
+
+def _choice(*names: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text.strip() not in names:
+            raise ValueError(f"one of {', '.join(names)}")
+        return text.strip()
+    return parse
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str                      # net.ipv4.tcp_rmem
+    linux: object                  # Linux's default
+    parse: Callable[[str], object]
+    layers: tuple[str, ...] = ("l4",)
+    behaves_as: object = None      # not modelled: the value pktpath behaves as (None: modelled), or
+    why: str = ""                  # a frozenset of values it is the same under; and why
+
+    @property
+    def modelled(self) -> bool:
+        return self.behaves_as is None
+
+    @property
+    def default(self) -> object:
+        if self.modelled or isinstance(self.behaves_as, frozenset) and self.linux in self.behaves_as:
+            return self.linux
+        return self.behaves_as
+
+    def format(self, value) -> str:
+        """As /proc/sys prints it: vectors tab-separated."""
+        return "\t".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+
+    def check(self, text: str):
+        """The value `text` sets, or SysctlError."""
+        try:
+            value = self.parse(text)
+        except ValueError as exc:
+            raise SysctlError("EINVAL", f"{self.name}: {_shown(text)} is not {exc}") from None
+        same = self.behaves_as if isinstance(self.behaves_as, frozenset) else {self.behaves_as}
+        if not self.modelled and value not in same:
+            said = " or ".join(self.format(v) for v in sorted(same))
+            raise SysctlError("EOPNOTSUPP", f"{self.name} = {self.format(value)} is not modelled: pktpath behaves "
+                                            f"as {said} ({self.why})")
+        return value
+
+
+def _knobs(*knobs: Knob) -> dict[str, Knob]:
+    return {k.name: k for k in knobs}
+
+
+BOOL = _ints(1, 0, 1)
+KNOBS = _knobs(
+    Knob("net.ipv4.tcp_rmem", (4096, 131072, 6291456), _ints(3, 1), ("socket", "l4")),
+    Knob("net.ipv4.tcp_wmem", (4096, 16384, 4194304), _ints(3, 1), ("socket", "l4")),
+    Knob("net.ipv4.tcp_timestamps", 1, _ints(1, 0, 2)),
+    Knob("net.ipv4.tcp_sack", 1, BOOL),
+    Knob("net.ipv4.tcp_window_scaling", 1, BOOL),
+    Knob("net.ipv4.tcp_syn_retries", 6, _ints(1, 1, 127)),
+    Knob("net.ipv4.tcp_synack_retries", 5, _ints(1, 0, 255)),
+    Knob("net.ipv4.tcp_retries2", 15, _ints(1, 0, 255)),
+    Knob("net.ipv4.tcp_fin_timeout", 60, _ints(1, 1, 2**31 // 1000)),
+    Knob("net.ipv4.tcp_congestion_control", "cubic", _choice(*CONGESTION_CONTROLS)),
+    # What pktpath's TCP does not have: the value it behaves as
+    Knob("net.ipv4.tcp_ecn", 2, _ints(1, 0, 2), behaves_as=0, why="no ECN"),
+    Knob("net.ipv4.tcp_frto", 2, _ints(1, 0, 2), behaves_as=0, why="no F-RTO (RFC 5682)"),
+    Knob("net.ipv4.tcp_dsack", 1, BOOL, behaves_as=0, why="no D-SACK blocks sent"),
+    Knob("net.ipv4.tcp_slow_start_after_idle", 1, BOOL, behaves_as=0, why="no cwnd restart after idle"),
+    Knob("net.ipv4.tcp_fastopen", 1, _ints(1), behaves_as=0, why="no TCP Fast Open"),
+    Knob("net.ipv4.tcp_syncookies", 1, _ints(1, 0, 2), behaves_as=0, why="no SYN cookies"),
+    Knob("net.ipv4.tcp_recovery", 1, _ints(1), behaves_as=1, why="RACK always on"),
+    Knob("net.ipv4.tcp_early_retrans", 3, _ints(1, 0, 4), behaves_as=frozenset({3, 4}),
+         why="Tail Loss Probes always on; early retransmit itself left Linux for RACK in 4.13"),
+    Knob("net.ipv4.tcp_reordering", 3, _ints(1, 1), behaves_as=3, why="the initial reordering degree is fixed"),
+    Knob("net.ipv4.tcp_notsent_lowat", 2**32 - 1, _ints(1, 0, 2**32 - 1), behaves_as=2**32 - 1,
+         why="no not-sent low-water mark"),
+    # Knobs Linux itself ignores here: no FACK since 4.15; the pacing ratios matter only with
+    # pacing (fq, BBR), which pktpath has not: any value, as Linux takes any
+    Knob("net.ipv4.tcp_fack", 0, BOOL),
+    Knob("net.ipv4.tcp_pacing_ss_ratio", 200, _ints(1, 0, 1000)),
+    Knob("net.ipv4.tcp_pacing_ca_ratio", 120, _ints(1, 0, 1000)),
+)
+
+
+def knob(name: str) -> Knob:
+    """The knob by its name, with dots or slashes (sysctl takes both); SysctlError if none."""
+    name = name.strip().replace("/", ".")
+    if name not in KNOBS:
+        raise SysctlError("ENOENT", f"{_shown(name)} is not a sysctl pktpath has (`pktpath sysctl -a` lists them)")
+    return KNOBS[name]
+
+
+def _shown(text: str, most: int = 48) -> str:
+    """A caller's text in a message: quoted, and cut short if long."""
+    return repr(text) if len(text) <= most else repr(text[:most]) + "..."
+
+
+class Sysctls:
+    """One layer's copies of the knobs it reads, as Linux's defaults (or what pktpath
+    behaves as); read as attributes by their last word: `sysctls.tcp_rmem[1]`."""
+
+    def __init__(self, layer: str) -> None:
+        self.layer = layer
+        self._values = {k.name: k.default for k in KNOBS.values() if layer in k.layers}
+
+    def __getattr__(self, short: str):
+        try:
+            return self.__dict__["_values"][f"net.ipv4.{short}"]
+        except KeyError:
+            raise AttributeError(short) from None
+
+    def get(self, name: str) -> str:
+        k = knob(name)
+        return k.format(self._values.get(k.name, k.default))
+
+    def set(self, name: str, text: str) -> str:
+        """Sets it (SysctlError if the value is not taken); returns it as /proc/sys prints it."""
+        k = knob(name)
+        value = k.check(text)
+        if k.name in self._values:
+            self._values[k.name] = value
+        return k.format(value)

@@ -1,0 +1,39 @@
+"""A host's sysctls (pktpath.sysctl): Linux's names, defaults and formats; a value of a
+mechanism pktpath lacks refused, never taken silently."""
+
+import pytest
+
+from pktpath.sysctl import KNOBS, Sysctls, SysctlError, knob
+
+
+def test_the_knobs_start_at_linuxs_defaults_and_print_as_proc_sys_does():
+    l4 = Sysctls("l4")
+    assert l4.tcp_rmem == (4096, 131072, 6291456) and l4.tcp_sack == 1 and l4.tcp_congestion_control == "cubic"
+    assert l4.get("net/ipv4/tcp_wmem") == "4096\t16384\t4194304"  # slashes, as sysctl takes them
+    socket_layer = Sysctls("socket")
+    assert socket_layer.tcp_rmem[1] == 131072
+    with pytest.raises(AttributeError):
+        socket_layer.tcp_sack  # noqa: B018 (only L4 reads it)
+
+
+def test_a_value_is_set_only_as_linux_takes_it():
+    l4 = Sysctls("l4")
+    assert l4.set("net.ipv4.tcp_rmem", "4096 540000 15728640") == "4096\t540000\t15728640"
+    assert l4.tcp_rmem[2] == 15728640
+    for name, value, errno_name in (("net.ipv4.tcp_rmem", "1 2", "EINVAL"), ("net.ipv4.tcp_sack", "2", "EINVAL"),
+                                    ("net.ipv4.tcp_congestion_control", "bbr", "EINVAL"),
+                                    ("net.ipv4.tcp_nope", "1", "ENOENT")):
+        with pytest.raises(SysctlError) as err:
+            l4.set(name, value)
+        assert err.value.errno_name == errno_name, (name, value)
+
+
+def test_a_mechanism_pktpath_lacks_takes_only_the_value_it_behaves_as():
+    l4 = Sysctls("l4")
+    assert l4.set("net.ipv4.tcp_ecn", "0") == "0"  # no ECN: as Linux with tcp_ecn 0
+    with pytest.raises(SysctlError, match=r"tcp_ecn = 2 is not modelled: pktpath behaves as 0 \(no ECN\)") as err:
+        l4.set("net.ipv4.tcp_ecn", "2")
+    assert err.value.errno_name == "EOPNOTSUPP"
+    assert l4.set("net.ipv4.tcp_early_retrans", "4") == "4"  # TLP either way since RACK
+    assert knob("net.ipv4.tcp_frto").linux == 2 and knob("net.ipv4.tcp_frto").default == 0
+    assert all(k.name.startswith("net.ipv4.tcp_") for k in KNOBS.values())
