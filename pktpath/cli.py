@@ -694,48 +694,69 @@ def _cmd_drops(args) -> int:
 
 
 def _cmd_drill(args) -> int:
-    """packetdrill scripts against the real kernel (--kernel): per script, pass or the first
-    difference as packetdrill says it, then a count of each."""
+    """packetdrill scripts against a pktpath host it starts (or the Linux kernel: --kernel):
+    per script, pass or the first difference as packetdrill says it, then a count of each."""
+    import tempfile
     import time
 
-    from pktpath.drill.kernel import KernelHost
     from pktpath.drill.parser import DrillSyntaxError, parse_file
     from pktpath.drill.runner import Runner
 
-    if not args.kernel:
-        print("pktpath drill: scripts run against the Linux kernel (--kernel) so far; against a pktpath host "
-              "is the next step of issue 18", file=sys.stderr)
-        return 2
     try:
         defines = dict(d.split("=", 1) for d in args.define)
     except ValueError:
         print("pktpath drill: -D takes SYMBOL=VALUE", file=sys.stderr)
         return 2
-    counts = {"pass": 0, "fail": 0, "unsupported": 0}
+    tolerance = args.tolerance_usecs or (KERNEL_TOLERANCE_USECS if args.kernel else LIVE_TOLERANCE_USECS)
+    scripts = []
     for path in args.scripts:
         try:
-            script = parse_file(path)
+            scripts.append(parse_file(path))
         except (DrillSyntaxError, OSError) as exc:
             print(exc, file=sys.stderr)
-            counts["fail"] += 1
-            continue
-        started = time.monotonic()
-        host = KernelHost()
+            return 1
+    live = None
+    if not args.kernel:
+        from pktpath.drill.live import LiveHost
+
+        workdir = tempfile.mkdtemp(prefix="pktpath-drill-")
         try:
-            outcome = Runner(script, host, tolerance_usecs=args.tolerance_usecs, defines=defines).run()
-        finally:
-            host.close()
-        counts[outcome.status] += 1
-        took = f"({time.monotonic() - started:.2f} s)"
-        if outcome.status == "pass":
-            print(f"{path}: pass {took}", flush=True)
-        elif outcome.status == "unsupported":
-            print(f"{path}: unsupported: {outcome.message}", flush=True)
-        else:
-            print(outcome.message, flush=True)
-    if len(args.scripts) > 1:
+            live = LiveHost(workdir, args.base_port, log_dir=workdir)
+        except (OSError, RuntimeError) as exc:
+            print(f"pktpath drill: cannot start the host: {exc}", file=sys.stderr)
+            return 2
+    counts = {"pass": 0, "fail": 0, "unsupported": 0}
+    try:
+        for script in scripts:
+            started = time.monotonic()
+            if live is not None:
+                live.reset()
+                outcome = Runner(script, live, tolerance_usecs=tolerance, defines=defines).run()
+            else:
+                from pktpath.drill.kernel import KernelHost
+
+                host = KernelHost()
+                try:
+                    outcome = Runner(script, host, tolerance_usecs=tolerance, defines=defines).run()
+                finally:
+                    host.close()
+            counts[outcome.status] += 1
+            if outcome.status == "pass":
+                print(f"{script.path}: pass ({time.monotonic() - started:.2f} s)", flush=True)
+            elif outcome.status == "unsupported":
+                print(f"{script.path}: unsupported: {outcome.message}", flush=True)
+            else:
+                print(outcome.message, flush=True)
+    finally:
+        if live is not None:
+            live.close()
+    if len(scripts) > 1:
         print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['unsupported']} unsupported")
-    return 0 if counts["pass"] == len(args.scripts) else 1
+    return 0 if counts["pass"] == len(scripts) else 1
+
+
+KERNEL_TOLERANCE_USECS = 4000   # packetdrill's
+LIVE_TOLERANCE_USECS = 50000    # a packet crosses six processes each way: see docs/drill.md
 
 
 def _cmd_decode(args) -> int:
@@ -1012,15 +1033,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, help="with a filter: stop after this many seconds")
     client_args(p, "--on", "on", "only this host (default: all)")
     p.set_defaults(func=_cmd_drops)
-    p = sub.add_parser("drill", help="run packetdrill scripts, as packetdrill does, against the Linux kernel",
+    p = sub.add_parser("drill", help="run packetdrill scripts, as packetdrill does, against a pktpath host or the "
+                                     "Linux kernel",
                        description="Each script's events at their times: system calls on the stack's sockets, "
                                    "inbound packets injected, outbound ones checked field by field; local "
-                                   "192.168.0.1, remote 192.0.2.1, as the kernel's selftests run packetdrill.")
+                                   "192.168.0.1, remote 192.0.2.1, as the kernel's selftests run packetdrill. "
+                                   "Without --kernel, against a pktpath host of its own (its eth0 on a TAP "
+                                   "device), started for the run. Needs root.")
     p.add_argument("scripts", nargs="+", metavar="SCRIPT.pkt", help="packetdrill scripts")
     p.add_argument("--kernel", action="store_true", help="against the Linux kernel, in a network namespace with a "
-                                                         "TUN device (needs root)")
-    p.add_argument("--tolerance-usecs", type=int, default=4000,
-                   help="how far from its time an event may happen (default 4000, packetdrill's)")
+                                                         "TUN device")
+    p.add_argument("--tolerance-usecs", type=int,
+                   help="how far from its time an event may happen (default: 4000, packetdrill's, with --kernel; "
+                        "50000 against a pktpath host)")
+    p.add_argument("--base-port", type=int, help="the pktpath host's port layout (default: the first free from "
+                                                 "55000)")
     p.add_argument("-D", "--define", action="append", default=[], metavar="SYMBOL=VALUE",
                    help="a name for the scripts, as packetdrill's -D (default: none beyond the kernel "
                         "selftests' CMSG_LEVEL_IP and CMSG_TYPE_RECVERR)")

@@ -108,6 +108,17 @@ def ports_in_use(addrs: Addresses) -> list[int]:
     return busy
 
 
+LAYOUT_STEP = 1000  # layouts of one machine sit this many ports apart
+
+
+def free_layout(topology, first: int, tries: int) -> int | None:
+    """The first base port from `first` up, LAYOUT_STEP apart, whose whole layout is free."""
+    for base in range(first, first + LAYOUT_STEP * tries, LAYOUT_STEP):
+        if not ports_in_use(Addresses(topology, base)):
+            return base
+    return None
+
+
 class Supervisor:
     def __init__(self, topology: Topology, base_port: int, *, run_id: str | None = None,
                  log_dir: Path | None = None, env: dict | None = None) -> None:

@@ -14,13 +14,13 @@ import subprocess
 import threading
 import time
 
-from pktpath.drill.netns import TunNamespace, in_netns
+from pktpath.drill.netns import TunNamespace, in_netns, monotonic_stamp, stamped_socket
 
 LOCAL_IP, REMOTE_IP = "192.168.0.1", "192.0.2.1"
 SOL_TCP, TCP_INFO = 6, 11
 
 
-SO_TIMESTAMPNS, PACKET_OUTGOING, ETH_P_ALL = 35, 4, 0x0003
+PACKET_OUTGOING, ETH_P_ALL = 4, 0x0003
 
 
 ALLOWED_CC = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
@@ -48,8 +48,7 @@ class KernelHost:
         self.tun = TunNamespace(self.name, LOCAL_IP, 16, "192.0.2.0/24")
         with in_netns(self.name):  # the kernel's own timestamps, as packetdrill's sniffer takes them
             self.sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
-        self.sniffer.bind(("tun0", ETH_P_ALL))
-        self.sniffer.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        stamped_socket(self.sniffer).bind(("tun0", ETH_P_ALL))
         self.sniffer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 << 20)
         self._realtime_offset = time.time_ns() - time.monotonic_ns()
         self._out: queue.Queue = queue.Queue()
@@ -78,11 +77,7 @@ class KernelHost:
                     data, ancillary, _, addr = self.sniffer.recvmsg(65536, 64)
                     if addr[2] != PACKET_OUTGOING:
                         continue
-                    stamp = next((struct.unpack("qq", d[:16]) for level, kind, d in ancillary
-                                  if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS), None)
-                    ns = stamp[0] * 1_000_000_000 + stamp[1] - self._realtime_offset if stamp \
-                        else time.monotonic_ns()
-                    self._out.put((ns, data))
+                    self._out.put((monotonic_stamp(ancillary, self._realtime_offset), data))
             except OSError:
                 return
 

@@ -10,8 +10,10 @@ import contextlib
 import ctypes
 import fcntl
 import os
+import socket
 import struct
 import subprocess
+import time
 
 CLONE_NEWNET = 0x40000000
 TUNSETIFF, TUNSETOFFLOAD = 0x400454CA, 0x400454D0
@@ -21,8 +23,27 @@ VNET_HDR_LEN = 10  # struct virtio_net_hdr before each packet
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+SO_TIMESTAMPNS = 35
+
+
 class NetnsError(OSError):
     pass
+
+
+def stamped_socket(sock):
+    """An AF_PACKET socket that gets the kernel's receive time with each frame."""
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    return sock
+
+
+def monotonic_stamp(ancillary, realtime_offset_ns: int) -> int:
+    """The kernel's time for a frame (SO_TIMESTAMPNS, wall clock) on time.monotonic_ns()'s
+    scale: packetdrill's SIOCGSTAMP, not when this process got round to reading it."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            sec, nsec = struct.unpack("qq", data[:16])
+            return sec * 1_000_000_000 + nsec - realtime_offset_ns
+    return time.monotonic_ns()
 
 
 def _setns(fd: int) -> None:

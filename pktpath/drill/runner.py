@@ -9,6 +9,7 @@ counts from the previous one's script time (adjust_relative_event_times).
 """
 
 import os
+import random
 import sys
 import threading
 import time
@@ -25,7 +26,6 @@ from pktpath.drill.tcpinfo import CONSTANTS, unpack
 
 TOLERANCE_USECS = 4000        # --tolerance_usecs
 TOLERANCE_PERCENT = 12.5      # --tolerance_percent
-REMOTE_PORT = 48820           # the remote end's port towards a listener (packetdrill: an ephemeral one)
 # what the kernel's ksft_runner.sh defines for IPv4 scripts (-D)
 DEFINES = {"CMSG_LEVEL_IP": "SOL_IP", "CMSG_TYPE_RECVERR": "IP_RECVERR"}
 BLOCKED_WAIT_S = 1.0          # how long a call may take to block, or to end when it should not block
@@ -43,13 +43,17 @@ class _Failed(Exception):
 
 class Runner:
     def __init__(self, script: Script, host, *, tolerance_usecs: int = TOLERANCE_USECS,
-                 tolerance_percent: float = TOLERANCE_PERCENT, defines: dict[str, str] | None = None) -> None:
+                 tolerance_percent: float = TOLERANCE_PERCENT, defines: dict[str, str] | None = None,
+                 remote_port: int | None = None) -> None:
         self.script, self.host = script, host
         self.tolerance_usecs = int(script.options.get("tolerance_usecs", tolerance_usecs))
         self.tolerance_percent = tolerance_percent
         self.calls = Calls(host, {**DEFINES, **(defines or {})})
         self.calls.on_connect = self._connecting
         self.conn: Connection | None = None
+        # the remote end's port towards a listener: an ephemeral one, as packetdrill's, fresh per script so
+        # that a connection a host still holds in TIME_WAIT is not hit
+        self.remote_port = remote_port or random.randrange(32768, 61000)
         self.listening = False
         self.start_ns = 0
         self.snapshots: list[tuple[int, dict, str]] = []   # (line, tcpi_*, code)
@@ -163,7 +167,7 @@ class Runner:
         pkt = event.action
         if "S" in pkt.flags and "." not in pkt.flags:  # to a listener: a new connection
             if self.conn is None or self.conn.local_isn is not None:
-                self.conn = Connection(self.host.local_ip, self.host.remote_ip, remote_port=REMOTE_PORT)
+                self.conn = Connection(self.host.local_ip, self.host.remote_ip, remote_port=self.remote_port)
             self.conn.remote_isn = pkt.seq
         elif "S" in pkt.flags and self.conn is not None:  # the SYN-ACK to our connect()
             self.conn.remote_isn = pkt.seq

@@ -92,6 +92,8 @@ class Calls:
             result, err = -1, exc.errno or errnos.EIO
         except TypeError as exc:
             raise SyscallError(f"Expected other args ({exc})") from None
+        except AttributeError:  # a socket object without the call (pktpath's has no sendmsg yet)
+            raise Unsupported(f"{call.name} on this host's sockets") from None
         self.check(call, result, err)
 
     def check(self, call: Syscall, result: int, err: int) -> None:

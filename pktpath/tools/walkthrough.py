@@ -173,20 +173,20 @@ def live_demo(base_port: int | None, out=print) -> bool:
     from pktpath.tools.apps import HostView, ping
     from pktpath.client import SOCK_STREAM, SocketApi
     from pktpath.config import DEFAULT_BASE_PORT, Addresses
-    from pktpath.supervisor import Supervisor, ports_in_use
+    from pktpath.supervisor import LAYOUT_STEP, Supervisor, free_layout, ports_in_use
     from pktpath.topology import load
 
     topology = load("default")
-    candidates = [base_port] if base_port else [DEFAULT_BASE_PORT + 1000 * i for i in range(DEMO_BASE_TRIES)]
-    chosen = next((b for b in candidates if not ports_in_use(Addresses(topology, b))), None)
+    first = base_port or DEFAULT_BASE_PORT
+    chosen = free_layout(topology, first, 1 if base_port else DEMO_BASE_TRIES)
     if chosen is None:
-        busy = ports_in_use(Addresses(topology, candidates[0]))
+        busy = ports_in_use(Addresses(topology, first))
         out(f"port {busy[0]} is in use: another pktpath (or another program) runs on the ports this demo "
             f"needs. Stop it, or run the demo on other ports: .venv/bin/pktpath demo --base-port "
-            f"{candidates[-1] + 1000}")
+            f"{first + LAYOUT_STEP * DEMO_BASE_TRIES}")
         return False
-    if chosen != candidates[0]:
-        out(f"the ports from {candidates[0]} are in use (another pktpath up?): this demo runs on base port {chosen}")
+    if chosen != first:
+        out(f"the ports from {first} are in use (another pktpath up?): this demo runs on base port {chosen}")
     sup = Supervisor(topology, chosen)
     out("live: the default topology, hosts A (10.0.0.1) and B (10.0.0.2), 6 layer processes each")
     t0 = time.monotonic()

@@ -1,0 +1,193 @@
+"""A pktpath host as the stack under test, live: its six layers as local processes, its
+eth0 (192.168.0.1/16, the address the kernel's selftests give packetdrill's host) attached
+to a TAP device whose other end is the script's wire, 192.0.2.0/24 routed through the
+gateway 192.168.0.2, MTU 1500.
+
+The wire end sits in a network namespace of its own: an AF_PACKET socket on the TAP
+device writes the script's inbound packets as frames from the gateway and reads what the
+host transmits, stamped by the kernel as it arrives; ARP requests for the gateway are
+answered. The script's system calls are the calls of one process of the host (its socket
+API, through the socket module's own interface: pktpath.interpose.sockets); its commands
+are read by pktpath.drill.shell, each `sysctl` set through the layers' Sysctl RPCs.
+"""
+
+import os
+import queue
+import select
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from pktpath.drill.netns import in_netns, ip, monotonic_stamp, stamped_socket
+from pktpath.drill.packets import Unsupported
+from pktpath.drill.shell import Shell
+from pktpath.wire.addr import ip_from_str
+
+LOCAL_IP, REMOTE_IP, GATEWAY_IP = "192.168.0.1", "192.0.2.1", "192.168.0.2"
+HOST_MAC, GATEWAY_MAC = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
+ETH_P_ALL, ETH_P_IP, ETH_P_ARP = 0x0003, 0x0800, 0x0806
+HOST = "L"
+
+TOPOLOGY = """# pktpath drill's host: as packetdrill's, behind a gateway the runner plays
+[[host]]
+name = "{host}"
+[[host.interface]]
+name = "eth0"
+mac = "{mac}"
+addr = "{local}/16"
+attach = "tap:{tap}"
+[[host.route]]
+dst = "192.0.2.0/24"
+via = "{gateway}"
+dev = "eth0"
+"""
+
+
+FIRST_BASE_PORT, LAYOUTS = 55000, 20  # where a drill host looks for a free port layout
+
+
+class LiveHost:
+    def __init__(self, workdir: str, base_port: int | None = None, *, log_dir: str | None = None) -> None:
+        from pktpath.supervisor import Supervisor, free_layout
+        from pktpath.topology import load
+
+        self.local_ip, self.remote_ip = LOCAL_IP, REMOTE_IP
+        self.tap = f"pd{os.getpid() % 100000}"
+        self.ns = f"pktpath-drill-wire-{os.getpid()}"
+        path = os.path.join(workdir, "drill.toml")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(TOPOLOGY.format(host=HOST, mac=HOST_MAC.hex(":"), local=LOCAL_IP, tap=self.tap,
+                                    gateway=GATEWAY_IP))
+        topology = load(path)
+        base = free_layout(topology, base_port or FIRST_BASE_PORT, 1 if base_port else LAYOUTS)
+        if base is None:
+            raise OSError(f"no free port layout from {base_port or FIRST_BASE_PORT} for the drill host")
+        self.sup = Supervisor(topology, base, log_dir=Path(log_dir) if log_dir else None)
+        self.sup.start(timeout=60)
+        try:
+            self._wire()
+            self._sockets()
+        except BaseException:
+            self.close()
+            raise
+        self.shell = Shell(self._set_sysctl, self.reset)
+        self._out: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="wire", daemon=True)
+        self._reader.start()
+
+    # -- the wire ----------------------------------------------------------------------------
+    def _wire(self) -> None:
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+        ip("netns", "add", self.ns)
+        subprocess.run(["ip", "netns", "exec", self.ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                        "net.ipv6.conf.default.disable_ipv6=1"], capture_output=True, check=True)
+        ip("link", "set", self.tap, "netns", self.ns)  # the wire's end, away from the machine's own network
+        ip("-n", self.ns, "link", "set", self.tap, "up")
+        with in_netns(self.ns):
+            self.raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        stamped_socket(self.raw).bind((self.tap, ETH_P_ALL))
+        self._realtime_offset = time.time_ns() - time.monotonic_ns()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not select.select([self.raw], [], [], 0.1)[0]:
+                    continue
+                frame, ancillary, _, addr = self.raw.recvmsg(65536, 64)
+            except OSError:
+                return
+            if addr[2] == socket.PACKET_OUTGOING:
+                continue  # what we wrote ourselves
+            ns = monotonic_stamp(ancillary, self._realtime_offset)
+            ethertype = struct.unpack_from("!H", frame, 12)[0]
+            if ethertype == ETH_P_ARP:
+                self._arp(frame)
+            elif ethertype == ETH_P_IP:
+                self._out.put((ns, frame[14:]))
+
+    def _arp(self, frame: bytes) -> None:
+        """Answer who-has for the gateway: the script's packets come from behind it."""
+        op, sha, spa, _, tpa = struct.unpack_from("!6xH6s4s6s4s", frame, 14)
+        if op == 1 and tpa == ip_from_str(GATEWAY_IP).to_bytes(4, "big"):
+            reply = struct.pack("!HHBBH6s4s6s4s", 1, ETH_P_IP, 6, 4, 2, GATEWAY_MAC, tpa, sha, spa)
+            self.raw.send(sha + GATEWAY_MAC + struct.pack("!H", ETH_P_ARP) + reply)
+
+    def inject(self, packet: bytes) -> None:
+        self.raw.send(HOST_MAC + GATEWAY_MAC + struct.pack("!H", ETH_P_IP) + packet)
+
+    def sniff(self, timeout: float) -> tuple[int, bytes] | None:
+        try:
+            return self._out.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    # -- what the script's calls need --------------------------------------------------------
+    def _sockets(self) -> None:
+        from pktpath.interpose import sockets
+        from pktpath.tools.apps import HostView
+
+        sockets.configure(self.sup.addrs.target(HOST, "socket"), lambda host, port: (host, port))
+        self._sockets_module = sockets
+        self.view = HostView(self.sup.addrs, HOST)
+
+    def socket(self, type_: int, proto: int):
+        return self._sockets_module.PktSocket(socket.AF_INET, type_, proto)
+
+    def fcntl(self, sock, cmd: int, arg: int) -> int:
+        import fcntl as f
+
+        if cmd == f.F_GETFL:
+            return os.O_RDWR | (0 if sock.getblocking() else os.O_NONBLOCK)
+        if cmd == f.F_SETFL:
+            sock.setblocking(not arg & os.O_NONBLOCK)
+            return 0
+        raise Unsupported(f"fcntl command {cmd} on a pktpath socket")
+
+    def ioctl(self, sock, request: int) -> int:
+        raise Unsupported(f"ioctl {request:#x} on a pktpath socket")
+
+    def poll(self, polled: list, timeout_ms: int) -> list[int]:
+        ready = dict(self._sockets_module.api().poll([(s.host_fd, events) for s, events in polled], timeout_ms))
+        return [ready.get(s.host_fd, 0) for s, _ in polled]
+
+    def epoll(self):
+        raise Unsupported("epoll on a pktpath host")
+
+    def tcp_info(self, sock) -> bytes:
+        raise Unsupported("getsockopt(TCP_INFO): pktpath does not fill struct tcp_info yet")
+
+    # -- commands and sysctls -----------------------------------------------------------------
+    def command(self, text: str, cwd: str) -> subprocess.CompletedProcess:
+        self.shell.run(text, cwd)  # Unsupported for what a pktpath host cannot do
+        return subprocess.CompletedProcess(text, 0, "", "")
+
+    def _set_sysctl(self, name: str, value: str) -> None:
+        from pktpath.sysctl import SysctlError
+        from pktpath.tools.sysctl import run
+
+        try:
+            run(self.view, [f"{name}={value}"], write=True)
+        except SysctlError as exc:
+            raise Unsupported(str(exc)) from None
+
+    def reset(self) -> None:
+        """Every sysctl back to the host's default, as a fresh namespace starts."""
+        from pktpath.sysctl import KNOBS
+
+        for k in KNOBS.values():
+            self._set_sysctl(k.name, k.format(k.default))
+
+    def close(self) -> None:
+        if getattr(self, "_stop", None) is not None:
+            self._stop.set()
+            self._reader.join(timeout=1)
+        if getattr(self, "raw", None) is not None:
+            self.raw.close()
+        if getattr(self, "view", None) is not None:
+            self.view.close()
+        self.sup.stop()
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
