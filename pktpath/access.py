@@ -32,7 +32,7 @@ OPEN = frozenset(
     + [f"/pktpath.v1.Softirq/{m}" for m in ("GetSoftnetStat", "GetFeatures", "GetCounters")]
     + [f"/pktpath.v1.L2/{m}" for m in ("GetNeighbours", "GetCounters")]
     + [f"/pktpath.v1.L3/{m}" for m in ("IpRouteOutput", "GetRoutes", "GetAddrs", "GetRules", "GetCounters")]
-    + [f"/pktpath.v1.L4/{m}" for m in ("GetTcpSockets", "GetCounters")]
+    + [f"/pktpath.v1.L4/{m}" for m in ("GetTcpSockets", "TcpGetInfo", "GetCounters")]
     + [f"/pktpath.v1.Orchestrator/{m}" for m in (
         "GetTopology", "QueryPackets", "WatchEvents", "GetSampling", "GetCounters")]
     + ["/pktpath.v1.Trace/GetFinished"]

@@ -158,7 +158,7 @@ class LiveHost:
         raise Unsupported("epoll on a pktpath host")
 
     def tcp_info(self, sock) -> bytes:
-        raise Unsupported("getsockopt(TCP_INFO): pktpath does not fill struct tcp_info yet")
+        return sock.getsockopt(socket.SOL_TCP, socket.TCP_INFO, 256)
 
     # -- commands and sysctls -----------------------------------------------------------------
     def command(self, text: str, cwd: str) -> subprocess.CompletedProcess:

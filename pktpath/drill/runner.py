@@ -22,7 +22,7 @@ from pktpath.drill.script import (
     ABSOLUTE_RANGE, ANY, RELATIVE, RELATIVE_RANGE, Code, Command, Event, Packet, Script, Syscall,
 )
 from pktpath.drill.syscalls import Calls, SyscallError
-from pktpath.drill.tcpinfo import CONSTANTS, unpack
+from pktpath.wire.tcp_info import CONSTANTS, unpack
 
 TOLERANCE_USECS = 4000        # --tolerance_usecs
 TOLERANCE_PERCENT = 12.5      # --tolerance_percent

@@ -199,8 +199,10 @@ class PktSocket(metaclass=_SocketClass):
         self._call("Setsockopt", socket_pb2.SockoptRequest(level=level, optname=optname, value=int(value)))
 
     def getsockopt(self, level: int, optname: int, buflen: int | None = None):
-        value = self._call("Getsockopt", socket_pb2.SockoptRequest(level=level, optname=optname)).value
-        return value if buflen is None else value.to_bytes(min(buflen, 4), "little", signed=True)
+        reply = self._call("Getsockopt", socket_pb2.SockoptRequest(level=level, optname=optname))
+        if reply.data:  # a struct option (TCP_INFO): as much of it as buflen takes
+            return reply.data[:buflen] if buflen is not None else reply.data
+        return reply.value if buflen is None else reply.value.to_bytes(min(buflen, 4), "little", signed=True)
 
     # -- data -------------------------------------------------------------------------
     def send(self, data, flags: int = 0) -> int:

@@ -24,6 +24,7 @@ from pktpath.hop import Hop, batches
 from pktpath.pb import l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc, socket_pb2
 from pktpath.config import hop_path
 from pktpath.services.l4.table import PortTable
+from pktpath.services.l4.tcp.info import tcp_get_info
 from pktpath.services.l4.tcp.ipv4 import CHILD_SK_BASE, Tcp
 from pktpath.services.l4.tcp.sock import SS_NAMES, TcpState
 from pktpath.services.l4.udp import Datagram
@@ -318,6 +319,12 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
 
     def GetCounters(self, request, context):
         return self.mib.to_proto()
+
+    def TcpGetInfo(self, request, context):
+        tp = self.tcp.sock(request.sk)
+        if tp is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no TCP socket {request.sk}")
+        return l4_pb2.TcpInfo(info=tcp_get_info(tp, self.tcp.delack))
 
     def Sysctl(self, request, context):
         return validate.sysctl(self.tcp.sysctls, request, context, self.mib)

@@ -34,7 +34,10 @@ from pktpath.wire.icmp import (
     ICMP_DEST_UNREACH, ICMP_EXC_FRAGTIME, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH,
     ICMP_TIME_EXCEEDED,
 )
-from pktpath.wire.ipv4 import IPPROTO_UDP
+from pktpath.wire import tcp_info
+from pktpath.wire.ipv4 import IPPROTO_TCP, IPPROTO_UDP
+
+TCP_INFO, TCP_CLOSE = 11, 7  # include/uapi/linux/tcp.h, tcp_states.h
 
 L4_TIMEOUT_S = 10
 MAX_WAIT_S = 1e6
@@ -452,8 +455,22 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
 
     @_syscall_on_loop
     def Getsockopt(self, request, context):
-        value = self.layer.getsockopt(self._sock(context, request.fd), request.level, request.optname)
+        sock = self._sock(context, request.fd)
+        if (request.level, request.optname) == (IPPROTO_TCP, TCP_INFO) and sock.stream is not None:
+            return self._tcp_info(sock)
+        value = self.layer.getsockopt(sock, request.level, request.optname)
         return socket_pb2.SockoptReply(value=value)
+
+    async def _tcp_info(self, sock) -> socket_pb2.SockoptReply:
+        """getsockopt(TCP_INFO): L4 holds the tcp_sock; one it has not (a socket not yet
+        connected or listening) is CLOSE, as tcp_get_info says of it."""
+        try:
+            reply = await asyncio.to_thread(self._l4.TcpGetInfo, l4_pb2.TcpSk(sk=sock.sk), timeout=5)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise SockError(errno.EIO, f"TCP_INFO: {exc.details()}") from None
+            return socket_pb2.SockoptReply(data=tcp_info.pack(tcpi_state=TCP_CLOSE))
+        return socket_pb2.SockoptReply(data=reply.info)
 
     @batches(s.pb.SkBuffBatch)
     def SockQueueRcvSkb(self, request, context):

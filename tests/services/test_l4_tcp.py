@@ -777,3 +777,22 @@ def test_unknown_segments_without_a_socket_are_counted_not_crashing():
     Net._arrive(net.b, IpHdr(A, B, 6).to_bytes(len(bad)) + bytes(bad))
     assert net.b.count("Tcp", "InCsumErrors") == 1 and net.b.count("Drops", pb.DropReason.Name(
         pb.SKB_DROP_REASON_TCP_CSUM)) == 1
+
+
+def test_tcp_info_says_what_the_connection_agreed_and_moved_as_tcp_get_info_fills_it():
+    from pktpath.services.l4.tcp.info import tcp_get_info
+    from pktpath.wire.tcp_info import unpack
+
+    net = Net()
+    c, srv = connect(net)
+    send_all(net, c, srv, b"x" * 3000)
+    net.run(1.0)
+    client, server = (unpack(tcp_get_info(h.tcp.sock(sk), h.tcp.delack)) for h, sk in ((net.a, c), (net.b, srv)))
+    assert client["tcpi_state"] == server["tcpi_state"] == TcpState.ESTABLISHED
+    assert client["tcpi_options"] == 1 | 2 | 4  # timestamps, SACK, window scaling: both offered them
+    assert (client["tcpi_snd_wscale"], client["tcpi_rcv_wscale"]) == (7, 7)
+    assert client["tcpi_bytes_acked"] == 3000 and server["tcpi_bytes_received"] == 3000
+    assert client["tcpi_snd_mss"] == MSS and client["tcpi_snd_cwnd"] >= 10 and client["tcpi_rtt"] > 0
+    assert client["tcpi_rto"] >= 200_000 and client["tcpi_snd_ssthresh"] == 0x7FFFFFFF
+    listener = unpack(tcp_get_info(net.b.tcp.sock(100), net.b.tcp.delack))
+    assert listener["tcpi_state"] == TcpState.LISTEN and listener["tcpi_sacked"] == 16  # the backlog

@@ -1,5 +1,6 @@
-"""struct tcp_info (include/uapi/linux/tcp.h) as getsockopt(TCP_INFO) fills it, and the
-tcpi_* names packetdrill's %{ }% code sees (code.c): the same for the kernel and pktpath."""
+"""struct tcp_info (include/uapi/linux/tcp.h) as getsockopt(TCP_INFO) fills it: packed by
+pktpath's L4 (tcp_get_info), read back by pktpath drill for packetdrill's %{ }% code (code.c),
+whose tcpi_* names it uses, from pktpath and the kernel alike."""
 
 import struct
 

@@ -1,0 +1,37 @@
+"""tcp_get_info() (net/ipv4/tcp.c): a socket's struct tcp_info, for getsockopt(TCP_INFO).
+
+Every field pktpath keeps is filled as the kernel fills it (times in microseconds, the
+window scales only once agreed, bytes acknowledged and received counted from the ISNs);
+the ones it does not keep (segment counts, the last-activity times, pacing rates,
+delivery and busy-time accounting) are 0.
+"""
+
+from pktpath.services.l4.tcp.sock import TcpSock, TcpState, seq_diff
+from pktpath.wire.tcp_info import pack
+
+TCPI_OPT_TIMESTAMPS, TCPI_OPT_SACK, TCPI_OPT_WSCALE = 1, 2, 4
+TCP_CA_OPEN, TCP_CA_RECOVERY, TCP_CA_LOSS = 0, 3, 4
+_SYNCHRONIZED = {TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2, TcpState.CLOSE_WAIT,
+                 TcpState.CLOSING, TcpState.LAST_ACK, TcpState.TIME_WAIT}
+
+
+def tcp_get_info(tp: TcpSock, delack: float) -> bytes:
+    options = ((TCPI_OPT_TIMESTAMPS if tp.tstamp_ok else 0) | (TCPI_OPT_SACK if tp.sack_ok else 0)
+               | (TCPI_OPT_WSCALE if tp.wscale_ok else 0))
+    synchronized = tp.state in _SYNCHRONIZED
+    ca_state = TCP_CA_LOSS if tp.retransmits and tp.lost_out else TCP_CA_RECOVERY if tp.in_recovery else TCP_CA_OPEN
+    if tp.state == TcpState.LISTEN:  # a listener's: its queues (tcp_get_info's LISTEN case)
+        return pack(tcpi_state=tp.state, tcpi_unacked=len(tp.accept_queue), tcpi_sacked=tp.backlog)
+    return pack(
+        tcpi_state=tp.state, tcpi_ca_state=ca_state, tcpi_retransmits=tp.retransmits, tcpi_probes=tp.probes_out,
+        tcpi_backoff=tp.backoff, tcpi_options=options,
+        tcpi_snd_wscale=tp.snd_wscale if tp.wscale_ok else 0, tcpi_rcv_wscale=tp.rcv_wscale if tp.wscale_ok else 0,
+        tcpi_rto=int(tp.rto * 1e6), tcpi_ato=int(delack * 1e6), tcpi_snd_mss=tp.mss_cache, tcpi_rcv_mss=tp.advmss,
+        tcpi_unacked=tp.packets_out, tcpi_sacked=tp.sacked_out, tcpi_lost=tp.lost_out,
+        tcpi_pmtu=tp.advmss + 40, tcpi_rtt=int(tp.srtt * 1e6), tcpi_rttvar=int(tp.rttvar * 1e6),
+        tcpi_snd_ssthresh=min(tp.ssthresh, 0x7FFFFFFF), tcpi_snd_cwnd=tp.cwnd, tcpi_advmss=tp.advmss,
+        tcpi_reordering=3, tcpi_rcv_rtt=int(tp.rcv_rtt * 1e6), tcpi_rcv_space=tp.rcvq_space,
+        tcpi_bytes_acked=max(seq_diff(tp.snd_una, tp.iss) - 1, 0) if synchronized else 0,
+        tcpi_bytes_received=max(seq_diff(tp.rcv_nxt, tp.irs) - 1, 0) if synchronized else 0,
+        tcpi_notsent_bytes=sum(seg.len for seg in tp.write_queue), tcpi_min_rtt=int(tp.min_rtt * 1e6),
+        tcpi_snd_wnd=tp.snd_wnd, tcpi_rcv_wnd=tp.rcv_wnd)
