@@ -21,7 +21,9 @@ from pktpath.wire import EthHdr, IpHdr, TcpHdr, UdpHdr
 from pktpath.wire.addr import ip_from_str, mac_from_str
 from pktpath.wire.ethernet import ETH_P_IP
 from pktpath.wire.ipv4 import IPPROTO_TCP, IPPROTO_UDP
-from pktpath.wire.tcp import TCPHDR_SYN, TcpOptMss, encode_options, TcpOptNop, TcpOptSackPerm, TcpOptTimestamp, TcpOptWindow
+from pktpath.wire.tcp import (
+    TCPHDR_SYN, TcpOptMss, TcpOptNop, TcpOptSackPerm, TcpOptTimestamp, TcpOptWindow, encode_options,
+)
 
 SRC_MAC, DST_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
 SADDR, DADDR = "10.0.0.1", "10.0.0.2"
@@ -49,7 +51,8 @@ def per_call_us(fn, seconds: float) -> float:
 
 
 def udp_case():
-    frame = bytes(Ether(src=SRC_MAC, dst=DST_MAC) / IP(src=SADDR, dst=DADDR, id=1) / UDP(sport=40000, dport=53) / PAYLOAD)
+    frame = bytes(Ether(src=SRC_MAC, dst=DST_MAC) / IP(src=SADDR, dst=DADDR, id=1) / UDP(sport=40000, dport=53)
+                  / PAYLOAD)
     eth = EthHdr(mac_from_str(DST_MAC), mac_from_str(SRC_MAC), ETH_P_IP)
     iph = IpHdr(ip_from_str(SADDR), ip_from_str(DADDR), IPPROTO_UDP, id=1)
     udph = UdpHdr(40000, 53)

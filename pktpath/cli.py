@@ -756,7 +756,7 @@ def _cmd_drill(args) -> int:
 
 
 KERNEL_TOLERANCE_USECS = 4000   # packetdrill's
-LIVE_TOLERANCE_USECS = 50000    # a packet crosses six processes each way: see docs/drill.md
+LIVE_TOLERANCE_USECS = 10000    # a packet crosses six processes each way: docs/drill.md has the figures
 
 
 def _cmd_decode(args) -> int:
@@ -1045,7 +1045,7 @@ def parser() -> argparse.ArgumentParser:
                                                          "TUN device")
     p.add_argument("--tolerance-usecs", type=int,
                    help="how far from its time an event may happen (default: 4000, packetdrill's, with --kernel; "
-                        "50000 against a pktpath host)")
+                        "10000 against a pktpath host)")
     p.add_argument("--base-port", type=int, help="the pktpath host's port layout (default: the first free from "
                                                  "55000)")
     p.add_argument("-D", "--define", action="append", default=[], metavar="SYMBOL=VALUE",

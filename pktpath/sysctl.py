@@ -104,6 +104,8 @@ KNOBS = _knobs(
     Knob("net.ipv4.tcp_fastopen", 1, _ints(1), behaves_as=0, why="no TCP Fast Open"),
     Knob("net.ipv4.tcp_syncookies", 1, _ints(1, 0, 2), behaves_as=0, why="no SYN cookies"),
     Knob("net.ipv4.tcp_recovery", 1, _ints(1), behaves_as=1, why="RACK always on"),
+    Knob("net.ipv4.tcp_syn_linear_timeouts", 4, _ints(1, 0, 20), behaves_as=0,
+         why="a SYN's retries back off from the first, as before Linux 6.18"),
     Knob("net.ipv4.tcp_early_retrans", 3, _ints(1, 0, 4), behaves_as=frozenset({3, 4}),
          why="Tail Loss Probes always on; early retransmit itself left Linux for RACK in 4.13"),
     Knob("net.ipv4.tcp_reordering", 3, _ints(1, 1), behaves_as=3, why="the initial reordering degree is fixed"),

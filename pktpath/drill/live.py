@@ -165,14 +165,15 @@ class LiveHost:
         self.shell.run(text, cwd)  # Unsupported for what a pktpath host cannot do
         return subprocess.CompletedProcess(text, 0, "", "")
 
-    def _set_sysctl(self, name: str, value: str) -> None:
+    def _set_sysctl(self, name: str, value: str, ignore_unknown: bool = False) -> None:
         from pktpath.sysctl import SysctlError
         from pktpath.tools.sysctl import run
 
         try:
             run(self.view, [f"{name}={value}"], write=True)
         except SysctlError as exc:
-            raise Unsupported(str(exc)) from None
+            if not (ignore_unknown and exc.errno_name == "ENOENT"):
+                raise Unsupported(str(exc)) from None
 
     def reset(self) -> None:
         """Every sysctl back to the host's default, as a fresh namespace starts."""

@@ -165,8 +165,10 @@ class Runner:
     # -- packets -----------------------------------------------------------------------------
     def _inbound(self, event: Event) -> None:
         pkt = event.action
-        if "S" in pkt.flags and "." not in pkt.flags:  # to a listener: a new connection
-            if self.conn is None or self.conn.local_isn is not None:
+        if "S" in pkt.flags and "." not in pkt.flags:
+            # to a listener, a new connection; on a connection (the socket under test an accepted
+            # or connected one), a SYN of that connection's, as packetdrill maps it
+            if self.conn is None or self.listening and self.conn.local_isn is not None:
                 self.conn = Connection(self.host.local_ip, self.host.remote_ip, remote_port=self.remote_port)
             self.conn.remote_isn = pkt.seq
         elif "S" in pkt.flags and self.conn is not None:  # the SYN-ACK to our connect()
@@ -252,6 +254,8 @@ class Runner:
         def make() -> None:
             try:
                 self.calls.run(call)
+                if call.name in ("listen", "accept", "connect"):
+                    self.listening = call.name == "listen"
                 if not blocking:  # the moment it returned, not when this loop saw it: Python's own
                     self.ended = self.now()  # delays are not the stack's
                 if blocking:

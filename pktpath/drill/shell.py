@@ -21,8 +21,8 @@ _REDIRECT = re.compile(r"\s*(?:[12]?>\s*/dev/null|2>&1)")
 
 
 class Shell:
-    """Runs command text against `set_sysctl(name, value)`, which raises Unsupported for a
-    knob or value the host does not take."""
+    """Runs command text against `set_sysctl(name, value, ignore_unknown)`, which raises
+    Unsupported for a knob (unless ignore_unknown) or a value the host does not take."""
 
     def __init__(self, set_sysctl, restore) -> None:
         self.set_sysctl = set_sysctl
@@ -39,13 +39,14 @@ class Shell:
             return
         command, args = os.path.basename(words[0]), words[1:]
         if command == "sysctl":
+            ignore_unknown = "-e" in args  # a key this kernel has not is passed by
             for word in args:
                 if word.startswith("-"):
-                    continue  # -q, -w, -e: quiet, write, ignore unknown keys (pktpath names its own)
+                    continue  # -q, -w: quiet, write
                 name, eq, value = word.partition("=")
                 if not eq:
                     raise Unsupported(f"`{line}`: reading a sysctl in a command")
-                self.set_sysctl(name, value)
+                self.set_sysctl(name, value, ignore_unknown)
         elif command == "set_sysctls.py":
             for word in args:
                 path, _, value = word.partition("=")
