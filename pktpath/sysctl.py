@@ -86,7 +86,8 @@ def _knobs(*knobs: Knob) -> dict[str, Knob]:
 
 BOOL = _ints(1, 0, 1)
 KNOBS = _knobs(
-    Knob("net.ipv4.tcp_rmem", (4096, 131072, 6291456), _ints(3, 1), ("socket", "l4")),
+    # tcp_rmem[2] is 32 MB since Linux 6.18 ("tcp: increase tcp_rmem[2] to 32 MB"; 6 MB before)
+    Knob("net.ipv4.tcp_rmem", (4096, 131072, 33554432), _ints(3, 1), ("socket", "l4")),
     Knob("net.ipv4.tcp_wmem", (4096, 16384, 4194304), _ints(3, 1), ("socket", "l4")),
     Knob("net.ipv4.tcp_timestamps", 1, _ints(1, 0, 2)),
     Knob("net.ipv4.tcp_sack", 1, BOOL),

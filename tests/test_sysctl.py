@@ -8,7 +8,7 @@ from pktpath.sysctl import KNOBS, Sysctls, SysctlError, knob
 
 def test_the_knobs_start_at_linuxs_defaults_and_print_as_proc_sys_does():
     l4 = Sysctls("l4")
-    assert l4.tcp_rmem == (4096, 131072, 6291456) and l4.tcp_sack == 1 and l4.tcp_congestion_control == "cubic"
+    assert l4.tcp_rmem == (4096, 131072, 33554432) and l4.tcp_sack == 1 and l4.tcp_congestion_control == "cubic"
     assert l4.get("net/ipv4/tcp_wmem") == "4096\t16384\t4194304"  # slashes, as sysctl takes them
     socket_layer = Sysctls("socket")
     assert socket_layer.tcp_rmem[1] == 131072

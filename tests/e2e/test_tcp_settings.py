@@ -81,13 +81,13 @@ def test_sysctls_set_while_it_runs_change_what_a_syn_offers_and_a_new_sockets_bu
             pass
         out, _ = dump.communicate(timeout=40)
         syn, synack = out.splitlines()
-        assert "Flags [S], seq" in syn and syn.endswith("options [mss 1460,nop,wscale 7], length 0"), syn
+        assert "Flags [S], seq" in syn and syn.endswith("options [mss 1460,nop,wscale 10], length 0"), syn
         assert "Flags [S.], seq" in synack and synack.endswith("options [mss 1460,nop,wscale 8], length 0"), synack
         with b.socket(SOCK_STREAM) as fresh:
             assert fresh.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 540000
     finally:
         cli(sup, "sysctl", "-w", "net.ipv4.tcp_sack=1", "net.ipv4.tcp_timestamps=1", "--on", "A")
-        cli(sup, "sysctl", "-w", "net.ipv4.tcp_rmem=4096 131072 6291456", "--on", "B")
+        cli(sup, "sysctl", "-w", "net.ipv4.tcp_rmem=4096 131072 33554432", "--on", "B")
     refused = cli(sup, "sysctl", "-w", "net.ipv4.tcp_ecn=1", "--on", "A")
     assert refused.returncode == 1 and "is not modelled: pktpath behaves as 0 (no ECN)" in refused.stderr
     assert cli(sup, "sysctl", "net.ipv4.tcp_sack", "--on", "A").stdout == "net.ipv4.tcp_sack = 1\n"

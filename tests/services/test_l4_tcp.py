@@ -233,7 +233,7 @@ def test_syn_options_are_linuxs_and_scapy_reads_them():
     assert syn[TCP].flags == "S"
     assert [name for name, _ in syn[TCP].options] == ["MSS", "SAckOK", "Timestamp", "NOP", "WScale"]
     opts = dict(syn[TCP].options)
-    assert opts["MSS"] == 1460 and opts["WScale"] == 7 and opts["Timestamp"][1] == 0
+    assert opts["MSS"] == 1460 and opts["WScale"] == 10 and opts["Timestamp"][1] == 0  # tcp_rmem[2] 32 MB
     synack = IP(net.wire[1][2])
     assert synack[TCP].flags == "SA" and dict(synack[TCP].options)["Timestamp"][1] == opts["Timestamp"][0]
     for _, _, raw in net.wire:  # scapy recomputes each checksum: ours must match
@@ -525,8 +525,8 @@ def test_window_scale_applies_to_the_advertised_window():
     net.a.send(c, b"x")
     net.run(1.0)
     ack = [h for h in net.segments("B") if h.flags == TCPHDR_ACK][-1]
-    assert ack.window << 7 == net.b.tcp.sock(srv).rcv_wnd
-    assert 60000 < ack.window << 7 <= 131072 // 2
+    assert ack.window << 10 == net.b.tcp.sock(srv).rcv_wnd  # wscale 10: tcp_rmem[2] is 32 MB
+    assert 60000 < ack.window << 10 <= 131072 // 2
 
 
 # -- Nagle and delayed ACKs ------------------------------------------------------------
@@ -790,7 +790,7 @@ def test_tcp_info_says_what_the_connection_agreed_and_moved_as_tcp_get_info_fill
     client, server = (unpack(tcp_get_info(h.tcp.sock(sk), h.tcp.delack)) for h, sk in ((net.a, c), (net.b, srv)))
     assert client["tcpi_state"] == server["tcpi_state"] == TcpState.ESTABLISHED
     assert client["tcpi_options"] == 1 | 2 | 4  # timestamps, SACK, window scaling: both offered them
-    assert (client["tcpi_snd_wscale"], client["tcpi_rcv_wscale"]) == (7, 7)
+    assert (client["tcpi_snd_wscale"], client["tcpi_rcv_wscale"]) == (10, 10)
     assert client["tcpi_bytes_acked"] == 3000 and server["tcpi_bytes_received"] == 3000
     assert client["tcpi_snd_mss"] == MSS and client["tcpi_snd_cwnd"] >= 10 and client["tcpi_rtt"] > 0
     assert client["tcpi_rto"] >= 200_000 and client["tcpi_snd_ssthresh"] == 0x7FFFFFFF

@@ -300,8 +300,8 @@ class Tcp:
             self.send_reset_for(skb, th, seg.len)
             self.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_v4_do_rcv")
             return False
-        if not th.syn:
-            self.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_v4_do_rcv")
+        if not th.syn or th.fin:  # a SYN with FIN is no connection request (tcp_rcv_state_process)
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_rcv_state_process" if th.syn else "tcp_v4_do_rcv")
             return False
         return self._conn_request(listener, skb, seg, saddr, daddr)
 
@@ -374,7 +374,7 @@ class Tcp:
         tp.snd_una = tp.snd_nxt = tp.snd_sml = tp.write_seq = seq_add(req.iss, 1)
         tp.irs = req.irs
         tp.rcv_nxt = tp.rcv_wup = seq_add(req.irs, 1)
-        tp.rcv_wnd = min(output.free_window(tp), output.MAX_WINDOW)
+        tp.rcv_wnd = min(output.synack_window(tp.rcvbuf, tp.advmss, req.ts_recent >= 0), output.MAX_WINDOW)
         tp.snd_wnd = tp.max_window = req.snd_wnd
         tp.snd_wl1 = req.irs
         tcp_input.apply_syn_options(tp, tcp_input.RxOptions(

@@ -31,6 +31,7 @@ from pktpath.wire.tcp import (
 L4 = skbuff_pb2.LAYER_L4
 TCP, TCPEXT = "Tcp", "TcpExt"
 MAX_WINDOW = 0xFFFF
+TCP_TS_ALIGNED = 12  # TCPOLEN_TSTAMP_ALIGNED: NOP, NOP, timestamps
 MAX_TCP_HEADER = s.MAX_HEADER  # headroom for TCP, IP and Ethernet headers
 SKB_TRUESIZE_OVERHEAD = 576    # sizeof(struct sk_buff) + sizeof(struct skb_shared_info), aligned
 
@@ -98,6 +99,14 @@ def free_window(tp: TcpSock) -> int:
     return min(space - space % granularity, MAX_WINDOW << tp.rcv_wscale)
 
 
+def initial_window(rcvbuf: int, mss: int) -> int:
+    """tcp_select_initial_window()'s rcv_wnd: the full space (tcp_full_space: half the
+    receive buffer at the default scaling ratio) in whole segments of mss; a SYN carries it
+    unscaled, at most 65535 (64240 for 131072 bytes and MSS 1460, 65160 with timestamps)."""
+    space = rcvbuf // 2
+    return space - space % mss if space > mss else space
+
+
 def receive_window(tp: TcpSock) -> int:
     """tcp_receive_window(): what is left of the window last advertised."""
     return max(0, seq_diff(seq_add(tp.rcv_wup, tp.rcv_wnd), tp.rcv_nxt))
@@ -145,7 +154,7 @@ def tcp_transmit_skb(tcp, tp: TcpSock, seg: Seg) -> None:
     flags = seg.flags | TCPHDR_ACK if tp.state != TcpState.SYN_SENT else seg.flags
     if seg.flags & TCPHDR_SYN:
         options = syn_options(tcp, tp, synack=tp.state == TcpState.SYN_RECV)
-        window = min(free_window(tp), MAX_WINDOW)  # a SYN's window is never scaled
+        window = min(initial_window(tp.rcvbuf, tp.advmss), MAX_WINDOW)  # a SYN's window is never scaled
         tp.rcv_wnd, tp.rcv_wup = window, tp.rcv_nxt
     else:
         options = established_options(tcp, tp)
@@ -223,7 +232,12 @@ def tcp_send_synack(tcp, listener: TcpSock, req) -> None:
     skb = s.alloc_skb(MAX_TCP_HEADER, origin_host=tcp.host, sampled=False)
     s.skb_reserve(skb, MAX_TCP_HEADER)
     _push_header(tcp, tp, skb, req.iss, TCPHDR_SYN | TCPHDR_ACK, syn_options(tcp, tp, synack=True),
-                 min(free_window(tp), MAX_WINDOW), "tcp_v4_send_synack")
+                 min(synack_window(listener.rcvbuf, listener.advmss, tp.tstamp_ok), MAX_WINDOW), "tcp_v4_send_synack")
+
+
+def synack_window(rcvbuf: int, advmss: int, tstamp_ok: bool) -> int:
+    """tcp_openreq_init_rwin(): the initial window for segments that carry timestamps."""
+    return initial_window(rcvbuf, advmss - (TCP_TS_ALIGNED if tstamp_ok else 0))
 
 
 def _new_seg(tcp, tp: TcpSock, flags: int) -> Seg:
