@@ -707,6 +707,10 @@ def _cmd_drill(args) -> int:
     except ValueError:
         print("pktpath drill: -D takes SYMBOL=VALUE", file=sys.stderr)
         return 2
+    if os.geteuid() != 0:
+        print("pktpath drill: needs root (a network namespace and a TUN or TAP device for the script's wire)",
+              file=sys.stderr)
+        return 2
     tolerance = args.tolerance_usecs or (KERNEL_TOLERANCE_USECS if args.kernel else LIVE_TOLERANCE_USECS)
     scripts = []
     for path in args.scripts:

@@ -48,3 +48,11 @@ def test_every_option_with_a_default_says_it_and_every_positional_says_what_it_i
             if action.option_strings and shown and "default" not in (action.help or ""):
                 silent.append(f"{name} {action.option_strings[0]}: default {action.default!r} not said")
     assert silent == []
+
+
+def test_drill_without_root_says_why_instead_of_a_traceback(monkeypatch, capsys):
+    from pktpath import cli
+
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 1000)
+    assert cli.main(["drill", "--kernel", "tests/drill/rst-to-closed-port.pkt"]) == 2
+    assert "pktpath drill: needs root" in capsys.readouterr().err
