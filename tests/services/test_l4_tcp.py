@@ -796,3 +796,22 @@ def test_tcp_info_says_what_the_connection_agreed_and_moved_as_tcp_get_info_fill
     assert client["tcpi_rto"] >= 200_000 and client["tcpi_snd_ssthresh"] == 0x7FFFFFFF
     listener = unpack(tcp_get_info(net.b.tcp.sock(100), net.b.tcp.delack))
     assert listener["tcpi_state"] == TcpState.LISTEN and listener["tcpi_sacked"] == 16  # the backlog
+
+
+def test_tsval_has_a_keyed_offset_per_address_pair_unless_tcp_timestamps_is_2():
+    """secure_tcp_ts_off(): the TSval clock plus an offset from the addresses and a secret,
+    so a peer cannot read the host's uptime; RTTs from echoed TSvals still come out right."""
+    net = Net()
+    c, srv = connect(net)
+    syn = IP(net.wire[0][2])
+    tsval = dict(syn[TCP].options)["Timestamp"][0]
+    clock_ms = int(net.clock() * 1000) & 0xFFFFFFFF
+    assert net.a.tcp.sock(c).ts_off == net.a.tcp.ts_off(A, B) != 0
+    assert abs(((tsval - net.a.tcp.sock(c).ts_off) & 0xFFFFFFFF) - clock_ms) <= 1000
+    assert net.b.tcp.sock(srv).ts_off == net.b.tcp.ts_off(B, A) != net.a.tcp.sock(c).ts_off  # each host its own
+    send_all(net, c, srv, b"y" * 20000)
+    assert 0 < net.a.tcp.sock(c).srtt < 1.0  # measured through the offset, not across it
+    other = Net()
+    other.a.tcp.sysctls.set("net.ipv4.tcp_timestamps", "2")
+    connect(other)
+    assert other.a.tcp.ts_off(A, B) == 0

@@ -381,7 +381,7 @@ def _clean_rtx_queue(tcp, tp: TcpSock, ack: int, th: TcpHdr | None = None) -> in
             rtt = now - head.sent_at
     tsecr = _tsecr(tp, th) if rtt is None and th is not None and acked_segs else None  # parsed only if needed
     if tsecr is not None:
-        ms = (output.tcp_time_stamp(tcp) - tsecr) & 0xFFFFFFFF
+        ms = (output.tcp_time_stamp(tcp, tp) - tsecr) & 0xFFFFFFFF
         if ms < 0x7FFFFFFF:
             rtt = max(ms, 1) / 1000
     if rtt is not None:

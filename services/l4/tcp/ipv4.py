@@ -18,6 +18,7 @@ it go, in order.
 """
 
 import errno
+import hashlib
 import os
 import threading
 import time
@@ -102,6 +103,7 @@ class Tcp:
         self._to_sock = to_sock
         self._route_output = route_output  # daddr -> (errno, saddr, mtu)
         self._isn = isn or (lambda: int.from_bytes(os.urandom(4), "big"))
+        self._ts_secret = os.urandom(16)
         self._lock = threading.RLock()
         self._flush_lock = threading.Lock()
         self._ehash: dict[tuple, TcpSock] = {}       # (saddr, sport, daddr, dport) -> sock
@@ -115,6 +117,15 @@ class Tcp:
             mib.inc(TCP, name, value)
 
     # -- what the state machine calls back ------------------------------------------
+
+    def ts_off(self, saddr: int, daddr: int) -> int:
+        """secure_tcp_ts_off(): with tcp_timestamps 1, each pair of addresses gets its own
+        keyed offset on the TSval clock, so that a peer learns nothing of the host's uptime
+        nor of its other connections'; with 2, none."""
+        if self.sysctls.tcp_timestamps != 1:
+            return 0
+        key = saddr.to_bytes(4, "big") + daddr.to_bytes(4, "big")
+        return int.from_bytes(hashlib.blake2b(key, key=self._ts_secret, digest_size=4).digest(), "big")
 
     @property
     def fin_timeout(self) -> float:
@@ -325,7 +336,8 @@ class Tcp:
         req = RequestSock(daddr, seg.th.dest, saddr, seg.th.source, self._isn(), seg.th.seq, opts.mss,
                           seg.th.window, opts.wscale, opts.sack_ok,
                           opts.tsval if opts.tsval is not None else -1,
-                          expires=self.clock() + TCP_TIMEOUT_INIT, sent_at=self.clock())
+                          expires=self.clock() + TCP_TIMEOUT_INIT, sent_at=self.clock(),
+                          ts_off=self.ts_off(daddr, saddr))
         listener.syn_queue[saddr, seg.th.source] = req
         output.tcp_send_synack(self, listener, req)
         s.consume_skb(skb, L4, self.host, "tcp_conn_request")
@@ -373,6 +385,7 @@ class Tcp:
         tp.iss = req.iss
         tp.snd_una = tp.snd_nxt = tp.snd_sml = tp.write_seq = seq_add(req.iss, 1)
         tp.irs = req.irs
+        tp.ts_off = req.ts_off  # tcp_create_openreq_child: the request's tsoffset
         tp.rcv_nxt = tp.rcv_wup = seq_add(req.irs, 1)
         tp.rcv_wnd = min(output.synack_window(tp.rcvbuf, tp.advmss, req.ts_recent >= 0), output.MAX_WINDOW)
         tp.snd_wnd = tp.max_window = req.snd_wnd
@@ -410,6 +423,7 @@ class Tcp:
                 return errno.EADDRNOTAVAIL, 0
             tp = self._new_sock(sk, saddr, sport, daddr, dport, mtu, rcvbuf=rcvbuf, nodelay=nodelay)
             tp.iss = tp.write_seq = self._isn()
+            tp.ts_off = self.ts_off(saddr, daddr)
             tp.state = TcpState.SYN_SENT
             self._hash(tp)
             self.mib.inc(TCP, "ActiveOpens")

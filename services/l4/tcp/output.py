@@ -36,9 +36,9 @@ MAX_TCP_HEADER = s.MAX_HEADER  # headroom for TCP, IP and Ethernet headers
 SKB_TRUESIZE_OVERHEAD = 576    # sizeof(struct sk_buff) + sizeof(struct skb_shared_info), aligned
 
 
-def tcp_time_stamp(tcp) -> int:
-    """The TSval clock: milliseconds, as tcp_time_stamp_ms."""
-    return int(tcp.clock() * 1000) & 0xFFFFFFFF
+def tcp_time_stamp(tcp, tp: TcpSock) -> int:
+    """A connection's TSval: the milliseconds clock (tcp_time_stamp_ms) plus its offset."""
+    return (int(tcp.clock() * 1000) + tp.ts_off) & 0xFFFFFFFF
 
 
 def syn_options(tcp, tp: TcpSock, *, synack: bool) -> bytes:
@@ -51,7 +51,7 @@ def syn_options(tcp, tp: TcpSock, *, synack: bool) -> bytes:
     opts = [TcpOptMss(tp.advmss)]
     if tp.tstamp_ok if synack else sysctls.tcp_timestamps:
         opts += [TcpOptSackPerm()] if sack else [TcpOptNop(), TcpOptNop()]
-        opts.append(TcpOptTimestamp(tcp_time_stamp(tcp), tp.ts_recent if synack else 0))
+        opts.append(TcpOptTimestamp(tcp_time_stamp(tcp, tp), tp.ts_recent if synack else 0))
     elif sack:
         opts += [TcpOptNop(), TcpOptNop(), TcpOptSackPerm()]
     if tp.wscale_ok:
@@ -65,7 +65,7 @@ def established_options(tcp, tp: TcpSock) -> bytes:
     beside the timestamps)."""
     opts = []
     if tp.tstamp_ok:
-        opts += [TcpOptNop(), TcpOptNop(), TcpOptTimestamp(tcp_time_stamp(tcp), tp.ts_recent)]
+        opts += [TcpOptNop(), TcpOptNop(), TcpOptTimestamp(tcp_time_stamp(tcp, tp), tp.ts_recent)]
     if tp.sack_ok and tp.ofo_queue:
         blocks = sack_blocks(tp)[:3 if tp.tstamp_ok else 4]
         opts += [TcpOptNop(), TcpOptNop(), TcpOptSack(tuple(blocks))]
@@ -227,7 +227,7 @@ def tcp_send_synack(tcp, listener: TcpSock, req) -> None:
     """tcp_v4_send_synack(): a listener's answer to a SYN, from the request sock."""
     tp = TcpSock(0, TcpState.SYN_RECV, req.saddr, req.sport, req.daddr, req.dport, rcvbuf=listener.rcvbuf,
                  advmss=listener.advmss, rcv_wscale=listener.rcv_wscale, wscale_ok=req.snd_wscale >= 0,
-                 sack_ok=req.sack_ok, tstamp_ok=req.ts_recent >= 0, ts_recent=max(req.ts_recent, 0),
+                 sack_ok=req.sack_ok, tstamp_ok=req.ts_recent >= 0, ts_recent=max(req.ts_recent, 0), ts_off=req.ts_off,
                  rcv_nxt=seq_add(req.irs, 1))
     skb = s.alloc_skb(MAX_TCP_HEADER, origin_host=tcp.host, sampled=False)
     s.skb_reserve(skb, MAX_TCP_HEADER)

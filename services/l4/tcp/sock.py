@@ -115,6 +115,7 @@ class RequestSock:
     snd_wscale: int = -1     # -1: the peer offered no window scaling
     sack_ok: bool = False
     ts_recent: int = -1      # the peer's TSval; -1: no timestamps
+    ts_off: int = 0          # our TSval's offset for this peer (tcp_rsk(req)->ts_off)
     retrans: int = 0
     expires: float = 0.0
     sent_at: float = 0.0     # the first SYN-ACK: its ACK gives the handshake's RTT
@@ -156,6 +157,7 @@ class TcpSock:
     sack_ok: bool = False
     tstamp_ok: bool = False
     ts_recent: int = 0                # the peer's last TSval, echoed in TSecr
+    ts_off: int = 0                   # tsoffset: added to our TSval clock for this peer
 
     # buffers: the socket layer holds the receive queue and the user's buffer sizes
     rcvbuf: int = TCP_RMEM_DEFAULT
