@@ -6,23 +6,16 @@ sockets are made inside the namespace; its packets are written to and read from 
 
 import fcntl
 import os
-import queue
 import select
 import socket
 import struct
 import subprocess
 import threading
-import time
 
-from pktpath.drill.netns import TunNamespace, in_netns, monotonic_stamp, stamped_socket
+from pktpath.drill.netns import Sniffer, TunNamespace, in_netns
 
 LOCAL_IP, REMOTE_IP = "192.168.0.1", "192.0.2.1"
-SOL_TCP, TCP_INFO = 6, 11
-
-
-PACKET_OUTGOING, ETH_P_ALL = 4, 0x0003
-
-
+ETH_P_ALL = 0x0003
 ALLOWED_CC = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
 
 
@@ -46,15 +39,12 @@ class KernelHost:
         self.local_ip, self.remote_ip = LOCAL_IP, REMOTE_IP
         self._allowed = allow_cubic()
         self.tun = TunNamespace(self.name, LOCAL_IP, 16, "192.0.2.0/24")
-        with in_netns(self.name):  # the kernel's own timestamps, as packetdrill's sniffer takes them
-            self.sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
-        stamped_socket(self.sniffer).bind(("tun0", ETH_P_ALL))
-        self.sniffer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 << 20)
-        self._realtime_offset = time.time_ns() - time.monotonic_ns()
-        self._out: queue.Queue = queue.Queue()
+        with in_netns(self.name):  # what tun0 transmits, as packetdrill's sniffer takes it
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+        sock.bind(("tun0", ETH_P_ALL))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 << 20)
+        self.sniffer = Sniffer(sock, lambda packet, kind: packet if kind == socket.PACKET_OUTGOING else None)
         self._stop = threading.Event()
-        self._reader = threading.Thread(target=self._read, name="sniffer", daemon=True)
-        self._reader.start()
         self._drain = threading.Thread(target=self._drain_tun, name="tun0", daemon=True)
         self._drain.start()
 
@@ -68,29 +58,13 @@ class KernelHost:
             except OSError:
                 return
 
-    def _read(self) -> None:
-        """Each packet the kernel sends, with the time the kernel stamped on it."""
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self.sniffer], [], [], 0.1)
-            try:
-                if ready:
-                    data, ancillary, _, addr = self.sniffer.recvmsg(65536, 64)
-                    if addr[2] != PACKET_OUTGOING:
-                        continue
-                    self._out.put((monotonic_stamp(ancillary, self._realtime_offset), data))
-            except OSError:
-                return
-
     # -- the wire ----------------------------------------------------------------------------
     def inject(self, packet: bytes) -> None:
         self.tun.write(packet)
 
     def sniff(self, timeout: float) -> tuple[int, bytes] | None:
         """The next packet the kernel sent: (monotonic ns, IPv4 packet), or None."""
-        try:
-            return self._out.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        return self.sniffer.next(timeout)
 
     # -- what the script's calls need --------------------------------------------------------
     def socket(self, type_: int, proto: int) -> socket.socket:
@@ -114,7 +88,7 @@ class KernelHost:
         return Epoll()
 
     def tcp_info(self, sock) -> bytes:
-        return sock.getsockopt(SOL_TCP, TCP_INFO, 256)
+        return sock.getsockopt(socket.SOL_TCP, socket.TCP_INFO, 256)
 
     def command(self, text: str, cwd: str) -> subprocess.CompletedProcess:
         """A script's shell command, inside the namespace, in the script's folder (so
@@ -124,7 +98,6 @@ class KernelHost:
 
     def close(self) -> None:
         self._stop.set()
-        self._reader.join(timeout=1)
         self._drain.join(timeout=1)
         self.sniffer.close()
         self.tun.close()

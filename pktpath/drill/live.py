@@ -12,16 +12,12 @@ are read by pktpath.drill.shell, each `sysctl` set through the layers' Sysctl RP
 """
 
 import os
-import queue
-import select
 import socket
 import struct
 import subprocess
-import threading
-import time
 from pathlib import Path
 
-from pktpath.drill.netns import in_netns, ip, monotonic_stamp, stamped_socket
+from pktpath.drill.netns import Sniffer, in_netns, ip, ipv4_netns
 from pktpath.drill.packets import Unsupported
 from pktpath.drill.shell import Shell
 from pktpath.wire.addr import ip_from_str
@@ -74,40 +70,25 @@ class LiveHost:
             self.close()
             raise
         self.shell = Shell(self._set_sysctl, self.reset)
-        self._out: queue.Queue = queue.Queue()
-        self._stop = threading.Event()
-        self._reader = threading.Thread(target=self._read, name="wire", daemon=True)
-        self._reader.start()
 
     # -- the wire ----------------------------------------------------------------------------
     def _wire(self) -> None:
-        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
-        ip("netns", "add", self.ns)
-        subprocess.run(["ip", "netns", "exec", self.ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                        "net.ipv6.conf.default.disable_ipv6=1"], capture_output=True, check=True)
+        ipv4_netns(self.ns)
         ip("link", "set", self.tap, "netns", self.ns)  # the wire's end, away from the machine's own network
         ip("-n", self.ns, "link", "set", self.tap, "up")
         with in_netns(self.ns):
             self.raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        stamped_socket(self.raw).bind((self.tap, ETH_P_ALL))
-        self._realtime_offset = time.time_ns() - time.monotonic_ns()
+        self.raw.bind((self.tap, ETH_P_ALL))
+        self.sniffer = Sniffer(self.raw, self._take)
 
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if not select.select([self.raw], [], [], 0.1)[0]:
-                    continue
-                frame, ancillary, _, addr = self.raw.recvmsg(65536, 64)
-            except OSError:
-                return
-            if addr[2] == socket.PACKET_OUTGOING:
-                continue  # what we wrote ourselves
-            ns = monotonic_stamp(ancillary, self._realtime_offset)
-            ethertype = struct.unpack_from("!H", frame, 12)[0]
-            if ethertype == ETH_P_ARP:
-                self._arp(frame)
-            elif ethertype == ETH_P_IP:
-                self._out.put((ns, frame[14:]))
+    def _take(self, frame: bytes, kind: int) -> bytes | None:
+        """The host's IPv4 packets; its ARP for the gateway answered, what we wrote passed over."""
+        if kind == socket.PACKET_OUTGOING:
+            return None
+        ethertype = struct.unpack_from("!H", frame, 12)[0]
+        if ethertype == ETH_P_ARP:
+            self._arp(frame)
+        return frame[14:] if ethertype == ETH_P_IP else None
 
     def _arp(self, frame: bytes) -> None:
         """Answer who-has for the gateway: the script's packets come from behind it."""
@@ -120,10 +101,7 @@ class LiveHost:
         self.raw.send(HOST_MAC + GATEWAY_MAC + struct.pack("!H", ETH_P_IP) + packet)
 
     def sniff(self, timeout: float) -> tuple[int, bytes] | None:
-        try:
-            return self._out.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        return self.sniffer.next(timeout)
 
     # -- what the script's calls need --------------------------------------------------------
     def _sockets(self) -> None:
@@ -183,10 +161,9 @@ class LiveHost:
             self._set_sysctl(k.name, k.format(k.default))
 
     def close(self) -> None:
-        if getattr(self, "_stop", None) is not None:
-            self._stop.set()
-            self._reader.join(timeout=1)
-        if getattr(self, "raw", None) is not None:
+        if getattr(self, "sniffer", None) is not None:
+            self.sniffer.close()  # and the socket
+        elif getattr(self, "raw", None) is not None:
             self.raw.close()
         if getattr(self, "view", None) is not None:
             self.view.close()

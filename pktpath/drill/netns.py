@@ -10,10 +10,14 @@ import contextlib
 import ctypes
 import fcntl
 import os
+import queue
+import select
 import socket
 import struct
 import subprocess
+import threading
 import time
+from typing import Callable
 
 CLONE_NEWNET = 0x40000000
 TUNSETIFF, TUNSETOFFLOAD = 0x400454CA, 0x400454D0
@@ -30,20 +34,61 @@ class NetnsError(OSError):
     pass
 
 
-def stamped_socket(sock):
-    """An AF_PACKET socket that gets the kernel's receive time with each frame."""
-    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-    return sock
+class Sniffer:
+    """What a stack under test sends, read off an AF_PACKET socket on a thread of its own,
+    each frame with the time the kernel stamped on it (SO_TIMESTAMPNS, packetdrill's
+    SIOCGSTAMP), not when this process got round to reading it. take(frame, sll_pkttype)
+    says what to queue for the runner (the IPv4 packet), or None for a frame it passes over."""
+
+    def __init__(self, sock: socket.socket, take: Callable[[bytes, int], bytes | None]) -> None:
+        self.sock, self._take = sock, take
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self._realtime_offset = time.time_ns() - time.monotonic_ns()
+        self._out: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="sniffer", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not select.select([self.sock], [], [], 0.1)[0]:
+                    continue
+                frame, ancillary, _, addr = self.sock.recvmsg(65536, 64)
+            except OSError:
+                return
+            packet = self._take(frame, addr[2])
+            if packet is not None:
+                self._out.put((self._stamp(ancillary), packet))
+
+    def _stamp(self, ancillary) -> int:
+        """The kernel's wall-clock stamp on time.monotonic_ns()'s scale."""
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                sec, nsec = struct.unpack("qq", data[:16])
+                return sec * 1_000_000_000 + nsec - self._realtime_offset
+        return time.monotonic_ns()
+
+    def next(self, timeout: float) -> tuple[int, bytes] | None:
+        """The next packet taken: (monotonic ns, IPv4 packet), or None within timeout."""
+        try:
+            return self._out.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1)
+        self.sock.close()
 
 
-def monotonic_stamp(ancillary, realtime_offset_ns: int) -> int:
-    """The kernel's time for a frame (SO_TIMESTAMPNS, wall clock) on time.monotonic_ns()'s
-    scale: packetdrill's SIOCGSTAMP, not when this process got round to reading it."""
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-            sec, nsec = struct.unpack("qq", data[:16])
-            return sec * 1_000_000_000 + nsec - realtime_offset_ns
-    return time.monotonic_ns()
+def ipv4_netns(name: str) -> None:
+    """A new namespace `name` (one left by a run killed before its close goes first), IPv4
+    only: no router solicitations or MLD reports on the wire."""
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    ip("netns", "add", name)
+    subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                    "net.ipv6.conf.default.disable_ipv6=1"], capture_output=True, check=True)
 
 
 def _setns(fd: int) -> None:
@@ -83,11 +128,8 @@ class TunNamespace:
     def __init__(self, name: str, local_ip: str = "192.168.0.1", prefix: int = 16,
                  remote_net: str = "192.0.2.0/24", mtu: int = 1500) -> None:
         self.name = name
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)  # a run killed before its close
-        ip("netns", "add", name)
-        try:  # IPv4 only: no router solicitations or MLD reports on the wire
-            subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                            "net.ipv6.conf.default.disable_ipv6=1"], capture_output=True, check=True)
+        try:
+            ipv4_netns(name)
             with in_netns(name):
                 self.fd = os.open("/dev/net/tun", os.O_RDWR)
                 fcntl.ioctl(self.fd, TUNSETIFF, struct.pack("16sH", b"tun0", IFF_TUN | IFF_NO_PI | IFF_VNET_HDR))

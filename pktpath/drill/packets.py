@@ -129,10 +129,6 @@ class Seen:
     options: list[TcpOption]
     usecs: int = 0     # when, since the script started
 
-    @property
-    def syn(self) -> bool:
-        return self.tcp.syn
-
 
 def parse_outbound(data: bytes) -> tuple[IpHdr, TcpHdr, int] | None:
     """An IPv4 TCP packet's headers and payload length; None for anything else."""
