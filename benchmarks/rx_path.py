@@ -36,7 +36,8 @@ from pktpath import skbuff as s
 from pktpath.client import SO_RCVBUF, SO_TIMESTAMPNS, SOL_SOCKET, SocketApi
 from pktpath.counters import Mib
 from pktpath.hop import Hop, HopListener, batches
-from pktpath.pb import nic_pb2_grpc, skbuff_pb2
+from pktpath.pb import skbuff_pb2
+from pktpath.rpc import nic_pb2_grpc
 from pktpath.service import channel
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
@@ -337,7 +338,7 @@ def measure_pktpath(base_port: int, seconds: float, samples: int) -> tuple[float
 def hop_batching(sup, host: str) -> list[str]:
     from google.protobuf import empty_pb2
 
-    from pktpath.pb import l2_pb2_grpc, l3_pb2_grpc, l4_pb2_grpc, softirq_pb2_grpc
+    from pktpath.rpc import l2_pb2_grpc, l3_pb2_grpc, l4_pb2_grpc, softirq_pb2_grpc
 
     out = []
     for layer, stub_cls, hop in (("softirq", softirq_pb2_grpc.SoftirqStub, "l2"), ("l2", l2_pb2_grpc.L2Stub, "l3"),

@@ -26,7 +26,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from pktpath.client import SHUT_WR, SO_SNDBUF, SOCK_STREAM, SOL_SOCKET, SocketApi
-from pktpath.pb import l4_pb2_grpc
+from pktpath.rpc import l4_pb2_grpc
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
 from pktpath.trace import SAMPLER_ARG

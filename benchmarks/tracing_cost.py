@@ -26,7 +26,8 @@ from pathlib import Path
 from google.protobuf import empty_pb2
 
 from pktpath.client import SO_RCVBUF, SOL_SOCKET, SocketApi
-from pktpath.pb import nic_pb2_grpc, orchestrator_pb2_grpc, skbuff_pb2
+from pktpath.pb import skbuff_pb2
+from pktpath.rpc import nic_pb2_grpc, orchestrator_pb2_grpc
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
 

@@ -521,7 +521,8 @@ def _cmd_tcpdump(args) -> int:
     import grpc
 
     from pktpath.config import LAYERS
-    from pktpath.pb import l2_pb2_grpc, trace_pb2, trace_pb2_grpc
+    from pktpath.pb import trace_pb2
+    from pktpath.rpc import l2_pb2_grpc, trace_pb2_grpc
     from pktpath.tools.capture import LINKTYPE_NAMES, PcapFilter, PcapngWriter, PcapWriter, TcpSeqHash
     from pktpath.topology import TopologyError
 
@@ -642,7 +643,7 @@ def _cmd_trace(args) -> int:
     import grpc
 
     from pktpath.tools.observe import trace
-    from pktpath.pb import orchestrator_pb2_grpc
+    from pktpath.rpc import orchestrator_pb2_grpc
     from pktpath.trace import parse_filter
 
     try:
@@ -665,7 +666,7 @@ def _cmd_drops(args) -> int:
     packet that matches it (the orchestrator traces them), as trace finds them."""
     import grpc
 
-    from pktpath.pb import orchestrator_pb2_grpc
+    from pktpath.rpc import orchestrator_pb2_grpc
     from pktpath.tools.apps import HostView
     from pktpath.tools.observe import drops, filtered_drops
     from pktpath.trace import parse_filter

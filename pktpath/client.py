@@ -24,9 +24,10 @@ import weakref
 
 import grpc
 
-from pktpath.pb import socket_pb2, socket_pb2_grpc
+from pktpath.pb import socket_pb2
+from pktpath.rpc import socket_pb2_grpc
 from pktpath.config import channel
-from pktpath.sockerr import detail_of, errno_of
+from pktpath.rpc import detail_of, errno_of
 
 AF_INET, SOCK_STREAM, SOCK_DGRAM = 2, 1, 2
 IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP = 1, 6, 17

@@ -1,6 +1,8 @@
-"""The generated protobuf/gRPC modules, and the guard on protobuf's backend.
+"""The generated protobuf message modules, and the guard on protobuf's backend.
 
-The modules are compiled from protos/pktpath/v1 by the install (setup.py).
+The modules are compiled from protos/pktpath/v1 by the install (setup.py). Only the
+messages: the layers' logic and the one-process stack (pktpath.drill) load no gRPC;
+the stubs and servicers are pktpath.rpc's.
 pktpath moves every packet through protobuf, and the pure-Python backend is
 15-50x slower than upb: a service on it would be too slow to mean anything, so
 start-up refuses it (require_upb) instead of silently crawling.
@@ -10,22 +12,14 @@ from google.protobuf.internal import api_implementation
 
 from pktpath.v1 import (  # noqa: F401  (re-exported)
     l2_pb2,
-    l2_pb2_grpc,
     l3_pb2,
-    l3_pb2_grpc,
     l4_pb2,
-    l4_pb2_grpc,
     nic_pb2,
-    nic_pb2_grpc,
     orchestrator_pb2,
-    orchestrator_pb2_grpc,
     skbuff_pb2,
     socket_pb2,
-    socket_pb2_grpc,
     softirq_pb2,
-    softirq_pb2_grpc,
     trace_pb2,
-    trace_pb2_grpc,
 )
 
 

@@ -22,26 +22,21 @@ from typing import Callable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from pktpath import skbuff
+from pktpath import skbuff, taps
 from pktpath.access import AdminInterceptor, AioAdminInterceptor
 from pktpath.config import (  # noqa: F401 — channel: re-exported
     CHANNEL_OPTIONS, Addresses, RuntimeDirError, TlsError, channel, ensure_token, hop_path, runtime_dir,
     server_credentials,
 )
 from pktpath.counters import PROCESS
-from pktpath.hop import HopListener, hop_handlers
+from pktpath.hop import Hop, HopListener, hop_handlers
 from pktpath.metrics import MetricsServer, render
+from pktpath.seams import Edge
 from pktpath.topology import Topology
-from pktpath.trace import FinishedPackets
-from pktpath.pb import (
-    l2_pb2_grpc,
-    l3_pb2_grpc,
-    l4_pb2_grpc,
-    nic_pb2_grpc,
-    orchestrator_pb2_grpc,
-    require_upb,
-    socket_pb2_grpc,
-    softirq_pb2_grpc,
+from pktpath.trace import FinishedPackets, sampler
+from pktpath.pb import require_upb
+from pktpath.rpc import (
+    l2_pb2_grpc, l3_pb2_grpc, l4_pb2_grpc, nic_pb2_grpc, orchestrator_pb2_grpc, socket_pb2_grpc, softirq_pb2_grpc,
     trace_pb2_grpc,
 )
 
@@ -169,6 +164,32 @@ LAYERS: dict[str, tuple[str, Callable, type]] = {
 }
 
 
+class TraceServicer(trace_pb2_grpc.TraceServicer):
+    """pktpath.v1.Trace, which every layer serves: its finished sampled packets, the
+    sampler's settings, and the tap at its entry."""
+
+    def __init__(self, finished: FinishedPackets) -> None:
+        self.finished = finished
+
+    def GetFinished(self, request, context):
+        return self.finished.after(request.after_seq)
+
+    def SetSampler(self, request, context):
+        try:
+            sampler().set(request)
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return sampler().to_proto()
+
+    def Capture(self, request, context):
+        """The tap at this process's layer entry (pktpath/taps.py), until the caller cancels."""
+        cap = taps.open_layer_capture(request.snaplen)
+        try:
+            yield from taps.stream(cap, context.is_active)
+        finally:
+            taps.close_layer_capture(cap)
+
+
 @dataclass(frozen=True)
 class ServiceContext:
     """What a layer service of one host needs to know about the world."""
@@ -177,6 +198,12 @@ class ServiceContext:
     topology: Topology
     addrs: Addresses
     run_id: str
+
+    def hop(self, edge: Edge, mib, *, host: str | None = None, name: str | None = None, encode=None) -> Hop:
+        """The Hop for `edge` out of this host's layer (pktpath/seams.py): to this host's
+        next layer, or for the link, to `host`'s NIC."""
+        return Hop(name or edge.name, hop_path(self.run_id, host or self.host, edge.dst), edge.method,
+                   encode or edge.encode, mib)
 
 
 def build_servicer(layer: str, ctx: ServiceContext | None):
@@ -250,7 +277,7 @@ def serve(layer: str, listen: str = "127.0.0.1:0", ctx: ServiceContext | None = 
             mib.attach(PROCESS)  # the movements and latency of all its packets, in GetCounters too
         metrics = MetricsServer(ctx.addrs.http(ctx.host, layer), lambda: _metrics(ctx.host, layer, servicer),
                                 getattr(servicer, "http_routes", None))
-    trace_pb2_grpc.add_TraceServicer_to_server(finished, server)
+    trace_pb2_grpc.add_TraceServicer_to_server(TraceServicer(finished), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:

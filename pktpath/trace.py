@@ -25,13 +25,11 @@ import time
 from collections import deque
 from typing import NamedTuple
 
-import grpc
-
 from pktpath import skbuff as s
-from pktpath import taps, validate
+from pktpath import validate
 from pktpath.counters import PROCESS
 from pktpath.pcapfilter import compile_filter, flow_packet
-from pktpath.pb import skbuff_pb2, trace_pb2, trace_pb2_grpc
+from pktpath.pb import skbuff_pb2, trace_pb2
 from pktpath.ratelimit import TokenBucket
 from pktpath.wire.addr import ip_from_str, ip_to_str
 
@@ -191,7 +189,7 @@ def trim(record) -> None:
     del record.events[keep:]
 
 
-class FinishedPackets(trace_pb2_grpc.TraceServicer):
+class FinishedPackets:
     def __init__(self, capacity: int = CAPACITY) -> None:
         self._lock = threading.Lock()
         self._records: deque = deque(maxlen=capacity)  # (seq, SkBuff record)
@@ -211,30 +209,16 @@ class FinishedPackets(trace_pb2_grpc.TraceServicer):
             self._seq += 1
             self._records.append((self._seq, record))
 
-    def GetFinished(self, request, context):
+    def after(self, after_seq: int) -> "trace_pb2.FinishedPackets":
+        """The records newer than after_seq, as many as one reply carries."""
         reply = trace_pb2.FinishedPackets()
         with self._lock:
-            newer = [(seq, r) for seq, r in self._records if seq > request.after_seq]
+            newer = [(seq, r) for seq, r in self._records if seq > after_seq]
             taken = newer[:MAX_PER_REPLY]
             reply.skbs.extend(r for _, r in taken)
             reply.last_seq = taken[-1][0] if taken else self._seq
             reply.more, reply.lost = len(newer) > len(taken), self._lost
         return reply
-
-    def SetSampler(self, request, context):
-        try:
-            sampler().set(request)
-        except ValueError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        return sampler().to_proto()
-
-    def Capture(self, request, context):
-        """The tap at this process's layer entry (pktpath/taps.py), until the caller cancels."""
-        cap = taps.open_layer_capture(request.snaplen)
-        try:
-            yield from taps.stream(cap, context.is_active)
-        finally:
-            taps.close_layer_capture(cap)
 
 
 def parse_filter(words: list[str]) -> "trace_pb2.PacketFilter":

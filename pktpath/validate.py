@@ -7,11 +7,9 @@ an error never echoes a large input back (gRPC caps a status's metadata at 8 kB)
 logged: bad input is the caller's mistake, not the service's fault.
 """
 
-import functools
 import ipaddress
 import math
 
-import grpc
 
 from pktpath.wire.addr import ip_from_str
 from pktpath.wire.errors import SanityError
@@ -83,35 +81,3 @@ def name(text: str, field: str, max_len: int = 64) -> str:
     if not text.isascii() or not text.isprintable() or len(text) > max_len:
         raise Invalid(f"{field} {shown(text)} must be printable ASCII of at most {max_len} characters")
     return text
-
-
-def checked(handler):
-    """A gRPC handler whose Invalid ends its call with INVALID_ARGUMENT and that message."""
-    @functools.wraps(handler)
-    def rpc(self, request, context):
-        try:
-            return handler(self, request, context)
-        except Invalid as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-    return rpc
-
-
-SYSCTL_STATUS = {"ENOENT": grpc.StatusCode.NOT_FOUND, "EINVAL": grpc.StatusCode.INVALID_ARGUMENT,
-                 "EOPNOTSUPP": grpc.StatusCode.UNIMPLEMENTED}
-
-
-def sysctl(sysctls, request, context, mib):
-    """A layer's Sysctl RPC: read when no value is given, else set; a name pktpath has not,
-    a value the knob does not take, or one of a mechanism pktpath lacks ends the call with
-    NOT_FOUND, INVALID_ARGUMENT or UNIMPLEMENTED and is counted (Sysctl Refused)."""
-    from pktpath.pb import skbuff_pb2
-    from pktpath.sysctl import SysctlError
-
-    try:
-        value = sysctls.set(request.name, request.value) if request.value else sysctls.get(request.name)
-    except SysctlError as exc:
-        mib.inc("Sysctl", "Refused")
-        context.abort(SYSCTL_STATUS[exc.errno_name], str(exc))
-    if request.value:
-        mib.inc("Sysctl", "Set")
-    return skbuff_pb2.SysctlValue(name=request.name.replace("/", "."), value=value)

@@ -10,7 +10,8 @@ import pytest
 from google.protobuf import empty_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from pktpath.pb import l3_pb2, l3_pb2_grpc, skbuff_pb2
+from pktpath.pb import l3_pb2, skbuff_pb2
+from pktpath.rpc import l3_pb2_grpc
 from pktpath.service import LAYERS
 
 PKTPATH = [sys.executable, "-m", "pktpath.cli"]

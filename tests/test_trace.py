@@ -110,18 +110,18 @@ def test_finished_packets_come_in_replies_of_at_most_1024_records():
     finished = FinishedPackets()
     for i in range(1, CAPACITY + 1):
         finished.add(s.alloc_skb(64, id=i, origin_host="A"))
-    first = finished.GetFinished(trace_pb2.FinishedQuery(after_seq=0), None)
+    first = finished.after(0)
     assert (len(first.skbs), first.more, first.last_seq) == (MAX_PER_REPLY, True, MAX_PER_REPLY)
     assert first.ByteSize() < 4 * 2**20
     seen, after, more = [r.id for r in first.skbs], first.last_seq, first.more
     while more:
-        reply = finished.GetFinished(trace_pb2.FinishedQuery(after_seq=after), None)
+        reply = finished.after(after)
         seen += [r.id for r in reply.skbs]
         after, more = reply.last_seq, reply.more
     assert seen == list(range(1, CAPACITY + 1)) and after == CAPACITY
-    idle = finished.GetFinished(trace_pb2.FinishedQuery(after_seq=after), None)
+    idle = finished.after(after)
     assert (len(idle.skbs), idle.more, idle.last_seq) == (0, False, CAPACITY)
-    restarted = finished.GetFinished(trace_pb2.FinishedQuery(after_seq=CAPACITY + 50), None)
+    restarted = finished.after(CAPACITY + 50)
     assert restarted.last_seq < CAPACITY + 50  # how a reader sees that the layer started again
 
 

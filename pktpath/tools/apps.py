@@ -280,9 +280,7 @@ class HostView:
     LAYERS = ("nic", "softirq", "l2", "l3", "l4", "socket")
 
     def __init__(self, addrs, host: str) -> None:
-        from pktpath.pb import (
-            l2_pb2_grpc, l3_pb2_grpc, l4_pb2_grpc, nic_pb2_grpc, socket_pb2_grpc, softirq_pb2_grpc,
-        )
+        from pktpath.rpc import l2_pb2_grpc, l3_pb2_grpc, l4_pb2_grpc, nic_pb2_grpc, socket_pb2_grpc, softirq_pb2_grpc
 
         self.host = host
         self._channels = {layer: addrs.channel(host, layer) for layer in self.LAYERS}

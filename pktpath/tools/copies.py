@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from pktpath.client import IP_MTU_DISCOVER, IPPROTO_IP, SHUT_WR, SOCK_STREAM, SocketApi
 from pktpath.flow import IP_PMTUDISC_DONT
-from pktpath.pb import skbuff_pb2, trace_pb2, trace_pb2_grpc
+from pktpath.pb import skbuff_pb2, trace_pb2
+from pktpath.rpc import trace_pb2_grpc
 from pktpath.trace import SAMPLER_ARG
 
 pb = skbuff_pb2

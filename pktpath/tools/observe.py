@@ -16,7 +16,8 @@ from typing import Callable, Iterable, Iterator
 import grpc
 from google.protobuf import empty_pb2
 
-from pktpath.pb import orchestrator_pb2, orchestrator_pb2_grpc, trace_pb2
+from pktpath.pb import orchestrator_pb2, trace_pb2
+from pktpath.rpc import orchestrator_pb2_grpc
 
 DROPWATCH_HEADER = "Initializing null lookup method\ndropwatch> start\nWaiting for drops... (Ctrl-C stops)"
 TRACE_HEADER = f"{'SKB':<18} {'HOST':<5} {'LAYER':<8} {'EVENT':<6} {'FUNC':<28} {'DELTA':>10} {'LEN':>6}  TUPLE"

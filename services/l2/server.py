@@ -1,7 +1,8 @@
-"""The L2 service of one host: Ethernet, ARP and the neighbour table.
+"""The L2 service of one host: Ethernet, ARP and the neighbour table (services/l2/layer.py)
+over gRPC.
 
 Servicer for pktpath.v1.L2: NetifReceiveSkb is softirq's way up (one message
-per NAPI poll), NeighOutput is L3's way down.
+per NAPI poll), NeighOutput is L3's way down; the neighbour table and captures.
 """
 
 import threading
@@ -9,28 +10,20 @@ import threading
 import grpc
 from google.protobuf import empty_pb2
 
-from pktpath import skbuff as s
-from pktpath.counters import Mib
-from pktpath.hop import Hop, batches
-from pktpath.config import hop_path
-from pktpath.pb import l2_pb2, l2_pb2_grpc, skbuff_pb2
-from pktpath.services.l2.link import Link, l2_ifaces
-from pktpath.taps import Taps, stream
+from pktpath.pb import l2_pb2
+from pktpath.rpc import l2_pb2_grpc
+from pktpath.services.l2.layer import L2
+from pktpath.taps import stream
 from pktpath.wire.addr import ip_from_str, ip_to_str, mac_from_str, mac_to_str
 from pktpath.wire.errors import SanityError
 
 NEIGH_TICK_S = 0.1
 
 
-class L2Servicer(l2_pb2_grpc.L2Servicer):
+class L2Servicer(L2, l2_pb2_grpc.L2Servicer):
     def __init__(self, ctx) -> None:
         self.ctx = ctx
-        self.mib = Mib()
-        self.to_l3 = Hop("l3", hop_path(ctx.run_id, ctx.host, "l3"), "IpRcv", s.to_batch, self.mib)
-        self.to_dev = Hop("softirq", hop_path(ctx.run_id, ctx.host, "softirq"), "DevQueueXmit", s.to_batch, self.mib)
-        self.taps = Taps()
-        self.link = Link(ctx.host, l2_ifaces(ctx.topology.host(ctx.host)), to_l3=self.to_l3.put,
-                         to_dev=self.to_dev.put, mib=self.mib, tap=self.taps)
+        super().__init__(ctx.host, ctx.topology.host(ctx.host), ctx.hop)
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._neigh_timer, name="neigh-timer", daemon=True)
         self._timer.start()
@@ -38,16 +31,6 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
     def _neigh_timer(self) -> None:
         while not self._stop.wait(NEIGH_TICK_S):
             self.link.neigh.tick()
-
-    @batches(skbuff_pb2.SkBuffBatch)
-    def NetifReceiveSkb(self, request, context):
-        """netif_receive_skb_list(): one NAPI poll's frames."""
-        return s.disposition(*self.link.netif_receive_skb_list(s.from_protos(request.skbs, self.mib)))
-
-    @batches(skbuff_pb2.SkBuffBatch)
-    def NeighOutput(self, request, context):
-        """neigh_output(): L3's packets, to be resolved and framed."""
-        return s.disposition(*self.link.neigh_output(s.from_protos(request.skbs, self.mib)))
 
     def GetNeighbours(self, request, context):
         table = l2_pb2.NeighTable()
@@ -96,8 +79,7 @@ class L2Servicer(l2_pb2_grpc.L2Servicer):
 
     def close(self) -> None:
         self._stop.set()
-        self.to_l3.close()
-        self.to_dev.close()
+        super().close()
 
 
 def build(ctx) -> L2Servicer:

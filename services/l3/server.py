@@ -17,9 +17,10 @@ from google.protobuf import empty_pb2
 from pktpath import skbuff as s
 from pktpath import validate
 from pktpath.counters import Mib
-from pktpath.hop import Hop, batches
-from pktpath.pb import l3_pb2, l3_pb2_grpc, l4_pb2, skbuff_pb2
-from pktpath.config import hop_path
+from pktpath.hop import batches
+from pktpath.pb import l3_pb2, skbuff_pb2
+from pktpath.rpc import checked, l3_pb2_grpc
+from pktpath.seams import edge
 from pktpath.services.l3 import netfilter as nf
 from pktpath.services.l3.ipv4 import Ipv4
 from pktpath.services.l3.route import Fib, FibRoute
@@ -27,13 +28,6 @@ from pktpath.wire import IpHdr, WireError
 from pktpath.wire.addr import ip_to_str
 
 FRAG_TICK_S = 1.0
-
-
-def _icmp_err_batch(items) -> l4_pb2.IcmpErrBatch:
-    batch = l4_pb2.IcmpErrBatch()
-    for skb, type_, code, info in items:
-        s.to_proto(skb, batch.errs.add(type=type_, code=code, info=info).skb)
-    return batch
 
 
 class L3Servicer(l3_pb2_grpc.L3Servicer):
@@ -48,14 +42,9 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
             self.fib.add(FibRoute(int(r.dst.network_address), r.dst.prefixlen, r.dev,
                                   gateway=int(r.via) if r.via else 0, metric=r.metric))
         self.ifaces = {i.name: i for i in host.interfaces}
-        l4_path = hop_path(ctx.run_id, ctx.host, "l4")
-        self.to_l2 = Hop("l2", hop_path(ctx.run_id, ctx.host, "l2"), "NeighOutput", s.to_batch, self.mib)
-        self.to_l4 = {
-            "udp": Hop("udp", l4_path, "UdpRcv", s.to_batch, self.mib),
-            "tcp": Hop("tcp", l4_path, "TcpV4Rcv", s.to_batch, self.mib),
-            "ping": Hop("ping", l4_path, "PingRcv", s.to_batch, self.mib),
-            "err": Hop("icmp-err", l4_path, "IcmpErr", _icmp_err_batch, self.mib),
-        }
+        self.to_l2 = ctx.hop(edge("l3", "l2"), self.mib)
+        self.to_l4 = {kind: ctx.hop(edge("l3", name), self.mib)
+                      for kind, name in (("udp", "udp"), ("tcp", "tcp"), ("ping", "ping"), ("err", "icmp-err"))}
         self.netfilter = nf.Netfilter(nf.rules_from_topology(host))
         self.ip = Ipv4(ctx.host, self.fib, {i.name: i.mtu for i in host.interfaces}, forwarding=host.forwarding,
                        to_l2=self.to_l2.put, to_l4=lambda kind, items: self.to_l4[kind].put(items),
@@ -122,7 +111,7 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
     def _route_arg(request) -> tuple[tuple[int, int], int]:
         return validate.prefix(request.dst, "dst"), validate.ipv4(request.gateway, "gateway")
 
-    @validate.checked
+    @checked
     def RouteAdd(self, request, context):
         (dst, prefixlen), gateway = self._route_arg(request)
         if request.dev not in self.ifaces:
@@ -134,7 +123,7 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
             context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
         return empty_pb2.Empty()
 
-    @validate.checked
+    @checked
     def RouteDel(self, request, context):
         (dst, prefixlen), _ = self._route_arg(request)
         try:
@@ -169,7 +158,7 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
                          validate.integer(request.protocol, "protocol", 0, 0xFF),
                          validate.port(request.sport, "sport"), validate.port(request.dport, "dport"))
 
-    @validate.checked
+    @checked
     def RuleAdd(self, request, context):
         """iptables -A, -I."""
         try:
@@ -178,7 +167,7 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
             context.abort(grpc.StatusCode.OUT_OF_RANGE, str(exc))
         return empty_pb2.Empty()
 
-    @validate.checked
+    @checked
     def RuleDel(self, request, context):
         """iptables -D."""
         if not self.netfilter.delete(self._rule(request), request.position):
@@ -190,19 +179,19 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
     def _chain(request) -> int | None:
         return validate.enum(request.hook, l3_pb2.NfHook, "hook") if request.HasField("hook") else None
 
-    @validate.checked
+    @checked
     def RuleFlush(self, request, context):
         """iptables -F [CHAIN]."""
         self.netfilter.flush(self._chain(request))
         return empty_pb2.Empty()
 
-    @validate.checked
+    @checked
     def ZeroCounters(self, request, context):
         """iptables -Z [CHAIN]."""
         self.netfilter.zero(self._chain(request))
         return empty_pb2.Empty()
 
-    @validate.checked
+    @checked
     def SetPolicy(self, request, context):
         """iptables -P CHAIN TARGET."""
         self.netfilter.set_policy(validate.enum(request.hook, l3_pb2.NfHook, "hook"),

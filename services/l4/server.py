@@ -18,11 +18,12 @@ import grpc
 from google.protobuf import empty_pb2
 
 from pktpath import skbuff as s
-from pktpath import sockerr, validate
+from pktpath import rpc, validate
 from pktpath.counters import Mib
-from pktpath.hop import Hop, batches
-from pktpath.pb import l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc, socket_pb2
-from pktpath.config import hop_path
+from pktpath.hop import batches
+from pktpath.pb import l3_pb2, l4_pb2
+from pktpath.rpc import l3_pb2_grpc, l4_pb2_grpc, sysctl_rpc
+from pktpath.seams import edge
 from pktpath.services.l4.table import PortTable
 from pktpath.services.l4.tcp.info import tcp_get_info
 from pktpath.services.l4.tcp.ipv4 import CHILD_SK_BASE, Tcp
@@ -38,41 +39,6 @@ from pktpath.wire.udp import UDP_HLEN
 pb = s.pb
 SEND_TIMEOUT_S = 10
 TCP_TIMER_TICK_S = 0.02  # the longest the timer thread sleeps; TCP's shortest timer is 40 ms
-_CALLBACK = {"data": socket_pb2.SkCallback.DATA, "eof": socket_pb2.SkCallback.EOF,
-             "established": socket_pb2.SkCallback.ESTABLISHED, "accept": socket_pb2.SkCallback.ACCEPT,
-             "error": socket_pb2.SkCallback.ERROR, "acked": socket_pb2.SkCallback.ACKED,
-             "closed": socket_pb2.SkCallback.CLOSED, "sndbuf": socket_pb2.SkCallback.SNDBUF}
-
-
-def _sock_err_batch(errs) -> socket_pb2.SockErrBatch:
-    batch = socket_pb2.SockErrBatch()
-    for sk, err, fatal, offender, type_, code, info in errs:
-        batch.errs.add(sk=sk, errno=err, fatal=fatal, offender=ip_to_str(offender), type=type_, code=code, info=info)
-    return batch
-
-
-def _sk_callbacks(events) -> socket_pb2.SkCallbackBatch:
-    """TCP's TcpEvents, in order, as the socket layer's callbacks."""
-    batch = socket_pb2.SkCallbackBatch()
-    for ev in events:
-        item = batch.items.add(kind=_CALLBACK[ev.kind], sk=ev.sk, value=ev.value)
-        if ev.skb is not None:
-            s.to_proto(ev.skb, item.skb)
-        if ev.child is not None:
-            c = ev.child
-            item.child.sk, item.child.mss = c.sk, c.mss
-            item.child.local.addr, item.child.local.port = ip_to_str(c.saddr), c.sport
-            item.child.peer.addr, item.child.peer.port = ip_to_str(c.daddr), c.dport
-    return batch
-
-
-def _icmp_send_batch(items) -> l3_pb2.IcmpSendBatch:
-    batch = l3_pb2.IcmpSendBatch()
-    for skb, type_, code in items:
-        s.to_proto(skb, batch.requests.add(type=type_, code=code).skb_in)
-    return batch
-
-
 class L4Servicer(l4_pb2_grpc.L4Servicer):
     def __init__(self, ctx) -> None:
         self.ctx = ctx
@@ -80,17 +46,16 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         host = ctx.topology.host(ctx.host)
         self._channel = ctx.addrs.channel(ctx.host, "l3")
         self.l3 = l3_pb2_grpc.L3Stub(self._channel)  # the send path's synchronous calls
-        sock_path = hop_path(ctx.run_id, ctx.host, "socket")
-        self.to_sock = Hop("socket", sock_path, "SockQueueRcvSkb", s.to_batch, self.mib)
-        self.to_sock_err = Hop("socket-err", sock_path, "SkErrorReport", _sock_err_batch, self.mib)
-        self.to_icmp = Hop("icmp-send", hop_path(ctx.run_id, ctx.host, "l3"), "IcmpSend", _icmp_send_batch, self.mib)
+        self.to_sock = ctx.hop(edge("l4", "socket"), self.mib)
+        self.to_sock_err = ctx.hop(edge("l4", "socket-err"), self.mib)
+        self.to_icmp = ctx.hop(edge("l4", "icmp-send"), self.mib)
         self.dgram = Datagram(ctx.host, [int(i.addr.ip) for i in host.interfaces], mib=self.mib,
                               to_sock=self.to_sock.put, sk_err=self.to_sock_err.put,
                               icmp_send=lambda skb, type_, code: self.to_icmp.put([(skb, type_, code)]),
                               route_output=self._route_output, ip_queue_xmit=self._ip_queue_xmit)
         self.tcp_ports = PortTable(IPPROTO_TCP, [int(i.addr.ip) for i in host.interfaces])
-        self.to_ip = Hop("ip", hop_path(ctx.run_id, ctx.host, "l3"), "IpQueueXmit", s.to_batch, self.mib)
-        self.to_sock_cb = Hop("socket-cb", sock_path, "SkCallbacks", _sk_callbacks, self.mib)
+        self.to_ip = ctx.hop(edge("l4", "ip"), self.mib)
+        self.to_sock_cb = ctx.hop(edge("l4", "socket-cb"), self.mib)
         self.tcp = Tcp(ctx.host, mib=self.mib, ip_queue_xmit=self.to_ip.put, to_sock=self.to_sock_cb.put,
                        route_output=self._route_output_mtu, congestion_control=host.tcp_congestion_control,
                        timewait_len=host.tcp_timewait)
@@ -203,7 +168,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         try:
             return validate.ipv4(addr, f"{side} address"), validate.port(port, f"{side} port")
         except validate.Invalid as exc:
-            sockerr.abort(context, errno.EINVAL, str(exc))
+            rpc.abort(context, errno.EINVAL, str(exc))
 
     def _user_sk(self, sk: int) -> None:
         if sk < CHILD_SK_BASE:
@@ -266,7 +231,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
                         raise SockError(err, f"no route to {request.daddr}")
             e = table.hash(request.sk, saddr, sport, daddr, dport)
         except SockError as exc:
-            sockerr.abort(context, exc.errno)
+            rpc.abort(context, exc.errno)
         return l4_pb2.SockAddrs(sk=e.sk, protocol=e.protocol, saddr=ip_to_str(e.saddr), sport=e.sport,
                                 daddr=ip_to_str(e.daddr), dport=e.dport)
 
@@ -274,7 +239,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         try:
             self._table(request.protocol).unhash(request.sk)
         except SockError as exc:
-            sockerr.abort(context, exc.errno)
+            rpc.abort(context, exc.errno)
         return empty_pb2.Empty()
 
     # -- the socket layer above -----------------------------------------------------------
@@ -327,7 +292,7 @@ class L4Servicer(l4_pb2_grpc.L4Servicer):
         return l4_pb2.TcpInfo(info=tcp_get_info(tp, self.tcp.delack))
 
     def Sysctl(self, request, context):
-        return validate.sysctl(self.tcp.sysctls, request, context, self.mib)
+        return sysctl_rpc(self.tcp.sysctls, request, context, self.mib)
 
     def close(self) -> None:
         self._stop.set()

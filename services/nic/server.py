@@ -13,10 +13,12 @@ import dataclasses
 import grpc
 from google.protobuf import empty_pb2
 
-from pktpath.pb import nic_pb2, nic_pb2_grpc, skbuff_pb2
-from pktpath.config import hop_path, irq_path, shm_name
+from pktpath.pb import nic_pb2, skbuff_pb2
+from pktpath.rpc import checked, nic_pb2_grpc
+from pktpath.config import irq_path, shm_name
 from pktpath.counters import Mib
 from pktpath.hop import Hop, Refused, batches
+from pktpath.seams import LINK
 from pktpath.skbuff import disposition
 from pktpath import validate
 from pktpath.validate import shown
@@ -84,8 +86,8 @@ class NicServicer(nic_pb2_grpc.NicServicer):
 
     def _link_to(self, host: str, dev: str):
         """The cable to the peer NIC's interface `dev`: a hop to its LinkXmit."""
-        link = Hop(f"link-{host}-{dev}", hop_path(self.ctx.run_id, host, "nic"), "LinkXmit",
-                   lambda frames: skbuff_pb2.FrameBatch(dev=dev, frames=frames), self.mib)
+        link = self.ctx.hop(LINK, self.mib, host=host, name=f"link-{host}-{dev}",
+                            encode=lambda frames: skbuff_pb2.FrameBatch(dev=dev, frames=frames))
         self._links.append(link)
         return link.put
 
@@ -131,7 +133,7 @@ class NicServicer(nic_pb2_grpc.NicServicer):
     def GetNetem(self, request, context):
         return self._netem(self._device(request.dev, context))
 
-    @validate.checked
+    @checked
     def SetNetem(self, request, context):
         """tc qdisc change dev DEV root netem ...: the impairment from now on, for every frame sent."""
         device = self._device(request.dev, context)

@@ -20,7 +20,8 @@ from google.protobuf import empty_pb2
 
 from pktpath.config import LAYERS
 from pktpath.counters import Mib
-from pktpath.pb import orchestrator_pb2, orchestrator_pb2_grpc, skbuff_pb2, trace_pb2, trace_pb2_grpc
+from pktpath.pb import orchestrator_pb2, skbuff_pb2, trace_pb2
+from pktpath.rpc import orchestrator_pb2_grpc, trace_pb2_grpc
 from pktpath.service import LAYERS as SERVICES
 from pktpath.services.orchestrator.dashboard import Dashboard
 from pktpath.services.orchestrator.spans import SpanSink, exporter_from_env, trace_id

@@ -2,7 +2,7 @@
 
 Servicer for pktpath.v1.Socket (net/socket.c, net/ipv4/af_inet.c). Each call
 is a system call on a descriptor of this host; failures end the RPC with the
-errno's gRPC status (pktpath.sockerr). SockQueueRcvSkb (L4 queueing delivered
+errno's gRPC status (pktpath.rpc). SockQueueRcvSkb (L4 queueing delivered
 datagrams) and SkErrorReport (ICMP errors for a socket) are the way up.
 """
 
@@ -19,10 +19,11 @@ from google.protobuf import empty_pb2
 from pktpath import skbuff as s
 from pktpath import sockerr, validate
 from pktpath.counters import Mib
-from pktpath.config import hop_path
+from pktpath.seams import edge
 from pktpath.flow import TcpChild
-from pktpath.hop import Hop, batches
-from pktpath.pb import l4_pb2, l4_pb2_grpc, socket_pb2, socket_pb2_grpc
+from pktpath.hop import batches
+from pktpath.pb import l4_pb2, socket_pb2
+from pktpath.rpc import abort, abort_async, errno_of, l4_pb2_grpc, socket_pb2_grpc, sysctl_rpc
 from pktpath.services.socket.files import Task, Tasks, files_maxfiles_init
 from pktpath.services.socket.sock import SocketLayer, dontwait, sk_get_meminfo
 from pktpath.services.socket.wait import POLL_ALWAYS, POLL_ANY, POLLNVAL, wait_async
@@ -71,7 +72,7 @@ class L4Protocols:
         try:
             return rpc(request, timeout=L4_TIMEOUT_S)
         except grpc.RpcError as exc:
-            raise SockError(sockerr.errno_of(exc) or errno.EIO, exc.details()) from None
+            raise SockError(errno_of(exc) or errno.EIO, exc.details()) from None
 
     def hash(self, sock) -> tuple[int, int, int, int]:
         reply = self._call(self.stub.Hash, l4_pb2.SockAddrs(
@@ -100,7 +101,7 @@ class L4Tcp:
         self.stub = stub
         self._call = calls._call
         # sends, reads, shutdowns and closes in one ordered stream: none overtakes another
-        self._calls = Hop("tcp-calls", hop_path(ctx.run_id, ctx.host, "l4"), "TcpSocketCalls", _tcp_calls, mib)
+        self._calls = ctx.hop(edge("socket", "tcp-calls"), mib)
         self._mib = mib
 
     def connect(self, sock) -> int:
@@ -172,15 +173,6 @@ def _user_rcvbuf(sock) -> int:
     return sock.rcvbuf if sock.rcvbuf_locked else 0
 
 
-def _tcp_calls(items) -> l4_pb2.TcpCallBatch:
-    batch = l4_pb2.TcpCallBatch()
-    for kind, sk, value, skb in items:
-        call = batch.calls.add(kind=kind, sk=sk, value=value)
-        if skb is not None:
-            s.to_proto(skb, call.skb)
-    return batch
-
-
 TASK_KEY = "pktpath-task"  # the metadata each call of a process carries: its key from Attach
 # The pool runs every step of a call; a call that waits holds none of its threads.
 WORKERS = 8
@@ -197,7 +189,7 @@ def _syscall(handler):
         try:
             return handler(self, request, context)
         except SockError as exc:
-            sockerr.abort(context, exc.errno, exc.detail)
+            abort(context, exc.errno, exc.detail)
     return rpc
 
 
@@ -210,7 +202,7 @@ def _syscall_on_loop(handler):
             result = handler(self, request, context)
             return await result if asyncio.iscoroutine(result) else result
         except SockError as exc:
-            await sockerr.abort_async(context, exc.errno, exc.detail)
+            await abort_async(context, exc.errno, exc.detail)
     return rpc
 
 
@@ -513,7 +505,7 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         return table
 
     def Sysctl(self, request, context):
-        return validate.sysctl(self.layer.sysctls, request, context, self.mib)
+        return sysctl_rpc(self.layer.sysctls, request, context, self.mib)
 
     def GetCounters(self, request, context):
         reply = self.mib.to_proto()

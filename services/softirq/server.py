@@ -15,9 +15,11 @@ import grpc
 
 from pktpath import skbuff as s
 from pktpath.counters import Mib
-from pktpath.hop import Hop, batches
-from pktpath.config import hop_path, irq_path
-from pktpath.pb import nic_pb2, nic_pb2_grpc, skbuff_pb2, softirq_pb2, softirq_pb2_grpc
+from pktpath.hop import batches
+from pktpath.config import irq_path
+from pktpath.seams import edge
+from pktpath.pb import nic_pb2, skbuff_pb2, softirq_pb2
+from pktpath.rpc import nic_pb2_grpc, softirq_pb2_grpc
 from pktpath.validate import shown
 from pktpath.ring import NicRings
 from pktpath.services.nic.irq import DOORBELL, UNMASK
@@ -34,7 +36,7 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         self._stop = threading.Event()
         self._nic_channel = ctx.addrs.channel(ctx.host, "nic")
         self._nic = nic_pb2_grpc.NicStub(self._nic_channel)
-        self.to_l2 = Hop("l2", hop_path(ctx.run_id, ctx.host, "l2"), "NetifReceiveSkb", s.to_batch, self.mib)
+        self.to_l2 = ctx.hop(edge("softirq", "l2"), self.mib)
         self.napis: dict[str, Napi] = {}
         # ethtool -K's GRO per device: the topology's at first, kept across a NIC's restart
         self._gro = {i.name: i.gro for i in ctx.topology.host(ctx.host).interfaces}

@@ -13,7 +13,8 @@ import pytest
 from google.protobuf import empty_pb2
 
 from pktpath.client import IPPROTO_ICMP, SHUT_WR, SOCK_STREAM
-from pktpath.pb import l2_pb2, l2_pb2_grpc
+from pktpath.pb import l2_pb2
+from pktpath.rpc import l2_pb2_grpc
 
 from e2ekit import stub, wait_for, with_sockets
 

@@ -332,7 +332,7 @@ def test_ethtool_shows_settings_as_a_veths_and_turns_gro_off_and_on_for_real(los
     from e2ekit import counter, stub, tcp_connection
 
     from pktpath.client import SocketApi
-    from pktpath.pb import softirq_pb2_grpc
+    from pktpath.rpc import softirq_pb2_grpc
 
     sup = lossy_topology
 

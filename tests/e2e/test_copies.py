@@ -5,7 +5,8 @@ import pytest
 
 from pktpath.client import SocketApi
 from pktpath.tools.copies import CASES, Traces, run_case, summary
-from pktpath.pb import orchestrator_pb2_grpc, trace_pb2
+from pktpath.pb import trace_pb2
+from pktpath.rpc import orchestrator_pb2_grpc
 
 from e2ekit import wait_for
 

@@ -9,9 +9,8 @@ import pytest
 from google.protobuf import empty_pb2
 
 from pktpath.client import IP_RECVERR, IPPROTO_ICMP, IPPROTO_IP, SO_RCVBUF, SO_TIMESTAMPNS, SOL_SOCKET
-from pktpath.pb import (
-    l2_pb2_grpc, l3_pb2, l3_pb2_grpc, l4_pb2_grpc, nic_pb2, nic_pb2_grpc, skbuff_pb2, socket_pb2, socket_pb2_grpc,
-)
+from pktpath.pb import l3_pb2, nic_pb2, skbuff_pb2, socket_pb2
+from pktpath.rpc import l2_pb2_grpc, l3_pb2_grpc, l4_pb2_grpc, nic_pb2_grpc, socket_pb2_grpc
 from pktpath.wire import EthHdr, IcmpHdr, IpHdr, UdpHdr
 from pktpath.wire.addr import ip_from_str, mac_from_str
 

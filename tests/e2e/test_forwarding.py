@@ -8,7 +8,8 @@ from google.protobuf import empty_pb2
 
 from pktpath.client import IP_MTU_DISCOVER, IP_RECVERR, IP_TTL, IPPROTO_ICMP, IPPROTO_IP
 from pktpath.flow import IP_PMTUDISC_DO, IP_PMTUDISC_DONT
-from pktpath.pb import l3_pb2_grpc, nic_pb2, nic_pb2_grpc
+from pktpath.pb import nic_pb2
+from pktpath.rpc import l3_pb2_grpc, nic_pb2_grpc
 from pktpath.wire import IcmpHdr
 
 from e2ekit import counter, stub, with_sockets

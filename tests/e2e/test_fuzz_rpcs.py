@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from pktpath.pb import l2_pb2, l3_pb2, l4_pb2, nic_pb2, orchestrator_pb2, socket_pb2, softirq_pb2, trace_pb2
 from pktpath.services.socket.server import TASK_KEY
-from pktpath.sockerr import errno_of
+from pktpath.rpc import errno_of
 
 pytestmark = pytest.mark.slow
 

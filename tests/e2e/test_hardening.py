@@ -21,9 +21,8 @@ from pktpath.tools.apps import HostView
 from pktpath.tools.iptables import run as iptables_run
 from pktpath.client import SocketApi
 from pktpath.config import channel, token_path
-from pktpath.pb import (
-    l3_pb2, l3_pb2_grpc, l4_pb2, l4_pb2_grpc, orchestrator_pb2_grpc, skbuff_pb2 as pb, socket_pb2, trace_pb2,
-)
+from pktpath.pb import l3_pb2, l4_pb2, skbuff_pb2 as pb, socket_pb2, trace_pb2
+from pktpath.rpc import l3_pb2_grpc, l4_pb2_grpc, orchestrator_pb2_grpc
 from pktpath.supervisor import log_name
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,8 @@ import pytest
 from google.protobuf import empty_pb2
 
 from pktpath import skbuff as s
-from pktpath.pb import l2_pb2, l2_pb2_grpc, nic_pb2, nic_pb2_grpc, skbuff_pb2
+from pktpath.pb import l2_pb2, nic_pb2, skbuff_pb2
+from pktpath.rpc import l2_pb2_grpc, nic_pb2_grpc
 from pktpath.wire import IpHdr
 from pktpath.wire.addr import ip_from_str
 

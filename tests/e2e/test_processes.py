@@ -19,7 +19,8 @@ from e2ekit import counters, stub, wait_for
 from google.protobuf.empty_pb2 import Empty
 
 from pktpath.client import SOCK_DGRAM, SOCK_STREAM, SocketApi
-from pktpath.pb import socket_pb2, socket_pb2_grpc
+from pktpath.pb import socket_pb2
+from pktpath.rpc import socket_pb2_grpc
 
 pytestmark = pytest.mark.slow
 PROGRAMS = Path(__file__).parent / "programs"

@@ -17,7 +17,7 @@ from google.protobuf.empty_pb2 import Empty
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pktpath.client import SOCK_STREAM, SocketApi
-from pktpath.pb import l4_pb2_grpc, socket_pb2_grpc
+from pktpath.rpc import l4_pb2_grpc, socket_pb2_grpc
 
 pytestmark = pytest.mark.slow
 A_IP, B_IP = "10.0.0.1", "10.0.0.2"

@@ -11,7 +11,7 @@ import pytest
 from google.protobuf import empty_pb2
 
 from pktpath.client import SHUT_WR, SOCK_STREAM
-from pktpath.pb import l4_pb2_grpc, socket_pb2_grpc
+from pktpath.rpc import l4_pb2_grpc, socket_pb2_grpc
 
 from e2ekit import counter, listener, read_all, stub, tcp_connection, wait_for, with_sockets
 

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from pktpath.client import SHUT_WR
-from pktpath.pb import l4_pb2_grpc, nic_pb2_grpc
+from pktpath.rpc import l4_pb2_grpc, nic_pb2_grpc
 
 from e2ekit import counter, read_all, stub, tcp_connection, with_sockets
 

@@ -10,7 +10,7 @@ from importlib import resources
 import pytest
 from google.protobuf import empty_pb2
 
-from pktpath.pb import l4_pb2_grpc
+from pktpath.rpc import l4_pb2_grpc
 
 from conftest import running
 from e2ekit import stub, tcp_connection, wait_for, with_sockets

@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pktpath.client import SHUT_WR, SocketApi
 from pktpath.config import TLS_DIR_ENV, TLS_NAME
-from pktpath.pb import l3_pb2_grpc
+from pktpath.rpc import l3_pb2_grpc
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
 

@@ -21,7 +21,8 @@ from google.protobuf import empty_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
 from pktpath.client import SHUT_WR, SOCK_STREAM, SocketApi
-from pktpath.pb import orchestrator_pb2, orchestrator_pb2_grpc, trace_pb2
+from pktpath.pb import orchestrator_pb2, trace_pb2
+from pktpath.rpc import orchestrator_pb2_grpc
 from pktpath.services.orchestrator.spans import trace_id
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load

@@ -276,5 +276,5 @@ def test_a_record_beyond_the_size_cap_is_trimmed_where_it_is_made():
     skb.prior_events = [ev(pb.ENTER, pb.LAYER_NIC, "B", "x" * 1000, t) for t in range(3000)]  # 3 MB claimed
     finished = FinishedPackets()
     finished.add(skb)
-    (record,) = finished.GetFinished(trace_pb2.FinishedQuery(), None).skbs
+    (record,) = finished.after(0).skbs
     assert 0 < record.ByteSize() <= MAX_RECORD_BYTES and 0 < len(record.events) < 3000

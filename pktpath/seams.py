@@ -1,0 +1,159 @@
+"""The seams of one host's path, named once: every hand-off from one layer to the next.
+
+An Edge is one way batches go from a layer to the next by a Hop (pktpath/hop.py): its
+name (the Hop's, and its counters': `Hop l3Batches`), the layer that hands over, the
+layer that takes, the taking layer's handler (a `@batches` method, also the gRPC method
+of the same name), the message it takes, and the kernel function the hand-off is.
+
+The services open their Hops from these (ServiceContext.hop), and a test holds every
+Edge against the handler it names, so the path cannot change in one place and not the
+other. A Call is a seam a layer crosses synchronously, waiting for the answer (a route
+lookup, a socket's bind): an RPC of the layer below.
+
+    send:     socket ─tcp-calls─▶ l4 ─ip, icmp-send─▶ l3 ─l2─▶ l2 ─softirq─▶ softirq ▶ NIC ─link─▶ peer NIC
+    receive:  NIC ▶ softirq ─l2─▶ l2 ─l3─▶ l3 ─udp, tcp, ping, icmp-err─▶ l4 ─socket, socket-err, socket-cb─▶ socket
+
+Nothing here loads gRPC: the one-process stack is wired from the same list.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+from pktpath import skbuff as s
+from pktpath.pb import l3_pb2, l4_pb2, skbuff_pb2, socket_pb2
+from pktpath.wire.addr import ip_to_str
+
+LAYERS = ("nic", "softirq", "l2", "l3", "l4", "socket")
+
+
+def _icmp_err_batch(items) -> l4_pb2.IcmpErrBatch:
+    batch = l4_pb2.IcmpErrBatch()
+    for skb, type_, code, info in items:
+        s.to_proto(skb, batch.errs.add(type=type_, code=code, info=info).skb)
+    return batch
+
+
+def _icmp_send_batch(items) -> l3_pb2.IcmpSendBatch:
+    batch = l3_pb2.IcmpSendBatch()
+    for skb, type_, code in items:
+        s.to_proto(skb, batch.requests.add(type=type_, code=code).skb_in)
+    return batch
+
+
+def _sock_err_batch(errs) -> socket_pb2.SockErrBatch:
+    batch = socket_pb2.SockErrBatch()
+    for sk, err, fatal, offender, type_, code, info in errs:
+        batch.errs.add(sk=sk, errno=err, fatal=fatal, offender=ip_to_str(offender), type=type_, code=code, info=info)
+    return batch
+
+
+_CALLBACK = {"data": socket_pb2.SkCallback.DATA, "eof": socket_pb2.SkCallback.EOF,
+             "established": socket_pb2.SkCallback.ESTABLISHED, "accept": socket_pb2.SkCallback.ACCEPT,
+             "error": socket_pb2.SkCallback.ERROR, "acked": socket_pb2.SkCallback.ACKED,
+             "closed": socket_pb2.SkCallback.CLOSED, "sndbuf": socket_pb2.SkCallback.SNDBUF}
+
+
+def _sk_callbacks(events) -> socket_pb2.SkCallbackBatch:
+    """TCP's TcpEvents, in order, as the socket layer's callbacks."""
+    batch = socket_pb2.SkCallbackBatch()
+    for ev in events:
+        item = batch.items.add(kind=_CALLBACK[ev.kind], sk=ev.sk, value=ev.value)
+        if ev.skb is not None:
+            s.to_proto(ev.skb, item.skb)
+        if ev.child is not None:
+            c = ev.child
+            item.child.sk, item.child.mss = c.sk, c.mss
+            item.child.local.addr, item.child.local.port = ip_to_str(c.saddr), c.sport
+            item.child.peer.addr, item.child.peer.port = ip_to_str(c.daddr), c.dport
+    return batch
+
+
+def _tcp_calls(items) -> l4_pb2.TcpCallBatch:
+    """The socket layer's TCP calls, (kind, sk, value, skb or None), in order."""
+    batch = l4_pb2.TcpCallBatch()
+    for kind, sk, value, skb in items:
+        call = batch.calls.add(kind=kind, sk=sk, value=value)
+        if skb is not None:
+            s.to_proto(skb, call.skb)
+    return batch
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Batches of items from layer `src` to layer `dst`'s handler `method`."""
+
+    src: str
+    name: str
+    dst: str
+    method: str
+    encode: Callable[[list], object]  # the items → the message `method` takes
+    request: type                     # that message's type
+    kernel: str                       # what the hand-off is in the kernel
+
+
+def _skbs(src: str, name: str, dst: str, method: str, kernel: str) -> Edge:
+    return Edge(src, name, dst, method, s.to_batch, skbuff_pb2.SkBuffBatch, kernel)
+
+
+EDGES: tuple[Edge, ...] = (
+    # receive
+    _skbs("softirq", "l2", "l2", "NetifReceiveSkb", "netif_receive_skb_list"),
+    _skbs("l2", "l3", "l3", "IpRcv", "ip_list_rcv"),
+    _skbs("l3", "udp", "l4", "UdpRcv", "udp_rcv"),
+    _skbs("l3", "tcp", "l4", "TcpV4Rcv", "tcp_v4_rcv"),
+    _skbs("l3", "ping", "l4", "PingRcv", "ping_rcv"),
+    Edge("l3", "icmp-err", "l4", "IcmpErr", _icmp_err_batch, l4_pb2.IcmpErrBatch, "icmp_unreach → err_handler"),
+    _skbs("l4", "socket", "socket", "SockQueueRcvSkb", "sock_queue_rcv_skb"),
+    Edge("l4", "socket-err", "socket", "SkErrorReport", _sock_err_batch, socket_pb2.SockErrBatch,
+         "sk_error_report"),
+    Edge("l4", "socket-cb", "socket", "SkCallbacks", _sk_callbacks, socket_pb2.SkCallbackBatch,
+         "sk_data_ready, sk_state_change, sk_write_space"),
+    # send
+    Edge("socket", "tcp-calls", "l4", "TcpSocketCalls", _tcp_calls, l4_pb2.TcpCallBatch,
+         "tcp_sendmsg, tcp_cleanup_rbuf, tcp_shutdown, tcp_close"),
+    _skbs("l4", "ip", "l3", "IpQueueXmit", "ip_queue_xmit"),
+    Edge("l4", "icmp-send", "l3", "IcmpSend", _icmp_send_batch, l3_pb2.IcmpSendBatch, "icmp_send"),
+    _skbs("l3", "l2", "l2", "NeighOutput", "neigh_output"),
+    _skbs("l2", "softirq", "softirq", "DevQueueXmit", "dev_queue_xmit"),
+)
+_BY_NAME = {(e.src, e.name): e for e in EDGES}
+
+# The cable between two hosts' NICs: frames of one interface to the peer's LinkXmit.
+LINK = Edge("nic", "link", "nic", "LinkXmit", None, skbuff_pb2.FrameBatch, "the wire")
+
+
+def edge(src: str, name: str) -> Edge:
+    """The edge `name` out of layer `src`."""
+    return _BY_NAME[(src, name)]
+
+
+def edges_into(layer: str) -> list[Edge]:
+    return [e for e in EDGES if e.dst == layer]
+
+
+@dataclass(frozen=True)
+class Call:
+    """A synchronous seam: layer `src` calls layer `dst`'s RPC `method` and waits."""
+
+    src: str
+    dst: str
+    method: str
+    kernel: str
+
+
+CALLS: tuple[Call, ...] = (
+    Call("l4", "l3", "IpRouteOutput", "ip_route_output_key"),
+    Call("l4", "l3", "IpQueueXmit", "ip_queue_xmit (a datagram's sendmsg waits for its errno)"),
+    Call("socket", "l4", "Hash", "inet_bind, inet_autobind, ip4_datagram_connect"),
+    Call("socket", "l4", "Unhash", "inet_release"),
+    Call("socket", "l4", "UdpSendmsg", "udp_sendmsg"),
+    Call("socket", "l4", "PingSendmsg", "ping_v4_sendmsg"),
+    Call("socket", "l4", "TcpV4Connect", "tcp_v4_connect"),
+    Call("socket", "l4", "InetCskListenStart", "inet_csk_listen_start"),
+    Call("socket", "l4", "InetCskAccept", "inet_csk_accept"),
+    Call("socket", "l4", "TcpAbort", "tcp_abort"),
+    Call("socket", "l4", "TcpSetsockopt", "do_tcp_setsockopt"),
+    Call("socket", "l4", "TcpGetInfo", "tcp_get_info"),
+    Call("socket", "l4", "SocketLayerSession", "the socket layer's life: its files closed when it dies"),
+    Call("softirq", "nic", "GetRingParam", "the driver's probe: mapping the NIC's rings"),
+)

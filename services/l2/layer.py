@@ -1,0 +1,39 @@
+"""L2 of one host without its RPC surface: Ethernet, ARP and the neighbour table
+(services/l2/link.py), fed by the edges into it (pktpath/seams.py).
+
+The L2 service serves it over gRPC (services/l2/server.py); the one-process stack
+(pktpath/drill/local.py) calls it directly. Its timer is the caller's to run.
+"""
+
+from pktpath import skbuff as s
+from pktpath.counters import Mib
+from pktpath.hop import batches
+from pktpath.pb import skbuff_pb2
+from pktpath.seams import edge
+from pktpath.services.l2.link import Link, l2_ifaces
+from pktpath.taps import Taps
+
+
+class L2:
+    def __init__(self, host: str, config, hop) -> None:
+        """`config` is the host's topology entry; `hop(edge, mib)` opens an edge out of L2."""
+        self.mib = Mib()
+        self.to_l3 = hop(edge("l2", "l3"), self.mib)
+        self.to_dev = hop(edge("l2", "softirq"), self.mib)
+        self.taps = Taps()
+        self.link = Link(host, l2_ifaces(config), to_l3=self.to_l3.put, to_dev=self.to_dev.put, mib=self.mib,
+                         tap=self.taps)
+
+    @batches(skbuff_pb2.SkBuffBatch)
+    def NetifReceiveSkb(self, request, context):
+        """netif_receive_skb_list(): one NAPI poll's frames."""
+        return s.disposition(*self.link.netif_receive_skb_list(s.from_protos(request.skbs, self.mib)))
+
+    @batches(skbuff_pb2.SkBuffBatch)
+    def NeighOutput(self, request, context):
+        """neigh_output(): L3's packets, to be resolved and framed."""
+        return s.disposition(*self.link.neigh_output(s.from_protos(request.skbs, self.mib)))
+
+    def close(self) -> None:
+        self.to_l3.close()
+        self.to_dev.close()
