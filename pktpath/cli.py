@@ -695,8 +695,9 @@ def _cmd_drops(args) -> int:
 
 
 def _cmd_drill(args) -> int:
-    """packetdrill scripts against a pktpath host it starts (or the Linux kernel: --kernel):
-    per script, pass or the first difference as packetdrill says it, then a count of each."""
+    """packetdrill scripts against a pktpath host it starts (live, or in this process on a
+    virtual clock: --deterministic) or the Linux kernel (--kernel): per script, pass or the
+    first difference as packetdrill says it, then a count of each."""
     import tempfile
     import time
 
@@ -708,13 +709,17 @@ def _cmd_drill(args) -> int:
     except ValueError:
         print("pktpath drill: -D takes SYMBOL=VALUE", file=sys.stderr)
         return 2
-    if os.geteuid() != 0:
+    if args.kernel and args.deterministic:
+        print("pktpath drill: --kernel or --deterministic, not both", file=sys.stderr)
+        return 2
+    if os.geteuid() != 0 and not args.deterministic:
         print("pktpath drill: needs root (a network namespace and a TUN or TAP device for the script's wire)",
               file=sys.stderr)
         return 2
     # kill (SIGTERM) ends the run as Ctrl-C does: the host, its namespace and TAP device go too
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    tolerance = args.tolerance_usecs or (KERNEL_TOLERANCE_USECS if args.kernel else LIVE_TOLERANCE_USECS)
+    tolerance = args.tolerance_usecs or (LIVE_TOLERANCE_USECS if not (args.kernel or args.deterministic)
+                                         else KERNEL_TOLERANCE_USECS)
     scripts = []
     for path in args.scripts:
         try:
@@ -723,7 +728,7 @@ def _cmd_drill(args) -> int:
             print(exc, file=sys.stderr)
             return 1
     live = None
-    if not args.kernel:
+    if not (args.kernel or args.deterministic):
         from pktpath.drill.live import LiveHost
 
         workdir = tempfile.mkdtemp(prefix="pktpath-drill-")
@@ -741,8 +746,9 @@ def _cmd_drill(args) -> int:
                 outcome = Runner(script, live, tolerance_usecs=tolerance, defines=defines).run()
             else:
                 from pktpath.drill.kernel import KernelHost
+                from pktpath.drill.local import LocalHost
 
-                host = KernelHost()
+                host = LocalHost() if args.deterministic else KernelHost()
                 try:
                     outcome = Runner(script, host, tolerance_usecs=tolerance, defines=defines).run()
                 finally:
@@ -1046,13 +1052,18 @@ def parser() -> argparse.ArgumentParser:
                                    "inbound packets injected, outbound ones checked field by field; local "
                                    "192.168.0.1, remote 192.0.2.1, as the kernel's selftests run packetdrill. "
                                    "Without --kernel, against a pktpath host of its own (its eth0 on a TAP "
-                                   "device), started for the run. Needs root.")
+                                   "device), started for the run; with --deterministic, its layers in this "
+                                   "process on a virtual clock, a fresh host per script. Needs root but with "
+                                   "--deterministic.")
     p.add_argument("scripts", nargs="+", metavar="SCRIPT.pkt", help="packetdrill scripts")
     p.add_argument("--kernel", action="store_true", help="against the Linux kernel, in a network namespace with a "
                                                          "TUN device")
+    p.add_argument("--deterministic", action="store_true",
+                   help="against pktpath's layers wired in this process on a virtual clock: timers exact, "
+                        "no processes, no root, a script in milliseconds")
     p.add_argument("--tolerance-usecs", type=int,
-                   help="how far from its time an event may happen (default: 4000, packetdrill's, with --kernel; "
-                        "20000 against a pktpath host)")
+                   help="how far from its time an event may happen (default: 4000, packetdrill's, with --kernel "
+                        "or --deterministic; 20000 against a live pktpath host)")
     p.add_argument("--base-port", type=int, help="the pktpath host's port layout (default: the first free from "
                                                  "55000)")
     p.add_argument("-D", "--define", action="append", default=[], metavar="SYMBOL=VALUE",

@@ -18,7 +18,7 @@ import grpc
 
 from pktpath import validate
 from pktpath.pb import skbuff_pb2
-from pktpath.sockerr import describe, short_detail
+from pktpath.sockerr import SockError, describe, short_detail
 from pktpath.sysctl import SysctlError
 from pktpath.v1 import (  # noqa: F401  (re-exported)
     l2_pb2_grpc,
@@ -133,3 +133,33 @@ def sysctl_rpc(sysctls, request, context, mib):
     if request.value:
         mib.inc("Sysctl", "Set")
     return skbuff_pb2.SysctlValue(name=request.name.replace("/", "."), value=value)
+
+
+def errno_status(method):
+    """A layer's method as an RPC: the SockError it raises ends the call with its errno."""
+    @functools.wraps(method)
+    def call(self, request, context):
+        try:
+            return method(self, request, context)
+        except SockError as exc:
+            abort(context, exc.errno, exc.detail)
+    return call
+
+
+class ErrnoStub:
+    """A stub to a layer whose calls fail as the layer's own methods do: with SockError (the
+    errno the status carried, else EIO), so a layer cannot tell a remote peer from one in
+    its own process (pktpath/drill/local.py)."""
+
+    def __init__(self, stub) -> None:
+        self._stub = stub
+
+    def __getattr__(self, name: str):
+        method = getattr(self._stub, name)
+
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except grpc.RpcError as exc:
+                raise SockError(errno_of(exc) or errno.EIO, exc.details() or "") from None
+        return call

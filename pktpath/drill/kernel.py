@@ -13,6 +13,7 @@ import subprocess
 import threading
 
 from pktpath.drill.netns import Sniffer, TunNamespace, in_netns
+from pktpath.drill.runner import RealTime
 
 LOCAL_IP, REMOTE_IP = "192.168.0.1", "192.0.2.1"
 ETH_P_ALL = 0x0003
@@ -33,7 +34,7 @@ def allow_cubic() -> str | None:
     return " ".join(allowed)
 
 
-class KernelHost:
+class KernelHost(RealTime):
     def __init__(self, name: str | None = None) -> None:
         self.name = name or f"pktpath-drill-{os.getpid()}"
         self.local_ip, self.remote_ip = LOCAL_IP, REMOTE_IP

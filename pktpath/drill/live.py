@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pktpath.drill.netns import Sniffer, in_netns, ip, ipv4_netns
 from pktpath.drill.packets import Unsupported
+from pktpath.drill.runner import RealTime
 from pktpath.drill.shell import Shell
 from pktpath.wire.addr import ip_from_str
 
@@ -45,7 +46,7 @@ dev = "eth0"
 FIRST_BASE_PORT, LAYOUTS = 55000, 20  # where a drill host looks for a free port layout
 
 
-class LiveHost:
+class LiveHost(RealTime):
     def __init__(self, workdir: str, base_port: int | None = None, *, log_dir: str | None = None) -> None:
         from pktpath.supervisor import Supervisor, free_layout
         from pktpath.topology import load
@@ -116,14 +117,7 @@ class LiveHost:
         return self._sockets_module.PktSocket(socket.AF_INET, type_, proto)
 
     def fcntl(self, sock, cmd: int, arg: int) -> int:
-        import fcntl as f
-
-        if cmd == f.F_GETFL:
-            return os.O_RDWR | (0 if sock.getblocking() else os.O_NONBLOCK)
-        if cmd == f.F_SETFL:
-            sock.setblocking(not arg & os.O_NONBLOCK)
-            return 0
-        raise Unsupported(f"fcntl command {cmd} on a pktpath socket")
+        return fcntl_pktsocket(sock, cmd, arg)
 
     def ioctl(self, sock, request: int) -> int:
         raise Unsupported(f"ioctl {request:#x} on a pktpath socket")
@@ -169,3 +163,15 @@ class LiveHost:
             self.view.close()
         self.sup.stop()
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+
+
+def fcntl_pktsocket(sock, cmd: int, arg: int) -> int:
+    """fcntl(F_GETFL/F_SETFL) on a pktpath socket: O_NONBLOCK is its blocking mode."""
+    import fcntl as f
+
+    if cmd == f.F_GETFL:
+        return os.O_RDWR | (0 if sock.getblocking() else os.O_NONBLOCK)
+    if cmd == f.F_SETFL:
+        sock.setblocking(not arg & os.O_NONBLOCK)
+        return 0
+    raise Unsupported(f"fcntl command {cmd} on a pktpath socket")

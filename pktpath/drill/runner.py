@@ -63,12 +63,10 @@ class Runner:
 
     # -- time ------------------------------------------------------------------------------
     def now(self) -> int:
-        return (time.monotonic_ns() - self.start_ns) // 1000
+        return (self.host.monotonic_ns() - self.start_ns) // 1000
 
     def wait_until(self, usecs: int) -> None:
-        delay = (usecs - self.now()) / 1e6
-        if delay > 0:
-            time.sleep(delay)
+        self.host.sleep_until_ns(self.start_ns + usecs * 1000)
 
     def tolerance(self, usecs: int, last: int) -> int:
         return max(self.tolerance_usecs, int(self.tolerance_percent / 100 * (usecs - last)))
@@ -96,7 +94,7 @@ class Runner:
         sys.setswitchinterval(0.0002)  # the sniffer's and the call's threads get the GIL in 0.2 ms, not 5
         try:
             self._init()
-            self.start_ns = time.monotonic_ns()
+            self.start_ns = self.host.monotonic_ns()
             self._events()
             self._await_blocking(final=True)
             self._code()
@@ -187,7 +185,7 @@ class Runner:
         pkt = event.action
         if self.conn is None:
             raise _Failed(f"{self.where(event)}error handling packet: no matching socket for script packet")
-        deadline = time.monotonic() + max(event.time.usecs, event.time.end_usecs) / 1e6 - self.now() / 1e6 + 2
+        deadline = self.start_ns + (max(event.time.usecs, event.time.end_usecs) + 2_000_000) * 1000
         seen = None
         while seen is None or seen.payload < pkt.length:
             got = self._next_packet(deadline if event.time.kind != ANY else None)
@@ -204,11 +202,12 @@ class Runner:
         self.check_time(event, seen.usecs, last, "outbound packet")
         self.ended = seen.usecs  # the next relative time counts from when this packet left
 
-    def _next_packet(self, deadline: float | None):
-        """The next packet of the connection under test: (usecs, ip, tcp, payload). Others
-        (another flow, not TCP) are passed over, as packetdrill's sniffer does."""
+    def _next_packet(self, deadline: int | None):
+        """The next packet of the connection under test: (usecs, ip, tcp, payload), before the
+        host's clock reads `deadline` (ns). Others (another flow, not TCP) are passed over, as
+        packetdrill's sniffer does."""
         while True:
-            timeout = 60.0 if deadline is None else deadline - time.monotonic()
+            timeout = 60.0 if deadline is None else (deadline - self.host.monotonic_ns()) / 1e9
             if timeout <= 0:
                 return None
             got = self.host.sniff(timeout)
@@ -274,10 +273,10 @@ class Runner:
         thread.start()
         if blocking:
             self.blocking = thread
-            _wait_blocked(thread)
+            self.host.wait_blocked(thread)
             self.ended = self.now()
             return
-        thread.join(BLOCKED_WAIT_S + self.tolerance_usecs / 1e6)
+        self.host.wait_call(thread, BLOCKED_WAIT_S + self.tolerance_usecs / 1e6)
         if thread.is_alive():
             raise _Failed(f"{self.where(event)}runtime error in {call.name} call: it blocked (a call that may "
                           "block is written `t...end name(...)`)")
@@ -286,7 +285,7 @@ class Runner:
 
     def _await_blocking(self, final: bool = False) -> None:
         if self.blocking is not None:
-            self.blocking.join(BLOCKED_WAIT_S if not final else 5.0)
+            self.host.wait_call(self.blocking, BLOCKED_WAIT_S if not final else 5.0)
             if self.blocking.is_alive() and final:
                 raise _Failed(f"{self.script.path}: runtime error: exiting while a blocking system call is in "
                               "progress")
@@ -313,6 +312,29 @@ _WHAT = {Command: "command", Code: "data collection for code"}
 
 def _inbound(event: Event) -> bool:
     return isinstance(event.action, Packet) and event.action.direction == "<"
+
+
+class RealTime:
+    """The clock of a host that runs in real time (the kernel, a live pktpath host); a host
+    on a virtual clock (pktpath.drill.local) has its own."""
+
+    @staticmethod
+    def monotonic_ns() -> int:
+        return time.monotonic_ns()
+
+    @staticmethod
+    def sleep_until_ns(t_ns: int) -> None:
+        delay = (t_ns - time.monotonic_ns()) / 1e9
+        if delay > 0:
+            time.sleep(delay)
+
+    @staticmethod
+    def wait_call(thread: threading.Thread, timeout: float | None) -> None:
+        thread.join(timeout)
+
+    @staticmethod
+    def wait_blocked(thread: threading.Thread) -> None:
+        _wait_blocked(thread)
 
 
 def _wait_blocked(thread: threading.Thread) -> None:

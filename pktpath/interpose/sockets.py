@@ -19,9 +19,12 @@ import os
 import socket as _socket
 import threading
 import weakref
+from typing import TYPE_CHECKING
 
-from pktpath import client
 from pktpath.pb import socket_pb2
+
+if TYPE_CHECKING:
+    from pktpath import client
 
 RealSocket = _socket.socket
 SOCK_NONBLOCK, SOCK_CLOEXEC = _socket.SOCK_NONBLOCK, _socket.SOCK_CLOEXEC
@@ -31,7 +34,7 @@ NO_SUCH_FAMILY = {_socket.AF_INET6, _socket.AF_PACKET}
 MAX_IO = 1 << 20  # bytes per send or recv call: a gRPC message stays under its 4 MB limit
 
 _by_fileno: "weakref.WeakValueDictionary[int, PktSocket]" = weakref.WeakValueDictionary()
-_api: client.SocketApi | None = None
+_api: "client.SocketApi | None" = None
 _api_lock = threading.Lock()
 _resolve = None  # (host, port) -> (dotted quad, port): resolver.sockaddr, set by install()
 
@@ -40,11 +43,13 @@ def configure(target: str, resolve) -> None:
     """The host this process's AF_INET sockets belong to, and how addresses resolve."""
     global _api, _resolve
     with _api_lock:
+        from pktpath import client  # gRPC: loaded by a process that has a host to talk to
+
         _api = client.SocketApi(target)
     _resolve = resolve
 
 
-def api() -> client.SocketApi:
+def api() -> "client.SocketApi":
     if _api is None:
         raise OSError(errno.ENETDOWN, "pktpath: no host configured (PKTPATH_SOCKET_API)")
     return _api
@@ -69,10 +74,10 @@ def _error(exc: OSError, timeout: float | None) -> OSError:
 class _SocketClass(type):
     """socket.socket: a PktSocket for AF_INET, the kernel's socket for anything else."""
 
-    def __call__(cls, family=-1, type=-1, proto=-1, fileno=None, *, _fd: int | None = None):
+    def __call__(cls, family=-1, type=-1, proto=-1, fileno=None, *, _fd: int | None = None, _api=None):
         if cls is PktSocket and fileno is None and family in (-1, _socket.AF_INET):
             return super().__call__(_socket.AF_INET, _socket.SOCK_STREAM if type == -1 else type,
-                                    0 if proto == -1 else proto, _fd=_fd)
+                                    0 if proto == -1 else proto, _fd=_fd, _api=_api)
         if fileno is None and family in NO_SUCH_FAMILY:  # not on the machine's own stack either
             raise OSError(errno.EAFNOSUPPORT, os.strerror(errno.EAFNOSUPPORT))
         return RealSocket(family, type, proto, fileno)
@@ -85,9 +90,10 @@ class _SocketClass(type):
 
 
 class PktSocket(metaclass=_SocketClass):
-    """A socket of the pktpath host, with the socket module's methods."""
+    """A socket of the pktpath host, with the socket module's methods. Its calls go to the
+    process's host (configure()), or to `_api`, another one (pktpath.drill.local's)."""
 
-    def __init__(self, family: int, type: int, proto: int, *, _fd: int | None = None) -> None:
+    def __init__(self, family: int, type: int, proto: int, *, _fd: int | None = None, _api=None) -> None:
         kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
         self._family = _socket.AddressFamily(family)
         self._type = _socket.SocketKind(kind)
@@ -95,9 +101,10 @@ class PktSocket(metaclass=_SocketClass):
         self._timeout = 0.0 if type & SOCK_NONBLOCK else _socket.getdefaulttimeout()
         self._io_refs = 0
         self._closed = False
+        self._api = _api or api()
         if _fd is None:
             try:
-                _fd = api().socket(kind, proto).fd
+                _fd = self._api.socket(kind, proto).fd
             except OSError as exc:
                 raise _error(exc, None) from None
         self._fd = _fd
@@ -148,7 +155,7 @@ class PktSocket(metaclass=_SocketClass):
             elif self._timeout:
                 request.timeout_s = self._timeout
         try:
-            return api().call(rpc, request, timeout=None)
+            return self._api.call(rpc, request, timeout=None)
         except OSError as exc:
             raise _error(exc, self._timeout if waits else None) from None
 
@@ -156,7 +163,7 @@ class PktSocket(metaclass=_SocketClass):
     def _sockaddr(self, address) -> socket_pb2.Sockaddr:
         if not isinstance(address, tuple) or len(address) != 2:
             raise TypeError(f"AF_INET address must be tuple, not {type(address).__name__}")
-        host, port = _resolve(*address)
+        host, port = _resolve(*address) if _resolve is not None else address  # unconfigured: as given
         return socket_pb2.Sockaddr(addr=host, port=port)
 
     def bind(self, address) -> None:
@@ -181,7 +188,7 @@ class PktSocket(metaclass=_SocketClass):
     def accept(self):
         reply = self._call("Accept", socket_pb2.AcceptRequest(), waits=True)
         # with the default timeout, as socket.accept() makes it: Linux passes no O_NONBLOCK on
-        conn = PktSocket(self._family, self._type, self._proto, _fd=reply.fd)
+        conn = PktSocket(self._family, self._type, self._proto, _fd=reply.fd, _api=self._api)
         return conn, (reply.peer.addr, reply.peer.port)
 
     def getsockname(self):
@@ -276,7 +283,7 @@ class PktSocket(metaclass=_SocketClass):
         os.close(self._placeholder)
         self._placeholder = -1
         try:
-            api().call("Close", socket_pb2.FdRequest(fd=self._fd))
+            self._api.call("Close", socket_pb2.FdRequest(fd=self._fd))
         except OSError:
             pass  # closed already, or the host is gone: nothing is left to close
 
@@ -307,4 +314,4 @@ def _nonblocking(request) -> None:
     if isinstance(request, (socket_pb2.SockaddrRequest, socket_pb2.AcceptRequest)):
         request.nonblocking = True
     else:
-        request.flags |= client.MSG_DONTWAIT
+        request.flags |= _socket.MSG_DONTWAIT

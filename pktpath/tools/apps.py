@@ -21,7 +21,7 @@ _ECHO = struct.Struct("!BBHHH")
 
 def _icmp_error(exc: OSError) -> tuple[str, str]:
     """Who sent the ICMP error a socket call failed with, and what it said: the socket layer's
-    detail "from 10.0.1.254: time to live exceeded" (services/socket/server.py icmp_text)."""
+    detail "from 10.0.1.254: time to live exceeded" (services/socket/layer.py icmp_text)."""
     src, _, what = getattr(exc, "detail", "").removeprefix("from ").partition(": ")
     return src, what
 

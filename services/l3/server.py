@@ -14,88 +14,27 @@ import threading
 import grpc
 from google.protobuf import empty_pb2
 
-from pktpath import skbuff as s
 from pktpath import validate
-from pktpath.counters import Mib
-from pktpath.hop import batches
-from pktpath.pb import l3_pb2, skbuff_pb2
+from pktpath.pb import l3_pb2
 from pktpath.rpc import checked, l3_pb2_grpc
-from pktpath.seams import edge
 from pktpath.services.l3 import netfilter as nf
-from pktpath.services.l3.ipv4 import Ipv4
-from pktpath.services.l3.route import Fib, FibRoute
-from pktpath.wire import IpHdr, WireError
+from pktpath.services.l3.layer import L3
+from pktpath.services.l3.route import FibRoute
 from pktpath.wire.addr import ip_to_str
 
 FRAG_TICK_S = 1.0
 
 
-class L3Servicer(l3_pb2_grpc.L3Servicer):
+class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
     def __init__(self, ctx) -> None:
         self.ctx = ctx
-        self.mib = Mib()
-        host = ctx.topology.host(ctx.host)
-        self.fib = Fib()
-        for iface in host.interfaces:
-            self.fib.add_address(iface.name, int(iface.addr.ip), iface.addr.network.prefixlen)
-        for r in host.routes:
-            self.fib.add(FibRoute(int(r.dst.network_address), r.dst.prefixlen, r.dev,
-                                  gateway=int(r.via) if r.via else 0, metric=r.metric))
-        self.ifaces = {i.name: i for i in host.interfaces}
-        self.to_l2 = ctx.hop(edge("l3", "l2"), self.mib)
-        self.to_l4 = {kind: ctx.hop(edge("l3", name), self.mib)
-                      for kind, name in (("udp", "udp"), ("tcp", "tcp"), ("ping", "ping"), ("err", "icmp-err"))}
-        self.netfilter = nf.Netfilter(nf.rules_from_topology(host))
-        self.ip = Ipv4(ctx.host, self.fib, {i.name: i.mtu for i in host.interfaces}, forwarding=host.forwarding,
-                       to_l2=self.to_l2.put, to_l4=lambda kind, items: self.to_l4[kind].put(items),
-                       mib=self.mib, netfilter=self.netfilter)
+        super().__init__(ctx.host, ctx.topology.host(ctx.host), ctx.hop)
         self._stop = threading.Event()
         threading.Thread(target=self._frag_timer, name="ipfrag-timer", daemon=True).start()
 
     def _frag_timer(self) -> None:
         while not self._stop.wait(FRAG_TICK_S):
             self.ip.frag_expire()
-
-    # -- the data path ------------------------------------------------------------
-    @batches(skbuff_pb2.SkBuffBatch)
-    def IpRcv(self, request, context):
-        """ip_list_rcv(): one poll's IPv4 packets."""
-        return s.disposition(*self.ip.ip_list_rcv(s.from_protos(request.skbs, self.mib)))
-
-    @batches(skbuff_pb2.SkBuffBatch)
-    def IpQueueXmit(self, request, context):
-        """ip_queue_xmit(): L4's packets; the answer carries the errno sendmsg returns."""
-        accepted, dropped, err = self.ip.ip_queue_xmit(s.from_protos(request.skbs, self.mib))
-        d = s.disposition(accepted, dropped)
-        d.errno = err
-        return d
-
-    def IpRouteOutput(self, request, context):
-        """ip_route_output_key(): the route and source address for a flow."""
-        res = self.ip.route_output(request.daddr)
-        if res is None:
-            self.mib.inc("Ip", "OutNoRoutes")
-            return l3_pb2.RouteResult(errno=101)  # ENETUNREACH
-        saddr = request.saddr or res.prefsrc or request.daddr
-        return l3_pb2.RouteResult(type=res.type, dev=res.dev, nexthop=res.nexthop, saddr=saddr,
-                                  mtu=self.ip.path_mtu(request.daddr, res.dev))
-
-    @batches(l3_pb2.IcmpSendBatch)
-    def IcmpSend(self, request, context):
-        """icmp_send() on L4's behalf, each about an skb_in (network header set).
-        Accepted: errors sent; dropped: requests without an IPv4 header to quote."""
-        sent = bad = 0
-        for r in request.requests:
-            try:
-                skb = s.from_proto(r.skb_in)  # a bad one is counted here, as OutErrors
-                iph = IpHdr.from_bytes(s.skb_network_header(skb), verify_csum=False)
-            except (s.SkbError, WireError):
-                bad += 1
-                continue
-            sent += self.ip.icmp_send(skb, iph, r.type, r.code, r.info)
-        if bad:
-            self.mib.inc("Icmp", "OutErrors", bad)
-        return s.disposition(sent, bad)
 
     # -- ip route / ip addr / iptables -------------------------------------------
     def GetRoutes(self, request, context):
@@ -203,8 +142,7 @@ class L3Servicer(l3_pb2_grpc.L3Servicer):
 
     def close(self) -> None:
         self._stop.set()
-        for hop in (self.to_l2, *self.to_l4.values()):
-            hop.close()
+        super().close()
 
 
 def _prefix_str(prefix: tuple[int, int]) -> str:

@@ -2,176 +2,33 @@
 
 Servicer for pktpath.v1.Socket (net/socket.c, net/ipv4/af_inet.c). Each call
 is a system call on a descriptor of this host; failures end the RPC with the
-errno's gRPC status (pktpath.rpc). SockQueueRcvSkb (L4 queueing delivered
-datagrams) and SkErrorReport (ICMP errors for a socket) are the way up.
+errno's gRPC status (pktpath.rpc). The way up from L4 (SockQueueRcvSkb,
+SkErrorReport, SkCallbacks) is services/socket/layer.py's.
 """
 
 import asyncio
 import errno
 import functools
-import math
 import os
 import threading
 
 import grpc
 from google.protobuf import empty_pb2
 
-from pktpath import skbuff as s
-from pktpath import sockerr, validate
-from pktpath.counters import Mib
-from pktpath.seams import edge
-from pktpath.flow import TcpChild
-from pktpath.hop import batches
-from pktpath.pb import l4_pb2, socket_pb2
-from pktpath.rpc import abort, abort_async, errno_of, l4_pb2_grpc, socket_pb2_grpc, sysctl_rpc
+from pktpath.pb import socket_pb2
+from pktpath.rpc import ErrnoStub, abort, abort_async, l4_pb2_grpc, socket_pb2_grpc, sysctl_rpc
 from pktpath.services.socket.files import Task, Tasks, files_maxfiles_init
-from pktpath.services.socket.sock import SocketLayer, dontwait, sk_get_meminfo
-from pktpath.services.socket.wait import POLL_ALWAYS, POLL_ANY, POLLNVAL, wait_async
+from pktpath.services.socket.layer import Socket
+from pktpath.services.socket.syscalls import Syscalls, Wait
+from pktpath.services.socket.sock import sk_get_meminfo
+from pktpath.services.socket.wait import wait_async
 from pktpath.sockerr import SockError
 from pktpath.trace import sampler
-from pktpath.wire.addr import ip_from_str, ip_to_str
-from pktpath.wire.errors import SanityError
-from pktpath.wire.icmp import (
-    ICMP_DEST_UNREACH, ICMP_EXC_FRAGTIME, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH,
-    ICMP_TIME_EXCEEDED,
-)
-from pktpath.wire import tcp_info
-from pktpath.wire.ipv4 import IPPROTO_TCP, IPPROTO_UDP
+from pktpath.wire.addr import ip_to_str
 
-TCP_INFO, TCP_CLOSE = 11, 7  # include/uapi/linux/tcp.h, tcp_states.h
-
-L4_TIMEOUT_S = 10
 MAX_WAIT_S = 1e6
 _SS_STATE = {"ESTABLISHED": "ESTAB", "SYN_SENT": "SYN-SENT", "LISTEN": "LISTEN", "CLOSE": "UNCONN",
              "CLOSED": "CLOSED"}
-
-_UNREACH = {0: "network unreachable", 1: "host unreachable", ICMP_PROT_UNREACH: "protocol unreachable",
-            ICMP_PORT_UNREACH: "port unreachable", ICMP_FRAG_NEEDED: "fragmentation needed"}
-
-
-def icmp_text(type_: int, code: int, info: int, offender: str) -> str:
-    """What ping prints for an ICMP error: "From 10.0.1.254: time to live exceeded"."""
-    if type_ == ICMP_DEST_UNREACH:
-        what = _UNREACH.get(code, f"destination unreachable (code {code})")
-        if code == ICMP_FRAG_NEEDED:
-            what += f" (mtu {info})"
-    elif type_ == ICMP_TIME_EXCEEDED:
-        what = "fragment reassembly time exceeded" if code == ICMP_EXC_FRAGTIME else "time to live exceeded"
-    else:
-        what = f"ICMP type {type_} code {code}"
-    return f"from {offender}: {what}"
-
-
-class L4Protocols:
-    """The protocol side of the socket calls: L4's port tables and sendmsg."""
-
-    def __init__(self, stub) -> None:
-        self.stub = stub
-
-    def _call(self, rpc, request):
-        try:
-            return rpc(request, timeout=L4_TIMEOUT_S)
-        except grpc.RpcError as exc:
-            raise SockError(errno_of(exc) or errno.EIO, exc.details()) from None
-
-    def hash(self, sock) -> tuple[int, int, int, int]:
-        reply = self._call(self.stub.Hash, l4_pb2.SockAddrs(
-            sk=sock.sk, protocol=sock.protocol, saddr=ip_to_str(sock.saddr) if sock.saddr else "",
-            sport=sock.sport, daddr=ip_to_str(sock.daddr) if sock.daddr else "", dport=sock.dport))
-        return ip_from_str(reply.saddr), reply.sport, ip_from_str(reply.daddr), reply.dport
-
-    def unhash(self, sock) -> None:
-        try:
-            self._call(self.stub.Unhash, l4_pb2.SockAddrs(sk=sock.sk, protocol=sock.protocol))
-        except SockError:
-            pass  # close() succeeds whatever happened below, as in the kernel
-
-    def sendmsg(self, sock, skb) -> int:
-        rpc = self.stub.UdpSendmsg if sock.protocol == IPPROTO_UDP else self.stub.PingSendmsg
-        return self._call(rpc, s.to_batch([skb])).errno
-
-
-class L4Tcp:
-    """L4's side of TCP sockets: the calls that wait for an answer over gRPC, the
-    others (send, read, shutdown, close) by one hop, in order."""
-
-    _KINDS = {v: k.lower() for k, v in socket_pb2.SkCallback.Kind.items()}
-
-    def __init__(self, stub, calls: L4Protocols, ctx, mib: Mib) -> None:
-        self.stub = stub
-        self._call = calls._call
-        # sends, reads, shutdowns and closes in one ordered stream: none overtakes another
-        self._calls = ctx.hop(edge("socket", "tcp-calls"), mib)
-        self._mib = mib
-
-    def connect(self, sock) -> int:
-        return self._call(self.stub.TcpV4Connect, l4_pb2.TcpConnectRequest(
-            sk=sock.sk, saddr=ip_to_str(sock.saddr), sport=sock.sport, daddr=ip_to_str(sock.daddr),
-            dport=sock.dport, rcvbuf=_user_rcvbuf(sock), nodelay=sock.stream.nodelay)).errno
-
-    def listen(self, sock, backlog: int) -> None:
-        self._call(self.stub.InetCskListenStart, l4_pb2.TcpListenRequest(
-            sk=sock.sk, saddr=ip_to_str(sock.saddr) if sock.saddr else "", sport=sock.sport, backlog=backlog,
-            rcvbuf=_user_rcvbuf(sock), nodelay=sock.stream.nodelay))
-
-    def accepted(self, listener_sk: int, child_sk: int) -> None:
-        self._call(self.stub.InetCskAccept, l4_pb2.TcpAccepted(listener=listener_sk, child=child_sk))
-
-    def sendmsg(self, skbs) -> None:
-        # value 1 on the write's last skb: tcp_push() marks it PSH
-        last = len(skbs) - 1
-        self._calls.put([(l4_pb2.TcpCall.SENDMSG, skb.sk, int(i == last), skb) for i, skb in enumerate(skbs)])
-
-    def recvd(self, sk: int, copied: int) -> None:
-        self._calls.put([(l4_pb2.TcpCall.RECVD, sk, copied, None)])
-
-    def shutdown(self, sk: int, how: int) -> None:
-        self._calls.put([(l4_pb2.TcpCall.SHUTDOWN, sk, how, None)])
-
-    def close(self, sk: int) -> None:
-        self._calls.put([(l4_pb2.TcpCall.CLOSE, sk, 0, None)])
-
-    def abort(self, sk: int) -> None:
-        try:
-            self._call(self.stub.TcpAbort, l4_pb2.TcpSk(sk=sk))
-        except SockError:
-            pass
-
-    def setsockopt(self, sock) -> None:
-        opts = l4_pb2.TcpSockopt(sk=sock.sk, nodelay=sock.stream.nodelay)
-        if sock.rcvbuf_locked:
-            opts.rcvbuf = sock.rcvbuf
-        self._call(self.stub.TcpSetsockopt, opts)
-
-    def callbacks(self, batch) -> list:
-        """SkCallbacks' items as the socket layer takes them. One that makes no sense (an
-        unknown kind, a bad skb or address) is left out alone and counted (Hop BadCallbacks)."""
-        out = []
-        for it in batch.items:
-            kind, child, skb = self._KINDS.get(it.kind), None, None
-            try:
-                if it.kind == socket_pb2.SkCallback.ACCEPT:
-                    c = it.child
-                    child = TcpChild(c.sk, ip_from_str(c.local.addr), c.local.port, ip_from_str(c.peer.addr),
-                                     c.peer.port, c.mss)
-                if it.kind == socket_pb2.SkCallback.DATA:
-                    skb = s.from_proto(it.skb)
-            except (s.SkbError, SanityError, ValueError):
-                kind = None
-            if kind is None:
-                self._mib.inc("Hop", "BadCallbacks")
-                continue
-            out.append((kind, it.sk, it.value, skb, child))
-        return out
-
-    def close_hops(self) -> None:
-        self._calls.close()
-
-
-def _user_rcvbuf(sock) -> int:
-    """SO_RCVBUF if the user set it, else 0: L4 autotunes it."""
-    return sock.rcvbuf if sock.rcvbuf_locked else 0
-
 
 TASK_KEY = "pktpath-task"  # the metadata each call of a process carries: its key from Attach
 # The pool runs every step of a call; a call that waits holds none of its threads.
@@ -210,21 +67,19 @@ async def _inline(fn, *args):
     return fn(*args)
 
 
-class SocketServicer(socket_pb2_grpc.SocketServicer):
+class SocketServicer(Socket, socket_pb2_grpc.SocketServicer):
     aio = True          # served by grpc.aio (pktpath.service): waiting costs no thread
     workers = WORKERS
 
     def __init__(self, ctx) -> None:
         self.ctx = ctx
-        self.mib = Mib()
         self._channel = ctx.addrs.channel(ctx.host, "l4")
         stub = l4_pb2_grpc.L4Stub(self._channel)
-        calls = L4Protocols(stub)
-        self.tcp = L4Tcp(stub, calls, ctx, self.mib)
-        self.layer = SocketLayer(ctx.host, calls, self.mib, self.tcp, sample=sampler())
+        super().__init__(ctx.host, ctx.hop, ErrnoStub(stub), sample=sampler())
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         file_max = ctx.topology.host(ctx.host).file_max or files_maxfiles_init(memory)
         self.tasks = Tasks(file_max)
+        self.sys = Syscalls(self, self.tasks)
         self._l4 = stub
         self._l4_ready = threading.Event()
         self._stopping = threading.Event()
@@ -276,9 +131,6 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
                 return task
         raise SockError(errno.ESRCH, f"no process: call Attach first and send its key as metadata {TASK_KEY!r}")
 
-    def _sock(self, context, fd: int):
-        return self._task(context).get(fd)
-
     async def Attach(self, request, context):
         """A process begins: its fd table lives until this stream ends (exit_files)."""
         task = self.tasks.attach(request.pid, request.comm[:COMM_LEN] or "?")
@@ -297,45 +149,16 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
             self.mib.inc("Socket", "ClosedOnExit")
             self.layer.close(sock)
 
-    @_syscall_on_loop
-    def Prlimit(self, request, context):
-        task = self._task(context)
-        if request.set:
-            task.setrlimit_nofile(request.soft, request.hard)
-        return socket_pb2.PrlimitReply(soft=task.nofile[0], hard=task.nofile[1])
-
-    @_syscall_on_loop
-    async def Poll(self, request, context):
-        """do_poll(): each descriptor's sock_poll(), waiting on all their queues at once
-        until one is ready or the time is up. An fd < 0 is ignored; a closed one is POLLNVAL."""
-        task = self._task(context)
-        fds = [(p.fd, p.events) for p in request.fds]
-        queues = [task.fds[fd].wq for fd, _ in fds if task.fds.get(fd) is not None]
-        timeout = None if request.timeout_ms < 0 else request.timeout_ms / 1000
-        revents = await wait_async(queues, _poll_call(task, fds), self._limit(timeout, context), _inline)
-        reply = socket_pb2.PollReply(ready=sum(1 for r in revents if r))
-        for (fd, events), r in zip(fds, revents):
-            reply.fds.add(fd=fd, events=events, revents=r)
-        return reply
-
-    # -- the calls -------------------------------------------------------------------
-    @_syscall_on_loop
-    def Socket(self, request, context):
-        """__sys_socket(): the socket, then the process's lowest free descriptor for it."""
-        task = self._task(context)
-        fd = self.tasks.alloc_fd(task)
+    async def _wait(self, wait: Wait, context):
+        """Run a call that may block: its steps on the pool (they call L4) or, on_loop, here."""
+        run = _inline if wait.on_loop else functools.partial(asyncio.get_running_loop().run_in_executor, None)
         try:
-            sock = self.layer.socket(request.family, request.type, request.protocol)
-        except SockError:
-            self.tasks.put_unused_fd(task, fd)
+            value = await wait_async(wait.queues, wait.call, self._limit(wait.timeout, context), run)
+        except BaseException:
+            if wait.undo is not None:
+                wait.undo()
             raise
-        self.tasks.fd_install(task, fd, sock)
-        return socket_pb2.SocketReply(fd=fd)
-
-    @_syscall
-    def Bind(self, request, context):
-        self.layer.bind(self._sock(context, request.fd), *_addr(request.addr))
-        return empty_pb2.Empty()
+        return wait.reply(value)
 
     @staticmethod
     def _limit(timeout: float | None, context) -> float | None:
@@ -345,145 +168,73 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
             timeout = remaining if timeout is None else min(timeout, remaining)
         return timeout
 
-    async def _wait(self, sock, call, timeout: float | None, context, *, on_loop: bool = False):
-        """Run a blocking call: its steps on the pool (they call L4) or, on_loop, here."""
-        if timeout is not None and not (math.isfinite(timeout) and timeout >= 0):
-            raise SockError(errno.EINVAL, f"timeout {timeout}: not a number of seconds")
-        run = _inline if on_loop else functools.partial(asyncio.get_running_loop().run_in_executor, None)
-        return await wait_async([sock.wq], call, self._limit(timeout, context), run)
+    # -- the calls (services/socket/syscalls.py), each where it runs -------------------
+    @_syscall_on_loop
+    def Prlimit(self, request, context):
+        return self.sys.Prlimit(self._task(context), request)
+
+    @_syscall_on_loop
+    async def Poll(self, request, context):
+        return await self._wait(self.sys.Poll(self._task(context), request), context)
+
+    @_syscall_on_loop
+    def Socket(self, request, context):
+        return self.sys.Socket(self._task(context), request)
+
+    @_syscall
+    def Bind(self, request, context):
+        return self.sys.Bind(self._task(context), request)
 
     @_syscall_on_loop
     async def Connect(self, request, context):
-        sock = self._sock(context, request.fd)
-        call = self.layer.connect_call(sock, *_addr(request.addr), nonblocking=request.nonblocking)
-        await self._wait(sock, call, request.timeout_s or None, context)
-        return empty_pb2.Empty()
+        return await self._wait(self.sys.Connect(self._task(context), request), context)
 
     @_syscall
     def Listen(self, request, context):
-        self.layer.listen(self._sock(context, request.fd), request.backlog)
-        return empty_pb2.Empty()
+        return self.sys.Listen(self._task(context), request)
 
     @_syscall_on_loop
     async def Accept(self, request, context):
-        """__sys_accept4(): a descriptor first (EMFILE leaves the connection queued), then
-        the connection, installed in the same step that takes it off the queue."""
-        task = self._task(context)
-        sock = task.get(request.fd)
-        fd = self.tasks.alloc_fd(task)
-        try:
-            child = await self._wait(sock, self._accept_into(task, fd, sock),
-                                     0 if request.nonblocking else request.timeout_s or None, context)
-        except BaseException:
-            self.tasks.put_unused_fd(task, fd)
-            raise
-        return socket_pb2.AcceptReply(fd=fd, peer=socket_pb2.Sockaddr(addr=ip_to_str(child.daddr), port=child.dport))
-
-    def _accept_into(self, task, fd: int, sock):
-        child = yield from self.layer.accept_call(sock)
-        if not self.tasks.fd_install(task, fd, child):  # the process died meanwhile
-            self.layer.close(child)
-        return child
+        return await self._wait(self.sys.Accept(self._task(context), request), context)
 
     @_syscall_on_loop
     async def Sendto(self, request, context):
-        sock = self._sock(context, request.fd)
-        daddr, dport = _addr(request.addr) if request.HasField("addr") else (0, 0)
-        call = self.layer.sendto_call(sock, request.data, daddr, dport, flags=request.flags)
-        sent = await self._wait(sock, call, dontwait(request.flags, request.timeout_s or None), context)
-        return socket_pb2.SendtoReply(sent=sent)
-
-    async def _recv(self, request, context, vlen: int) -> list:
-        sock = self._sock(context, request.fd)
-        call = self.layer.recvmmsg_call(sock, vlen, request.bufsize or 0xFFFF, request.flags)
-        return await self._wait(sock, call, dontwait(request.flags, request.timeout_s or None), context, on_loop=True)
-
-    @staticmethod
-    def _reply(dgram, out=None):
-        out = socket_pb2.RecvfromReply() if out is None else out
-        out.data, out.ttl = dgram.data, dgram.ttl
-        out.addr.addr, out.addr.port = ip_to_str(dgram.saddr), dgram.sport
-        if dgram.tstamp:
-            out.tstamp_ns = dgram.tstamp
-        return out
+        return await self._wait(self.sys.Sendto(self._task(context), request), context)
 
     @_syscall_on_loop
     async def Recvfrom(self, request, context):
-        return self._reply((await self._recv(request, context, 1))[0])
+        return await self._wait(self.sys.Recvfrom(self._task(context), request), context)
 
     @_syscall_on_loop
     async def Recvmmsg(self, request, context):
-        reply = socket_pb2.RecvmmsgReply()
-        for dgram in await self._recv(request, context, request.vlen):
-            self._reply(dgram, reply.msgs.add())
-        return reply
+        return await self._wait(self.sys.Recvmmsg(self._task(context), request), context)
 
     @_syscall
     def Shutdown(self, request, context):
-        self.layer.shutdown(self._sock(context, request.fd), request.how)
-        return empty_pb2.Empty()
+        return self.sys.Shutdown(self._task(context), request)
 
     @_syscall
     def Close(self, request, context):
-        self.layer.close(self.tasks.close_fd(self._task(context), request.fd))
-        return empty_pb2.Empty()
+        return self.sys.Close(self._task(context), request)
 
     @_syscall_on_loop
     def Getsockname(self, request, context):
-        sock = self._sock(context, request.fd)
-        return socket_pb2.Sockaddr(addr=ip_to_str(sock.saddr), port=sock.sport)
+        return self.sys.Getsockname(self._task(context), request)
 
     @_syscall_on_loop
     def Getpeername(self, request, context):
-        sock = self._sock(context, request.fd)
-        if not sock.connected:
-            raise SockError(errno.ENOTCONN)
-        return socket_pb2.Sockaddr(addr=ip_to_str(sock.daddr), port=sock.dport)
+        return self.sys.Getpeername(self._task(context), request)
 
     @_syscall
     def Setsockopt(self, request, context):
-        self.layer.setsockopt(self._sock(context, request.fd), request.level, request.optname, request.value)
-        return empty_pb2.Empty()
+        return self.sys.Setsockopt(self._task(context), request)
 
     @_syscall_on_loop
-    def Getsockopt(self, request, context):
-        sock = self._sock(context, request.fd)
-        if (request.level, request.optname) == (IPPROTO_TCP, TCP_INFO) and sock.stream is not None:
-            return self._tcp_info(sock)
-        value = self.layer.getsockopt(sock, request.level, request.optname)
-        return socket_pb2.SockoptReply(value=value)
-
-    async def _tcp_info(self, sock) -> socket_pb2.SockoptReply:
-        """getsockopt(TCP_INFO): L4 holds the tcp_sock; one it has not (a socket not yet
-        connected or listening) is CLOSE, as tcp_get_info says of it."""
-        try:
-            reply = await asyncio.to_thread(self._l4.TcpGetInfo, l4_pb2.TcpSk(sk=sock.sk), timeout=5)
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.NOT_FOUND:
-                raise SockError(errno.EIO, f"TCP_INFO: {exc.details()}") from None
-            return socket_pb2.SockoptReply(data=tcp_info.pack(tcpi_state=TCP_CLOSE))
-        return socket_pb2.SockoptReply(data=reply.info)
-
-    @batches(s.pb.SkBuffBatch)
-    def SockQueueRcvSkb(self, request, context):
-        """sock_queue_rcv_skb(): L4's delivered datagrams."""
-        return s.disposition(*self.layer.sock_queue_rcv_skb(s.from_protos(request.skbs, self.mib)))
-
-    @batches(socket_pb2.SockErrBatch)
-    def SkErrorReport(self, request, context):
-        """sk_error_report(): ICMP errors for sockets of this host."""
-        errs = [e for e in request.errs if 0 < e.errno < sockerr.MAX_ERRNO]
-        if len(errs) < len(request.errs):  # no errno a kernel could set: left out alone
-            self.mib.inc("Hop", "BadErrorReports", len(request.errs) - len(errs))
-        seen = sum(self.layer.sk_error_report(e.sk, e.errno, e.fatal, icmp_text(e.type, e.code, e.info, e.offender),
-                                              e.type, e.code) for e in errs)
-        return s.disposition(seen, len(request.errs) - len(errs))
-
-    @batches(socket_pb2.SkCallbackBatch)
-    def SkCallbacks(self, request, context):
-        """TCP's socket callbacks from L4, in order."""
-        orphans = self.layer.stream.callbacks(self.tcp.callbacks(request))
-        return s.disposition(len(request.items) - orphans, orphans)
+    async def Getsockopt(self, request, context):
+        task = self._task(context)
+        if self.sys.asks_l4(request):  # L4 answers: off the loop
+            return await asyncio.to_thread(self.sys.Getsockopt, task, request)
+        return self.sys.Getsockopt(task, request)
 
     def ListSockets(self, request, context):
         """ss -uap: every socket the layer knows, with the process holding it (ss -p)."""
@@ -517,32 +268,8 @@ class SocketServicer(socket_pb2_grpc.SocketServicer):
         self._stopping.set()
         if self._session is not None:
             self._session.cancel()
-        self.tcp.close_hops()
+        super().close()
         self._channel.close()
-
-
-def _addr(addr) -> tuple[int, int]:
-    """A Sockaddr from a client: EINVAL for what no sockaddr_in can hold."""
-    try:
-        return validate.ipv4(addr.addr), validate.port(addr.port)
-    except validate.Invalid as exc:
-        raise SockError(errno.EINVAL, str(exc)) from None
-
-
-def _poll_call(task, fds: list[tuple[int, int]]):
-    """do_poll()'s loop: revents for each (fd, events) once any is ready or time is up."""
-    timed_out = False
-    while True:
-        revents = []
-        for fd, events in fds:
-            sock = task.fds.get(fd)
-            if fd < 0:
-                revents.append(0)  # poll(2) skips a negative fd
-            else:
-                revents.append(POLLNVAL if sock is None else sock.poll() & (events | POLL_ALWAYS))
-        if any(revents) or timed_out:
-            return revents
-        timed_out = yield POLL_ANY
 
 
 def build(ctx) -> SocketServicer:

@@ -60,6 +60,10 @@ class Waiter:
             except RuntimeError:  # the loop has closed: nobody is waiting any more
                 pass
 
+    @property
+    def woken(self) -> bool:
+        return self._woken
+
     def clear(self) -> None:
         """Before looking again: a wake from now on is for the next wait."""
         self._event.clear()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from drillkit import wrong_script
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,10 +44,7 @@ def test_the_projects_scripts_pass_against_a_pktpath_host_as_against_the_kernel(
 
 
 def test_a_script_pktpath_does_not_do_fails_at_its_line_and_what_it_lacks_is_unsupported(tmp_path):
-    from test_drill_kernel import WRONG
-
-    wrong = tmp_path / "wrong-wscale.pkt"
-    wrong.write_text(WRONG.replace("../drill/defaults.sh", str(ROOT / "tests" / "drill" / "defaults.sh")))
+    wrong = wrong_script(tmp_path)
     lacking = tmp_path / "frto.pkt"
     lacking.write_text("`sysctl -q net.ipv4.tcp_frto=2`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
     out = drill(str(wrong), str(lacking))

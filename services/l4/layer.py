@@ -1,0 +1,221 @@
+"""L4 of one host without its RPC surface: the protocol side of UDP and ping sockets
+(services/l4/udp.py), TCP (services/l4/tcp) and the port tables, fed by the edges into
+it (pktpath/seams.py) and answering the socket layer's synchronous calls.
+
+The L4 service serves it over gRPC (services/l4/server.py); the one-process stack
+(pktpath/drill/local.py) calls it directly. `l3` takes L4's synchronous calls to L3
+(IpRouteOutput, IpQueueXmit), raising SockError when L3 cannot answer. A call that
+fails raises SockError with its errno. TCP's timers are the caller's to run
+(self.tcp.run_timers).
+"""
+
+import errno
+import time
+
+from google.protobuf import empty_pb2
+
+from pktpath import skbuff as s
+from pktpath import validate
+from pktpath.counters import Mib
+from pktpath.hop import batches
+from pktpath.pb import l3_pb2, l4_pb2
+from pktpath.seams import edge
+from pktpath.services.l4.table import PortTable
+from pktpath.services.l4.tcp.info import tcp_get_info
+from pktpath.services.l4.tcp.ipv4 import CHILD_SK_BASE, Tcp
+from pktpath.services.l4.udp import Datagram
+from pktpath.sockerr import SockError
+from pktpath.wire.addr import ip_to_str
+from pktpath.wire.icmp import ICMP_HLEN
+from pktpath.wire.ipv4 import IPPROTO_TCP, IPV4_MIN_HLEN
+from pktpath.wire.tcp import TCP_MIN_HLEN
+from pktpath.wire.udp import UDP_HLEN
+
+pb = s.pb
+SEND_TIMEOUT_S = 10
+
+
+class L4:
+    def __init__(self, host: str, config, hop, l3, *, clock=time.monotonic) -> None:
+        """`config` is the host's topology entry; `hop(edge, mib)` opens an edge out of L4."""
+        self.mib = Mib()
+        self.l3 = l3
+        addrs = [int(i.addr.ip) for i in config.interfaces]
+        self.to_sock = hop(edge("l4", "socket"), self.mib)
+        self.to_sock_err = hop(edge("l4", "socket-err"), self.mib)
+        self.to_icmp = hop(edge("l4", "icmp-send"), self.mib)
+        self.dgram = Datagram(host, addrs, mib=self.mib, to_sock=self.to_sock.put, sk_err=self.to_sock_err.put,
+                              icmp_send=lambda skb, type_, code: self.to_icmp.put([(skb, type_, code)]),
+                              route_output=self._route_output, ip_queue_xmit=self._ip_queue_xmit)
+        self.tcp_ports = PortTable(IPPROTO_TCP, addrs)
+        self.to_ip = hop(edge("l4", "ip"), self.mib)
+        self.to_sock_cb = hop(edge("l4", "socket-cb"), self.mib)
+        self.tcp = Tcp(host, mib=self.mib, ip_queue_xmit=self.to_ip.put, to_sock=self.to_sock_cb.put,
+                       route_output=self._route_output_mtu, congestion_control=config.tcp_congestion_control,
+                       timewait_len=config.tcp_timewait, clock=clock)
+        self._sk_high = 0  # the highest socket id the socket layer has used here
+
+    def _route_output_mtu(self, daddr: int) -> tuple[int, int, int]:
+        res = self.l3.IpRouteOutput(l3_pb2.Flowi4(daddr=daddr), timeout=SEND_TIMEOUT_S)
+        return res.errno, res.saddr, res.mtu
+
+    def _route_output(self, daddr: int) -> tuple[int, int]:
+        err, saddr, _ = self._route_output_mtu(daddr)
+        return err, saddr
+
+    def _ip_queue_xmit(self, skbs) -> int:
+        try:
+            return self.l3.IpQueueXmit(iter([s.to_batch(skbs)]), timeout=SEND_TIMEOUT_S).errno
+        except SockError as exc:  # IPv4 below is unreachable
+            self.mib.drop(pb.PKTPATH_DROP_REASON_HOP_FAILED, len(skbs))
+            return exc.errno
+
+    # -- receive ------------------------------------------------------------------
+    @batches(pb.SkBuffBatch)
+    def UdpRcv(self, request, context):
+        """udp_rcv()."""
+        return s.disposition(*self.dgram.udp_rcv(s.from_protos(request.skbs, self.mib, IPV4_MIN_HLEN, UDP_HLEN)))
+
+    @batches(pb.SkBuffBatch)
+    def PingRcv(self, request, context):
+        """ping_rcv()."""
+        return s.disposition(*self.dgram.ping_rcv(s.from_protos(request.skbs, self.mib, IPV4_MIN_HLEN, ICMP_HLEN)))
+
+    @batches(pb.SkBuffBatch)
+    def TcpV4Rcv(self, request, context):
+        """tcp_v4_rcv()."""
+        return s.disposition(*self.tcp.tcp_v4_rcv(s.from_protos(request.skbs, self.mib, IPV4_MIN_HLEN, TCP_MIN_HLEN)))
+
+    @batches(l4_pb2.IcmpErrBatch)
+    def IcmpErr(self, request, context):
+        """icmp_unreach → the err_handler of the quoted protocol."""
+        items = [(skb, e.type, e.code, e.info) for e in request.errs
+                 if (skb := s.checked(e.skb, self.mib)) is not None]
+        return s.disposition(*self.dgram.icmp_err(items))
+
+    # -- send -----------------------------------------------------------------------
+    def _sendmsg(self, request, send):
+        d = pb.Disposition()
+        for m in request.skbs:
+            skb = s.checked(m, self.mib)
+            err = errno.EINVAL if skb is None else send(skb)
+            if err:
+                d.dropped += 1
+                d.errno = err
+            else:
+                d.accepted += 1
+        return d
+
+    def UdpSendmsg(self, request, context):
+        return self._sendmsg(request, self.dgram.udp_sendmsg)
+
+    def PingSendmsg(self, request, context):
+        return self._sendmsg(request, self.dgram.ping_sendmsg)
+
+    # -- TCP's socket calls ------------------------------------------------------------
+    @batches(l4_pb2.TcpCallBatch)
+    def TcpSocketCalls(self, request, context):
+        """The socket layer's TCP calls, in order; consecutive sends of a socket are one tcp_sendmsg."""
+        refused, sends, pushes, sk = 0, [], [], 0
+
+        def send() -> int:
+            n = len(sends) if sends and self.tcp.sendmsg(sk, sends, pushes) else 0
+            sends.clear()
+            pushes.clear()
+            return n
+
+        for call in request.calls:
+            if call.kind == l4_pb2.TcpCall.SENDMSG:
+                if sends and call.sk != sk:
+                    refused += send()
+                skb = s.checked(call.skb, self.mib)
+                if skb is None:
+                    refused += 1
+                    continue
+                sk = call.sk
+                sends.append(skb)
+                pushes.append(bool(call.value))
+                continue
+            refused += send()
+            if call.kind == l4_pb2.TcpCall.RECVD:
+                self.tcp.recvd(call.sk, call.value)
+            elif call.kind == l4_pb2.TcpCall.SHUTDOWN:
+                self.tcp.shutdown(call.sk, call.value)
+            elif call.kind == l4_pb2.TcpCall.CLOSE:
+                self.tcp.close(call.sk)
+        refused += send()
+        return s.disposition(len(request.calls) - refused, refused)
+
+    @staticmethod
+    def _endpoint(addr: str, port: int, side: str) -> tuple[int, int]:
+        """An address and port from the socket layer: EINVAL for what no sockaddr_in holds."""
+        try:
+            return validate.ipv4(addr, f"{side} address"), validate.port(port, f"{side} port")
+        except validate.Invalid as exc:
+            raise SockError(errno.EINVAL, str(exc)) from None
+
+    def _user_sk(self, sk: int) -> None:
+        if sk < CHILD_SK_BASE:
+            self._sk_high = max(self._sk_high, sk)
+
+    def TcpV4Connect(self, request, context):
+        self._user_sk(request.sk)
+        saddr, sport = self._endpoint(request.saddr, request.sport, "source")
+        daddr, dport = self._endpoint(request.daddr, request.dport, "destination")
+        err, saddr = self.tcp.connect(request.sk, saddr, sport, daddr, dport, rcvbuf=request.rcvbuf,
+                                      nodelay=request.nodelay)
+        return l4_pb2.TcpConnectReply(errno=err, saddr=ip_to_str(saddr) if saddr else "")
+
+    def InetCskListenStart(self, request, context):
+        self._user_sk(request.sk)
+        saddr, sport = self._endpoint(request.saddr, request.sport, "source")
+        self.tcp.listen(request.sk, saddr, sport, request.backlog, rcvbuf=request.rcvbuf, nodelay=request.nodelay)
+        return empty_pb2.Empty()
+
+    def InetCskAccept(self, request, context):
+        self.tcp.accepted(request.listener, request.child)
+        return empty_pb2.Empty()
+
+    def TcpAbort(self, request, context):
+        self.tcp.abort(request.sk)
+        return empty_pb2.Empty()
+
+    def TcpSetsockopt(self, request, context):
+        self.tcp.setsockopt(request.sk, nodelay=request.nodelay if request.HasField("nodelay") else None,
+                            rcvbuf=request.rcvbuf if request.HasField("rcvbuf") else None)
+        return empty_pb2.Empty()
+
+    # -- port tables ------------------------------------------------------------------
+    def Hash(self, request, context):
+        """inet_bind / inet_autobind / ip4_datagram_connect: returns the socket's addresses."""
+        self._user_sk(request.sk)
+        saddr, sport = self._endpoint(request.saddr, request.sport, "source")
+        daddr, dport = self._endpoint(request.daddr, request.dport, "destination")
+        table = self._table(request.protocol)
+        if daddr and not saddr:
+            bound = table.get(request.sk)
+            saddr = bound.saddr if bound is not None and bound.saddr else 0
+            if not saddr:
+                err, saddr = self._route_output(daddr)
+                if err:
+                    raise SockError(err, f"no route to {request.daddr}")
+        e = table.hash(request.sk, saddr, sport, daddr, dport)
+        return l4_pb2.SockAddrs(sk=e.sk, protocol=e.protocol, saddr=ip_to_str(e.saddr), sport=e.sport,
+                                daddr=ip_to_str(e.daddr), dport=e.dport)
+
+    def Unhash(self, request, context):
+        self._table(request.protocol).unhash(request.sk)
+        return empty_pb2.Empty()
+
+    def _table(self, protocol: int) -> PortTable:
+        return self.tcp_ports if protocol == IPPROTO_TCP else self.dgram.table(protocol)
+
+    def TcpGetInfo(self, request, context):
+        tp = self.tcp.sock(request.sk)
+        if tp is None:
+            raise SockError(errno.ENOENT, f"no TCP socket {request.sk}")
+        return l4_pb2.TcpInfo(info=tcp_get_info(tp, self.tcp.delack))
+
+    def close(self) -> None:
+        for hop in (self.to_sock, self.to_sock_err, self.to_icmp, self.to_ip, self.to_sock_cb):
+            hop.close()

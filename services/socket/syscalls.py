@@ -1,0 +1,207 @@
+"""The socket API's system calls, each once: what a call does to a process's descriptors
+and the socket layer, and what it answers (net/socket.c, fs/select.c).
+
+A call that may wait returns a Wait: its blocking call (a generator, services/socket/
+wait.py), the queues it sleeps on, its time limit and how its value becomes the answer.
+Who runs the wait is the caller's choice: the socket service on its asyncio loop
+(services/socket/server.py), the one-process stack on its virtual clock
+(pktpath/drill/local.py). A failure raises SockError with the call's errno.
+"""
+
+import errno
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from google.protobuf import empty_pb2
+
+from pktpath import validate
+from pktpath.pb import socket_pb2
+from pktpath.services.socket.files import Task, Tasks
+from pktpath.services.socket.sock import dontwait
+from pktpath.services.socket.wait import POLL_ALWAYS, POLL_ANY, POLLNVAL, Blocking
+from pktpath.sockerr import SockError
+from pktpath.wire.addr import ip_to_str
+from pktpath.wire.ipv4 import IPPROTO_TCP
+
+TCP_INFO = 11  # include/uapi/linux/tcp.h
+
+
+@dataclass
+class Wait:
+    """A call that may block: run `call` waiting on `queues` for at most `timeout` seconds
+    (None: no limit), then `reply(value)`; `undo()` if it fails. `on_loop`: its steps only
+    touch the socket layer's memory (no call to L4), so they may run where it waits."""
+
+    queues: list
+    call: Blocking
+    timeout: float | None
+    reply: Callable[[object], object]
+    on_loop: bool = False
+    undo: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout >= 0):
+            raise SockError(errno.EINVAL, f"timeout {self.timeout}: not a number of seconds")
+
+
+def _addr(addr) -> tuple[int, int]:
+    """A Sockaddr from a client: EINVAL for what no sockaddr_in can hold."""
+    try:
+        return validate.ipv4(addr.addr), validate.port(addr.port)
+    except validate.Invalid as exc:
+        raise SockError(errno.EINVAL, str(exc)) from None
+
+
+def _recv_reply(dgram, out=None):
+    out = socket_pb2.RecvfromReply() if out is None else out
+    out.data, out.ttl = dgram.data, dgram.ttl
+    out.addr.addr, out.addr.port = ip_to_str(dgram.saddr), dgram.sport
+    if dgram.tstamp:
+        out.tstamp_ns = dgram.tstamp
+    return out
+
+
+def _recvmmsg_reply(dgrams) -> socket_pb2.RecvmmsgReply:
+    reply = socket_pb2.RecvmmsgReply()
+    for dgram in dgrams:
+        _recv_reply(dgram, reply.msgs.add())
+    return reply
+
+
+def _poll_call(task: Task, fds: list[tuple[int, int]]) -> Blocking:
+    """do_poll()'s loop: revents for each (fd, events) once any is ready or time is up."""
+    timed_out = False
+    while True:
+        revents = []
+        for fd, events in fds:
+            sock = task.fds.get(fd)
+            if fd < 0:
+                revents.append(0)  # poll(2) skips a negative fd
+            else:
+                revents.append(POLLNVAL if sock is None else sock.poll() & (events | POLL_ALWAYS))
+        if any(revents) or timed_out:
+            return revents
+        timed_out = yield POLL_ANY
+
+
+class Syscalls:
+    """The calls of the pktpath.v1.Socket API, by their RPC names, for a process `task`."""
+
+    def __init__(self, socket, tasks: Tasks) -> None:
+        self.socket = socket  # services/socket/layer.py's Socket
+        self.layer = socket.layer
+        self.tasks = tasks
+
+    def Prlimit(self, task: Task, request):
+        if request.set:
+            task.setrlimit_nofile(request.soft, request.hard)
+        return socket_pb2.PrlimitReply(soft=task.nofile[0], hard=task.nofile[1])
+
+    def Poll(self, task: Task, request) -> Wait:
+        """do_poll(): each descriptor's sock_poll(), waiting on all their queues at once
+        until one is ready or the time is up. An fd < 0 is ignored; a closed one is POLLNVAL."""
+        fds = [(p.fd, p.events) for p in request.fds]
+
+        def reply(revents):
+            out = socket_pb2.PollReply(ready=sum(1 for r in revents if r))
+            for (fd, events), r in zip(fds, revents):
+                out.fds.add(fd=fd, events=events, revents=r)
+            return out
+
+        queues = [task.fds[fd].wq for fd, _ in fds if task.fds.get(fd) is not None]
+        return Wait(queues, _poll_call(task, fds), None if request.timeout_ms < 0 else request.timeout_ms / 1000,
+                    reply, on_loop=True)
+
+    def Socket(self, task: Task, request):
+        """__sys_socket(): the socket, then the process's lowest free descriptor for it."""
+        fd = self.tasks.alloc_fd(task)
+        try:
+            sock = self.layer.socket(request.family, request.type, request.protocol)
+        except SockError:
+            self.tasks.put_unused_fd(task, fd)
+            raise
+        self.tasks.fd_install(task, fd, sock)
+        return socket_pb2.SocketReply(fd=fd)
+
+    def Bind(self, task: Task, request):
+        self.layer.bind(task.get(request.fd), *_addr(request.addr))
+        return empty_pb2.Empty()
+
+    def Connect(self, task: Task, request) -> Wait:
+        sock = task.get(request.fd)
+        call = self.layer.connect_call(sock, *_addr(request.addr), nonblocking=request.nonblocking)
+        return Wait([sock.wq], call, request.timeout_s or None, lambda _: empty_pb2.Empty())
+
+    def Listen(self, task: Task, request):
+        self.layer.listen(task.get(request.fd), request.backlog)
+        return empty_pb2.Empty()
+
+    def Accept(self, task: Task, request) -> Wait:
+        """__sys_accept4(): a descriptor first (EMFILE leaves the connection queued), then
+        the connection, installed in the same step that takes it off the queue."""
+        sock = task.get(request.fd)
+        fd = self.tasks.alloc_fd(task)
+
+        def accept_into():
+            child = yield from self.layer.accept_call(sock)
+            if not self.tasks.fd_install(task, fd, child):  # the process died meanwhile
+                self.layer.close(child)
+            return child
+
+        return Wait([sock.wq], accept_into(), 0 if request.nonblocking else request.timeout_s or None,
+                    lambda child: socket_pb2.AcceptReply(
+                        fd=fd, peer=socket_pb2.Sockaddr(addr=ip_to_str(child.daddr), port=child.dport)),
+                    undo=lambda: self.tasks.put_unused_fd(task, fd))
+
+    def Sendto(self, task: Task, request) -> Wait:
+        sock = task.get(request.fd)
+        daddr, dport = _addr(request.addr) if request.HasField("addr") else (0, 0)
+        call = self.layer.sendto_call(sock, request.data, daddr, dport, flags=request.flags)
+        return Wait([sock.wq], call, dontwait(request.flags, request.timeout_s or None),
+                    lambda sent: socket_pb2.SendtoReply(sent=sent))
+
+    def _recv(self, task: Task, request, vlen: int, reply) -> Wait:
+        sock = task.get(request.fd)
+        call = self.layer.recvmmsg_call(sock, vlen, request.bufsize or 0xFFFF, request.flags)
+        return Wait([sock.wq], call, dontwait(request.flags, request.timeout_s or None), reply, on_loop=True)
+
+    def Recvfrom(self, task: Task, request) -> Wait:
+        return self._recv(task, request, 1, lambda dgrams: _recv_reply(dgrams[0]))
+
+    def Recvmmsg(self, task: Task, request) -> Wait:
+        return self._recv(task, request, request.vlen, _recvmmsg_reply)
+
+    def Shutdown(self, task: Task, request):
+        self.layer.shutdown(task.get(request.fd), request.how)
+        return empty_pb2.Empty()
+
+    def Close(self, task: Task, request):
+        self.layer.close(self.tasks.close_fd(task, request.fd))
+        return empty_pb2.Empty()
+
+    def Getsockname(self, task: Task, request):
+        sock = task.get(request.fd)
+        return socket_pb2.Sockaddr(addr=ip_to_str(sock.saddr), port=sock.sport)
+
+    def Getpeername(self, task: Task, request):
+        sock = task.get(request.fd)
+        if not sock.connected:
+            raise SockError(errno.ENOTCONN)
+        return socket_pb2.Sockaddr(addr=ip_to_str(sock.daddr), port=sock.dport)
+
+    def Setsockopt(self, task: Task, request):
+        self.layer.setsockopt(task.get(request.fd), request.level, request.optname, request.value)
+        return empty_pb2.Empty()
+
+    @staticmethod
+    def asks_l4(request) -> bool:
+        """A getsockopt L4 answers (TCP_INFO), not the socket layer's memory."""
+        return (request.level, request.optname) == (IPPROTO_TCP, TCP_INFO)
+
+    def Getsockopt(self, task: Task, request):
+        sock = task.get(request.fd)
+        if self.asks_l4(request) and sock.stream is not None:
+            return socket_pb2.SockoptReply(data=self.socket.tcp_info(sock))
+        return socket_pb2.SockoptReply(value=self.layer.getsockopt(sock, request.level, request.optname))
+
