@@ -4,8 +4,14 @@ Each layer that reads a knob keeps its own copy (the socket layer reads tcp_rmem
 tcp_wmem[1] for a new socket's buffers, L4 the rest) and answers `Sysctl` for it; `pktpath
 sysctl` and a drill script's `sysctl -w` set every layer that keeps it. A knob pktpath
 models takes any value Linux takes. A knob whose mechanism pktpath does not have is listed
-with the value pktpath behaves as (no ECN: tcp_ecn 0) and takes only that one: a script
-that sets another is told it is not modelled, never run as if it were.
+with the value pktpath behaves as (no SYN cookies: tcp_syncookies 0) and takes only that
+one: a script that sets another is told it is not modelled, never run as if it were.
+
+Some such knobs take Linux's values anyway (`engaged`), because the mechanism acts only in
+a moment pktpath can tell: F-RTO on an ACK after an RTO, a SYN cookie when the SYN queue
+overflows, Fast Open when a SYN or a call asks for it. There pktpath counts it (`Unmodelled
+<knob>`: `pktpath netstat`, and `pktpath drill` calls a script that got there unsupported),
+so that the difference is never silent and a script that never gets there runs.
 """
 
 from dataclasses import dataclass
@@ -26,9 +32,12 @@ class SysctlError(ValueError):
 def _ints(n: int, low: int = 0, high: int = 2**31 - 1) -> Callable[[str], tuple[int, ...] | int]:
     def parse(text: str):
         words = text.split()
-        if len(words) != n or not all(w.lstrip("-").isdigit() for w in words):
+        try:  # as proc_dointvec reads them: decimal, or hex with 0x
+            values = tuple(int(w, 16) if w.lower().startswith("0x") else int(w) for w in words)
+        except ValueError:
+            values = ()
+        if len(words) != n or len(values) != n:
             raise ValueError(f"{n} integer{'s' if n > 1 else ''}")
-        values = tuple(int(w) for w in words)
         if not all(low <= v <= high for v in values):
             raise ValueError(f"between {low} and {high}")
         return values if n > 1 else values[0]
@@ -43,6 +52,27 @@ def _choice(*names: str) -> Callable[[str], str]:
     return parse
 
 
+class _All(frozenset):
+    """Every value."""
+
+    def __contains__(self, value) -> bool:
+        return True
+
+
+_ALL = _All()
+
+
+def _fastopen_key(text: str) -> str:
+    """tcp_fastopen_key: a primary (and a backup) 128-bit key as four 32-bit hex words each."""
+    keys = text.strip().split(",")
+    for key in keys:
+        words = key.split("-")
+        if len(keys) > 2 or len(words) != 4 or not all(len(w) <= 8 and all(c in "0123456789abcdefABCDEF" for c in w)
+                                                      and w for w in words):
+            raise ValueError("a key of four 32-bit hex words joined by '-' (a backup key after a ',')")
+    return ",".join("-".join(f"{int(w, 16):08x}" for w in key.split("-")) for key in keys)
+
+
 @dataclass(frozen=True)
 class Knob:
     name: str                      # net.ipv4.tcp_rmem
@@ -51,6 +81,8 @@ class Knob:
     layers: tuple[str, ...] = ("l4",)
     behaves_as: object = None      # not modelled: the value pktpath behaves as (None: modelled), or
     why: str = ""                  # a frozenset of values it is the same under; and why
+    engaged: frozenset = frozenset()  # not modelled, but taken: the mechanism's moment is counted...
+    moment: str = ""                  # ...which is this
 
     @property
     def modelled(self) -> bool:
@@ -58,9 +90,18 @@ class Knob:
 
     @property
     def default(self) -> object:
-        if self.modelled or isinstance(self.behaves_as, frozenset) and self.linux in self.behaves_as:
+        if (self.modelled or self.linux in self.engaged
+                or isinstance(self.behaves_as, frozenset) and self.linux in self.behaves_as):
             return self.linux
         return self.behaves_as
+
+    def unmodelled_reached(self, value) -> str:
+        """What pktpath says when the mechanism's moment comes with `value` set."""
+        return f"{self.name} = {self.format(value)} met {self.moment}: pktpath has {self.why}"
+
+    def takes(self, value) -> bool:
+        """A value of a mechanism pktpath lacks that it takes, counting when it is reached."""
+        return value in self.engaged
 
     def format(self, value) -> str:
         """As /proc/sys prints it: vectors tab-separated."""
@@ -73,7 +114,7 @@ class Knob:
         except ValueError as exc:
             raise SysctlError("EINVAL", f"{self.name}: {_shown(text)} is not {exc}") from None
         same = self.behaves_as if isinstance(self.behaves_as, frozenset) else {self.behaves_as}
-        if not self.modelled and value not in same:
+        if not self.modelled and value not in same and not self.takes(value):
             said = " or ".join(self.format(v) for v in sorted(same))
             raise SysctlError("EOPNOTSUPP", f"{self.name} = {self.format(value)} is not modelled: pktpath behaves "
                                             f"as {said} ({self.why})")
@@ -97,8 +138,11 @@ KNOBS = _knobs(
     Knob("net.ipv4.tcp_retries2", 15, _ints(1, 0, 255)),
     Knob("net.ipv4.tcp_fin_timeout", 60, _ints(1, 1, 2**31 // 1000)),
     Knob("net.ipv4.tcp_congestion_control", "cubic", _choice(*CONGESTION_CONTROLS)),
-    # What pktpath's TCP does not have: the value it behaves as
-    Knob("net.ipv4.tcp_ecn", 2, _ints(1, 0, 2), behaves_as=0, why="no ECN"),
+    # RFC 3168 ECN: 1 asks for it in SYNs and accepts it, 2 only accepts it (Linux 6.18 takes no more than 2);
+    # tcp_ecn_fallback: a retransmitted SYN asks no more (RFC 3168 6.1.1.1)
+    Knob("net.ipv4.tcp_ecn", 2, _ints(1, 0, 2)),
+    Knob("net.ipv4.tcp_ecn_fallback", 1, BOOL),
+    # What pktpath's TCP does not have: the value it behaves as, and those it takes though
     Knob("net.ipv4.tcp_frto", 2, _ints(1, 0, 2), behaves_as=0, why="no F-RTO (RFC 5682)"),
     Knob("net.ipv4.tcp_dsack", 1, BOOL, behaves_as=0, why="no D-SACK blocks sent"),
     Knob("net.ipv4.tcp_slow_start_after_idle", 1, BOOL, behaves_as=0, why="no cwnd restart after idle"),

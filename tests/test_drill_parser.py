@@ -102,3 +102,42 @@ def test_inbound_numbers_go_onto_the_wire_relative_to_the_isns_and_come_back_so(
     with pytest.raises(packets.DrillMismatch, match=r"live packet field tcp_window: expected: 257 \(0x101\) vs "
                                                      r"actual: 500 \(0x1f4\)"):
         packets.verify(wrong, seen)
+
+
+def test_ecn_annotations_and_the_ae_flag_go_onto_the_wire_and_are_checked():
+    """`[ce]` sets the IP header's ECN field; A is AE, the flag beside the reserved bits; a
+    digit is the ACE field (AE, CWR, ECE) as one number, checked as one (tcp_ace)."""
+    conn = Connection("192.168.0.1", "192.0.2.1", remote_port=48820)
+    (syn,) = [e.action for e in parse("0 < [ce] SEWA 0:0(0) win 257\n").events]
+    wire = packets.inbound(syn, conn)
+    ip, tcp = IpHdr.from_bytes(wire), TcpHdr.from_bytes(wire[20:])
+    assert (ip.tos & 3, tcp.ece, tcp.cwr, tcp.doff_res & 0x0F) == (3, True, True, 1)
+    conn.remote_isn, conn.local_isn = 0, 1_000_000
+    out = TcpHdr(8080, 48820, 1_000_001, 1, doff_res=1, flags=0x10 | 0x08 | 0x40, window=500)
+    (expect,) = [e.action for e in parse("0 > [ect0] PEA. 1:1(0) ack 1\n").events]
+    seen = packets.to_script(IpHdr(ip.daddr, ip.saddr, 6, tos=2), out, 0, conn, expect, 0)
+    packets.verify(expect, seen)
+    (five,) = [e.action for e in parse("0 > [ect0] P5. 1:1(0) ack 1\n").events]
+    packets.verify(five, seen)  # ACE 5: AE and ECE
+    (no_ae,) = [e.action for e in parse("0 > [ect0] PE. 1:1(0) ack 1\n").events]
+    with pytest.raises(packets.DrillMismatch, match=r"live packet field tcp_ae: expected: 0 \(0x0\) vs actual: 1"):
+        packets.verify(no_ae, seen)
+    (six,) = [e.action for e in parse("0 > [ect0] P6. 1:1(0) ack 1\n").events]
+    with pytest.raises(packets.DrillMismatch, match=r"live packet field tcp_ace: expected: 6 \(0x6\) vs actual: 5"):
+        packets.verify(six, seen)
+    (not_ect,) = [e.action for e in parse("0 > [noecn] PEA. 1:1(0) ack 1\n").events]
+    with pytest.raises(packets.DrillMismatch, match=r"live packet field ip_ecn: expected: 0 \(0x0\) vs actual: 2"):
+        packets.verify(not_ect, seen)
+
+
+def test_segments_taken_together_keep_the_first_ones_cwr():
+    """aggregate_packets: GSO sets CWR on a burst's first segment only; the script's one
+    packet for the burst has it."""
+    conn = Connection("192.168.0.1", "192.0.2.1", remote_port=48820, remote_isn=0, local_isn=1_000_000)
+    (expect,) = [e.action for e in parse("0 > PW. 1:2001(2000) ack 1\n").events]
+    ip = IpHdr(0xC0A80001, 0xC0000201, 6)
+    first = packets.to_script(ip, TcpHdr(8080, 48820, 1_000_001, 1, flags=0x10 | 0x80), 1000, conn, expect, 0)
+    last = packets.to_script(ip, TcpHdr(8080, 48820, 1_000_001 + 1000, 1, flags=0x10 | 0x08), 1000, conn, expect, 0)
+    seen = packets.aggregate(first, last)
+    assert (seen.seq, seen.payload, seen.tcp.flags) == (1, 2000, 0x10 | 0x08 | 0x80)
+    packets.verify(expect, seen)

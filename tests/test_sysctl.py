@@ -30,10 +30,21 @@ def test_a_value_is_set_only_as_linux_takes_it():
 
 def test_a_mechanism_pktpath_lacks_takes_only_the_value_it_behaves_as():
     l4 = Sysctls("l4")
-    assert l4.set("net.ipv4.tcp_ecn", "0") == "0"  # no ECN: as Linux with tcp_ecn 0
-    with pytest.raises(SysctlError, match=r"tcp_ecn = 2 is not modelled: pktpath behaves as 0 \(no ECN\)") as err:
-        l4.set("net.ipv4.tcp_ecn", "2")
+    assert l4.set("net.ipv4.tcp_notsent_lowat", "4294967295") == "4294967295"  # as Linux with no low-water mark
+    with pytest.raises(SysctlError, match=r"tcp_notsent_lowat = 16384 is not modelled: pktpath behaves as "
+                                          r"4294967295 \(no not-sent low-water mark\)") as err:
+        l4.set("net.ipv4.tcp_notsent_lowat", "16384")
     assert err.value.errno_name == "EOPNOTSUPP"
     assert l4.set("net.ipv4.tcp_early_retrans", "4") == "4"  # TLP either way since RACK
     assert knob("net.ipv4.tcp_frto").linux == 2 and knob("net.ipv4.tcp_frto").default == 0
     assert all(k.name.startswith("net.ipv4.tcp_") for k in KNOBS.values())
+
+
+def test_tcp_ecn_is_modelled_with_linuxs_default_and_range():
+    """2 (accept ECN, never ask) by default; 0-2 as Linux 6.18 takes them, 3 refused as there."""
+    l4 = Sysctls("l4")
+    assert l4.tcp_ecn == 2 and l4.tcp_ecn_fallback == 1
+    assert l4.set("net.ipv4.tcp_ecn", "1") == "1" and l4.tcp_ecn == 1
+    with pytest.raises(SysctlError) as err:
+        l4.set("net.ipv4.tcp_ecn", "3")
+    assert err.value.errno_name == "EINVAL"

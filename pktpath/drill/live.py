@@ -46,7 +46,54 @@ dev = "eth0"
 FIRST_BASE_PORT, LAYOUTS = 55000, 20  # where a drill host looks for a free port layout
 
 
-class LiveHost(RealTime):
+class PktpathCalls:
+    """What a script's calls and commands need of a pktpath host, live or in one process
+    (pktpath.drill.local): its sockets are those of one process of the host, through the
+    socket module's interface (`self.api`, its socket API); its commands are read by
+    `self.shell`, each sysctl set by `_set_sysctl`."""
+
+    def socket(self, type_: int, proto: int):
+        from pktpath.interpose.sockets import PktSocket
+
+        return PktSocket(socket.AF_INET, type_, proto, _api=self.api)
+
+    def fcntl(self, sock, cmd: int, arg: int) -> int:
+        """F_GETFL/F_SETFL: O_NONBLOCK is the socket's blocking mode."""
+        import fcntl as f
+
+        if cmd == f.F_GETFL:
+            return os.O_RDWR | (0 if sock.getblocking() else os.O_NONBLOCK)
+        if cmd == f.F_SETFL:
+            sock.setblocking(not arg & os.O_NONBLOCK)
+            return 0
+        raise Unsupported(f"fcntl command {cmd} on a pktpath socket")
+
+    def ioctl(self, sock, request: int) -> int:
+        raise Unsupported(f"ioctl {request:#x} on a pktpath socket")
+
+    def poll(self, polled: list, timeout_ms: int) -> list[int]:
+        ready = dict(self.api.poll([(sk.host_fd, events) for sk, events in polled], timeout_ms))
+        return [ready.get(sk.host_fd, 0) for sk, _ in polled]
+
+    def epoll(self):
+        raise Unsupported("epoll on a pktpath host")
+
+    def tcp_info(self, sock) -> bytes:
+        return sock.getsockopt(socket.SOL_TCP, socket.TCP_INFO, 256)
+
+    def command(self, text: str, cwd: str) -> subprocess.CompletedProcess:
+        self.shell.run(text, cwd)  # Unsupported for what a pktpath host cannot do
+        return subprocess.CompletedProcess(text, 0, "", "")
+
+    def reset(self) -> None:
+        """Every sysctl back to the host's default, as a fresh namespace starts."""
+        from pktpath.sysctl import KNOBS
+
+        for k in KNOBS.values():
+            self._set_sysctl(k.name, k.format(k.default))
+
+
+class LiveHost(PktpathCalls, RealTime):
     def __init__(self, workdir: str, base_port: int | None = None, *, log_dir: str | None = None) -> None:
         from pktpath.supervisor import Supervisor, free_layout
         from pktpath.topology import load
@@ -110,32 +157,8 @@ class LiveHost(RealTime):
         from pktpath.tools.apps import HostView
 
         sockets.configure(self.sup.addrs.target(HOST, "socket"), lambda host, port: (host, port))
-        self._sockets_module = sockets
+        self.api = sockets.api()
         self.view = HostView(self.sup.addrs, HOST)
-
-    def socket(self, type_: int, proto: int):
-        return self._sockets_module.PktSocket(socket.AF_INET, type_, proto)
-
-    def fcntl(self, sock, cmd: int, arg: int) -> int:
-        return fcntl_pktsocket(sock, cmd, arg)
-
-    def ioctl(self, sock, request: int) -> int:
-        raise Unsupported(f"ioctl {request:#x} on a pktpath socket")
-
-    def poll(self, polled: list, timeout_ms: int) -> list[int]:
-        ready = dict(self._sockets_module.api().poll([(s.host_fd, events) for s, events in polled], timeout_ms))
-        return [ready.get(s.host_fd, 0) for s, _ in polled]
-
-    def epoll(self):
-        raise Unsupported("epoll on a pktpath host")
-
-    def tcp_info(self, sock) -> bytes:
-        return sock.getsockopt(socket.SOL_TCP, socket.TCP_INFO, 256)
-
-    # -- commands and sysctls -----------------------------------------------------------------
-    def command(self, text: str, cwd: str) -> subprocess.CompletedProcess:
-        self.shell.run(text, cwd)  # Unsupported for what a pktpath host cannot do
-        return subprocess.CompletedProcess(text, 0, "", "")
 
     def _set_sysctl(self, name: str, value: str, ignore_unknown: bool = False) -> None:
         from pktpath.sysctl import SysctlError
@@ -147,13 +170,6 @@ class LiveHost(RealTime):
             if not (ignore_unknown and exc.errno_name == "ENOENT"):
                 raise Unsupported(str(exc)) from None
 
-    def reset(self) -> None:
-        """Every sysctl back to the host's default, as a fresh namespace starts."""
-        from pktpath.sysctl import KNOBS
-
-        for k in KNOBS.values():
-            self._set_sysctl(k.name, k.format(k.default))
-
     def close(self) -> None:
         if getattr(self, "sniffer", None) is not None:
             self.sniffer.close()  # and the socket
@@ -163,15 +179,3 @@ class LiveHost(RealTime):
             self.view.close()
         self.sup.stop()
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
-
-
-def fcntl_pktsocket(sock, cmd: int, arg: int) -> int:
-    """fcntl(F_GETFL/F_SETFL) on a pktpath socket: O_NONBLOCK is its blocking mode."""
-    import fcntl as f
-
-    if cmd == f.F_GETFL:
-        return os.O_RDWR | (0 if sock.getblocking() else os.O_NONBLOCK)
-    if cmd == f.F_SETFL:
-        sock.setblocking(not arg & os.O_NONBLOCK)
-        return 0
-    raise Unsupported(f"fcntl command {cmd} on a pktpath socket")

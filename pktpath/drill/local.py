@@ -30,6 +30,7 @@ import tomllib
 from collections import deque
 
 from pktpath import skbuff as s
+from pktpath.drill.live import GATEWAY_IP, GATEWAY_MAC, HOST, HOST_MAC, LOCAL_IP, REMOTE_IP, PktpathCalls
 from pktpath.drill.packets import Unsupported
 from pktpath.drill.shell import Shell
 from pktpath.offload import skb_gso_segment
@@ -49,7 +50,6 @@ from pktpath.topology import parse
 from pktpath.wire.addr import ip_from_str
 from pktpath.wire.ethernet import ETH_HLEN, ETH_P_IP
 
-HOST = "L"
 FILE_MAX = 1 << 16
 
 
@@ -343,12 +343,10 @@ class LocalApi:
         return [(p.fd, p.revents) for p in self.call("Poll", request).fds]
 
 
-class LocalHost:
+class LocalHost(PktpathCalls):
     """The drill's host in one process: the same addresses as the live one."""
 
     def __init__(self) -> None:
-        from pktpath.drill.live import GATEWAY_IP, GATEWAY_MAC, HOST_MAC, LOCAL_IP, REMOTE_IP
-
         self.local_ip, self.remote_ip = LOCAL_IP, REMOTE_IP
         self._frame_head = HOST_MAC + GATEWAY_MAC + ETH_P_IP.to_bytes(2, "big")
         config = parse(tomllib.loads(TOPOLOGY.format(host=HOST, mac=HOST_MAC.hex(":"), local=LOCAL_IP,
@@ -409,36 +407,7 @@ class LocalHost:
             self.sim.advance_to(nxt)
         return self.wire.out.popleft()
 
-    # -- what the script's calls need -------------------------------------------------------
-    def socket(self, type_: int, proto: int):
-        import socket as _socket
-
-        from pktpath.interpose.sockets import PktSocket
-        return PktSocket(_socket.AF_INET, type_, proto, _api=self.api)
-
-    def fcntl(self, sock, cmd: int, arg: int) -> int:
-        from pktpath.drill.live import fcntl_pktsocket
-        return fcntl_pktsocket(sock, cmd, arg)
-
-    def ioctl(self, sock, request: int) -> int:
-        raise Unsupported(f"ioctl {request:#x} on a pktpath socket")
-
-    def poll(self, polled: list, timeout_ms: int) -> list[int]:
-        ready = dict(self.api.poll([(sk.host_fd, events) for sk, events in polled], timeout_ms))
-        return [ready.get(sk.host_fd, 0) for sk, _ in polled]
-
-    def epoll(self):
-        raise Unsupported("epoll on a pktpath host")
-
-    def tcp_info(self, sock) -> bytes:
-        import socket as _socket
-        return sock.getsockopt(_socket.SOL_TCP, _socket.TCP_INFO, 256)
-
-    def command(self, text: str, cwd: str):
-        import subprocess
-        self.shell.run(text, cwd)
-        return subprocess.CompletedProcess(text, 0, "", "")
-
+    # -- what the script's commands need ----------------------------------------------------
     def _set_sysctl(self, name: str, value: str, ignore_unknown: bool = False) -> None:
         from pktpath.sysctl import SysctlError, knob
 
@@ -450,12 +419,6 @@ class LocalHost:
         except SysctlError as exc:
             if not (ignore_unknown and exc.errno_name == "ENOENT"):
                 raise Unsupported(str(exc)) from None
-
-    def reset(self) -> None:
-        from pktpath.sysctl import KNOBS
-
-        for k in KNOBS.values():
-            self._set_sysctl(k.name, k.format(k.default))
 
     def close(self) -> None:
         for layer in (self.socket_layer, self.l4, self.l3, self.l2):

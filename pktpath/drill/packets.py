@@ -17,8 +17,10 @@ from pktpath.wire.ipv4 import IPPROTO_TCP, IpHdr
 from pktpath.wire.tcp import TcpHdr
 
 MASK = 0xFFFFFFFF
-FLAG_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, ".": 0x10, "U": 0x20, "E": 0x40, "W": 0x80}
-DUMP_ORDER = "FSRP.UEW"
+FLAG_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, ".": 0x10, "U": 0x20, "E": 0x40, "W": 0x80,
+             "A": 0x100}  # AE (RFC 9768), the header's flag bit next to the reserved ones
+AE = FLAG_BITS["A"]
+DUMP_ORDER = "FSRP.UEWA"
 ECN_BITS = {"noecn": 0, "ect1": 1, "ect0": 2, "ce": 3}
 OPTION_KINDS = {"eol": 0, "nop": 1, "mss": 2, "wscale": 3, "sackOK": 4, "sack": 5, "TS": 8, "md5": 19, "FO": 34,
                 "FOEXP": 254}
@@ -54,7 +56,25 @@ class Connection:
 
 # -- inbound ------------------------------------------------------------------------------
 def flag_bits(flags: str) -> int:
-    return sum(FLAG_BITS[c] for c in flags if c in FLAG_BITS)
+    """The 9 flag bits; a digit is the ACE field (AE, CWR, ECE) as a number, as in `P5.`."""
+    bits = 0
+    for c in flags:
+        if c.isdigit():
+            ace = int(c)
+            bits |= (AE if ace & 4 else 0) | (FLAG_BITS["W"] if ace & 2 else 0) | (FLAG_BITS["E"] if ace & 1 else 0)
+        else:
+            bits |= FLAG_BITS.get(c, 0)
+    return bits
+
+
+def ace_field(bits: int) -> int:
+    """tcp_ace_field(): AE, CWR and ECE as one 3-bit number."""
+    return (4 if bits & AE else 0) | (2 if bits & FLAG_BITS["W"] else 0) | (1 if bits & FLAG_BITS["E"] else 0)
+
+
+def wire_flags(tcp: TcpHdr) -> int:
+    """A header's 9 flag bits: AE is the low bit of the byte the data offset is in."""
+    return tcp.flags | (AE if tcp.doff_res & 1 else 0)
 
 
 def encode_option(opt: TcpOption) -> bytes:
@@ -96,8 +116,8 @@ def inbound(pkt: Packet, conn: Connection) -> bytes:
     sport = pkt.sport if pkt.sport is not None else conn.remote_port
     dport = pkt.dport if pkt.dport is not None else conn.local_port
     saddr, daddr = ip_from_str(conn.remote_ip), ip_from_str(conn.local_ip)
-    tcp = TcpHdr(sport, dport, seq, ack, flags=bits & 0xFF, window=pkt.win or 0, urg_ptr=pkt.urg,
-                 options=b"".join(options))
+    tcp = TcpHdr(sport, dport, seq, ack, doff_res=1 if bits & AE else 0, flags=bits & 0xFF, window=pkt.win or 0,
+                 urg_ptr=pkt.urg, options=b"".join(options))
     segment = tcp.to_bytes(bytes(pkt.length), saddr, daddr) + bytes(pkt.length)
     tos = pkt.tos if pkt.tos is not None else ECN_BITS.get(pkt.ecn or "noecn", 0)
     ip = IpHdr(saddr, daddr, IPPROTO_TCP, ttl=pkt.ttl if pkt.ttl is not None else TTL_NONE, tos=tos)
@@ -191,8 +211,11 @@ def to_script(ip: IpHdr, tcp: TcpHdr, payload: int, conn: Connection, script: Pa
 
 def aggregate(first: Seen, more: Seen) -> Seen:
     """Two segments the stack sent back to back, as the one the script expects
-    (aggregate_packets: the last one's headers, the first one's seq)."""
-    return Seen(more.ip, more.tcp, first.payload + more.payload, first.seq, more.ack, more.options, more.usecs)
+    (aggregate_packets: the last one's headers, the first one's seq and CWR: GSO sets CWR
+    on the first segment only)."""
+    cwr = FLAG_BITS["W"]
+    tcp = more.tcp._replace(flags=more.tcp.flags & ~cwr | first.tcp.flags & cwr)
+    return Seen(more.ip, tcp, first.payload + more.payload, first.seq, more.ack, more.options, more.usecs)
 
 
 def _field(name: str, expected: int, actual: int) -> None:
@@ -219,10 +242,13 @@ def verify(script: Packet, seen: Seen) -> None:
         _field("ttl", script.ttl, ip.ttl)
     if script.options is not None:
         _field("tcp_data_offset", 5 + sum(o.size for o in script.options) // 4, tcp.doff)
-    bits = flag_bits(script.flags)
+    bits, actual = flag_bits(script.flags), wire_flags(tcp)
+    ace = any(c.isdigit() for c in script.flags)  # FLAG_PARSE_ACE: AE, CWR and ECE checked as one number
     for name, bit in (("fin", 0x01), ("syn", 0x02), ("rst", 0x04), ("psh", 0x08), ("ack", 0x10), ("urg", 0x20),
-                      ("ece", 0x40), ("cwr", 0x80)):
-        _field(f"tcp_{name}", int(bool(bits & bit)), int(bool(tcp.flags & bit)))
+                      *(() if ace else (("ece", 0x40), ("cwr", 0x80), ("ae", AE)))):
+        _field(f"tcp_{name}", int(bool(bits & bit)), int(bool(actual & bit)))
+    if ace:
+        _field("tcp_ace", ace_field(bits), ace_field(actual))
     _field("tcp_seq", script.seq & MASK, seen.seq)
     _field("tcp_ack_seq", script.ack & MASK, seen.ack)
     if script.win is not None:
@@ -277,7 +303,7 @@ def script_dump(pkt: Packet) -> str:
 
 
 def seen_dump(seen: Seen) -> str:
-    return dump(seen.tcp.flags, seen.seq, seen.payload, seen.ack, seen.tcp.window, seen.options)
+    return dump(wire_flags(seen.tcp), seen.seq, seen.payload, seen.ack, seen.tcp.window, seen.options)
 
 
 def endpoints(ip: IpHdr, tcp: TcpHdr) -> tuple[str, int, str, int]:

@@ -17,6 +17,10 @@ include/linux/if_vlan.h) and eth_type_trans (net/ethernet/eth.c).
     | [802.1Q: encapsulated proto]  |  payload ...
     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 
+EthHdr takes one 802.1Q tag; any further tag (stacked tags, or an 802.1ad
+outer tag, which EthHdr leaves as its h_proto) is a VlanHdr, struct vlan_hdr,
+as skb_vlan_untag() (net/core/skbuff.c) takes them one at a time.
+
 Ethertypes below 0x0600 are IEEE 802.3 length fields, which pktpath does not
 speak: a SanityError. Frames on pktpath links carry no FCS unless a link says so
 (as the kernel sees frames after the NIC strips it); fcs() and strip_fcs()
@@ -41,8 +45,12 @@ ETH_DATA_LEN = 1500
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
 ETH_P_8021Q = 0x8100
+ETH_P_8021AD = 0x88A8
 ETH_P_IPV6 = 0x86DD
 ETH_P_802_3_MIN = 0x0600
+
+VLAN_VID_MASK = 0x0FFF
+VLAN_MAX_DEPTH = 8  # include/linux/if_vlan.h: nested tags parsed (and priority tags stripped) at most
 
 _ETH = struct.Struct("!6s6sH")
 _VLAN = struct.Struct("!HH")
@@ -61,7 +69,7 @@ class EthHdr(NamedTuple):
 
     @property
     def vlan_id(self) -> int | None:
-        return None if self.vlan_tci is None else self.vlan_tci & 0x0FFF
+        return None if self.vlan_tci is None else self.vlan_tci & VLAN_VID_MASK
 
     @classmethod
     def from_bytes(cls, data) -> "EthHdr":
@@ -96,6 +104,37 @@ class EthHdr(NamedTuple):
             f"EthHdr(h_dest={mac_to_str(self.h_dest)}, h_source={mac_to_str(self.h_source)}, "
             f"h_proto=0x{self.h_proto:04x}{vlan})"
         )
+
+
+def eth_type_vlan(ethertype: int) -> bool:
+    """eth_type_vlan() (include/linux/if_vlan.h): an 802.1Q or 802.1ad tag protocol identifier."""
+    return ethertype == ETH_P_8021Q or ethertype == ETH_P_8021AD
+
+
+@wire_header
+class VlanHdr(NamedTuple):
+    """struct vlan_hdr: the tag after a TPID (0x8100 or 0x88a8) and the type it encapsulates.
+
+    The encapsulated type is not checked: below 0x0600 it is an 802.3 length, as
+    vlan_set_encap_proto() finds it, and what to do with it is the receiver's business."""
+
+    h_vlan_TCI: int
+    h_vlan_encapsulated_proto: int
+
+    @property
+    def vlan_id(self) -> int:
+        return self.h_vlan_TCI & VLAN_VID_MASK
+
+    @classmethod
+    def from_bytes(cls, data) -> "VlanHdr":
+        if len(data) < VLAN_HLEN:
+            raise TruncatedError("ethernet", "vlan", f"need {VLAN_HLEN} bytes, have {len(data)}")
+        return _new(cls, _VLAN.unpack_from(data))
+
+    def to_bytes(self) -> bytes:
+        if not 0 <= self.h_vlan_TCI <= 0xFFFF or not 0 <= self.h_vlan_encapsulated_proto <= 0xFFFF:
+            raise SanityError("ethernet", "vlan", f"fields are 16 bits: {tuple(self)!r}")
+        return _VLAN.pack(self.h_vlan_TCI, self.h_vlan_encapsulated_proto)
 
 
 def fcs(frame) -> bytes:

@@ -5,8 +5,19 @@ Receive models __netif_receive_skb_core (net/core/dev.c) with eth_type_trans
 interface (PACKET_HOST, BROADCAST, MULTICAST, or OTHERHOST), show it to the
 capture taps, skb_pull the header, and dispatch by ethertype: ARP to
 arp_rcv/arp_process (net/ipv4/arp.c) here, IPv4 up to L3 as one batch per poll.
-Frames for another host are dropped with OTHERHOST after the taps saw them,
-as ip_rcv and arp_rcv drop PACKET_OTHERHOST.
+A frame for another host reaches the taps and is then dropped as its protocol's
+handler drops it: IPv4 with OTHERHOST (ip_rcv_core, counting the device's
+rx_otherhost_dropped), ARP consumed without a drop (arp_rcv). A unicast IPv4
+packet in a multicast or broadcast frame goes up like any other, with its
+pkt_type (ip_rcv_finish_core: drop_unicast_in_l2_multicast is 0 by default).
+An ethertype without a handler is UNHANDLED_PROTO and counts rx_dropped.
+
+VLAN tags (802.1Q, 802.1ad) are taken off as skb_vlan_untag() does. The host
+has no VLAN devices, so vlan_do_receive() never finds one: a tag with a VLAN id
+makes the frame PACKET_OTHERHOST (dropped as above), and a priority tag (VLAN 0)
+is stripped and the frame taken as untagged, up to VLAN_MAX_DEPTH stacked ones.
+The device's counters the stack keeps (net_device->core_stats) are the Mib group
+"core_stats DEV".
 
 Transmit models neigh_output → neigh_resolve_output → dev_hard_header: resolve
 the next hop through the neighbour table, skb_push the Ethernet header into
@@ -25,10 +36,13 @@ from pktpath.services.l2.neighbour import NeighParms, NeighTable
 from pktpath.wire import ArpHdr, EthHdr, SanityError, TruncatedError, WireError
 from pktpath.wire.addr import BROADCAST_MAC, ZERO_MAC, mac_from_str
 from pktpath.wire.arp import ARP_HLEN, ARPOP_REPLY, ARPOP_REQUEST
-from pktpath.wire.ethernet import ETH_HLEN, ETH_P_ARP, ETH_P_IP
+from pktpath.wire.ethernet import (ETH_HLEN, ETH_P_8021AD, ETH_P_ARP, ETH_P_IP, VLAN_HLEN,
+                                   VLAN_MAX_DEPTH, VLAN_VID_MASK, VlanHdr, eth_type_vlan)
 
 pb = skbuff_pb2
 L2 = pb.LAYER_L2
+RCV_CORE = "__netif_receive_skb_core"
+CORE_STATS = "core_stats"  # + " DEV": dev_core_stats_*_inc(), which dev_get_stats() adds to the driver's
 
 
 @dataclass(frozen=True)
@@ -62,12 +76,12 @@ class Link:
         """One NAPI poll's frames. Returns (accepted, dropped)."""
         up, dropped = [], 0
         for skb in skbs:
-            skb.record(s.ENTER, L2, self.host, "__netif_receive_skb_core")
-            reason = self._receive_one(skb)
+            skb.record(s.ENTER, L2, self.host, RCV_CORE)
+            reason, func = self._receive_one(skb)
             if reason == pb.SKB_CONSUMED:
                 continue
             if reason:
-                self.drop(skb, reason, "__netif_receive_skb_core")
+                self.drop(skb, reason, func)
                 dropped += 1
             else:
                 skb.record(s.EXIT, L2, self.host, "ip_list_rcv")
@@ -80,16 +94,30 @@ class Link:
         self.mib.inc("L2", "InFrames", len(skbs))
         return len(skbs) - dropped, dropped
 
-    def _receive_one(self, skb) -> int:
+    def core_stat(self, dev: str, name: str) -> None:
+        """dev_core_stats_rx_dropped_inc() and its kin: rx_dropped, rx_otherhost_dropped."""
+        self.mib.inc(f"{CORE_STATS} {dev}", name)
+
+    def _receive_one(self, skb) -> tuple[int, str]:
+        """eth_type_trans() and __netif_receive_skb_core() (net/core/dev.c) for one frame: (0 to go up,
+        SKB_CONSUMED, or the drop reason; the kernel function that drops it)."""
         iface = self.ifaces.get(skb.dev)
         if iface is None:
-            return pb.SKB_DROP_REASON_DEV_READY
+            return pb.SKB_DROP_REASON_DEV_READY, RCV_CORE
+        data = skb.payload()
         try:
-            eth = EthHdr.from_bytes(skb.payload())
-        except TruncatedError:
-            return pb.SKB_DROP_REASON_PKT_TOO_SMALL
+            eth = EthHdr.from_bytes(data)
+            tci, proto, hlen = eth.vlan_tci, eth.h_proto, eth.header_len
+            if proto == ETH_P_8021AD and tci is None:  # EthHdr takes an 802.1Q tag, not an 802.1ad one
+                tci, proto = VlanHdr.from_bytes(data[hlen:])
+                hlen += VLAN_HLEN
+        except TruncatedError as exc:
+            if exc.field == "vlan":  # skb_vlan_untag() frees a frame too short for its tag, with no reason
+                return pb.SKB_DROP_REASON_NOT_SPECIFIED, "skb_vlan_untag"
+            return pb.SKB_DROP_REASON_PKT_TOO_SMALL, RCV_CORE
         except SanityError:
-            return pb.SKB_DROP_REASON_UNHANDLED_PROTO  # 802.3 length frames: no LLC here
+            self.core_stat(iface.name, "rx_dropped")
+            return pb.SKB_DROP_REASON_UNHANDLED_PROTO, RCV_CORE  # 802.3 length frames: no LLC here
         dest = eth.h_dest
         if dest == iface.mac:
             skb.pkt_type = pb.PACKET_HOST
@@ -102,18 +130,37 @@ class Link:
         s.skb_reset_mac_header(skb)
         if self._tap is not None:
             self._tap("rx", skb)
-        if skb.pkt_type == pb.PACKET_OTHERHOST:
-            return pb.SKB_DROP_REASON_OTHERHOST
-        s.skb_pull(skb, eth.header_len)
-        skb.protocol = eth.h_proto
+        depth = 1
+        while tci is not None:  # check_vlan_id: no VLAN device took the tag
+            if tci & VLAN_VID_MASK:
+                skb.pkt_type = pb.PACKET_OTHERHOST  # a VLAN this host has no device for
+                break
+            if not eth_type_vlan(proto):
+                break  # a priority tag (VLAN 0): the frame is taken as untagged
+            if depth >= VLAN_MAX_DEPTH:  # Linux 6.18 names this RECURSION_LIMIT
+                self.core_stat(iface.name, "rx_dropped")
+                return pb.SKB_DROP_REASON_UNHANDLED_PROTO, RCV_CORE
+            depth += 1
+            try:
+                tci, proto = VlanHdr.from_bytes(data[hlen:])
+            except TruncatedError:
+                return pb.SKB_DROP_REASON_NOT_SPECIFIED, "skb_vlan_untag"
+            hlen += VLAN_HLEN
+        s.skb_pull(skb, hlen)
+        skb.protocol = proto
         s.skb_reset_network_header(skb)
-        if eth.h_proto == ETH_P_IP:
-            if skb.pkt_type == pb.PACKET_MULTICAST:
-                return pb.SKB_DROP_REASON_UNHANDLED_PROTO  # no multicast routing/IGMP in pktpath
-            return 0
-        if eth.h_proto == ETH_P_ARP:
-            return self.arp_rcv(skb, iface)
-        return pb.SKB_DROP_REASON_UNHANDLED_PROTO
+        if proto == ETH_P_IP:
+            if skb.pkt_type == pb.PACKET_OTHERHOST:
+                self.core_stat(iface.name, "rx_otherhost_dropped")
+                return pb.SKB_DROP_REASON_OTHERHOST, "ip_rcv_core"
+            return 0, ""
+        if proto == ETH_P_ARP:
+            if skb.pkt_type == pb.PACKET_OTHERHOST:  # "do not tweak dropwatch on an ARP we will ignore"
+                s.consume_skb(skb, L2, self.host, "arp_rcv")
+                return pb.SKB_CONSUMED, ""
+            return self.arp_rcv(skb, iface), "arp_rcv"
+        self.core_stat(iface.name, "rx_dropped")
+        return pb.SKB_DROP_REASON_UNHANDLED_PROTO, RCV_CORE
 
     # -- ARP ------------------------------------------------------------------
     def arp_rcv(self, skb, iface: L2Iface) -> int:
@@ -128,9 +175,10 @@ class Link:
         for_us = arp.ar_tip == iface.addr
         if arp.ar_sip:  # 0.0.0.0 senders are duplicate-address probes: learn nothing
             # A request for us creates the sender's entry (neigh_event_ns); a reply or
-            # anything else only updates an entry we already have (arp_accept=0).
+            # anything else only updates an entry we already have (arp_accept=0). Only a
+            # reply in a frame to us confirms: "broadcast replies ... do not assert reachability".
             self.neigh.update(iface.name, arp.ar_sip, arp.ar_sha,
-                              solicited=arp.ar_op == ARPOP_REPLY and for_us,
+                              solicited=arp.ar_op == ARPOP_REPLY and for_us and skb.pkt_type == pb.PACKET_HOST,
                               create=for_us and arp.ar_op == ARPOP_REQUEST)
         if for_us and arp.ar_op == ARPOP_REQUEST:
             self.arp_send(iface, ARPOP_REPLY, dest_hw=arp.ar_sha, dest_ip=arp.ar_sip, target_hw=arp.ar_sha)

@@ -123,6 +123,8 @@ class NeighTable:
                 n.state, n.deadline = NUD_STALE, 0.0
             n.probes = 0
             queued, n.queue = list(n.queue), deque()
+            if queued and n.state == NUD_STALE:  # the queue leaves by neigh_resolve_output, as output() sends
+                n.state, n.deadline = NUD_DELAY, now + self.parms.delay_first_probe_time
         for skb in queued:
             self._output(skb, lladdr)
         return True

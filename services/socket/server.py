@@ -16,7 +16,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from pktpath.pb import socket_pb2
-from pktpath.rpc import ErrnoStub, abort, abort_async, l4_pb2_grpc, socket_pb2_grpc, sysctl_rpc
+from pktpath.rpc import ErrnoStub, abort_async, errno_status, l4_pb2_grpc, socket_pb2_grpc, sysctl_rpc
 from pktpath.services.socket.files import Task, Tasks, files_maxfiles_init
 from pktpath.services.socket.layer import Socket
 from pktpath.services.socket.syscalls import Syscalls, Wait
@@ -39,15 +39,7 @@ COMM_LEN = 15  # TASK_COMM_LEN - 1
 # Where a call runs. A call that waits for L4 (a gRPC call to it: bind, sendto, close of a
 # bound socket...) runs on the pool; one that only reads or changes the socket layer's
 # memory runs on the event loop itself, sparing it two thread switches (~250 µs here).
-def _syscall(handler):
-    """A call that waits for L4, on the pool: a SockError ends the RPC with its errno."""
-    @functools.wraps(handler)
-    def rpc(self, request, context):
-        try:
-            return handler(self, request, context)
-        except SockError as exc:
-            abort(context, exc.errno, exc.detail)
-    return rpc
+_syscall = errno_status  # a call that waits for L4, on the pool: a SockError ends the RPC with its errno
 
 
 def _syscall_on_loop(handler):

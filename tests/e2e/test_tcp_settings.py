@@ -88,6 +88,6 @@ def test_sysctls_set_while_it_runs_change_what_a_syn_offers_and_a_new_sockets_bu
     finally:
         cli(sup, "sysctl", "-w", "net.ipv4.tcp_sack=1", "net.ipv4.tcp_timestamps=1", "--on", "A")
         cli(sup, "sysctl", "-w", "net.ipv4.tcp_rmem=4096 131072 33554432", "--on", "B")
-    refused = cli(sup, "sysctl", "-w", "net.ipv4.tcp_ecn=1", "--on", "A")
-    assert refused.returncode == 1 and "is not modelled: pktpath behaves as 0 (no ECN)" in refused.stderr
+    refused = cli(sup, "sysctl", "-w", "net.ipv4.tcp_notsent_lowat=16384", "--on", "A")
+    assert refused.returncode == 1 and "is not modelled: pktpath behaves as 4294967295" in refused.stderr
     assert cli(sup, "sysctl", "net.ipv4.tcp_sack", "--on", "A").stdout == "net.ipv4.tcp_sack = 1\n"

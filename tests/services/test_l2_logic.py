@@ -9,8 +9,9 @@ from pktpath.services.l2.link import L2Iface, Link
 from pktpath.services.l2.neighbour import (NUD_DELAY, NUD_FAILED, NUD_PROBE, NUD_REACHABLE, NUD_STALE,
                                            NeighParms)
 from pktpath.wire import ArpHdr, EthHdr, IpHdr
-from pktpath.wire.addr import ip_from_str, mac_from_str
-from pktpath.wire.ethernet import ETH_P_ARP, ETH_P_IP
+from pktpath.wire.addr import ZERO_MAC, ip_from_str, mac_from_str
+from pktpath.wire.arp import ARPOP_REPLY, ARPOP_REQUEST
+from pktpath.wire.ethernet import ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IP, VlanHdr
 
 from fakes import Clock
 
@@ -148,3 +149,133 @@ def test_arp_for_another_address_is_not_answered(hosts):
     a.link.arp_solicit("eth0", IP_C, None)
     deliver(a, b)
     assert b.wire == [] and b.link.neigh.entries() == []  # arp_accept=0: no entry from others' traffic
+
+
+# -- VLAN tags and multicast frames, as Linux 6.18 treats them on a host without VLAN devices --------
+# (measured: scapy frames into a veth in a network namespace without eth0.42; the counters are
+# /proc/net/snmp and `ip -s -s link` rx dropped / otherhost, the reasons from the kfree_skb tracepoint)
+
+MAC_MCAST, MAC_OTHER = mac_from_str("01:00:5e:00:00:01"), mac_from_str("02:00:00:00:00:99")
+UDP_TO_B = IpHdr(IP_A, IP_B, 17).to_bytes(8 + 5) + b"\x15\xb3\x10\x92\x00\x0d\x00\x00hello"
+ARP_FOR_B = ArpHdr(ARPOP_REQUEST, MAC_A, IP_A, ZERO_MAC, IP_B).to_bytes()
+Q, AD = ETH_P_8021Q, ETH_P_8021AD
+
+
+def tagged(tags, inner=ETH_P_IP, body=UDP_TO_B, dst=MAC_B) -> bytes:
+    """A frame with the given (TPID, TCI) tags, outermost first."""
+    types = [tpid for tpid, _ in tags] + [inner]
+    frame = dst + MAC_A + types[0].to_bytes(2, "big")
+    for (_, tci), next_type in zip(tags, types[1:]):
+        frame += VlanHdr(tci, next_type).to_bytes()
+    return frame + body
+
+
+@pytest.mark.parametrize("frame, reason, stat", [
+    pytest.param(tagged([(Q, 42)]), "OTHERHOST", "rx_otherhost_dropped", id="vlan42"),  # no eth0.42
+    pytest.param(tagged([(Q, 0xA02A)]), "OTHERHOST", "rx_otherhost_dropped", id="vlan42-pcp5"),
+    pytest.param(tagged([(AD, 42)]), "OTHERHOST", "rx_otherhost_dropped", id="8021ad-vlan42"),
+    pytest.param(tagged([(Q, 0), (Q, 42)]), "OTHERHOST", "rx_otherhost_dropped", id="priority-over-vlan42"),
+    pytest.param(tagged([(Q, 0), (AD, 42)]), "OTHERHOST", "rx_otherhost_dropped", id="priority-over-8021ad"),
+    pytest.param(tagged([(Q, 42)], dst=MAC_OTHER), "OTHERHOST", "rx_otherhost_dropped", id="vlan42-other-mac"),
+    pytest.param(tagged([(Q, 42)], dst=MAC_MCAST), "OTHERHOST", "rx_otherhost_dropped", id="vlan42-mcast-mac"),
+    pytest.param(MAC_OTHER + MAC_A + b"\x08\x00" + UDP_TO_B, "OTHERHOST", "rx_otherhost_dropped",
+                 id="untagged-other-mac"),
+    pytest.param(tagged([(Q, 42)], inner=0x88B5), "UNHANDLED_PROTO", "rx_dropped", id="vlan42-no-handler"),
+    pytest.param(tagged([(Q, 0)], inner=0x88B5), "UNHANDLED_PROTO", "rx_dropped", id="priority-no-handler"),
+    pytest.param(MAC_OTHER + MAC_A + b"\x88\xb5" + bytes(46), "UNHANDLED_PROTO", "rx_dropped",
+                 id="other-mac-no-handler"),
+    pytest.param(tagged([(Q, 42), (Q, 0)]), "UNHANDLED_PROTO", "rx_dropped", id="vlan42-over-tag"),  # 0x8100 left
+    pytest.param(tagged([(Q, 42), (Q, 42)]), "UNHANDLED_PROTO", "rx_dropped", id="vlan42-over-vlan42"),
+    pytest.param(tagged([(Q, 0)] * 9), "UNHANDLED_PROTO", "rx_dropped", id="nine-priority-tags"),  # > VLAN_MAX_DEPTH
+    pytest.param(tagged([(Q, 0)], inner=0x002E, body=bytes(46)), "UNHANDLED_PROTO", "rx_dropped",
+                 id="priority-over-8023"),  # as Linux without the llc module (with it: llc_rcv frees it)
+    pytest.param(MAC_B + MAC_A + b"\x81\x00\x00", "NOT_SPECIFIED", None, id="truncated-tag"),  # skb_vlan_untag
+    pytest.param(tagged([(Q, 0), (Q, 0)])[:20], "NOT_SPECIFIED", None, id="truncated-second-tag"),
+])
+def test_frames_are_dropped_with_linux_reason_and_device_counter(hosts, frame, reason, stat):
+    _, b, _ = hosts
+    assert b.receive([frame]) == (0, 1)
+    assert b.mib.snapshot()["Drops"] == {f"SKB_DROP_REASON_{reason}": 1}
+    counted = {k: v for k, v in b.mib.snapshot().get("core_stats eth0", {}).items() if v}
+    assert counted == ({stat: 1} if stat else {})
+    assert b.up == [] and b.wire == []
+
+
+def test_arp_request_on_a_foreign_vlan_is_ignored_without_a_drop(hosts):
+    _, b, _ = hosts
+    assert b.receive([tagged([(Q, 42)], inner=ETH_P_ARP, body=ARP_FOR_B)]) == (1, 0)  # arp_rcv: consume_skb
+    assert b.wire == [] and b.link.neigh.entries() == []
+    assert "Drops" not in b.mib.snapshot() and b.mib.get("Arp", "InRequests") == 0
+
+
+def test_arp_request_to_another_mac_is_ignored_without_a_drop(hosts):
+    _, b, _ = hosts
+    assert b.receive([MAC_OTHER + MAC_A + b"\x08\x06" + ARP_FOR_B]) == (1, 0)
+    assert b.wire == [] and "Drops" not in b.mib.snapshot()
+
+
+@pytest.mark.parametrize("tags", [
+    [(Q, 0)], [(Q, 0xA000)], [(AD, 0)], [(Q, 0), (Q, 0)], [(Q, 0)] * 8,
+], ids=["priority", "priority-pcp5", "8021ad-priority", "two-priority", "eight-priority"])
+def test_priority_tagged_datagram_goes_up_as_if_untagged(hosts, tags):
+    _, b, _ = hosts
+    assert b.receive([tagged(tags)]) == (1, 0)
+    (skb,) = b.up
+    assert bytes(skb.payload()) == UDP_TO_B  # the network header follows the last tag
+    assert (skb.protocol, skb.pkt_type) == (ETH_P_IP, pb.PACKET_HOST)
+    assert "Drops" not in b.mib.snapshot()
+
+
+def test_priority_tagged_arp_request_is_answered_untagged(hosts):
+    _, b, _ = hosts
+    assert b.receive([tagged([(Q, 0)], inner=ETH_P_ARP, body=ARP_FOR_B)]) == (1, 0)
+    (reply,) = b.wire
+    eth = EthHdr.from_bytes(reply)
+    assert (eth.h_dest, eth.h_proto, eth.vlan_tci) == (MAC_A, ETH_P_ARP, None)
+    assert ArpHdr.from_bytes(reply[14:])[:3] == (ARPOP_REPLY, MAC_B, IP_B)
+
+
+def test_taps_see_a_foreign_vlan_frame_before_it_is_dropped():
+    seen = []
+    link = Link("B", [L2Iface("eth0", MAC_B, IP_B, 24, 1500)], mib=Mib(), to_l3=lambda skbs: True,
+                to_dev=lambda skbs: True, tap=lambda way, skb: seen.append((way, bytes(s.skb_mac_header(skb)))))
+    frame = tagged([(Q, 42)])
+    skb = s.alloc_skb(s.NET_SKB_PAD + len(frame))
+    s.skb_reserve(skb, s.NET_SKB_PAD)
+    s.skb_put_data(skb, frame)
+    skb.dev = "eth0"
+    assert link.netif_receive_skb_list([skb]) == (0, 1)
+    assert seen == [("rx", frame)]  # tag and all, as tcpdump shows it
+
+
+@pytest.mark.parametrize("dst, pkt_type", [
+    (MAC_MCAST, pb.PACKET_MULTICAST),
+    (mac_from_str("03:00:00:00:00:01"), pb.PACKET_MULTICAST),  # any group bit
+    (b"\xff" * 6, pb.PACKET_BROADCAST),
+], ids=["01:00:5e:00:00:01", "03:00:00:00:00:01", "broadcast"])
+def test_unicast_ipv4_in_a_group_addressed_frame_goes_up_with_its_pkt_type(hosts, dst, pkt_type):
+    _, b, _ = hosts
+    assert b.receive([dst + MAC_A + b"\x08\x00" + UDP_TO_B]) == (1, 0)
+    (skb,) = b.up
+    assert bytes(skb.payload()) == UDP_TO_B and skb.pkt_type == pkt_type
+    assert "Drops" not in b.mib.snapshot()
+
+
+def test_arp_request_in_a_multicast_frame_is_answered(hosts):
+    _, b, _ = hosts
+    b.receive([MAC_MCAST + MAC_A + b"\x08\x06" + ARP_FOR_B])
+    (reply,) = b.wire
+    assert EthHdr.from_bytes(reply).h_dest == MAC_A
+
+
+@pytest.mark.parametrize("dst, state", [(MAC_A, NUD_REACHABLE), (b"\xff" * 6, NUD_DELAY), (MAC_MCAST, NUD_DELAY)],
+                         ids=["unicast", "broadcast", "multicast"])
+def test_only_an_arp_reply_to_our_mac_confirms_reachability(hosts, dst, state):
+    a, _, _ = hosts
+    a.link.neigh_output([ip_packet(IP_B)])  # INCOMPLETE, one packet queued
+    a.wire[:] = []
+    reply = dst + MAC_B + b"\x08\x06" + ArpHdr(ARPOP_REPLY, MAC_B, IP_B, MAC_A, IP_A).to_bytes()
+    a.receive([reply])
+    # A broadcast reply makes it STALE; the queued packet leaving through it makes that DELAY.
+    assert [(n.lladdr, n.state) for n in a.link.neigh.entries()] == [(MAC_B, state)]
+    assert [EthHdr.from_bytes(f).h_dest for f in a.wire] == [MAC_B]

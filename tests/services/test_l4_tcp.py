@@ -20,7 +20,7 @@ from pktpath.services.l4.tcp.ipv4 import Tcp
 from pktpath.services.l4.tcp.sock import TCP_RTO_MIN, TcpSock, TcpState
 from pktpath.wire import IpHdr, TcpHdr
 from pktpath.wire.addr import ip_from_str as ip
-from pktpath.wire.tcp import TCPHDR_ACK, TCPHDR_RST, TCPHDR_SYN
+from pktpath.wire.tcp import TCPHDR_ACK, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN
 
 from fakes import Clock
 
@@ -228,7 +228,7 @@ def test_three_way_handshake_establishes_both_ends_and_counts_opens():
 
 def test_syn_options_are_linuxs_and_scapy_reads_them():
     net = Net()
-    connect(net)
+    connect(net, rcvbuf=0)  # no SO_RCVBUF: the window scale is for tcp_rmem[2]
     syn = IP(net.wire[0][2])
     assert syn[TCP].flags == "S"
     assert [name for name, _ in syn[TCP].options] == ["MSS", "SAckOK", "Timestamp", "NOP", "WScale"]
@@ -521,7 +521,7 @@ def test_a_locked_receive_buffer_stays_and_the_send_buffer_follows_cwnd():
 
 def test_window_scale_applies_to_the_advertised_window():
     net = Net()
-    c, srv = connect(net)
+    c, srv = connect(net, rcvbuf=0)
     net.a.send(c, b"x")
     net.run(1.0)
     ack = [h for h in net.segments("B") if h.flags == TCPHDR_ACK][-1]
@@ -561,8 +561,9 @@ def test_a_write_fills_the_short_unsent_tail_of_the_one_before():
             if name == "A" and len(raw) - 20 > (th := TcpHdr.from_bytes(raw[20:])).header_len]
     assert [n for n, _ in data] == [MSS] * 25 + [100]
     # The first write's PSH went with the skb the second topped up; GSO puts it on the
-    # skb's last segment, as Linux's does: the end of the second write.
-    assert [i for i, (_, psh) in enumerate(data) if psh] == [25]
+    # skb's last segment, as Linux's does: the end of the second write. (Every GSO packet's
+    # last segment has PSH besides: __tcp_transmit_skb sets it for GRO's sake.)
+    assert data[-1][1]
 
 
 def test_a_batch_of_segments_is_acknowledged_once():
@@ -599,6 +600,7 @@ def test_each_out_of_order_segment_of_a_batch_gets_its_duplicate_ack():
 def test_delayed_ack_after_the_quickack_segments():
     net = Net()
     c, srv = connect(net)
+    net.b.reading = False  # a read that empties the queue of a short segment would send its ACK
     for i in range(20):
         net.a.send(c, b"%d" % i)
         net.run(0.5)
@@ -784,7 +786,7 @@ def test_tcp_info_says_what_the_connection_agreed_and_moved_as_tcp_get_info_fill
     from pktpath.wire.tcp_info import unpack
 
     net = Net()
-    c, srv = connect(net)
+    c, srv = connect(net, rcvbuf=0)  # no SO_RCVBUF: the window scale is for tcp_rmem[2]
     send_all(net, c, srv, b"x" * 3000)
     net.run(1.0)
     client, server = (unpack(tcp_get_info(h.tcp.sock(sk), h.tcp.delack)) for h, sk in ((net.a, c), (net.b, srv)))
@@ -815,3 +817,218 @@ def test_tsval_has_a_keyed_offset_per_address_pair_unless_tcp_timestamps_is_2():
     other.a.tcp.sysctls.set("net.ipv4.tcp_timestamps", "2")
     connect(other)
     assert other.a.tcp.ts_off(A, B) == 0
+
+
+# -- what the drill scripts (tests/drill/) showed Linux doing ----------------------------------
+
+def _sack(left: int, right: int) -> bytes:
+    """NOP, NOP and one SACK block: an ACK's options without timestamps."""
+    return bytes([1, 1, 5, 10]) + left.to_bytes(4, "big") + right.to_bytes(4, "big")
+
+
+def _no_timestamps() -> dict:
+    from pktpath.sysctl import Sysctls
+
+    sysctls = Sysctls("l4")
+    sysctls.set("net.ipv4.tcp_timestamps", "0")
+    return {"sysctls": sysctls}
+
+
+def test_sack_blocks_are_read_from_an_ack_without_timestamps():
+    """tcp-sack-fast-retransmit.pkt: NOP, NOP and one block are as long as the timestamps
+    option, and the scoreboard must still see them."""
+    net = Net(**_no_timestamps())
+    c, srv = connect(net)
+    tp = net.a.tcp.sock(c)
+    net.drop_if = lambda host, th, payload: host is net.a and bool(payload)
+    net.a.send(c, bytes(10 * tp.mss_cache), mss=tp.mss_cache)
+    una, mss, window = tp.snd_una, tp.mss_cache, tp.snd_wnd >> tp.snd_wscale
+    for k in (2, 3, 4):  # three duplicate ACKs, SACKing segments 2, 2-3, 2-4
+        _inject(net, net.a, TcpHdr(80, 40000, tp.rcv_nxt, una, 0, TCPHDR_ACK, window, 0, 0,
+                                   _sack((una + mss) % 2**32, (una + k * mss) % 2**32)))
+    assert tp.sacked_out == 3 and tp.in_recovery
+    firsts = [th for _, name, raw in net.wire
+              if name == "A" and len(raw) - 20 > (th := TcpHdr.from_bytes(raw[20:])).header_len and th.seq == una]
+    assert len(firsts) == 2  # the first transmission and the fast retransmit, at once
+
+
+def test_an_ack_older_than_any_window_gets_a_challenge_ack_at_most_every_half_second():
+    """ack-too-old-challenge-ack.pkt, ack-unsent-data.pkt, challenge-ack-rate-limit.pkt:
+    RFC 5961 5.2's challenge ACK, and its per-socket rate limit (tcp_invalid_ratelimit)."""
+    net = Net()
+    c, srv = connect(net)
+    tp = net.b.tcp.sock(srv)
+    old = TcpHdr(40000, 80, tp.rcv_nxt, (tp.snd_una + 3_000_000_000) % 2**32, 0, TCPHDR_ACK, 1000)
+    sent = len(net.segments("B"))
+    _inject(net, net.b, old)
+    assert net.b.count("TcpExt", "TCPChallengeACK") == 1 and len(net.segments("B")) == sent + 1
+    assert net.b.count("Drops", "SKB_DROP_REASON_TCP_TOO_OLD_ACK") == 1
+    unsent = old._replace(ack_seq=(tp.snd_nxt + 5000) % 2**32)
+    _inject(net, net.b, unsent)  # within 500 ms: not answered
+    assert net.b.count("TcpExt", "TCPACKSkippedChallenge") == 1 and len(net.segments("B")) == sent + 1
+    net.clock.t += 0.5
+    _inject(net, net.b, unsent)
+    assert net.b.count("TcpExt", "TCPChallengeACK") == 2 and len(net.segments("B")) == sent + 2
+    assert net.b.state(srv) == TcpState.ESTABLISHED
+
+
+def test_out_of_window_segments_get_a_dupack_but_pure_acks_only_every_half_second():
+    """out-of-window-dupacks.pkt: tcp_oow_rate_limited spares segments with data."""
+    net = Net()
+    c, srv = connect(net)
+    tp = net.b.tcp.sock(srv)
+    far = TcpHdr(40000, 80, (tp.rcv_nxt + 10**8) % 2**32, tp.snd_nxt, 0, TCPHDR_ACK, 1000)
+    sent = len(net.segments("B"))
+    _inject(net, net.b, far, b"data")
+    _inject(net, net.b, far, b"data")
+    _inject(net, net.b, far)
+    _inject(net, net.b, far)
+    assert len(net.segments("B")) == sent + 3 and net.b.count("TcpExt", "TCPACKSkippedSeq") == 1
+
+
+def test_a_simultaneous_opens_repeated_syn_is_acknowledged():
+    """simultaneous-open.pkt: in SYN_RECV the peer's SYN-ACK establishes the connection and,
+    its SYN being old by then, is acknowledged at once."""
+    net = Net()
+    net.a.tcp.connect(1, 0, 5000, B, 6000, rcvbuf=131072)
+    net.b.tcp.connect(2, 0, 6000, A, 5000, rcvbuf=131072)
+    net.run(1.0, until=lambda: 1 in net.a.established and 2 in net.b.established)
+    for name in ("A", "B"):
+        assert [th.flags for th in net.segments(name)] == [TCPHDR_SYN, TCPHDR_SYN | TCPHDR_ACK, TCPHDR_ACK]
+
+
+def test_a_syn_ack_for_something_else_is_reset_and_the_syn_sent_again_soon():
+    """syn-sent-bad-ack-resets.pkt, syn-sent-bad-rst-ignored.pkt: the reset answers the
+    bad SYN-ACK, and the SYN goes again after TCP_TIMEOUT_MIN, not after the RTO."""
+    net = Net()
+    net.drop_if = lambda host, th, payload: host is net.a and th.flags == TCPHDR_SYN
+    net.a.tcp.connect(1, 0, 40000, B, 81, rcvbuf=131072)
+    tp = net.a.tcp.sock(1)
+    bad = (tp.iss + 100) % 2**32
+    _inject(net, net.a, TcpHdr(81, 40000, 7, bad, 0, TCPHDR_SYN | TCPHDR_ACK, 1000))
+    rst = net.segments("A")[-1]
+    assert rst.flags == TCPHDR_RST and rst.seq == bad
+    net.run(0.01)
+    assert [th.flags for th in net.segments("A")] == [TCPHDR_SYN, TCPHDR_RST, TCPHDR_SYN]
+    assert net.a.state(1) == TcpState.SYN_SENT
+
+
+def test_the_ack_of_a_fin_after_data_is_delayed_but_of_a_fin_alone_is_not():
+    """fin-with-data.pkt, close-peer-first.pkt: tcp_fin enters ping-pong mode, so the ACK
+    waits for the delayed-ACK timer, which is 0 until data has arrived."""
+    def fin_acked_after(data: bytes) -> float:
+        net = Net(delay=0.001)
+        c, srv = connect(net)
+        if data:
+            net.b.send(srv, data)
+            net.run(0.1)
+        net.b.tcp.close(srv)
+        net.run(0.5)
+        fin_at = next(t for t, name, raw in net.wire if name == "B" and TcpHdr.from_bytes(raw[20:]).fin)
+        ack_at = next(t for t, name, raw in net.wire if name == "A" and t > fin_at)
+        return ack_at - fin_at
+    assert fin_acked_after(b"") == pytest.approx(0.001)
+    assert fin_acked_after(b"request") == pytest.approx(0.001 + 0.04)
+
+
+def test_data_for_a_closed_socket_is_answered_by_a_reset_from_its_ack():
+    """close-then-data-resets.pkt: RFC 1122 4.2.2.13's reset, as tcp_v4_send_reset sends it
+    for the segment (seq its ACK, no ACK flag), not tcp_send_active_reset's."""
+    net = Net()
+    c, srv = connect(net)
+    net.a.tcp.close(c)
+    net.run(0.1)
+    tp = net.a.tcp.sock(c)
+    assert tp.state == TcpState.FIN_WAIT2
+    _inject(net, net.a, TcpHdr(80, 40000, tp.rcv_nxt, tp.snd_nxt, 0, TCPHDR_ACK, 1000), b"late data")
+    rst = net.segments("A")[-1]
+    assert rst.flags == TCPHDR_RST and rst.seq == tp.snd_nxt
+    assert net.a.count("TcpExt", "TCPAbortOnData") == 1 and net.a.state(c) is None
+
+
+def test_slow_start_grows_cwnd_by_all_a_cwnd_limited_window_acknowledges():
+    """tlp-probes-the-tail.pkt: the window that filled cwnd lets every one of its ACKs grow
+    cwnd (tcp_cwnd_validate's is_cwnd_limited), not only while twice the segments still out
+    exceed it."""
+    net = Net()
+    c, srv = connect(net)
+    tp = net.a.tcp.sock(c)
+    send_all(net, c, srv, bytes(10 * tp.mss_cache))
+    net.run(0.5)
+    assert tp.cwnd == 20 and not tp.rtx_queue
+
+
+def test_every_gso_packet_carries_psh():
+    """nagle-full-segments-go.pkt: __tcp_transmit_skb sets PSH on any skb of more than one
+    segment, the last of its segments on the wire, though the write goes on after it."""
+    net = Net(delay=0.05)
+    c, srv = connect(net)
+    net.a.send(c, b"x")
+    net.a.send(c, bytes(2 * MSS + 500))  # Nagle holds the 500-byte rest while "x" is unacknowledged
+    data = [(len(raw) - 20 - th.header_len, th.psh) for _, name, raw in net.wire
+            if name == "A" and len(raw) - 20 > (th := TcpHdr.from_bytes(raw[20:])).header_len]
+    assert data == [(1, True), (MSS, False), (MSS, True)]
+
+
+def test_so_rcvbuf_clamps_the_window_scale_to_the_buffer():
+    """so-rcvbuf-initial-window.pkt: a window clamped to half of a 20000-byte buffer needs no
+    scaling; tcp_rmem[2]'s 32 MB would take 10."""
+    for rcvbuf, wscale in ((20000, 0), (0, 10)):
+        net = Net()
+        connect(net, rcvbuf=rcvbuf)
+        assert dict(IP(net.wire[0][2])[TCP].options)["WScale"] == wscale
+
+
+def test_a_new_syn_on_a_time_wait_connection_reopens_it_with_a_later_isn():
+    """time-wait-new-syn-reopens.pkt: TCP_TW_SYN, the new ISN the old snd_nxt + 65537."""
+    net = Net(timewait_len=60.0)
+    c, srv = connect(net)
+    net.b.tcp.close(srv)
+    net.run(0.1)
+    net.a.tcp.close(c)
+    net.run(0.1)
+    tw = net.b.tcp.sock(srv)
+    assert tw.state == TcpState.TIME_WAIT
+    _inject(net, net.b, TcpHdr(40000, 80, (tw.rcv_nxt + 1000) % 2**32, 0, 0, TCPHDR_SYN, 1000))
+    synack = net.segments("B")[-1]
+    assert synack.flags == TCPHDR_SYN | TCPHDR_ACK and synack.seq == (tw.snd_nxt + 65537) % 2**32
+    assert net.b.tcp.sock(srv) is None and len(net.b.tcp.sock(100).syn_queue) == 1
+
+
+def test_tcp_info_of_a_socket_in_time_wait_says_close():
+    """close-simultaneous.pkt: the user's socket is CLOSE once a timewait sock holds the
+    4-tuple (tcp_time_wait → tcp_done)."""
+    from pktpath.services.l4.tcp.info import tcp_get_info
+    from pktpath.wire.tcp_info import unpack
+
+    net = Net(timewait_len=60.0)
+    c, srv = connect(net)
+    net.a.tcp.shutdown(c, 1)
+    net.run(0.1)
+    net.b.tcp.close(srv)
+    net.run(0.1)
+    assert net.a.state(c) == TcpState.TIME_WAIT
+    assert unpack(tcp_get_info(net.a.tcp.sock(c), net.a.tcp.delack))["tcpi_state"] == TcpState.CLOSE
+
+
+def test_a_read_that_empties_the_queue_of_the_end_of_a_write_sends_the_pending_ack():
+    """read-acks-the-end-of-a-write.pkt: once the quick ACKs are spent, a full segment with
+    PSH, or a short one, is acknowledged when the reader takes it all (tcp_cleanup_rbuf with
+    ICSK_ACK_PUSHED); a full segment without PSH waits for the delayed-ACK timer."""
+    net = Net()
+    c, srv = connect(net)
+    net.b.reading = False
+    tp = net.b.tcp.sock(srv)
+    tp.quickack = 0
+    mss = net.a.tcp.sock(c).mss_cache
+
+    def arrives(length: int, flags: int) -> int:
+        th = TcpHdr(40000, 80, tp.rcv_nxt, tp.snd_nxt, 0, flags, 1000)
+        _inject(net, net.b, th, bytes(length))
+        sent = len(net.segments("B"))
+        net.b.read_all()
+        return len(net.segments("B")) - sent
+
+    assert arrives(mss, TCPHDR_ACK | TCPHDR_PSH) == 1
+    assert arrives(100, TCPHDR_ACK) == 1
+    assert arrives(mss, TCPHDR_ACK) == 0 and tp.delack_at

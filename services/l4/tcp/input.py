@@ -16,15 +16,19 @@ from typing import NamedTuple
 
 from pktpath import skbuff as s
 from pktpath.pb import skbuff_pb2
-from pktpath.services.l4.tcp import output
+from pktpath.services.l4.tcp import ecn, output
 from pktpath.services.l4.tcp.sock import (
-    TCP_MSS_DEFAULT, TcpSock, TcpState, after, before, seq_add, seq_diff,
+    TCP_MSS_DEFAULT, TCP_TIMEOUT_MIN, TcpSock, TcpState, after, before, seq_add, seq_diff,
 )
-from pktpath.wire.tcp import TcpHdr, TcpOptMss, TcpOptSack, TcpOptSackPerm, TcpOptTimestamp, TcpOptWindow
+from pktpath.wire.tcp import (
+    TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TCPHDR_URG, TcpHdr, TcpOptMss, TcpOptSack, TcpOptSackPerm, TcpOptTimestamp,
+    TcpOptWindow,
+)
 
 pb = skbuff_pb2
 TCP, TCPEXT = output.TCP, output.TCPEXT
 TCP_TS_OPTION_LEN = 12  # NOP, NOP, timestamps: what every segment carries when they are on
+ICSK_ACK_PUSHED, ICSK_ACK_PUSHED2 = 1, 2
 
 
 class RxOptions(NamedTuple):
@@ -91,6 +95,8 @@ def tcp_rcv_synsent_state_process(tcp, tp: TcpSock, skb, seg: Segment) -> None:
     th = seg.th
     if th.ack:
         if not after(th.ack_seq, tp.iss) or after(th.ack_seq, tp.snd_nxt):
+            if not tp.retransmits:  # the peer may not have had our SYN: send it again soon, not at the RTO
+                tp.rto_at = tcp.clock() + TCP_TIMEOUT_MIN
             if not th.rst:
                 tcp.send_reset_for(skb, th, seg.len)
             return tcp.drop(skb, pb.SKB_DROP_REASON_TCP_ACK_UNSENT_DATA, "tcp_rcv_synsent_state_process")
@@ -99,6 +105,7 @@ def tcp_rcv_synsent_state_process(tcp, tp: TcpSock, skb, seg: Segment) -> None:
             return tcp.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_rcv_synsent_state_process")
         if not th.syn:
             return tcp.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_rcv_synsent_state_process")
+        ecn.tcp_ecn_rcv_synack(tp, th)
         apply_syn_options(tp, RxOptions.parse(th, tcp.sysctls))
         tp.irs = th.seq
         tp.rcv_nxt = tp.rcv_wup = seq_add(th.seq, 1)
@@ -119,6 +126,7 @@ def tcp_rcv_synsent_state_process(tcp, tp: TcpSock, skb, seg: Segment) -> None:
         return tcp.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_rcv_synsent_state_process")
     if th.syn:  # simultaneous open: both SYNs crossed
         apply_syn_options(tp, RxOptions.parse(th, tcp.sysctls))
+        ecn.tcp_ecn_rcv_syn(tp, th)
         tp.irs = th.seq
         tp.rcv_nxt = tp.rcv_wup = seq_add(th.seq, 1)
         tp.snd_wnd = tp.max_window = th.window
@@ -143,7 +151,10 @@ def tcp_validate_incoming(tcp, tp: TcpSock, skb, seg: Segment) -> bool:
         if not th.rst:
             if th.syn:
                 return _syn_challenge(tcp, tp, skb)
-            output.tcp_send_ack(tcp, tp)  # tcp_send_dupack: tell the sender where we are
+            # tcp_send_dupack: tell the sender where we are; a segment without data (an ACK loop's,
+            # a forger's) at most once per tcp_invalid_ratelimit (tcp_oow_rate_limited)
+            if seg.seq != seg.end_seq or not output.tcp_oow_rate_limited(tcp, tp, "TCPACKSkippedSeq"):
+                output.tcp_send_ack(tcp, tp)
         tcp.drop(skb, pb.SKB_DROP_REASON_TCP_INVALID_SEQUENCE, "tcp_validate_incoming")
         return False
     if th.rst:
@@ -187,12 +198,12 @@ def tcp_rcv_state_process(tcp, tp: TcpSock, skb, seg: Segment) -> None:
         tcp.set_state(tp, TcpState.ESTABLISHED)
         tcp.event("established", tp.sk, value=tp.mss_cache)
         output.tcp_sndbuf_expand(tcp, tp)  # tcp_init_buffer_space()
-    elif verdict == ACK_UNSENT:
-        output.tcp_send_ack(tcp, tp)
-        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_ACK_UNSENT_DATA, "tcp_ack")
-        return
-    elif verdict == ACK_TOO_OLD:
-        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_TOO_OLD_ACK, "tcp_ack")
+    elif verdict in (ACK_UNSENT, ACK_TOO_OLD):
+        # RFC 5961 5.2: an ACK for data never sent, or older than any window the peer could
+        # still mean, is dropped and answered with a (rate-limited) challenge ACK
+        output.tcp_send_challenge_ack(tcp, tp)
+        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_ACK_UNSENT_DATA if verdict == ACK_UNSENT
+                 else pb.SKB_DROP_REASON_TCP_TOO_OLD_ACK, "tcp_ack")
         return
     fin_acked = tp.fin_queued and tp.snd_una == tp.write_seq
     if tp.state == TcpState.FIN_WAIT1 and fin_acked:
@@ -222,7 +233,12 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
     if after(ack, tp.snd_nxt):
         return ACK_UNSENT
     if before(ack, tp.snd_una):
-        return ACK_TOO_OLD if before(ack, seq_add(tp.snd_una, -tp.max_window)) else ACK_OLD
+        # older than the largest window the peer offered, or than what it has acknowledged so far
+        max_window = min(tp.max_window, max(seq_diff(tp.snd_una, tp.iss) - 1, 0))
+        return ACK_TOO_OLD if before(ack, seq_add(tp.snd_una, -max_window)) else ACK_OLD
+    ece = ecn.tcp_ecn_rcv_ecn_echo(tp, th)  # FLAG_ECE
+    ecn.tcp_ecn_accept_cwr(tp, seg)
+    prior_packets = tp.packets_out
     window = th.window << tp.snd_wscale
     window_changed = False
     # tcp_may_update_window(): only a newer segment may move the window (RFC 9293 3.10.7.4)
@@ -231,33 +247,50 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
         tp.snd_wnd, tp.snd_wl1 = window, seg.seq
         tp.max_window = max(tp.max_window, window)
     now = tcp.clock()
-    newly_sacked = _sacktag(tcp, tp, th, now) if tp.sack_ok and len(th.options) > TCP_TS_OPTION_LEN else 0
+    # SACK blocks, if any: options beyond the timestamps (or any options, without timestamps)
+    has_sack = tp.sack_ok and len(th.options) > (TCP_TS_OPTION_LEN if tp.tstamp_ok else 0)
+    newly_sacked = _sacktag(tcp, tp, th, now) if has_sack else 0
     if after(ack, tp.snd_una):
         # tcp_is_cwnd_limited(): cwnd grows only while it is what holds the sender back
-        cwnd_limited = tp.cwnd_limited or (tp.cwnd < tp.ssthresh and tp.cwnd < 2 * tp.packets_out)
+        cwnd_limited = tp.cwnd_limited or (tp.cwnd < tp.ssthresh and tp.cwnd < 2 * tp.max_packets_out)
         acked_segs = _clean_rtx_queue(tcp, tp, ack, th)
         tp.snd_una = ack
         tp.dupacks = 0
         tp.backoff = tp.retransmits = tp.probes_out = 0
+        _count_delivered_ce(tcp, tp, ece, acked_segs + newly_sacked)
         if tp.in_recovery:
             _newreno_ack(tcp, tp, ack, acked_segs)
+        elif ecn.tcp_cwr_ack(tcp, tp, ece, acked_segs + newly_sacked, snd_una_advanced=True):
+            pass  # PRR took cwnd down: it does not grow meanwhile
         elif cwnd_limited:
             tp.ca.cong_avoid(tp, acked_segs, now)
             output.tcp_sndbuf_expand(tcp, tp)
         tp.rto_at = now + tp.rto if tp.rtx_queue else 0.0
         tp.tlp_out = False
         output.tcp_schedule_loss_probe(tcp, tp)
-    elif (seg.len == 0 and not th.syn and not th.fin and not window_changed and tp.rtx_queue
-          and ack == tp.snd_una):
-        _dupack(tcp, tp)
-    elif newly_sacked and tp.in_recovery:
-        _sack_recovery(tcp, tp)
+    else:
+        if (seg.len == 0 and not th.syn and not th.fin and not window_changed and tp.rtx_queue
+                and ack == tp.snd_una):
+            _dupack(tcp, tp)
+        elif newly_sacked and tp.in_recovery:
+            _sack_recovery(tcp, tp)
+        _count_delivered_ce(tcp, tp, ece, newly_sacked)
+        if prior_packets and not tp.in_recovery:
+            ecn.tcp_cwr_ack(tcp, tp, ece, newly_sacked, snd_una_advanced=False)
     had_lost = tp.lost_out  # segments marked lost already: a timeout's loss state, or recovery
     if tp.sacked_out and tcp_rack_mark_lost(tp):
         if not tp.in_recovery and not had_lost:
             _enter_recovery(tcp, tp)
         output.tcp_write_xmit(tcp, tp)
     return ACK_OK
+
+
+def _count_delivered_ce(tcp, tp: TcpSock, ece: bool, delivered: int) -> None:
+    """tcp_count_delivered() / tcp_newly_delivered(): segments an ECE ACK delivered
+    (acknowledged or SACKed) count as delivered with CE (TCPDeliveredCE)."""
+    if ece and delivered:
+        tp.delivered_ce += delivered
+        tcp.mib.inc(TCPEXT, "TCPDeliveredCE", delivered)
 
 
 def _tsecr(tp: TcpSock, th: TcpHdr) -> int | None:
@@ -420,7 +453,11 @@ def _enter_recovery(tcp, tp: TcpSock) -> None:
     tp.in_recovery = True
     tp.high_seq = tp.snd_nxt
     tp.recovery += 1
-    tp.ssthresh = tp.ca.ssthresh(tp)
+    if tp.in_cwr:  # a reduction is under way (tcp_in_cwnd_reduction): its ssthresh stands
+        tp.in_cwr = False
+    else:  # tcp_init_cwnd_reduction
+        tp.ssthresh = tp.ca.ssthresh(tp)
+        ecn.tcp_ecn_queue_cwr(tp)
     tcp.mib.inc(TCPEXT, "TCPFastRetrans")
     if tp.sack_ok:
         tp.cwnd = tp.ssthresh
@@ -464,18 +501,22 @@ def tcp_data_queue(tcp, tp: TcpSock, skb, seg: Segment) -> None:
     continues), out of order to the ofo queue, a retransmission already had dropped;
     each of the latter two answered by an immediate (duplicate) ACK."""
     th = seg.th
-    if seg.len == 0 and not th.fin:
+    if seg.seq == seg.end_seq:  # nothing that takes sequence space (a SYN again does: it is answered)
         s.consume_skb(skb, output.L4, tcp.host, "tcp_rcv_state_process")
         return
     if tp.state not in (TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2):
         # After the peer's FIN nothing more can come (RFC 9293 3.10.7.4 "seventh").
         tcp.drop(skb, pb.SKB_DROP_REASON_TCP_CLOSE, "tcp_data_queue")
         return
-    if tp.shutdown_rd and seg.len and tp.state in (TcpState.FIN_WAIT1, TcpState.FIN_WAIT2):
-        tcp.mib.inc(TCPEXT, "TCPAbortOnData")  # data for a socket nobody will read
-        output.tcp_send_active_reset(tcp, tp)
-        tcp.done(tp)
-        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_CLOSE, "tcp_data_queue")
+    if (tp.shutdown_rd and tp.state in (TcpState.FIN_WAIT1, TcpState.FIN_WAIT2)
+            and after(seq_add(seg.end_seq, -1 if th.fin else 0), tp.rcv_nxt)):
+        # new data for a socket nobody will read (RFC 1122 4.2.2.13): the connection is reset and
+        # the segment answered with a reset of its own (tcp_rcv_state_process's step 7, whose
+        # caller, tcp_v4_do_rcv, sends tcp_v4_send_reset)
+        tcp.mib.inc(TCPEXT, "TCPAbortOnData")
+        tcp_reset(tcp, tp)
+        tcp.send_reset_for(skb, th, seg.len)
+        tcp.drop(skb, pb.SKB_DROP_REASON_TCP_CLOSE, "tcp_rcv_state_process")  # 6.12: TCP_ABORT_ON_DATA
         return
     if not after(seg.end_seq, tp.rcv_nxt):  # all of it was had before
         tp.ack_pending = True
@@ -492,6 +533,9 @@ def tcp_data_queue(tcp, tp: TcpSock, skb, seg: Segment) -> None:
         tp.ack_now = True
         tcp.drop(skb, pb.SKB_DROP_REASON_TCP_ZEROWINDOW, "tcp_data_queue")
         return
+    if skb.len:
+        ecn.tcp_ecn_check_ce(tcp, tp, ecn.ip_dsfield(skb))  # tcp_event_data_recv
+        tcp_measure_rcv_mss(tp, skb, th)
     had_ofo = bool(tp.ofo_queue)
     _queue_rcv(tcp, tp, skb, th.fin)
     if tp.ofo_queue:
@@ -504,6 +548,8 @@ def tcp_data_queue(tcp, tp: TcpSock, skb, seg: Segment) -> None:
 def _queue_rcv(tcp, tp: TcpSock, skb, fin: bool) -> None:
     """tcp_queue_rcv(): in-order bytes go up to the socket's receive queue."""
     if skb.len:
+        if not tp.ato:  # tcp_event_data_recv(): the first data sets the delayed-ACK timeout
+            tp.ato = tcp.delack
         tp.rcv_nxt = seq_add(tp.rcv_nxt, skb.len)
         tp.unread += skb.len
         tcp_rcv_rtt_measure(tp, tcp.clock())
@@ -514,6 +560,33 @@ def _queue_rcv(tcp, tp: TcpSock, skb, fin: bool) -> None:
         s.consume_skb(skb, output.L4, tcp.host, "tcp_data_queue")
     if fin:
         tcp_fin(tcp, tp)
+
+
+TCP_MIN_MSS = 88
+TCP_REMNANT = TCPHDR_FIN | TCPHDR_URG | TCPHDR_SYN | TCPHDR_RST
+
+
+def tcp_measure_rcv_mss(tp: TcpSock, skb, th: TcpHdr) -> None:
+    """tcp_measure_rcv_mss(): learn the peer's segment size from what arrives, and mark
+    the ends of the peer's writes (a full segment with PSH, or a short one: ICSK_ACK_PUSHED;
+    two short ones: PUSHED2), whose pending ACK a read that empties the queue sends at once
+    (tcp_cleanup_rbuf); a short size that comes twice is the peer's segment size."""
+    lss, tp.last_seg_size = tp.last_seg_size, 0
+    length = skb.gso_size or skb.len
+    if length >= tp.rcv_mss:
+        tp.rcv_mss = min(length, tp.advmss)
+        if th.psh:
+            tp.ack_pushed |= ICSK_ACK_PUSHED
+        return
+    length += th.header_len
+    if length >= TCP_MSS_DEFAULT + 20 or (length >= TCP_MIN_MSS + 20 and not th.flags & TCP_REMNANT):
+        tp.last_seg_size = length
+        if length == lss:
+            tp.rcv_mss = length
+            return
+    if tp.ack_pushed & ICSK_ACK_PUSHED:
+        tp.ack_pushed |= ICSK_ACK_PUSHED2
+    tp.ack_pushed |= ICSK_ACK_PUSHED
 
 
 def tcp_rcv_rtt_measure(tp: TcpSock, now: float) -> None:
@@ -535,6 +608,7 @@ def _ofo_insert(tcp, tp: TcpSock, skb, seg: Segment) -> None:
         tp.ack_now = True
         tcp.drop(skb, pb.SKB_DROP_REASON_TCP_OVERWINDOW, "tcp_data_queue_ofo")
         return
+    ecn.tcp_ecn_check_ce(tcp, tp, ecn.ip_dsfield(skb))
     tp.ack_now = True  # a gap: the sender needs a duplicate ACK for each segment now
     tp.ack_pending = True
     for start, (end, _, _) in tp.ofo_queue.items():
@@ -564,9 +638,14 @@ def _ofo_queue(tcp, tp: TcpSock) -> None:
 
 
 def tcp_fin(tcp, tp: TcpSock) -> None:
-    """tcp_fin(): the peer has sent all it will; the reader sees end of file."""
+    """tcp_fin(): the peer has sent all it will; the reader sees end of file. In
+    ESTABLISHED the connection turns interactive (ping-pong mode): the FIN's ACK is
+    delayed, for the user's answer or FIN to carry it; in FIN_WAIT1/2 it goes at once."""
     tp.rcv_nxt = seq_add(tp.rcv_nxt, 1)
-    tp.ack_now = True
+    if tp.state == TcpState.ESTABLISHED:
+        tp.pingpong = True  # inet_csk_enter_pingpong_mode()
+    else:
+        tp.ack_now = True
     tp.ack_pending = True
     tcp.event("eof", tp.sk)
     for _, skb, _ in tp.ofo_queue.values():  # nothing can follow a FIN
@@ -585,15 +664,16 @@ def tcp_ack_snd_check(tcp, tp: TcpSock) -> None:
     acknowledged at once; in-order data when more than one full segment is unacknowledged
     or in quick-ACK mode (the connection's start) at the end of the batch being received
     (the segments of one NAPI poll together, as GRO merges in-order segments, never
-    out-of-order ones); else within the delayed-ACK timer."""
+    out-of-order ones); else within the delayed-ACK timer, which is 0 until data has come
+    (a FIN alone on a fresh connection: at once) and has no quick ACKs in ping-pong mode."""
     if not tp.ack_pending:
         return
-    if tp.ack_now or tp.state == TcpState.TIME_WAIT:
+    if tp.ack_now or tp.state == TcpState.TIME_WAIT or not tp.ato:
         output.tcp_send_ack(tcp, tp)
-    elif tp.quickack or seq_diff(tp.rcv_nxt, tp.rcv_wup) > tp.advmss:
+    elif (tp.quickack and not tp.pingpong) or seq_diff(tp.rcv_nxt, tp.rcv_wup) > tp.rcv_mss:
         if tcp.batch_acks is not None:  # in-order data: one ACK when the batch is done, as for GRO
             tcp.batch_acks[tp.sk] = tp
         else:
             output.tcp_send_ack(tcp, tp)
     elif not tp.delack_at:
-        tp.delack_at = tcp.clock() + tcp.delack
+        tp.delack_at = tcp.clock() + tp.ato

@@ -31,16 +31,16 @@ from pktpath.flow import TcpChild
 from pktpath.offload import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, tcp_xmit_size_goal
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l4.tcp import input as tcp_input
-from pktpath.services.l4.tcp import output, timer
+from pktpath.services.l4.tcp import ecn, output, timer
 from pktpath.services.l4.tcp.cong import CONGESTION_CONTROL, DEFAULT_CONGESTION_CONTROL
 from pktpath.services.l4.tcp.sock import (
     TCP_DELACK_MIN, TCP_MAX_WSCALE, TCP_RMEM_MAX, TCP_TIMEOUT_INIT, TCP_TIMEWAIT_LEN, RequestSock, Seg, TcpSock,
-    TcpState, seq_add,
+    TcpState, after, seq_add, seq_diff,
 )
 from pktpath.services.l4.udp import ip_addrs
 from pktpath.sysctl import Sysctls
 from pktpath.wire import ChecksumError, TcpHdr, WireError
-from pktpath.wire.tcp import TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN
+from pktpath.wire.tcp import TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN, TcpOptTimestamp
 
 pb = skbuff_pb2
 L4 = output.L4
@@ -59,8 +59,12 @@ class TcpEvent(NamedTuple):
 
 def tcp_select_initial_window(rcvbuf: int, rmem_max: int = TCP_RMEM_MAX) -> int:
     """tcp_select_initial_window(): the smallest window scale that can announce the
-    largest receive buffer the socket may grow to (tcp_rmem[2])."""
+    largest receive buffer the socket may grow to (tcp_rmem[2]); one the user fixed with
+    SO_RCVBUF (rcvbuf, else 0) clamps the window to its full space, half of it
+    (tcp_connect_init / tcp_openreq_init_rwin: window_clamp = tcp_full_space())."""
     space, wscale = max(rmem_max, rcvbuf), 0
+    if rcvbuf:
+        space = min(space, rcvbuf // 2)
     while space > 0xFFFF and wscale < TCP_MAX_WSCALE:
         space >>= 1
         wscale += 1
@@ -287,8 +291,18 @@ class Tcp:
         return True
 
     def _timewait_rcv(self, tp: TcpSock, skb, seg) -> bool:
-        """tcp_timewait_state_process(): an RST ends TIME_WAIT early (tcp_rfc1337 off);
+        """tcp_timewait_state_process(): an RST ends TIME_WAIT early (tcp_rfc1337 off); a
+        SYN above the old connection's sequence space (or with a newer timestamp) is a new
+        incarnation (RFC 1122 4.2.2.13, TCP_TW_SYN): TIME_WAIT ends and a listener takes it,
+        its ISN past the old snd_nxt so that no old segment can be taken for a new one's;
         anything else, the peer's FIN again above all, is answered with our last ACK."""
+        th = seg.th
+        if th.syn and not th.rst and not th.ack and (after(seg.seq, tp.rcv_nxt) or self._newer_ts(tp, th)):
+            listener = self._listener(tp.saddr, tp.sport)
+            if listener is not None:
+                isn = seq_add(tp.snd_nxt, 65535 + 2) or 1
+                self.done(tp)  # inet_twsk_deschedule_put()
+                return self._listen_rcv(listener, skb, seg, tp.daddr, tp.saddr, isn=isn)
         if seg.th.rst:
             self.done(tp)
             self.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_timewait_state_process")
@@ -299,7 +313,13 @@ class Tcp:
         s.consume_skb(skb, L4, self.host, "tcp_timewait_state_process")
         return True
 
-    def _listen_rcv(self, listener: TcpSock, skb, seg, saddr: int, daddr: int) -> bool:
+    @staticmethod
+    def _newer_ts(tp: TcpSock, th: TcpHdr) -> bool:
+        """The segment's TSval is newer than the last the connection had (ts_recent)."""
+        ts = th.option(TcpOptTimestamp) if tp.tstamp_ok else None
+        return ts is not None and (tp.ts_recent - ts.tsval) % (1 << 32) > 0x7FFFFFFF
+
+    def _listen_rcv(self, listener: TcpSock, skb, seg, saddr: int, daddr: int, isn: int | None = None) -> bool:
         th = seg.th
         req = listener.syn_queue.get((saddr, th.source))
         if req is not None:
@@ -314,7 +334,7 @@ class Tcp:
         if not th.syn or th.fin:  # a SYN with FIN is no connection request (tcp_rcv_state_process)
             self.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_rcv_state_process" if th.syn else "tcp_v4_do_rcv")
             return False
-        return self._conn_request(listener, skb, seg, saddr, daddr)
+        return self._conn_request(listener, skb, seg, saddr, daddr, isn)
 
     def _listen_overflow(self, skb, func: str) -> bool:
         self.mib.inc(TCPEXT, "ListenOverflows")
@@ -322,7 +342,7 @@ class Tcp:
         self.drop(skb, pb.SKB_DROP_REASON_TCP_LISTEN_OVERFLOW, func)
         return False
 
-    def _conn_request(self, listener: TcpSock, skb, seg, saddr: int, daddr: int) -> bool:
+    def _conn_request(self, listener: TcpSock, skb, seg, saddr: int, daddr: int, isn: int | None = None) -> bool:
         """tcp_conn_request(): remember the SYN in the SYN queue and answer SYN-ACK. A full
         accept queue (sk_acceptq_is_full: more than backlog) or SYN queue drops it."""
         if len(listener.accept_queue) > listener.backlog:
@@ -333,11 +353,13 @@ class Tcp:
             self.drop(skb, pb.SKB_DROP_REASON_TCP_LISTEN_OVERFLOW, "tcp_conn_request")
             return False
         opts = tcp_input.RxOptions.parse(seg.th, self.sysctls)
-        req = RequestSock(daddr, seg.th.dest, saddr, seg.th.source, self._isn(), seg.th.seq, opts.mss,
+        isn = self._isn() if isn is None else isn  # a TIME_WAIT's successor's is given (tcp_tw_isn)
+        req = RequestSock(daddr, seg.th.dest, saddr, seg.th.source, isn, seg.th.seq, opts.mss,
                           seg.th.window, opts.wscale, opts.sack_ok,
                           opts.tsval if opts.tsval is not None else -1,
                           expires=self.clock() + TCP_TIMEOUT_INIT, sent_at=self.clock(),
-                          ts_off=self.ts_off(daddr, saddr))
+                          ts_off=self.ts_off(daddr, saddr),
+                          ecn_ok=ecn.tcp_ecn_create_request(self, seg.th, ecn.ip_dsfield(skb)))
         listener.syn_queue[saddr, seg.th.source] = req
         output.tcp_send_synack(self, listener, req)
         s.consume_skb(skb, L4, self.host, "tcp_conn_request")
@@ -386,6 +408,7 @@ class Tcp:
         tp.snd_una = tp.snd_nxt = tp.snd_sml = tp.write_seq = seq_add(req.iss, 1)
         tp.irs = req.irs
         tp.ts_off = req.ts_off  # tcp_create_openreq_child: the request's tsoffset
+        ecn.tcp_ecn_openreq_child(tp, req.ecn_ok)
         tp.rcv_nxt = tp.rcv_wup = seq_add(req.irs, 1)
         tp.rcv_wnd = min(output.synack_window(tp.rcvbuf, tp.advmss, req.ts_recent >= 0), output.MAX_WINDOW)
         tp.snd_wnd = tp.max_window = req.snd_wnd
@@ -500,18 +523,25 @@ class Tcp:
         return 0
 
     def recvd(self, sk: int, copied: int) -> None:
-        """tcp_recvmsg() copied `copied` bytes to the user: tcp_cleanup_rbuf() sends a
-        window update when the window has at least doubled (or opened from zero)."""
+        """tcp_recvmsg() copied `copied` bytes to the user: tcp_cleanup_rbuf() sends the
+        pending ACK when more than a segment is unacknowledged, or when this read emptied the
+        queue of the end of a peer's write (ICSK_ACK_PUSHED, not in ping-pong mode; PUSHED2
+        even then); else a window update when the window has at least doubled (or opened
+        from zero)."""
         with self._lock:
             tp = self._by_sk.get(sk)
             if tp is None:
                 return
             tp.unread = max(0, tp.unread - copied)
             tcp_rcv_space_adjust(tp, copied, self.clock(), self.sysctls.tcp_rmem[2])
+            pushed = tp.ack_pushed & tcp_input.ICSK_ACK_PUSHED2 or (
+                tp.ack_pushed & tcp_input.ICSK_ACK_PUSHED and not tp.pingpong)
+            time_to_ack = tp.ack_pending and (seq_diff(tp.rcv_nxt, tp.rcv_wup) > tp.rcv_mss
+                                              or (copied > 0 and pushed and not tp.unread))
             now_left = output.receive_window(tp)
             new = output.free_window(tp)
             if tp.state in (TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2) and (
-                    new >= 2 * now_left if now_left else new >= tp.advmss):
+                    time_to_ack or (new >= 2 * now_left if now_left else new >= tp.advmss)):
                 output.tcp_send_ack(self, tp)
         self._flush()
 

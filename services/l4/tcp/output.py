@@ -18,13 +18,14 @@ from pktpath import skbuff as s
 from pktpath.flow import Flowi4
 from pktpath.offload import CHECKSUM_PARTIAL
 from pktpath.pb import skbuff_pb2
+from pktpath.services.l4.tcp import ecn
 from pktpath.services.l4.tcp.sock import (
-    TCP_DELACK_MAX, TCP_INIT_CWND, TCP_TIMEOUT_MIN, Seg, TcpSock, TcpState, after, before, seq_add,
-    seq_diff,
+    TCP_DELACK_MAX, TCP_INIT_CWND, TCP_INVALID_RATELIMIT, TCP_TIMEOUT_MIN, Seg, TcpSock, TcpState, after, before,
+    seq_add, seq_diff,
 )
 from pktpath.wire.ipv4 import IPPROTO_TCP
 from pktpath.wire.tcp import (
-    TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TcpHdr, TcpOptMss, TcpOptNop, TcpOptSack,
+    TCPHDR_ACK, TCPHDR_ECE, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TcpHdr, TcpOptMss, TcpOptNop, TcpOptSack,
     TcpOptSackPerm, TcpOptTimestamp, TcpOptWindow, encode_options,
 )
 
@@ -123,25 +124,33 @@ def tcp_select_window(tp: TcpSock) -> int:
     return min(window >> tp.rcv_wscale if tp.wscale_ok else window, MAX_WINDOW)
 
 
-def _flow(tp: TcpSock) -> bytes:
-    return Flowi4(tp.daddr, tp.saddr, tp.dport, tp.sport, IPPROTO_TCP).pack()
+def _flow(tp: TcpSock, tos: int = 0) -> bytes:
+    """The flowi4 IPv4 builds the header from; tos carries the ECN field (inet->tos)."""
+    return Flowi4(tp.daddr, tp.saddr, tp.dport, tp.sport, IPPROTO_TCP, tos=tos).pack()
 
 
 def _push_header(tcp, tp: TcpSock, skb, seq: int, flags: int, options: bytes, window: int, func: str,
-                 segs: int = 1) -> None:
+                 segs: int = 1, new_data: bool = False) -> None:
     """Push the TCP header onto skb and hand it to IPv4 (the engine flushes the list);
-    a GSO skb's checksum is left partial (CHECKSUM_PARTIAL) for GSO to finish per segment."""
+    a GSO skb's checksum is left partial (CHECKSUM_PARTIAL) for GSO to finish per segment.
+    Every segment but a SYN gets its ECN bits here (tcp_ecn_send): new_data, never sent
+    before, may go ECT."""
+    tos = 0
+    if not flags & TCPHDR_SYN:
+        ecn_flags, tos = ecn.tcp_ecn_send(tp, skb.len, new_data)
+        flags |= ecn_flags
     ack_seq = tp.rcv_nxt if flags & TCPHDR_ACK else 0
     header = TcpHdr(tp.sport, tp.dport, seq, ack_seq, 0, flags, window, 0, 0, options).to_bytes(
         skb.payload(), tp.saddr, tp.daddr, partial=skb.ip_summed == CHECKSUM_PARTIAL)
     s.skb_push_data(skb, header)
     s.skb_reset_transport_header(skb)
-    skb.cb = _flow(tp)
+    skb.cb = _flow(tp, tos)
     skb.sk = tp.sk
     skb.record(s.EXIT, L4, tcp.host, func)
     tcp.mib.inc(TCP, "OutSegs", segs)
     if flags & TCPHDR_ACK:  # this ACK is the one a delayed ACK was waiting for
         tp.ack_pending = tp.ack_now = False
+        tp.ack_pushed = 0
         tp.delack_at = 0.0
         if tp.quickack:
             tp.quickack -= 1
@@ -153,17 +162,22 @@ def tcp_transmit_skb(tcp, tp: TcpSock, seg: Seg) -> None:
     of several segments as a GSO skb (gso_size the MSS, gso_segs its pcount)."""
     flags = seg.flags | TCPHDR_ACK if tp.state != TcpState.SYN_SENT else seg.flags
     if seg.flags & TCPHDR_SYN:
+        if tp.state == TcpState.SYN_RECV:  # a simultaneous open's SYN-ACK
+            flags = ecn.tcp_ecn_send_synack(tp, flags)
         options = syn_options(tcp, tp, synack=tp.state == TcpState.SYN_RECV)
         window = min(initial_window(tp.rcvbuf, tp.advmss), MAX_WINDOW)  # a SYN's window is never scaled
         tp.rcv_wnd, tp.rcv_wup = window, tp.rcv_nxt
     else:
         options = established_options(tcp, tp)
         window = tcp_select_window(tp)
+        if seg.pcount > 1:  # PSH on every GSO packet (the clone's), so that GRO at the receiver flushes it
+            flags |= TCPHDR_PSH
     clone = s.skb_clone_for_xmit(seg.skb, L4, tcp.host, "__tcp_transmit_skb")
     if seg.pcount > 1:
         clone.gso_size, clone.gso_segs, clone.ip_summed = tp.mss_cache, seg.pcount, CHECKSUM_PARTIAL
     seg.sent_at = tcp.clock()
-    _push_header(tcp, tp, clone, seg.seq, flags, options, window, "__tcp_transmit_skb", seg.pcount)
+    _push_header(tcp, tp, clone, seg.seq, flags, options, window, "__tcp_transmit_skb", seg.pcount,
+                 new_data=not seg.retrans)
 
 
 def tcp_send_ack(tcp, tp: TcpSock) -> None:
@@ -176,8 +190,24 @@ def tcp_send_ack(tcp, tp: TcpSock) -> None:
                  "tcp_send_ack")
 
 
+def tcp_oow_rate_limited(tcp, tp: TcpSock, mib: str) -> bool:
+    """__tcp_oow_rate_limited(): one challenge or out-of-window ACK per socket within
+    tcp_invalid_ratelimit (RFC 5961 7), so that forged or looping segments cannot make it
+    send ACKs at their rate; a skipped one counts `mib`."""
+    now = tcp.clock()
+    if tp.last_oow_ack_time and 0 <= now - tp.last_oow_ack_time < TCP_INVALID_RATELIMIT:
+        tcp.mib.inc(TCPEXT, mib)
+        return True
+    tp.last_oow_ack_time = now
+    return False
+
+
 def tcp_send_challenge_ack(tcp, tp: TcpSock) -> None:
-    """tcp_send_challenge_ack() (RFC 5961): an ACK telling the sender where we are."""
+    """tcp_send_challenge_ack() (RFC 5961): an ACK telling the sender where we are, unless
+    one went within tcp_invalid_ratelimit (the per-netns tcp_challenge_ack_limit is
+    unlimited by default)."""
+    if tcp_oow_rate_limited(tcp, tp, "TCPACKSkippedChallenge"):
+        return
     tcp.mib.inc(TCPEXT, "TCPChallengeACK")
     tcp_send_ack(tcp, tp)
 
@@ -231,7 +261,8 @@ def tcp_send_synack(tcp, listener: TcpSock, req) -> None:
                  rcv_nxt=seq_add(req.irs, 1))
     skb = s.alloc_skb(MAX_TCP_HEADER, origin_host=tcp.host, sampled=False)
     s.skb_reserve(skb, MAX_TCP_HEADER)
-    _push_header(tcp, tp, skb, req.iss, TCPHDR_SYN | TCPHDR_ACK, syn_options(tcp, tp, synack=True),
+    flags = TCPHDR_SYN | TCPHDR_ACK | (TCPHDR_ECE if req.ecn_ok else 0)  # tcp_ecn_make_synack
+    _push_header(tcp, tp, skb, req.iss, flags, syn_options(tcp, tp, synack=True),
                  min(synack_window(listener.rcvbuf, listener.advmss, tp.tstamp_ok), MAX_WINDOW), "tcp_v4_send_synack")
 
 
@@ -252,7 +283,7 @@ def _new_seg(tcp, tp: TcpSock, flags: int) -> Seg:
 
 def tcp_connect(tcp, tp: TcpSock) -> None:
     """tcp_connect(): queue the SYN and send it."""
-    seg = _new_seg(tcp, tp, TCPHDR_SYN)
+    seg = _new_seg(tcp, tp, TCPHDR_SYN | ecn.tcp_ecn_send_syn(tcp, tp))
     tp.snd_una = tp.snd_nxt = tp.snd_sml = seg.seq
     tp.write_queue.append(seg)
     tcp_write_xmit(tcp, tp, force=True)
@@ -325,15 +356,15 @@ def tcp_write_xmit(tcp, tp: TcpSock, *, force: bool = False) -> None:
     the rest); arm the retransmission or the zero-window probe timer. force (a SYN, a
     probe) sends one segment past those checks."""
     tcp_xmit_retransmit_queue(tcp, tp)
-    tp.cwnd_limited = False
     mss = tp.mss_cache
+    sent = is_cwnd_limited = False
     while tp.write_queue:
         seg = tp.write_queue[0]
         limit = mss
         if not force:
             cwnd_quota = tp.cwnd - in_flight(tp)
             if cwnd_quota <= 0:
-                tp.cwnd_limited = True
+                is_cwnd_limited = True
                 break
             if not tcp_snd_wnd_test(tp, seg, mss) and not seg.flags & TCPHDR_SYN:
                 break
@@ -353,11 +384,28 @@ def tcp_write_xmit(tcp, tp: TcpSock, *, force: bool = False) -> None:
         if seg.len < seg.pcount * mss:  # tcp_minshall_update(): a small segment went out
             tp.snd_sml = seg.end_seq
         tcp_transmit_skb(tcp, tp, seg)
+        if tp.in_cwr:
+            tp.prr_out += seg.pcount
         if not tp.rto_at:
             tp.rto_at = tcp.clock() + tp.rto
         force = False
+        sent = True
         tcp_schedule_loss_probe(tcp, tp)
+    is_cwnd_limited = is_cwnd_limited or in_flight(tp) >= tp.cwnd
+    if sent or is_cwnd_limited:
+        tcp_cwnd_validate(tp, is_cwnd_limited)
     tcp_check_probe_timer(tcp, tp)
+
+
+def tcp_cwnd_validate(tp: TcpSock, is_cwnd_limited: bool) -> None:
+    """tcp_cwnd_validate(): remember, for the window now out, whether cwnd was what limited
+    the sender, and the most segments it had out, so that tcp_is_cwnd_limited lets cwnd
+    grow on the window's ACKs (in slow start, up to twice that many)."""
+    if (not before(tp.snd_una, tp.cwnd_usage_seq) or is_cwnd_limited
+            or (not tp.cwnd_limited and tp.packets_out > tp.max_packets_out)):
+        tp.cwnd_limited = is_cwnd_limited
+        tp.max_packets_out = tp.packets_out
+        tp.cwnd_usage_seq = tp.snd_nxt
 
 
 def tcp_schedule_loss_probe(tcp, tp: TcpSock) -> None:
@@ -390,6 +438,8 @@ def tcp_retransmit_skb(tcp, tp: TcpSock, seg: Seg, segs: int = 1) -> None:
     if seg.len > limit:
         tcp_fragment(tcp, tp, tp.rtx_queue, tp.rtx_queue.index(seg), limit)
     tp.adjust_pcount(seg, seg.set_tso_segs(tp.mss_cache))  # the MSS may have changed since
+    if seg.flags & TCPHDR_SYN:
+        ecn.tcp_ecn_clear_syn(tcp, seg)
     seg.retrans += 1
     seg.resent_in = tp.recovery
     if seg.lost:
@@ -412,6 +462,8 @@ def tcp_xmit_retransmit_queue(tcp, tp: TcpSock) -> None:
         seg = tp.rtx_queue[i]
         if seg.lost:
             tcp_retransmit_skb(tcp, tp, seg, cwnd_quota)
+            if tp.in_cwr:
+                tp.prr_out += seg.pcount
         i += 1
 
 

@@ -43,6 +43,7 @@ TCP_RTO_MAX = 120.0
 TCP_DELACK_MIN = 0.04       # the delayed-ACK timer
 TCP_DELACK_MAX = 0.2        # the longest a peer may delay its ACK
 TCP_TIMEOUT_MIN = 0.002     # two jiffies: the shortest timer
+TCP_INVALID_RATELIMIT = 0.5 # tcp_invalid_ratelimit: at most one challenge or out-of-window ACK per socket in it
 TCP_TIMEWAIT_LEN = 60.0     # 2 MSL; an engine may be given a shorter one
 TCP_INIT_CWND = 10          # segments (RFC 6928)
 TCP_MSS_DEFAULT = 536       # the peer's MSS when its SYN has none (RFC 9293)
@@ -116,6 +117,7 @@ class RequestSock:
     sack_ok: bool = False
     ts_recent: int = -1      # the peer's TSval; -1: no timestamps
     ts_off: int = 0          # our TSval's offset for this peer (tcp_rsk(req)->ts_off)
+    ecn_ok: bool = False     # the SYN asked for ECN and we agree (inet_rsk(req)->ecn_ok)
     retrans: int = 0
     expires: float = 0.0
     sent_at: float = 0.0     # the first SYN-ACK: its ACK gives the handshake's RTT
@@ -158,6 +160,7 @@ class TcpSock:
     tstamp_ok: bool = False
     ts_recent: int = 0                # the peer's last TSval, echoed in TSecr
     ts_off: int = 0                   # tsoffset: added to our TSval clock for this peer
+    ecn_flags: int = 0                # TCP_ECN_* (ecn.py): RFC 3168 ECN agreed, CWR owed, ECE owed, ECT seen
 
     # buffers: the socket layer holds the receive queue and the user's buffer sizes
     rcvbuf: int = TCP_RMEM_DEFAULT
@@ -193,13 +196,20 @@ class TcpSock:
     ssthresh: int = 0x7FFFFFFF        # TCP_INFINITE_SSTHRESH
     cwnd_cnt: int = 0
     ca: object = None                 # the congestion-control state (cong.py)
-    cwnd_limited: bool = False        # the last tcp_write_xmit stopped at cwnd with data waiting
+    cwnd_limited: bool = False        # cwnd was what held the sender back in this window (is_cwnd_limited)
+    max_packets_out: int = 0          # the most segments out in this window (tcp_cwnd_validate)
+    cwnd_usage_seq: int = 0           # snd_nxt when that window began
     dupacks: int = 0
     packets_out: int = 0              # segments on the retransmit queue (a GSO skb counts its pcount)
     lost_out: int = 0                 # of those, marked lost
     sacked_out: int = 0               # of those, SACKed by the peer
     high_seq: int = 0                 # snd_nxt when recovery began (NewReno's "recover")
     in_recovery: bool = False
+    in_cwr: bool = False              # TCP_CA_CWR: cwnd reduced for an ECN echo, until high_seq is acknowledged
+    prior_cwnd: int = 0               # PRR (RFC 6937): cwnd when the reduction began,
+    prr_delivered: int = 0            # segments delivered since,
+    prr_out: int = 0                  # and sent since
+    delivered_ce: int = 0             # segments the peer acknowledged with ECE (tcpi_delivered_ce)
     recovery: int = 0                 # counts recoveries: a segment resent in this one is not lost again
     rack_mstamp: float = 0.0          # RACK: when the most recently sent of the delivered segments went out
     min_rtt: float = 0.0              # the smallest RTT sample (RACK's reordering window is a quarter)
@@ -208,6 +218,12 @@ class TcpSock:
     ack_pending: bool = False
     ack_now: bool = False             # the pending ACK may not wait (ICSK_ACK_NOW): a duplicate, a FIN
     quickack: int = TCP_MAX_QUICKACKS
+    pingpong: bool = False            # interactive (the peer's FIN came): no quick ACKs (inet_csk_in_pingpong_mode)
+    rcv_mss: int = TCP_MSS_DEFAULT    # the peer's segment size as seen (icsk_ack.rcv_mss): "a full segment"
+    last_seg_size: int = 0            # the last short segment's size, header included (icsk_ack.last_seg_size)
+    ack_pushed: int = 0               # ICSK_ACK_PUSHED (1) / PUSHED2 (2): a read that empties the queue ACKs
+    ato: float = 0.0                  # the delayed-ACK timeout: 0 until data first arrives (icsk_ack.ato)
+    last_oow_ack_time: float = 0.0    # when the last challenge or out-of-window ACK went (0: never)
     probes_out: int = 0
 
     # timers: when each fires (0: not armed)

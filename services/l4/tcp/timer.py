@@ -4,16 +4,17 @@ each socket keeps its deadlines (0: not armed)."""
 
 import errno
 
-from pktpath.services.l4.tcp import output
+from pktpath.services.l4.tcp import ecn, output
 from pktpath.services.l4.tcp.sock import (
-    TCP_RTO_MAX, TCP_TIMEOUT_INIT, TcpSock, TcpState,
+    TCP_RTO_MAX, TCP_TIMEOUT_INIT, TcpSock, TcpState, after,
 )
 
 
 def tcp_retransmit_timer(tcp, tp: TcpSock, now: float) -> None:
     """tcp_retransmit_timer(): no ACK within the RTO. Give up after tcp_syn_retries
     (a SYN) or tcp_retries2; else enter loss (tcp_enter_loss: ssthresh from the
-    congestion control, cwnd 1, everything outstanding marked lost), resend the
+    congestion control, unless an ECN reduction under way set it, cwnd 1, everything
+    outstanding marked lost, CWR owed to an ECN peer, even for a SYN), resend the
     oldest, and back off: the RTO doubles up to 120 s."""
     tp.tlp_at = 0.0
     if not tp.rtx_queue:
@@ -26,8 +27,11 @@ def tcp_retransmit_timer(tcp, tp: TcpSock, now: float) -> None:
         tcp.done(tp, errno.ETIMEDOUT)
         return
     tcp.mib.inc(output.TCPEXT, "TCPTimeouts")
-    if tp.retransmits == 0 or not tp.lost_out:
+    reducing = tp.in_cwr and after(tp.high_seq, tp.snd_una)  # TCP_CA_CWR, high_seq not yet acknowledged
+    if (tp.retransmits == 0 or not tp.lost_out) and not reducing:
         tp.ssthresh = tp.ca.ssthresh(tp)
+    tp.in_cwr = False
+    ecn.tcp_ecn_queue_cwr(tp)
     tp.cwnd, tp.cwnd_cnt = 1, 0
     tp.ca.on_loss(tp)
     tp.in_recovery = False
