@@ -32,6 +32,7 @@ from pktpath.wire.header import wire_header
 from pktpath.wire.errors import ChecksumError, IntegrityError, SanityError, TruncatedError
 
 IPPROTO_ICMP = 1
+IPPROTO_IGMP = 2
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 
@@ -39,6 +40,23 @@ IP_CE = 0x8000  # "congestion", the reserved bit
 IP_DF = 0x4000
 IP_MF = 0x2000
 IP_OFFSET = 0x1FFF
+
+# Option types (include/uapi/linux/ip.h): the copied flag, class and number in one byte.
+IPOPT_COPY = 0x80
+IPOPT_END = 0
+IPOPT_NOOP = 1
+IPOPT_RR = 7
+IPOPT_TIMESTAMP = 68
+IPOPT_SEC = 130
+IPOPT_LSRR = 131
+IPOPT_CIPSO = 134
+IPOPT_SID = 136
+IPOPT_SSRR = 137
+IPOPT_RA = 148
+# IPOPT_TIMESTAMP flags (the low nibble of its fourth byte; the high one counts overflows)
+IPOPT_TS_TSONLY = 0
+IPOPT_TS_TSANDADDR = 1
+IPOPT_TS_PRESPEC = 3
 
 IPV4_MIN_HLEN = 20
 IPV4_MAX_OPTLEN = 40

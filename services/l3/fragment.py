@@ -6,7 +6,8 @@ fragments are queued by (saddr, daddr, id, protocol); a fragment wholly inside
 one already queued is a duplicate and only it is dropped (DUP_FRAG); any other
 overlap discards the whole datagram (RFC 5722's rule, which Linux applies to
 IPv4 since 4.19: overlaps are how the FragmentSmack and teardrop attacks
-work); a datagram that would exceed 65535 bytes is discarded; a queue
+work); a datagram that would exceed 65535 bytes is discarded (one ReasmFails,
+nothing counted per fragment: see IpDefrag._reasm); a queue
 still incomplete after ipfrag_time (30 s) expires, counting ReasmTimeout and
 sending ICMP time exceeded (fragment reassembly) if its first fragment came.
 Queued fragments are bounded by ipfrag_high_thresh (4 MB).
@@ -70,12 +71,16 @@ class IpDefrag:
         s.kfree_skb_reason(skb, reason, L3, self.host, func)
         self.mib.drop(reason)
 
-    def _kill(self, q: IpFragQueue, reason: int) -> None:
-        """inet_frag_kill + freeing the queue: every fragment it held is dropped."""
+    def _kill(self, q: IpFragQueue, reason: int, func: str = "inet_frag_kill", *, counted: bool = True) -> None:
+        """inet_frag_kill + freeing the queue: every fragment it held is dropped, each
+        counted under `reason` unless not `counted` (the kernel consumed it)."""
         self._queues.pop(q.key, None)
         for skb in q.skbs:
             self.mem -= skb.end
-            self._drop(skb, reason, "inet_frag_kill")
+            if counted:
+                self._drop(skb, reason, func)
+            else:
+                s.kfree_skb_reason(skb, reason, L3, self.host, func)
         q.skbs.clear()
 
     def defrag(self, skb, iph: IpHdr):
@@ -141,12 +146,19 @@ class IpDefrag:
         return None
 
     def _reasm(self, q: IpFragQueue):
-        """ip_frag_reasm(): the datagram is whole; the first fragment's skb carries it on."""
+        """ip_frag_reasm(): the datagram is whole; the first fragment's skb carries it on.
+
+        A datagram longer than 65535 bytes (out_oversize) counts one ReasmFails and
+        nothing else, as on Linux 6.18: the kernel kills the queue without INET_FRAG_DROP,
+        so inet_frag_destroy frees every fragment as SKB_CONSUMED, which no drop counter
+        or dropwatch sees. pktpath still ends each fragment's record with a DROP naming
+        why (PKT_TOO_BIG, the kernel's reason for a packet over a size limit, since it has
+        none of its own here), but counts none of them under Drops."""
         head, iph = q.first, q.first_iph
         ihl = iph.header_len
         if ihl + q.len > IP_MAX_PACKET:  # out_oversize
             self.mib.inc("Ip", "ReasmFails")
-            self._kill(q, pb.SKB_DROP_REASON_PKT_TOO_BIG)
+            self._kill(q, pb.SKB_DROP_REASON_PKT_TOO_BIG, "ip_frag_reasm", counted=False)
             return None
         self._queues.pop(q.key, None)
         self.mem -= sum(skb.end for skb in q.skbs)

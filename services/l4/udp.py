@@ -112,7 +112,9 @@ class Datagram:
             return pb.SKB_DROP_REASON_PKT_TOO_SMALL
         s.skb_trim(skb, uh.len)
         s.skb_pull(skb, UDP_HLEN)  # udp_csum_pull_header(): the socket sees the payload
-        if skb.pkt_type in (pb.PACKET_BROADCAST, pb.PACKET_MULTICAST) or daddr == 0xFFFFFFFF:
+        if daddr not in self.udp.local_addrs:
+            # the route's RTCF_BROADCAST | RTCF_MULTICAST, as __udp4_lib_rcv decides: L3 delivered it here
+            # yet it is not to one of our addresses. A link-layer broadcast to our own address is unicast.
             return self._mcast_deliver(skb, saddr, daddr, uh, up)
         entry = self.udp.lookup(saddr, uh.source, daddr, uh.dest)
         if entry is None:
@@ -129,9 +131,11 @@ class Datagram:
         """__udp4_lib_mcast_deliver(): a clone for each socket on the port but the last."""
         entries = self.udp.lookup_all(saddr, uh.source, daddr, uh.dest)
         if not entries:
-            self.mib.inc(UDP, "IgnoredMulti")  # no NoPorts and no ICMP about a broadcast
-            self.drop(skb, pb.SKB_DROP_REASON_NO_SOCKET, "__udp4_lib_mcast_deliver")
-            return pb.SKB_DROP_REASON_NO_SOCKET
+            # no NoPorts and no ICMP about a broadcast; Linux 6.18 frees it without a reason (consume
+            # is not called: kfree_skb, NOT_SPECIFIED, as measured with the skb:kfree_skb tracepoint)
+            self.mib.inc(UDP, "IgnoredMulti")
+            self.drop(skb, pb.SKB_DROP_REASON_NOT_SPECIFIED, "__udp4_lib_mcast_deliver")
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
         for entry in entries[:-1]:
             clone = s.skb_clone(skb, L4, self.host, "__udp4_lib_mcast_deliver")
             clone.sk = entry.sk

@@ -164,7 +164,26 @@ def test_datagram_over_65535_bytes_is_discarded():
     assert d.defrag(*frag(32768, half, mf=False)) is None   # 20 + 65536 bytes
     assert len(d) == 0 and d.mem == 0
     assert mib.get("Ip", "ReasmFails") == 1 and mib.get("Ip", "ReasmOKs") == 0
-    assert drops(mib, pb.SKB_DROP_REASON_PKT_TOO_BIG) == 2
+
+
+def test_an_oversized_datagram_counts_one_reasmfails_and_names_each_fragment_pkt_too_big():
+    """Linux 6.18, 45 fragments of a 65540-byte datagram: ReasmReqds 45, ReasmFails 1 and
+    no drop (inet_frag_destroy consumes them). pktpath counts the same; each fragment's
+    record still ends with a DROP naming PKT_TOO_BIG, in ip_frag_reasm."""
+    mib = Mib()
+    d = IpDefrag("B", mib)
+    payload = bytes(65520)
+    skbs = []
+    for off, chunk, mf in pieces(payload):
+        skb, iph = frag(off, chunk, mf=mf)
+        skbs.append(skb)
+        assert d.defrag(skb, iph) is None
+    assert len(skbs) == 45 and len(d) == 0 and d.mem == 0
+    assert mib.snapshot() == {"Ip": {"ReasmReqds": 45, "ReasmFails": 1}}
+    for skb in skbs:
+        (drop,) = [e for e in skb.events if e[0] == s.DROP]
+        assert (drop[3], drop[6]) == ("ip_frag_reasm", pb.SKB_DROP_REASON_PKT_TOO_BIG)
+        assert skb.events[-1][0] == s.FREE and skb.shinfo.dataref == 0
 
 
 def test_largest_legal_datagram_reassembles():

@@ -32,6 +32,7 @@ class Stack:
 
     def __init__(self, name: str, ifaces, *, forwarding: bool = False, routes=(), rules=()) -> None:
         self.clock = Clock(5000.0)
+        self.wall = Clock(1_700_000_000.25)  # the time of day: 22:13:20.250 UTC
         self.mib = Mib()
         self.fib = Fib()
         for dev, addr, plen, _ in ifaces:
@@ -45,7 +46,7 @@ class Stack:
                        to_l2=lambda skbs: self.l2.extend(skbs) or True,
                        to_l4=lambda kind, items: self.l4.extend((kind, i) for i in items) or True,
                        mib=self.mib, netfilter=self.nf, defrag=self.defrag,
-                       ratelimit=IcmpRateLimit(clock=self.clock), clock=self.clock)
+                       ratelimit=IcmpRateLimit(clock=self.clock), clock=self.clock, wallclock=self.wall)
         # Ipv4 drops an empty injected IpDefrag (see test_injected_defrag_is_used): put it back.
         self.ip.defrag = self.defrag
 
@@ -244,12 +245,42 @@ def test_non_forwarding_host_drops_what_is_not_for_it_silently():
     assert h.l2 == [] and h.l4 == []
 
 
-@pytest.mark.parametrize("source", ["127.0.0.1", "0.0.0.0", "224.0.0.5", "255.255.255.255"])
-def test_martian_source_is_dropped(source):
+@pytest.mark.parametrize("source, reason", [
+    ("0.0.0.0", pb.SKB_DROP_REASON_IP_INVALID_SOURCE), ("224.0.0.5", pb.SKB_DROP_REASON_IP_INVALID_SOURCE),
+    ("255.255.255.255", pb.SKB_DROP_REASON_IP_INVALID_SOURCE),
+    ("127.0.0.1", pb.SKB_DROP_REASON_IP_LOCALNET), ("127.1.2.3", pb.SKB_DROP_REASON_IP_LOCALNET),
+])
+def test_martian_source_is_dropped(source, reason):
+    """ip_route_input_slow's martian sources, with Linux 6.18's reasons: a loopback source
+    from the wire is IP_LOCALNET (route_localnet 0), the others IP_INVALID_SOURCE."""
     h = host_a()
-    assert h.ip.ip_rcv(rx(packet(ip(source), A))) == pb.SKB_DROP_REASON_IP_INVALID_SOURCE
-    assert h.mib.get("RtCache", "in_martian_src") == 1
+    assert h.ip.ip_rcv(rx(packet(ip(source), A))) == reason
+    assert h.mib.get("RtCache", "in_martian_src") == 1 and h.drops(reason) == 1
+    assert h.mib.get("Ip", "InReceives") == 1 and h.mib.get("Ip", "InDelivers") == 0
     assert h.l2 == [] and h.l4 == []
+
+
+@pytest.mark.parametrize("daddr, reason", [("0.0.0.0", pb.SKB_DROP_REASON_IP_INVALID_DEST),
+                                           ("127.0.0.1", pb.SKB_DROP_REASON_IP_LOCALNET)])
+def test_martian_destination_is_dropped(daddr, reason):
+    h = host_a()
+    assert h.ip.ip_rcv(rx(packet(PEER, ip(daddr)))) == reason
+    assert h.mib.get("RtCache", "in_martian_dst") == 1 and h.mib.get("Ip", "InAddrErrors") == 0
+    assert h.l2 == [] and h.l4 == []
+
+
+def test_a_source_in_0_slash_8_other_than_0_0_0_0_is_accepted():
+    """Since Linux 5.3 only 0.0.0.0 is the zero net (ipv4_is_zeronet)."""
+    h = host_a()
+    assert h.ip.ip_rcv(rx(packet(ip("0.1.2.3"), A))) == 0
+    assert [kind for kind, _ in h.l4] == ["udp"]
+
+
+def test_zero_source_to_the_limited_broadcast_is_accepted():
+    """A DHCP client's DISCOVER: 0.0.0.0 → 255.255.255.255 (ip_route_input_slow's brd_input)."""
+    h = host_a()
+    assert h.ip.ip_rcv(rx(packet(0, ip("255.255.255.255")), pkt_type=pb.PACKET_BROADCAST)) == 0
+    assert [kind for kind, _ in h.l4] == ["udp"]
 
 
 def test_own_address_as_source_is_dropped():
@@ -450,9 +481,11 @@ def test_a_tcp_gso_packet_goes_to_l2_whole_with_df_and_an_id_per_segment():
     s.skb_reserve(gso, s.MAX_HEADER)
     s.skb_put_data(gso, TcpHdr(40000, 80, 1, 1, 0, TCPHDR_ACK, 512, options=bytes(12)).to_bytes(data, A, PEER,
                                                                                                 partial=True) + data)
-    gso.gso_size, gso.gso_segs = 1448, 10
+    gso.gso_size, gso.gso_segs, gso.sk = 1448, 10, 7
     gso.cb = Flowi4(PEER, 0, 80, 40000, IPPROTO_TCP).pack()
-    assert h.ip.ip_queue_xmit([gso, l4_skb(PEER, proto=IPPROTO_TCP)]) == (2, 0, 0)
+    after = l4_skb(PEER, dport=80, proto=IPPROTO_TCP)
+    after.sk = 7  # the same connected socket
+    assert h.ip.ip_queue_xmit([gso, after]) == (2, 0, 0)
     first, after = h.l2
     iph = IpHdr.from_bytes(first.payload())
     assert first.gso_size == 1448 and iph.tot_len == 20 + 32 + len(data) and iph.df
