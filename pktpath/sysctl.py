@@ -95,10 +95,6 @@ class Knob:
             return self.linux
         return self.behaves_as
 
-    def unmodelled_reached(self, value) -> str:
-        """What pktpath says when the mechanism's moment comes with `value` set."""
-        return f"{self.name} = {self.format(value)} met {self.moment}: pktpath has {self.why}"
-
     def takes(self, value) -> bool:
         """A value of a mechanism pktpath lacks that it takes, counting when it is reached."""
         return value in self.engaged
@@ -142,12 +138,20 @@ KNOBS = _knobs(
     # tcp_ecn_fallback: a retransmitted SYN asks no more (RFC 3168 6.1.1.1)
     Knob("net.ipv4.tcp_ecn", 2, _ints(1, 0, 2)),
     Knob("net.ipv4.tcp_ecn_fallback", 1, BOOL),
+    # tcp_tso_should_defer: wait for an ACK rather than send less than 1/divisor of the window
+    # (0: less than 3 MSS); a u8 (proc_dou8vec_minmax)
+    Knob("net.ipv4.tcp_tso_win_divisor", 3, _ints(1, 0, 255)),
     # What pktpath's TCP does not have: the value it behaves as, and those it takes though
-    Knob("net.ipv4.tcp_frto", 2, _ints(1, 0, 2), behaves_as=0, why="no F-RTO (RFC 5682)"),
-    Knob("net.ipv4.tcp_dsack", 1, BOOL, behaves_as=0, why="no D-SACK blocks sent"),
+    Knob("net.ipv4.tcp_frto", 2, _ints(1, 0, 2), behaves_as=0, why="no F-RTO (RFC 5682)",
+         engaged=frozenset({1, 2}), moment="an ACK after an RTO, where F-RTO decides whether it was spurious"),
+    Knob("net.ipv4.tcp_dsack", 1, BOOL, behaves_as=0, why="no D-SACK (RFC 2883)",
+         engaged=frozenset({1}), moment="a D-SACK block"),
     Knob("net.ipv4.tcp_slow_start_after_idle", 1, BOOL, behaves_as=0, why="no cwnd restart after idle"),
-    Knob("net.ipv4.tcp_fastopen", 1, _ints(1), behaves_as=0, why="no TCP Fast Open"),
-    Knob("net.ipv4.tcp_syncookies", 1, _ints(1, 0, 2), behaves_as=0, why="no SYN cookies"),
+    Knob("net.ipv4.tcp_fastopen", 1, _ints(1), behaves_as=0, why="no TCP Fast Open (RFC 7413)", engaged=_ALL,
+         moment="a call or a SYN that asks for Fast Open"),
+    Knob("net.ipv4.tcp_fastopen_key", "00000000-00000000-00000000-00000000", _fastopen_key),
+    Knob("net.ipv4.tcp_syncookies", 1, _ints(1, 0, 2), behaves_as=0, why="no SYN cookies",
+         engaged=frozenset({1}), moment="a full SYN queue, where a SYN cookie answers"),
     Knob("net.ipv4.tcp_recovery", 1, _ints(1), behaves_as=1, why="RACK always on"),
     Knob("net.ipv4.tcp_syn_linear_timeouts", 4, _ints(1, 0, 20), behaves_as=0,
          why="a SYN's retries back off from the first, as before Linux 6.18"),
@@ -156,12 +160,29 @@ KNOBS = _knobs(
     Knob("net.ipv4.tcp_reordering", 3, _ints(1, 1), behaves_as=3, why="the initial reordering degree is fixed"),
     Knob("net.ipv4.tcp_notsent_lowat", 2**32 - 1, _ints(1, 0, 2**32 - 1), behaves_as=2**32 - 1,
          why="no not-sent low-water mark"),
-    # Knobs Linux itself ignores here: no FACK since 4.15; the pacing ratios matter only with
-    # pacing (fq, BBR), which pktpath has not: any value, as Linux takes any
+    # FACK: gone from Linux since 4.15, any value taken as Linux takes any; the pacing ratios
+    # size TSO packets (tcp_tso_autosize) through the pacing rate, as in Linux
     Knob("net.ipv4.tcp_fack", 0, BOOL),
     Knob("net.ipv4.tcp_pacing_ss_ratio", 200, _ints(1, 0, 1000)),
     Knob("net.ipv4.tcp_pacing_ca_ratio", 120, _ints(1, 0, 1000)),
 )
+
+
+# Moments of a mechanism pktpath lacks that no knob turns on (Linux acts on them always)
+MOMENTS = {
+    "dsack_received": "a D-SACK block arrived, on which Linux may undo a recovery (tcp_try_undo_dsack) and "
+                      "widens RACK's reordering window (tcp_rack_update_reo_wnd): pktpath does neither",
+}
+
+
+def unmodelled_reason(key: str) -> str:
+    """Why what followed a moment counted as `Unmodelled <key>` is not Linux's behaviour."""
+    k = KNOBS.get(f"net.ipv4.{key}")
+    if k is not None and k.moment:
+        return f"{k.name} on met {k.moment}: pktpath has {k.why}"
+    if key.startswith("sockopt "):
+        return f"{key.removeprefix('sockopt ')}: a socket option Linux has and pktpath has not"
+    return MOMENTS.get(key, f"{key}: a mechanism pktpath lacks")
 
 
 def knob(name: str) -> Knob:

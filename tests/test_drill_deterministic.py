@@ -9,9 +9,10 @@ import sys
 import pytest
 
 from drillkit import SCRIPTS, wrong_script
-from pktpath.drill.local import LocalHost
+from pktpath.drill.local import LocalHost, Sim
 from pktpath.drill.parser import parse_file
 from pktpath.drill.runner import Runner
+from pktpath.sysctl import unmodelled_reason
 
 PROJECT_SCRIPTS = sorted(SCRIPTS.glob("*.pkt"))
 
@@ -48,3 +49,26 @@ def test_a_wrong_script_fails_at_its_line_with_packetdrills_words_and_no_root(tm
     assert lines[0] == f"{wrong}:7: error handling packet: bad value outbound TCP option 3"
     assert lines[1] == "script packet:  0.000000 S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 7>"
     assert lines[2] == "actual packet:  0.000000 S. 0:0(0) ack 1 win 65535 <mss 1460,nop,nop,sackOK,nop,wscale 8>"
+
+
+def test_a_script_that_meets_a_mechanism_pktpath_lacks_is_unsupported_there_never_passed():
+    """tests/drill/unmodelled/ (each proven against the kernel too): an RTO the late ACK shows
+    spurious is F-RTO's moment, with tcp_frto at Linux's 2; pktpath counts it and says so."""
+    host = LocalHost()
+    outcome = Runner(parse_file(str(SCRIPTS / "unmodelled" / "frto-spurious-rto.pkt")), host).run()
+    assert (outcome.status, outcome.message) == ("unsupported", unmodelled_reason("tcp_frto"))
+    assert host.unmodelled() == {"tcp_frto": 1}
+
+
+def test_time_moves_past_a_timer_whose_deadline_falls_between_two_nanoseconds():
+    """0.20400000000000001 s is after 204000000 ns: the timer fires at the next one, never spins."""
+    sim, fired, due = Sim(), [], 0.20400000000000001
+
+    def run_timers() -> float:
+        if sim.clock() >= due and not fired:
+            fired.append(sim.now_ns)
+        return 0.0 if fired else due
+
+    sim.timers.append(run_timers)
+    sim.advance_to(300_000_000)
+    assert fired == [204_000_001] and sim.now_ns == 300_000_000

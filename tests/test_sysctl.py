@@ -3,7 +3,7 @@ mechanism pktpath lacks refused, never taken silently."""
 
 import pytest
 
-from pktpath.sysctl import KNOBS, Sysctls, SysctlError, knob
+from pktpath.sysctl import KNOBS, SysctlError, Sysctls, knob, unmodelled_reason
 
 
 def test_the_knobs_start_at_linuxs_defaults_and_print_as_proc_sys_does():
@@ -36,8 +36,23 @@ def test_a_mechanism_pktpath_lacks_takes_only_the_value_it_behaves_as():
         l4.set("net.ipv4.tcp_notsent_lowat", "16384")
     assert err.value.errno_name == "EOPNOTSUPP"
     assert l4.set("net.ipv4.tcp_early_retrans", "4") == "4"  # TLP either way since RACK
-    assert knob("net.ipv4.tcp_frto").linux == 2 and knob("net.ipv4.tcp_frto").default == 0
+    assert knob("net.ipv4.tcp_slow_start_after_idle").linux == 1
+    assert knob("net.ipv4.tcp_slow_start_after_idle").default == 0  # what pktpath behaves as
     assert all(k.name.startswith("net.ipv4.tcp_") for k in KNOBS.values())
+
+
+def test_a_mechanism_whose_moment_pktpath_can_tell_takes_linuxs_values_and_names_that_moment():
+    l4 = Sysctls("l4")
+    assert (l4.tcp_frto, l4.tcp_syncookies, l4.tcp_dsack) == (2, 1, 1)  # Linux's defaults, taken
+    assert l4.set("net.ipv4.tcp_fastopen", "0x70403") == str(0x70403)  # as proc_dointvec reads hex
+    assert l4.set("net.ipv4.tcp_fastopen_key", "a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4").startswith("a1a1a1a1-")
+    with pytest.raises(SysctlError, match=r"tcp_syncookies = 2 is not modelled: pktpath behaves as 0 "
+                                          r"\(no SYN cookies\)"):
+        l4.set("net.ipv4.tcp_syncookies", "2")  # cookies for every SYN: not a moment, always
+    assert unmodelled_reason("tcp_frto") == (
+        "net.ipv4.tcp_frto on met an ACK after an RTO, where F-RTO decides whether it was spurious: "
+        "pktpath has no F-RTO (RFC 5682)")
+    assert unmodelled_reason("dsack_received").startswith("a D-SACK block arrived")
 
 
 def test_tcp_ecn_is_modelled_with_linuxs_default_and_range():

@@ -15,6 +15,7 @@ import os
 import socket
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 from pktpath.drill.netns import Sniffer, in_netns, ip, ipv4_netns
@@ -26,6 +27,7 @@ from pktpath.wire.addr import ip_from_str
 LOCAL_IP, REMOTE_IP, GATEWAY_IP = "192.168.0.1", "192.0.2.1", "192.168.0.2"
 HOST_MAC, GATEWAY_MAC = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
 ETH_P_ALL, ETH_P_IP, ETH_P_ARP = 0x0003, 0x0800, 0x0806
+IPPROTO_TCP = 6
 HOST = "L"
 
 TOPOLOGY = """# pktpath drill's host: as packetdrill's, behind a gateway the runner plays
@@ -85,6 +87,10 @@ class PktpathCalls:
         self.shell.run(text, cwd)  # Unsupported for what a pktpath host cannot do
         return subprocess.CompletedProcess(text, 0, "", "")
 
+    def unmodelled(self) -> dict[str, int]:
+        """The host's `Unmodelled` counters (L4's and the socket layer's, summed)."""
+        return self.view.counters().get("Unmodelled", {})
+
     def reset(self) -> None:
         """Every sysctl back to the host's default, as a fresh namespace starts."""
         from pktpath.sysctl import KNOBS
@@ -94,7 +100,10 @@ class PktpathCalls:
 
 
 class LiveHost(PktpathCalls, RealTime):
+    SETTLE_S = 0.1  # the longest a TCP_INFO read waits for L4 to take the segments written before it
+
     def __init__(self, workdir: str, base_port: int | None = None, *, log_dir: str | None = None) -> None:
+        self._segments_base = self._segments_in = 0
         from pktpath.supervisor import Supervisor, free_layout
         from pktpath.topology import load
 
@@ -147,6 +156,27 @@ class LiveHost(PktpathCalls, RealTime):
 
     def inject(self, packet: bytes) -> None:
         self.raw.send(HOST_MAC + GATEWAY_MAC + struct.pack("!H", ETH_P_IP) + packet)
+        if packet[9] == IPPROTO_TCP:
+            self._segments_in += 1
+
+    def reset(self) -> None:
+        super().reset()
+        self._segments_base, self._segments_in = self._tcp_in_segs(), 0  # what this script writes
+
+    def _tcp_in_segs(self) -> int:
+        from google.protobuf import empty_pb2
+
+        reply = self.view.stub["l4"].GetCounters(empty_pb2.Empty(), timeout=5)
+        return next((g.values.get("InSegs", 0) for g in reply.groups if g.name == "Tcp"), 0)
+
+    def tcp_info(self, sock) -> bytes:
+        """TCP_INFO once L4 has taken every TCP segment the script wrote to the wire (Tcp
+        InSegs): the kernel takes a segment before the write to its TUN device returns, a live
+        host a few hops later, and `%{ }%` after an inbound packet must see it taken."""
+        deadline = time.monotonic() + self.SETTLE_S
+        while self._tcp_in_segs() < self._segments_base + self._segments_in and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return super().tcp_info(sock)
 
     def sniff(self, timeout: float) -> tuple[int, bytes] | None:
         return self.sniffer.next(timeout)

@@ -92,7 +92,7 @@ class Sim:
         for run_timers in self.timers:
             d = run_timers()
             if d:
-                deadlines.append(math.ceil(d * 1e9))
+                deadlines.append(_ns_at_or_after(d))
         self.drain()
         with self._state:
             for park in self._parked.values():
@@ -110,7 +110,7 @@ class Sim:
             nxt = self._due()
             if nxt is None or nxt > t_ns:
                 break
-            self.now_ns = max(self.now_ns, nxt)
+            self.now_ns = max(self.now_ns + 1, nxt)  # a timer due now has run: time moves on
         if t_ns > self.now_ns:
             self.now_ns = t_ns
             self._due()
@@ -150,7 +150,7 @@ class Sim:
             self._until_asleep_or_done(thread)
             if not thread.is_alive():
                 break
-            self.now_ns = end if nxt is None or nxt > end else max(self.now_ns, nxt)
+            self.now_ns = end if nxt is None or nxt > end else max(self.now_ns + 1, nxt)
         self._due()
         self._until_asleep_or_done(thread)
 
@@ -218,6 +218,15 @@ class Sim:
         with self._state:
             del self._parked[me]
             self._state.notify_all()
+
+
+def _ns_at_or_after(seconds: float) -> int:
+    """The first whole nanosecond at which a timer armed for `seconds` is due (a float's
+    product can round below it: 0.20400000000000001 s is not due at 204000000 ns)."""
+    ns = math.ceil(seconds * 1e9)
+    while ns / 1e9 < seconds:
+        ns += 1
+    return ns
 
 
 class Park:
@@ -381,6 +390,13 @@ class LocalHost(PktpathCalls):
 
     def wait_blocked(self, thread: threading.Thread) -> None:
         self.sim.wait_call(thread)
+
+    def unmodelled(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for mib in (self.l4.mib, self.socket_layer.mib):
+            for k, n in mib.snapshot().get("Unmodelled", {}).items():
+                out[k] = out.get(k, 0) + n
+        return out
 
     # -- the wire -------------------------------------------------------------------------
     def inject(self, packet: bytes) -> None:

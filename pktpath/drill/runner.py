@@ -22,6 +22,7 @@ from pktpath.drill.script import (
     ABSOLUTE_RANGE, ANY, RELATIVE, RELATIVE_RANGE, Code, Command, Event, Packet, Script, Syscall,
 )
 from pktpath.drill.syscalls import Calls, SyscallError
+from pktpath.sysctl import unmodelled_reason
 from pktpath.wire.tcp_info import CONSTANTS, unpack
 
 TOLERANCE_USECS = 4000        # --tolerance_usecs
@@ -92,15 +93,21 @@ class Runner:
     def run(self) -> Outcome:
         switch = sys.getswitchinterval()
         sys.setswitchinterval(0.0002)  # the sniffer's and the call's threads get the GIL in 0.2 ms, not 5
+        unmodelled = self.host.unmodelled()
         try:
-            self._init()
-            self.start_ns = self.host.monotonic_ns()
-            self._events()
-            self._await_blocking(final=True)
-            self._code()
-            return Outcome("pass")
-        except _Failed as exc:
-            return Outcome("fail", str(exc))
+            try:
+                self._init()
+                self.start_ns = self.host.monotonic_ns()
+                self._events()
+                self._await_blocking(final=True)
+                self._code()
+                outcome = Outcome("pass")
+            except _Failed as exc:
+                outcome = Outcome("fail", str(exc))
+            reached = _reached(unmodelled, self.host.unmodelled())
+            if reached:  # what the stack did after that moment is not Linux's, whatever the comparison said
+                return Outcome("unsupported", "; ".join(unmodelled_reason(k) for k in reached))
+            return outcome
         except Unsupported as exc:
             return Outcome("unsupported", str(exc))
         finally:
@@ -310,6 +317,11 @@ class Runner:
 _WHAT = {Command: "command", Code: "data collection for code"}
 
 
+def _reached(before: dict[str, int], after: dict[str, int]) -> list[str]:
+    """The moments of a mechanism pktpath lacks met in between (Unmodelled counters)."""
+    return sorted(k for k, n in after.items() if n > before.get(k, 0))
+
+
 def _inbound(event: Event) -> bool:
     return isinstance(event.action, Packet) and event.action.direction == "<"
 
@@ -335,6 +347,11 @@ class RealTime:
     @staticmethod
     def wait_blocked(thread: threading.Thread) -> None:
         _wait_blocked(thread)
+
+    @staticmethod
+    def unmodelled() -> dict[str, int]:
+        """The moments of mechanisms the stack lacks it has met (the kernel lacks none)."""
+        return {}
 
 
 def _wait_blocked(thread: threading.Thread) -> None:

@@ -19,7 +19,7 @@ from pktpath.services.l4.layer import L4
 from pktpath.services.l4.tcp.sock import SS_NAMES, TcpState
 from pktpath.wire.addr import ip_to_str
 
-TCP_TIMER_TICK_S = 0.02  # the longest the timer thread sleeps; TCP's shortest timer is 40 ms
+TCP_TIMER_TICK_S = 0.02  # the longest the timer thread sleeps; woken sooner when TCP arms a timer
 
 
 class L4Servicer(L4, l4_pb2_grpc.L4Servicer):
@@ -29,6 +29,8 @@ class L4Servicer(L4, l4_pb2_grpc.L4Servicer):
         l3 = ErrnoStub(l3_pb2_grpc.L3Stub(self._channel))  # the send path's synchronous calls
         super().__init__(ctx.host, ctx.topology.host(ctx.host), ctx.hop, l3)
         self._stop = threading.Event()
+        self._timers_changed = threading.Event()  # a timer armed may be due before the thread's wake-up
+        self.tcp.timers_changed = self._timers_changed.set
         self._session_lock = threading.Lock()
         self._session: object | None = None  # the socket layer's session, while one is open
         threading.Thread(target=self._tcp_timers, name="tcp-timers", daemon=True).start()
@@ -36,8 +38,9 @@ class L4Servicer(L4, l4_pb2_grpc.L4Servicer):
     def _tcp_timers(self) -> None:
         while not self._stop.is_set():
             deadline = self.tcp.run_timers()
+            self._timers_changed.clear()  # after: running them arms timers too (a wake lost here waits a tick)
             wait = TCP_TIMER_TICK_S if not deadline else deadline - time.monotonic()
-            self._stop.wait(min(max(wait, 0.001), TCP_TIMER_TICK_S))
+            self._timers_changed.wait(min(max(wait, 0.0005), TCP_TIMER_TICK_S))
 
     # the socket layer's synchronous calls: a SockError ends the call with its errno
     UdpSendmsg = errno_status(L4.UdpSendmsg)
@@ -109,6 +112,7 @@ class L4Servicer(L4, l4_pb2_grpc.L4Servicer):
 
     def close(self) -> None:
         self._stop.set()
+        self._timers_changed.set()
         super().close()
         self._channel.close()
 

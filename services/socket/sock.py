@@ -54,7 +54,28 @@ SO_REUSEADDR, SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_KEEPALIVE, SO_REUSEPOR
 _FLAGS = {SO_REUSEADDR: "reuseaddr", SO_REUSEPORT: "reuseport", SO_KEEPALIVE: "keepalive"}
 IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
 TCP_NODELAY = 1
-MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITFORONE = 0x2, 0x20, 0x40, 0x10000
+MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITFORONE, MSG_FASTOPEN = 0x2, 0x20, 0x40, 0x10000, 0x20000000
+# TCP_FASTOPEN, TCP_FASTOPEN_CONNECT, TCP_FASTOPEN_KEY, TCP_FASTOPEN_NO_COOKIE (include/uapi/linux/tcp.h)
+TCP_FASTOPEN_OPTIONS = frozenset({23, 30, 33, 34})
+# Options Linux has that pktpath's sockets have not (include/uapi/asm-generic/socket.h, linux/tcp.h, linux/in.h)
+LINUX_OPTIONS = {
+    **{(SOL_SOCKET, n): name for n, name in ((6, "SO_BROADCAST"), (10, "SO_OOBINLINE"),
+                                              (13, "SO_LINGER"), (16, "SO_PASSCRED"), (18, "SO_RCVLOWAT"),
+                                              (20, "SO_RCVTIMEO"), (21, "SO_SNDTIMEO"), (25, "SO_BINDTODEVICE"),
+                                              (29, "SO_TIMESTAMP"), (36, "SO_MARK"), (37, "SO_TIMESTAMPING"),
+                                              (42, "SO_BUSY_POLL"), (47, "SO_MAX_PACING_RATE"),
+                                              (60, "SO_ZEROCOPY"), (61, "SO_TXTIME"))},
+    **{(IPPROTO_TCP, n): name for n, name in ((2, "TCP_MAXSEG"), (3, "TCP_CORK"), (4, "TCP_KEEPIDLE"),
+                                               (5, "TCP_KEEPINTVL"), (6, "TCP_KEEPCNT"), (7, "TCP_SYNCNT"),
+                                               (8, "TCP_LINGER2"), (9, "TCP_DEFER_ACCEPT"),
+                                               (10, "TCP_WINDOW_CLAMP"), (12, "TCP_QUICKACK"),
+                                               (13, "TCP_CONGESTION"), (14, "TCP_MD5SIG"),
+                                               (18, "TCP_USER_TIMEOUT"), (25, "TCP_NOTSENT_LOWAT"),
+                                               (31, "TCP_ZEROCOPY_RECEIVE"), (36, "TCP_INQ"),
+                                               (37, "TCP_TX_DELAY"))},
+    **{(IPPROTO_IP, n): name for n, name in ((1, "IP_TOS"), (4, "IP_OPTIONS"), (8, "IP_RECVTOS"),
+                                              (11, "IP_RECVTTL"), (14, "IP_MTU"), (15, "IP_FREEBIND"))},
+}
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
 RCV_SHUTDOWN, SEND_SHUTDOWN = 1, 2
 
@@ -369,7 +390,16 @@ class SocketLayer:
         elif level == SOL_SOCKET and optname in _FLAGS:
             setattr(sock, _FLAGS[optname], bool(value))
         else:
+            self._lacks(level, optname)
             raise SockError(errno.ENOPROTOOPT, f"level {level} option {optname}")
+
+    def _lacks(self, level: int, optname: int) -> None:
+        """An option Linux has and pktpath has not: counted (Unmodelled), so that what follows is
+        not taken for Linux's behaviour (a drill script is unsupported there)."""
+        if level == IPPROTO_TCP and optname in TCP_FASTOPEN_OPTIONS:
+            self.mib.inc("Unmodelled", "tcp_fastopen")
+        elif (level, optname) in LINUX_OPTIONS:
+            self.mib.inc("Unmodelled", f"sockopt {LINUX_OPTIONS[level, optname]}")
 
     def getsockopt(self, sock: Sock, level: int, optname: int) -> int:
         options = {
@@ -387,6 +417,7 @@ class SocketLayer:
             options[IPPROTO_TCP, TCP_NODELAY] = lambda: int(sock.stream.nodelay)
         get = options.get((level, optname))
         if get is None:
+            self._lacks(level, optname)
             raise SockError(errno.ENOPROTOOPT, f"level {level} option {optname}")
         return get()
 
@@ -400,6 +431,9 @@ class SocketLayer:
         """sendto(2) → udp_sendmsg / ping_v4_sendmsg: the user's bytes copied into a new skb.
         A TCP socket's send is tcp_sendmsg (stream.py): the address is ignored."""
         if sock.stream is not None:
+            if flags & MSG_FASTOPEN:  # tcp_sendmsg_fastopen: a connect carrying data, which pktpath has not
+                self.mib.inc("Unmodelled", "tcp_fastopen")
+                raise SockError(errno.EOPNOTSUPP, "MSG_FASTOPEN: no TCP Fast Open")
             return (yield from self.stream.send(sock, data, flags=flags))
         if sock.shutdown & SEND_SHUTDOWN:
             raise SockError(errno.EPIPE, "shut down for writing")

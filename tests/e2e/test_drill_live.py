@@ -45,13 +45,13 @@ def test_the_projects_scripts_pass_against_a_pktpath_host_as_against_the_kernel(
 
 def test_a_script_pktpath_does_not_do_fails_at_its_line_and_what_it_lacks_is_unsupported(tmp_path):
     wrong = wrong_script(tmp_path)
-    lacking = tmp_path / "frto.pkt"
-    lacking.write_text("`sysctl -q net.ipv4.tcp_frto=2`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
+    lacking = tmp_path / "syncookies.pkt"
+    lacking.write_text("`sysctl -q net.ipv4.tcp_syncookies=2`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
     out = drill(str(wrong), str(lacking))
     lines = out.stdout.splitlines()
     assert lines[0] == f"{wrong}:7: error handling packet: bad value outbound TCP option 3", out.stdout
     assert re.fullmatch(r"actual packet: +[\d.]+ S\. 0:0\(0\) ack 1 win \d+ <mss 1460,nop,nop,sackOK,nop,wscale 8>",
                         lines[2]), lines[2]
-    assert lines[3] == (f"{lacking}: unsupported: net.ipv4.tcp_frto = 2 is not modelled: pktpath behaves as 0 "
-                        "(no F-RTO (RFC 5682))")
+    assert lines[3] == (f"{lacking}: unsupported: net.ipv4.tcp_syncookies = 2 is not modelled: pktpath behaves as 0 "
+                        "(no SYN cookies)")
     assert out.returncode == 1 and lines[-1] == "0 passed, 1 failed, 1 unsupported"

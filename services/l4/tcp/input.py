@@ -153,6 +153,9 @@ def tcp_validate_incoming(tcp, tp: TcpSock, skb, seg: Segment) -> bool:
                 return _syn_challenge(tcp, tp, skb)
             # tcp_send_dupack: tell the sender where we are; a segment without data (an ACK loop's,
             # a forger's) at most once per tcp_invalid_ratelimit (tcp_oow_rate_limited)
+            if seg.seq != seg.end_seq and before(seg.seq, tp.rcv_nxt):  # data had before
+                tcp.mib.inc(TCPEXT, "DelayedACKLost")
+                tcp_dsack_set(tcp, tp, seg.seq, seg.end_seq if before(seg.end_seq, tp.rcv_nxt) else tp.rcv_nxt)
             if seg.seq != seg.end_seq or not output.tcp_oow_rate_limited(tcp, tp, "TCPACKSkippedSeq"):
                 output.tcp_send_ack(tcp, tp)
         tcp.drop(skb, pb.SKB_DROP_REASON_TCP_INVALID_SEQUENCE, "tcp_validate_incoming")
@@ -250,6 +253,8 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
     # SACK blocks, if any: options beyond the timestamps (or any options, without timestamps)
     has_sack = tp.sack_ok and len(th.options) > (TCP_TS_OPTION_LEN if tp.tstamp_ok else 0)
     newly_sacked = _sacktag(tcp, tp, th, now) if has_sack else 0
+    if tp.frto and after(ack, tp.snd_una):
+        _frto_moment(tcp, tp, ack)
     if after(ack, tp.snd_una):
         # tcp_is_cwnd_limited(): cwnd grows only while it is what holds the sender back
         cwnd_limited = tp.cwnd_limited or (tp.cwnd < tp.ssthresh and tp.cwnd < 2 * tp.max_packets_out)
@@ -283,6 +288,34 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
             _enter_recovery(tcp, tp)
         output.tcp_write_xmit(tcp, tp)
     return ACK_OK
+
+
+def _frto_moment(tcp, tp: TcpSock, ack: int) -> None:
+    """The first ACK after an RTO that moves snd_una, with tcp_frto on: where Linux's
+    tcp_process_loss decides. If it acknowledges data never retransmitted, Linux calls the
+    RTO spurious and undoes it (tcp_try_undo_loss); if it leaves data sent before the RTO
+    unacknowledged, Linux sends new data instead (F-RTO step 2b). pktpath does neither:
+    counted. An ACK for exactly what was resent is the same either way."""
+    tp.frto = False
+    orig_acked = any(not seg.retrans and not after(seg.end_seq, ack) for seg in tp.rtx_queue)
+    if orig_acked or before(ack, tp.frto_high):
+        tcp.unmodelled("tcp_frto")
+
+
+def tcp_dsack_set(tcp, tp: TcpSock, seq: int, end_seq: int) -> None:
+    """tcp_dsack_set() (RFC 2883): the next segment out reports this duplicate first."""
+    if tp.sack_ok and tcp.sysctls.tcp_dsack:
+        tcp.mib.inc(TCPEXT, "TCPDSACKOldSent" if before(seq, tp.rcv_nxt) else "TCPDSACKOfoSent")
+        tp.dsack = (seq, end_seq)
+
+
+def tcp_dsack_extend(tcp, tp: TcpSock, seq: int, end_seq: int) -> None:
+    """tcp_dsack_extend(): widen the pending D-SACK by an overlapping duplicate, or set one."""
+    if tp.dsack is None:
+        tcp_dsack_set(tcp, tp, seq, end_seq)
+    elif not after(seq, tp.dsack[1]) and not after(tp.dsack[0], end_seq):  # tcp_sack_extend
+        tp.dsack = (seq if before(seq, tp.dsack[0]) else tp.dsack[0],
+                    end_seq if after(end_seq, tp.dsack[1]) else tp.dsack[1])
 
 
 def _count_delivered_ce(tcp, tp: TcpSock, ece: bool, delivered: int) -> None:
@@ -334,7 +367,13 @@ def _sacktag(tcp, tp: TcpSock, th: TcpHdr, now: float) -> int:
         return 0
     newly = 0
     q = tp.rtx_queue
-    for left, right in opt.blocks:
+    blocks = opt.blocks
+    # tcp_check_dsack(): a first block below the ACK, or inside the second, reports a duplicate
+    if blocks and (before(blocks[0][0], th.ack_seq) or len(blocks) > 1 and not before(blocks[0][0], blocks[1][0])
+                   and not after(blocks[0][1], blocks[1][1])):
+        tcp.mib.inc(TCPEXT, "TCPDSACKRecv" if before(blocks[0][0], th.ack_seq) else "TCPDSACKOfoRecv")
+        tcp.unmodelled("dsack_received")  # Linux may undo a recovery on it, and widens RACK's reo_wnd
+    for left, right in blocks:
         if not after(right, tp.snd_una) or after(right, tp.snd_nxt):
             continue
         i = 0
@@ -518,7 +557,9 @@ def tcp_data_queue(tcp, tp: TcpSock, skb, seg: Segment) -> None:
         tcp.send_reset_for(skb, th, seg.len)
         tcp.drop(skb, pb.SKB_DROP_REASON_TCP_CLOSE, "tcp_rcv_state_process")  # 6.12: TCP_ABORT_ON_DATA
         return
-    if not after(seg.end_seq, tp.rcv_nxt):  # all of it was had before
+    if not after(seg.end_seq, tp.rcv_nxt):  # all of it was had before: a retransmission
+        tcp.mib.inc(TCPEXT, "DelayedACKLost")
+        tcp_dsack_set(tcp, tp, seg.seq, seg.end_seq)
         tp.ack_pending = True
         tp.ack_now = True
         tcp.drop(skb, pb.SKB_DROP_REASON_TCP_OLD_DATA, "tcp_data_queue")
@@ -526,7 +567,8 @@ def tcp_data_queue(tcp, tp: TcpSock, skb, seg: Segment) -> None:
     if after(seg.seq, tp.rcv_nxt):
         _ofo_insert(tcp, tp, skb, seg)
         return
-    if before(seg.seq, tp.rcv_nxt):  # starts with bytes we have: pull them off
+    if before(seg.seq, tp.rcv_nxt):  # starts with bytes we have: reported, and pulled off
+        tcp_dsack_set(tcp, tp, seg.seq, tp.rcv_nxt)
         s.skb_pull(skb, seq_diff(tp.rcv_nxt, seg.seq))
     if skb.len and output.receive_window(tp) == 0:
         tp.ack_pending = True
@@ -613,10 +655,13 @@ def _ofo_insert(tcp, tp: TcpSock, skb, seg: Segment) -> None:
     tp.ack_pending = True
     for start, (end, _, _) in tp.ofo_queue.items():
         if not before(seg.seq, start) and not after(seg.end_seq, end):
+            tcp.mib.inc(TCPEXT, "TCPOFOMerge")
+            tcp_dsack_set(tcp, tp, seg.seq, seg.end_seq)
             tcp.drop(skb, pb.SKB_DROP_REASON_TCP_OFOMERGE, "tcp_data_queue_ofo")
             return
     old = tp.ofo_queue.get(seg.seq)
-    if old is not None:
+    if old is not None:  # the new one covers it: the old one is the duplicate
+        tcp_dsack_extend(tcp, tp, seg.seq, old[0])
         tcp.drop(old[1], pb.SKB_DROP_REASON_TCP_OFOMERGE, "tcp_data_queue_ofo")
     tcp.mib.inc(TCPEXT, "TCPOFOQueue")
     tp.ofo_queue[seg.seq] = (seg.end_seq, skb, seg.th.fin)

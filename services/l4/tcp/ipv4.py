@@ -40,7 +40,17 @@ from pktpath.services.l4.tcp.sock import (
 from pktpath.services.l4.udp import ip_addrs
 from pktpath.sysctl import Sysctls
 from pktpath.wire import ChecksumError, TcpHdr, WireError
-from pktpath.wire.tcp import TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN, TcpOptTimestamp
+from pktpath.wire.tcp import TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN, TcpOptTimestamp, TcpOptUnknown
+
+# RFC 7413's option, and its experimental form (kind 254, magic 0xF989) Linux also reads;
+# tcp_fastopen's TFO_SERVER_ENABLE bit
+TCPOPT_FASTOPEN, TCPOPT_EXP, TCPOPT_FASTOPEN_MAGIC, TFO_SERVER_ENABLE = 34, 254, b"\xf9\x89", 0x2
+
+
+def _is_fastopen(opt) -> bool:
+    return type(opt) is TcpOptUnknown and (opt.kind == TCPOPT_FASTOPEN or opt.kind == TCPOPT_EXP
+                                           and opt.data[:2] == TCPOPT_FASTOPEN_MAGIC)
+
 
 pb = skbuff_pb2
 L4 = output.L4
@@ -97,6 +107,7 @@ class Tcp:
         self.host = host
         self.mib = mib
         self.clock = clock
+        self.timers_changed: Callable[[], None] = lambda: None
         self.timewait_len = timewait_len
         self._fin_timeout = fin_timeout  # a test's shorter one; else tcp_fin_timeout
         self.delack = delack
@@ -141,6 +152,11 @@ class Tcp:
     def drop(self, skb, reason: int, func: str) -> None:
         s.kfree_skb_reason(skb, reason, L4, self.host, func)
         self.mib.drop(reason)
+
+    def unmodelled(self, moment: str) -> None:
+        """A mechanism pktpath lacks met its moment (pktpath.sysctl.UNMODELLED: the knob, or what
+        happened): counted, so that nobody takes what follows for Linux's behaviour."""
+        self.mib.inc("Unmodelled", moment)
 
     def set_state(self, tp: TcpSock, state: TcpState) -> None:
         """tcp_set_state(): CurrEstab counts ESTABLISHED and CLOSE_WAIT sockets; a reset
@@ -226,7 +242,9 @@ class Tcp:
 
     # -- the way out ---------------------------------------------------------------
     def _flush(self) -> None:
-        """Hand on what the last calls produced, in the order they produced it."""
+        """Hand on what the last calls produced, in the order they produced it; tell whoever
+        runs the timers (`timers_changed`) that one may now be due sooner."""
+        self.timers_changed()
         with self._flush_lock:
             with self._lock:
                 segs, self.out_segs = self.out_segs, []
@@ -256,6 +274,9 @@ class Tcp:
 
     def _rcv_one(self, skb) -> bool:
         skb.record(s.ENTER, L4, self.host, "tcp_v4_rcv")
+        if skb.pkt_type not in (pb.PACKET_HOST, pb.PACKET_LOOPBACK):  # a frame to a group: not for TCP
+            self.drop(skb, pb.SKB_DROP_REASON_NOT_SPECIFIED, "tcp_v4_rcv")
+            return False
         self.mib.inc(TCP, "InSegs")
         saddr, daddr = ip_addrs(skb)
         try:  # skb_csum_unnecessary(): nothing to verify when GRO did it, or from this host (loopback)
@@ -347,7 +368,11 @@ class Tcp:
         accept queue (sk_acceptq_is_full: more than backlog) or SYN queue drops it."""
         if len(listener.accept_queue) > listener.backlog:
             return self._listen_overflow(skb, "tcp_conn_request")
+        if self.sysctls.tcp_fastopen & TFO_SERVER_ENABLE and any(_is_fastopen(o) for o in seg.th.options):
+            self.unmodelled("tcp_fastopen")  # a cookie asked for or offered: Linux's server would answer it
         if len(listener.syn_queue) >= max(listener.backlog, 1):
+            if self.sysctls.tcp_syncookies == 1:
+                self.unmodelled("tcp_syncookies")  # Linux answers with a SYN cookie (tcp_syn_flood_action)
             self.mib.inc(TCPEXT, "TCPReqQFullDrop")
             self.mib.inc(TCPEXT, "ListenDrops")
             self.drop(skb, pb.SKB_DROP_REASON_TCP_LISTEN_OVERFLOW, "tcp_conn_request")

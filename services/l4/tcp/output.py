@@ -12,11 +12,12 @@ segments it makes (tcp_skb_pcount).
 """
 
 import dataclasses
+import math
 from collections import deque
 
 from pktpath import skbuff as s
 from pktpath.flow import Flowi4
-from pktpath.offload import CHECKSUM_PARTIAL
+from pktpath.offload import CHECKSUM_PARTIAL, GSO_LEGACY_MAX_SIZE
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l4.tcp import ecn
 from pktpath.services.l4.tcp.sock import (
@@ -35,6 +36,13 @@ MAX_WINDOW = 0xFFFF
 TCP_TS_ALIGNED = 12  # TCPOLEN_TSTAMP_ALIGNED: NOP, NOP, timestamps
 MAX_TCP_HEADER = s.MAX_HEADER  # headroom for TCP, IP and Ethernet headers
 SKB_TRUESIZE_OVERHEAD = 576    # sizeof(struct sk_buff) + sizeof(struct skb_shared_info), aligned
+# TSO autosizing and deferral (tcp_tso_autosize, tcp_tso_should_defer), as Linux's defaults
+SK_GSO_MAX_SIZE = GSO_LEGACY_MAX_SIZE - 1 - MAX_TCP_HEADER  # sk_setup_caps: one GSO packet's TCP data at most
+SK_PACING_SHIFT = 10           # sk_pacing_shift: a TSO packet of about 1 ms at the pacing rate
+TCP_TSO_RTT_LOG = 9            # tcp_tso_rtt_log: the min_rtt bonus halves every 512 us
+TCP_MIN_TSO_SEGS = 2           # tcp_min_tso_segs
+TCP_MAX_TSO_DEFERRED_MSS = 3   # tcp_max_tso_deferred_mss(): what tcp_tso_win_divisor 0 defers below
+NSEC_PER_MSEC = 1_000_000
 
 
 def tcp_time_stamp(tcp, tp: TcpSock) -> int:
@@ -67,9 +75,11 @@ def established_options(tcp, tp: TcpSock) -> bytes:
     opts = []
     if tp.tstamp_ok:
         opts += [TcpOptNop(), TcpOptNop(), TcpOptTimestamp(tcp_time_stamp(tcp, tp), tp.ts_recent)]
-    if tp.sack_ok and tp.ofo_queue:
-        blocks = sack_blocks(tp)[:3 if tp.tstamp_ok else 4]
-        opts += [TcpOptNop(), TcpOptNop(), TcpOptSack(tuple(blocks))]
+    if tp.sack_ok and (tp.ofo_queue or tp.dsack):
+        # a pending D-SACK first (RFC 2883 4), then the out-of-order data; it is reported once
+        blocks = ([tp.dsack] if tp.dsack else []) + (sack_blocks(tp) if tp.ofo_queue else [])
+        tp.dsack = None
+        opts += [TcpOptNop(), TcpOptNop(), TcpOptSack(tuple(blocks[:3 if tp.tstamp_ok else 4]))]
     return encode_options(*opts) if opts else b""
 
 
@@ -148,6 +158,7 @@ def _push_header(tcp, tp: TcpSock, skb, seq: int, flags: int, options: bytes, wi
     skb.sk = tp.sk
     skb.record(s.EXIT, L4, tcp.host, func)
     tcp.mib.inc(TCP, "OutSegs", segs)
+    tp.wstamp = tcp.clock()  # tcp_wstamp_ns, for tcp_tso_should_defer
     if flags & TCPHDR_ACK:  # this ACK is the one a delayed ACK was waiting for
         tp.ack_pending = tp.ack_now = False
         tp.ack_pushed = 0
@@ -317,10 +328,9 @@ def tcp_snd_wnd_test(tp: TcpSock, seg: Seg, mss: int) -> bool:
 
 def tcp_mss_split_point(tp: TcpSock, seg: Seg, mss: int, cwnd_quota: int) -> int:
     """tcp_mss_split_point(): how much of a GSO-sized skb may go now, whole segments the
-    congestion window has room for and the peer's window takes. A short last segment
-    goes only where the data ends and Nagle lets it; one the peer's window cut short
-    waits for the window to open (sender-side silly window avoidance, RFC 9293
-    3.8.6.2.1, which Linux gets from tcp_tso_should_defer)."""
+    congestion window has room for and the peer's window takes, and a short last segment
+    (where the data or the peer's window ends) if Nagle lets it. Whether a window too
+    small for the skb is worth using now is tcp_tso_should_defer's to say, before."""
     window = seq_diff(seq_add(tp.snd_una, tp.snd_wnd), seg.seq)
     max_len = mss * cwnd_quota
     if max_len <= window and seg is not tp.write_queue[-1]:
@@ -329,7 +339,7 @@ def tcp_mss_split_point(tp: TcpSock, seg: Seg, mss: int, cwnd_quota: int) -> int
     if max_len <= needed:
         return max_len
     partial = needed % mss
-    if partial and (needed < seg.len or tcp_nagle_check(tp, True)):
+    if partial and tcp_nagle_check(tp, True):
         return needed - partial
     return needed
 
@@ -350,13 +360,101 @@ def in_flight(tp: TcpSock) -> int:
     return tp.packets_out - tp.lost_out - tp.sacked_out
 
 
+def _ns(t: float) -> int:
+    """Seconds as the kernel's nanosecond clocks count them."""
+    return round(t * 1e9)
+
+
+def tcp_pacing_rate(tcp, tp: TcpSock) -> float:
+    """tcp_update_pacing_rate(): bytes per second, cwnd (or packets_out, if more) MSS per
+    srtt times tcp_pacing_ss_ratio (200 %) while cwnd is under half ssthresh, else times
+    tcp_pacing_ca_ratio (120 %); unlimited before an RTT sample. Linux keeps it in
+    sk_pacing_rate, redone after each ACK's congestion control and when a passive open
+    completes; pktpath, which does not pace, works it out from the same values when TSO
+    autosizing asks."""
+    if not tp.srtt:
+        return math.inf
+    sysctls = tcp.sysctls
+    ratio = sysctls.tcp_pacing_ss_ratio if tp.cwnd < tp.ssthresh // 2 else sysctls.tcp_pacing_ca_ratio
+    return tp.mss_cache * ratio / 100 * max(tp.cwnd, tp.packets_out) / tp.srtt
+
+
+def tcp_tso_segs(tcp, tp: TcpSock, mss: int) -> int:
+    """tcp_tso_segs() / tcp_tso_autosize(): how many segments a TSO packet should hold: what
+    the pacing rate sends in about 1 ms (sk_pacing_shift 10), plus sk_gso_max_size halved
+    for every 512 us of min_rtt (tcp_tso_rtt_log 9: near peers get big packets), at least
+    tcp_min_tso_segs (2), at most a GSO packet's worth (sk_gso_max_segs, 65535, never
+    binds below that). A 100 ms path at cwnd 10 gets 2; a fast or near one, a GSO packet."""
+    rate = tcp_pacing_rate(tcp, tp)
+    size = SK_GSO_MAX_SIZE if rate == math.inf else int(rate) >> SK_PACING_SHIFT
+    r = int(tp.min_rtt * 1e6) >> TCP_TSO_RTT_LOG
+    if r < 32:
+        size += SK_GSO_MAX_SIZE >> r
+    return max(min(size, SK_GSO_MAX_SIZE) // mss, TCP_MIN_TSO_SEGS)
+
+
+def tcp_tso_should_defer(tcp, tp: TcpSock, seg: Seg, max_segs: int) -> tuple[bool, bool]:
+    """tcp_tso_should_defer() (John Heffner's "TSO Nagle"), for the send head when it is more
+    than one segment: hold it back, to send a bigger TSO packet on the next ACK, when all of
+    these hold: the connection is not repairing a loss (CA state below Recovery); the last
+    transmission was within 1 ms (a burst is going out); the windows' room (the smaller of
+    cwnd's and the peer's) is less than a full max_segs packet, than all of the skb unless
+    it is the queue's tail, and than 1/tcp_tso_win_divisor of the smaller window (with 0,
+    no more than 3 MSS); the oldest unacknowledged segment's ACK is due within min(srtt/2,
+    1 ms); and the room is short of the skb (cwnd or the peer's window is what limits), or
+    it is not (the application is) and the skb will grow: it carries no FIN. No timer: the
+    ACK expected is what sends it (tcp_data_snd_check), else the RTO or a loss probe.
+    Returns (defer, is_cwnd_limited); Linux's is_rwnd_limited only starts the
+    TCP_CHRONO_RWND_LIMITED clock (tcpi_rwnd_limited), which pktpath does not keep."""
+    if tp.in_recovery or tp.retransmits:  # icsk_ca_state >= TCP_CA_Recovery: Recovery or Loss
+        return False, False
+    now = tcp.clock()
+    if _ns(now) - _ns(tp.wstamp) - NSEC_PER_MSEC > 0:  # Linux 6.12: 1 ms since the last write
+        return False, False
+    mss = tp.mss_cache
+    send_win = seq_diff(seq_add(tp.snd_una, tp.snd_wnd), seg.seq)
+    cong_win = (tp.cwnd - in_flight(tp)) * mss
+    limit = min(send_win, cong_win)
+    if limit >= max_segs * mss:  # a full-sized TSO packet can go
+        return False, False
+    # pktpath queues a FIN as a bare segment of its own; Linux's tcp_send_fin puts it on the unsent
+    # tail skb, which is then the tail, with FIN
+    queue = tp.write_queue
+    fin = bool(seg.flags & TCPHDR_FIN) or (len(queue) == 2 and queue[0] is seg and queue[1].flags & TCPHDR_FIN
+                                           and not queue[1].len)
+    if seg is not queue[-1] and not fin and limit >= seg.len:  # mid-queue: it will not grow, and all can go
+        return False, False
+    divisor = tcp.sysctls.tcp_tso_win_divisor
+    if divisor:
+        if limit >= min(tp.snd_wnd, tp.cwnd * mss) // divisor:  # at least that fraction of a window: use it
+            return False, False
+    elif limit > TCP_MAX_TSO_DEFERRED_MSS * mss:  # more than 3 MSS: do not wait past an ACK
+        return False, False
+    if not tp.rtx_queue:
+        return False, False
+    srtt_ns = _ns(tp.srtt)
+    how_far_is_the_ack = _ns(tp.rtx_queue[0].sent_at) + srtt_ns - _ns(now)
+    if how_far_is_the_ack - min(srtt_ns >> 1, NSEC_PER_MSEC) > 0:  # the next ACK comes too late to wait for
+        return False, False
+    if cong_win < send_win:
+        if cong_win <= seg.len:
+            return True, True  # cwnd-limited
+    elif send_win <= seg.len:
+        return True, False  # rwnd-limited
+    if fin:  # application-limited, and this skb gets no more data (nor does one with MSG_EOR, not modelled)
+        return False, False
+    return True, False
+
+
 def tcp_write_xmit(tcp, tp: TcpSock, *, force: bool = False) -> None:
     """tcp_write_xmit(): send queued skbs while the congestion window, the peer's window
     and Nagle allow, each as many segments at once as they allow (tso_fragment cuts off
-    the rest); arm the retransmission or the zero-window probe timer. force (a SYN, a
-    probe) sends one segment past those checks."""
+    the rest), unless tcp_tso_should_defer holds one of several segments back for the
+    next ACK; arm the retransmission or the zero-window probe timer. force (push_one: a
+    SYN, a probe) sends one segment past those checks."""
     tcp_xmit_retransmit_queue(tcp, tp)
     mss = tp.mss_cache
+    max_segs = tcp_tso_segs(tcp, tp, mss)
     sent = is_cwnd_limited = False
     while tp.write_queue:
         seg = tp.write_queue[0]
@@ -372,6 +470,16 @@ def tcp_write_xmit(tcp, tp: TcpSock, *, force: bool = False) -> None:
                 if _nagle_holds(tp, seg):
                     break
             else:
+                defer, cwnd_limited = tcp_tso_should_defer(tcp, tp, seg, max_segs)
+                if defer:
+                    is_cwnd_limited = is_cwnd_limited or cwnd_limited
+                    break
+                # Linux sends packets of max_segs (cwnd_quota capped) back to back, and a short last one
+                # only if tcp_tso_should_defer lets it; pktpath, which does not autosize its packets, sends
+                # the whole max_segs ones as one GSO skb and checks the rest on its own: the same segments
+                room = min(cwnd_quota, seq_diff(seq_add(tp.snd_una, tp.snd_wnd), seg.seq) // mss)
+                if room > max_segs:
+                    cwnd_quota = room - room % max_segs
                 limit = tcp_mss_split_point(tp, seg, mss, cwnd_quota)
         if seg.len > limit:
             tcp_fragment(tcp, tp, tp.write_queue, 0, limit)  # tso_fragment()

@@ -190,6 +190,7 @@ class TcpSock:
     rto: float = TCP_TIMEOUT_INIT
     backoff: int = 0
     retransmits: int = 0              # consecutive RTO expiries (icsk_retransmits)
+    wstamp: float = 0.0               # when the last segment went out (tcp_wstamp_ns; without pacing, the clock then)
 
     # congestion control
     cwnd: int = TCP_INIT_CWND
@@ -210,6 +211,9 @@ class TcpSock:
     prr_delivered: int = 0            # segments delivered since,
     prr_out: int = 0                  # and sent since
     delivered_ce: int = 0             # segments the peer acknowledged with ECE (tcpi_delivered_ce)
+    frto: bool = False                # an RTO with tcp_frto on: the next ACK is F-RTO's, which pktpath lacks
+    frto_high: int = 0                # snd_nxt at that RTO (tcp_enter_loss's high_seq)
+    dsack: tuple[int, int] | None = None  # rx_opt.dsack, duplicate_sack[0]: a D-SACK for the next segment out
     recovery: int = 0                 # counts recoveries: a segment resent in this one is not lost again
     rack_mstamp: float = 0.0          # RACK: when the most recently sent of the delivered segments went out
     min_rtt: float = 0.0              # the smallest RTT sample (RACK's reordering window is a quarter)

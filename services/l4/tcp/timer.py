@@ -32,6 +32,11 @@ def tcp_retransmit_timer(tcp, tp: TcpSock, now: float) -> None:
         tp.ssthresh = tp.ca.ssthresh(tp)
     tp.in_cwr = False
     ecn.tcp_ecn_queue_cwr(tp)
+    # tcp_enter_loss: tp->frto = sysctl_tcp_frto && (new_recovery || icsk_retransmits); its
+    # decision comes with the next ACK (tcp_process_loss), there counted as pktpath's lack
+    tp.frto = (bool(tcp.sysctls.tcp_frto) and tp.state not in (TcpState.SYN_SENT, TcpState.SYN_RECV)
+               and (not tp.in_recovery or tp.retransmits > 0))
+    tp.frto_high = tp.snd_nxt
     tp.cwnd, tp.cwnd_cnt = 1, 0
     tp.ca.on_loss(tp)
     tp.in_recovery = False
