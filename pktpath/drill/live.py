@@ -37,12 +37,17 @@ name = "{host}"
 name = "eth0"
 mac = "{mac}"
 addr = "{local}/16"
-attach = "tap:{tap}"
+{attach}
 [[host.route]]
 dst = "192.0.2.0/24"
 via = "{gateway}"
 dev = "eth0"
 """
+
+
+def drill_topology(attach: str = "") -> str:
+    """The drill host's topology; `attach`, the line that puts its eth0 on a wire (live)."""
+    return TOPOLOGY.format(host=HOST, mac=HOST_MAC.hex(":"), local=LOCAL_IP, gateway=GATEWAY_IP, attach=attach)
 
 
 FIRST_BASE_PORT, LAYOUTS = 55000, 20  # where a drill host looks for a free port layout
@@ -112,8 +117,7 @@ class LiveHost(PktpathCalls, RealTime):
         self.ns = f"pktpath-drill-wire-{os.getpid()}"
         path = os.path.join(workdir, "drill.toml")
         with open(path, "w", encoding="utf-8") as f:
-            f.write(TOPOLOGY.format(host=HOST, mac=HOST_MAC.hex(":"), local=LOCAL_IP, tap=self.tap,
-                                    gateway=GATEWAY_IP))
+            f.write(drill_topology(f'attach = "tap:{self.tap}"'))
         topology = load(path)
         base = free_layout(topology, base_port or FIRST_BASE_PORT, 1 if base_port else LAYOUTS)
         if base is None:

@@ -21,7 +21,7 @@ before the runner goes on.
 Below L2 is the wire, not the NIC and softirq services (their rings and interrupts move
 frames, not TCP's behaviour): inbound frames enter at netif_receive_skb as a poll's
 frames, and what L2 queues for transmission is the captured packet, a GSO packet
-segmented first as validate_xmit_skb does. GRO is off, as on packetdrill's tun device.
+segmented first as validate_xmit_skb does. GRO is the live mode's (softirq), not this one's.
 """
 
 import math
@@ -30,7 +30,9 @@ import tomllib
 from collections import deque
 
 from pktpath import skbuff as s
-from pktpath.drill.live import GATEWAY_IP, GATEWAY_MAC, HOST, HOST_MAC, LOCAL_IP, REMOTE_IP, PktpathCalls
+from pktpath.drill.live import (
+    GATEWAY_IP, GATEWAY_MAC, HOST, HOST_MAC, LOCAL_IP, REMOTE_IP, PktpathCalls, drill_topology,
+)
 from pktpath.drill.packets import Unsupported
 from pktpath.drill.shell import Shell
 from pktpath.offload import skb_gso_segment
@@ -303,21 +305,6 @@ class Wire:
         return s.disposition(sent, 0)
 
 
-TOPOLOGY = """
-[[host]]
-name = "{host}"
-[[host.interface]]
-name = "eth0"
-mac = "{mac}"
-addr = "{local}/16"
-gro = false
-[[host.route]]
-dst = "192.0.2.0/24"
-via = "{gateway}"
-dev = "eth0"
-"""
-
-
 class LocalApi:
     """The socket API of one process of the host, as pktpath.client.SocketApi offers it."""
 
@@ -358,8 +345,7 @@ class LocalHost(PktpathCalls):
     def __init__(self) -> None:
         self.local_ip, self.remote_ip = LOCAL_IP, REMOTE_IP
         self._frame_head = HOST_MAC + GATEWAY_MAC + ETH_P_IP.to_bytes(2, "big")
-        config = parse(tomllib.loads(TOPOLOGY.format(host=HOST, mac=HOST_MAC.hex(":"), local=LOCAL_IP,
-                                                     gateway=GATEWAY_IP)), "drill").host(HOST)
+        config = parse(tomllib.loads(drill_topology()), "drill").host(HOST)
         self.sim = sim = Sim()
         self.wire = Wire(sim)
         layers: dict = {"softirq": self.wire}

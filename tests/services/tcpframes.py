@@ -30,3 +30,14 @@ def stream(n: int, *, last_psh: bool = True, **kw) -> tuple[list[bytes], bytes]:
                     flags=TCPHDR_ACK | (TCPHDR_PSH if last_psh and i == n - 1 else 0), ip_id=7 + i, **kw)
               for i in range(n)]
     return frames, data
+
+
+def ip_skb(raw: bytes):
+    """An IPv4 packet as IPv4 hands it to TCP: network header set, data at the TCP header."""
+    skb = s.alloc_skb(s.NET_SKB_PAD + len(raw), sampled=False)
+    s.skb_reserve(skb, s.NET_SKB_PAD)
+    s.skb_put_data(skb, raw)
+    s.skb_reset_network_header(skb)
+    s.skb_pull(skb, 20)
+    s.skb_reset_transport_header(skb)
+    return skb

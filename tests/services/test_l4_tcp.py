@@ -23,6 +23,7 @@ from pktpath.wire.addr import ip_from_str as ip
 from pktpath.wire.tcp import TCPHDR_ACK, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN
 
 from fakes import Clock
+from tcpframes import ip_skb
 
 A, B = ip("10.0.0.1"), ip("10.0.0.2")
 MTU = 1500
@@ -146,16 +147,7 @@ class Net:
                 delay = self.delay * (1 + 3 * self.rng.random()) if self.rng.random() < self.reorder else self.delay
                 self.later(delay, lambda raw=raw: self._arrive(dst, raw))
 
-    @staticmethod
-    def ip_skb(raw: bytes):
-        """An IPv4 packet as IPv4 hands it to TCP: network header set, data at the TCP header."""
-        skb = s.alloc_skb(s.NET_SKB_PAD + len(raw), sampled=False)
-        s.skb_reserve(skb, s.NET_SKB_PAD)
-        s.skb_put_data(skb, raw)
-        s.skb_reset_network_header(skb)
-        s.skb_pull(skb, 20)
-        s.skb_reset_transport_header(skb)
-        return skb
+    ip_skb = staticmethod(ip_skb)
 
     @staticmethod
     def _arrive(dst: Host, raw: bytes) -> None:

@@ -21,6 +21,7 @@ from pktpath.wire.tcp import (
 )
 
 from fakes import Clock
+from tcpframes import ip_skb
 from test_l4_tcp import Net, connect
 
 A, B = 0x0A000001, 0x0A000002
@@ -51,12 +52,7 @@ class Peer:
         th = TcpHdr(40000, 80, seq, ack + 1000 if flags & TCPHDR_ACK else 0, doff_res, flags, 257,
                     options=opts).to_bytes(payload, A, B)
         raw = IpHdr(A, B, 6, tos=tos).to_bytes(len(th) + len(payload)) + th + payload
-        skb = s.alloc_skb(s.NET_SKB_PAD + len(raw), sampled=False)
-        s.skb_reserve(skb, s.NET_SKB_PAD)
-        s.skb_put_data(skb, raw)
-        s.skb_reset_network_header(skb)
-        s.skb_pull(skb, 20)
-        s.skb_reset_transport_header(skb)
+        skb = ip_skb(raw)
         self.tcp.tcp_v4_rcv([skb])
         return self.sent()
 
@@ -262,12 +258,7 @@ def synack(peer, ace: int):
                 TCPHDR_SYN | TCPHDR_ACK | (TCPHDR_CWR if ace & 2 else 0) | (TCPHDR_ECE if ace & 1 else 0), 65535,
                 options=encode_options(TcpOptMss(1000))).to_bytes(b"", A, B)
     raw = IpHdr(A, B, 6).to_bytes(len(th)) + th
-    skb = s.alloc_skb(s.NET_SKB_PAD + len(raw), sampled=False)
-    s.skb_reserve(skb, s.NET_SKB_PAD)
-    s.skb_put_data(skb, raw)
-    s.skb_reset_network_header(skb)
-    s.skb_pull(skb, 20)
-    s.skb_reset_transport_header(skb)
+    skb = ip_skb(raw)
     peer.tcp.tcp_v4_rcv([skb])
     return peer.sent()
 

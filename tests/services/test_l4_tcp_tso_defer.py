@@ -8,7 +8,6 @@ peer's window 257 << 7."""
 
 import pytest
 
-from pktpath import skbuff as s
 from pktpath.drill.local import LocalHost
 from pktpath.drill.parser import parse_file
 from pktpath.drill.runner import Runner
@@ -21,6 +20,7 @@ from pktpath.wire.tcp import (
 )
 
 from drillkit import SCRIPTS
+from tcpframes import ip_skb
 from test_l4_tcp_ecn import A, B, Peer
 
 MSS = 1000
@@ -46,12 +46,7 @@ def ack(peer, acked: int, *, after: float = 0.0, win: int = 257) -> list[tuple[i
     peer.clock.t += after
     raw = TcpHdr(40000, 80, 1, 1001 + acked, 0, TCPHDR_ACK, win).to_bytes(b"", A, B)
     raw = IpHdr(A, B, 6).to_bytes(len(raw)) + raw
-    skb = s.alloc_skb(s.NET_SKB_PAD + len(raw), sampled=False)
-    s.skb_reserve(skb, s.NET_SKB_PAD)
-    s.skb_put_data(skb, raw)
-    s.skb_reset_network_header(skb)
-    s.skb_pull(skb, 20)
-    s.skb_reset_transport_header(skb)
+    skb = ip_skb(raw)
     peer.tcp.tcp_v4_rcv([skb])
     return [(th.seq - 1001, n) for th, n, _ in peer.sent()]
 
