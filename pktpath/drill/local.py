@@ -88,7 +88,7 @@ class Sim:
             self._draining = False
 
     # -- time ----------------------------------------------------------------------------
-    def _due(self) -> int | None:
+    def run_due(self) -> int | None:
         """Fire what is due now; the next deadline (ns) after that."""
         deadlines = []
         for run_timers in self.timers:
@@ -109,16 +109,13 @@ class Sim:
     def advance_to(self, t_ns: int) -> None:
         """Let time pass until t_ns, firing each timer at its time."""
         while True:
-            nxt = self._due()
+            nxt = self.run_due()
             if nxt is None or nxt > t_ns:
                 break
             self.now_ns = max(self.now_ns + 1, nxt)  # a timer due now has run: time moves on
         if t_ns > self.now_ns:
             self.now_ns = t_ns
-            self._due()
-
-    def next_deadline(self) -> int | None:
-        return self._due()
+            self.run_due()
 
     # -- threads -------------------------------------------------------------------------
     def settle(self) -> None:
@@ -148,12 +145,12 @@ class Sim:
             return
         end = self.now_ns + int(timeout * 1e9)
         while thread.is_alive() and self.now_ns < end:
-            nxt = self._due()
+            nxt = self.run_due()
             self._until_asleep_or_done(thread)
             if not thread.is_alive():
                 break
             self.now_ns = end if nxt is None or nxt > end else max(self.now_ns + 1, nxt)
-        self._due()
+        self.run_due()
         self._until_asleep_or_done(thread)
 
     def _until_asleep_or_done(self, thread: threading.Thread) -> None:
@@ -398,7 +395,7 @@ class LocalHost(PktpathCalls):
         """The next packet on the wire; time passes (timers fire) until one is, or timeout."""
         limit = self.sim.now_ns + int(timeout * 1e9)
         while not self.wire.out:
-            nxt = self.sim.next_deadline()
+            nxt = self.sim.run_due()
             if self.wire.out:
                 break
             if nxt is None or nxt > limit:

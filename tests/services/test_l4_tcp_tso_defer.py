@@ -25,7 +25,7 @@ from test_l4_tcp_ecn import A, B, Peer
 
 MSS = 1000
 # Drill scripts whose ACKs must come within 1 ms of the burst they answer, proven against the
-# kernel (tests/e2e/test_drill_kernel_sub_ms.py): the virtual clock keeps that, a live pktpath
+# kernel (tests/e2e/test_drill_kernel.py): the virtual clock keeps that, a live pktpath
 # host (whose hops take milliseconds) cannot, so they are not in tests/drill/ with the others
 SUB_MS_SCRIPTS = sorted((SCRIPTS / "sub-ms").glob("*.pkt"))
 
