@@ -383,9 +383,14 @@ class LocalHost(PktpathCalls):
 
     # -- the wire -------------------------------------------------------------------------
     def inject(self, packet: bytes) -> None:
-        skb = s.alloc_skb(s.NET_SKB_PAD + ETH_HLEN + len(packet), sampled=False)  # as the driver's poll builds it
+        """An IPv4 packet from the gateway."""
+        self.inject_frame(self._frame_head + packet)
+
+    def inject_frame(self, frame: bytes) -> None:
+        """Any Ethernet frame on eth0's wire."""
+        skb = s.alloc_skb(s.NET_SKB_PAD + len(frame), sampled=False)  # as the driver's poll builds it
         s.skb_reserve(skb, s.NET_SKB_PAD)
-        s.skb_put_data(skb, self._frame_head + packet)
+        s.skb_put_data(skb, frame)
         skb.dev, skb.tstamp = "eth0", self.sim.now_ns
         self.sim.post(lambda: self.l2.NetifReceiveSkb.hop_batch(self.l2, s.to_batch([skb])))
         self.sim.drain()

@@ -1,5 +1,5 @@
-"""IPv4 and ICMP held against the Linux kernel itself, packet for packet: each crafted
-packet goes to the kernel in a network namespace (over a veth) and to a pktpath host (the
+"""IPv4, ICMP and their Ethernet framing held against the Linux kernel itself: each crafted
+packet or frame goes to the kernel in a network namespace (over a veth) and to a pktpath host (the
 drill's, in one process: the same L2, L3 and L4 the services run), both 192.168.0.1/16
 behind the gateway 192.168.0.2, and what each answers, and the counters it moves, must be
 the same (issue 18's section 3)."""
@@ -107,9 +107,13 @@ class Kernel:
         self.sock.settimeout(0.05)
 
     def send(self, packet: bytes) -> list[bytes]:
+        return self.send_frame(HOST_MAC + GATEWAY_MAC + ETH_P_IP.to_bytes(2, "big") + packet)
+
+    def send_frame(self, frame: bytes) -> list[bytes]:
+        """The IPv4 packets the kernel sends in answer to `frame`, untagged, to the gateway."""
         while self._read():  # whatever came before (the link coming up) is not an answer
             pass
-        self.sock.send(HOST_MAC + GATEWAY_MAC + ETH_P_IP.to_bytes(2, "big") + packet)
+        self.sock.send(frame)
         got, end = [], time.monotonic() + KERNEL_WAIT_S
         while time.monotonic() < end:
             frame = self._read()
@@ -165,3 +169,20 @@ def test_pktpath_answers_and_counts_as_the_kernel_does(case, kernel, pktpath_hos
     for key in counters:
         k_delta = k_after.get(key, 0) - k_before.get(key, 0)
         assert p_after.get(key, 0) - p_before.get(key, 0) == k_delta, (key, k_delta)
+
+
+TAGGED = {  # Ethernet framing around an echo request to our address: 802.1Q tags, a group address
+    "a frame for VLAN 42, which the host has no device for, is not answered": (HOST_MAC, b"\x81\x00\x00\x2a", []),
+    "a priority-tagged frame (VLAN 0) is answered untagged": (HOST_MAC, b"\x81\x00\x00\x00", [(1, 0, 0, None)]),
+    "unicast IPv4 in a multicast frame is answered": (bytes.fromhex("01005e000001"), b"", [(1, 0, 0, None)]),
+}
+
+
+@pytest.mark.parametrize("case", TAGGED)
+def test_pktpath_takes_tagged_and_group_addressed_frames_as_the_kernel_does(case, kernel, pktpath_host):
+    dst, tag, linux = TAGGED[case]
+    frame = dst + GATEWAY_MAC + tag + ETH_P_IP.to_bytes(2, "big") + echo()
+    assert answers(kernel.send_frame(frame)) == linux
+    pktpath_host.wire.out.clear()
+    pktpath_host.inject_frame(frame)
+    assert answers([p for _, p in pktpath_host.wire.out]) == linux
