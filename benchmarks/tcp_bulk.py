@@ -1,6 +1,6 @@
 """Bulk TCP goodput from A to B through both stacks, and connection set-up time.
 
-    python benchmarks/tcp_bulk.py [--megabytes 10] [--connects 20] [--sndbuf 0] [--topology default]
+    python benchmarks/tcp_bulk.py [--megabytes 10] [--runs 3] [--connects 20] [--sndbuf 0] [--topology default]
 
 The default topology as local processes: a sender on A writes --megabytes
 through its socket API (sendall), a reader on B drains its accepted socket;
@@ -12,10 +12,19 @@ returning on A for --connects connections made one after another (the
 handshake through both stacks plus the client's gRPC call). --sndbuf sets
 SO_SNDBUF on the sender (0: the default, tcp_wmem[1] = 16 KiB, which pktpath
 does not autotune).
+
+Before and after, in the same run: --runs transfers on a topology started
+without TCP Small Queues and byte queue limits (PKTPATH_WITHOUT=tsq,bql: how
+pktpath was before it had them; not a Linux setting), then --runs on one with
+them, as Linux has them, then --runs with fq as A's root qdisc (tc qdisc replace
+dev eth0 root fq), pacing TCP at its pacing rate. Each transfer prints its goodput, A's OutSegs and
+RetransSegs, the drops on both hosts by reason (the loss: a receiver's RX ring
+overflowing is SKB_DROP_REASON_FULL_RING) and the services' CPU seconds.
 """
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -23,15 +32,15 @@ import time
 from pathlib import Path
 
 import grpc
-from google.protobuf import empty_pb2
+from rx_path import cpu_seconds
 
 from pktpath.client import SHUT_WR, SO_SNDBUF, SOCK_STREAM, SOL_SOCKET, SocketApi
-from pktpath.rpc import l4_pb2_grpc
+from pktpath.pb import softirq_pb2
 from pktpath.supervisor import Supervisor
+from pktpath.sysctl import MECHANISMS, WITHOUT
+from pktpath.tools.apps import HostView
 from pktpath.topology import load
 from pktpath.trace import SAMPLER_ARG
-
-from rx_path import cpu_seconds
 
 PORT = 5201  # iperf3's
 
@@ -85,40 +94,81 @@ def connect_times(a: SocketApi, b: SocketApi, n: int) -> list[float]:
     return times
 
 
+def counted(view: HostView, group: str) -> dict[str, int]:
+    return view.counters().get(group, {})
+
+
+def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0)}
+
+
+def transfers(args, env: dict, without: str, qdisc: str) -> list[dict]:
+    """One topology with PKTPATH_WITHOUT=`without` and `qdisc` at A's eth0, --runs transfers
+    on it; each one's figures."""
+    logs = tempfile.TemporaryDirectory(prefix="pktpath-bench-")
+    sup = Supervisor(load(args.topology), args.base_port, log_dir=Path(logs.name), env={**env, WITHOUT: without})
+    sup.start(timeout=60)
+    try:
+        a, b = (SocketApi(sup.addrs.target(h, "socket")) for h in ("A", "B"))
+        views = [HostView(sup.addrs, h) for h in ("A", "B")]
+        views[0].stub["softirq"].ReplaceQdisc(softirq_pb2.Qdisc(dev="eth0", kind=qdisc), timeout=5)
+        out = []
+        if args.connects:
+            setup = connect_times(a, b, args.connects)
+            print(f"  connection set-up (connect() on A), {args.connects} in a row: "
+                  f"p50 {percentile(setup, 0.5):.1f} ms, p99 {percentile(setup, 0.99):.1f} ms")
+        pids = {f"{svc.host}/{svc.layer}" if svc.host else svc.layer: svc.proc.pid for svc in sup.services}
+        for _ in range(args.runs):
+            cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            tcp0, drops0 = counted(views[0], "Tcp"), [counted(v, "Drops") for v in views]
+            mbps = goodput(a, b, int(args.megabytes * 1e6), args.sndbuf)
+            tcp = delta(counted(views[0], "Tcp"), tcp0)
+            drops = {f"{v.host} {k.removeprefix('SKB_DROP_REASON_')}": n
+                     for v, d0 in zip(views, drops0) for k, n in delta(counted(v, "Drops"), d0).items()}
+            cpu = sum(cpu_seconds(pid) - cpu0[name] for name, pid in pids.items())
+            out.append(dict(mbps=mbps, out=tcp.get("OutSegs", 0), retrans=tcp.get("RetransSegs", 0), drops=drops,
+                            cpu=cpu))
+            print(f"  {mbps:6.2f} MB/s, OutSegs {out[-1]['out']}, RetransSegs {out[-1]['retrans']}, "
+                  f"dropped {drops or 'none'}, CPU {cpu:.2f} s")
+        return out
+    finally:
+        sup.stop()
+        logs.cleanup()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--megabytes", type=float, default=10.0)
+    ap.add_argument("--runs", type=int, default=3, help="transfers for each of before and after (default 3)")
     ap.add_argument("--connects", type=int, default=20)
     ap.add_argument("--sndbuf", type=int, default=0, help="SO_SNDBUF for the sender (0: the default)")
     ap.add_argument("--sample", type=float, default=0.01, help="the share of packets traced (default 0.01)")
     ap.add_argument("--topology", default="default", help="a built-in topology or a file (default: default)")
     ap.add_argument("--base-port", type=int, default=48000)
     args = ap.parse_args()
+    if args.runs < 1 or args.megabytes <= 0:
+        ap.error("--runs must be at least 1 and --megabytes more than 0")
     print(f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}, grpcio {grpc.__version__}")
-    logs = tempfile.TemporaryDirectory(prefix="pktpath-bench-")
+    print(f"bulk TCP A -> B over {args.topology}, {args.megabytes:g} MB a transfer, "
+          f"SO_SNDBUF {args.sndbuf or 'default'}, {args.sample:.0%} traced")
     # trace 1 % of the packets, as a deployment would (every one, the default, costs more)
     env = {**os.environ, SAMPLER_ARG: str(args.sample)}
-    sup = Supervisor(load(args.topology), args.base_port, log_dir=Path(logs.name), env=env)
-    sup.start(timeout=60)
-    try:
-        a, b = (SocketApi(sup.addrs.target(h, "socket")) for h in ("A", "B"))
-        setup = connect_times(a, b, args.connects)
-        pids = {f"{svc.host}/{svc.layer}" if svc.host else svc.layer: svc.proc.pid for svc in sup.services}
-        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        mbps = goodput(a, b, int(args.megabytes * 1e6), args.sndbuf)
-        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
-        l4 = l4_pb2_grpc.L4Stub(sup.addrs.channel("A", "l4"))
-        tcp = {g.name: dict(g.values) for g in l4.GetCounters(empty_pb2.Empty(), timeout=5).groups}.get("Tcp", {})
-        print(f"connection set-up (connect() on A), {args.connects} in a row: p50 {percentile(setup, 0.5):.1f} ms, "
-              f"p99 {percentile(setup, 0.99):.1f} ms")
-        print(f"bulk TCP A -> B over {args.topology}, {args.megabytes:g} MB, SO_SNDBUF {args.sndbuf or 'default'}, "
-              f"{args.sample:.0%} traced: {mbps:.2f} MB/s "
-              f"(A: OutSegs {tcp.get('OutSegs', 0)}, RetransSegs {tcp.get('RetransSegs', 0)})")
-        print("CPU seconds during the transfer: " + ", ".join(f"{name} {s:.2f}" for name, s in cpu.items()))
-        print("target (issue #5): >= 10 MB/s now, 50 MB/s the goal")
-    finally:
-        sup.stop()
-        logs.cleanup()
+    results = {}
+    for label, without, qdisc in (
+            ("before: no TCP Small Queues, no byte queue limits", ",".join(MECHANISMS), "pfifo_fast"),
+            ("after: TCP Small Queues and byte queue limits, as Linux", "", "pfifo_fast"),
+            ("fq: the same, and fq at A's eth0 pacing TCP", "", "fq")):
+        print(label)
+        results[label] = transfers(args, env, without, qdisc)
+    print("summary (median of the runs; loss: segments dropped on the way over segments sent)")
+    for label, runs in results.items():
+        mbps = statistics.median(r["mbps"] for r in runs)
+        loss = statistics.median(100 * sum(r["drops"].values()) / max(r["out"], 1) for r in runs)
+        retrans = statistics.median(r["retrans"] for r in runs)
+        print(f"  {label.split(':')[0]:6}  {mbps:6.2f} MB/s  loss {loss:5.2f} %  RetransSegs {retrans:g}")
+    before, after, fq = (statistics.median(r["mbps"] for r in runs) for runs in results.values())
+    print(f"goodput after / before: {after / before:.2f}x, fq / before: {fq / before:.2f}x")
+    print("target (issue #5): >= 10 MB/s now, 50 MB/s the goal")
     return 0
 
 

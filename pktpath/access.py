@@ -26,7 +26,7 @@ from pktpath.counters import PROCESS
 OPEN = frozenset(
     [f"/pktpath.v1.Socket/{m}" for m in (
         "Attach", "Prlimit", "Poll", "Socket", "Bind", "Connect", "Listen", "Accept", "Sendto", "Recvfrom",
-        "Recvmmsg", "Shutdown", "Close", "Getsockname", "Getpeername", "Setsockopt", "Getsockopt",
+        "Recvmmsg", "Shutdown", "Close", "Getsockname", "Getpeername", "Setsockopt", "Getsockopt", "Ioctl",
         "ListSockets", "GetCounters")]
     + [f"/pktpath.v1.Nic/{m}" for m in ("GetRingParam", "GetStats", "GetNetem", "GetCounters")]
     + [f"/pktpath.v1.Softirq/{m}" for m in ("GetSoftnetStat", "GetFeatures", "GetCounters")]

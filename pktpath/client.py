@@ -34,7 +34,8 @@ IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP = 1, 6, 17
 SOL_SOCKET, IPPROTO_IP = 1, 0
 SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_TIMESTAMPNS = 4, 7, 8, 35
 IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
-TCP_NODELAY = 1
+TCP_NODELAY, TCP_INQ = 1, 36
+SIOCINQ, SIOCOUTQ, SIOCOUTQNSD = 0x541B, 0x5411, 0x894B
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
 MSG_PEEK, MSG_DONTWAIT, MSG_WAITFORONE = 0x2, 0x40, 0x10000
 POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL, POLLRDHUP = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20, 0x2000
@@ -219,7 +220,8 @@ class Socket:
 
     def recvmsg(self, bufsize: int = 65535, timeout: float | None = None, flags: int = 0):
         """The whole reply: data, addr, the TTL the datagram arrived with and, with
-        SO_TIMESTAMPNS set, tstamp_ns: when the NIC received it (ns since the epoch)."""
+        SO_TIMESTAMPNS set, tstamp_ns: when the NIC received it (ns since the epoch); with
+        TCP_INQ set, inq: the bytes left to read (TCP_CM_INQ)."""
         req = socket_pb2.RecvfromRequest(fd=self.fd, bufsize=bufsize, flags=flags, timeout_s=timeout or 0)
         return self.api.call("Recvfrom", req, timeout=None if timeout is None else timeout + 5)
 
@@ -238,6 +240,11 @@ class Socket:
     def getsockopt(self, level: int, optname: int) -> int:
         return self.api.call("Getsockopt", socket_pb2.SockoptRequest(fd=self.fd, level=level,
                                                                      optname=optname)).value
+
+    def ioctl(self, request: int) -> int:
+        """ioctl(2) with an int argument: SIOCINQ (bytes to read), SIOCOUTQ (bytes not yet
+        acknowledged), SIOCOUTQNSD (not yet sent)."""
+        return self.api.call("Ioctl", socket_pb2.IoctlRequest(fd=self.fd, request=request)).value
 
     def getsockname(self) -> tuple[str, int]:
         a = self.api.call("Getsockname", socket_pb2.FdRequest(fd=self.fd))

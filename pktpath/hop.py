@@ -50,7 +50,7 @@ ACK = b"\x06"
 
 class Hop:
     def __init__(self, name: str, path: str, method: str, encode: Callable[[list], object], mib: Mib, *,
-                 max_batch: int = 256, max_queued: int = 4096, max_in_flight: int = 8) -> None:
+                 max_batch: int = 256, max_queued: int = 4096, max_in_flight: int = 8, bypass: bool = True) -> None:
         self.name = name
         self.path = path
         self._method = method.encode()
@@ -59,6 +59,7 @@ class Hop:
         self._max_batch = max_batch
         self._max_queued = max_queued
         self._max_in_flight = max_in_flight
+        self._may_bypass = bypass
         self._queue: deque = deque()
         self._cond = threading.Condition()
         self._tx = threading.Lock()        # the connection: one writer at a time
@@ -88,7 +89,7 @@ class Hop:
         """The qdisc bypass (__dev_xmit_skb with TCQ_F_CAN_BYPASS): with nothing queued
         and the connection idle, the caller writes the batch itself, saving the
         hand-off to the Hop's thread that dominates an idle packet's time."""
-        if self._queue or self._sock is None or len(items) > self._max_batch:
+        if not self._may_bypass or self._queue or self._sock is None or len(items) > self._max_batch:
             return False
         if not self._tx.acquire(blocking=False):
             return False

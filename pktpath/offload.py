@@ -201,5 +201,10 @@ def skb_gso_segment(skb, layer: int, host: str, func: str = "skb_segment") -> li
         seg.copy_of = skb.id
         seg.record(s.COPY, layer, host, func, len(h), copy_from="skb", copy_to="skb")
         segs.append(seg)
+    if skb.truesize:  # tcp_gso_segment's copy_destructor: the segments hold the charge, in even shares
+        share, rest = divmod(skb.truesize, len(segs))
+        for i, seg in enumerate(segs):
+            seg.truesize = share + (i < rest)
+        skb.truesize = 0
     s.consume_skb(skb, layer, host, "skb_gso_segment")
     return segs

@@ -11,6 +11,7 @@ other. A Call is a seam a layer crosses synchronously, waiting for the answer (a
 lookup, a socket's bind): an RPC of the layer below.
 
     send:     socket ─tcp-calls─▶ l4 ─ip, icmp-send─▶ l3 ─l2─▶ l2 ─softirq─▶ softirq ▶ NIC ─link─▶ peer NIC
+              l4 ◀─tcp-wfree─ l3, l2, softirq   (freed skbs give their socket its sk_wmem_alloc back)
     receive:  NIC ▶ softirq ─l2─▶ l2 ─l3─▶ l3 ─udp, tcp, ping, icmp-err─▶ l4 ─socket, socket-err, socket-cb─▶ socket
 
 Nothing here loads gRPC: the one-process stack is wired from the same list.
@@ -68,6 +69,19 @@ def _sk_callbacks(events) -> socket_pb2.SkCallbackBatch:
     return batch
 
 
+def _wfree_batch(items) -> l4_pb2.SkWfreeBatch:
+    """Freed skbs' (sk, truesize, paced by fq) as one sum per socket."""
+    by_sk: dict[int, list] = {}
+    for sk, truesize, fq in items:
+        entry = by_sk.setdefault(sk, [0, False])
+        entry[0] += truesize
+        entry[1] = entry[1] or fq
+    batch = l4_pb2.SkWfreeBatch()
+    for sk, (truesize, fq) in by_sk.items():
+        batch.items.add(sk=sk, truesize=truesize, pacing_fq=fq)
+    return batch
+
+
 def _tcp_calls(items) -> l4_pb2.TcpCallBatch:
     """The socket layer's TCP calls, (kind, sk, value, skb or None), in order."""
     batch = l4_pb2.TcpCallBatch()
@@ -89,6 +103,7 @@ class Edge:
     encode: Callable[[list], object]  # the items → the message `method` takes
     request: type                     # that message's type
     kernel: str                       # what the hand-off is in the kernel
+    coalesce: bool = False            # many tiny items: always batched by the Hop's thread, never sent one by one
 
 
 def _skbs(src: str, name: str, dst: str, method: str, kernel: str) -> Edge:
@@ -115,6 +130,9 @@ EDGES: tuple[Edge, ...] = (
     Edge("l4", "icmp-send", "l3", "IcmpSend", _icmp_send_batch, l3_pb2.IcmpSendBatch, "icmp_send"),
     _skbs("l3", "l2", "l2", "NeighOutput", "neigh_output"),
     _skbs("l2", "softirq", "softirq", "DevQueueXmit", "dev_queue_xmit"),
+    # the destructor of TCP's skbs, where they are freed: sent by the device, or dropped below L4
+    *(Edge(src, "tcp-wfree", "l4", "TcpWfree", _wfree_batch, l4_pb2.SkWfreeBatch,
+           "tcp_wfree (TX completion, or a drop)", coalesce=True) for src in ("softirq", "l2", "l3")),
 )
 _BY_NAME = {(e.src, e.name): e for e in EDGES}
 
@@ -125,6 +143,15 @@ LINK = Edge("nic", "link", "nic", "LinkXmit", None, skbuff_pb2.FrameBatch, "the 
 def edge(src: str, name: str) -> Edge:
     """The edge `name` out of layer `src`."""
     return _BY_NAME[(src, name)]
+
+
+def open_tcp_wfree(src: str, host: str, hop, mib, paced: Callable | None = None):
+    """Open layer `src`'s tcp-wfree edge and make it the destructor of `host`'s charged skbs
+    freed in this process (skbuff.set_destructor); paced(skb): whether an fq qdisc paced it.
+    Returns the edge's hop."""
+    wfree = hop(edge(src, "tcp-wfree"), mib)
+    s.set_destructor(host, lambda skb: wfree.put([(skb.sk, skb.truesize, bool(paced and paced(skb)))]))
+    return wfree
 
 
 def edges_into(layer: str) -> list[Edge]:
@@ -153,6 +180,7 @@ CALLS: tuple[Call, ...] = (
     Call("socket", "l4", "InetCskAccept", "inet_csk_accept"),
     Call("socket", "l4", "TcpAbort", "tcp_abort"),
     Call("socket", "l4", "TcpSetsockopt", "do_tcp_setsockopt"),
+    Call("socket", "l4", "TcpGetsockopt", "do_tcp_getsockopt"),
     Call("socket", "l4", "TcpGetInfo", "tcp_get_info"),
     Call("socket", "l4", "SocketLayerSession", "the socket layer's life: its files closed when it dies"),
     Call("softirq", "nic", "GetRingParam", "the driver's probe: mapping the NIC's rings"),

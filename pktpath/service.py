@@ -203,7 +203,7 @@ class ServiceContext:
         """The Hop for `edge` out of this host's layer (pktpath/seams.py): to this host's
         next layer, or for the link, to `host`'s NIC."""
         return Hop(name or edge.name, hop_path(self.run_id, host or self.host, edge.dst), edge.method,
-                   encode or edge.encode, mib)
+                   encode or edge.encode, mib, bypass=not edge.coalesce)
 
 
 def build_servicer(layer: str, ctx: ServiceContext | None):

@@ -84,7 +84,7 @@ class SkBuff:
         "id", "origin_host", "clone_of", "copy_of",
         "buf", "data", "tail", "end",
         "mac_header", "network_header", "transport_header",
-        "protocol", "dev", "pkt_type", "mark", "priority", "sk", "cb", "nexthop", "tstamp",
+        "protocol", "dev", "pkt_type", "mark", "priority", "sk", "truesize", "cb", "nexthop", "tstamp",
         "ip_summed", "gso_size", "gso_segs", "traceparent", "sampled", "events", "prior_events", "shinfo",
     )
 
@@ -103,6 +103,7 @@ class SkBuff:
         self.dev = ""
         self.pkt_type = pb.PACKET_HOST
         self.mark = self.priority = self.sk = 0
+        self.truesize = 0  # held against sk's sk_wmem_alloc until freed (skb_set_owner_w); 0: not charged
         self.cb = b""
         self.nexthop = 0  # IPv4 next hop for L2 (the kernel keeps it in skb_dst)
         self.tstamp = 0   # receive time, ns since the epoch (skb->tstamp); 0: none
@@ -193,6 +194,14 @@ def count_move(kind: int, func: str, nbytes: int, n: int = 1) -> None:
 
 
 # -- allocation and geometry (include/linux/skbuff.h) ------------------------
+
+SKB_TRUESIZE_OVERHEAD = 576  # SKB_DATA_ALIGN(sizeof(struct sk_buff)) + SKB_DATA_ALIGN(sizeof(skb_shared_info)), x86-64
+
+
+def skb_truesize(nbytes: int) -> int:
+    """SKB_TRUESIZE(): what an skb of nbytes costs its socket's memory accounting."""
+    return nbytes + SKB_TRUESIZE_OVERHEAD
+
 
 def alloc_skb(size: int, *, id: int = 0, origin_host: str = "", sampled: bool = True) -> SkBuff:
     """alloc_skb(): an empty skb with `size` bytes of buffer, data == tail == head."""
@@ -370,6 +379,7 @@ def skb_copy(skb: SkBuff, layer: int, host: str, func: str = "skb_copy", *, id: 
 
 _finish_hook = None
 _enter_hook = None
+_destructors: dict = {}
 
 
 def set_enter_hook(hook) -> None:
@@ -392,7 +402,28 @@ def set_finish_hook(hook) -> None:
     _finish_hook = hook
 
 
+def set_destructor(host: str, destructor) -> None:
+    """Call destructor(skb) when an skb of `host` charged to its socket (skb.truesize) is
+    freed in this process (tcp_wfree: the socket's sk_wmem_alloc goes down); None: remove it."""
+    if destructor is None:
+        _destructors.pop(host, None)
+    else:
+        _destructors[host] = destructor
+
+
+def skb_orphan(skb: SkBuff, host: str) -> None:
+    """skb_orphan(): run the skb's destructor now and charge it no longer: its socket gets
+    its truesize back (loopback_xmit, tun's xmit, and every free of a charged skb)."""
+    if skb.truesize:
+        destructor = _destructors.get(host)
+        if destructor is not None:
+            destructor(skb)
+        skb.truesize = 0
+
+
 def _release(skb: SkBuff, layer: int, host: str, func: str, *, stolen: bool = False) -> None:
+    if skb.truesize:
+        skb_orphan(skb, host)
     skb.shinfo.dataref -= 1
     # FREE carries the buffer's size when this was its last reference, else 0 (header only).
     skb.record(FREE, layer, host, func, skb.end if skb.shinfo.dataref == 0 and not stolen else 0)
@@ -453,6 +484,8 @@ def to_proto(skb: SkBuff, out: "pb.SkBuff | None" = None) -> "pb.SkBuff":
         m.priority = skb.priority
     if skb.sk:
         m.sk = skb.sk
+    if skb.truesize:
+        m.truesize = skb.truesize
     if skb.cb:
         m.cb = skb.cb
     if skb.nexthop:
@@ -559,6 +592,7 @@ def from_proto(m: "pb.SkBuff") -> SkBuff:
     skb.mark = m.mark
     skb.priority = m.priority
     skb.sk = m.sk
+    skb.truesize = m.truesize
     skb.cb = m.cb
     skb.nexthop = m.nexthop
     skb.tstamp = m.tstamp

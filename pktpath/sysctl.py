@@ -14,6 +14,7 @@ overflows, Fast Open when a SYN or a call asks for it. There pktpath counts it (
 so that the difference is never silent and a script that never gets there runs.
 """
 
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -133,6 +134,11 @@ KNOBS = _knobs(
     Knob("net.ipv4.tcp_synack_retries", 5, _ints(1, 0, 255)),
     Knob("net.ipv4.tcp_retries2", 15, _ints(1, 0, 255)),
     Knob("net.ipv4.tcp_fin_timeout", 60, _ints(1, 1, 2**31 // 1000)),
+    # the keepalive timer's idle time and interval (seconds) and probes, where a socket's TCP_KEEPIDLE,
+    # TCP_KEEPINTVL and TCP_KEEPCNT are unset; the socket layer reads them for getsockopt
+    Knob("net.ipv4.tcp_keepalive_time", 7200, _ints(1, 0, 2**31 // 1000), ("socket", "l4")),
+    Knob("net.ipv4.tcp_keepalive_intvl", 75, _ints(1, 0, 2**31 // 1000), ("socket", "l4")),
+    Knob("net.ipv4.tcp_keepalive_probes", 9, _ints(1, 0, 255), ("socket", "l4")),
     Knob("net.ipv4.tcp_congestion_control", "cubic", _choice(*CONGESTION_CONTROLS)),
     # RFC 3168 ECN: 1 asks for it in SYNs and accepts it, 2 only accepts it (Linux 6.18 takes no more than 2);
     # tcp_ecn_fallback: a retransmitted SYN asks no more (RFC 3168 6.1.1.1)
@@ -141,12 +147,16 @@ KNOBS = _knobs(
     # tcp_tso_should_defer: wait for an ACK rather than send less than 1/divisor of the window
     # (0: less than 3 MSS); a u8 (proc_dou8vec_minmax)
     Knob("net.ipv4.tcp_tso_win_divisor", 3, _ints(1, 0, 255)),
+    # tcp_tso_autosize: the fewest segments a TSO packet holds (a u8, at least 1)
+    Knob("net.ipv4.tcp_min_tso_segs", 2, _ints(1, 1, 255)),
+    # RFC 2861 (RFC 5681 4.1): cwnd restarts after an idle RTO, and decays while the application
+    # leaves it unused (a u8: any non-zero value is on)
+    Knob("net.ipv4.tcp_slow_start_after_idle", 1, _ints(1, 0, 255)),
     # What pktpath's TCP does not have: the value it behaves as, and those it takes though
     Knob("net.ipv4.tcp_frto", 2, _ints(1, 0, 2), behaves_as=0, why="no F-RTO (RFC 5682)",
          engaged=frozenset({1, 2}), moment="an ACK after an RTO, where F-RTO decides whether it was spurious"),
     Knob("net.ipv4.tcp_dsack", 1, BOOL, behaves_as=0, why="no D-SACK (RFC 2883)",
          engaged=frozenset({1}), moment="a D-SACK block"),
-    Knob("net.ipv4.tcp_slow_start_after_idle", 1, BOOL, behaves_as=0, why="no cwnd restart after idle"),
     Knob("net.ipv4.tcp_fastopen", 1, _ints(1), behaves_as=0, why="no TCP Fast Open (RFC 7413)", engaged=_ALL,
          moment="a call or a SYN that asks for Fast Open"),
     Knob("net.ipv4.tcp_fastopen_key", "00000000-00000000-00000000-00000000", _fastopen_key),
@@ -165,6 +175,9 @@ KNOBS = _knobs(
     Knob("net.ipv4.tcp_fack", 0, BOOL),
     Knob("net.ipv4.tcp_pacing_ss_ratio", 200, _ints(1, 0, 1000)),
     Knob("net.ipv4.tcp_pacing_ca_ratio", 120, _ints(1, 0, 1000)),
+    # TCP Small Queues: the most bytes of a socket's skbs below TCP (qdisc, device) unless paced
+    # (tcp_small_queue_check); 4 MiB since Linux 6.7
+    Knob("net.ipv4.tcp_limit_output_bytes", 4 * 1024 * 1024, _ints(1)),
 )
 
 
@@ -223,3 +236,16 @@ class Sysctls:
         if k.name in self._values:
             self._values[k.name] = value
         return k.format(value)
+
+
+WITHOUT = "PKTPATH_WITHOUT"
+MECHANISMS = ("tsq", "bql")  # TCP Small Queues, byte queue limits
+
+
+def left_out(mechanism: str) -> bool:
+    """Whether the services run without one of the kernel's mechanisms (PKTPATH_WITHOUT=tsq,bql
+    in their environment): not Linux, only there to measure what the mechanism does
+    (benchmarks/tcp_bulk.py's "before")."""
+    if mechanism not in MECHANISMS:
+        raise ValueError(f"unknown mechanism {mechanism!r}")
+    return mechanism in os.environ.get(WITHOUT, "").replace(" ", "").split(",")

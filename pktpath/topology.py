@@ -11,6 +11,7 @@ A name without a path ("default", "router") means one of those.
     [[host.interface]]  name, mac, addr ("10.0.0.1/24"), mtu (default 1500),
                         rx_ring, tx_ring (descriptors, as ethtool -G sets them; default 256),
                         gro (generic receive offload, as ethtool -K sets it; default true),
+                        qdisc (its root qdisc: "pfifo_fast", Linux's default, or "fq", which paces TCP),
                         attach ("tap:pkt0": a TAP device the NIC creates; "packet:veth0": an existing
                         interface through an AF_PACKET socket; the Linux kernel is then the peer)
     [[host.route]]      dst ("0.0.0.0/0"), via (gateway, optional), dev, metric
@@ -38,6 +39,7 @@ PROTOCOLS = {"icmp": 1, "tcp": 6, "udp": 17}
 CONGESTION_CONTROLS = ("cubic", "reno")
 TARGETS = ("ACCEPT", "DROP")
 ATTACH_KINDS = ("tap", "packet")  # a TAP device pktpath creates; an existing interface, by AF_PACKET
+QDISC_KINDS = ("pfifo_fast", "fq")  # the root qdiscs the softirq layer has (services/softirq/qdisc.py)
 IFNAMSIZ = 16
 
 
@@ -54,6 +56,7 @@ class Interface:
     rx_ring: int = DEFAULT_RING_SIZE
     tx_ring: int = DEFAULT_RING_SIZE
     gro: bool = True
+    qdisc: str = "pfifo_fast"
     attach: str = ""  # "tap:NAME" or "packet:NAME": the Linux kernel is the other end of the wire
 
 
@@ -143,7 +146,7 @@ KEYS = {
     "": ("host", "link"),
     "host": ("name", "interface", "route", "rule", "forwarding", "tcp_congestion_control", "tcp_timewait",
              "file_max"),
-    "interface": ("name", "mac", "addr", "mtu", "rx_ring", "tx_ring", "gro", "attach"),
+    "interface": ("name", "mac", "addr", "mtu", "rx_ring", "tx_ring", "gro", "qdisc", "attach"),
     "route": ("dst", "via", "dev", "metric"),
     "rule": ("hook", "src", "dst", "proto", "sport", "dport", "target"),
     "link": ("a", "b", "loss", "corrupt", "duplicate", "reorder", "delay_ms"),
@@ -217,7 +220,11 @@ def _interface(t: dict, where: str) -> Interface:
     if attach and (kind not in ATTACH_KINDS or not 0 < len(ifname) < IFNAMSIZ or "/" in ifname or " " in ifname):
         raise TopologyError(f"{where}: attach {attach!r} is not tap:NAME or packet:NAME (a Linux interface name, "
                             f"at most {IFNAMSIZ - 1} characters)")
-    return Interface(name, mac.lower(), addr, mtu, **rings, gro=_get(t, "gro", where, bool, True), attach=attach)
+    qdisc = _get(t, "qdisc", where, str, "pfifo_fast")
+    if qdisc not in QDISC_KINDS:
+        raise TopologyError(f"{where}: qdisc {qdisc!r} is not one of {', '.join(QDISC_KINDS)}")
+    return Interface(name, mac.lower(), addr, mtu, **rings, gro=_get(t, "gro", where, bool, True), qdisc=qdisc,
+                     attach=attach)
 
 
 def _route(t: dict, where: str) -> Route:

@@ -199,7 +199,8 @@ def test_proto_round_trip_carries_every_field():
     """to_proto leaves defaults unset and from_proto sets slots directly: neither may forget one."""
     skb = make(b"payload", headroom=30, tailroom=5)
     values = dict(origin_host="A", clone_of=3, copy_of=4, mac_header=30, network_header=31, transport_header=32,
-                  protocol=0x0806, dev="eth1", pkt_type=pb.PACKET_BROADCAST, mark=5, priority=6, sk=7, cb=b"cb",
+                  protocol=0x0806, dev="eth1", pkt_type=pb.PACKET_BROADCAST, mark=5, priority=6, sk=7, truesize=8,
+                  cb=b"cb",
                   nexthop=0x0A000001, tstamp=1_764_000_000_123_456_789, ip_summed=1, gso_size=1448, gso_segs=3,
                   traceparent="00-" + "3" * 32 + "-" + "4" * 16 + "-01", sampled=True)
     skipped = {"buf", "events", "prior_events", "shinfo"}

@@ -36,8 +36,8 @@ def test_a_mechanism_pktpath_lacks_takes_only_the_value_it_behaves_as():
         l4.set("net.ipv4.tcp_notsent_lowat", "16384")
     assert err.value.errno_name == "EOPNOTSUPP"
     assert l4.set("net.ipv4.tcp_early_retrans", "4") == "4"  # TLP either way since RACK
-    assert knob("net.ipv4.tcp_slow_start_after_idle").linux == 1
-    assert knob("net.ipv4.tcp_slow_start_after_idle").default == 0  # what pktpath behaves as
+    assert knob("net.ipv4.tcp_syn_linear_timeouts").linux == 4
+    assert knob("net.ipv4.tcp_syn_linear_timeouts").default == 0  # what pktpath behaves as
     assert all(k.name.startswith("net.ipv4.tcp_") for k in KNOBS.values())
 
 

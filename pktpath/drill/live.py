@@ -28,6 +28,7 @@ LOCAL_IP, REMOTE_IP, GATEWAY_IP = "192.168.0.1", "192.0.2.1", "192.168.0.2"
 HOST_MAC, GATEWAY_MAC = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
 ETH_P_ALL, ETH_P_IP, ETH_P_ARP = 0x0003, 0x0800, 0x0806
 IPPROTO_TCP = 6
+WIRE_MTU = 1500
 HOST = "L"
 
 TOPOLOGY = """# pktpath drill's host: as packetdrill's, behind a gateway the runner plays
@@ -76,7 +77,8 @@ class PktpathCalls:
         raise Unsupported(f"fcntl command {cmd} on a pktpath socket")
 
     def ioctl(self, sock, request: int) -> int:
-        raise Unsupported(f"ioctl {request:#x} on a pktpath socket")
+        """SIOCINQ, SIOCOUTQ and the like: the host's answer (tcp_ioctl, udp_ioctl)."""
+        return sock.host_ioctl(request)
 
     def poll(self, polled: list, timeout_ms: int) -> list[int]:
         ready = dict(self.api.poll([(sk.host_fd, events) for sk, events in polled], timeout_ms))
@@ -102,10 +104,11 @@ class PktpathCalls:
 
         for k in KNOBS.values():
             self._set_sysctl(k.name, k.format(k.default))
+        self._set_qdisc("pfifo_fast")
 
 
 class LiveHost(PktpathCalls, RealTime):
-    SETTLE_S = 0.1  # the longest a TCP_INFO read waits for L4 to take the segments written before it
+    SETTLE_S = 0.1  # the longest a TCP_INFO read or an ioctl waits for L4 to take the segments written before it
 
     def __init__(self, workdir: str, base_port: int | None = None, *, log_dir: str | None = None) -> None:
         self._segments_base = self._segments_in = 0
@@ -130,7 +133,7 @@ class LiveHost(PktpathCalls, RealTime):
         except BaseException:
             self.close()
             raise
-        self.shell = Shell(self._set_sysctl, self.reset)
+        self.shell = Shell(self._set_sysctl, self.reset, self._set_qdisc)
 
     # -- the wire ----------------------------------------------------------------------------
     def _wire(self) -> None:
@@ -159,6 +162,8 @@ class LiveHost(PktpathCalls, RealTime):
             self.raw.send(sha + GATEWAY_MAC + struct.pack("!H", ETH_P_ARP) + reply)
 
     def inject(self, packet: bytes) -> None:
+        if len(packet) > WIRE_MTU:  # the kernel's TUN device takes any size (tcp_inq_*'s 10000 bytes), a TAP's wire not
+            raise Unsupported(f"an inbound packet of {len(packet)} bytes: a live host's wire carries {WIRE_MTU}")
         self.raw.send(HOST_MAC + GATEWAY_MAC + struct.pack("!H", ETH_P_IP) + packet)
         if packet[9] == IPPROTO_TCP:
             self._segments_in += 1
@@ -173,14 +178,23 @@ class LiveHost(PktpathCalls, RealTime):
         reply = self.view.stub["l4"].GetCounters(empty_pb2.Empty(), timeout=5)
         return next((g.values.get("InSegs", 0) for g in reply.groups if g.name == "Tcp"), 0)
 
-    def tcp_info(self, sock) -> bytes:
-        """TCP_INFO once L4 has taken every TCP segment the script wrote to the wire (Tcp
-        InSegs): the kernel takes a segment before the write to its TUN device returns, a live
-        host a few hops later, and `%{ }%` after an inbound packet must see it taken."""
+    def _settle(self) -> None:
+        """Until L4 has taken every TCP segment the script wrote to the wire (Tcp InSegs): the
+        kernel takes a segment before the write to its TUN device returns, a live host a few
+        hops later, and what is asked of a socket after an inbound packet must see it taken."""
         deadline = time.monotonic() + self.SETTLE_S
         while self._tcp_in_segs() < self._segments_base + self._segments_in and time.monotonic() < deadline:
             time.sleep(0.001)
+
+    def tcp_info(self, sock) -> bytes:
+        """TCP_INFO (`%{ }%`) once L4 has taken the script's segments."""
+        self._settle()
         return super().tcp_info(sock)
+
+    def ioctl(self, sock, request: int) -> int:
+        """SIOCINQ and the like once L4 has taken the script's segments (L4 answers them)."""
+        self._settle()
+        return super().ioctl(sock, request)
 
     def sniff(self, timeout: float) -> tuple[int, bytes] | None:
         return self.sniffer.next(timeout)
@@ -193,6 +207,11 @@ class LiveHost(PktpathCalls, RealTime):
         sockets.configure(self.sup.addrs.target(HOST, "socket"), lambda host, port: (host, port))
         self.api = sockets.api()
         self.view = HostView(self.sup.addrs, HOST)
+
+    def _set_qdisc(self, kind: str) -> None:
+        from pktpath.pb import softirq_pb2
+
+        self.view.stub["softirq"].ReplaceQdisc(softirq_pb2.Qdisc(dev="eth0", kind=kind), timeout=5)
 
     def _set_sysctl(self, name: str, value: str, ignore_unknown: bool = False) -> None:
         from pktpath.sysctl import SysctlError

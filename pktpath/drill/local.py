@@ -39,7 +39,7 @@ from pktpath.offload import skb_gso_segment
 from pktpath.counters import Mib
 from pktpath.hop import batches
 from pktpath.pb import skbuff_pb2, socket_pb2
-from pktpath.seams import EDGES, Edge
+from pktpath.seams import EDGES, Edge, open_tcp_wfree
 from pktpath.services.l2.layer import L2
 from pktpath.services.l3.layer import L3
 from pktpath.services.l4.layer import L4
@@ -47,6 +47,7 @@ from pktpath.services.socket.files import Tasks
 from pktpath.services.socket.layer import Socket
 from pktpath.services.socket.syscalls import Syscalls, Wait
 from pktpath.services.socket.wait import POLL_ANY, Waiter
+from pktpath.services.softirq.qdisc import Fq
 from pktpath.sockerr import SockError
 from pktpath.topology import parse
 from pktpath.wire.addr import ip_from_str
@@ -282,24 +283,54 @@ class Direct:
 
 
 class Wire:
-    """What L2 queues for its device: the packets on the wire, each with its time."""
+    """What L2 queues for its device: the packets on the wire, each with its time. It plays
+    the softirq layer: the device's root qdisc (fq held to the virtual clock; pfifo_fast, a
+    TUN device's, sends at once), and the skbs' frees (tcp_wfree) as the device sends them."""
 
     def __init__(self, sim: Sim) -> None:
         self.sim = sim
         self.mib = Mib()
         self.out: deque = deque()  # (ns, IPv4 packet)
+        self.qdisc = None  # pfifo_fast: nothing waits, the TUN device takes each packet at once
+        self.wfree = None
+
+    def open_tcp_wfree(self, hop) -> None:
+        """The destructor of the host's charged skbs (after L2 and L3 set theirs: the last one counts)."""
+        self.wfree = open_tcp_wfree("softirq", HOST, hop, self.mib, paced=lambda skb: self.qdisc is not None)
+
+    def replace_qdisc(self, kind: str) -> None:
+        self.qdisc = Fq() if kind == "fq" else None
 
     @batches(skbuff_pb2.SkBuffBatch)
     def DevQueueXmit(self, request, context):
-        sent = 0
-        for skb in s.from_protos(request.skbs, self.mib):
-            for seg in skb_gso_segment(skb, skbuff_pb2.LAYER_SOFTIRQ, HOST) if skb.gso_size else [skb]:
-                frame = bytes(seg.payload())
-                if int.from_bytes(frame[12:14], "big") == ETH_P_IP:
-                    self.out.append((self.sim.now_ns, frame[ETH_HLEN:]))
-                s.consume_skb(seg, skbuff_pb2.LAYER_SOFTIRQ, HOST, "dev_hard_start_xmit")
-                sent += 1
-        return s.disposition(sent, 0)
+        skbs, dropped = s.from_protos(request.skbs, self.mib), 0
+        if self.qdisc is None:
+            for skb in skbs:
+                self._xmit(skb)
+            return s.disposition(len(skbs), 0)
+        for skb in skbs:
+            reason = self.qdisc.enqueue(skb, self.sim.now_ns)
+            if reason:
+                s.kfree_skb_reason(skb, reason, skbuff_pb2.LAYER_SOFTIRQ, HOST, "__dev_queue_xmit")
+                dropped += 1
+        self.run_timers()
+        return s.disposition(len(skbs) - dropped, dropped)
+
+    def run_timers(self) -> float:
+        """The qdisc watchdog: send what is due; the next time (s) something is (0: none)."""
+        if self.qdisc is None:
+            return 0
+        while (skb := self.qdisc.dequeue(self.sim.now_ns)) is not None:
+            self._xmit(skb)
+        due = self.qdisc.next_event_ns()
+        return due / 1e9 if due is not None else 0
+
+    def _xmit(self, skb) -> None:
+        for seg in skb_gso_segment(skb, skbuff_pb2.LAYER_SOFTIRQ, HOST) if skb.gso_size else [skb]:
+            frame = bytes(seg.payload())
+            if int.from_bytes(frame[12:14], "big") == ETH_P_IP:
+                self.out.append((self.sim.now_ns, frame[ETH_HLEN:]))
+            s.consume_skb(seg, skbuff_pb2.LAYER_SOFTIRQ, HOST, "dev_hard_start_xmit")
 
 
 class LocalApi:
@@ -359,7 +390,9 @@ class LocalHost(PktpathCalls):
         sim.timers.append(self.l4.tcp.run_timers)
         self.tasks = Tasks(FILE_MAX)
         self.api = LocalApi(sim, Syscalls(self.socket_layer, self.tasks), self.tasks)
-        self.shell = Shell(self._set_sysctl, self.reset)
+        self.wire.open_tcp_wfree(hop)
+        sim.timers.append(self.wire.run_timers)
+        self.shell = Shell(self._set_sysctl, self.reset, self._set_qdisc)
 
     # -- the runner's clock ---------------------------------------------------------------
     def monotonic_ns(self) -> int:
@@ -412,6 +445,9 @@ class LocalHost(PktpathCalls):
         return self.wire.out.popleft()
 
     # -- what the script's commands need ----------------------------------------------------
+    def _set_qdisc(self, kind: str) -> None:
+        self.wire.replace_qdisc(kind)
+
     def _set_sysctl(self, name: str, value: str, ignore_unknown: bool = False) -> None:
         from pktpath.sysctl import SysctlError, knob
 

@@ -4,8 +4,8 @@ do, mapped onto the host (`sysctl` onto its Sysctl RPCs), and everything else re
 packetdrill hands a command to /bin/sh; a pktpath host has no /proc/sys to write, so the
 commands the scripts use are read here: `sysctl [-q] [-w] [-e] NAME=VALUE...` (with `$((...))`
 arithmetic and quotes), a script of such lines (`./defaults.sh`), the selftests'
-`set_sysctls.py /proc/sys/...=VALUE`, `tc qdisc add|replace dev tun0 root pfifo|pfifo_fast`
-(pktpath's qdisc is a FIFO), `ip tcp_metrics flush` (pktpath caches no metrics: nothing to
+`set_sysctls.py /proc/sys/...=VALUE`, `tc qdisc add|replace dev tun0 root pfifo|pfifo_fast|fq`
+(onto the host's device), `ip tcp_metrics flush` (pktpath caches no metrics: nothing to
 flush). A line of any other kind makes the script unsupported, with the line.
 """
 
@@ -24,9 +24,12 @@ class Shell:
     """Runs command text against `set_sysctl(name, value, ignore_unknown)`, which raises
     Unsupported for a knob (unless ignore_unknown) or a value the host does not take."""
 
-    def __init__(self, set_sysctl, restore) -> None:
+    QDISCS = {"pfifo": "pfifo_fast", "pfifo_fast": "pfifo_fast", "fq": "fq"}  # tc's word → the host's qdisc
+
+    def __init__(self, set_sysctl, restore, set_qdisc) -> None:
         self.set_sysctl = set_sysctl
         self.restore = restore  # puts every sysctl back as it was before the script
+        self.set_qdisc = set_qdisc  # the device's root qdisc, by its name in QDISCS
 
     def run(self, text: str, cwd: str) -> None:
         for line in _lines(text):
@@ -51,9 +54,10 @@ class Shell:
             for word in args:
                 path, _, value = word.partition("=")
                 self.set_sysctl(path.removeprefix("/proc/sys/"), value)
-        elif command == "tc" and args[:2] in (["qdisc", "add"], ["qdisc", "replace"]):
-            if args[-1] not in ("pfifo", "pfifo_fast"):
-                raise Unsupported(f"`{line}`: pktpath's devices have a FIFO qdisc, no {args[-1]}")
+        elif command == "tc" and args[:2] in (["qdisc", "add"], ["qdisc", "replace"]) and args[-2:-1] == ["root"]:
+            if args[-1] not in self.QDISCS:
+                raise Unsupported(f"`{line}`: pktpath's devices have pfifo_fast and fq, no {args[-1]}")
+            self.set_qdisc(self.QDISCS[args[-1]])
         elif command == "ip" and args[:2] == ["tcp_metrics", "flush"]:
             pass
         elif words[0].startswith("/tmp/sysctl_restore_"):

@@ -2,13 +2,15 @@
 
 The program's interpreter starts with pktpath's sitecustomize on its path, which
 calls install(): from then on the socket module's AF_INET sockets, its name
-lookups, and the select, poll, epoll and selectors that wait on them are the
-host's (sockets.py, resolver.py, readiness.py), so socketserver, http.server,
+lookups, the select, poll, epoll and selectors that wait on them, and
+fcntl.ioctl's questions about their queues (FIONREAD) are the host's
+(sockets.py, resolver.py, readiness.py), so socketserver, http.server,
 http.client, urllib.request and asyncio's default event loop run on its stack
 as they are. The program is one process of the host (pktpath.client.SocketApi):
 its sockets are closed when it ends.
 """
 
+import fcntl
 import os
 import selectors  # noqa: F401 — imported here so that its classes exist to be patched
 import socket
@@ -27,6 +29,7 @@ def install(target: str, topology: Topology) -> None:
     sockets.configure(target, resolver.sockaddr)
     socket.socket = sockets.PktSocket
     socket.has_ipv6 = False  # create_server(dualstack_ipv6=True) and the like ask this first
+    fcntl.ioctl = sockets.fcntl_ioctl  # FIONREAD and the like on a socket's fileno()
     readiness.install()
 
 

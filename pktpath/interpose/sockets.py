@@ -15,8 +15,10 @@ timeout (then `TimeoutError("timed out")`), a non-blocking one not at all
 """
 
 import errno
+import fcntl
 import os
 import socket as _socket
+import struct
 import threading
 import weakref
 from typing import TYPE_CHECKING
@@ -32,6 +34,10 @@ SOCK_NONBLOCK, SOCK_CLOEXEC = _socket.SOCK_NONBLOCK, _socket.SOCK_CLOEXEC
 # (EAFNOSUPPORT) as a kernel without them would, instead of getting the machine's own.
 NO_SUCH_FAMILY = {_socket.AF_INET6, _socket.AF_PACKET}
 MAX_IO = 1 << 20  # bytes per send or recv call: a gRPC message stays under its 4 MB limit
+SCM_TIMESTAMPNS, TCP_CM_INQ = 35, 36
+CMSG_HDR = _socket.CMSG_LEN(0)  # sizeof(struct cmsghdr)
+_INT, _TIMESPEC = struct.Struct("i"), struct.Struct("qq")
+real_ioctl = fcntl.ioctl
 
 _by_fileno: "weakref.WeakValueDictionary[int, PktSocket]" = weakref.WeakValueDictionary()
 _api: "client.SocketApi | None" = None
@@ -211,6 +217,11 @@ class PktSocket(metaclass=_SocketClass):
             return reply.data[:buflen] if buflen is not None else reply.data
         return reply.value if buflen is None else reply.value.to_bytes(min(buflen, 4), "little", signed=True)
 
+    def host_ioctl(self, request: int) -> int:
+        """ioctl(2) with an int argument on the host (SIOCINQ/FIONREAD, SIOCOUTQ, SIOCOUTQNSD,
+        SIOCATMARK): the int it writes. fcntl.ioctl on fileno() comes here (fcntl_ioctl)."""
+        return self._call("Ioctl", socket_pb2.IoctlRequest(request=request)).value
+
     # -- data -------------------------------------------------------------------------
     def send(self, data, flags: int = 0) -> int:
         chunk = bytes(memoryview(data).cast("B")[:MAX_IO])
@@ -251,6 +262,24 @@ class PktSocket(metaclass=_SocketClass):
     def recvfrom(self, bufsize: int, flags: int = 0):
         reply = self._recvmsg(bufsize, flags)
         return reply.data, (reply.addr.addr, reply.addr.port)
+
+    def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0):
+        """socket.recvmsg(): (data, ancdata, msg_flags, address), the control messages the host
+        gave (SCM_TIMESTAMPNS, TCP_CM_INQ) put in a buffer of ancbufsize as put_cmsg() does:
+        what does not fit is cut and MSG_CTRUNC set. A stream socket has no address (None)."""
+        if ancbufsize < 0:
+            raise ValueError("negative buffer size in recvmsg()")
+        if not bufsize:
+            return b"", [], 0, None  # as recv(0): nothing asked, nothing taken
+        reply = self._recvmsg(bufsize, flags)
+        cmsgs = []
+        if reply.tstamp_ns:
+            cmsgs.append((_socket.SOL_SOCKET, SCM_TIMESTAMPNS, _TIMESPEC.pack(*divmod(reply.tstamp_ns, 10**9))))
+        if reply.HasField("inq"):
+            cmsgs.append((_socket.SOL_TCP, TCP_CM_INQ, _INT.pack(reply.inq)))
+        ancdata, msg_flags = _put_cmsgs(cmsgs, ancbufsize)
+        address = (reply.addr.addr, reply.addr.port) if self._type == _socket.SOCK_DGRAM else None
+        return reply.data, ancdata, msg_flags, address
 
     def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:
         view = memoryview(buffer).cast("B")
@@ -308,6 +337,46 @@ class PktSocket(metaclass=_SocketClass):
 
     def __getstate__(self):
         raise TypeError(f"cannot pickle {type(self).__name__!r} object")
+
+
+def _put_cmsgs(cmsgs: list, space: int) -> tuple[list, int]:
+    """put_cmsg() for each (level, type, data) in turn, into a control buffer of `space`
+    bytes: one cut short (or left out, when not even its header fits) sets MSG_CTRUNC."""
+    out, flags = [], 0
+    for level, type_, data in cmsgs:
+        if space < CMSG_HDR:
+            flags |= _socket.MSG_CTRUNC
+            break
+        if space < CMSG_HDR + len(data):
+            flags |= _socket.MSG_CTRUNC
+            data = data[:space - CMSG_HDR]
+        out.append((level, type_, data))
+        space -= min(_socket.CMSG_SPACE(len(data)), space)
+    return out, flags
+
+
+def fcntl_ioctl(fd, request, arg=0, mutate_flag: bool = True):
+    """fcntl.ioctl(): on a pktpath socket's fileno() the host answers the request (FIONREAD,
+    SIOCOUTQ, ...), its int written to arg as the real call writes a buffer; any other file
+    is the kernel's."""
+    sock = lookup(fd if isinstance(fd, int) else fd.fileno())
+    if sock is None:
+        return real_ioctl(fd, request, arg, mutate_flag)
+    if isinstance(arg, int):  # an int is the pointer itself to the kernel: no buffer to write to
+        raise OSError(errno.EFAULT, os.strerror(errno.EFAULT))
+    value = _INT.pack(sock.host_ioctl(request))
+    if isinstance(arg, str):
+        arg = arg.encode()
+    view = memoryview(arg)
+    if mutate_flag and not view.readonly:
+        view = view.cast("B")
+        n = min(len(view), len(value))
+        view[:n] = value[:n]
+        return 0
+    out = bytearray(arg)
+    n = min(len(out), len(value))
+    out[:n] = value[:n]
+    return bytes(out)
 
 
 def _nonblocking(request) -> None:

@@ -63,7 +63,7 @@ def sockets(view, *, tcp: bool, udp: bool) -> list[Sock]:
             if mine is not None:  # the receive buffer as L4's autotuning left it
                 skmem = type(mine.skmem)()
                 skmem.CopyFrom(mine.skmem)
-                skmem.rcvbuf = t.rcvbuf
+                skmem.rcvbuf, skmem.wmem_alloc = t.rcvbuf, t.wmem_alloc
             out.append(Sock("tcp", t.state, t.recv_q, t.send_q, t.saddr, t.sport, t.daddr if t.dport else "0.0.0.0",
                             t.dport, t.sk, list(mine.users) if mine else [], t, skmem))
     return out

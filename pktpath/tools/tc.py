@@ -1,15 +1,16 @@
-"""`pktpath tc qdisc`: tc(8)'s qdisc verbs over a running host — show, and netem at the
-root of a device changed while it runs (tc/q_netem.c's words and units).
+"""`pktpath tc qdisc`: tc(8)'s qdisc verbs over a running host — show, fq or pfifo_fast at
+the root of a device, and netem there changed while it runs (tc/q_netem.c's words and units).
 
-A pktpath device has the softirq layer's pfifo_fast (txqueuelen 1000) and, where its
-frames leave the NIC, the link impairment the topology gave it: `tc qdisc change dev eth0
-root netem loss 5% delay 10ms` sets that impairment, `tc qdisc del dev eth0 root` takes
-it away (pfifo_fast again), as netem would be added and removed at a Linux device's root.
+A pktpath device has the softirq layer's root qdisc, pfifo_fast (txqueuelen 1000) unless
+the topology or `tc qdisc replace dev eth0 root fq` gives it fq (services/softirq/qdisc.py),
+and, where its frames leave the NIC, the link impairment the topology gave it: `tc qdisc
+change dev eth0 root netem loss 5% delay 10ms` sets that impairment (over pfifo_fast),
+`tc qdisc del dev eth0 root` takes it away (pfifo_fast again), as netem or fq would be
+added and removed at a Linux device's root: one root qdisc at a time.
 """
 
-from pktpath.pb import nic_pb2
-
-PFIFO_FAST = "pfifo_fast 0: {dev}root refcnt 2 bands 3 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1"
+from pktpath.pb import nic_pb2, softirq_pb2
+from pktpath.services.softirq.qdisc import QDISCS, PfifoFast
 NETEM_HANDLE = "8001:"
 CHANCES = ("loss", "duplicate", "reorder", "corrupt")
 _TIME_UNITS = (("us", 0.001), ("usec", 0.001), ("ms", 1.0), ("msec", 1.0), ("s", 1000.0), ("sec", 1000.0))
@@ -64,11 +65,16 @@ def parse_netem(words: list[str]) -> nic_pb2.Netem:
     return netem
 
 
-def qdisc_line(netem: nic_pb2.Netem, dev: str | None) -> str:
-    """One device's root qdisc as `tc qdisc show` prints it (`dev X ` when listing every device)."""
+def _impaired(netem: nic_pb2.Netem) -> bool:
+    return bool(netem.loss or netem.duplicate or netem.reorder or netem.corrupt or netem.delay_ms)
+
+
+def qdisc_line(netem: nic_pb2.Netem, dev: str | None, root: str = PfifoFast.describe()) -> str:
+    """One device's root qdisc as `tc qdisc show` prints it (`dev X ` when listing every
+    device): netem if the link is impaired, else the softirq layer's (`root`, its line)."""
     where = f"dev {dev} " if dev else ""
-    if not (netem.loss or netem.duplicate or netem.reorder or netem.corrupt or netem.delay_ms):
-        return "qdisc " + PFIFO_FAST.format(dev=where)
+    if not _impaired(netem):
+        return root.replace(" root ", f" {where}root ", 1)
     words = [f"qdisc netem {NETEM_HANDLE} {where}root refcnt 2 limit 1000"]
     if netem.delay_ms:
         words.append(f"delay {_time_text(netem.delay_ms)}")
@@ -87,7 +93,7 @@ def _time_text(ms: float) -> str:
 
 def qdisc_record(netem: nic_pb2.Netem) -> dict:
     """tc -j qdisc show's record for a device's root."""
-    if not (netem.loss or netem.duplicate or netem.reorder or netem.corrupt or netem.delay_ms):
+    if not _impaired(netem):
         return {"kind": "pfifo_fast", "handle": "0:", "dev": netem.dev, "root": True, "refcnt": 2,
                 "options": {"bands": 3, "priomap": [1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]}}
     options = {"limit": 1000, "delay": {"delay": netem.delay_ms / 1000}}
@@ -105,23 +111,43 @@ def run(view, devs: list[str], words: list[str], json: bool = False) -> list:
     dev = rest[rest.index("dev") + 1] if "dev" in rest[:-1] else None
     if dev is not None and dev not in devs:
         raise TcError(f'Cannot find device "{dev}"')
-    nic = view.stub["nic"]
+    nic, softirq = view.stub["nic"], view.stub["softirq"]
     if verb in ("show", "ls", "list"):
-        netems = [nic.GetNetem(nic_pb2.DevRequest(dev=d), timeout=5) for d in ([dev] if dev else devs)]
+        shown = [dev] if dev else devs
+        netems = [nic.GetNetem(nic_pb2.DevRequest(dev=d), timeout=5) for d in shown]
+        roots = [softirq.GetQdisc(softirq_pb2.Qdisc(dev=d), timeout=5) for d in shown]
         if json:
-            return [qdisc_record(n) for n in netems]
-        return [qdisc_line(n, None if dev else n.dev) for n in netems]
+            return [qdisc_record(n) if _impaired(n) or r.kind == PfifoFast.kind else fq_record(r)
+                    for n, r in zip(netems, roots)]
+        return [qdisc_line(n, None if dev else n.dev, r.line) for n, r in zip(netems, roots)]
     if dev is None or "root" not in rest:
         raise TcError(f'"tc qdisc {verb}" needs "dev DEV root"')
+    kind = PfifoFast.kind
     if verb in ("del", "delete"):
         netem = nic_pb2.Netem()
     elif verb in ("add", "change", "replace"):
         after = rest[rest.index("root") + 1:]
-        if not after or after[0] != "netem":
-            raise TcError("Specified qdisc kind is unknown: pktpath models netem at a device's root")
-        netem = parse_netem(after[1:])
+        if not after or after[0] not in ("netem", *QDISCS):
+            raise TcError(f"Specified qdisc kind is unknown: pktpath has netem, {', '.join(QDISCS)} at a device's root")
+        if after[0] == "netem":
+            netem = parse_netem(after[1:])
+        elif len(after) > 1:
+            raise TcError(f'What is "{after[1]}"? (pktpath takes {after[0]} with its defaults)')
+        else:
+            netem, kind = nic_pb2.Netem(), after[0]
     else:
         raise TcError(f'Command "{verb}" is unknown, try "tc qdisc help".')
     netem.dev = dev
-    nic.SetNetem(netem, timeout=5)
+    nic.SetNetem(netem, timeout=5)  # one root qdisc: netem replaces fq, fq replaces netem
+    softirq.ReplaceQdisc(softirq_pb2.Qdisc(dev=dev, kind=kind), timeout=5)
     return []
+
+
+def fq_record(root: softirq_pb2.Qdisc) -> dict:
+    """tc -j qdisc show's record of an fq root (tc/q_fq.c's fq_print_opt, its defaults)."""
+    fq = QDISCS["fq"]()
+    return {"kind": "fq", "handle": "8001:", "dev": root.dev, "root": True, "refcnt": 2,
+            "options": {"limit": fq.limit, "flow_limit": fq.flow_limit, "buckets": 1024, "orphan_mask": 1023,
+                        "quantum": fq.quantum, "initial_quantum": fq.initial_quantum,
+                        "refill_delay": fq.refill_delay_ns / 1e9, "horizon": fq.horizon_ns / 1e9,
+                        "horizon_drop": fq.horizon_drop}}

@@ -9,7 +9,7 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.hop import batches
 from pktpath.pb import skbuff_pb2
-from pktpath.seams import edge
+from pktpath.seams import edge, open_tcp_wfree
 from pktpath.services.l2.link import Link, l2_ifaces
 from pktpath.taps import Taps
 
@@ -20,6 +20,8 @@ class L2:
         self.mib = Mib()
         self.to_l3 = hop(edge("l2", "l3"), self.mib)
         self.to_dev = hop(edge("l2", "softirq"), self.mib)
+        self.to_l4_wfree = open_tcp_wfree("l2", host, hop, self.mib)
+        self.host = host
         self.taps = Taps()
         self.link = Link(host, l2_ifaces(config), to_l3=self.to_l3.put, to_dev=self.to_dev.put, mib=self.mib,
                          tap=self.taps)
@@ -35,5 +37,6 @@ class L2:
         return s.disposition(*self.link.neigh_output(s.from_protos(request.skbs, self.mib)))
 
     def close(self) -> None:
-        self.to_l3.close()
-        self.to_dev.close()
+        s.set_destructor(self.host, None)
+        for h in (self.to_l3, self.to_dev, self.to_l4_wfree):
+            h.close()

@@ -683,7 +683,9 @@ class Ipv4:
         return 0
 
     def _loopback_xmit(self, skb, iph: IpHdr) -> int:
-        """loopback_xmit(): a packet for one of our own addresses comes straight back in."""
+        """loopback_xmit(): a packet for one of our own addresses comes straight back in,
+        orphaned first (its sender's sk_wmem_alloc gets it back: TSQ never waits on lo)."""
+        s.skb_orphan(skb, self.host)
         self.mib.inc(IP, "OutRequests")
         skb.dev = "lo"
         skb.pkt_type = pb.PACKET_LOOPBACK

@@ -13,7 +13,7 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.hop import batches
 from pktpath.pb import l3_pb2, skbuff_pb2
-from pktpath.seams import edge
+from pktpath.seams import edge, open_tcp_wfree
 from pktpath.services.l3 import netfilter as nf
 from pktpath.services.l3.ipv4 import Ipv4
 from pktpath.services.l3.route import Fib, FibRoute
@@ -32,6 +32,8 @@ class L3:
                                   gateway=int(r.via) if r.via else 0, metric=r.metric))
         self.ifaces = {i.name: i for i in config.interfaces}
         self.to_l2 = hop(edge("l3", "l2"), self.mib)
+        self.to_l4_wfree = open_tcp_wfree("l3", host, hop, self.mib)
+        self.host = host
         self.to_l4 = {kind: hop(edge("l3", name), self.mib)
                       for kind, name in (("udp", "udp"), ("tcp", "tcp"), ("ping", "ping"), ("err", "icmp-err"))}
         self.netfilter = nf.Netfilter(nf.rules_from_topology(config))
@@ -81,5 +83,6 @@ class L3:
         return s.disposition(sent, bad)
 
     def close(self) -> None:
-        for hop in (self.to_l2, *self.to_l4.values()):
+        s.set_destructor(self.host, None)
+        for hop in (self.to_l2, self.to_l4_wfree, *self.to_l4.values()):
             hop.close()

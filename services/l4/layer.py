@@ -21,10 +21,11 @@ from pktpath.hop import batches
 from pktpath.pb import l3_pb2, l4_pb2
 from pktpath.seams import edge
 from pktpath.services.l4.table import PortTable
-from pktpath.services.l4.tcp.info import tcp_get_info
-from pktpath.services.l4.tcp.ipv4 import CHILD_SK_BASE, Tcp
+from pktpath.services.l4.tcp.info import tcp_get_info, tcp_ioctl
+from pktpath.services.l4.tcp.ipv4 import CHILD_SK_BASE, TCP_MAXSEG, TCP_QUICKACK, Tcp
 from pktpath.services.l4.udp import Datagram
 from pktpath.sockerr import SockError
+from pktpath.sysctl import left_out
 from pktpath.wire.addr import ip_to_str
 from pktpath.wire.icmp import ICMP_HLEN
 from pktpath.wire.ipv4 import IPPROTO_TCP, IPV4_MIN_HLEN
@@ -52,7 +53,7 @@ class L4:
         self.to_sock_cb = hop(edge("l4", "socket-cb"), self.mib)
         self.tcp = Tcp(host, mib=self.mib, ip_queue_xmit=self.to_ip.put, to_sock=self.to_sock_cb.put,
                        route_output=self._route_output_mtu, congestion_control=config.tcp_congestion_control,
-                       timewait_len=config.tcp_timewait, clock=clock)
+                       timewait_len=config.tcp_timewait, clock=clock, tsq=not left_out("tsq"))
         self._sk_high = 0  # the highest socket id the socket layer has used here
 
     def _route_output_mtu(self, daddr: int) -> tuple[int, int, int]:
@@ -146,6 +147,12 @@ class L4:
         refused += send()
         return s.disposition(len(request.calls) - refused, refused)
 
+    @batches(l4_pb2.SkWfreeBatch)
+    def TcpWfree(self, request, context):
+        """tcp_wfree(): what freed skbs give back to their sockets."""
+        self.tcp.tcp_wfree([(i.sk, i.truesize, i.pacing_fq) for i in request.items])
+        return s.disposition(len(request.items), 0)
+
     @staticmethod
     def _endpoint(addr: str, port: int, side: str) -> tuple[int, int]:
         """An address and port from the socket layer: EINVAL for what no sockaddr_in holds."""
@@ -163,13 +170,14 @@ class L4:
         saddr, sport = self._endpoint(request.saddr, request.sport, "source")
         daddr, dport = self._endpoint(request.daddr, request.dport, "destination")
         err, saddr = self.tcp.connect(request.sk, saddr, sport, daddr, dport, rcvbuf=request.rcvbuf,
-                                      nodelay=request.nodelay)
+                                      nodelay=request.nodelay, opts=_tcp_sockopts(request.opts))
         return l4_pb2.TcpConnectReply(errno=err, saddr=ip_to_str(saddr) if saddr else "")
 
     def InetCskListenStart(self, request, context):
         self._user_sk(request.sk)
         saddr, sport = self._endpoint(request.saddr, request.sport, "source")
-        self.tcp.listen(request.sk, saddr, sport, request.backlog, rcvbuf=request.rcvbuf, nodelay=request.nodelay)
+        self.tcp.listen(request.sk, saddr, sport, request.backlog, rcvbuf=request.rcvbuf, nodelay=request.nodelay,
+                        opts=_tcp_sockopts(request.opts))
         return empty_pb2.Empty()
 
     def InetCskAccept(self, request, context):
@@ -182,8 +190,19 @@ class L4:
 
     def TcpSetsockopt(self, request, context):
         self.tcp.setsockopt(request.sk, nodelay=request.nodelay if request.HasField("nodelay") else None,
-                            rcvbuf=request.rcvbuf if request.HasField("rcvbuf") else None)
+                            rcvbuf=request.rcvbuf if request.HasField("rcvbuf") else None,
+                            **_tcp_sockopts(request))
         return empty_pb2.Empty()
+
+    def TcpGetsockopt(self, request, context):
+        """do_tcp_getsockopt() for TCP_MAXSEG and TCP_QUICKACK: ENOENT for a socket L4 does
+        not hold (the socket layer answers for it), ENOPROTOOPT for another option."""
+        if request.optname not in (TCP_MAXSEG, TCP_QUICKACK):
+            raise SockError(errno.ENOPROTOOPT, f"TCP option {request.optname}")
+        value = self.tcp.getsockopt(request.sk, request.optname)
+        if value is None:
+            raise SockError(errno.ENOENT, f"no TCP socket {request.sk}")
+        return l4_pb2.TcpGetsockoptReply(value=value)
 
     # -- port tables ------------------------------------------------------------------
     def Hash(self, request, context):
@@ -211,11 +230,27 @@ class L4:
         return self.tcp_ports if protocol == IPPROTO_TCP else self.dgram.table(protocol)
 
     def TcpGetInfo(self, request, context):
-        tp = self.tcp.sock(request.sk)
-        if tp is None:
+        """tcp_get_info() for getsockopt(TCP_INFO), and tcp_ioctl()'s queues with the bytes of
+        the user's reads and writes that reached L4 (the socket layer adds those on their way)."""
+        reply = self.tcp.sock_view(request.sk, self._tcp_info)
+        if reply is None:
             raise SockError(errno.ENOENT, f"no TCP socket {request.sk}")
-        return l4_pb2.TcpInfo(info=tcp_get_info(tp, self.tcp.delack))
+        return reply
+
+    def _tcp_info(self, tp) -> l4_pb2.TcpInfo:
+        inq, outq, outq_nsd = tcp_ioctl(tp)
+        return l4_pb2.TcpInfo(info=tcp_get_info(tp, self.tcp.delack), inq=inq, outq=outq, outq_nsd=outq_nsd,
+                              user_copied=tp.user_copied, user_written=tp.user_written)
 
     def close(self) -> None:
         for hop in (self.to_sock, self.to_sock_err, self.to_icmp, self.to_ip, self.to_sock_cb):
             hop.close()
+
+
+# TcpSockopt's fields that Tcp._tcp_setsockopt takes
+_TCP_SOCKOPTS = ("keepalive", "keepidle", "keepintvl", "keepcnt", "quickack", "maxseg", "cork")
+
+
+def _tcp_sockopts(msg) -> dict:
+    """The options a TcpSockopt sets, as Tcp's keyword arguments."""
+    return {name: getattr(msg, name) for name in _TCP_SOCKOPTS if msg.HasField(name)}

@@ -50,6 +50,7 @@ class L4Servicer(L4, l4_pb2_grpc.L4Servicer):
     InetCskAccept = errno_status(L4.InetCskAccept)
     TcpAbort = errno_status(L4.TcpAbort)
     TcpSetsockopt = errno_status(L4.TcpSetsockopt)
+    TcpGetsockopt = errno_status(L4.TcpGetsockopt)
     Hash = errno_status(L4.Hash)
     Unhash = errno_status(L4.Unhash)
     TcpGetInfo = errno_status(L4.TcpGetInfo)
@@ -63,7 +64,7 @@ class L4Servicer(L4, l4_pb2_grpc.L4Servicer):
                 send_q=tp.backlog if listening else tp.send_queue_bytes(), cwnd=tp.cwnd,
                 ssthresh=min(tp.ssthresh, 0xFFFFFFFF), mss=tp.mss_cache, rto_ms=tp.rto * 1000,
                 srtt_ms=tp.srtt * 1000, cong=tp.ca.name if tp.ca else "", snd_wnd=tp.snd_wnd, rcv_wnd=tp.rcv_wnd,
-                unacked=tp.packets_out, rcvbuf=tp.rcvbuf)
+                unacked=tp.packets_out, rcvbuf=tp.rcvbuf, wmem_alloc=tp.wmem_alloc)
 
         return l4_pb2.TcpSockTable(socks=self.tcp.sockets(info))
 

@@ -107,6 +107,7 @@ class NetDevice:
         self._rx_meta = pb.Frame()         # each frame's ring metadata, built in one reused message
         self._irq_lock = threading.Lock()
         self.irq_enabled = True
+        self._tx_done_latched = False  # a TX completion while masked, raised at the unmask
         self._doorbell = threading.Event()
         self._stopping = False
         self._tx_thread = threading.Thread(target=self._tx_loop, name=f"nic-tx-{name}", daemon=True)
@@ -166,7 +167,10 @@ class NetDevice:
     def _maybe_interrupt(self, cause: int) -> None:
         with self._irq_lock:
             if not self.irq_enabled:
-                return  # masked: the driver is polling and will see the work
+                # masked: the driver is polling. It sees RX frames in the ring; a TX completion it may
+                # have looked for already, so the cause is latched (as e1000e's ICR) for the unmask
+                self._tx_done_latched = self._tx_done_latched or cause == nic_pb2.IRQ_TX_DONE
+                return
             self.irq_enabled = False
         self.mib.inc("Irq", "HardIrqs")
         self._raise_irq(cause)
@@ -175,8 +179,11 @@ class NetDevice:
         """The driver's napi_complete_done() unmasked us. Raise at once if work is pending."""
         with self._irq_lock:
             self.irq_enabled = True
+            tx_done, self._tx_done_latched = self._tx_done_latched, False
         if self.rings.rx.pending():
             self._maybe_interrupt(nic_pb2.IRQ_RX)
+        elif tx_done:  # completions came in while the poll ran: their skbs wait to be freed
+            self._maybe_interrupt(nic_pb2.IRQ_TX_DONE)
 
     # -- TX: the driver rang the doorbell ----------------------------------
     def doorbell(self) -> None:

@@ -24,7 +24,7 @@ from pktpath.wire.icmp import (
     ICMP_DEST_UNREACH, ICMP_EXC_FRAGTIME, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH,
     ICMP_TIME_EXCEEDED,
 )
-from pktpath.wire.ipv4 import IPPROTO_UDP
+from pktpath.wire.ipv4 import IPPROTO_TCP, IPPROTO_UDP
 
 TCP_CLOSE = 7  # include/net/tcp_states.h
 L4_TIMEOUT_S = 10
@@ -89,12 +89,12 @@ class L4Tcp:
     def connect(self, sock) -> int:
         return self._call(self.stub.TcpV4Connect, l4_pb2.TcpConnectRequest(
             sk=sock.sk, saddr=ip_to_str(sock.saddr), sport=sock.sport, daddr=ip_to_str(sock.daddr),
-            dport=sock.dport, rcvbuf=_user_rcvbuf(sock), nodelay=sock.stream.nodelay)).errno
+            dport=sock.dport, rcvbuf=_user_rcvbuf(sock), nodelay=sock.stream.nodelay, opts=_tcp_sockopts(sock))).errno
 
     def listen(self, sock, backlog: int) -> None:
         self._call(self.stub.InetCskListenStart, l4_pb2.TcpListenRequest(
             sk=sock.sk, saddr=ip_to_str(sock.saddr) if sock.saddr else "", sport=sock.sport, backlog=backlog,
-            rcvbuf=_user_rcvbuf(sock), nodelay=sock.stream.nodelay))
+            rcvbuf=_user_rcvbuf(sock), nodelay=sock.stream.nodelay, opts=_tcp_sockopts(sock)))
 
     def accepted(self, listener_sk: int, child_sk: int) -> None:
         self._call(self.stub.InetCskAccept, l4_pb2.TcpAccepted(listener=listener_sk, child=child_sk))
@@ -119,11 +119,26 @@ class L4Tcp:
         except SockError:
             pass
 
-    def setsockopt(self, sock) -> None:
+    def setsockopt(self, sock, **opts) -> None:
+        """TCP_NODELAY and SO_RCVBUF as the socket holds them, or the one option in opts
+        (L4_TCP_OPTIONS's field = the value set), which L4 acts on as it comes."""
+        if opts:
+            self._call(self.stub.TcpSetsockopt, l4_pb2.TcpSockopt(sk=sock.sk, **opts))
+            return
         opts = l4_pb2.TcpSockopt(sk=sock.sk, nodelay=sock.stream.nodelay)
         if sock.rcvbuf_locked:
             opts.rcvbuf = sock.rcvbuf
         self._call(self.stub.TcpSetsockopt, opts)
+
+    def ioctl(self, sk: int):
+        """tcp_ioctl()'s queues as L4 has them (a TcpInfo: inq, outq, outq_nsd, and the bytes of
+        the user's reads and writes it has taken); None once L4 has no such socket."""
+        try:
+            return self.stub.TcpGetInfo(l4_pb2.TcpSk(sk=sk), timeout=L4_TIMEOUT_S)
+        except SockError as exc:
+            if exc.errno != errno.ENOENT:
+                raise SockError(errno.EIO, f"ioctl: {exc.detail}") from None
+            return None
 
     def callbacks(self, batch) -> list:
         """SkCallbacks' items as the socket layer takes them. One that makes no sense (an
@@ -150,6 +165,18 @@ class L4Tcp:
         self._calls.close()
 
 
+def _tcp_sockopts(sock) -> l4_pb2.TcpSockopt:
+    """The options the user set before connect() or listen(), for L4's new tcp_sock."""
+    st, opts = sock.stream, l4_pb2.TcpSockopt(sk=sock.sk)
+    for name, value in (("keepalive", sock.keepalive), ("cork", st.cork), ("maxseg", st.user_mss),
+                        ("keepidle", st.keepidle), ("keepintvl", st.keepintvl), ("keepcnt", st.keepcnt)):
+        if value:
+            setattr(opts, name, value)
+    if st.pingpong:
+        opts.quickack = 0
+    return opts
+
+
 def _user_rcvbuf(sock) -> int:
     """SO_RCVBUF if the user set it, else 0: L4 autotunes it."""
     return sock.rcvbuf if sock.rcvbuf_locked else 0
@@ -162,6 +189,17 @@ class Socket:
         calls = L4Protocols(l4)
         self.tcp = L4Tcp(l4, calls, hop, self.mib)
         self.layer = SocketLayer(host, calls, self.mib, self.tcp, sample=sample)
+
+    def tcp_getsockopt(self, sock, optname: int) -> int:
+        """do_tcp_getsockopt() of TCP_MAXSEG or TCP_QUICKACK: L4 holds the tcp_sock (mss_cache,
+        ping-pong mode); for one it has not (not connected or listening yet) the socket answers."""
+        try:
+            return self.tcp.stub.TcpGetsockopt(l4_pb2.TcpGetsockoptRequest(sk=sock.sk, optname=optname),
+                                               timeout=L4_TIMEOUT_S).value
+        except SockError as exc:
+            if exc.errno != errno.ENOENT:
+                raise SockError(errno.EIO, f"getsockopt: {exc.detail}") from None
+            return self.layer.getsockopt(sock, IPPROTO_TCP, optname)
 
     def tcp_info(self, sock) -> bytes:
         """getsockopt(TCP_INFO): L4 holds the tcp_sock; one it has not (a socket not yet

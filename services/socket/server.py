@@ -228,6 +228,10 @@ class SocketServicer(Socket, socket_pb2_grpc.SocketServicer):
             return await asyncio.to_thread(self.sys.Getsockopt, task, request)
         return self.sys.Getsockopt(task, request)
 
+    @_syscall
+    def Ioctl(self, request, context):
+        return self.sys.Ioctl(self._task(context), request)
+
     def ListSockets(self, request, context):
         """ss -uap: every socket the layer knows, with the process holding it (ss -p)."""
         table = socket_pb2.SocketTable()

@@ -35,7 +35,7 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.flow import IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, Flowi4
 from pktpath.pb import skbuff_pb2, socket_pb2
-from pktpath.services.socket.stream import Stream, StreamState, tcp_poll
+from pktpath.services.socket.stream import SIOCATMARK, SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, Stream, StreamState, tcp_poll
 from pktpath.services.socket.wait import (
     POLL_READ, POLL_WRITE, POLLERR, POLLHUP, POLLRDHUP, POLLWRBAND, Blocking, WaitQueue, wait_sync, would_block,
 )
@@ -53,7 +53,16 @@ SO_REUSEADDR, SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_KEEPALIVE, SO_REUSEPOR
     2, 3, 4, 7, 8, 9, 15, 35)
 _FLAGS = {SO_REUSEADDR: "reuseaddr", SO_REUSEPORT: "reuseport", SO_KEEPALIVE: "keepalive"}
 IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
+TCP_MAXSEG, TCP_CORK, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_QUICKACK = 2, 3, 4, 5, 6, 12
+TCP_MIN_MSS, MAX_TCP_WINDOW, MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT = 88, 32767, 32767, 32767, 127
+# the options L4 acts on as well (the tcp_sock's), by the TcpSockopt field that carries each
+L4_TCP_OPTIONS = {(SOL_SOCKET, SO_KEEPALIVE): "keepalive", (IPPROTO_TCP, TCP_MAXSEG): "maxseg",
+                  (IPPROTO_TCP, TCP_CORK): "cork", (IPPROTO_TCP, TCP_KEEPIDLE): "keepidle",
+                  (IPPROTO_TCP, TCP_KEEPINTVL): "keepintvl", (IPPROTO_TCP, TCP_KEEPCNT): "keepcnt",
+                  (IPPROTO_TCP, TCP_QUICKACK): "quickack"}
 TCP_NODELAY = 1
+TCP_INQ = 36  # include/uapi/linux/tcp.h; TCP_CM_INQ, its control message, has the same number
+STREAM_IOCTLS = (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, SIOCATMARK)  # tcp_ioctl's
 MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITFORONE, MSG_FASTOPEN = 0x2, 0x20, 0x40, 0x10000, 0x20000000
 # TCP_FASTOPEN, TCP_FASTOPEN_CONNECT, TCP_FASTOPEN_KEY, TCP_FASTOPEN_NO_COOKIE (include/uapi/linux/tcp.h)
 TCP_FASTOPEN_OPTIONS = frozenset({23, 30, 33, 34})
@@ -65,13 +74,12 @@ LINUX_OPTIONS = {
                                               (29, "SO_TIMESTAMP"), (36, "SO_MARK"), (37, "SO_TIMESTAMPING"),
                                               (42, "SO_BUSY_POLL"), (47, "SO_MAX_PACING_RATE"),
                                               (60, "SO_ZEROCOPY"), (61, "SO_TXTIME"))},
-    **{(IPPROTO_TCP, n): name for n, name in ((2, "TCP_MAXSEG"), (3, "TCP_CORK"), (4, "TCP_KEEPIDLE"),
-                                               (5, "TCP_KEEPINTVL"), (6, "TCP_KEEPCNT"), (7, "TCP_SYNCNT"),
+    **{(IPPROTO_TCP, n): name for n, name in ((7, "TCP_SYNCNT"),
                                                (8, "TCP_LINGER2"), (9, "TCP_DEFER_ACCEPT"),
-                                               (10, "TCP_WINDOW_CLAMP"), (12, "TCP_QUICKACK"),
+                                               (10, "TCP_WINDOW_CLAMP"),
                                                (13, "TCP_CONGESTION"), (14, "TCP_MD5SIG"),
                                                (18, "TCP_USER_TIMEOUT"), (25, "TCP_NOTSENT_LOWAT"),
-                                               (31, "TCP_ZEROCOPY_RECEIVE"), (36, "TCP_INQ"),
+                                               (31, "TCP_ZEROCOPY_RECEIVE"),
                                                (37, "TCP_TX_DELAY"))},
     **{(IPPROTO_IP, n): name for n, name in ((1, "IP_TOS"), (4, "IP_OPTIONS"), (8, "IP_RECVTOS"),
                                               (11, "IP_RECVTTL"), (14, "IP_MTU"), (15, "IP_FREEBIND"))},
@@ -175,6 +183,7 @@ class Datagram(NamedTuple):  # a tuple: one is built per datagram read
     ttl: int
     truncated_from: int  # the datagram's length when bufsize cut it (MSG_TRUNC), else 0
     tstamp: int = 0      # SCM_TIMESTAMPNS, when the socket asked for it
+    inq: int | None = None  # TCP_CM_INQ, when the socket asked for it (TCP_INQ)
 
 
 def sock_recv_timestamp(sock: Sock, skb) -> int:
@@ -226,7 +235,10 @@ class SocketLayer:
         """The socket of a connection L4 established for a listener; accept() gives it an fd."""
         sock = Sock(c.sk, SOCK_STREAM, IPPROTO_TCP, saddr=c.saddr, sport=c.sport, daddr=c.daddr,
                     dport=c.dport, rcvbuf=listener.rcvbuf, sndbuf=listener.sndbuf, stream=StreamState(),
-                    rcvbuf_locked=listener.rcvbuf_locked, sndbuf_locked=listener.sndbuf_locked)
+                    rcvbuf_locked=listener.rcvbuf_locked, sndbuf_locked=listener.sndbuf_locked,
+                    keepalive=listener.keepalive)
+        for name in ("nodelay", "cork", "user_mss", "keepidle", "keepintvl", "keepcnt", "pingpong"):
+            setattr(sock.stream, name, getattr(listener.stream, name))  # sk_clone_lock copies the tcp_sock
         with self._lock:
             self._by_sk[sock.sk] = sock
         return sock
@@ -363,10 +375,19 @@ class SocketLayer:
         if sock.stream is not None and (level, optname) in ((SOL_SOCKET, SO_RCVBUF), (SOL_SOCKET, SO_SNDBUF),
                                                              (IPPROTO_TCP, TCP_NODELAY)):
             self.stream.tcp.setsockopt(sock)
+        elif sock.stream is not None and (level, optname) in L4_TCP_OPTIONS:
+            value = bool(value) if optname in (SO_KEEPALIVE, TCP_CORK) else value
+            self.stream.tcp.setsockopt(sock, **{L4_TCP_OPTIONS[level, optname]: value})
 
     def _setsockopt(self, sock: Sock, level: int, optname: int, value: int) -> None:
-        if level == IPPROTO_TCP and optname == TCP_NODELAY and sock.stream is not None:
+        if level == IPPROTO_TCP and optname == TCP_INQ and sock.stream is not None:
+            if value not in (0, 1):  # do_tcp_setsockopt: val > 1 || val < 0
+                raise SockError(errno.EINVAL, f"TCP_INQ {value}: 0 or 1")
+            sock.stream.recvmsg_inq = bool(value)
+        elif level == IPPROTO_TCP and optname == TCP_NODELAY and sock.stream is not None:
             sock.stream.nodelay = bool(value)
+        elif level == IPPROTO_TCP and (level, optname) in L4_TCP_OPTIONS and sock.stream is not None:
+            self._tcp_setsockopt(sock.stream, optname, value)
         elif level == SOL_SOCKET and optname == SO_RCVBUF:
             # sk_rcvbuf = max(min_t(u32, val, rmem_max) * 2, SOCK_MIN_RCVBUF): doubled for the
             # skb overhead; a negative value read as u32 is huge, so it gets the maximum
@@ -393,6 +414,26 @@ class SocketLayer:
             self._lacks(level, optname)
             raise SockError(errno.ENOPROTOOPT, f"level {level} option {optname}")
 
+    @staticmethod
+    def _tcp_setsockopt(st: StreamState, optname: int, value: int) -> None:
+        """do_tcp_setsockopt()'s checks of the options L4 acts on (EINVAL out of range), kept
+        here for getsockopt and for L4 at connect() or listen(), which makes its tcp_sock then."""
+        keep = {TCP_KEEPIDLE: ("keepidle", MAX_TCP_KEEPIDLE), TCP_KEEPINTVL: ("keepintvl", MAX_TCP_KEEPINTVL),
+                TCP_KEEPCNT: ("keepcnt", MAX_TCP_KEEPCNT)}
+        if optname in keep:
+            name, most = keep[optname]
+            if not 1 <= value <= most:
+                raise SockError(errno.EINVAL, f"TCP_{name.upper()} {value}: 1 to {most}")
+            setattr(st, name, value)
+        elif optname == TCP_MAXSEG:
+            if value and not TCP_MIN_MSS <= value <= MAX_TCP_WINDOW:
+                raise SockError(errno.EINVAL, f"TCP_MAXSEG {value}: 0, or {TCP_MIN_MSS} to {MAX_TCP_WINDOW}")
+            st.user_mss = value
+        elif optname == TCP_CORK:
+            st.cork = bool(value)
+        else:  # TCP_QUICKACK (__tcp_sock_set_quickack): 0 enters ping-pong mode, anything else leaves it
+            st.pingpong = not value
+
     def _lacks(self, level: int, optname: int) -> None:
         """An option Linux has and pktpath has not: counted (Unmodelled), so that what follows is
         not taken for Linux's behaviour (a drill script is unsupported there)."""
@@ -415,11 +456,44 @@ class SocketLayer:
         }
         if sock.stream is not None:
             options[IPPROTO_TCP, TCP_NODELAY] = lambda: int(sock.stream.nodelay)
+            options.update(self._tcp_getsockopts(sock))
+            options[IPPROTO_TCP, TCP_INQ] = lambda: int(sock.stream.recvmsg_inq)
         get = options.get((level, optname))
         if get is None:
             self._lacks(level, optname)
             raise SockError(errno.ENOPROTOOPT, f"level {level} option {optname}")
         return get()
+
+    def _tcp_getsockopts(self, sock: Sock) -> dict:
+        """do_tcp_getsockopt() as the socket knows it: the keepalive times (keepalive_time_when,
+        keepalive_intvl_when: the sysctls' unless set) and probes, TCP_CORK; TCP_MAXSEG and
+        TCP_QUICKACK are L4's to answer once it holds the tcp_sock (Socket.tcp_getsockopt), this
+        the answer before: TCP_MAXSEG's value, else TCP_MSS_DEFAULT (tcp_init_sock's mss_cache)."""
+        st = sock.stream
+        return {
+            (IPPROTO_TCP, TCP_CORK): lambda: int(st.cork),
+            (IPPROTO_TCP, TCP_KEEPIDLE): lambda: st.keepidle or self.sysctls.tcp_keepalive_time,
+            (IPPROTO_TCP, TCP_KEEPINTVL): lambda: st.keepintvl or self.sysctls.tcp_keepalive_intvl,
+            (IPPROTO_TCP, TCP_KEEPCNT): lambda: st.keepcnt or self.sysctls.tcp_keepalive_probes,
+            (IPPROTO_TCP, TCP_MAXSEG): lambda: st.user_mss if st.user_mss and st.state in ("CLOSE", "LISTEN")
+            else st.mss,
+            (IPPROTO_TCP, TCP_QUICKACK): lambda: int(not st.pingpong),
+        }
+
+    def ioctl(self, sock: Sock, cmd: int) -> int:
+        """sock_ioctl() → inet_ioctl() → the protocol's: tcp_ioctl (stream.py); udp_ioctl:
+        SIOCINQ the first datagram's payload (first_packet_length, 0 for none), SIOCOUTQ
+        sk_wmem_alloc, 0 here as a datagram leaves at once. Ping sockets have no ioctl and
+        any other request is ENOTTY (sock_do_ioctl); the device and routing ones inet_ioctl
+        and dev_ioctl answer (_IOC_TYPE 0x89) pktpath has not: counted."""
+        if sock.stream is not None and cmd in STREAM_IOCTLS:
+            return self.stream.ioctl(sock, cmd)
+        if sock.protocol == IPPROTO_UDP and cmd in (SIOCINQ, SIOCOUTQ):
+            with sock.lock:
+                return sock.queue[0].len if cmd == SIOCINQ and sock.queue else 0
+        if (cmd >> 8) & 0xFF == 0x89 and cmd not in STREAM_IOCTLS:
+            self.mib.inc("Unmodelled", f"ioctl {cmd:#x}")
+        raise SockError(errno.ENOTTY, f"ioctl {cmd:#x} on a {sock.netid} socket")
 
     # -- send -----------------------------------------------------------------------
     def sendto(self, sock: Sock, data: bytes, daddr: int = 0, dport: int = 0, *, flags: int = 0,
@@ -520,7 +594,8 @@ class SocketLayer:
         one stretch of the byte stream, whatever vlen, and the peer's address."""
         if sock.stream is not None:
             data = yield from self.stream.recv(sock, bufsize, flags)
-            return [Datagram(data, sock.daddr, sock.dport, 0, 0)]
+            inq = self.stream.tcp_inq_hint(sock) if sock.stream.recvmsg_inq else None  # after the read, as tcp_recvmsg
+            return [Datagram(data, sock.daddr, sock.dport, 0, 0, inq=inq)]
         peek = bool(flags & MSG_PEEK)
         wait_all = vlen > 1 and not flags & (MSG_WAITFORONE | MSG_DONTWAIT | MSG_PEEK)
         timed_out = False

@@ -36,6 +36,7 @@ SOMAXCONN = 4096            # net.core.somaxconn: the most a backlog can be
 TCP_MSS_DEFAULT = 536
 MSG_PEEK = 0x2
 RCV_SHUTDOWN, SEND_SHUTDOWN = 1, 2
+SIOCINQ, SIOCOUTQ, SIOCATMARK, SIOCOUTQNSD = 0x541B, 0x5411, 0x8905, 0x894B  # FIONREAD, TIOCOUTQ
 
 
 class StreamState:
@@ -51,6 +52,16 @@ class StreamState:
         self.backlog = 0
         self.accept_queue: deque = deque()  # children (Sock) L4 established, not accepted yet
         self.nodelay = False
+        # the tcp_sock's options the user set, for getsockopt and for L4 at connect or listen
+        self.cork = False           # TCP_CORK
+        self.user_mss = 0           # TCP_MAXSEG (0: none)
+        self.keepidle = 0           # TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT (0: the sysctl's)
+        self.keepintvl = 0
+        self.keepcnt = 0
+        self.pingpong = False       # TCP_QUICKACK 0 (ping-pong mode), until L4 holds the socket
+        self.recvmsg_inq = False    # TCP_INQ: each read says what is left (tp->recvmsg_inq)
+        self.copied = 0             # bytes the user read, in all (copied_seq's advance)
+        self.written = 0            # bytes the user's writes handed to L4, in all
 
 
 def sk_stream_is_writeable(sock) -> bool:
@@ -87,7 +98,7 @@ class Stream:
 
     def __init__(self, layer, tcp) -> None:
         self.layer = layer
-        self.tcp = tcp  # L4: connect, listen, accepted, sendmsg, recvd, shutdown, close, setsockopt
+        self.tcp = tcp  # L4: connect, listen, accepted, sendmsg, recvd, shutdown, close, setsockopt, ioctl
 
     # -- connect, listen, accept ------------------------------------------------------
     def connect(self, sock, daddr: int, dport: int, *, nonblocking: bool = False) -> Blocking:
@@ -208,6 +219,7 @@ class Stream:
         new = self.layer.child(sock, child)
         new.stream.state = "ESTABLISHED"
         new.stream.mss = child.mss
+        new.stream.recvmsg_inq = sock.stream.recvmsg_inq  # tcp_create_openreq_child: a copy of the listener
         with sock.lock:
             sock.stream.accept_queue.append(new)
         sock.wq.wake(POLL_READ)  # the listener's sk_data_ready
@@ -276,6 +288,7 @@ class Stream:
                 room = sock.sndbuf - st.wmem if st.state == "ESTABLISHED" else 0
                 chunk = data[sent:sent + room] if room > 0 and sk_stream_is_writeable(sock) else b""
                 st.wmem += len(chunk)
+                st.written += len(chunk)
             if chunk:
                 self.tcp.sendmsg(self._skbs(sock, chunk))
                 sent += len(chunk)
@@ -350,7 +363,40 @@ class Stream:
         if peek:
             return bytes(out), 0
         st.unread -= len(out)
+        st.copied += len(out)
         return bytes(out), len(out)
+
+    @staticmethod
+    def tcp_inq_hint(sock) -> int:
+        """tcp_inq_hint(), TCP_CM_INQ's value after a read: rcv_nxt - copied_seq, so the FIN
+        counts one while the data before it is unread; and 1 once only end of file is left
+        (SOCK_DONE), that the reader reads on to see it."""
+        with sock.lock:
+            return sock.stream.unread + int(sock.stream.eof)
+
+    def ioctl(self, sock, cmd: int) -> int:
+        """tcp_ioctl(): SIOCINQ (tcp_inq), SIOCOUTQ, SIOCOUTQNSD; SIOCATMARK is 0, as pktpath
+        keeps no urgent data. A listener has no such queues (EINVAL); a socket not connected,
+        or in SYN_SENT, has nothing queued. L4 holds rcv_nxt, write_seq, snd_una and snd_nxt
+        and answers (TcpGetInfo); the reads and writes still on their way to it (the ordered
+        call stream) are counted here, as the kernel's copied_seq and write_seq move in the
+        call itself. Once L4 is done with the connection (tcp_done) the socket layer answers
+        from what it kept: its unread bytes and what was never acknowledged, as the kernel's
+        sequence numbers stay; which of that was sent only L4 knew (SIOCOUTQNSD 0)."""
+        st = sock.stream
+        if cmd == SIOCATMARK:
+            return 0
+        if st.state == "LISTEN":
+            raise SockError(errno.EINVAL, "a listening socket has no queues to report")
+        if st.state in ("CLOSE", "SYN_SENT"):
+            return 0
+        q = self.tcp.ioctl(sock.sk)
+        with sock.lock:
+            if q is None:
+                return {SIOCINQ: st.unread, SIOCOUTQ: st.wmem}.get(cmd, 0)
+            if cmd == SIOCINQ:
+                return max(0, q.inq - (st.copied - q.user_copied))
+            return (q.outq if cmd == SIOCOUTQ else q.outq_nsd) + st.written - q.user_written
 
     # -- ending -----------------------------------------------------------------------------
     def shutdown(self, sock, how: int) -> None:

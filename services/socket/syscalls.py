@@ -18,7 +18,7 @@ from google.protobuf import empty_pb2
 from pktpath import validate
 from pktpath.pb import socket_pb2
 from pktpath.services.socket.files import Task, Tasks
-from pktpath.services.socket.sock import dontwait
+from pktpath.services.socket.sock import TCP_MAXSEG, TCP_QUICKACK, dontwait
 from pktpath.services.socket.wait import POLL_ALWAYS, POLL_ANY, POLLNVAL, Blocking
 from pktpath.sockerr import SockError
 from pktpath.wire.addr import ip_to_str
@@ -59,6 +59,8 @@ def _recv_reply(dgram, out=None):
     out.addr.addr, out.addr.port = ip_to_str(dgram.saddr), dgram.sport
     if dgram.tstamp:
         out.tstamp_ns = dgram.tstamp
+    if dgram.inq is not None:
+        out.inq = dgram.inq
     return out
 
 
@@ -196,12 +198,18 @@ class Syscalls:
 
     @staticmethod
     def asks_l4(request) -> bool:
-        """A getsockopt L4 answers (TCP_INFO), not the socket layer's memory."""
-        return (request.level, request.optname) == (IPPROTO_TCP, TCP_INFO)
+        """A getsockopt L4 answers (TCP_INFO; TCP_MAXSEG, TCP_QUICKACK), not the socket layer's memory."""
+        return request.level == IPPROTO_TCP and request.optname in (TCP_INFO, TCP_MAXSEG, TCP_QUICKACK)
 
     def Getsockopt(self, task: Task, request):
         sock = task.get(request.fd)
         if self.asks_l4(request) and sock.stream is not None:
+            if request.optname != TCP_INFO:
+                return socket_pb2.SockoptReply(value=self.socket.tcp_getsockopt(sock, request.optname))
             return socket_pb2.SockoptReply(data=self.socket.tcp_info(sock))
         return socket_pb2.SockoptReply(value=self.layer.getsockopt(sock, request.level, request.optname))
+
+    def Ioctl(self, task: Task, request):
+        """sock_ioctl(): a TCP socket's queues are L4's to tell (tcp_ioctl)."""
+        return socket_pb2.IoctlReply(value=self.layer.ioctl(task.get(request.fd), request.request))
 

@@ -17,13 +17,14 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.hop import batches
 from pktpath.config import irq_path
-from pktpath.seams import edge
+from pktpath.seams import edge, open_tcp_wfree
 from pktpath.pb import nic_pb2, skbuff_pb2, softirq_pb2
 from pktpath.rpc import nic_pb2_grpc, softirq_pb2_grpc
 from pktpath.validate import shown
 from pktpath.ring import NicRings
 from pktpath.services.nic.irq import DOORBELL, UNMASK
 from pktpath.services.softirq.napi import SOFTNET, Napi
+from pktpath.services.softirq.qdisc import QDISCS
 
 log = logging.getLogger(__name__)
 RETRY_S = 0.2
@@ -38,6 +39,9 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         self._nic = nic_pb2_grpc.NicStub(self._nic_channel)
         self.to_l2 = ctx.hop(edge("softirq", "l2"), self.mib)
         self.napis: dict[str, Napi] = {}
+        # the qdisc of each device: the topology's at first, kept across a NIC's restart
+        self._qdisc = {i.name: i.qdisc for i in ctx.topology.host(ctx.host).interfaces}
+        self.to_l4_wfree = open_tcp_wfree("softirq", ctx.host, ctx.hop, self.mib, paced=self._paces)
         # ethtool -K's GRO per device: the topology's at first, kept across a NIC's restart
         self._gro = {i.name: i.gro for i in ctx.topology.host(ctx.host).interfaces}
         self._irq_lines: dict[str, socket.socket] = {}
@@ -59,9 +63,12 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
                 time.sleep(RETRY_S)
         else:
             raise RuntimeError("stopped")
-        return Napi(self.ctx.host, dev, rings, deliver=self.to_l2.put, gro=self._gro[dev],
+        napi = Napi(self.ctx.host, dev, rings, deliver=self.to_l2.put, gro=self._gro[dev],
                     enable_irq=lambda: self._signal(dev, UNMASK), doorbell=lambda: self._signal(dev, DOORBELL),
                     mib=self.mib)
+        if self._qdisc[dev] != napi.qdisc.kind:
+            napi.replace_qdisc(self._qdisc[dev])
+        return napi
 
     def _signal(self, dev: str, what: bytes) -> None:
         """Write the unmask or the doorbell on the device's interrupt line."""
@@ -126,6 +133,35 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
         napi = self.napis.get(dev)
         return None if napi is None or napi.closed else napi
 
+    def _paces(self, skb) -> bool:
+        """Whether the qdisc skb went through paces its socket (fq_classify: SK_PACING_FQ)."""
+        napi = self.napis.get(skb.dev)
+        return napi is not None and napi.qdisc.paces
+
+    def GetQdisc(self, request, context):
+        if request.dev not in self._qdisc:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {shown(request.dev)}")
+        napi = self.napis.get(request.dev)
+        if napi is None:  # not up yet: what it will have
+            qdisc = QDISCS[self._qdisc[request.dev]]()
+            return softirq_pb2.Qdisc(dev=request.dev, kind=qdisc.kind, line=qdisc.describe())
+        qdisc = napi.qdisc
+        return softirq_pb2.Qdisc(dev=request.dev, kind=qdisc.kind, line=qdisc.describe(),
+                                 backlog=napi.backlog(), throttled=getattr(qdisc, "stats", {}).get("throttled", 0))
+
+    def ReplaceQdisc(self, request, context):
+        """tc qdisc replace dev DEV root KIND: what the old qdisc held is dropped (qdisc_graft)."""
+        if request.dev not in self._qdisc:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {shown(request.dev)}")
+        if request.kind not in QDISCS:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"no qdisc {shown(request.kind)}: pktpath has {', '.join(QDISCS)}")
+        self._qdisc[request.dev] = request.kind
+        napi = self.napis.get(request.dev)
+        if napi is not None:
+            napi.replace_qdisc(request.kind)
+        return self.GetQdisc(softirq_pb2.Qdisc(dev=request.dev), context)
+
     def GetFeatures(self, request, context):
         if request.dev not in self._gro:
             context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface {shown(request.dev)}")
@@ -178,6 +214,8 @@ class SoftirqServicer(softirq_pb2_grpc.SoftirqServicer):
             except OSError:
                 pass
         self.to_l2.close()
+        s.set_destructor(self.ctx.host, None)
+        self.to_l4_wfree.close()
         self._nic_channel.close()
         for napi in self.napis.values():
             napi.close()  # waits for a poll in progress: the rings stay mapped while it reads them

@@ -320,6 +320,12 @@ def test_tc_netem_changes_a_link_while_it_runs_and_the_pings_show_it(lossy_topol
         assert tc("qdisc", "show") == ["qdisc pfifo_fast 0: dev eth0 root refcnt 2 bands 3 priomap 1 2 2 2 1 2 0 0 "
                                        "1 1 1 1 1 1 1 1"]
         assert avg_rtt() < after - 40
+        assert tc("qdisc", "replace", "dev", "eth0", "root", "fq") == []
+        assert tc("qdisc", "show", "dev", "eth0") == [
+            "qdisc fq 8001: root refcnt 2 limit 10000p flow_limit 100p buckets 1024 orphan_mask 1023 quantum 3028b "
+            "initial_quantum 15140b low_rate_threshold 550Kbit refill_delay 40ms timer_slack 10us horizon 10s "
+            "horizon_drop"]
+        assert avg_rtt() < after - 40  # fq paces sockets that pace (TCP's), not echo replies
     finally:
         tc("qdisc", "replace", "dev", "eth0", "root", "netem", "loss", "5%", "duplicate", "5%", "reorder", "5%")
     bad = subprocess.run([sys.executable, "-m", "pktpath.cli", "tc", "qdisc", "change", "dev", "eth0", "root", "netem",

@@ -96,9 +96,9 @@ def test_a_script_that_is_not_what_linux_does_fails_at_its_line_with_packetdrill
 
 def test_the_kernels_own_scripts_against_pktpath_in_one_process_pass_or_name_what_pktpath_lacks(kernel_scripts):
     """The same 24 scripts, deterministic (issue 18's table): none fails; slow start passes as
-    Linux's (every ACK, every 2nd and 4th, application-limited); each other one is unsupported
-    at the first thing pktpath lacks (TCP_INQ, SO_ZEROCOPY, Fast Open, cwnd restart after
-    idle, fq, /proc/net/tcp), named."""
+    Linux's (every ACK, every 2nd and 4th, application-limited, after idle, after a window
+    update, paced by fq), and TCP_INQ's; each other one is unsupported at the first thing
+    pktpath lacks (SO_ZEROCOPY, Fast Open, /proc/net/tcp), named."""
     out = subprocess.run([sys.executable, "-m", "pktpath.cli", "drill", "--deterministic", *kernel_scripts],
                          capture_output=True, text=True, timeout=300)
     lines = out.stdout.splitlines()
@@ -111,5 +111,6 @@ def test_the_kernels_own_scripts_against_pktpath_in_one_process_pass_or_name_wha
             passed.add(m.group(1))
     assert passed == {f"tcp_slow_start_slow-start-{name}" for name in (
         "ack-per-1pkt", "ack-per-2pkt", "ack-per-2pkt-send-5pkt", "ack-per-2pkt-send-6pkt", "ack-per-4pkt",
-        "app-limited", "app-limited-9-packets-out")}, out.stdout
-    assert lines[-1] == f"7 passed, 0 failed, {len(kernel_scripts) - 7} unsupported"
+        "app-limited", "app-limited-9-packets-out", "after-idle", "after-win-update", "fq-ack-per-2pkt")} | {
+        "tcp_inq_client", "tcp_inq_server"}, out.stdout
+    assert lines[-1] == f"12 passed, 0 failed, {len(kernel_scripts) - 12} unsupported"

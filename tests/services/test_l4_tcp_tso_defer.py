@@ -52,8 +52,11 @@ def ack(peer, acked: int, *, after: float = 0.0, win: int = 257) -> list[tuple[i
 
 
 def burst(peer, tp, n: int = 30000):
-    """A write of n bytes: the first ten MSS go at once, as one GSO skb."""
-    assert [(th.seq - 1001, length) for th, length, _ in peer.write(tp, n)] == [(0, 10 * MSS)]
+    """A write of n bytes: the first ten MSS go at once, back to back in GSO skbs of at most
+    half of cwnd (tcp_cwnd_test)."""
+    sent = [(th.seq - 1001, length) for th, length, _ in peer.write(tp, n)]
+    assert [start for start, _ in sent] == [sum(length for _, length in sent[:i]) for i in range(len(sent))]
+    assert sum(length for _, length in sent) == 10 * MSS and max(length for _, length in sent) <= 5 * MSS
 
 
 # -- when it waits -------------------------------------------------------------------------
@@ -79,8 +82,8 @@ def test_an_application_limited_tail_waits_unless_it_carries_the_fin():
     burst(peer, tp, 11500)
     peer.tcp.shutdown(tp.sk, SHUT_WR)
     assert peer.sent() == []  # cwnd is full
-    # pktpath's FIN is a segment of its own after the data (Linux's rides on it): it waits for cwnd
-    assert ack(peer, 1000) == [(10000, 1500)] and tp.write_queue[0].flags & TCPHDR_FIN
+    # the FIN rides on the unsent tail (tcp_send_fin), which will get no more data: it goes, FIN and all
+    assert ack(peer, 1000) == [(10000, 1500)] and not tp.write_queue and tp.rtx_queue[-1].flags & TCPHDR_FIN
 
 
 def test_the_peers_window_cut_short_waits_rwnd_limited():

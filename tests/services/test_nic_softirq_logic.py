@@ -1,15 +1,18 @@
 """NIC device and NAPI logic without gRPC: real shared-memory rings, fake neighbours."""
 
+import time
 import uuid
 
 import pytest
 
 from pktpath import skbuff as s
 from pktpath.counters import Mib
+from pktpath.dql import Dql
 from pktpath.pb import nic_pb2, skbuff_pb2 as pb
 from pktpath.ring import NicRings
 from pktpath.services.nic.device import LinkImpairment, NetDevice
 from pktpath.services.softirq.napi import Napi
+from pktpath.services.softirq.qdisc import PfifoFast
 
 from tcpframes import stream
 
@@ -25,6 +28,7 @@ def pair():
                        transmit=wire.extend, mib=mib)
     napi = Napi("B", "eth0", driver_rings, deliver=lambda skbs: delivered.append(skbs) or True,
                 enable_irq=device.enable_irq, doorbell=device.transmit_pending, mib=mib, weight=3, budget=6)
+    napi.dql = Dql(min_limit=1 << 20)  # byte_queue_limits/limit_min: BQL out of the way, the ring's size stops TX
     yield device, napi, wire, irqs, delivered, mib
     device.close()
     driver_rings.close()
@@ -130,7 +134,7 @@ def test_a_gso_packet_leaves_the_qdisc_as_the_segments_it_was_made_of(pair):
 
 def test_qdisc_overflow_drops(pair):
     _, napi, _, _, _, mib = pair
-    napi.txqueuelen = 2
+    napi.qdisc = PfifoFast(2)  # txqueuelen 2
     napi.rings.tx.produce(b"x")  # a stuck ring: nothing drains
     for _ in range(3):
         napi.rings.tx.produce(b"x")
@@ -151,3 +155,68 @@ def test_link_impairments_are_counted():
     assert counts["Loss"] > 50 and counts["Corrupt"] > 20 and counts["Duplicate"] > 20 and counts["Reorder"] > 10
     assert len(out) == 200 - counts["Loss"] + counts["Duplicate"]
     assert sum(1 for f in out if any(f.data)) >= counts["Corrupt"] - counts["Duplicate"]
+
+
+def test_byte_queue_limits_start_at_one_packet_and_grow_when_the_ring_runs_dry(pair):
+    device, napi, wire, _, _, _ = pair
+    napi.dql = Dql()  # as the device starts
+    skbs = []
+    for i in range(6):
+        skb = s.alloc_skb(100)
+        s.skb_put_data(skb, bytes([i]) * 60)
+        skbs.append(skb)
+    napi.dev_queue_xmit(skbs)
+    assert len(wire) == 1 and napi.backlog() == 5  # limit 0: the first frame stops the queue
+    napi.clean_tx()  # it completed with the ring empty and over the limit: starved, the limit grows
+    assert napi.dql.limit == 60 and len(wire) == 3  # room for one more frame past the limit
+    napi.clean_tx()
+    assert napi.dql.limit > 60 and len(wire) == 6 and napi.backlog() == 0
+    assert napi.dql.inflight == sum(len(f.data) for f in wire[3:])
+
+
+def test_a_charged_skb_gives_its_socket_its_truesize_back_when_the_device_completes_it(pair):
+    _, napi, wire, _, _, _ = pair
+    freed = []
+    s.set_destructor(napi.host, lambda skb: freed.append((skb.sk, skb.truesize)))
+    try:
+        skb = s.alloc_skb(100)
+        s.skb_put_data(skb, b"x" * 60)
+        skb.sk, skb.truesize = 7, s.skb_truesize(60)
+        napi.dev_queue_xmit([skb])
+        assert freed == [] and len(wire) == 1  # on the ring, not yet completed: still charged
+        napi.clean_tx()
+        assert freed == [(7, s.skb_truesize(60))]
+    finally:
+        s.set_destructor(napi.host, None)
+
+
+def paced_skb(tstamp: int):
+    skb = s.alloc_skb(100)
+    s.skb_put_data(skb, b"p" * 60)
+    skb.sk, skb.tstamp = 1, tstamp  # a TCP socket's, with its departure time
+    return skb
+
+
+def test_a_device_with_fq_sends_a_paced_packet_when_its_time_comes(pair):
+    _, napi, wire, _, _, _ = pair
+    napi.replace_qdisc("fq")
+    due = time.monotonic_ns() + 50 * 1_000_000
+    assert napi.dev_queue_xmit([paced_skb(due)]) == (1, 0)
+    assert wire == [] and napi.backlog() == 1  # held back by fq, not on the ring
+    deadline = time.monotonic() + 5
+    while not wire and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(wire) == 1 and time.monotonic_ns() >= due  # the qdisc watchdog ran the queue
+
+
+def test_a_tx_completion_while_the_driver_polls_raises_the_irq_at_the_unmask(pair):
+    device, napi, _, irqs, _, _ = pair
+    device.receive(frames(1))  # an RX IRQ: masked until the poll is done
+    napi.poll(3)  # the poll: TX cleaned (nothing yet), the RX frame taken
+    skb = s.alloc_skb(100)
+    s.skb_put_data(skb, b"t" * 60)
+    napi.dev_queue_xmit([skb])  # sent and completed while masked
+    device._maybe_interrupt(nic_pb2.IRQ_TX_DONE)  # the TX loop's completion interrupt: masked, latched
+    assert irqs == [nic_pb2.IRQ_RX]
+    device.enable_irq()  # napi_complete_done, with the ring empty of RX: the latched completion raises
+    assert irqs == [nic_pb2.IRQ_RX, nic_pb2.IRQ_TX_DONE]

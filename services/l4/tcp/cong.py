@@ -2,13 +2,20 @@
 CUBIC the default as in Linux (net.ipv4.tcp_congestion_control).
 
 Each is a struct tcp_congestion_ops: `ssthresh` on a loss, `cong_avoid` on an ACK
-that acknowledges new data, `on_loss` when the retransmission timer fires, and
-`pkts_acked` with an RTT sample. cwnd counts segments, as the kernel's does.
+that acknowledges new data, `on_loss` when the retransmission timer fires,
+`pkts_acked` with an RTT sample, and `cwnd_event` for the events of tcp_ca_event
+(tcp_ca_event(): CA_EVENT_TX_START, CA_EVENT_CWND_RESTART; the ECN and CWR ones
+pktpath does not send, neither Reno nor CUBIC acts on them). cwnd counts segments,
+as the kernel's does.
 CUBIC is the kernel's algorithm in floating point instead of its fixed-point
 arithmetic, without HyStart (slow start ends at ssthresh or on a loss).
 """
 
 from pktpath.services.l4.tcp.sock import TcpSock
+
+# enum tcp_ca_event (include/net/tcp.h), the two pktpath sends
+CA_EVENT_TX_START = 0      # data goes out with nothing in flight (tcp_event_data_sent)
+CA_EVENT_CWND_RESTART = 1  # cwnd restarts after an idle time (tcp_cwnd_restart)
 
 
 def tcp_slow_start(tp: TcpSock, acked: int) -> int:
@@ -51,6 +58,9 @@ class Reno:
 
     def pkts_acked(self, tp: TcpSock, rtt: float) -> None:
         pass
+
+    def cwnd_event(self, tp: TcpSock, event: int, now: float) -> None:
+        pass  # tcp_reno_congestion_ops has no cwnd_event
 
 
 BETA = 717 / 1024          # cwnd after a loss: 0.7 of what it was
@@ -127,6 +137,15 @@ class Cubic:
     def pkts_acked(self, tp: TcpSock, rtt: float) -> None:
         if rtt > 0 and (self.delay_min == 0.0 or rtt < self.delay_min):
             self.delay_min = rtt
+
+    def cwnd_event(self, tp: TcpSock, event: int, now: float) -> None:
+        """cubictcp_cwnd_event(): on CA_EVENT_TX_START, after the application let nothing be in
+        flight, the epoch starts later by the idle time since the last data went out (lsndtime,
+        not yet moved), never past now: the cubic curve does not grow over time nothing was sent."""
+        if event == CA_EVENT_TX_START:
+            delta = now - tp.lsndtime
+            if self.epoch_start and delta > 0:
+                self.epoch_start = min(self.epoch_start + delta, now)
 
 
 CONGESTION_CONTROL = {"reno": Reno, "cubic": Cubic}

@@ -1,4 +1,5 @@
-"""tcp_get_info() (net/ipv4/tcp.c): a socket's struct tcp_info, for getsockopt(TCP_INFO).
+"""tcp_get_info() (net/ipv4/tcp.c): a socket's struct tcp_info, for getsockopt(TCP_INFO);
+and tcp_ioctl()'s queue lengths, for ioctl(SIOCINQ, SIOCOUTQ, SIOCOUTQNSD).
 
 Every field pktpath keeps is filled as the kernel fills it (times in microseconds, the
 window scales only once agreed, bytes acknowledged and received counted from the ISNs);
@@ -41,3 +42,16 @@ def tcp_get_info(tp: TcpSock, delack: float) -> bytes:
         tcpi_bytes_received=max(seq_diff(tp.rcv_nxt, tp.irs) - 1, 0) if synchronized else 0,
         tcpi_notsent_bytes=sum(seg.len for seg in tp.write_queue), tcpi_min_rtt=int(tp.min_rtt * 1e6),
         tcpi_snd_wnd=tp.snd_wnd, tcpi_rcv_wnd=tp.rcv_wnd, tcpi_delivered_ce=tp.delivered_ce)
+
+
+def tcp_ioctl(tp: TcpSock) -> tuple[int, int, int]:
+    """tcp_ioctl()'s SIOCINQ, SIOCOUTQ and SIOCOUTQNSD as L4 has them: nothing before the
+    handshake is done (SYN_SENT, SYN_RECV); else tcp_inq()'s rcv_nxt - copied_seq less the
+    FIN's sequence number once it came (SOCK_DONE), which is the bytes delivered and not yet
+    read; write_seq - snd_una (the FIN counts until acknowledged); write_seq - snd_nxt.
+    tcp_inq's urgent-data case never applies: pktpath has no tcp_urg(), urgent bytes stay inline
+    (as with SO_OOBINLINE).
+    A listener's EINVAL is the socket layer's to give."""
+    if tp.state in (TcpState.SYN_SENT, TcpState.SYN_RECV, TcpState.LISTEN):
+        return 0, 0, 0
+    return tp.unread, seq_diff(tp.write_seq, tp.snd_una), seq_diff(tp.write_seq, tp.snd_nxt)

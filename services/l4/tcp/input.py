@@ -16,9 +16,10 @@ from typing import NamedTuple
 
 from pktpath import skbuff as s
 from pktpath.pb import skbuff_pb2
-from pktpath.services.l4.tcp import ecn, output
+from pktpath.services.l4.tcp import ecn, output, timer
 from pktpath.services.l4.tcp.sock import (
-    TCP_MSS_DEFAULT, TCP_TIMEOUT_MIN, TcpSock, TcpState, after, before, seq_add, seq_diff,
+    TCP_DELACK_MAX, TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT, TCP_TIMEOUT_MIN, TcpSock, TcpState, after, before, seq_add,
+    seq_diff,
 )
 from pktpath.wire.tcp import (
     TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TCPHDR_URG, TcpHdr, TcpOptMss, TcpOptSack, TcpOptSackPerm, TcpOptTimestamp,
@@ -116,9 +117,17 @@ def tcp_rcv_synsent_state_process(tcp, tp: TcpSock, skb, seg: Segment) -> None:
         tp.rto_at = 0.0  # the SYN is acknowledged; nothing is in flight
         tp.retransmits = tp.backoff = 0
         tcp.set_state(tp, TcpState.ESTABLISHED)
+        tp.lrcvtime = tp.rcv_tstamp = tcp.clock()  # tcp_finish_connect, tcp_ack
+        if tp.keepalive:
+            timer.inet_csk_reset_keepalive_timer(tp, tp.lrcvtime, timer.keepalive_time_when(tcp, tp))
         tcp.event("established", tp.sk, value=tp.mss_cache)
         output.tcp_sndbuf_expand(tcp, tp)  # tcp_init_buffer_space()
         s.consume_skb(skb, output.L4, tcp.host, "tcp_rcv_synsent_state_process")
+        if tp.pingpong:  # TCP_QUICKACK 0 before connect(): "Save one ACK", for the first data to carry
+            tp.ack_pending = True
+            ecn.tcp_enter_quickack_mode(tcp, tp, TCP_MAX_QUICKACKS)
+            tp.delack_at = tcp.clock() + TCP_DELACK_MAX
+            return None
         output.tcp_send_ack(tcp, tp)
         output.tcp_write_xmit(tcp, tp)
         return None
@@ -241,6 +250,11 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
         return ACK_TOO_OLD if before(ack, seq_add(tp.snd_una, -max_window)) else ACK_OLD
     ece = ecn.tcp_ecn_rcv_ecn_echo(tp, th)  # FLAG_ECE
     ecn.tcp_ecn_accept_cwr(tp, seg)
+    tp.rcv_tstamp = tcp.clock()  # the peer is alive: keepalive's idle time starts again
+    if not tp.write_queue:
+        # icsk_probes_out = 0 on any ACK; pktpath's zero-window probes (data waiting) back off by
+        # probes_out where Linux's back off by icsk_backoff, so there only new data resets it, below
+        tp.probes_out = 0
     prior_packets = tp.packets_out
     window = th.window << tp.snd_wscale
     window_changed = False
@@ -249,6 +263,8 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
         window_changed = window != tp.snd_wnd
         tp.snd_wnd, tp.snd_wl1 = window, seg.seq
         tp.max_window = max(tp.max_window, window)
+        if window_changed and tp.write_queue:  # tcp_ack_update_window
+            output.tcp_slow_start_after_idle_check(tcp, tp)
     now = tcp.clock()
     # SACK blocks, if any: options beyond the timestamps (or any options, without timestamps)
     has_sack = tp.sack_ok and len(th.options) > (TCP_TS_OPTION_LEN if tp.tstamp_ok else 0)
@@ -270,6 +286,8 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
         elif cwnd_limited:
             tp.ca.cong_avoid(tp, acked_segs, now)
             output.tcp_sndbuf_expand(tcp, tp)
+        if not (tp.in_recovery or tp.in_cwr):  # tcp_cong_avoid, called on cwnd_limited or not: cwnd in use
+            tp.snd_cwnd_stamp = now
         tp.rto_at = now + tp.rto if tp.rtx_queue else 0.0
         tp.tlp_out = False
         output.tcp_schedule_loss_probe(tcp, tp)
@@ -578,6 +596,7 @@ def tcp_data_queue(tcp, tp: TcpSock, skb, seg: Segment) -> None:
     if skb.len:
         ecn.tcp_ecn_check_ce(tcp, tp, ecn.ip_dsfield(skb))  # tcp_event_data_recv
         tcp_measure_rcv_mss(tp, skb, th)
+        tp.lrcvtime = tcp.clock()
     had_ofo = bool(tp.ofo_queue)
     _queue_rcv(tcp, tp, skb, th.fin)
     if tp.ofo_queue:

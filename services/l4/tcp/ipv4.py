@@ -34,8 +34,8 @@ from pktpath.services.l4.tcp import input as tcp_input
 from pktpath.services.l4.tcp import ecn, output, timer
 from pktpath.services.l4.tcp.cong import CONGESTION_CONTROL, DEFAULT_CONGESTION_CONTROL
 from pktpath.services.l4.tcp.sock import (
-    TCP_DELACK_MIN, TCP_MAX_WSCALE, TCP_RMEM_MAX, TCP_TIMEOUT_INIT, TCP_TIMEWAIT_LEN, RequestSock, Seg, TcpSock,
-    TcpState, after, seq_add, seq_diff,
+    TCP_DELACK_MIN, TCP_MAX_WSCALE, TCP_MSS_DEFAULT, TCP_RMEM_MAX, TCP_TIMEOUT_INIT, TCP_TIMEWAIT_LEN, RequestSock, Seg,
+    TcpSock, TcpState, after, seq_add, seq_diff,
 )
 from pktpath.services.l4.udp import ip_addrs
 from pktpath.sysctl import Sysctls
@@ -57,6 +57,10 @@ L4 = output.L4
 TCP, TCPEXT = output.TCP, output.TCPEXT
 CHILD_SK_BASE = 1 << 40  # sk ids of accepted connections: the engine makes them, the socket layer the rest
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
+TCP_MAXSEG, TCP_QUICKACK = 2, 12  # include/uapi/linux/tcp.h: the getsockopts the tcp_sock answers
+# what a child socket takes from its listener (sk_clone_lock copies the tcp_sock)
+_INHERITED = ("cork", "nagle_push", "user_mss", "keepalive", "keepalive_time", "keepalive_intvl", "keepalive_probes",
+              "pingpong")
 
 
 class TcpEvent(NamedTuple):
@@ -103,8 +107,11 @@ class Tcp:
                  clock: Callable[[], float] = time.monotonic, congestion_control: str = DEFAULT_CONGESTION_CONTROL,
                  timewait_len: float = TCP_TIMEWAIT_LEN, fin_timeout: float | None = None,
                  delack: float = TCP_DELACK_MIN, isn: Callable[[], int] | None = None,
-                 sysctls: Sysctls | None = None) -> None:
+                 sysctls: Sysctls | None = None, tsq: bool = False) -> None:
+        """tsq: the layers below report freed skbs (tcp_wfree), so TCP Small Queues holds
+        a socket's skbs below TCP down; a stack without that seam (a unit test's) runs without."""
         self.host = host
+        self.tsq = tsq
         self.mib = mib
         self.clock = clock
         self.timers_changed: Callable[[], None] = lambda: None
@@ -165,6 +172,9 @@ class Tcp:
         established = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
         if state == TcpState.ESTABLISHED and old != TcpState.ESTABLISHED:
             self.mib.inc(TCP, "CurrEstab")
+            # as tcp_finish_connect, tcp_rcv_state_process and tcp_init_buffer_space do: the handshake is no
+            # idle time to restart cwnd after (tcp_cwnd_restart), nor an unused cwnd (tcp_cwnd_validate)
+            tp.lsndtime = tp.snd_cwnd_stamp = self.clock()
         elif old in established and state not in established:
             self.mib.inc(TCP, "CurrEstab", -1)
             if state == TcpState.CLOSE:
@@ -200,6 +210,7 @@ class Tcp:
         tp.ofo_queue.clear()
         tp.packets_out = tp.lost_out = tp.sacked_out = 0
         tp.rto_at = tp.delack_at = tp.probe_at = tp.tlp_at = 0.0
+        tp.keepalive_at = 0.0
 
     def send_reset_for(self, skb, th: TcpHdr, seg_len: int) -> None:
         saddr, daddr = ip_addrs(skb)
@@ -427,7 +438,10 @@ class Tcp:
         tp = TcpSock(next(self._child_sks), TcpState.SYN_RECV, req.saddr, req.sport, req.daddr, req.dport,
                      parent=listener.sk, rcvbuf=listener.rcvbuf, rcvbuf_locked=listener.rcvbuf_locked,
                      nodelay=listener.nodelay,
-                     advmss=listener.advmss, rcv_wscale=listener.rcv_wscale)
+                     advmss=output.tcp_mss_clamp(listener, listener.advmss), rcv_wscale=listener.rcv_wscale)
+        # what the clone keeps of the listener's options: tp->nonagle, user_mss, keepalive, ping-pong mode
+        for name in _INHERITED:
+            setattr(tp, name, getattr(listener, name))
         tp.ca = CONGESTION_CONTROL[self.sysctls.tcp_congestion_control]()
         tp.iss = req.iss
         tp.snd_una = tp.snd_nxt = tp.snd_sml = tp.write_seq = seq_add(req.iss, 1)
@@ -444,6 +458,9 @@ class Tcp:
             tp.rtt_sample(self.clock() - req.sent_at)
             tp.rcvq_time = self.clock()
         self.set_state(tp, TcpState.ESTABLISHED)
+        tp.lrcvtime = self.clock()
+        if tp.keepalive:
+            timer.inet_csk_reset_keepalive_timer(tp, tp.lrcvtime, timer.keepalive_time_when(self, tp))
         self._hash(tp)
         return tp
 
@@ -460,8 +477,10 @@ class Tcp:
         return tp
 
     def connect(self, sk: int, saddr: int, sport: int, daddr: int, dport: int, *, rcvbuf: int = 0,
-                nodelay: bool = False) -> tuple[int, int]:
-        """tcp_v4_connect(): route, then send the SYN. Returns (errno, the source address)."""
+                nodelay: bool = False, opts: dict | None = None) -> tuple[int, int]:
+        """tcp_v4_connect(): route, then send the SYN, with the options set before (opts: as
+        setsockopt's; TCP_MAXSEG caps the MSS announced: tcp_connect_init). Returns (errno, the
+        source address)."""
         with self._lock:
             err, src, mtu = self._route_output(daddr)
             if err:
@@ -470,6 +489,8 @@ class Tcp:
             if (saddr, sport, daddr, dport) in self._ehash:
                 return errno.EADDRNOTAVAIL, 0
             tp = self._new_sock(sk, saddr, sport, daddr, dport, mtu, rcvbuf=rcvbuf, nodelay=nodelay)
+            self._tcp_setsockopt(tp, **(opts or {}))
+            tp.advmss = tp.mss_cache = output.tcp_mss_clamp(tp, tp.advmss)
             tp.iss = tp.write_seq = self._isn()
             tp.ts_off = self.ts_off(saddr, daddr)
             tp.state = TcpState.SYN_SENT
@@ -480,8 +501,8 @@ class Tcp:
         return 0, saddr
 
     def listen(self, sk: int, saddr: int, sport: int, backlog: int, *, rcvbuf: int = 0,
-               nodelay: bool = False) -> None:
-        """inet_csk_listen_start()."""
+               nodelay: bool = False, opts: dict | None = None) -> None:
+        """inet_csk_listen_start(), with the options set before (opts: as setsockopt's)."""
         with self._lock:
             tp = self._by_sk.get(sk)
             if tp is not None and tp.state == TcpState.LISTEN:
@@ -489,6 +510,7 @@ class Tcp:
                 return
             _, _, mtu = self._route_output(saddr) if saddr else (0, 0, 1500)
             tp = self._new_sock(sk, saddr, sport, 0, 0, mtu or 1500, rcvbuf=rcvbuf, nodelay=nodelay)
+            self._tcp_setsockopt(tp, **(opts or {}))
             tp.state = TcpState.LISTEN
             tp.backlog = backlog
             self._lhash.setdefault(sport, []).append(tp)
@@ -515,6 +537,8 @@ class Tcp:
         with self._lock:
             tp = self._by_sk.get(sk)
             err = 0
+            if tp is not None:  # what the socket layer handed down, for tcp_ioctl's answers
+                tp.user_written += sum(skb.len for skb in skbs)
             if tp is None or tp.state in (TcpState.CLOSE, TcpState.LISTEN):
                 err = errno.ENOTCONN if tp is None or tp.state == TcpState.LISTEN else errno.EPIPE
             elif tp.fin_queued or tp.state not in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT,
@@ -542,10 +566,30 @@ class Tcp:
                 seq = tp.write_seq
                 tp.write_seq = seq_add(seq, skb.len)
                 tp.write_queue.append(Seg(skb, seq, tp.write_seq, TCPHDR_PSH if push else 0))
+                tp.nagle_push = False  # tcp_skb_entail(): TCP_NAGLE_PUSH pushed what was queued before
+                output.tcp_slow_start_after_idle_check(self, tp)  # tcp_skb_entail
             if tp.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):
                 output.tcp_write_xmit(self, tp)
         self._flush()
         return 0
+
+    def tcp_wfree(self, freed) -> None:
+        """tcp_wfree() for (sk, truesize, paced by fq) of freed skbs: sk_wmem_alloc goes down
+        (and fq's pacing is noted: sk_pacing_status SK_PACING_FQ); a socket TSQ throttled
+        sends again (tcp_tsq_handler → tcp_tsq_write), in the states that send data."""
+        with self._lock:
+            for sk, truesize, fq in freed:
+                tp = self._by_sk.get(sk)
+                if tp is None:
+                    continue
+                tp.wmem_alloc = max(0, tp.wmem_alloc - truesize)
+                tp.pacing_fq = tp.pacing_fq or fq
+                if tp.tsq_throttled:
+                    tp.tsq_throttled = False
+                    if tp.state in (TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.CLOSING,
+                                    TcpState.CLOSE_WAIT, TcpState.LAST_ACK):
+                        output.tcp_write_xmit(self, tp)
+        self._flush()
 
     def recvd(self, sk: int, copied: int) -> None:
         """tcp_recvmsg() copied `copied` bytes to the user: tcp_cleanup_rbuf() sends the
@@ -558,17 +602,23 @@ class Tcp:
             if tp is None:
                 return
             tp.unread = max(0, tp.unread - copied)
+            tp.user_copied += copied
             tcp_rcv_space_adjust(tp, copied, self.clock(), self.sysctls.tcp_rmem[2])
-            pushed = tp.ack_pushed & tcp_input.ICSK_ACK_PUSHED2 or (
-                tp.ack_pushed & tcp_input.ICSK_ACK_PUSHED and not tp.pingpong)
-            time_to_ack = tp.ack_pending and (seq_diff(tp.rcv_nxt, tp.rcv_wup) > tp.rcv_mss
-                                              or (copied > 0 and pushed and not tp.unread))
-            now_left = output.receive_window(tp)
-            new = output.free_window(tp)
-            if tp.state in (TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2) and (
-                    time_to_ack or (new >= 2 * now_left if now_left else new >= tp.advmss)):
-                output.tcp_send_ack(self, tp)
+            self._cleanup_rbuf(tp, copied)
         self._flush()
+
+    def _cleanup_rbuf(self, tp: TcpSock, copied: int) -> None:
+        """tcp_cleanup_rbuf(), after the user read `copied` bytes (as recvd() says): the ACK due
+        goes in any state; a window update only while the peer may still send (no FIN yet)."""
+        pushed = tp.ack_pushed & tcp_input.ICSK_ACK_PUSHED2 or (
+            tp.ack_pushed & tcp_input.ICSK_ACK_PUSHED and not tp.pingpong)
+        time_to_ack = tp.ack_pending and (seq_diff(tp.rcv_nxt, tp.rcv_wup) > tp.rcv_mss
+                                          or (copied > 0 and pushed and not tp.unread))
+        now_left = output.receive_window(tp)
+        new = output.free_window(tp)
+        if time_to_ack or tp.state in (TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2) and (
+                new >= 2 * now_left if now_left else new >= tp.advmss):
+            output.tcp_send_ack(self, tp)
 
     def shutdown(self, sk: int, how: int) -> None:
         """tcp_shutdown(): SHUT_WR sends our FIN after the queued data."""
@@ -651,7 +701,9 @@ class Tcp:
                 self.done(tp, err)
         self._flush()
 
-    def setsockopt(self, sk: int, *, nodelay: bool | None = None, rcvbuf: int | None = None) -> None:
+    def setsockopt(self, sk: int, *, nodelay: bool | None = None, rcvbuf: int | None = None, **opts) -> None:
+        """The socket options L4 acts on: TCP_NODELAY (__tcp_sock_set_nodelay: on, TCP_NAGLE_PUSH
+        too, and what is queued goes), SO_RCVBUF, and those of _tcp_setsockopt (opts)."""
         with self._lock:
             tp = self._by_sk.get(sk)
             if tp is None:
@@ -660,9 +712,63 @@ class Tcp:
                 tp.rcvbuf, tp.rcvbuf_locked = rcvbuf, True
             if nodelay is not None:
                 tp.nodelay = nodelay
+                tp.nagle_push = tp.nagle_push or nodelay
                 if nodelay and tp.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):
                     output.tcp_write_xmit(self, tp)  # tcp_push_pending_frames
+            self._tcp_setsockopt(tp, **opts)
         self._flush()
+
+    def _tcp_setsockopt(self, tp: TcpSock, *, keepalive: bool | None = None, keepidle: int | None = None,
+                        keepintvl: int | None = None, keepcnt: int | None = None, quickack: int | None = None,
+                        maxseg: int | None = None, cork: bool | None = None) -> None:
+        """do_tcp_setsockopt() once the socket layer checked the values, and SO_KEEPALIVE's
+        tcp_set_keepalive(): TCP_MAXSEG is rx_opt.user_mss, for the next SYN or SYN-ACK
+        (tcp_mss_clamp); TCP_KEEPIDLE rearms the keepalive timer, TCP_KEEPINTVL and TCP_KEEPCNT
+        are read when it fires (tcp_keepalive_timer); TCP_CORK and TCP_QUICKACK act at once."""
+        if maxseg is not None:
+            tp.user_mss = maxseg
+        if keepintvl is not None:
+            tp.keepalive_intvl = keepintvl
+        if keepcnt is not None:
+            tp.keepalive_probes = keepcnt
+        if keepalive is not None:
+            timer.tcp_set_keepalive(self, tp, keepalive)
+        if keepidle is not None:
+            timer.tcp_sock_set_keepidle(self, tp, keepidle)
+        if cork is not None:
+            output.tcp_sock_set_cork(self, tp, cork)
+        if quickack is not None:
+            self._set_quickack(tp, quickack)
+
+    def _set_quickack(self, tp: TcpSock, val: int) -> None:
+        """__tcp_sock_set_quickack(): 0 enters ping-pong mode (ACKs wait to ride on an answer);
+        anything else leaves it, and an ACK being delayed goes now if the user has read what it
+        acknowledges (ICSK_ACK_PUSHED, then tcp_cleanup_rbuf as after a read of 1 byte); an even
+        value then enters ping-pong mode again."""
+        if not val:
+            tp.pingpong = True
+            return
+        tp.pingpong = False
+        if tp.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT) and tp.ack_pending:
+            tp.ack_pushed |= tcp_input.ICSK_ACK_PUSHED
+            self._cleanup_rbuf(tp, 1)
+            if not val & 1:
+                tp.pingpong = True
+
+    def getsockopt(self, sk: int, optname: int) -> int | None:
+        """do_tcp_getsockopt() for what the tcp_sock holds (None: L4 has no such socket):
+        TCP_MAXSEG is mss_cache, or TCP_MAXSEG's own value on a socket closed or listening (a
+        listener's mss_cache stays tcp_init_sock's TCP_MSS_DEFAULT); TCP_QUICKACK is 1 unless
+        in ping-pong mode."""
+        with self._lock:
+            tp = self._by_sk.get(sk)
+            if tp is None:
+                return None
+            if optname == TCP_QUICKACK:
+                return int(not tp.pingpong)
+            if tp.user_mss and tp.state in (TcpState.CLOSE, TcpState.LISTEN):
+                return tp.user_mss
+            return TCP_MSS_DEFAULT if tp.state == TcpState.LISTEN else tp.mss_cache
 
     # -- timers ---------------------------------------------------------------------
     def run_timers(self, now: float | None = None) -> float:
@@ -675,6 +781,13 @@ class Tcp:
         return deadline
 
     # -- ss ---------------------------------------------------------------------------
+    def sock_view(self, sk: int, view: Callable[[TcpSock], object]):
+        """view(tp) of one socket taken under the lock (None if L4 has no such socket): what a
+        user asks of it (TCP_INFO, tcp_ioctl) is never read halfway through a segment."""
+        with self._lock:
+            tp = self._by_sk.get(sk)
+            return None if tp is None else view(tp)
+
     def sockets(self, view: Callable[[TcpSock], object] = lambda tp: tp) -> list:
         """view(tp) of every socket, listeners first, taken under the lock: the queues a
         view reads change while segments come and go."""

@@ -20,6 +20,7 @@ from pktpath.flow import Flowi4
 from pktpath.offload import CHECKSUM_PARTIAL, GSO_LEGACY_MAX_SIZE
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l4.tcp import ecn
+from pktpath.services.l4.tcp.cong import CA_EVENT_CWND_RESTART, CA_EVENT_TX_START
 from pktpath.services.l4.tcp.sock import (
     TCP_DELACK_MAX, TCP_INIT_CWND, TCP_INVALID_RATELIMIT, TCP_TIMEOUT_MIN, Seg, TcpSock, TcpState, after, before,
     seq_add, seq_diff,
@@ -40,9 +41,9 @@ SKB_TRUESIZE_OVERHEAD = 576    # sizeof(struct sk_buff) + sizeof(struct skb_shar
 SK_GSO_MAX_SIZE = GSO_LEGACY_MAX_SIZE - 1 - MAX_TCP_HEADER  # sk_setup_caps: one GSO packet's TCP data at most
 SK_PACING_SHIFT = 10           # sk_pacing_shift: a TSO packet of about 1 ms at the pacing rate
 TCP_TSO_RTT_LOG = 9            # tcp_tso_rtt_log: the min_rtt bonus halves every 512 us
-TCP_MIN_TSO_SEGS = 2           # tcp_min_tso_segs
 TCP_MAX_TSO_DEFERRED_MSS = 3   # tcp_max_tso_deferred_mss(): what tcp_tso_win_divisor 0 defers below
 NSEC_PER_MSEC = 1_000_000
+TCP_NAGLE_OFF, TCP_NAGLE_CORK, TCP_NAGLE_PUSH = 1, 2, 4  # tp->nonagle's bits (include/net/tcp.h)
 
 
 def tcp_time_stamp(tcp, tp: TcpSock) -> int:
@@ -158,7 +159,9 @@ def _push_header(tcp, tp: TcpSock, skb, seq: int, flags: int, options: bytes, wi
     skb.sk = tp.sk
     skb.record(s.EXIT, L4, tcp.host, func)
     tcp.mib.inc(TCP, "OutSegs", segs)
-    tp.wstamp = tcp.clock()  # tcp_wstamp_ns, for tcp_tso_should_defer
+    tp.wstamp = max(tp.wstamp, tcp.clock())  # tcp_wstamp_ns: not before the pacing allows
+    if tp.pacing_fq:  # skb_set_delivery_time(): fq sends it at this time (Earliest Departure Time)
+        skb.tstamp = _ns(tp.wstamp)
     if flags & TCPHDR_ACK:  # this ACK is the one a delayed ACK was waiting for
         tp.ack_pending = tp.ack_now = False
         tp.ack_pushed = 0
@@ -187,8 +190,98 @@ def tcp_transmit_skb(tcp, tp: TcpSock, seg: Seg) -> None:
     if seg.pcount > 1:
         clone.gso_size, clone.gso_segs, clone.ip_summed = tp.mss_cache, seg.pcount, CHECKSUM_PARTIAL
     seg.sent_at = tcp.clock()
+    if seg.len:  # a new segment joined packets_out before it went: what was in flight is without it
+        tcp_event_data_sent(tcp, tp, in_flight(tp) - (0 if seg.retrans else seg.pcount))
+    if tcp.tsq:  # skb_set_owner_w() with tcp_wfree: the skb holds its truesize against the socket till freed
+        clone.truesize = s.skb_truesize(clone.len)
+        tp.wmem_alloc += clone.truesize
+    prior_wstamp = tp.wstamp
     _push_header(tcp, tp, clone, seg.seq, flags, options, window, "__tcp_transmit_skb", seg.pcount,
                  new_data=not seg.retrans)
+    if seg.len:
+        tp.data_segs_out += seg.pcount
+    tcp_update_skb_after_send(tcp, tp, seg.len, prior_wstamp)
+
+
+def tcp_update_skb_after_send(tcp, tp: TcpSock, nbytes: int, prior_wstamp: float) -> None:
+    """tcp_update_skb_after_send(): when an fq qdisc paces the socket, the next skb may leave
+    this one's length at the pacing rate later (tcp_wstamp_ns, the Earliest Departure Time),
+    less up to half of that for the time this one left late; the first 10 segments are not
+    paced (as sch_fq did not pace them)."""
+    rate = tcp_pacing_rate(tcp, tp)
+    if not tp.pacing_fq or rate == math.inf or not rate or tp.data_segs_out < 10:
+        return
+    length = nbytes / rate
+    tp.wstamp += length - min(length / 2, tp.wstamp - prior_wstamp)
+
+
+def tcp_small_queue_check(tcp, tp: TcpSock, nbytes: int, factor: int = 0) -> bool:
+    """tcp_small_queue_check() (TCP Small Queues): hold the socket's next skb of nbytes back
+    while its skbs below TCP (sk_wmem_alloc: in IPv4, L2, the qdisc, the device's ring) hold
+    more than two of it, or more than about 1 ms at the pacing rate (sk_pacing_shift 10),
+    capped at tcp_limit_output_bytes unless fq paces it; twice that for a retransmission
+    (factor 1). With at most one skb unacknowledged it always goes. The free of one
+    (tcp_wfree → tcp_tsq_handler) sends again."""
+    if not tcp.tsq:
+        return False
+    rate = tcp_pacing_rate(tcp, tp)
+    limit = max(2 * s.skb_truesize(nbytes), int(rate) >> SK_PACING_SHIFT if rate != math.inf else 1 << 64)
+    if not tp.pacing_fq:  # sk_pacing_status SK_PACING_NONE
+        limit = min(limit, tcp.sysctls.tcp_limit_output_bytes)
+    if tp.wmem_alloc <= limit << factor or len(tp.rtx_queue) <= 1:
+        return False
+    tp.tsq_throttled = True
+    return True
+
+
+def tcp_event_data_sent(tcp, tp: TcpSock, prior_in_flight: int) -> None:
+    """tcp_event_data_sent(), for a segment with data (new or resent): the first after nothing
+    was in flight tells the congestion control (CA_EVENT_TX_START: CUBIC's epoch moves on by the
+    idle time), and lsndtime marks it, from which tcp_slow_start_after_idle_check counts the idle
+    time. (Its pingpong count, for delayed ACKs, is not modelled here.)"""
+    now = tcp.clock()
+    if prior_in_flight == 0:
+        tp.ca.cwnd_event(tp, CA_EVENT_TX_START, now)
+    tp.lsndtime = now
+
+
+def tcp_current_ssthresh(tp: TcpSock) -> int:
+    """tcp_current_ssthresh(): during a reduction (CWR, Recovery) ssthresh as it is, else at
+    least 3/4 of cwnd: where slow start takes a cut cwnd back to."""
+    if tp.in_cwr or tp.in_recovery:
+        return tp.ssthresh
+    return max(tp.ssthresh, (tp.cwnd >> 1) + (tp.cwnd >> 2))
+
+
+def tcp_slow_start_after_idle_check(tcp, tp: TcpSock) -> None:
+    """tcp_slow_start_after_idle_check() (include/net/tcp.h), where an skb joins the write queue
+    (tcp_skb_entail) and where an ACK changes the peer's window with data waiting
+    (tcp_ack_update_window): with tcp_slow_start_after_idle on and nothing out, an idle time
+    since the last data went out longer than the RTO restarts cwnd."""
+    if not tcp.sysctls.tcp_slow_start_after_idle or tp.packets_out:
+        return
+    delta = tcp.clock() - tp.lsndtime
+    if delta > tp.rto:
+        tcp_cwnd_restart(tcp, tp, delta)
+
+
+def tcp_cwnd_restart(tcp, tp: TcpSock, delta: float) -> None:
+    """tcp_cwnd_restart() (RFC 2861, RFC 5681 4.1): a cwnd idle for delta no longer measures the
+    path; it is halved for each RTO of delta past the first, down to the restart window
+    (tcp_init_cwnd: the initial window, pktpath's routes set no initcwnd; never above cwnd).
+    ssthresh keeps 3/4 of the old cwnd (tcp_current_ssthresh), for slow start to climb back to."""
+    now = tcp.clock()
+    tp.ca.cwnd_event(tp, CA_EVENT_CWND_RESTART, now)
+    tp.ssthresh = tcp_current_ssthresh(tp)
+    restart_cwnd = min(TCP_INIT_CWND, tp.cwnd)
+    cwnd = tp.cwnd
+    delta -= tp.rto
+    while delta > 0 and cwnd > restart_cwnd:
+        cwnd >>= 1
+        delta -= tp.rto
+    tp.cwnd = max(cwnd, restart_cwnd)
+    tp.snd_cwnd_stamp = now
+    tp.snd_cwnd_used = 0
 
 
 def tcp_send_ack(tcp, tp: TcpSock) -> None:
@@ -223,12 +316,12 @@ def tcp_send_challenge_ack(tcp, tp: TcpSock) -> None:
     tcp_send_ack(tcp, tp)
 
 
-def tcp_xmit_probe_skb(tcp, tp: TcpSock) -> None:
-    """tcp_xmit_probe_skb(): a zero-window probe, an ACK whose seq is one before snd_una,
-    so the peer, seeing an old segment, answers with its current window."""
+def tcp_xmit_probe_skb(tcp, tp: TcpSock, mib: str = "TCPWinProbe") -> None:
+    """tcp_xmit_probe_skb(): a zero-window or keepalive probe (counted as `mib`), an ACK whose
+    seq is one before snd_una, so the peer, seeing an old segment, answers with its current window."""
     skb = s.alloc_skb(MAX_TCP_HEADER, origin_host=tcp.host, sampled=False)
     s.skb_reserve(skb, MAX_TCP_HEADER)
-    tcp.mib.inc(TCPEXT, "TCPWinProbe")
+    tcp.mib.inc(TCPEXT, mib)
     _push_header(tcp, tp, skb, seq_add(tp.snd_una, -1), TCPHDR_ACK, established_options(tcp, tp),
                  tcp_select_window(tp), "tcp_xmit_probe_skb")
 
@@ -267,14 +360,21 @@ def tcp_v4_send_reset(tcp, saddr: int, daddr: int, th: TcpHdr, seg_len: int) -> 
 def tcp_send_synack(tcp, listener: TcpSock, req) -> None:
     """tcp_v4_send_synack(): a listener's answer to a SYN, from the request sock."""
     tp = TcpSock(0, TcpState.SYN_RECV, req.saddr, req.sport, req.daddr, req.dport, rcvbuf=listener.rcvbuf,
-                 advmss=listener.advmss, rcv_wscale=listener.rcv_wscale, wscale_ok=req.snd_wscale >= 0,
+                 advmss=tcp_mss_clamp(listener, listener.advmss),  # tcp_make_synack, tcp_openreq_init_rwin
+                 rcv_wscale=listener.rcv_wscale, wscale_ok=req.snd_wscale >= 0,
                  sack_ok=req.sack_ok, tstamp_ok=req.ts_recent >= 0, ts_recent=max(req.ts_recent, 0), ts_off=req.ts_off,
                  rcv_nxt=seq_add(req.irs, 1))
     skb = s.alloc_skb(MAX_TCP_HEADER, origin_host=tcp.host, sampled=False)
     s.skb_reserve(skb, MAX_TCP_HEADER)
     flags = TCPHDR_SYN | TCPHDR_ACK | (TCPHDR_ECE if req.ecn_ok else 0)  # tcp_ecn_make_synack
     _push_header(tcp, tp, skb, req.iss, flags, syn_options(tcp, tp, synack=True),
-                 min(synack_window(listener.rcvbuf, listener.advmss, tp.tstamp_ok), MAX_WINDOW), "tcp_v4_send_synack")
+                 min(synack_window(listener.rcvbuf, tp.advmss, tp.tstamp_ok), MAX_WINDOW), "tcp_v4_send_synack")
+
+
+def tcp_mss_clamp(tp: TcpSock, mss: int) -> int:
+    """tcp_mss_clamp(): TCP_MAXSEG (rx_opt.user_mss) caps the MSS a SYN or SYN-ACK announces,
+    and with it the peer's segments and (the smaller of the two MSS) ours."""
+    return min(tp.user_mss, mss) if tp.user_mss else mss
 
 
 def synack_window(rcvbuf: int, advmss: int, tstamp_ok: bool) -> int:
@@ -301,23 +401,61 @@ def tcp_connect(tcp, tp: TcpSock) -> None:
 
 
 def tcp_send_fin(tcp, tp: TcpSock) -> None:
-    """tcp_send_fin(): the FIN goes after whatever data is queued."""
+    """tcp_send_fin(): the FIN rides on the last skb not sent yet, if there is one (it takes
+    one more sequence number), else it is an skb of its own; then what is queued goes with
+    Nagle off (__tcp_push_pending_frames with TCP_NAGLE_OFF), past a cork too."""
     tp.fin_queued = True
-    tp.write_queue.append(_new_seg(tcp, tp, TCPHDR_FIN))
-    tcp_write_xmit(tcp, tp)
+    tail = tp.write_queue[-1] if tp.write_queue else None
+    if tail is not None and not tail.flags & (TCPHDR_SYN | TCPHDR_FIN):
+        tail.flags |= TCPHDR_FIN
+        tail.end_seq = seq_add(tail.end_seq, 1)
+        tp.write_seq = seq_add(tp.write_seq, 1)
+    else:
+        tp.write_queue.append(_new_seg(tcp, tp, TCPHDR_FIN))
+    tcp_write_xmit(tcp, tp, nonagle=TCP_NAGLE_OFF)
 
 
-def tcp_nagle_check(tp: TcpSock, partial: bool) -> bool:
+def tcp_nonagle(tp: TcpSock) -> int:
+    """tp->nonagle: TCP_NAGLE_OFF (TCP_NODELAY), TCP_NAGLE_CORK (TCP_CORK) and TCP_NAGLE_PUSH,
+    which TCP_NODELAY (or uncorking with it on) sets and the next new skb clears
+    (tcp_skb_entail): what is queued then goes past a cork."""
+    return ((TCP_NAGLE_OFF if tp.nodelay else 0) | (TCP_NAGLE_CORK if tp.cork else 0)
+            | (TCP_NAGLE_PUSH if tp.nagle_push else 0))
+
+
+def tcp_push_pending_frames(tcp, tp: TcpSock) -> None:
+    """tcp_push_pending_frames(): send what is queued as tp->nonagle lets it."""
+    if tp.write_queue and tp.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):
+        tcp_write_xmit(tcp, tp)
+
+
+def tcp_sock_set_cork(tcp, tp: TcpSock, on: bool) -> None:
+    """__tcp_sock_set_cork(): TCP_CORK holds back every segment short of an MSS (TCP_NAGLE_CORK:
+    Nagle without waiting for an ACK) until a full one can go; uncorking sends what is left at
+    once (tcp_push_pending_frames; with TCP_NODELAY on, TCP_NAGLE_PUSH too)."""
+    tp.cork = on
+    if not on:
+        tp.nagle_push = tp.nagle_push or tp.nodelay
+        tcp_push_pending_frames(tcp, tp)
+
+
+def tcp_nagle_check(tp: TcpSock, partial: bool, nonagle: int | None = None) -> bool:
     """tcp_nagle_check() with tcp_minshall_check(): hold back a segment smaller than the MSS
-    while a small segment sent before is unacknowledged (Minshall's Nagle), unless
-    TCP_NODELAY is set: a write's short last segment goes out behind full ones at once."""
-    return (partial and not tp.nodelay and tp.packets_out > 0
-            and after(tp.snd_sml, tp.snd_una) and not after(tp.snd_sml, tp.snd_nxt))
+    while corked (TCP_NAGLE_CORK), or while a small segment sent before is unacknowledged
+    (Minshall's Nagle) unless nonagle (tp->nonagle unless given) has any bit: with
+    TCP_NODELAY a write's short last segment goes out behind full ones at once."""
+    nonagle = tcp_nonagle(tp) if nonagle is None else nonagle
+    return partial and bool(nonagle & TCP_NAGLE_CORK or (
+        not nonagle and tp.packets_out > 0 and after(tp.snd_sml, tp.snd_una) and not after(tp.snd_sml, tp.snd_nxt)))
 
 
-def _nagle_holds(tp: TcpSock, seg: Seg) -> bool:
-    """tcp_nagle_test(): Nagle, never for the FIN."""
-    return not seg.flags & TCPHDR_FIN and tcp_nagle_check(tp, seg.len < tp.mss_cache)
+def _nagle_holds(tp: TcpSock, seg: Seg, nonagle: int) -> bool:
+    """tcp_nagle_test(): Nagle, never for the FIN, nor with TCP_NAGLE_PUSH, nor for an skb that
+    is not the queue's last (tcp_write_xmit passes TCP_NAGLE_PUSH for it: it gets no more data)."""
+    if seg is not tp.write_queue[-1]:
+        nonagle = TCP_NAGLE_PUSH
+    return (not nonagle & TCP_NAGLE_PUSH and not seg.flags & TCPHDR_FIN
+            and tcp_nagle_check(tp, seg.len < tp.mss_cache, nonagle))
 
 
 def tcp_snd_wnd_test(tp: TcpSock, seg: Seg, mss: int) -> bool:
@@ -326,7 +464,7 @@ def tcp_snd_wnd_test(tp: TcpSock, seg: Seg, mss: int) -> bool:
     return not after(end_seq, seq_add(tp.snd_una, tp.snd_wnd))
 
 
-def tcp_mss_split_point(tp: TcpSock, seg: Seg, mss: int, cwnd_quota: int) -> int:
+def tcp_mss_split_point(tp: TcpSock, seg: Seg, mss: int, cwnd_quota: int, nonagle: int | None = None) -> int:
     """tcp_mss_split_point(): how much of a GSO-sized skb may go now, whole segments the
     congestion window has room for and the peer's window takes, and a short last segment
     (where the data or the peer's window ends) if Nagle lets it. Whether a window too
@@ -339,7 +477,7 @@ def tcp_mss_split_point(tp: TcpSock, seg: Seg, mss: int, cwnd_quota: int) -> int
     if max_len <= needed:
         return max_len
     partial = needed % mss
-    if partial and tcp_nagle_check(tp, True):
+    if partial and tcp_nagle_check(tp, True, nonagle):
         return needed - partial
     return needed
 
@@ -383,14 +521,14 @@ def tcp_tso_segs(tcp, tp: TcpSock, mss: int) -> int:
     """tcp_tso_segs() / tcp_tso_autosize(): how many segments a TSO packet should hold: what
     the pacing rate sends in about 1 ms (sk_pacing_shift 10), plus sk_gso_max_size halved
     for every 512 us of min_rtt (tcp_tso_rtt_log 9: near peers get big packets), at least
-    tcp_min_tso_segs (2), at most a GSO packet's worth (sk_gso_max_segs, 65535, never
+    the sysctl tcp_min_tso_segs (2), at most a GSO packet's worth (sk_gso_max_segs, 65535, never
     binds below that). A 100 ms path at cwnd 10 gets 2; a fast or near one, a GSO packet."""
     rate = tcp_pacing_rate(tcp, tp)
     size = SK_GSO_MAX_SIZE if rate == math.inf else int(rate) >> SK_PACING_SHIFT
     r = int(tp.min_rtt * 1e6) >> TCP_TSO_RTT_LOG
     if r < 32:
         size += SK_GSO_MAX_SIZE >> r
-    return max(min(size, SK_GSO_MAX_SIZE) // mss, TCP_MIN_TSO_SEGS)
+    return max(min(size, SK_GSO_MAX_SIZE) // mss, tcp.sysctls.tcp_min_tso_segs)
 
 
 def tcp_tso_should_defer(tcp, tp: TcpSock, seg: Seg, max_segs: int) -> tuple[bool, bool]:
@@ -417,12 +555,8 @@ def tcp_tso_should_defer(tcp, tp: TcpSock, seg: Seg, max_segs: int) -> tuple[boo
     limit = min(send_win, cong_win)
     if limit >= max_segs * mss:  # a full-sized TSO packet can go
         return False, False
-    # pktpath queues a FIN as a bare segment of its own; Linux's tcp_send_fin puts it on the unsent
-    # tail skb, which is then the tail, with FIN
-    queue = tp.write_queue
-    fin = bool(seg.flags & TCPHDR_FIN) or (len(queue) == 2 and queue[0] is seg and queue[1].flags & TCPHDR_FIN
-                                           and not queue[1].len)
-    if seg is not queue[-1] and not fin and limit >= seg.len:  # mid-queue: it will not grow, and all can go
+    fin = bool(seg.flags & TCPHDR_FIN)  # tcp_send_fin put it on the unsent tail skb
+    if seg is not tp.write_queue[-1] and limit >= seg.len:  # mid-queue: it will not grow, and all can go
         return False, False
     divisor = tcp.sysctls.tcp_tso_win_divisor
     if divisor:
@@ -446,13 +580,14 @@ def tcp_tso_should_defer(tcp, tp: TcpSock, seg: Seg, max_segs: int) -> tuple[boo
     return True, False
 
 
-def tcp_write_xmit(tcp, tp: TcpSock, *, force: bool = False) -> None:
+def tcp_write_xmit(tcp, tp: TcpSock, *, force: bool = False, nonagle: int | None = None) -> None:
     """tcp_write_xmit(): send queued skbs while the congestion window, the peer's window
     and Nagle allow, each as many segments at once as they allow (tso_fragment cuts off
     the rest), unless tcp_tso_should_defer holds one of several segments back for the
     next ACK; arm the retransmission or the zero-window probe timer. force (push_one: a
-    SYN, a probe) sends one segment past those checks."""
+    SYN, a probe) sends one segment past those checks. nonagle: tp->nonagle unless given."""
     tcp_xmit_retransmit_queue(tcp, tp)
+    nonagle = tcp_nonagle(tp) if nonagle is None else nonagle
     mss = tp.mss_cache
     max_segs = tcp_tso_segs(tcp, tp, mss)
     sent = is_cwnd_limited = False
@@ -460,27 +595,24 @@ def tcp_write_xmit(tcp, tp: TcpSock, *, force: bool = False) -> None:
         seg = tp.write_queue[0]
         limit = mss
         if not force:
-            cwnd_quota = tp.cwnd - in_flight(tp)
+            cwnd_quota = tcp_cwnd_test(tp)
             if cwnd_quota <= 0:
                 is_cwnd_limited = True
                 break
             if not tcp_snd_wnd_test(tp, seg, mss) and not seg.flags & TCPHDR_SYN:
                 break
             if seg.len <= mss:
-                if _nagle_holds(tp, seg):
+                if _nagle_holds(tp, seg, nonagle):
                     break
             else:
                 defer, cwnd_limited = tcp_tso_should_defer(tcp, tp, seg, max_segs)
                 if defer:
                     is_cwnd_limited = is_cwnd_limited or cwnd_limited
                     break
-                # Linux sends packets of max_segs (cwnd_quota capped) back to back, and a short last one
-                # only if tcp_tso_should_defer lets it; pktpath, which does not autosize its packets, sends
-                # the whole max_segs ones as one GSO skb and checks the rest on its own: the same segments
-                room = min(cwnd_quota, seq_diff(seq_add(tp.snd_una, tp.snd_wnd), seg.seq) // mss)
-                if room > max_segs:
-                    cwnd_quota = room - room % max_segs
-                limit = tcp_mss_split_point(tp, seg, mss, cwnd_quota)
+                # packets of at most max_segs (tcp_tso_autosize), back to back; the rest is the next head
+                limit = tcp_mss_split_point(tp, seg, mss, min(cwnd_quota, max_segs), nonagle)
+        if not force and tcp_small_queue_check(tcp, tp, min(seg.len, limit)):
+            break
         if seg.len > limit:
             tcp_fragment(tcp, tp, tp.write_queue, 0, limit)  # tso_fragment()
         tp.write_queue.popleft()
@@ -501,19 +633,60 @@ def tcp_write_xmit(tcp, tp: TcpSock, *, force: bool = False) -> None:
         tcp_schedule_loss_probe(tcp, tp)
     is_cwnd_limited = is_cwnd_limited or in_flight(tp) >= tp.cwnd
     if sent or is_cwnd_limited:
-        tcp_cwnd_validate(tp, is_cwnd_limited)
+        tcp_cwnd_validate(tcp, tp, is_cwnd_limited)
     tcp_check_probe_timer(tcp, tp)
 
 
-def tcp_cwnd_validate(tp: TcpSock, is_cwnd_limited: bool) -> None:
+def tcp_cwnd_test(tp: TcpSock) -> int:
+    """tcp_cwnd_test(): the segments cwnd has room for, at most half of cwnd at once, so that
+    at least two packets are in flight (a restarted cwnd of 10 goes as two packets of 5)."""
+    out = in_flight(tp)
+    if out >= tp.cwnd:
+        return 0
+    return min(max(tp.cwnd >> 1, 1), tp.cwnd - out)
+
+
+def tcp_cwnd_validate(tcp, tp: TcpSock, is_cwnd_limited: bool) -> None:
     """tcp_cwnd_validate(): remember, for the window now out, whether cwnd was what limited
     the sender, and the most segments it had out, so that tcp_is_cwnd_limited lets cwnd
-    grow on the window's ACKs (in slow start, up to twice that many)."""
+    grow on the window's ACKs (in slow start, up to twice that many). A cwnd that limits is
+    in use (snd_cwnd_stamp); one the application has left unused for an RTO since is cut
+    toward what it used (tcp_cwnd_application_limited), with tcp_slow_start_after_idle on."""
     if (not before(tp.snd_una, tp.cwnd_usage_seq) or is_cwnd_limited
             or (not tp.cwnd_limited and tp.packets_out > tp.max_packets_out)):
         tp.cwnd_limited = is_cwnd_limited
         tp.max_packets_out = tp.packets_out
         tp.cwnd_usage_seq = tp.snd_nxt
+    now = tcp.clock()
+    if tcp_is_cwnd_limited(tp):
+        tp.snd_cwnd_used = 0
+        tp.snd_cwnd_stamp = now
+        return
+    tp.snd_cwnd_used = max(tp.snd_cwnd_used, tp.packets_out)
+    if tcp.sysctls.tcp_slow_start_after_idle and now - tp.snd_cwnd_stamp >= tp.rto:
+        tcp_cwnd_application_limited(tcp, tp)
+
+
+def tcp_is_cwnd_limited(tp: TcpSock) -> bool:
+    """tcp_is_cwnd_limited(): cwnd limited the window now out, or (in slow start) cwnd is
+    less than twice the most segments it had out."""
+    return tp.cwnd_limited or (tp.cwnd < tp.ssthresh and tp.cwnd < 2 * tp.max_packets_out)
+
+
+def tcp_cwnd_application_limited(tcp, tp: TcpSock) -> None:
+    """tcp_cwnd_application_limited() (RFC 2861's slow part): in the Open state, a cwnd larger
+    than the most segments the application had out since (snd_cwnd_used, or the initial
+    window if more) is cut halfway to that, ssthresh keeping 3/4 of it (tcp_current_ssthresh).
+    Linux also leaves cwnd be while a writer found the send buffer full (SOCK_NOSPACE), which
+    the socket layer knows and L4 does not: taken as clear."""
+    ca_open = not (tp.in_recovery or tp.in_cwr or tp.retransmits or tp.lost_out or tp.sacked_out or tp.dupacks)
+    if ca_open:
+        win_used = max(tp.snd_cwnd_used, TCP_INIT_CWND)
+        if win_used < tp.cwnd:
+            tp.ssthresh = tcp_current_ssthresh(tp)
+            tp.cwnd = (tp.cwnd + win_used) >> 1
+        tp.snd_cwnd_used = 0
+    tp.snd_cwnd_stamp = tcp.clock()
 
 
 def tcp_schedule_loss_probe(tcp, tp: TcpSock) -> None:
@@ -550,11 +723,11 @@ def tcp_retransmit_skb(tcp, tp: TcpSock, seg: Seg, segs: int = 1) -> None:
         ecn.tcp_ecn_clear_syn(tcp, seg)
     seg.retrans += 1
     seg.resent_in = tp.recovery
-    if seg.lost:
-        seg.lost = False
-        tp.lost_out -= seg.pcount
     tcp.mib.inc(TCP, "RetransSegs", seg.pcount)
     tcp_transmit_skb(tcp, tp, seg)
+    if seg.lost:  # in flight again once sent (retrans_out grows after tcp_transmit_skb)
+        seg.lost = False
+        tp.lost_out -= seg.pcount
 
 
 def tcp_xmit_retransmit_queue(tcp, tp: TcpSock) -> None:
@@ -569,26 +742,28 @@ def tcp_xmit_retransmit_queue(tcp, tp: TcpSock) -> None:
             break
         seg = tp.rtx_queue[i]
         if seg.lost:
+            if tcp_small_queue_check(tcp, tp, min(seg.len, cwnd_quota * tp.mss_cache), factor=1):
+                break
             tcp_retransmit_skb(tcp, tp, seg, cwnd_quota)
             if tp.in_cwr:
                 tp.prr_out += seg.pcount
         i += 1
 
 
-def tcp_write_wakeup(tcp, tp: TcpSock) -> None:
-    """tcp_write_wakeup(): the probe timer fired. If the window has room for part of the
-    next segment, split it to fit (tcp_fragment: a COPY of the tail part) and send it;
-    if none, send a zero-window probe."""
-    if not tp.write_queue:
+def tcp_write_wakeup(tcp, tp: TcpSock, mib: str = "TCPWinProbe") -> None:
+    """tcp_write_wakeup(): the probe or the keepalive timer fired. If the window has room for
+    part of the next segment, split it to fit (tcp_fragment: a COPY of the tail part) and
+    send it; if none, or nothing waits (a keepalive), send a probe (counted as `mib`)."""
+    if tp.state == TcpState.CLOSE:
         return
-    room = seq_diff(seq_add(tp.snd_una, tp.snd_wnd), tp.write_queue[0].seq)
-    seg = tp.write_queue[0]
+    seg = tp.write_queue[0] if tp.write_queue else None
+    room = seq_diff(seq_add(tp.snd_una, tp.snd_wnd), seg.seq) if seg is not None else 0
     if room > 0:
         if room < seg.len:
             tcp_fragment(tcp, tp, tp.write_queue, 0, room)
         tcp_write_xmit(tcp, tp, force=True)
     else:
-        tcp_xmit_probe_skb(tcp, tp)
+        tcp_xmit_probe_skb(tcp, tp, mib)
 
 
 def tcp_skb_append(seg: Seg, data) -> None:

@@ -166,6 +166,8 @@ class TcpSock:
     rcvbuf: int = TCP_RMEM_DEFAULT
     rcvbuf_locked: bool = False       # set by SO_RCVBUF: no autotuning (SOCK_RCVBUF_LOCK)
     unread: int = 0                   # bytes delivered to the socket layer and not read yet
+    user_copied: int = 0              # bytes the socket layer said the user read (copied_seq's advance)
+    user_written: int = 0             # bytes of the user's writes that came down (taken or refused)
     rcvq_space: int = 0               # the most the user read in one RTT (tcp_rcv_space_adjust)
     rcvq_copied: int = 0              # read since rcvq_time
     rcvq_time: float = 0.0
@@ -174,6 +176,16 @@ class TcpSock:
     rcv_rtt_time: float = 0.0
     sndbuf_advised: int = 0           # the send buffer last suggested to the socket layer
     nodelay: bool = False
+    # tp->nonagle's other bits, and the options that stay with the socket (do_tcp_setsockopt)
+    cork: bool = False                # TCP_CORK (TCP_NAGLE_CORK): a segment short of an MSS waits
+    nagle_push: bool = False          # TCP_NAGLE_PUSH: TCP_NODELAY set; what is queued goes past a cork
+    user_mss: int = 0                 # TCP_MAXSEG (rx_opt.user_mss): caps the MSS a SYN announces; 0: none
+    keepalive: bool = False           # SO_KEEPALIVE (SOCK_KEEPOPEN)
+    keepalive_time: int = 0           # TCP_KEEPIDLE, TCP_KEEPINTVL (seconds), TCP_KEEPCNT; 0: the sysctl's
+    keepalive_intvl: int = 0
+    keepalive_probes: int = 0
+    rcv_tstamp: float = 0.0           # when an ACK last came (tcp_ack): keepalive's idle time starts there
+    lrcvtime: float = 0.0             # when data last came (icsk_ack.lrcvtime), or the connection began
     shutdown_rd: bool = False         # the user can read no more: data arriving aborts an orphan
     orphan: bool = False              # closed by the user; the protocol finishes on its own
     fin_queued: bool = False
@@ -190,7 +202,13 @@ class TcpSock:
     rto: float = TCP_TIMEOUT_INIT
     backoff: int = 0
     retransmits: int = 0              # consecutive RTO expiries (icsk_retransmits)
-    wstamp: float = 0.0               # when the last segment went out (tcp_wstamp_ns; without pacing, the clock then)
+    wstamp: float = 0.0               # when the last segment went out (tcp_wstamp_ns: with pacing, when the next may)
+
+    # the queues below L4: TCP Small Queues and pacing
+    wmem_alloc: int = 0               # sk_wmem_alloc: truesize of this socket's skbs sent, not yet freed
+    tsq_throttled: bool = False       # TSQ_THROTTLED: tcp_write_xmit stopped for them; a free resumes it
+    pacing_fq: bool = False           # sk_pacing_status == SK_PACING_FQ: an fq qdisc paces by skb->tstamp
+    data_segs_out: int = 0            # tcpi_data_segs_out: data segments sent, retransmissions too
 
     # congestion control
     cwnd: int = TCP_INIT_CWND
@@ -200,6 +218,9 @@ class TcpSock:
     cwnd_limited: bool = False        # cwnd was what held the sender back in this window (is_cwnd_limited)
     max_packets_out: int = 0          # the most segments out in this window (tcp_cwnd_validate)
     cwnd_usage_seq: int = 0           # snd_nxt when that window began
+    lsndtime: float = 0.0             # when data last went out (tcp_event_data_sent): where an idle time starts
+    snd_cwnd_stamp: float = 0.0       # when cwnd was last used in full or set anew (RFC 2861's validation)
+    snd_cwnd_used: int = 0            # the most segments out since, while the application left cwnd unused
     dupacks: int = 0
     packets_out: int = 0              # segments on the retransmit queue (a GSO skb counts its pcount)
     lost_out: int = 0                 # of those, marked lost
@@ -237,6 +258,7 @@ class TcpSock:
     tlp_at: float = 0.0               # the tail loss probe (ICSK_TIME_LOSS_PROBE)
     tlp_out: bool = False             # a probe went and nothing new was acknowledged since
     close_at: float = 0.0             # TIME_WAIT's end, or an orphan's FIN_WAIT2 timeout
+    keepalive_at: float = 0.0         # the keepalive timer (icsk_keepalive_timer)
 
     # a listener's queues
     backlog: int = 0

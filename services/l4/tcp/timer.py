@@ -72,9 +72,11 @@ def tcp_send_loss_probe(tcp, tp: TcpSock, now: float) -> None:
 
 
 def tcp_delack_timer(tcp, tp: TcpSock, now: float) -> None:
-    """tcp_delack_timer(): the ACK that waited for more data goes out alone."""
+    """tcp_delack_timer(): the ACK that waited for more data goes out alone; in ping-pong mode
+    no answer came to carry it, so the connection leaves it (inet_csk_exit_pingpong_mode)."""
     tp.delack_at = 0.0
     if tp.ack_pending:
+        tp.pingpong = False
         tcp.mib.inc(output.TCPEXT, "DelayedACKs")
         output.tcp_send_ack(tcp, tp)
 
@@ -93,6 +95,84 @@ def tcp_probe_timer(tcp, tp: TcpSock, now: float) -> None:
     tp.probes_out += 1
     output.tcp_write_wakeup(tcp, tp)
     output.tcp_check_probe_timer(tcp, tp)
+
+
+def keepalive_time_when(tcp, tp: TcpSock) -> int:
+    """keepalive_time_when(): TCP_KEEPIDLE, else tcp_keepalive_time (seconds)."""
+    return tp.keepalive_time or tcp.sysctls.tcp_keepalive_time
+
+
+def keepalive_intvl_when(tcp, tp: TcpSock) -> int:
+    """keepalive_intvl_when(): TCP_KEEPINTVL, else tcp_keepalive_intvl (seconds)."""
+    return tp.keepalive_intvl or tcp.sysctls.tcp_keepalive_intvl
+
+
+def keepalive_probes(tcp, tp: TcpSock) -> int:
+    """keepalive_probes(): TCP_KEEPCNT, else tcp_keepalive_probes."""
+    return tp.keepalive_probes or tcp.sysctls.tcp_keepalive_probes
+
+
+def keepalive_time_elapsed(tp: TcpSock, now: float) -> int:
+    """keepalive_time_elapsed(): how long the peer has been silent, since the last data
+    (icsk_ack.lrcvtime) or the last ACK (rcv_tstamp), whichever came later; in ns."""
+    return min(output._ns(now) - output._ns(tp.lrcvtime), output._ns(now) - output._ns(tp.rcv_tstamp))
+
+
+def inet_csk_reset_keepalive_timer(tp: TcpSock, now: float, seconds: float) -> None:
+    """inet_csk_reset_keepalive_timer(): the keepalive timer fires `seconds` from now."""
+    tp.keepalive_at = now + seconds
+
+
+def tcp_set_keepalive(tcp, tp: TcpSock, on: bool) -> None:
+    """tcp_set_keepalive() and SOCK_KEEPOPEN (sock_setsockopt's SO_KEEPALIVE): turned on, the
+    timer is armed for the idle time; off, stopped. Not on a socket closed or listening."""
+    if tp.state not in (TcpState.CLOSE, TcpState.LISTEN):
+        if on and not tp.keepalive:
+            inet_csk_reset_keepalive_timer(tp, tcp.clock(), keepalive_time_when(tcp, tp))
+        elif not on:
+            tp.keepalive_at = 0.0
+    tp.keepalive = on
+
+
+def tcp_sock_set_keepidle(tcp, tp: TcpSock, seconds: int) -> None:
+    """tcp_sock_set_keepidle_locked(): a new idle time, counted from the peer's last word:
+    the timer fires when that much silence will have passed (now, if it has)."""
+    tp.keepalive_time = seconds
+    if tp.keepalive and tp.state not in (TcpState.CLOSE, TcpState.LISTEN):
+        now = tcp.clock()
+        left = seconds * 1e9 - keepalive_time_elapsed(tp, now)
+        inet_csk_reset_keepalive_timer(tp, now, max(left, 0) / 1e9)
+
+
+def tcp_keepalive_timer(tcp, tp: TcpSock, now: float) -> None:
+    """tcp_keepalive_timer() with SO_KEEPALIVE on (an orphan's FIN_WAIT2 timeout, which Linux
+    also runs on this timer, is pktpath's close_at): while data is out or waiting the
+    connection is alive and the timer comes back after the idle time. Once the peer has been
+    silent for the idle time, a probe (tcp_write_wakeup: an ACK one below snd_una, which the
+    peer must answer; TCPKeepAlive) goes every interval; any ACK resets the count (tcp_ack:
+    icsk_probes_out = 0), and when TCP_KEEPCNT probes went unanswered the connection is
+    reset and reported ETIMEDOUT (tcp_write_err)."""
+    tp.keepalive_at = 0.0
+    if not tp.keepalive or tp.state in (TcpState.CLOSE, TcpState.SYN_SENT, TcpState.LISTEN, TcpState.TIME_WAIT):
+        return
+    if tp.orphan and tp.state == TcpState.FIN_WAIT2:  # Linux's timer ends it here: pktpath's close_at does
+        return
+    when = keepalive_time_when(tcp, tp)
+    if tp.packets_out or tp.write_queue:
+        inet_csk_reset_keepalive_timer(tp, now, when)
+        return
+    elapsed = keepalive_time_elapsed(tp, now)
+    if elapsed < when * 1e9:  # tp->rcv_tstamp + keepalive_time_when(tp)
+        inet_csk_reset_keepalive_timer(tp, now, (when * 1e9 - elapsed) / 1e9)
+        return
+    if tp.probes_out >= keepalive_probes(tcp, tp):
+        output.tcp_send_active_reset(tcp, tp)
+        tcp.mib.inc(output.TCPEXT, "TCPAbortOnTimeout")
+        tcp.done(tp, errno.ETIMEDOUT)
+        return
+    output.tcp_write_wakeup(tcp, tp, "TCPKeepAlive")
+    tp.probes_out += 1
+    inet_csk_reset_keepalive_timer(tp, now, keepalive_intvl_when(tcp, tp))
 
 
 def reqsk_timer(tcp, listener: TcpSock, now: float) -> None:
@@ -130,11 +210,13 @@ def run(tcp, now: float) -> None:
             tcp_probe_timer(tcp, tp, now)
         if tp.delack_at and tp.delack_at <= now:
             tcp_delack_timer(tcp, tp, now)
+        if tp.keepalive_at and tp.keepalive_at <= now:
+            tcp_keepalive_timer(tcp, tp, now)
 
 
 def next_deadline(tcp) -> float:
     """The earliest armed timer of any socket (0: none)."""
-    times = [t for tp in tcp.established() for t in (tp.rto_at, tp.tlp_at, tp.delack_at, tp.probe_at, tp.close_at)
-             if t]
+    times = [t for tp in tcp.established()
+             for t in (tp.rto_at, tp.tlp_at, tp.delack_at, tp.probe_at, tp.close_at, tp.keepalive_at) if t]
     times += [req.expires for tp in tcp.listeners() for req in tp.syn_queue.values()]
     return min(times, default=0.0)
