@@ -29,7 +29,7 @@ OPEN = frozenset(
         "Recvmmsg", "Shutdown", "Close", "Getsockname", "Getpeername", "Setsockopt", "Getsockopt", "Ioctl",
         "ListSockets", "GetCounters")]
     + [f"/pktpath.v1.Nic/{m}" for m in ("GetRingParam", "GetStats", "GetNetem", "GetCounters")]
-    + [f"/pktpath.v1.Softirq/{m}" for m in ("GetSoftnetStat", "GetFeatures", "GetCounters")]
+    + [f"/pktpath.v1.Softirq/{m}" for m in ("GetSoftnetStat", "GetFeatures", "GetQdisc", "GetCounters")]
     + [f"/pktpath.v1.L2/{m}" for m in ("GetNeighbours", "GetCounters")]
     + [f"/pktpath.v1.L3/{m}" for m in ("IpRouteOutput", "GetRoutes", "GetAddrs", "GetRules", "GetCounters")]
     + [f"/pktpath.v1.L4/{m}" for m in ("GetTcpSockets", "TcpGetInfo", "GetCounters")]

@@ -30,6 +30,17 @@ def connection(a, b, port: int, backlog: int = 16):
     return tcp_connection(a, b, B_IP, port, backlog)
 
 
+def send_all_and_read(cli, conn, data: bytes) -> bytearray:
+    """cli sends data and its FIN while conn reads to the end: what conn read."""
+    got = bytearray()
+    reader = threading.Thread(target=read_all, args=(conn, got))
+    reader.start()
+    cli.sendall(data)
+    cli.shutdown(SHUT_WR)
+    reader.join(60)
+    return got
+
+
 def test_ten_megabytes_cross_byte_exact_and_both_ends_count_it(net):
     sup, a, b = net
     l4_a, l4_b = stub(sup, "A", "l4", l4_pb2_grpc.L4Stub), stub(sup, "B", "l4", l4_pb2_grpc.L4Stub)
@@ -39,13 +50,7 @@ def test_ten_megabytes_cross_byte_exact_and_both_ends_count_it(net):
         conn, peer = srv.accept(timeout=10)
         assert peer == ("10.0.0.1", cli.getsockname()[1]) and cli.getpeername() == (B_IP, 5001)
         data = os.urandom(10_000_000)
-        got = bytearray()
-        reader = threading.Thread(target=read_all, args=(conn, got))
-        reader.start()
-        cli.sendall(data)
-        cli.shutdown(SHUT_WR)
-        reader.join(60)
-        assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+        assert hashlib.sha256(send_all_and_read(cli, conn, data)).digest() == hashlib.sha256(data).digest()
         # every skb A's TCP sent was freed below it, on A's ring or on the way, and gave its truesize
         # back to the socket (tcp_wfree, the seam TCP Small Queues counts on): nothing is left charged
         sport = cli.getsockname()[1]
@@ -60,23 +65,17 @@ def test_ten_megabytes_cross_byte_exact_and_both_ends_count_it(net):
 def test_over_fq_a_transfer_is_paced_and_arrives_whole(net):
     """`tc qdisc replace dev eth0 root fq` on A: its TCP learns fq is there (from the freed
     skbs), stamps each skb with its departure time, and fq holds them to it (throttled).
-    B's replies take 20 ms more on the wire, so the pacing rate (twice cwnd per RTT) is
-    slower than A's layers: pacing binds."""
+    B's replies take 100 ms more on the wire, so the pacing rate (twice cwnd per RTT: 290 kB/s
+    at first, a 2-segment skb every 10 ms) is far slower than A's layers: pacing binds."""
     sup, a, b = net
     softirq = stub(sup, "A", "softirq", softirq_pb2_grpc.SoftirqStub)
     nic_b = stub(sup, "B", "nic", nic_pb2_grpc.NicStub)
     softirq.ReplaceQdisc(softirq_pb2.Qdisc(dev="eth0", kind="fq"), timeout=5)
-    nic_b.SetNetem(nic_pb2.Netem(dev="eth0", delay_ms=20), timeout=5)
+    nic_b.SetNetem(nic_pb2.Netem(dev="eth0", delay_ms=100), timeout=5)
     try:
         with connection(a, b, 5011) as (_, cli, conn):
-            data = os.urandom(3_000_000)
-            got = bytearray()
-            reader = threading.Thread(target=read_all, args=(conn, got))
-            reader.start()
-            cli.sendall(data)
-            cli.shutdown(SHUT_WR)
-            reader.join(60)
-            assert got == data
+            data = os.urandom(300_000)
+            assert send_all_and_read(cli, conn, data) == data
         root = softirq.GetQdisc(softirq_pb2.Qdisc(dev="eth0"), timeout=5)
         assert root.kind == "fq" and root.throttled > 0
     finally:

@@ -41,3 +41,12 @@ def ip_skb(raw: bytes):
     s.skb_pull(skb, 20)
     s.skb_reset_transport_header(skb)
     return skb
+
+
+def user_skb(sk: int, n: int):
+    """n bytes of a user's write to socket sk, as tcp_sendmsg takes them."""
+    skb = s.alloc_skb(s.MAX_HEADER + n, sampled=False)
+    s.skb_reserve(skb, s.MAX_HEADER)
+    s.skb_put_data(skb, bytes(n))
+    skb.sk = sk
+    return skb

@@ -21,7 +21,7 @@ from pktpath.wire.tcp import (
 )
 
 from fakes import Clock
-from tcpframes import ip_skb
+from tcpframes import ip_skb, user_skb
 from test_l4_tcp import Net, connect
 
 A, B = 0x0A000001, 0x0A000002
@@ -74,11 +74,7 @@ class Peer:
         return synack, self.tcp.established()[0]
 
     def write(self, tp, n: int) -> list[tuple[TcpHdr, int, int]]:
-        skb = s.alloc_skb(s.MAX_HEADER + n, sampled=False)
-        s.skb_reserve(skb, s.MAX_HEADER)
-        s.skb_put_data(skb, bytes(n))
-        skb.sk = tp.sk
-        self.tcp.sendmsg(tp.sk, [skb])
+        self.tcp.sendmsg(tp.sk, [user_skb(tp.sk, n)])
         return self.sent()
 
 

@@ -9,7 +9,6 @@ import errno
 
 import pytest
 
-from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.services.l4.tcp import output, timer
 from pktpath.services.l4.tcp.ipv4 import SHUT_WR, TCP_MAXSEG, TCP_QUICKACK, Tcp
@@ -28,7 +27,7 @@ from pktpath.wire.tcp import (
 )
 
 from fakes import Clock
-from tcpframes import ip_skb
+from tcpframes import ip_skb, user_skb
 
 A, B = 0x0A000001, 0x0A000002
 LISTENER = 100
@@ -67,11 +66,7 @@ class Peer:
         return synack, self.tcp.established()[0]
 
     def write(self, tp, n: int):
-        skb = s.alloc_skb(s.MAX_HEADER + n, sampled=False)
-        s.skb_reserve(skb, s.MAX_HEADER)
-        s.skb_put_data(skb, bytes(n))
-        skb.sk = tp.sk
-        self.tcp.sendmsg(tp.sk, [skb])
+        self.tcp.sendmsg(tp.sk, [user_skb(tp.sk, n)])
         return self.sent()
 
     def at(self, t: float):

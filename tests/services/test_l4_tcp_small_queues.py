@@ -6,6 +6,7 @@ the handshake's RTT 100 ms (a pacing rate of 2 x 10 MSS per 100 ms: TSO packets 
 
 from pktpath import skbuff as s
 
+from tcpframes import user_skb
 from test_l4_tcp_tso_defer import ack, open_conn
 
 TS = s.skb_truesize(2000)  # what a 2-MSS skb is charged
@@ -53,18 +54,10 @@ def test_without_a_throttle_a_free_only_gives_the_bytes_back():
 def sent_skbs(peer, tp, n: int) -> list:
     """A write of n bytes: the skbs it sent, as IPv4 took them."""
     peer.out.clear()
-    peer.tcp.sendmsg(tp.sk, [data(tp, n)])
+    peer.tcp.sendmsg(tp.sk, [user_skb(tp.sk, n)])
     skbs = list(peer.out)
     peer.out.clear()
     return skbs
-
-
-def data(tp, n: int):
-    skb = s.alloc_skb(s.MAX_HEADER + n, sampled=False)
-    s.skb_reserve(skb, s.MAX_HEADER)
-    s.skb_put_data(skb, bytes(n))
-    skb.sk = tp.sk
-    return skb
 
 
 def test_every_skb_sent_is_charged_its_truesize_and_an_ack_frees_none_of_it():
