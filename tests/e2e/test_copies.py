@@ -15,9 +15,10 @@ pytestmark = pytest.mark.slow
 # case: (CPU copies, bytes copied, clones, DMAs); a range where GRO decides
 EXPECTED = {
     "TCP 100 B": (2, 200, 1, 2),
-    # copied in once, cloned once as a GSO packet whose 7 segments each get a copy of the
-    # headers (66 B); B's reader copies out what GRO merged: 1..7 skbs
-    "TCP 10 kB": (range(9, 16), 20_462, 1, 14),
+    # copied in once, sent (a CLONE each) as 2 to 4 packets of at most half of cwnd
+    # (tcp_cwnd_test: 5 of the 7 segments), the segments of each GSO one getting a copy of
+    # the headers (66 B); B's reader copies out what GRO merged: 1..7 skbs
+    "TCP 10 kB": (range(9, 16), range(20_000 + 2 * 66, 20_000 + 7 * 66 + 1), range(2, 5), 14),
     "UDP 100 B": (2, 200, 0, 2),
     "UDP 3000 B (fragmented)": (2, 6000, 0, 6),  # fragmenting our own datagram copies nothing
     "UDP 1400 B forwarded by R onto MTU 1000": (4, 4248, 0, 6),  # R's slow path copies each fragment
