@@ -11,10 +11,11 @@ from pktpath.wire.errors import ChecksumError, IntegrityError, SanityError, Trun
 from pktpath.wire.ethernet import EthHdr
 from pktpath.wire.icmp import IcmpHdr
 from pktpath.wire.ipv4 import IpHdr
+from pktpath.wire.ipv6 import Ipv6Hdr
 from pktpath.wire.tcp import TcpHdr
 from pktpath.wire.udp import UdpHdr
 
 __all__ = [
-    "ArpHdr", "ChecksumError", "EthHdr", "IcmpHdr", "IntegrityError", "IpHdr",
+    "ArpHdr", "ChecksumError", "EthHdr", "IcmpHdr", "IntegrityError", "IpHdr", "Ipv6Hdr",
     "SanityError", "TcpHdr", "TruncatedError", "UdpHdr", "WireError",
 ]
