@@ -268,8 +268,9 @@ class Stream:
 
     # -- data -------------------------------------------------------------------------------
     def send(self, sock, data: bytes, *, flags: int = 0) -> Blocking:
-        """tcp_sendmsg(): copy the user's bytes into skbs while the send buffer is writeable
-        (sk_stream_memory_free), waiting for acknowledgements when it is not
+        """tcp_sendmsg_locked(): copy the user's bytes into skbs, a new one of up to the size
+        goal whenever less than SO_SNDBUF is queued (sk_stream_memory_free: so a write may
+        take a whole skb past a small buffer), waiting for acknowledgements when it is not
         (sk_stream_wait_memory). Returns the bytes taken: all of them, or those taken
         before the time ran out (EAGAIN if none)."""
         st = sock.stream
@@ -285,8 +286,8 @@ class Stream:
                     raise SockError(errno.ENOTCONN, "not connected")
                 if not data:
                     return 0
-                room = sock.sndbuf - st.wmem if st.state == "ESTABLISHED" else 0
-                chunk = data[sent:sent + room] if room > 0 and sk_stream_is_writeable(sock) else b""
+                free = st.state == "ESTABLISHED" and st.wmem < sock.sndbuf  # sk_stream_memory_free()
+                chunk = data[sent:sent + tcp_xmit_size_goal(st.mss)] if free else b""
                 st.wmem += len(chunk)
                 st.written += len(chunk)
             if chunk:
