@@ -481,7 +481,7 @@ def _iptables(args, view) -> int:
 
 
 def _ip(args, view) -> int:
-    """ip [-s] [-j] OBJECT [show [dev DEV] | get ADDR]: iproute2's words, from pktpath.tools.iproute."""
+    """ip [-4|-6] [-s] [-j] OBJECT [show [dev DEV] | get ADDR]: iproute2's words, from pktpath.tools.iproute."""
     import json
 
     from pktpath.tools import iproute
@@ -504,10 +504,15 @@ def _ip(args, view) -> int:
             print(f"RTNETLINK answers: {exc.strerror if isinstance(exc, OSError) else exc}", file=sys.stderr)
             return 2
     else:
-        records = {"route": iproute.routes, "neigh": iproute.neighbours, "addr": iproute.addresses,
+        records = {"route": lambda v: iproute.routes(v, args.family or 4),
+                   "neigh": lambda v: iproute.neighbours(v, args.family),
+                   "addr": lambda v: iproute.addresses(v, args.family, dev),
                    "link": lambda v: iproute.links(v, stats=args.stats)}[obj](view)
     if dev is not None:
         records = [r for r in records if r.get("dev", r.get("ifname")) == dev]
+        if obj == "route":  # ip route show dev DEV does not repeat the device
+            for r in records:
+                r.pop("dev")
     if args.json:
         print(json.dumps(records, separators=(",", ":")))
         return 0
@@ -964,6 +969,8 @@ def parser() -> argparse.ArgumentParser:
                    help="route [get ADDR] | neigh | addr | link, as ip takes them (ip r, ip n show dev eth0)")
     p.add_argument("-s", "--stats", action="store_true", help="with link: each device's statistics")
     p.add_argument("-j", "--json", action="store_true", help="as ip -j: JSON with iproute2's field names")
+    p.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only (ip route's default)")
+    p.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only: ip -6 addr, ip -6 route")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
     p = sub.add_parser("netstat", help="a host's counters in netstat -s's words (Ip, Icmp, Tcp, Udp, TcpExt, "

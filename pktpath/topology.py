@@ -4,22 +4,30 @@ One file drives both ways of running pktpath (local processes and compose).
 The format is TOML; see pktpath/topologies/default.toml and router.toml.
 A name without a path ("default", "router") means one of those.
 
-    [[host]]            name; forwarding (ip_forward, default false); tcp_congestion_control
-                        ("cubic", the default, or "reno"); tcp_timewait (seconds, default 60);
+    [[host]]            name; forwarding (ip_forward and net.ipv6.conf.all.forwarding, default false);
+                        tcp_congestion_control ("cubic", the default, or "reno"); tcp_timewait (seconds, default 60);
                         file_max (fs.file-max: open descriptors host-wide; default as the kernel
                         sizes it from memory)
-    [[host.interface]]  name, mac, addr ("10.0.0.1/24"), mtu (default 1500),
-                        rx_ring, tx_ring (descriptors, as ethtool -G sets them; default 256),
+    [[host.interface]]  name, mac, addr ("10.0.0.1/24"), addr6 (IPv6 addresses, ["2001:db8::1/64"]),
+                        mtu (default 1500), rx_ring, tx_ring (descriptors, as ethtool -G sets them; default 256),
                         gro (generic receive offload, as ethtool -K sets it; default true),
                         qdisc (its root qdisc: "pfifo_fast", Linux's default, or "fq", which paces TCP),
                         attach ("tap:pkt0": a TAP device the NIC creates; "packet:veth0": an existing
                         interface through an AF_PACKET socket; the Linux kernel is then the peer)
-    [[host.route]]      dst ("0.0.0.0/0"), via (gateway, optional), dev, metric
+    [[host.route]]      dst ("0.0.0.0/0"; IPv6: "::/0"), via (gateway, optional, of dst's family), dev,
+                        metric (an IPv6 route's 0 is 1024, IP6_RT_PRIO_USER, as ip -6 route add makes it)
     [[host.rule]]       hook (PRE_ROUTING...), src, dst, proto (icmp/udp/tcp), sport, dport, target
     [[link]]            a, b ("HOST:IF"); loss, corrupt, duplicate, reorder (0..1), delay_ms
 
 Connected routes need not be listed: each interface's prefix is one, as the
 kernel adds them with the address (proto kernel, scope link).
+
+IPv6 (net/ipv6/addrconf.c): every interface has it, as Linux's do, with a link-local
+address made from its MAC (fe80::/64 and the EUI-64 interface id) whether or not it
+lists addr6; each addr6 brings its prefix's connected route (proto kernel, metric 256).
+An interface whose MTU is below 1280 (IPV6_MIN_MTU) has none, as in Linux: no link-local
+address, and no addr6 or IPv6 route may name it. IPv6 routes are Host.routes6; Host.routes
+stays IPv4's.
 """
 
 import dataclasses
@@ -31,7 +39,7 @@ from importlib import resources
 from pathlib import Path
 
 from pktpath.ring import DEFAULT_RING_SIZE, MAX_RING_SIZE
-from pktpath.wire.addr import mac_from_str
+from pktpath.wire.addr import addrconf_addr_gen_eui64, mac_from_str
 from pktpath.wire.errors import SanityError
 
 HOOKS = ("PRE_ROUTING", "LOCAL_IN", "FORWARD", "LOCAL_OUT", "POST_ROUTING")
@@ -41,6 +49,10 @@ TARGETS = ("ACCEPT", "DROP")
 ATTACH_KINDS = ("tap", "packet")  # a TAP device pktpath creates; an existing interface, by AF_PACKET
 QDISC_KINDS = ("pfifo_fast", "fq")  # the root qdiscs the softirq layer has (services/softirq/qdisc.py)
 IFNAMSIZ = 16
+IP6_RT_PRIO_USER = 1024     # include/net/ip6_route.h: an IPv6 route's metric when none is given
+IP6_RT_PRIO_ADDRCONF = 256  # a connected (prefix) route's: addrconf_prefix_route()
+LINK_LOCAL_PREFIX = ipaddress.IPv6Network("fe80::/64")  # every interface's, from addrconf_addr_gen()
+IPV6_MIN_MTU = 1280  # include/linux/ipv6.h: below it an interface has no IPv6 (ipv6_add_dev refuses it)
 
 
 class TopologyError(ValueError):
@@ -58,13 +70,14 @@ class Interface:
     gro: bool = True
     qdisc: str = "pfifo_fast"
     attach: str = ""  # "tap:NAME" or "packet:NAME": the Linux kernel is the other end of the wire
+    addr6: tuple[ipaddress.IPv6Interface, ...] = ()  # configured (permanent) IPv6 addresses, in file order
 
 
 @dataclass(frozen=True)
 class Route:
-    dst: ipaddress.IPv4Network
+    dst: ipaddress.IPv4Network | ipaddress.IPv6Network
     dev: str
-    via: ipaddress.IPv4Address | None = None
+    via: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
     metric: int = 0
 
 
@@ -89,6 +102,7 @@ class Host:
     tcp_congestion_control: str = "cubic"  # net.ipv4.tcp_congestion_control
     tcp_timewait: float = 60.0             # TCP_TIMEWAIT_LEN (2 MSL), shorter for tests
     file_max: int = 0                      # fs.file-max; 0: files_maxfiles_init()'s, from memory
+    routes6: tuple[Route, ...] = ()        # the IPv6 routes ([[host.route]] with an IPv6 dst)
 
     def interface(self, name: str) -> Interface:
         for iface in self.interfaces:
@@ -146,7 +160,7 @@ KEYS = {
     "": ("host", "link"),
     "host": ("name", "interface", "route", "rule", "forwarding", "tcp_congestion_control", "tcp_timewait",
              "file_max"),
-    "interface": ("name", "mac", "addr", "mtu", "rx_ring", "tx_ring", "gro", "qdisc", "attach"),
+    "interface": ("name", "mac", "addr", "addr6", "mtu", "rx_ring", "tx_ring", "gro", "qdisc", "attach"),
     "route": ("dst", "via", "dev", "metric"),
     "rule": ("hook", "src", "dst", "proto", "sport", "dport", "target"),
     "link": ("a", "b", "loss", "corrupt", "duplicate", "reorder", "delay_ms"),
@@ -223,17 +237,88 @@ def _interface(t: dict, where: str) -> Interface:
     qdisc = _get(t, "qdisc", where, str, "pfifo_fast")
     if qdisc not in QDISC_KINDS:
         raise TopologyError(f"{where}: qdisc {qdisc!r} is not one of {', '.join(QDISC_KINDS)}")
+    addr6 = _addr6(t.get("addr6", []), where)
+    if addr6 and mtu < IPV6_MIN_MTU:
+        raise TopologyError(f"{where}: addr6 needs an mtu of at least {IPV6_MIN_MTU} (IPV6_MIN_MTU), not {mtu}: "
+                            f"Linux has no IPv6 on a smaller one (ipv6_add_dev: Invalid argument)")
     return Interface(name, mac.lower(), addr, mtu, **rings, gro=_get(t, "gro", where, bool, True), qdisc=qdisc,
-                     attach=attach)
+                     attach=attach, addr6=addr6)
+
+
+def _addr6(values, where: str) -> tuple[ipaddress.IPv6Interface, ...]:
+    """An interface's IPv6 addresses, each one ipv6_add_addr() would take and a host may have."""
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise TopologyError(f"{where}: 'addr6' must be a list of addresses, [\"2001:db8::1/64\"], not {values!r}")
+    addrs: list[ipaddress.IPv6Interface] = []
+    for text in values:
+        try:
+            addr = ipaddress.IPv6Interface(text)
+        except ValueError as exc:
+            raise TopologyError(f"{where}: addr6 {text!r} is not an IPv6 address with a prefix length "
+                                f"(\"2001:db8::1/64\"): {exc}") from None
+        ip, net = addr.ip, addr.network
+        why = ("prefix length 0: an address's prefix is /1 to /128" if net.prefixlen == 0
+               else "the unspecified address (ipv6_add_addr: Invalid address)" if ip.is_unspecified
+               else "the loopback address, lo's alone (ipv6_add_addr: Cannot assign loopback address on this device)"
+               if ip.is_loopback
+               else "a multicast address, a group and not an interface's (ipv6_add_addr: Cannot assign multicast "
+                    "address)" if ip.is_multicast
+               else "IPv4-mapped, never on the wire (ip6_rcv_core drops it)" if ip.ipv4_mapped
+               else "the subnet-router anycast address (RFC 4291 2.6.1), not a host's"
+               if net.prefixlen < 127 and ip == net.network_address else "")
+        if why:
+            raise TopologyError(f"{where}: addr6 {addr} is {why}")
+        if any(a.ip == ip for a in addrs):
+            raise TopologyError(f"{where}: addr6 {ip} is listed twice (ipv6: address already assigned)")
+        addrs.append(addr)
+    return tuple(addrs)
 
 
 def _route(t: dict, where: str) -> Route:
-    dst = _parse(ipaddress.IPv4Network, _get(t, "dst", where), where)
+    """An IPv4 or IPv6 route, dst's family deciding which; its gateway of the same family."""
+    dst = _parse(ipaddress.ip_network, _get(t, "dst", where), where)
     via = _get(t, "via", where, str, "")
     metric = _get(t, "metric", where, int, 0)
     if not 0 <= metric <= 0xFFFFFFFF:
         raise TopologyError(f"{where}: metric {metric} is not 0..4294967295")
-    return Route(dst, _get(t, "dev", where), _parse(ipaddress.IPv4Address, via, where) if via else None, metric)
+    gateway = _parse(ipaddress.ip_address, via, where) if via else None
+    if gateway is not None and gateway.version != dst.version:
+        raise TopologyError(f"{where} {dst}: via {gateway} is not an IPv{dst.version} address, as an "
+                            f"IPv{dst.version} route's gateway is")
+    if dst.version == 6 and metric == 0:
+        metric = IP6_RT_PRIO_USER  # ip6_route_info_create()
+    return Route(dst, _get(t, "dev", where), gateway, metric)
+
+
+def _check_routes6(where: str, ifaces: tuple[Interface, ...], routes6: tuple[Route, ...]) -> None:
+    """What ip -6 route add refuses: a gateway that is not a unicast neighbour on the device's
+    link (ip6_validate_gw, ip6_route_check_nh), and a second route to a prefix at one metric."""
+    local = {ipaddress.IPv6Address(1)} | {a for i in ifaces for a in _link_locals(i)} | {
+        a.ip for i in ifaces for a in i.addr6}
+    taken = {(net, IP6_RT_PRIO_ADDRCONF): f"{i.name}'s connected route" for i in ifaces if i.mtu >= IPV6_MIN_MTU
+             for net in (*(a.network for a in i.addr6), LINK_LOCAL_PREFIX)}
+    for r in routes6:
+        at = f"{where} route {r.dst}"
+        dev = next(i for i in ifaces if i.name == r.dev)
+        if dev.mtu < IPV6_MIN_MTU:
+            raise TopologyError(f"{at}: {r.dev} has no IPv6: its mtu {dev.mtu} is below {IPV6_MIN_MTU} "
+                                f"(IPV6_MIN_MTU)")
+        if r.via is not None:
+            onlink = [a.network for a in dev.addr6] + [x.dst for x in routes6 if x.dev == r.dev and x.via is None]
+            if r.via.is_multicast or r.via.is_unspecified:
+                raise TopologyError(f"{at}: via {r.via} is not a unicast neighbour (ip6_validate_gw: Invalid "
+                                    f"gateway address)")
+            if r.via in local:
+                raise TopologyError(f"{at}: via {r.via} is {where}'s own address (ip6_validate_gw: Gateway can "
+                                    f"not be a local address)")
+            if not r.via.is_link_local and not any(r.via in net for net in onlink):
+                nets = ", ".join(map(str, onlink)) or "none but the link-local fe80::/64"
+                raise TopologyError(f"{at}: via {r.via} is not on {r.dev}'s prefixes ({nets}): ip6_route_check_nh "
+                                    f"finds no route to it (No route to host)")
+        if (r.dst, r.metric) in taken:
+            raise TopologyError(f"{at}: metric {r.metric} is taken by {taken[r.dst, r.metric]} (fib6_add_rt2: one "
+                                f"route per prefix and metric; RTNETLINK answers: File exists)")
+        taken[r.dst, r.metric] = f"the route via {r.via}" if r.via else f"the route dev {r.dev}"
 
 
 def _rule(t: dict, where: str) -> Rule:
@@ -271,12 +356,14 @@ def parse(doc: dict, name: str = "topology") -> Topology:
             raise TopologyError(f"{where}: no interfaces")
         if len({x.name for x in ifaces}) != len(ifaces):
             raise TopologyError(f"{where}: duplicate interface names")
-        routes = tuple(_route(t, f"{where} route") for t in _tables(h, "route", where))
-        for r in routes:
+        all_routes = tuple(_route(t, f"{where} route") for t in _tables(h, "route", where))
+        routes = tuple(r for r in all_routes if r.dst.version == 4)
+        routes6 = tuple(r for r in all_routes if r.dst.version == 6)
+        for r in all_routes:
             if r.dev not in {x.name for x in ifaces}:
                 raise TopologyError(f"{where} route {r.dst}: no interface {r.dev!r}")
             dev = next(x for x in ifaces if x.name == r.dev)
-            if r.via is not None and r.via not in dev.addr.network:
+            if r.dst.version == 4 and r.via is not None and r.via not in dev.addr.network:
                 raise TopologyError(f"{where} route {r.dst}: via {r.via} is not on {r.dev}'s subnet "
                                     f"{dev.addr.network} (fib_check_nh: the gateway must be reachable)")
         rules = tuple(_rule(t, f"{where} rule") for t in _tables(h, "rule", where))
@@ -290,8 +377,9 @@ def parse(doc: dict, name: str = "topology") -> Topology:
         file_max = _get(h, "file_max", where, int, 0)
         if not 0 <= file_max <= 2**63 - 1:
             raise TopologyError(f"{where}: file_max {file_max} must be 0 (the kernel's default) or more")
+        _check_routes6(where, ifaces, routes6)
         hosts.append(Host(hname, ifaces, routes, rules, _get(h, "forwarding", where, bool, False), cc, timewait,
-                          file_max))
+                          file_max, routes6))
     if not hosts:
         raise TopologyError(f"{name}: no hosts")
     names = [h.name for h in hosts]
@@ -308,6 +396,13 @@ def parse(doc: dict, name: str = "topology") -> Topology:
                 if other != f"{h.name}:{iface.name}":
                     raise TopologyError(f"host {h.name} interface {iface.name}: {what} {key(iface)} is also "
                                         f"{other}'s")
+    seen = {}
+    for h in hosts:  # a global IPv6 address is one interface's in the whole topology (DAD would say so)
+        for iface in h.interfaces:
+            for a in iface.addr6:
+                other = seen.setdefault(a.ip, f"{h.name}:{iface.name}")
+                if not a.ip.is_link_local and other != f"{h.name}:{iface.name}":
+                    raise TopologyError(f"host {h.name} interface {iface.name}: addr6 {a.ip} is also {other}'s")
     topo = Topology(name, tuple(hosts))
     links, used = [], set()
     for i, t in enumerate(_tables(doc, "link", "")):
@@ -325,8 +420,22 @@ def parse(doc: dict, name: str = "topology") -> Topology:
         delay = _get(t, "delay_ms", where, float, 0.0)
         if delay < 0:
             raise TopologyError(f"{where}: delay_ms < 0")
+        same = (_link_locals(topo.host(a.host).interface(a.dev))
+                & _link_locals(topo.host(b.host).interface(b.dev)))
+        if same:  # link-local addresses need only be unique on their link
+            raise TopologyError(f"{where}: {a} and {b} both have the link-local address {min(same)} "
+                                f"(DAD would fail on one of them)")
         links.append(Link(a, b, delay_ms=delay, **rates))
     return Topology(name, tuple(hosts), tuple(links))
+
+
+def _link_locals(iface: Interface) -> set[ipaddress.IPv6Address]:
+    """An interface's link-local addresses: its configured ones and the one from its MAC
+    (none if its MTU is too small for IPv6)."""
+    if iface.mtu < IPV6_MIN_MTU:
+        return set()
+    return {a.ip for a in iface.addr6 if a.ip.is_link_local} | {
+        ipaddress.IPv6Address(addrconf_addr_gen_eui64(mac_from_str(iface.mac)))}
 
 
 def builtins() -> list[str]:

@@ -3,8 +3,14 @@ addr, link (`-s`: its statistics) — in ip's own words and columns, and as `ip 
 them: each object is a list of records with iproute2's JSON field names, and the text is
 rendered from the same records (ip/iproute.c, ipneigh.c, ipaddress.c).
 
-What pktpath has no model of is not shown: no loopback device, no IPv6 addresses. Its
-devices are numbered from 1 in topology order.
+`-4` and `-6` choose a family as ip's do: `ip addr` shows both (inet, then the inet6
+addresses L3's addrconf keeps), `ip route` IPv4's main table unless -6. Under a family,
+`ip addr` shows only the devices with an address of it, without their link/ether line;
+`ip -6 addr` without `dev` lists them as the kernel's AF_INET6 link dump describes them
+(inet6_fill_ifinfo: no qdisc, no group).
+
+What pktpath has no model of is not shown: no loopback device (so not lo's ::1 either).
+Its devices are numbered from 1 in topology order.
 """
 
 import os
@@ -18,6 +24,13 @@ from pktpath.wire.addr import ip_from_str, ip_to_str
 OBJECTS = {"route": ("r", "ro", "rou", "rout", "route"), "neigh": ("n", "ne", "nei", "neig", "neigh", "neighbor",
            "neighbour"), "addr": ("a", "ad", "add", "addr", "address"), "link": ("l", "li", "lin", "link")}
 INFINITY_LIFE = 4294967295  # an address that does not expire, as ip -j says "forever"
+AF_INET6 = 10                # a Route's family (pktpath.v1.Route)
+IFA_F_SECONDARY, IFA_F_PERMANENT = 0x01, 0x80
+# print_ifa_flags()'s table (ip/ipaddress.c, ifa_flag_data), in its order: an IPv6 address's
+# IFA_F_SECONDARY is "temporary", and IFA_F_PERMANENT is shown by its absence, "dynamic".
+IFA_FLAGS6 = (("temporary", IFA_F_SECONDARY), ("nodad", 0x02), ("optimistic", 0x04), ("dadfailed", 0x08),
+              ("home", 0x10), ("deprecated", 0x20), ("tentative", 0x40), ("dynamic", IFA_F_PERMANENT),
+              ("mngtmpaddr", 0x100), ("noprefixroute", 0x200), ("autojoin", 0x400), ("stable-privacy", 0x800))
 QDISC, TXQLEN = "pfifo_fast", 1000  # the softirq layer's qdisc and its txqueuelen (services/softirq/napi.py)
 
 
@@ -30,9 +43,15 @@ def object_of(word: str) -> str:
 
 
 # -- records --------------------------------------------------------------------------
-def routes(view) -> list[dict]:
+def routes(view, family: int = 4) -> list[dict]:
+    """ip route (family 4, ip's default for routes) or ip -6 route: the main table."""
     out = []
     for r in view.stub["l3"].GetRoutes(empty_pb2.Empty(), timeout=5).routes:
+        if (6 if r.family == AF_INET6 else 4) != family:
+            continue
+        if r.family == AF_INET6:
+            out.append(_route6(r))
+            continue
         rec = {"dst": "default" if r.dst == "0.0.0.0/0" else r.dst}
         if r.gateway:
             rec["gateway"] = r.gateway
@@ -49,6 +68,19 @@ def routes(view) -> list[dict]:
     return out
 
 
+def _route6(r) -> dict:
+    """An IPv6 route as ip -6 route shows it: no scope (all are universe), a host route
+    without its /128, the metric always, then the router preference."""
+    rec = {"dst": "default" if r.dst == "::/0" else r.dst.removesuffix("/128")}
+    if r.gateway:
+        rec["gateway"] = r.gateway
+    rec["dev"] = r.dev
+    if r.proto != "boot":  # RTPROT_BOOT, what ip -6 route add makes, is not shown
+        rec["protocol"] = r.proto
+    rec.update(metric=r.metric, flags=[], pref=r.pref or "medium")
+    return rec
+
+
 def route_get(view, dest: str) -> list[dict]:
     """ip route get ADDR: the route a packet to it takes (ip_route_output_key)."""
     reply = view.stub["l3"].IpRouteOutput(l3_pb2.Flowi4(daddr=ip_from_str(dest)), timeout=5)
@@ -62,9 +94,11 @@ def route_get(view, dest: str) -> list[dict]:
     return [rec]
 
 
-def neighbours(view) -> list[dict]:
+def neighbours(view, family: int | None = None) -> list[dict]:
     out = []
     for n in view.stub["l2"].GetNeighbours(empty_pb2.Empty(), timeout=5).entries:
+        if family is not None and (6 if ":" in n.dst else 4) != family:
+            continue
         rec = {"dst": n.dst, "dev": n.dev}
         if n.lladdr:
             rec["lladdr"] = n.lladdr
@@ -92,18 +126,44 @@ def links(view, stats: bool = False, addrs=None) -> list[dict]:
     return out
 
 
-def addresses(view) -> list[dict]:
+def addresses(view, family: int | None = None, dev: str | None = None) -> list[dict]:
+    """ip [-4|-6] addr [show dev DEV]: each device with its inet, then inet6, addresses."""
     addrs = view.stub["l3"].GetAddrs(empty_pb2.Empty(), timeout=5).addrs
     recs = links(view, addrs=addrs)
     by_dev = {a.dev: a for a in addrs}
+    out = []
     for rec in recs:
         a = by_dev[rec["ifname"]]
         rec.pop("linkmode")
-        local, _, prefixlen = a.local.partition("/")
-        rec["addr_info"] = [{"family": "inet", "local": local, "prefixlen": int(prefixlen), "broadcast": a.broadcast,
-                             "scope": "global", "label": a.dev, "valid_life_time": INFINITY_LIFE,
-                             "preferred_life_time": INFINITY_LIFE}]
-    return recs
+        info = []
+        if family in (None, 4):
+            local, _, prefixlen = a.local.partition("/")
+            info.append({"family": "inet", "local": local, "prefixlen": int(prefixlen), "broadcast": a.broadcast,
+                         "scope": "global", "label": a.dev, "valid_life_time": INFINITY_LIFE,
+                         "preferred_life_time": INFINITY_LIFE})
+        if family in (None, 6):
+            info += [_inet6(x) for x in a.inet6]
+        if family is not None:
+            if not info:  # a device without an address of the family is left out
+                continue
+            for key in ("link_type", "address", "broadcast"):
+                rec.pop(key)
+            if family == 6 and dev is None:  # the AF_INET6 link dump's fields (inet6_fill_ifinfo)
+                rec.pop("qdisc")
+                rec.pop("group")
+        rec["addr_info"] = info
+        out.append(rec)
+    return out
+
+
+def _inet6(a) -> dict:
+    local, _, prefixlen = a.local.partition("/")
+    rec = {"family": "inet6", "local": local, "prefixlen": int(prefixlen), "scope": a.scope}
+    for name, mask in IFA_FLAGS6:
+        if (not a.flags & mask) if mask == IFA_F_PERMANENT else a.flags & mask:
+            rec[name] = True
+    rec.update(valid_life_time=a.valid_lft, preferred_life_time=a.preferred_lft)
+    return rec
 
 
 # -- text, as ip prints the records -------------------------------------------------------
@@ -111,7 +171,8 @@ def route_text(rec: dict) -> list[str]:
     words = [rec["dst"]] if "type" not in rec else [rec["type"], rec["dst"]]
     if "gateway" in rec:
         words += ["via", rec["gateway"]]
-    words += ["dev", rec["dev"]]
+    if "dev" in rec:  # not under ip route show dev DEV
+        words += ["dev", rec["dev"]]
     if rec.get("protocol") and rec["protocol"] != "boot":
         words += ["proto", rec["protocol"]]
     if "scope" in rec:
@@ -120,6 +181,8 @@ def route_text(rec: dict) -> list[str]:
         words += ["src", rec["prefsrc"]]
     if "metric" in rec:
         words += ["metric", str(rec["metric"])]
+    if "pref" in rec:
+        words += ["pref", rec["pref"]]
     if "uid" in rec:  # ip route get
         return [" ".join(words + ["uid", str(rec["uid"])]), "    cache"]
     return [" ".join(words)]
@@ -131,16 +194,28 @@ def neigh_text(rec: dict) -> list[str]:
 
 
 def link_text(rec: dict) -> list[str]:
+    """print_linkinfo() and print_addrinfo(): the words a record has (ip -6 addr's lack some)."""
+    qdisc = f" qdisc {rec['qdisc']}" if "qdisc" in rec else ""
     mode = f" mode {rec['linkmode']}" if "linkmode" in rec else ""
-    lines = [f"{rec['ifindex']}: {rec['ifname']}: <{','.join(rec['flags'])}> mtu {rec['mtu']} qdisc {rec['qdisc']} "
-             f"state {rec['operstate']}{mode} group {rec['group']} qlen {rec['txqlen']}",
-             f"    link/{rec['link_type']} {rec['address']} brd {rec['broadcast']}"]
+    group = f" group {rec['group']}" if "group" in rec else ""
+    lines = [f"{rec['ifindex']}: {rec['ifname']}: <{','.join(rec['flags'])}> mtu {rec['mtu']}{qdisc} "
+             f"state {rec['operstate']}{mode}{group} qlen {rec['txqlen']}"]
+    if "link_type" in rec:
+        lines.append(f"    link/{rec['link_type']} {rec['address']} brd {rec['broadcast']}")
     for a in rec.get("addr_info", ()):
-        lines += [f"    inet {a['local']}/{a['prefixlen']} brd {a['broadcast']} scope {a['scope']} {a['label']}",
-                  "       valid_lft forever preferred_lft forever"]
+        if a["family"] == "inet":
+            lines.append(f"    inet {a['local']}/{a['prefixlen']} brd {a['broadcast']} scope {a['scope']} {a['label']}")
+        else:  # each flag followed by a blank, as ip prints them, so the line ends in one
+            flags = "".join(f"{name} " for name, value in a.items() if value is True)
+            lines.append(f"    inet6 {a['local']}/{a['prefixlen']} scope {a['scope']} {flags}")
+        lines.append(f"       valid_lft {_lft(a['valid_life_time'])} preferred_lft {_lft(a['preferred_life_time'])}")
     if "stats64" in rec:
         lines += _stats_text(rec["stats64"])
     return lines
+
+
+def _lft(seconds: int) -> str:
+    return "forever" if seconds == INFINITY_LIFE else f"{seconds}sec"
 
 
 def _stats_text(s: dict) -> list[str]:

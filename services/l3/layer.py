@@ -1,6 +1,6 @@
 """L3 of one host without its RPC surface: IPv4 (services/l3/ipv4.py) with its FIB and
 netfilter built from the topology, fed by the edges into it (pktpath/seams.py) and
-answering L4's route lookups.
+answering L4's route lookups; the host's IPv6 addresses and routes (services/l3/addrconf.py).
 
 The L3 service serves it over gRPC with its tables (services/l3/server.py); the
 one-process stack (pktpath/drill/local.py) calls it directly. Its fragment timer is the
@@ -15,6 +15,7 @@ from pktpath.hop import batches
 from pktpath.pb import l3_pb2, skbuff_pb2
 from pktpath.seams import edge, open_tcp_wfree
 from pktpath.services.l3 import netfilter as nf
+from pktpath.services.l3.addrconf import Addrconf
 from pktpath.services.l3.ipv4 import Ipv4
 from pktpath.services.l3.route import Fib, FibRoute
 from pktpath.wire import IpHdr, WireError
@@ -31,6 +32,7 @@ class L3:
             self.fib.add(FibRoute(int(r.dst.network_address), r.dst.prefixlen, r.dev,
                                   gateway=int(r.via) if r.via else 0, metric=r.metric))
         self.ifaces = {i.name: i for i in config.interfaces}
+        self.addrconf = Addrconf(config.interfaces, config.routes6, forwarding=config.forwarding)
         self.to_l2 = hop(edge("l3", "l2"), self.mib)
         self.to_l4_wfree = open_tcp_wfree("l3", host, hop, self.mib)
         self.host = host

@@ -4,8 +4,9 @@ ip_fragment.c, icmp.c, route.c) and netfilter's hooks.
 Servicer for pktpath.v1.L3: IpRcv is L2's way up (one message per poll),
 IpQueueXmit and IpRouteOutput are L4's way down, IcmpSend is L4 asking for an
 error (port unreachable). The tables (`ip route`, `ip addr`, `iptables -L -v`)
-and /proc/net/snmp's Ip and Icmp counters are readable and, for routes and
-rules, changeable at run time.
+and /proc/net/snmp's Ip and Icmp counters are readable and, for IPv4 routes and
+rules, changeable at run time. `ip -6 addr` and `ip -6 route` read the IPv6
+addresses and main table addrconf keeps (services/l3/addrconf.py).
 """
 
 import ipaddress
@@ -20,9 +21,10 @@ from pktpath.rpc import checked, l3_pb2_grpc
 from pktpath.services.l3 import netfilter as nf
 from pktpath.services.l3.layer import L3
 from pktpath.services.l3.route import FibRoute
-from pktpath.wire.addr import ip_to_str
+from pktpath.wire.addr import ip6_to_str, ip_to_str
 
 FRAG_TICK_S = 1.0
+AF_INET6 = 10  # include/linux/socket.h: a Route's family
 
 
 class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
@@ -44,6 +46,10 @@ class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
             table.routes.add(dst=str(net), gateway=ip_to_str(r.gateway) if r.gateway else "", dev=r.dev,
                              scope=r.scope, proto=r.proto, metric=r.metric,
                              prefsrc=ip_to_str(r.prefsrc) if r.prefsrc else "")
+        for r in self.addrconf.routes():
+            table.routes.add(dst=f"{ip6_to_str(r.dst)}/{r.dst_len}",
+                             gateway=ip6_to_str(r.gateway) if r.gateway else "", dev=r.dev, scope="global",
+                             proto=r.protocol, metric=r.metric, family=AF_INET6, pref=r.pref)
         return table
 
     @staticmethod
@@ -74,8 +80,11 @@ class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
     def GetAddrs(self, request, context):
         table = l3_pb2.AddrTable()
         for i in self.ifaces.values():
-            table.addrs.add(dev=i.name, local=str(i.addr), broadcast=str(i.addr.network.broadcast_address),
-                            mtu=i.mtu, lladdr=i.mac)
+            addr = table.addrs.add(dev=i.name, local=str(i.addr), broadcast=str(i.addr.network.broadcast_address),
+                                   mtu=i.mtu, lladdr=i.mac)
+            for a in self.addrconf.addr_list(i.name):
+                addr.inet6.add(local=str(a), scope=a.scope_name, flags=a.flags, valid_lft=a.valid_lft,
+                               preferred_lft=a.prefered_lft)
         return table
 
     def GetRules(self, request, context):

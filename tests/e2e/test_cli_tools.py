@@ -91,7 +91,8 @@ def test_send_says_the_source_the_route_chose_and_recv_prints_text_as_text(lossy
 @pytest.fixture(scope="module")
 def kernel_a():
     """Host A of the lossy topology as the kernel would be set up: a namespace with eth0
-    (a veth), its MAC, MTU and address (brd +), the peer B's likewise, one ping between."""
+    (a veth), its MAC, MTU and addresses (brd +; the IPv6 one before the link is up, so the
+    link-local one comes after it), the peer B's likewise, one ping between, and DAD done."""
     import shutil
 
     if not shutil.which("ip"):
@@ -99,9 +100,11 @@ def kernel_a():
     a, b = "pktpath-ipa", "pktpath-ipb"
     steps = [["ip", "netns", "add", a], ["ip", "netns", "add", b],
              ["ip", "link", "add", "eth0", "netns", a, "type", "veth", "peer", "name", "eth0", "netns", b]]
-    for ns, mac, addr in ((a, "02:00:00:00:00:0a", "10.0.0.1/24"), (b, "02:00:00:00:00:0b", "10.0.0.2/24")):
+    for ns, mac, addr, addr6 in ((a, "02:00:00:00:00:0a", "10.0.0.1/24", "2001:db8::1/64"),
+                                 (b, "02:00:00:00:00:0b", "10.0.0.2/24", "2001:db8::2/64")):
         steps += [["ip", "-n", ns, "link", "set", "eth0", "address", mac, "mtu", "1500"],
                   ["ip", "-n", ns, "addr", "add", addr, "brd", "+", "dev", "eth0"],
+                  ["ip", "-n", ns, "addr", "add", addr6, "dev", "eth0"],
                   ["ip", "-n", ns, "link", "set", "eth0", "up"]]
     steps.append(["ip", "netns", "exec", a, "ping", "-c", "1", "-W", "5", "10.0.0.2"])
     for ns in (a, b):  # what a killed run may have left
@@ -109,6 +112,10 @@ def kernel_a():
     try:
         for step in steps:
             subprocess.run(step, check=True, capture_output=True, timeout=30)
+        deadline = time.monotonic() + 10
+        while subprocess.run(["ip", "-n", a, "-6", "addr", "show", "tentative"], capture_output=True, text=True,
+                             timeout=30).stdout and time.monotonic() < deadline:
+            time.sleep(0.2)  # DAD: about a second, after which the addresses lose "tentative"
         yield lambda *words: subprocess.run(["ip", "-n", a, *words], check=True, capture_output=True, text=True,
                                             timeout=30).stdout
     finally:
@@ -134,11 +141,9 @@ def test_ip_prints_routes_neighbours_addresses_and_links_as_the_kernels_ip_does(
     def theirs(*words):
         lines = [_kernel_only(line) for line in kernel_a(*words).splitlines()]
         keep, skip = [], False
-        for line in lines:  # the kernel's loopback and IPv6 addresses: pktpath models neither
-            if re.match(r"^\d+: lo:", line) or line.startswith("    inet6"):
-                skip = True
-            elif re.match(r"^\d+: ", line) or line.startswith("    inet "):
-                skip = False
+        for line in lines:  # the kernel's loopback device: pktpath models none
+            if re.match(r"^\d+: ", line):
+                skip = bool(re.match(r"^\d+: lo:", line))
             if not skip:
                 keep.append(line)
         return [re.sub(r"^2: ", "1: ", line) for line in keep]  # pktpath has no lo to be number 1
@@ -146,6 +151,12 @@ def test_ip_prints_routes_neighbours_addresses_and_links_as_the_kernels_ip_does(
     assert ours("route") == theirs("route")
     assert ours("r", "get", "10.0.0.2") == theirs("route", "get", "10.0.0.2")
     assert ours("addr") == theirs("addr")
+    addr6 = ours("-6", "addr")  # issue 19: A's IPv6 addresses, its own and the link-local one from its MAC
+    assert [line.strip() for line in addr6[1::2]] == ["inet6 2001:db8::1/64 scope global",
+                                                      "inet6 fe80::ff:fe00:a/64 scope link"], addr6
+    assert addr6 == theirs("-6", "addr")
+    assert ours("-4", "addr") == theirs("-4", "addr")
+    assert ours("-6", "route") == theirs("-6", "route")
     assert ours("link") == theirs("link")
     strip_state = [re.sub(r" (REACHABLE|STALE|DELAY|PROBE)$", "", line) for line in ours("neigh", "show")]
     assert strip_state == [re.sub(r" (REACHABLE|STALE|DELAY|PROBE)$", "", line) for line in theirs("neigh", "show")]
@@ -158,6 +169,8 @@ def test_ip_prints_routes_neighbours_addresses_and_links_as_the_kernels_ip_does(
 
     routes = json.loads(pktpath(lossy_topology, "ip", "-j", "route", "--on", "A").stdout)
     assert routes == json.loads(kernel_a("-j", "route"))
+    routes6 = json.loads(pktpath(lossy_topology, "ip", "-j", "-6", "route", "--on", "A").stdout)
+    assert routes6 == json.loads(kernel_a("-j", "-6", "route"))
 
 
 KERNEL_SERVER = """
