@@ -74,16 +74,19 @@ class IcmpRateLimit:
         with self._lock:
             return self._global.take()
 
-    def peer_allow(self, daddr: int) -> bool:
-        """inet_peer_xrlim_allow(): a burst of 6, then one per icmp_ratelimit."""
+    def peer_allow(self, daddr, timeout: float | None = None) -> bool:
+        """inet_peer_xrlim_allow(): a burst of 6, then one per icmp_ratelimit. timeout: the
+        peer's own interval instead (ICMPv6's net.ipv6.icmp.ratelimit); daddr: any key (IPv6
+        callers key theirs apart from IPv4's, as the kernel keeps a peer table per family)."""
         with self._lock:
             now = self._clock()
-            cap = XRLIM_BURST_FACTOR * self._ratelimit
+            rate = self._ratelimit if timeout is None else timeout
+            cap = XRLIM_BURST_FACTOR * rate
             tokens, last = self._peers.get(daddr, (cap, now))
             tokens = min(cap, tokens + now - last)
-            allow = tokens >= self._ratelimit
+            allow = tokens >= rate - 1e-9  # the kernel counts whole jiffies: no float residue may refuse one
             if allow:
-                tokens -= self._ratelimit
+                tokens -= rate
             self._peers[daddr] = (tokens, now)
             return allow
 

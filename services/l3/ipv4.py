@@ -36,6 +36,7 @@ from pktpath.counters import Mib
 from pktpath.flow import IP_PMTUDISC_DO, IP_PMTUDISC_DONT, IP_PMTUDISC_PROBE, IP_PMTUDISC_WANT, Flowi4
 from pktpath.offload import skb_gso_segment
 from pktpath.pb import skbuff_pb2
+from pktpath.services.l3.handoff import PollHandOff
 from pktpath.services.l3 import netfilter as nf
 from pktpath.services.l3.fragment import IpDefrag, ip_fragment
 from pktpath.services.l3.icmp import TYPE_NAMES, IcmpRateLimit
@@ -107,7 +108,7 @@ def _never_a_source(addr: int) -> bool:
     return addr == 0 or addr >> 24 == 127 or addr >> 28 == 0xE or addr == 0xFFFFFFFF
 
 
-class Ipv4:
+class Ipv4(PollHandOff):
     def __init__(self, host: str, fib: Fib, mtus: dict[str, int], *, forwarding: bool,
                  to_l2: Callable[[list], object], to_l4: Callable[[str, list], object], mib: Mib,
                  netfilter: nf.Netfilter | None = None, defrag: IpDefrag | None = None,
@@ -129,7 +130,7 @@ class Ipv4:
         self._idents: dict[tuple, int] = {}
         self._inet_ids: OrderedDict[tuple, int] = OrderedDict()  # a connected socket's inet_id, least recent first
         self._id_lock = threading.Lock()
-        self._tls = threading.local()  # the poll being received on this thread, if any
+        self._init_handoff()
         mib.inc(IP, "Forwarding", 1 if forwarding else 2)
         mib.inc(IP, "DefaultTTL", IPDEFTTL)
 
@@ -146,43 +147,8 @@ class Ipv4:
 
     # -- receive ------------------------------------------------------------
     def ip_list_rcv(self, skbs: list) -> tuple[int, int]:
-        """ip_list_rcv(): one poll's IPv4 packets from L2. Returns (accepted, dropped).
-        What the poll passes on goes to each next layer as one list (ip_sublist_rcv's
-        idea), not a hand-off per packet."""
-        dropped = 0
-        self._tls.pending = pending = {}
-        try:
-            for skb in skbs:
-                if self.ip_rcv(skb):
-                    dropped += 1
-        finally:
-            self._tls.pending = None
-        for kind, items in pending.items():
-            dropped += self._hand_on(kind, items)
-        dropped = min(dropped, len(skbs))  # a refused ICMP reply is counted, but is not one of these
-        return len(skbs) - dropped, dropped
-
-    def _pass_on(self, kind: str, item, skbs: list) -> int:
-        """Hand item (carrying skbs) to the next layer `kind` ("l2" or an L4 handler): at
-        the end of the current poll if one is running on this thread, else now."""
-        pending = getattr(self._tls, "pending", None)
-        if pending is not None:
-            pending.setdefault(kind, []).append((item, skbs))
-            return 0
-        return self._hand_on(kind, [(item, skbs)])
-
-    def _hand_on(self, kind: str, items: list) -> int:
-        """Returns how many skbs were dropped because the next layer refused them."""
-        ok = (self._to_l2 if kind == "l2" else lambda x: self._to_l4(kind, x))([item for item, _ in items])
-        if ok:
-            return 0
-        lost = [skb for _, skbs in items for skb in skbs]
-        for skb in lost:
-            self.drop(skb, pb.SKB_DROP_REASON_CPU_BACKLOG, "ip_finish_output2" if kind == "l2"
-                      else "ip_protocol_deliver_rcu")
-        if kind == "l2":
-            self.mib.inc(IP, "OutDiscards", len(lost))
-        return len(lost)
+        """ip_list_rcv(): one poll's IPv4 packets from L2. Returns (accepted, dropped)."""
+        return self._list_rcv(skbs, self.ip_rcv)
 
     def ip_rcv(self, skb) -> int:
         """ip_rcv(): returns the drop reason, 0 if the packet went on (or was queued)."""
