@@ -258,8 +258,10 @@ def tcp_ack(tcp, tp: TcpSock, seg: Segment) -> int:
     prior_packets = tp.packets_out
     window = th.window << tp.snd_wscale
     window_changed = False
-    # tcp_may_update_window(): only a newer segment may move the window (RFC 9293 3.10.7.4)
-    if after(ack, tp.snd_una) or after(seg.seq, tp.snd_wl1) or (seg.seq == tp.snd_wl1 and window > tp.snd_wnd):
+    # tcp_may_update_window(): only a newer segment may move the window (RFC 9293 3.10.7.4), or
+    # on the same one a larger window, or a zero one
+    if after(ack, tp.snd_una) or after(seg.seq, tp.snd_wl1) or (
+            seg.seq == tp.snd_wl1 and (window > tp.snd_wnd or not window)):
         window_changed = window != tp.snd_wnd
         tp.snd_wnd, tp.snd_wl1 = window, seg.seq
         tp.max_window = max(tp.max_window, window)
