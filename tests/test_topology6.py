@@ -2,11 +2,12 @@
 `ip -6 addr add` / `ip -6 route add` refuse is a clear TopologyError naming the key."""
 
 import ipaddress
-import itertools
 
 import pytest
 
 from pktpath.topology import TopologyError, load, parse
+
+from test_topology import iface
 
 V6 = ipaddress.IPv6Interface
 
@@ -27,16 +28,6 @@ def test_router_a_has_an_ipv6_default_route_via_r_and_the_mtu_1000_link_none():
     assert topo.host("R").interface("eth1").addr6 == () and topo.host("B").interface("eth0").addr6 == ()
     (route4,) = topo.host("A").routes  # the IPv4 routes stay where they were
     assert route4.dst == ipaddress.IPv4Network("0.0.0.0/0")
-
-
-_NEXT = itertools.count(1)
-
-
-def iface(**over):
-    n = next(_NEXT)
-    t = {"name": "eth0", "mac": f"02:00:00:00:{n >> 8:02x}:{n & 0xFF:02x}", "addr": f"10.0.{n >> 8}.{n & 0xFF}/16"}
-    t.update(over)
-    return t
 
 
 def one_host(*, routes=(), **over):

@@ -208,8 +208,10 @@ def tcp_update_skb_after_send(tcp, tp: TcpSock, nbytes: int, prior_wstamp: float
     this one's length at the pacing rate later (tcp_wstamp_ns, the Earliest Departure Time),
     less up to half of that for the time this one left late; the first 10 segments are not
     paced (as sch_fq did not pace them)."""
+    if not tp.pacing_fq or tp.data_segs_out < 10:  # most sends: no pacing rate to work out
+        return
     rate = tcp_pacing_rate(tcp, tp)
-    if not tp.pacing_fq or rate == math.inf or not rate or tp.data_segs_out < 10:
+    if rate == math.inf or not rate:
         return
     length = nbytes / rate
     tp.wstamp += length - min(length / 2, tp.wstamp - prior_wstamp)
