@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from drillkit import wrong_script
+from drillkit import not_passed, run_settled, wrong_script
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,23 +24,17 @@ def root():
         pytest.skip("the host's TAP device and the wire's namespace need root")
 
 
-def drill(*args: str) -> subprocess.CompletedProcess:
+def drill(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """At the live default, 20 ms: the worst event was 7.5 ms off on an idle machine (docs/drill.md)."""
     return subprocess.run([sys.executable, "-m", "pktpath.cli", "drill", *args], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=timeout)
 
 
 def test_the_projects_scripts_pass_against_a_pktpath_host_as_against_the_kernel():
     scripts = sorted(str(p) for p in (ROOT / "tests" / "drill").glob("*.pkt"))
-    out = drill(*scripts)
-    results = {}
-    for line in out.stdout.splitlines()[:-1]:
-        path, _, rest = line.partition(": ")
-        results[Path(path.split(":")[0]).name] = rest
-    assert len(results) == len(scripts), out.stdout + out.stderr
-    passed = {name for name, rest in results.items() if rest.startswith("pass (")}
-    assert passed == set(results), out.stdout  # sysctls, TCP_INFO, options, timing: all as Linux's
-    assert out.stdout.splitlines()[-1] == f"{len(scripts)} passed, 0 failed, 0 unsupported"
+    found = run_settled(drill, scripts)
+    assert len(found) == len(scripts), found
+    assert not not_passed(found), not_passed(found)  # sysctls, TCP_INFO, options, timing: all as Linux's
 
 
 def test_a_script_pktpath_does_not_do_fails_at_its_line_and_what_it_lacks_is_unsupported(tmp_path):
