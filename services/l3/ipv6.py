@@ -699,14 +699,19 @@ class Ipv6(PollHandOff):
         return skb
 
     def _icmp6_xmit(self, skb, flow: Flowi6) -> None:
-        """__ip6_make_skb's ICMPv6 counts (Icmp6OutMsgs, Icmp6OutType<N>, Icmp6Out<Name>), then out."""
-        self.mib.inc(ICMP6, "OutMsgs")
-        self.mib.inc(ICMP6, f"OutType{flow.icmp_type}")
-        name = TYPE_NAMES6.get(flow.icmp_type)
-        if name:
-            self.mib.inc(ICMP6, "Out" + name)
+        """__ip6_make_skb's ICMPv6 counts, then out."""
+        icmp6_out_stats(self.mib, flow.icmp_type)
         skb.record(s.EXIT, L3, self.host, "icmpv6_push_pending_frames")
         self._ip6_output(skb, flow)
+
+
+def icmp6_out_stats(mib: Mib, type_: int) -> None:
+    """ICMP6MSGOUT_INC_STATS + ICMP6_INC_STATS(OUTMSGS): Icmp6OutMsgs, Icmp6OutType<N>, Icmp6Out<Name>."""
+    mib.inc(ICMP6, "OutMsgs")
+    mib.inc(ICMP6, f"OutType{type_}")
+    name = TYPE_NAMES6.get(type_)
+    if name:
+        mib.inc(ICMP6, "Out" + name)
 
 
 def opt_unrec(pkt, offset: int) -> bool:
