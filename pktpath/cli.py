@@ -510,7 +510,7 @@ def _ip(args, view) -> int:
                    "link": lambda v: iproute.links(v, stats=args.stats)}[obj](view)
     if dev is not None:
         records = [r for r in records if r.get("dev", r.get("ifname")) == dev]
-        if obj == "route":  # ip route show dev DEV does not repeat the device
+        if obj in ("route", "neigh"):  # ip route|neigh show dev DEV does not repeat the device
             for r in records:
                 r.pop("dev")
     if args.json:

@@ -12,7 +12,9 @@ lookup, a socket's bind): an RPC of the layer below.
 
     send:     socket ─tcp-calls─▶ l4 ─ip, icmp-send─▶ l3 ─l2─▶ l2 ─softirq─▶ softirq ▶ NIC ─link─▶ peer NIC
               l4 ◀─tcp-wfree─ l3, l2, softirq   (freed skbs give their socket its sk_wmem_alloc back)
-    receive:  NIC ▶ softirq ─l2─▶ l2 ─l3─▶ l3 ─udp, tcp, ping, icmp-err─▶ l4 ─socket, socket-err, socket-cb─▶ socket
+    receive:  NIC ▶ softirq ─l2─▶ l2 ─l3, ipv6─▶ l3 ─udp, tcp, ping, icmp-err─▶ l4
+              l4 ─socket, socket-err, socket-cb─▶ socket
+    IPv6's neighbours: l2 ─ndisc-solicit─▶ l3 (the table asks), l3 ═NeighUpdate═▶ l2 (what NDP learned)
 
 Nothing here loads gRPC: the one-process stack is wired from the same list.
 """
@@ -82,6 +84,15 @@ def _wfree_batch(items) -> l4_pb2.SkWfreeBatch:
     return batch
 
 
+def _ndisc_solicit_batch(items) -> l3_pb2.NdiscSolicitBatch:
+    """nd_tbl's solicitations, (dev, target, unicast lladdr or None, saddr or 0)."""
+    batch = l3_pb2.NdiscSolicitBatch()
+    for dev, target, lladdr, saddr in items:
+        batch.items.add(dev=dev, target=target.to_bytes(16, "big"), lladdr=lladdr or b"",
+                        saddr=saddr.to_bytes(16, "big") if saddr else b"")
+    return batch
+
+
 def _tcp_calls(items) -> l4_pb2.TcpCallBatch:
     """The socket layer's TCP calls, (kind, sk, value, skb or None), in order."""
     batch = l4_pb2.TcpCallBatch()
@@ -114,6 +125,9 @@ EDGES: tuple[Edge, ...] = (
     # receive
     _skbs("softirq", "l2", "l2", "NetifReceiveSkb", "netif_receive_skb_list"),
     _skbs("l2", "l3", "l3", "IpRcv", "ip_list_rcv"),
+    _skbs("l2", "ipv6", "l3", "Ipv6Rcv", "ipv6_list_rcv"),
+    Edge("l2", "ndisc-solicit", "l3", "NdiscSolicit", _ndisc_solicit_batch, l3_pb2.NdiscSolicitBatch,
+         "neigh_probe → ndisc_solicit"),
     _skbs("l3", "udp", "l4", "UdpRcv", "udp_rcv"),
     _skbs("l3", "tcp", "l4", "TcpV4Rcv", "tcp_v4_rcv"),
     _skbs("l3", "ping", "l4", "PingRcv", "ping_rcv"),
@@ -169,6 +183,7 @@ class Call:
 
 
 CALLS: tuple[Call, ...] = (
+    Call("l3", "l2", "NeighUpdate", "neigh_update (ndisc_recv_ns, ndisc_recv_na)"),
     Call("l4", "l3", "IpRouteOutput", "ip_route_output_key"),
     Call("l4", "l3", "IpQueueXmit", "ip_queue_xmit (a datagram's sendmsg waits for its errno)"),
     Call("socket", "l4", "Hash", "inet_bind, inet_autobind, ip4_datagram_connect"),

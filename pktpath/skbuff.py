@@ -30,6 +30,7 @@ import time
 
 from pktpath.counters import MOVE_BYTES, MOVES, PROCESS
 from pktpath.pb import skbuff_pb2
+from pktpath.wire.ethernet import ETH_P_IPV6
 
 pb = skbuff_pb2
 NET_SKB_PAD = 64     # headroom every RX skb gets (max(32, L1_CACHE_BYTES))
@@ -105,7 +106,7 @@ class SkBuff:
         self.mark = self.priority = self.sk = 0
         self.truesize = 0  # held against sk's sk_wmem_alloc until freed (skb_set_owner_w); 0: not charged
         self.cb = b""
-        self.nexthop = 0  # IPv4 next hop for L2 (the kernel keeps it in skb_dst)
+        self.nexthop = 0  # the next hop for L2, IPv4's or IPv6's by protocol (the kernel keeps it in skb_dst)
         self.tstamp = 0   # receive time, ns since the epoch (skb->tstamp); 0: none
         self.ip_summed = 0  # CHECKSUM_NONE; pktpath.offload names the others
         self.gso_size = self.gso_segs = 0  # skb_shinfo()'s, for GRO and GSO packets
@@ -489,7 +490,10 @@ def to_proto(skb: SkBuff, out: "pb.SkBuff | None" = None) -> "pb.SkBuff":
     if skb.cb:
         m.cb = skb.cb
     if skb.nexthop:
-        m.nexthop = skb.nexthop
+        if skb.protocol == ETH_P_IPV6:
+            m.nexthop6 = skb.nexthop.to_bytes(16, "big")
+        else:
+            m.nexthop = skb.nexthop
     if skb.tstamp:
         m.tstamp = skb.tstamp
     if skb.ip_summed:
@@ -594,7 +598,7 @@ def from_proto(m: "pb.SkBuff") -> SkBuff:
     skb.sk = m.sk
     skb.truesize = m.truesize
     skb.cb = m.cb
-    skb.nexthop = m.nexthop
+    skb.nexthop = int.from_bytes(m.nexthop6, "big") if m.nexthop6 else m.nexthop
     skb.tstamp = m.tstamp
     skb.ip_summed = m.ip_summed
     skb.gso_size = m.gso_size

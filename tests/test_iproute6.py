@@ -139,6 +139,10 @@ def view():
 
     def make(topology: str = "default", host: str = "A") -> View:
         layers.append(L3(host, load(topology).host(host), lambda edge, mib: _Hop()))
+        conf = layers[-1].addrconf  # the kernel's text was read once DAD was done
+        for dev in conf.idev:
+            for ifa in conf.addr_list(dev):
+                conf.addrconf_dad_completed(dev, ifa)
         return View(layers[-1])
 
     yield make

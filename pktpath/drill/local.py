@@ -383,11 +383,12 @@ class LocalHost(PktpathCalls):
 
         assert {e.dst for e in EDGES} <= {"softirq", "l2", "l3", "l4", "socket"}
         layers["l2"] = self.l2 = L2(HOST, config, hop)
-        layers["l3"] = self.l3 = L3(HOST, config, hop, clock=sim.clock)
+        layers["l3"] = self.l3 = L3(HOST, config, hop, Direct(self.l2), clock=sim.clock)
         layers["l4"] = self.l4 = L4(HOST, config, hop, Direct(self.l3), clock=sim.clock)
         layers["socket"] = self.socket_layer = Socket(HOST, hop, Direct(self.l4), sample=lambda flow=None: False)
         self.l2.link.neigh.add("eth0", ip_from_str(GATEWAY_IP), GATEWAY_MAC)  # the gateway the runner plays
         sim.timers.append(self.l4.tcp.run_timers)
+        sim.timers.append(self.l3.ipv6_timers)
         self.tasks = Tasks(FILE_MAX)
         self.api = LocalApi(sim, Syscalls(self.socket_layer, self.tasks), self.tasks)
         self.wire.open_tcp_wfree(hop)

@@ -102,6 +102,8 @@ def neighbours(view, family: int | None = None) -> list[dict]:
         rec = {"dst": n.dst, "dev": n.dev}
         if n.lladdr:
             rec["lladdr"] = n.lladdr
+        if n.router:  # NTF_ROUTER: ip -j prints it as a key with no value
+            rec["router"] = None
         rec["state"] = [name_of(l2_pb2.NudState, n.state).removeprefix("NUD_")]
         out.append(rec)
     return out
@@ -190,7 +192,9 @@ def route_text(rec: dict) -> list[str]:
 
 def neigh_text(rec: dict) -> list[str]:
     lladdr = ["lladdr", rec["lladdr"]] if "lladdr" in rec else []
-    return [" ".join([rec["dst"], "dev", rec["dev"], *lladdr, *rec["state"]])]
+    router = ["router"] if "router" in rec else []
+    dev = ["dev", rec["dev"]] if "dev" in rec else []  # not under ip neigh show dev DEV
+    return [" ".join([rec["dst"], *dev, *lladdr, *router, *rec["state"]])]
 
 
 def link_text(rec: dict) -> list[str]:

@@ -4,9 +4,10 @@ Receive models __netif_receive_skb_core (net/core/dev.c) with eth_type_trans
 (net/ethernet/eth.c): parse the Ethernet header, classify the frame for this
 interface (PACKET_HOST, BROADCAST, MULTICAST, or OTHERHOST), show it to the
 capture taps, skb_pull the header, and dispatch by ethertype: ARP to
-arp_rcv/arp_process (net/ipv4/arp.c) here, IPv4 up to L3 as one batch per poll.
-A frame for another host reaches the taps and is then dropped as its protocol's
-handler drops it: IPv4 with OTHERHOST (ip_rcv_core, counting the device's
+arp_rcv/arp_process (net/ipv4/arp.c) here, IPv4 (ip_list_rcv) and IPv6
+(ipv6_list_rcv) up to L3, each as one batch per poll. A frame for another host
+reaches the taps and is then dropped as its protocol's handler drops it: IPv4
+and IPv6 with OTHERHOST (ip_rcv_core, ip6_rcv_core, counting the device's
 rx_otherhost_dropped), ARP consumed without a drop (arp_rcv). A unicast IPv4
 packet in a multicast or broadcast frame goes up like any other, with its
 pkt_type (ip_rcv_finish_core: drop_unicast_in_l2_multicast is 0 by default).
@@ -21,7 +22,11 @@ The device's counters the stack keeps (net_device->core_stats) are the Mib group
 
 Transmit models neigh_output → neigh_resolve_output → dev_hard_header: resolve
 the next hop through the neighbour table, skb_push the Ethernet header into
-headroom, and hand the frame to the device's queue.
+headroom, and hand the frame to the device's queue. IPv6 next hops are resolved
+in their own table (nd_tbl) by neighbour discovery, which is ICMPv6 and so L3's:
+the table asks L3 to solicit (ndisc_solicit) and L3 tells it what it learned
+(neigh_update). A multicast IPv6 next hop needs no resolution: its MAC is
+33:33 and the group's last 32 bits (ndisc_mc_map, ipv6_eth_mc_map).
 
 Pure logic: the next layer, the device queue and the capture taps are callables.
 """
@@ -34,9 +39,9 @@ from pktpath.counters import Mib
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l2.neighbour import NeighParms, NeighTable
 from pktpath.wire import ArpHdr, EthHdr, SanityError, TruncatedError, WireError
-from pktpath.wire.addr import BROADCAST_MAC, ZERO_MAC, mac_from_str
+from pktpath.wire.addr import BROADCAST_MAC, ZERO_MAC, ipv6_addr_is_multicast, ipv6_eth_mc_map, mac_from_str
 from pktpath.wire.arp import ARP_HLEN, ARPOP_REPLY, ARPOP_REQUEST
-from pktpath.wire.ethernet import (ETH_HLEN, ETH_P_8021AD, ETH_P_ARP, ETH_P_IP, VLAN_HLEN,
+from pktpath.wire.ethernet import (ETH_HLEN, ETH_P_8021AD, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, VLAN_HLEN,
                                    VLAN_MAX_DEPTH, VLAN_VID_MASK, VlanHdr, eth_type_vlan)
 
 pb = skbuff_pb2
@@ -57,15 +62,21 @@ class L2Iface:
 class Link:
     def __init__(self, host: str, ifaces: list[L2Iface], *, to_l3: Callable[[list], object],
                  to_dev: Callable[[list], object], mib: Mib, parms: NeighParms | None = None,
-                 tap: Callable[[str, object], None] | None = None) -> None:
+                 tap: Callable[[str, object], None] | None = None, to_l3_ipv6: Callable[[list], object] | None = None,
+                 ndisc_solicit: Callable[[list], object] | None = None) -> None:
+        """to_l3 and to_l3_ipv6 take a poll's IPv4 and IPv6 packets (ip_list_rcv, ipv6_list_rcv);
+        ndisc_solicit L3's solicitations [(dev, target, unicast lladdr or None, saddr)]."""
         self.host = host
         self.ifaces = {i.name: i for i in ifaces}
         self.mib = mib
-        self._to_l3 = to_l3
+        self._to_l3 = {ETH_P_IP: to_l3, ETH_P_IPV6: to_l3_ipv6}
         self._to_dev = to_dev
         self._tap = tap
+        self._ndisc_solicit = ndisc_solicit
+        drop = lambda skb, reason: self.drop(skb, reason, "neigh_resolve_output")  # noqa: E731
         self.neigh = NeighTable(parms or NeighParms(), solicit=self.arp_solicit, output=self._xmit_resolved,
-                                drop=lambda skb, reason: self.drop(skb, reason, "neigh_resolve_output"))
+                                drop=drop)
+        self.nd = NeighTable(NeighParms(), solicit=self.ndisc_solicit, output=self._xmit_resolved, drop=drop)
 
     def drop(self, skb, reason: int, func: str) -> None:
         s.kfree_skb_reason(skb, reason, L2, self.host, func)
@@ -73,8 +84,10 @@ class Link:
 
     # -- receive ------------------------------------------------------------
     def netif_receive_skb_list(self, skbs: list) -> tuple[int, int]:
-        """One NAPI poll's frames. Returns (accepted, dropped)."""
-        up, dropped = [], 0
+        """One NAPI poll's frames, each protocol's up as one list (__netif_receive_skb_list_core
+        groups them by packet_type). Returns (accepted, dropped)."""
+        up: dict[int, list] = {ETH_P_IP: [], ETH_P_IPV6: []}
+        dropped = 0
         for skb in skbs:
             skb.record(s.ENTER, L2, self.host, RCV_CORE)
             reason, func = self._receive_one(skb)
@@ -84,13 +97,13 @@ class Link:
                 self.drop(skb, reason, func)
                 dropped += 1
             else:
-                skb.record(s.EXIT, L2, self.host, "ip_list_rcv")
-                up.append(skb)
-        if up and not self._to_l3(up):
-            for skb in up:
-                self.drop(skb, pb.SKB_DROP_REASON_CPU_BACKLOG, "netif_receive_skb_list")
-            dropped += len(up)
-            up = []
+                skb.record(s.EXIT, L2, self.host, "ip_list_rcv" if skb.protocol == ETH_P_IP else "ipv6_list_rcv")
+                up[skb.protocol].append(skb)
+        for proto, batch in up.items():
+            if batch and not self._to_l3[proto](batch):
+                for skb in batch:
+                    self.drop(skb, pb.SKB_DROP_REASON_CPU_BACKLOG, "netif_receive_skb_list")
+                dropped += len(batch)
         self.mib.inc("L2", "InFrames", len(skbs))
         return len(skbs) - dropped, dropped
 
@@ -149,10 +162,10 @@ class Link:
         s.skb_pull(skb, hlen)
         skb.protocol = proto
         s.skb_reset_network_header(skb)
-        if proto == ETH_P_IP:
+        if proto == ETH_P_IP or proto == ETH_P_IPV6 and self._to_l3[ETH_P_IPV6] is not None:
             if skb.pkt_type == pb.PACKET_OTHERHOST:
                 self.core_stat(iface.name, "rx_otherhost_dropped")
-                return pb.SKB_DROP_REASON_OTHERHOST, "ip_rcv_core"
+                return pb.SKB_DROP_REASON_OTHERHOST, "ip_rcv_core" if proto == ETH_P_IP else "ip6_rcv_core"
             return 0, ""
         if proto == ETH_P_ARP:
             if skb.pkt_type == pb.PACKET_OTHERHOST:  # "do not tweak dropwatch on an ARP we will ignore"
@@ -197,11 +210,20 @@ class Link:
         self.mib.inc("Arp", "OutRequests" if op == ARPOP_REQUEST else "OutReplies")
         self._xmit(skb, dest_hw, ETH_P_ARP)
 
-    def arp_solicit(self, dev: str, ip: int, unicast: bytes | None) -> None:
+    def arp_solicit(self, dev: str, ip: int, unicast: bytes | None, waiting=None) -> None:
         """arp_solicit(): who-has ip, broadcast (or unicast when re-probing a known entry)."""
         iface = self.ifaces[dev]
         self.arp_send(iface, ARPOP_REQUEST, dest_hw=unicast or BROADCAST_MAC, dest_ip=ip,
                       target_hw=unicast or ZERO_MAC)
+
+    def ndisc_solicit(self, dev: str, ip: int, unicast: bytes | None, waiting=None) -> None:
+        """nd_tbl's solicit: L3's ndisc_solicit() sends the Neighbour Solicitation, from the
+        source of the packet waiting (when there is one), to ip's solicited-node group or,
+        re-probing a known entry, to unicast."""
+        saddr = 0
+        if waiting is not None:
+            saddr = int.from_bytes(s.skb_network_header(waiting)[8:24], "big")
+        self._ndisc_solicit([(dev, ip, unicast, saddr)])
 
     # -- transmit -------------------------------------------------------------
     def neigh_output(self, skbs: list) -> tuple[int, int]:
@@ -218,7 +240,12 @@ class Link:
                 self.drop(skb, pb.SKB_DROP_REASON_DEV_HDR, "neigh_output")
                 dropped += 1
                 continue
-            self.neigh.output(skb, iface.name, skb.nexthop)
+            if skb.protocol != ETH_P_IPV6:
+                self.neigh.output(skb, iface.name, skb.nexthop)
+            elif ipv6_addr_is_multicast(skb.nexthop):  # ndisc_constructor: NUD_NOARP, ndisc_mc_map
+                self._xmit(skb, ipv6_eth_mc_map(skb.nexthop), ETH_P_IPV6)
+            else:
+                self.nd.output(skb, iface.name, skb.nexthop)
             accepted += 1
         return accepted, dropped
 

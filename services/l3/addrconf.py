@@ -17,10 +17,15 @@ global before link-local, the newest of a scope first. What the host has once it
   host the subnet-router anycast address of its prefix (addrconf_join_anycast).
 - the topology's static routes (ip6_route_add): proto static, as the IPv4 ones are shown.
 
-Addresses come up tentative in Linux: ipv6_add_addr() sets IFA_F_TENTATIVE and Duplicate
-Address Detection (addrconf_dad_start, RFC 4862 5.4) clears it a second later in
-addrconf_dad_completed(); until then the address is not used. pktpath has no DAD yet: the
-addresses here are in their state after it succeeded, usable at once and without the flag.
+Addresses come up tentative, as in Linux: ipv6_add_addr() sets IFA_F_TENTATIVE on every
+address but one added with IFA_F_NODAD (and lo's, whose DAD addrconf_dad_begin skips), and
+Duplicate Address Detection (RFC 4862 5.4: addrconf_dad_start ... addrconf_dad_work in
+services/l3/ndisc.py) clears it in addrconf_dad_completed(); until then the address is not
+ours (ipv6_chk_addr, source selection) and has no local route (ipv6_ifa_notify inserts it,
+and on a forwarding host joins the prefix's anycast address, once DAD succeeded). A
+conflict leaves a permanent address IFA_F_TENTATIVE | IFA_F_DADFAILED, its local route never
+added; one from SLAAC is deleted (addrconf_dad_stop). `dad=False` makes every address
+usable at once, in its state after DAD succeeded (for tests that need no DAD).
 (Configured addresses get IFA_F_PERMANENT from inet6_addr_add, whose infinite lifetimes
 make them so, the link-local one from addrconf_add_linklocal, ::1 from add_addr.)
 
@@ -31,7 +36,7 @@ a later step.
 """
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pktpath.topology import IP6_RT_PRIO_ADDRCONF, IPV6_MIN_MTU
 from pktpath.wire.addr import (
@@ -113,6 +118,8 @@ class Fib6Info:
     type: str = "unicast"       # RTN_UNICAST, RTN_LOCAL, RTN_ANYCAST, RTN_MULTICAST
     table: str = RT6_TABLE_MAIN
     pref: str = "medium"        # the router preference (RFC 4191); ICMPV6_ROUTER_PREF_MEDIUM but for RAs'
+    mtu: int = 0                # RTAX_MTU, RTAX_HOPLIMIT: the metrics an RA sets on its default route (0: none)
+    hoplimit: int = 0
 
     def walk_key(self) -> tuple[str, int]:
         """Where fib6_walk() meets the route: a post-order walk of the radix tree on the
@@ -134,18 +141,26 @@ class Fib6Info:
             words += ["table", self.table]
         if self.protocol != "boot":  # RTPROT_BOOT, ip -6 route add's, is not shown
             words += ["proto", self.protocol]
-        words += ["metric", str(self.metric), "pref", self.pref]
+        words += ["metric", str(self.metric)]
+        if self.mtu:  # (an RA route's `expires Nsec` comes before these: the caller knows the time)
+            words += ["mtu", str(self.mtu)]
+        if self.hoplimit:
+            words += ["hoplimit", str(self.hoplimit)]
+        words += ["pref", self.pref]
         return " ".join(words)
 
 
 class Addrconf:
     """One host's inet6_devs and IPv6 routes, made from its topology entry."""
 
-    def __init__(self, interfaces=(), routes6=(), *, forwarding: bool = False) -> None:
+    def __init__(self, interfaces=(), routes6=(), *, forwarding: bool = False, dad: bool = True) -> None:
         """`interfaces` and `routes6` as the topology has them (pktpath.topology.Interface,
-        Route); `forwarding` is net.ipv6.conf.all.forwarding."""
-        self._lock = threading.Lock()
+        Route); `forwarding` is net.ipv6.conf.all.forwarding. `dad`: addresses come up
+        IFA_F_TENTATIVE until Duplicate Address Detection clears them, as Linux's do; False:
+        usable at once, as after DAD."""
+        self._lock = threading.RLock()
         self.forwarding = forwarding
+        self.dad = dad
         self.idev: dict[str, list[Inet6Ifaddr]] = {}
         self._routes: list[Fib6Info] = []
         self._anycast: set[tuple[str, int]] = set()
@@ -182,21 +197,23 @@ class Addrconf:
             self.ipv6_add_addr(dev, Inet6Ifaddr(addr, 64))
         self.addrconf_prefix_route(LINK_LOCAL_PREFIX, 64, dev)
 
-    def inet6_addr_add(self, dev: str, addr: int, plen: int) -> Inet6Ifaddr:
-        """inet6_addr_add() (ip -6 addr add ADDR/PLEN dev DEV): a permanent address (its
-        lifetimes infinite) and its prefix route. ValueError with the kernel's extack words
-        for one ipv6_add_addr refuses."""
+    def inet6_addr_add(self, dev: str, addr: int, plen: int, flags: int = 0) -> Inet6Ifaddr:
+        """inet6_addr_add() (ip -6 addr add ADDR/PLEN dev DEV [nodad]): a permanent address (its
+        lifetimes infinite) with the IFA_F_* `flags` asked for, and its prefix route. ValueError
+        with the kernel's extack words for one ipv6_add_addr refuses."""
         if not 0 <= plen <= 128:
             raise ValueError("ipv6: Invalid prefix length")
         if dev not in self.idev:
             self.addrconf_add_dev(dev)
-        ifa = self.ipv6_add_addr(dev, Inet6Ifaddr(addr, plen))
+        ifa = self.ipv6_add_addr(dev, Inet6Ifaddr(addr, plen, flags | IFA_F_PERMANENT))
         self.addrconf_prefix_route(ipv6_addr_prefix(addr, plen), plen, dev)
         return ifa
 
     def ipv6_add_addr(self, dev: str, ifa: Inet6Ifaddr) -> Inet6Ifaddr:
-        """ipv6_add_addr(): the checks, the address in the device's list (ipv6_link_dev_addr)
-        and its local route (addrconf_f6i_alloc; on a forwarding host, the prefix's anycast)."""
+        """ipv6_add_addr(): the checks, the address in the device's list (ipv6_link_dev_addr),
+        IFA_F_TENTATIVE unless IFA_F_NODAD (lo's never: addrconf_dad_begin clears it at once).
+        An address that needs no DAD gets its local route here (ipv6_ifa_notify); a tentative
+        one once DAD succeeds (addrconf_dad_completed)."""
         addr = ifa.addr
         if addr == 0:
             raise ValueError("ipv6: Invalid address")
@@ -210,11 +227,83 @@ class Addrconf:
                 raise FileExistsError("ipv6: address already assigned")
             scope = ipv6_addr_src_scope(addr)  # ipv6_link_dev_addr: before the first of no wider scope
             at = next((n for n, a in enumerate(addr_list) if scope >= ipv6_addr_src_scope(a.addr)), len(addr_list))
+            if self.dad and dev != LOOPBACK_DEV and not ifa.flags & IFA_F_NODAD:
+                ifa.flags |= IFA_F_TENTATIVE
             addr_list.insert(at, ifa)
-        self.ip6_route_add(Fib6Info(addr, 128, dev, metric=0, type="local", table=RT6_TABLE_LOCAL))
+        if not ifa.flags & IFA_F_TENTATIVE:
+            self.ipv6_ifa_notify(dev, ifa)
+        return ifa
+
+    def ipv6_ifa_notify(self, dev: str, ifa: Inet6Ifaddr) -> None:
+        """__ipv6_ifa_notify(RTM_NEWADDR): the address's local route (addrconf_f6i_alloc's, in
+        the local table) and, on a forwarding host, its prefix's anycast address."""
+        local = Fib6Info(ifa.addr, 128, dev, metric=0, type="local", table=RT6_TABLE_LOCAL)
+        with self._lock:
+            if local in self._routes:
+                return
+        self.ip6_route_add(local)
         if self.forwarding:
             self.addrconf_join_anycast(dev, ifa)
-        return ifa
+
+    def addrconf_dad_completed(self, dev: str, ifa: Inet6Ifaddr) -> None:
+        """DAD succeeded (addrconf_dad_work) or was not needed (addrconf_dad_begin): the flags
+        cleared, then addrconf_dad_completed()'s ipv6_ifa_notify(RTM_NEWADDR)."""
+        with self._lock:
+            ifa.flags &= ~(IFA_F_TENTATIVE | IFA_F_OPTIMISTIC | IFA_F_DADFAILED)
+        self.ipv6_ifa_notify(dev, ifa)
+
+    def addrconf_dad_stop(self, dev: str, ifa: Inet6Ifaddr, dad_failed: bool) -> None:
+        """addrconf_dad_stop(): a permanent address stays, IFA_F_TENTATIVE (and IFA_F_DADFAILED
+        when DAD failed), never used; any other (SLAAC's) that failed is deleted."""
+        with self._lock:
+            if dad_failed:
+                ifa.flags |= IFA_F_DADFAILED
+            if ifa.flags & IFA_F_PERMANENT or not dad_failed:
+                ifa.flags |= IFA_F_TENTATIVE
+                if dad_failed:
+                    ifa.flags &= ~IFA_F_OPTIMISTIC
+                return
+        self.ipv6_del_addr(dev, ifa)
+
+    def ipv6_del_addr(self, dev: str, ifa: Inet6Ifaddr) -> None:
+        """ipv6_del_addr(): the address out of the device's list, and its local route."""
+        with self._lock:
+            addrs = self.idev.get(dev, [])
+            if not any(a is ifa for a in addrs):
+                return
+            addrs[:] = [a for a in addrs if a is not ifa]
+            self._routes = [r for r in self._routes
+                            if not (r.table == RT6_TABLE_LOCAL and r.type == "local" and r.dst == ifa.addr
+                                    and r.dst_len == 128 and r.dev == dev)]
+
+    def ipv6_get_ifaddr(self, addr: int, dev: str) -> Inet6Ifaddr | None:
+        """ipv6_get_ifaddr(net, addr, dev, strict=1): dev's address `addr` whatever its flags
+        (tentative, DAD failed), or None."""
+        with self._lock:
+            return next((a for a in self.idev.get(dev, ()) if a.addr == addr), None)
+
+    def ipv6_chk_addr_and_flags(self, addr: int, dev: str, banned_flags: int) -> bool:
+        """ipv6_chk_addr_and_flags(net, addr, dev, false, strict=1, banned_flags): is `addr` one
+        of dev's addresses without any of banned_flags?"""
+        ifa = self.ipv6_get_ifaddr(addr, dev)
+        return ifa is not None and not ifa.flags & banned_flags
+
+    def ipv6_get_lladdr(self, dev: str, banned_flags: int) -> int:
+        """ipv6_get_lladdr(): dev's link-local address without any of banned_flags, the one
+        added first (the list is walked from its end), or 0 (-EADDRNOTAVAIL)."""
+        with self._lock:
+            for a in reversed(self.idev.get(dev, ())):
+                if a.scope > IPV6_ADDR_LINKLOCAL:  # ifp->scope > IFA_LINK: site-local, past them
+                    break
+                if a.scope == IPV6_ADDR_LINKLOCAL and not a.flags & banned_flags:
+                    return a.addr
+        return 0
+
+    def ipv6_chk_acast_addr(self, dev: str, addr: int) -> bool:
+        """ipv6_chk_acast_addr(): has dev joined anycast address `addr` (a forwarding host's
+        subnet-router anycast addresses, addrconf_join_anycast)?"""
+        with self._lock:
+            return (dev, addr) in self._anycast
 
     def addrconf_join_anycast(self, dev: str, ifa: Inet6Ifaddr) -> None:
         """addrconf_join_anycast(): a router's subnet-router anycast address (RFC 4291 2.6.1),
@@ -237,14 +326,50 @@ class Addrconf:
                        for d, addrs in self.idev.items() if dev is None or d == dev for a in addrs)
 
     # -- routes ---------------------------------------------------------------------------
-    def addrconf_prefix_route(self, prefix: int, plen: int, dev: str) -> None:
+    def addrconf_prefix_route(self, prefix: int, plen: int, dev: str) -> bool:
         """addrconf_prefix_route(): the connected route of an address's prefix, once per
-        device (another address in it meets fib6_add_rt2's duplicate and adds nothing)."""
+        device (another address in it meets fib6_add_rt2's duplicate and adds nothing).
+        Returns whether it added one."""
         route = Fib6Info(prefix, plen, dev, metric=IP6_RT_PRIO_ADDRCONF)
         with self._lock:
             if route in self._routes:
-                return
+                return False
         self.ip6_route_add(route)
+        return True
+
+    def addrconf_get_prefix_route(self, prefix: int, plen: int, dev: str) -> Fib6Info | None:
+        """addrconf_get_prefix_route(): dev's connected route to prefix/plen in the main table."""
+        with self._lock:
+            return next((r for r in self._routes if r.table == RT6_TABLE_MAIN and r.dst == prefix
+                         and r.dst_len == plen and r.dev == dev and not r.gateway and r.type == "unicast"), None)
+
+    def rt6_get_dflt_router(self, gateway: int, dev: str) -> Fib6Info | None:
+        """rt6_get_dflt_router(): the default route an RA from `gateway` on dev added."""
+        with self._lock:
+            return next((r for r in self._routes if r.table == RT6_TABLE_MAIN and r.dst_len == 0
+                         and r.protocol == "ra" and r.gateway == gateway and r.dev == dev), None)
+
+    def rt6_add_dflt_router(self, gateway: int, dev: str, pref: str, metric: int) -> Fib6Info:
+        """rt6_add_dflt_router(): `default via GATEWAY dev DEV proto ra metric METRIC pref PREF`
+        (RTF_ADDRCONF | RTF_DEFAULT: one per router, beside any other default route)."""
+        route = Fib6Info(0, 0, dev, gateway=gateway, metric=metric, protocol="ra", pref=pref)
+        with self._lock:
+            self._routes.append(route)
+            self._routes.sort(key=Fib6Info.walk_key)
+        return route
+
+    def ip6_del_rt(self, route: Fib6Info) -> None:
+        """ip6_del_rt(): the route out of its table."""
+        with self._lock:
+            self._routes = [r for r in self._routes if r is not route]
+
+    def fib6_metric_set(self, route: Fib6Info, **changes) -> Fib6Info:
+        """fib6_metric_set() (mtu=, hoplimit=) or a new preference (pref=) on a route in the
+        table: the route as it is now."""
+        new = replace(route, **changes)
+        with self._lock:
+            self._routes = [new if r is route else r for r in self._routes]
+        return new
 
     def ip6_route_add(self, route: Fib6Info) -> None:
         """ip6_route_add() / fib6_add(): FileExistsError for a second route to a prefix at

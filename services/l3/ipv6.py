@@ -39,9 +39,11 @@ prints the named and the numbered line from one counter, pktpath counts both as 
 and IcmpMsg). The global ICMP rate limit is IPv4's and IPv6's together: its misses count IPv4's
 Icmp OutRateLimitGlobal, as in the kernel.
 
-Left for later steps (each a marked hook): netfilter (pktpath's is IPv4's), forwarding,
-reassembly (a real fragment takes the path of fq_find() failing: Ip6ReasmReqds, Ip6ReasmFails,
-NOT_SPECIFIED), path MTU learning from Packet Too Big, routing output (errors and replies go to
+Fragments are reassembled as net/ipv6/reassembly.c does (services/l3/reassembly.py: RFC 5722's
+rule that an overlap discards the datagram, the 60 s timeout with its Time Exceeded).
+
+Left for later steps (each a marked hook): netfilter (pktpath's is IPv4's),
+path MTU learning from Packet Too Big, routing output (errors and replies go to
 `ip6_output(skb, flow)` with data at the ICMPv6 header and a Flowi6), sockets' multicast groups
 (`mc_joined`), raw sockets.
 
@@ -51,6 +53,7 @@ returning a drop reason, 0 when consumed). Addresses are 128-bit ints; the host'
 come from an Addrconf (services/l3/addrconf.py).
 """
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -60,9 +63,11 @@ from pktpath.counters import Mib
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l3.handoff import PollHandOff
 from pktpath.services.l3.addrconf import (
-    IFA_F_DADFAILED, IFA_F_DEPRECATED, IFA_F_OPTIMISTIC, IFA_F_TENTATIVE, LOOPBACK_DEV, RT6_TABLE_MAIN,
+    IFA_F_DADFAILED, IFA_F_DEPRECATED, IFA_F_OPTIMISTIC, IFA_F_TENTATIVE, LOOPBACK_DEV,
 )
 from pktpath.services.l3.icmp import IcmpRateLimit
+from pktpath.services.l3.reassembly import FragParamProb, Ipv6Defrag, Ipv6Reasm
+from pktpath.services.l3.route6 import Route6
 from pktpath.wire.addr import (
     IN6ADDR_LINKLOCAL_ALLNODES, IN6ADDR_LINKLOCAL_ALLROUTERS, IN6ADDR_LOOPBACK, IPV6_ADDR_LINKLOCAL,
     IPV6_ADDR_LOOPBACK, IPV6_ADDR_MC_SCOPE, IPV6_ADDR_SCOPE_LINKLOCAL, addrconf_addr_solict_mult,
@@ -71,8 +76,9 @@ from pktpath.wire.addr import (
 from pktpath.wire.errors import ChecksumError, TruncatedError, WireError
 from pktpath.wire.icmpv6 import (
     ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_ERRMSG_MAX, ICMPV6_EXT_ECHO_REPLY,
-    ICMPV6_EXT_ECHO_REQUEST, ICMPV6_HLEN, ICMPV6_INFOMSG_MASK, ICMPV6_MGM_QUERY, ICMPV6_MGM_REPORT,
-    ICMPV6_NOROUTE, ICMPV6_PARAMPROB, ICMPV6_PKT_TOOBIG, NDISC_MESSAGES, Icmp6Hdr, ndisc_validate, quote,
+    ICMPV6_EXC_FRAGTIME, ICMPV6_EXT_ECHO_REQUEST, ICMPV6_HLEN, ICMPV6_INFOMSG_MASK, ICMPV6_MGM_QUERY,
+    ICMPV6_MGM_REPORT, ICMPV6_NOROUTE, ICMPV6_PARAMPROB, ICMPV6_PKT_TOOBIG, ICMPV6_TIME_EXCEED, NDISC_MESSAGES,
+    Icmp6Hdr, ndisc_validate, quote,
 )
 from pktpath.wire.ipv6 import (
     ICMPV6_HDR_FIELD, ICMPV6_HDR_INCOMP, ICMPV6_UNK_NEXTHDR, ICMPV6_UNK_OPTION, IP6_DEFAULT_MAX_DST_OPTS_CNT,
@@ -107,6 +113,8 @@ TYPE_NAMES6 = {
 _ECN_COUNTERS = ("InNoECTPkts", "InECT1Pkts", "InECT0Pkts", "InCEPkts")
 _L4_HANDLERS6 = {NEXTHDR_UDP: "udp6", NEXTHDR_TCP: "tcp6"}  # inet6_protos[] that live in L4
 _ERR_HANDLERS6 = frozenset((NEXTHDR_UDP, NEXTHDR_TCP))        # and have an err_handler there
+
+_QUEUED = -1  # ipv6_frag_rcv: the fragment waits in its queue (the kernel's return -1 after ip6_frag_queue)
 
 # struct inet6_skb_parm's flags (include/linux/ipv6.h)
 IP6SKB_ROUTERALERT = 8
@@ -166,10 +174,13 @@ class Ipv6(PollHandOff):
                  ip6_output: Callable[[s.SkBuff, Flowi6], object], mib: Mib,
                  ndisc_rcv: Callable[[s.SkBuff, Ipv6Hdr], int] | None = None,
                  mld_rcv: Callable[[s.SkBuff, Ipv6Hdr], int] | None = None,
-                 ratelimit: IcmpRateLimit | None = None, disable_ipv6=(), clock=time.monotonic) -> None:
+                 ratelimit: IcmpRateLimit | None = None, disable_ipv6=(), clock=time.monotonic,
+                 route_input: Callable | None = None, forward: Callable | None = None) -> None:
         """addrconf: the host's addresses (an Addrconf: ipv6_chk_addr, addr_list, idev, routes,
         forwarding). ratelimit: the host's IcmpRateLimit, shared with Ipv4 for the global bucket.
-        disable_ipv6: the devices with net.ipv6.conf.DEV.disable_ipv6 = 1."""
+        disable_ipv6: the devices with net.ipv6.conf.DEV.disable_ipv6 = 1. route_input(daddr, iif)
+        and forward(skb, hdr, parm, icmp6_send, rt) are Ip6Output's (services/l3/ip6_output.py);
+        without them, routes are looked up in addrconf's tables and nothing is forwarded."""
         self.host = host
         self.addrconf = addrconf
         self.mib = mib
@@ -186,6 +197,10 @@ class Ipv6(PollHandOff):
         self._ip6_output = ip6_output
         self._ndisc_rcv = ndisc_rcv
         self._mld_rcv = mld_rcv
+        self._route_input = route_input or Route6(addrconf, {}, clock=clock).ip6_route_input
+        self._forward = forward
+        self.frags = Ipv6Defrag(host, mib, clock=clock)
+        self._frag_lock = threading.Lock()
         self._init_handoff()
 
     def drop(self, skb, reason: int, func: str) -> int:
@@ -224,18 +239,6 @@ class Ipv6(PollHandOff):
 
     def _has_idev(self, dev: str) -> bool:
         return dev in self.addrconf.idev
-
-    def rt6_route_input(self, daddr: int, dev: str):
-        """The main table's longest match for daddr (for a link-local one, among dev's routes only:
-        rt6_need_strict), or None. A stand-in for fib6_lookup until IPv6 routing exists."""
-        strict = ipv6_addr_src_scope(daddr) <= IPV6_ADDR_SCOPE_LINKLOCAL
-        best = None
-        for rt in self.addrconf.routes(RT6_TABLE_MAIN):
-            if rt.type != "unicast" or (strict and rt.dev != dev) or not _prefix_match(daddr, rt.dst, rt.dst_len):
-                continue
-            if best is None or rt.dst_len > best.dst_len:
-                best = rt
-        return best
 
     def ipv6_dev_get_saddr(self, dev: str, daddr: int) -> int:
         """ipv6_dev_get_saddr(): the source address for daddr when the message leaves by dev
@@ -372,18 +375,20 @@ class Ipv6(PollHandOff):
             return self.ip6_mc_input(skb, hdr, parm)
         if self.ipv6_chk_addr(daddr, skb.dev):
             return self.ip6_input(skb, hdr, parm)
-        if self.rt6_route_input(daddr, skb.dev) is not None:
-            return self.ip6_forward(skb, hdr, parm)
-        return self.ip6_pkt_discard(skb, hdr, parm)
+        rt = self._route_input(daddr, skb.dev)
+        if rt is None:
+            return self.ip6_pkt_discard(skb, hdr, parm)
+        # a local route of an address not (yet) ours, a tentative one: Linux has no such route until
+        # DAD completes, and the connected route takes the packet to ip6_forward
+        return self.ip6_forward(skb, hdr, parm, None if rt.is_local else rt)
 
-    def ip6_forward(self, skb, hdr: Ipv6Hdr, parm: Inet6SkbParm) -> int:
+    def ip6_forward(self, skb, hdr: Ipv6Hdr, parm: Inet6SkbParm, rt=None) -> int:
         """ip6_forward(): with forwarding off, Ip6InAddrErrors and no ICMP (RFC 4443 leaves a host
-        silent about what is not its own)."""
-        if not self.addrconf.forwarding:
+        silent about what is not its own); on, the router's path (services/l3/ip6_output.py)."""
+        if not self.addrconf.forwarding or self._forward is None:
             self.mib.inc(IP6, "InAddrErrors")
             return self.drop(skb, pb.SKB_DROP_REASON_IP_INADDRERRORS, "ip6_forward")
-        # TODO(issue 19, forwarding): hop limit, path MTU, ip6_forward_finish.
-        return self.drop(skb, pb.SKB_DROP_REASON_NOT_SPECIFIED, "ip6_forward")
+        return self._forward(skb, hdr, parm, self.icmp6_send, rt)
 
     def ip6_pkt_discard(self, skb, hdr: Ipv6Hdr, parm: Inet6SkbParm) -> int:
         """ip6_pkt_discard() → ip6_pkt_drop(ICMPV6_NOROUTE, IPSTATS_MIB_INNOROUTES): no route
@@ -425,6 +430,10 @@ class Ipv6(PollHandOff):
                 reason = self.ipv6_rthdr_rcv(skb, hdr, parm, off)
             elif nexthdr == NEXTHDR_FRAGMENT:
                 reason = self.ipv6_frag_rcv(skb, hdr, parm, off)
+                if type(reason) is Ipv6Reasm:  # the datagram is whole: on with the header after the fragment's
+                    hdr, reason = reason.hdr, 0
+                elif reason == _QUEUED:
+                    return 0
             elif nexthdr == NEXTHDR_DEST:
                 reason = self.ipv6_destopt_rcv(skb, hdr, parm, off)
             else:
@@ -494,14 +503,14 @@ class Ipv6(PollHandOff):
         parm.nhoff = off
         return 0
 
-    def ipv6_frag_rcv(self, skb, hdr: Ipv6Hdr, parm: Inet6SkbParm, off: int) -> int:
+    def ipv6_frag_rcv(self, skb, hdr: Ipv6Hdr, parm: Inet6SkbParm, off: int) -> int | Ipv6Reasm:
         """ipv6_frag_rcv(): Ip6ReasmReqds for every fragment header but a second one; a second
         one, one in a jumbogram or one cut short counts Ip6InHdrErrors and gets Parameter
         Problem 0 pointing at it; an atomic fragment (RFC 6946) counts Ip6ReasmOKs and goes on;
         a first fragment without the upper-layer header gets Parameter Problem 3, pointer 0.
-
-        TODO(issue 19, reassembly): fq_find / ip6_frag_queue. Until then every real fragment
-        takes the kernel's path for a queue it cannot have: Ip6ReasmFails, freed NOT_SPECIFIED."""
+        A real fragment joins its datagram's queue (services/l3/reassembly.py): _QUEUED until
+        the datagram is whole, then the reassembled packet (Ipv6Reasm); a length the queue
+        refuses gets Parameter Problem."""
         data = s.skb_network_header(skb)
         if parm.flags & IP6SKB_FRAGMENTED:
             return self._frag_fail_hdr(skb, hdr, parm, off)
@@ -522,8 +531,26 @@ class Ipv6(PollHandOff):
         if ipv6frag_thdr_truncated(data, IPV6_HLEN, hdr.nexthdr):  # RFC 8200 4.5
             self.mib.inc(IP6, "InHdrErrors")
             return self.icmpv6_param_prob(skb, hdr, parm, ICMPV6_HDR_INCOMP, 0, "ipv6_frag_rcv")
-        self.mib.inc(IP6, "ReasmFails")
-        return self.drop(skb, pb.SKB_DROP_REASON_NOT_SPECIFIED, "ipv6_frag_rcv")
+        with self._frag_lock:
+            got = self.frags.queue(skb, hdr, fh, off, parm.nhoff)
+        if got is None:
+            return _QUEUED
+        if type(got) is FragParamProb:
+            self.mib.inc(IP6, "InHdrErrors")
+            return self.icmpv6_param_prob(skb, hdr, parm, got.code, got.pointer, "ipv6_frag_rcv")
+        parm.nhoff = got.nhoff
+        parm.flags |= IP6SKB_FRAGMENTED
+        parm.frag_max_size = got.frag_max_size
+        return got
+
+    def frag_expire(self) -> int:
+        """ip6_frag_expire() for every queue whose 60 s ran out: Time Exceeded (fragment
+        reassembly time exceeded) about its first fragment, if that came."""
+        def time_exceeded(first) -> None:
+            self.icmp6_send(first, Ipv6Hdr.from_bytes(s.skb_network_header(first)), Inet6SkbParm(first.dev),
+                            ICMPV6_TIME_EXCEED, ICMPV6_EXC_FRAGTIME)
+        with self._frag_lock:
+            return self.frags.expire(time_exceeded)
 
     def _frag_fail_hdr(self, skb, hdr: Ipv6Hdr, parm: Inet6SkbParm, off: int) -> int:
         self.mib.inc(IP6, "InHdrErrors")

@@ -1,29 +1,42 @@
 """L3 of one host without its RPC surface: IPv4 (services/l3/ipv4.py) with its FIB and
-netfilter built from the topology, fed by the edges into it (pktpath/seams.py) and
-answering L4's route lookups; the host's IPv6 addresses and routes (services/l3/addrconf.py).
+netfilter built from the topology, and IPv6 (services/l3/ipv6.py receiving, ip6_output.py
+sending and forwarding, ndisc.py's neighbour discovery and duplicate address detection over
+the addresses and routes of addrconf.py), fed by the edges into it (pktpath/seams.py) and
+answering L4's route lookups. Neighbour discovery tells L2's IPv6 neighbour table what it
+learned by `l2`'s NeighUpdate (a stub of L2's synchronous calls).
 
 The L3 service serves it over gRPC with its tables (services/l3/server.py); the
-one-process stack (pktpath/drill/local.py) calls it directly. Its fragment timer is the
-caller's to run (frag_expire).
+one-process stack (pktpath/drill/local.py) calls it directly. Its timers are the caller's
+to run (frag_expire, every second; ipv6_timers, as often as it asks).
 """
 
 import time
+from typing import Callable
 
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.hop import batches
-from pktpath.pb import l3_pb2, skbuff_pb2
+from pktpath.pb import l2_pb2, l3_pb2, skbuff_pb2
 from pktpath.seams import edge, open_tcp_wfree
 from pktpath.services.l3 import netfilter as nf
 from pktpath.services.l3.addrconf import Addrconf
+from pktpath.services.l3.icmp import IcmpRateLimit
+from pktpath.services.l3.ip6_output import Ip6Output
 from pktpath.services.l3.ipv4 import Ipv4
+from pktpath.services.l3.ipv6 import Ipv6
+from pktpath.services.l3.ndisc import Ndisc
 from pktpath.services.l3.route import Fib, FibRoute
 from pktpath.wire import IpHdr, WireError
+from pktpath.sockerr import SockError
+from pktpath.wire.addr import mac_from_str
+
+NEIGH_UPDATE_TIMEOUT_S = 5
 
 
 class L3:
-    def __init__(self, host: str, config, hop, *, clock=time.monotonic) -> None:
-        """`config` is the host's topology entry; `hop(edge, mib)` opens an edge out of L3."""
+    def __init__(self, host: str, config, hop, l2=None, *, clock=time.monotonic) -> None:
+        """`config` is the host's topology entry; `hop(edge, mib)` opens an edge out of L3;
+        `l2` takes L3's synchronous calls to L2 (NeighUpdate)."""
         self.mib = Mib()
         self.fib = Fib()
         for iface in config.interfaces:
@@ -39,15 +52,84 @@ class L3:
         self.to_l4 = {kind: hop(edge("l3", name), self.mib)
                       for kind, name in (("udp", "udp"), ("tcp", "tcp"), ("ping", "ping"), ("err", "icmp-err"))}
         self.netfilter = nf.Netfilter(nf.rules_from_topology(config))
-        self.ip = Ipv4(host, self.fib, {i.name: i.mtu for i in config.interfaces}, forwarding=config.forwarding,
+        mtus = {i.name: i.mtu for i in config.interfaces}
+        ratelimit = IcmpRateLimit(clock=clock)  # the global ICMP bucket is IPv4's and IPv6's
+        self.ip = Ipv4(host, self.fib, mtus, forwarding=config.forwarding,
                        to_l2=self.to_l2.put, to_l4=lambda kind, items: self.to_l4[kind].put(items),
-                       mib=self.mib, netfilter=self.netfilter, clock=clock)
+                       mib=self.mib, netfilter=self.netfilter, clock=clock, ratelimit=ratelimit)
+        # Ipv6, Ip6Output and Ndisc call one another: each reaches the others through self
+        self.ip6 = Ipv6(host, self.addrconf, to_l4=self._to_l4_ipv6, mib=self.mib, ratelimit=ratelimit, clock=clock,
+                        ip6_output=lambda skb, flow: self.ip6out.ip6_output(skb, flow),
+                        ndisc_rcv=lambda skb, hdr: self.ndisc.ndisc_rcv(skb, hdr),
+                        route_input=lambda daddr, iif: self.ip6out.ip6_route_input(daddr, iif),
+                        forward=lambda *args: self.ip6out.ip6_forward(*args))
+        self.ip6out = Ip6Output(host, self.addrconf, mtus, to_l2=self.to_l2.put, loopback_rcv=self.ip6.ipv6_rcv,
+                                get_saddr=self.ip6.ipv6_dev_get_saddr, mib=self.mib, clock=clock,
+                                mc_joined=self.ip6.ipv6_chk_mcast_addr)
+        self._l2 = l2
+        self.ndisc = Ndisc(host, self.addrconf, {i.name: mac_from_str(i.mac) for i in config.interfaces},
+                           neigh_update=self._neigh_update, ip6_local_out=self.ip6out.ip6_local_out, mib=self.mib,
+                           clock=clock, on_timer=lambda: self.ipv6_timers_changed())
+        self.ndisc.dev_mtu.update(mtus)
+        self.ipv6_timers_changed: Callable[[], None] = lambda: None  # a timer armed earlier than the caller knew
+        self.ndisc.start()
+
+    def _neigh_update(self, dev: str, ip: int, lladdr: bytes | None, state: int, flags: int, create: bool) -> bool:
+        """L2's neigh_update on its IPv6 table, waited for: the answer that follows must find the
+        entry. Whether there was one (or one was made)."""
+        if self._l2 is None:
+            return False
+        try:
+            return self._l2.NeighUpdate(l2_pb2.NeighUpdateRequest(
+                dev=dev, dst=ip.to_bytes(16, "big"), lladdr=lladdr or b"", state=state, flags=flags, create=create),
+                timeout=NEIGH_UPDATE_TIMEOUT_S).known
+        except SockError:  # L2 is away: what it was told is lost, and it will solicit for itself
+            self.mib.inc("L3", "NeighUpdateFailures")
+            return False
+
+    def _to_l4_ipv6(self, kind: str, items: list) -> bool:
+        """UDP, TCP and ping over IPv6 wait for L4's IPv6 (issue 19's next step): until then a
+        datagram or segment for them is counted Unmodelled and dropped as if no socket wanted it."""
+        for item in items:
+            skb = item[0] if isinstance(item, tuple) else item
+            self.mib.inc("Unmodelled", f"Ipv6To{kind.capitalize()}")
+            s.kfree_skb_reason(skb, skbuff_pb2.SKB_DROP_REASON_NO_SOCKET, skbuff_pb2.LAYER_L3, self.host,
+                               "ip6_protocol_deliver_rcu")
+            self.mib.drop(skbuff_pb2.SKB_DROP_REASON_NO_SOCKET)
+        return True
+
+    def ipv6_timers(self) -> float | None:
+        """IPv6's timers that are due (duplicate address detection, router solicitations, RA
+        lifetimes); returns when the next one is."""
+        return self.ndisc.tick()
 
     # -- the data path ------------------------------------------------------------
     @batches(skbuff_pb2.SkBuffBatch)
     def IpRcv(self, request, context):
         """ip_list_rcv(): one poll's IPv4 packets."""
         return s.disposition(*self.ip.ip_list_rcv(s.from_protos(request.skbs, self.mib)))
+
+    @batches(skbuff_pb2.SkBuffBatch)
+    def Ipv6Rcv(self, request, context):
+        """ipv6_list_rcv(): one poll's IPv6 packets."""
+        return s.disposition(*self.ip6.ipv6_list_rcv(s.from_protos(request.skbs, self.mib)))
+
+    @batches(l3_pb2.NdiscSolicitBatch)
+    def NdiscSolicit(self, request, context):
+        """ndisc_solicit() for L2's IPv6 neighbour table. Accepted: solicitations sent; dropped:
+        items that name no device of ours or carry no 16-byte address."""
+        sent = bad = 0
+        for item in request.items:
+            if item.dev not in self.ifaces or len(item.target) != 16 or len(item.saddr) not in (0, 16) or \
+                    len(item.lladdr) not in (0, 6):
+                bad += 1
+                continue
+            self.ndisc.ndisc_solicit(item.dev, int.from_bytes(item.target, "big"), item.lladdr or None,
+                                     int.from_bytes(item.saddr, "big"))
+            sent += 1
+        if bad:
+            self.mib.inc("L3", "BadNdiscSolicits", bad)
+        return s.disposition(sent, bad)
 
     @batches(skbuff_pb2.SkBuffBatch)
     def IpQueueXmit(self, request, context):

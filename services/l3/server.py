@@ -11,32 +11,47 @@ addresses and main table addrconf keeps (services/l3/addrconf.py).
 
 import ipaddress
 import threading
+import time
 
 import grpc
 from google.protobuf import empty_pb2
 
 from pktpath import validate
 from pktpath.pb import l3_pb2
-from pktpath.rpc import checked, l3_pb2_grpc
+from pktpath.rpc import ErrnoStub, checked, l2_pb2_grpc, l3_pb2_grpc
 from pktpath.services.l3 import netfilter as nf
 from pktpath.services.l3.layer import L3
 from pktpath.services.l3.route import FibRoute
 from pktpath.wire.addr import ip6_to_str, ip_to_str
 
 FRAG_TICK_S = 1.0
+IPV6_TICK_S = 0.1
 AF_INET6 = 10  # include/linux/socket.h: a Route's family
 
 
 class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
     def __init__(self, ctx) -> None:
         self.ctx = ctx
-        super().__init__(ctx.host, ctx.topology.host(ctx.host), ctx.hop)
+        self._channel = ctx.addrs.channel(ctx.host, "l2")
+        super().__init__(ctx.host, ctx.topology.host(ctx.host), ctx.hop, ErrnoStub(l2_pb2_grpc.L2Stub(self._channel)))
         self._stop = threading.Event()
         threading.Thread(target=self._frag_timer, name="ipfrag-timer", daemon=True).start()
+        self._ipv6_wake = threading.Event()
+        self.ipv6_timers_changed = self._ipv6_wake.set
+        threading.Thread(target=self._ipv6_timer, name="addrconf-timer", daemon=True).start()
 
     def _frag_timer(self) -> None:
         while not self._stop.wait(FRAG_TICK_S):
             self.ip.frag_expire()
+            self.ip6.frag_expire()
+
+    def _ipv6_timer(self) -> None:
+        """Neighbour discovery's and addrconf's timers, each when it is due (at least every tick)."""
+        while not self._stop.is_set():
+            deadline = self.ipv6_timers()
+            self._ipv6_wake.clear()
+            wait = IPV6_TICK_S if deadline is None else min(max(deadline - time.monotonic(), 0.001), IPV6_TICK_S)
+            self._ipv6_wake.wait(wait)
 
     # -- ip route / ip addr / iptables -------------------------------------------
     def GetRoutes(self, request, context):
@@ -151,7 +166,9 @@ class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
 
     def close(self) -> None:
         self._stop.set()
+        self._ipv6_wake.set()
         super().close()
+        self._channel.close()
 
 
 def _prefix_str(prefix: tuple[int, int]) -> str:

@@ -29,6 +29,7 @@ from e2ekit import free_base_port, read_all, wait_for
 pytestmark = pytest.mark.slow
 PEER = Path(__file__).with_name("kernel_peer.py")
 TAP_NET, VETH_NET = "10.77.0", "10.78.0"   # .1 the kernel, .2 pktpath's B
+TAP_NET6, VETH_NET6 = "fd00:77:", "fd00:78:"  # ::1 the kernel, ::2 pktpath's B (a /64 each)
 MB = 1_000_000
 
 
@@ -101,11 +102,13 @@ name = "B"
 name = "eth0"
 mac = "02:00:00:00:77:02"
 addr = "{TAP_NET}.2/24"
+addr6 = ["{TAP_NET6}:2/64"]
 attach = "tap:{tap}"
 [[host.interface]]
 name = "eth1"
 mac = "02:00:00:00:78:02"
 addr = "{VETH_NET}.2/24"
+addr6 = ["{VETH_NET6}:2/64"]
 attach = "packet:{veth}"
 """)
     run("ip", "netns", "add", ns)
@@ -119,8 +122,9 @@ attach = "packet:{veth}"
         sup = Supervisor(load(topology), free_base_port(1), log_dir=tmp / "logs", env={**os.environ, SAMPLER_ARG: "1"})
         sup.start(timeout=60)
         run("ip", "link", "set", tap, "netns", ns)  # the NIC made the TAP device here; the kernel's side goes over
-        for dev, net in ((tap, TAP_NET), (veth_peer, VETH_NET)):
+        for dev, net, net6 in ((tap, TAP_NET, TAP_NET6), (veth_peer, VETH_NET, VETH_NET6)):
             run("ip", "-n", ns, "addr", "add", f"{net}.1/24", "dev", dev)
+            run("ip", "-n", ns, "-6", "addr", "add", f"{net6}:1/64", "dev", dev)
             run("ip", "-n", ns, "link", "set", dev, "up")
         # a veth would pass checksums and segmentation on unfinished; a real NIC's peer finishes them
         run("ip", "netns", "exec", ns, "ethtool", "-K", veth_peer, "tx", "off", "tso", "off", "gso", "off")
@@ -146,6 +150,30 @@ def test_the_kernels_ping_gets_replies(peer, net):
     proc = peer.ns_exec("ping", "-c", "3", "-i", "0.2", "-W", "5", f"{net}.2")
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "3 received" in out, out + err
+
+
+@pytest.mark.parametrize("net6", [TAP_NET6, VETH_NET6], ids=["tap", "af_packet"])
+def test_the_kernels_ping_6_gets_replies_after_neighbour_discovery_both_ways(peer, net6):
+    """From empty tables: the kernel solicits B's address, B answers and learns the kernel's from
+    the solicitation; B's addresses have passed duplicate address detection first."""
+    dev = "eth0" if net6 == TAP_NET6 else "eth1"
+    assert wait_for(lambda: "tentative" not in pktpath_ip(peer, "-6", "addr", "show", "dev", dev), timeout=10)
+    proc = peer.ns_exec("ping", "-6", "-c", "3", "-i", "0.2", "-W", "5", f"{net6}:2")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "3 received" in out, out + err
+    kernel_mac = run("ip", "-n", peer.ns, "-j", "link", "show").stdout
+    neigh = pktpath_ip(peer, "-6", "neigh", "show", "dev", dev)
+    entry = next(line for line in neigh.splitlines() if line.startswith(f"{net6}:1 "))
+    assert entry.split()[2] in kernel_mac and entry.split()[-1] in ("REACHABLE", "STALE", "DELAY"), neigh
+    theirs = run("ip", "-n", peer.ns, "-6", "neigh", "show", f"{net6}:2").stdout
+    assert ("02:00:00:00:77:02" if dev == "eth0" else "02:00:00:00:78:02") in theirs, theirs
+
+
+def pktpath_ip(peer, *args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "pktpath.cli", "ip", *args, "--on", "B", "--base-port",
+                          str(peer.sup.base_port)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 @pytest.mark.parametrize("net", [TAP_NET, VETH_NET], ids=["tap", "af_packet"])
@@ -214,7 +242,7 @@ def test_the_kernel_side_capture_shows_no_bad_checksum(peer):
         return out.stdout.splitlines()
 
     bad = tshark("-Y", "_ws.malformed or ip.checksum.status == 0 or tcp.checksum.status == 0 "
-                       "or udp.checksum.status == 0 or icmp.checksum.status == 0")
+                       "or udp.checksum.status == 0 or icmp.checksum.status == 0 or icmpv6.checksum.status == 0")
     assert bad == []
     rows = [line.split("|") for line in tshark("-T", "fields", "-E", "separator=|", "-e", "ip.src", "-e",
                                                "frame.protocols", "-e", "ip.flags.mf", "-e", "tcp.checksum.status")]

@@ -6,29 +6,34 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.pb import skbuff_pb2 as pb
 from pktpath.services.l2.link import L2Iface, Link
-from pktpath.services.l2.neighbour import (NUD_DELAY, NUD_FAILED, NUD_PROBE, NUD_REACHABLE, NUD_STALE,
-                                           NeighParms)
+from pktpath.services.l2.neighbour import (NEIGH_UPDATE_F_ISROUTER, NEIGH_UPDATE_F_OVERRIDE,
+                                           NEIGH_UPDATE_F_OVERRIDE_ISROUTER, NEIGH_UPDATE_F_WEAK_OVERRIDE,
+                                           NUD_DELAY, NUD_FAILED, NUD_PROBE, NUD_REACHABLE, NUD_STALE, NeighParms)
 from pktpath.wire import ArpHdr, EthHdr, IpHdr
-from pktpath.wire.addr import ZERO_MAC, ip_from_str, mac_from_str
+from pktpath.wire.addr import ZERO_MAC, ip6_from_str, ip_from_str, mac_from_str
 from pktpath.wire.arp import ARPOP_REPLY, ARPOP_REQUEST
-from pktpath.wire.ethernet import ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IP, VlanHdr
+from pktpath.wire.ethernet import ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, VlanHdr
+from pktpath.wire.ipv6 import Ipv6Hdr
 
 from fakes import Clock
 
 IP_A, IP_B, IP_C = ip_from_str("10.0.0.1"), ip_from_str("10.0.0.2"), ip_from_str("10.0.0.3")
 MAC_A, MAC_B = mac_from_str("02:00:00:00:00:0a"), mac_from_str("02:00:00:00:00:0b")
+MAC_MCAST, MAC_OTHER = mac_from_str("01:00:5e:00:00:01"), mac_from_str("02:00:00:00:00:99")
 
 
 class Host:
     """One host's L2 with its wire, its L3 and its drops recorded."""
 
     def __init__(self, name, mac, ip, clock, parms=None):
-        self.wire, self.up, self.mib = [], [], Mib()
+        self.wire, self.up, self.up6, self.solicits, self.mib = [], [], [], [], Mib()
         self.link = Link(name, [L2Iface("eth0", mac, ip, 24, 1500)], mib=self.mib,
                          to_l3=lambda skbs: self.up.extend(skbs) or True,
                          to_dev=lambda skbs: self.wire.extend(bytes(k.payload()) for k in skbs) or True,
-                         parms=parms or NeighParms(base_reachable_time=30))
-        self.link.neigh._clock = clock
+                         parms=parms or NeighParms(base_reachable_time=30),
+                         to_l3_ipv6=lambda skbs: self.up6.extend(skbs) or True,
+                         ndisc_solicit=lambda items: self.solicits.extend(items) or True)
+        self.link.neigh._clock = self.link.nd._clock = clock
 
     def receive(self, frames):
         skbs = []
@@ -135,7 +140,7 @@ def test_reachable_decays_to_stale_then_probes(hosts):
     (b"\x02" * 10, "SKB_DROP_REASON_PKT_TOO_SMALL"),
     (MAC_A + MAC_B + b"\x00\x2e" + bytes(46), "SKB_DROP_REASON_UNHANDLED_PROTO"),   # 802.3 length
     (b"\x02\x00\x00\x00\x00\x99" + MAC_A + b"\x08\x00" + bytes(46), "SKB_DROP_REASON_OTHERHOST"),
-    (MAC_B + MAC_A + b"\x86\xdd" + bytes(46), "SKB_DROP_REASON_UNHANDLED_PROTO"),   # IPv6: not here
+    (MAC_OTHER + MAC_A + b"\x86\xdd" + bytes(46), "SKB_DROP_REASON_OTHERHOST"),      # ip6_rcv_core's first check
     (MAC_B + MAC_A + b"\x08\x06" + bytes(10), "SKB_DROP_REASON_PKT_TOO_SMALL"),     # short ARP
 ])
 def test_bad_frames_dropped_with_reason(hosts, frame, reason):
@@ -155,7 +160,6 @@ def test_arp_for_another_address_is_not_answered(hosts):
 # (measured: scapy frames into a veth in a network namespace without eth0.42; the counters are
 # /proc/net/snmp and `ip -s -s link` rx dropped / otherhost, the reasons from the kfree_skb tracepoint)
 
-MAC_MCAST, MAC_OTHER = mac_from_str("01:00:5e:00:00:01"), mac_from_str("02:00:00:00:00:99")
 UDP_TO_B = IpHdr(IP_A, IP_B, 17).to_bytes(8 + 5) + b"\x15\xb3\x10\x92\x00\x0d\x00\x00hello"
 ARP_FOR_B = ArpHdr(ARPOP_REQUEST, MAC_A, IP_A, ZERO_MAC, IP_B).to_bytes()
 Q, AD = ETH_P_8021Q, ETH_P_8021AD
@@ -279,3 +283,75 @@ def test_only_an_arp_reply_to_our_mac_confirms_reachability(hosts, dst, state):
     # A broadcast reply makes it STALE; the queued packet leaving through it makes that DELAY.
     assert [(n.lladdr, n.state) for n in a.link.neigh.entries()] == [(MAC_B, state)]
     assert [EthHdr.from_bytes(f).h_dest for f in a.wire] == [MAC_B]
+
+
+# -- IPv6: its own way up, and its neighbours resolved by L3's neighbour discovery --------------------
+
+IP6_A, IP6_B = ip6_from_str("2001:db8::a"), ip6_from_str("2001:db8::b")
+
+
+def ip6_packet(dst: int, src: int = IP6_A) -> s.SkBuff:
+    skb = s.alloc_skb(s.MAX_HEADER + 48)
+    s.skb_reserve(skb, s.MAX_HEADER)
+    s.skb_put_data(skb, Ipv6Hdr(src, dst, nexthdr=59, payload_len=8).to_bytes() + bytes(8))
+    s.skb_reset_network_header(skb)
+    skb.dev, skb.nexthop, skb.protocol = "eth0", dst, ETH_P_IPV6
+    return skb
+
+
+def test_ipv6_frames_go_up_in_a_list_of_their_own_with_the_header_at_data(hosts):
+    _, b, _ = hosts
+    v6 = MAC_B + MAC_A + b"\x86\xdd" + Ipv6Hdr(IP6_A, IP6_B, nexthdr=59).to_bytes()
+    v4 = MAC_B + MAC_A + b"\x08\x00" + UDP_TO_B
+    assert b.receive([v6, v4, v6]) == (3, 0)
+    assert len(b.up) == 1 and len(b.up6) == 2
+    assert all(k.protocol == ETH_P_IPV6 and Ipv6Hdr.from_bytes(k.payload()).daddr == IP6_B for k in b.up6)
+
+
+def test_an_ipv6_multicast_next_hop_is_sent_to_its_33_33_group_without_resolution(hosts):
+    a, _, _ = hosts
+    group = ip6_from_str("ff02::1:ff00:b")
+    a.link.neigh_output([ip6_packet(group)])
+    (frame,) = a.wire
+    assert EthHdr.from_bytes(frame)[:3] == (mac_from_str("33:33:ff:00:00:0b"), MAC_A, ETH_P_IPV6)
+    assert a.solicits == [] and a.link.nd.entries() == []
+
+
+def test_an_ipv6_next_hop_waits_for_ndisc_which_l3_does_then_the_queue_leaves(hosts):
+    a, _, _ = hosts
+    a.link.neigh_output([ip6_packet(IP6_B), ip6_packet(IP6_B)])
+    assert a.wire == [] and a.solicits == [("eth0", IP6_B, None, IP6_A)]  # from the waiting packet's source
+    assert a.link.neigh.entries() == []  # ARP's table is not IPv6's
+    a.link.nd.neigh_update("eth0", IP6_B, MAC_B, NUD_REACHABLE, NEIGH_UPDATE_F_OVERRIDE, create=False)
+    assert [EthHdr.from_bytes(f)[:3] for f in a.wire] == [(MAC_B, MAC_A, ETH_P_IPV6)] * 2
+
+
+def test_ndisc_resolution_gives_up_after_three_solicitations(hosts):
+    a, _, clock = hosts
+    a.link.neigh_output([ip6_packet(IP6_B)])
+    for _ in range(4):
+        clock.t += 1.01
+        a.link.nd.tick()
+    assert len(a.solicits) == 3 and a.link.nd.entries()[0].state == NUD_FAILED
+    assert a.mib.get("Drops", "SKB_DROP_REASON_NEIGH_FAILED") == 1
+
+
+def test_neigh_update_overrides_as_linux(hosts):
+    """__neigh_update: an NA without the O flag (WEAK_OVERRIDE only) cannot change a known address;
+    it makes a REACHABLE entry STALE, and leaves a STALE one as it is. With OVERRIDE it replaces it."""
+    a, _, _ = hosts
+    nd, weak = a.link.nd, NEIGH_UPDATE_F_WEAK_OVERRIDE
+    nd.neigh_update("eth0", IP6_B, MAC_B, NUD_STALE, weak | NEIGH_UPDATE_F_OVERRIDE, create=True)
+    assert [(n.lladdr, n.state) for n in nd.entries()] == [(MAC_B, NUD_STALE)]
+    nd.neigh_update("eth0", IP6_B, MAC_OTHER, NUD_REACHABLE, weak, create=False)
+    assert [(n.lladdr, n.state) for n in nd.entries()] == [(MAC_B, NUD_STALE)]
+    nd.neigh_update("eth0", IP6_B, MAC_B, NUD_REACHABLE, weak, create=False)
+    assert [(n.lladdr, n.state) for n in nd.entries()] == [(MAC_B, NUD_REACHABLE)]
+    nd.neigh_update("eth0", IP6_B, MAC_B, NUD_STALE, weak | NEIGH_UPDATE_F_OVERRIDE, create=False)
+    assert nd.entries()[0].state == NUD_REACHABLE  # the same address does not make it STALE
+    nd.neigh_update("eth0", IP6_B, MAC_OTHER, NUD_STALE, weak, create=False)
+    assert [(n.lladdr, n.state) for n in nd.entries()] == [(MAC_B, NUD_STALE)]
+    flags = NEIGH_UPDATE_F_OVERRIDE | NEIGH_UPDATE_F_OVERRIDE_ISROUTER | NEIGH_UPDATE_F_ISROUTER
+    nd.neigh_update("eth0", IP6_B, MAC_OTHER, NUD_REACHABLE, flags, create=False)
+    assert [(n.lladdr, n.state, n.router) for n in nd.entries()] == [(MAC_OTHER, NUD_REACHABLE, True)]
+    assert not nd.neigh_update("eth0", IP6_A, MAC_A, NUD_STALE, flags, create=False)  # no entry made

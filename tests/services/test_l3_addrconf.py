@@ -14,7 +14,7 @@ from pktpath.wire.addr import ip6_from_str as ip6
 
 def host(topology: str, name: str) -> Addrconf:
     config = load(topology).host(name)
-    return Addrconf(config.interfaces, config.routes6, forwarding=config.forwarding)
+    return Addrconf(config.interfaces, config.routes6, forwarding=config.forwarding, dad=False)
 
 
 def shown(conf: Addrconf, dev: str) -> list[tuple[str, str, int]]:

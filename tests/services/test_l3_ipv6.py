@@ -43,10 +43,10 @@ class Host:
     """Host B's Ipv6 with what it hands L4 and the output path recorded."""
 
     def __init__(self, *, forwarding: bool = False, ndisc_rcv=None, mld_rcv=None, l4_accepts: bool = True,
-                 disable_ipv6=()) -> None:
+                 disable_ipv6=(), forward=None) -> None:
         self.clock = Clock(5000.0)
         self.mib = Mib()
-        self.addrconf = Addrconf(forwarding=forwarding)
+        self.addrconf = Addrconf(forwarding=forwarding, dad=False)
         for dev, mac, addr in (("b0", "02:00:00:00:00:0b", B), ("b1", "02:00:00:00:00:b1", B1)):
             self.addrconf.addrconf_add_dev(dev)
             self.addrconf.inet6_addr_add(dev, addr, 64)
@@ -55,7 +55,7 @@ class Host:
         self.l4_accepts = l4_accepts
         self.ip = Ipv6("B", self.addrconf, to_l4=self._to_l4, ip6_output=lambda skb, flow: self.out.append((skb, flow)),
                        mib=self.mib, ndisc_rcv=ndisc_rcv, mld_rcv=mld_rcv, ratelimit=IcmpRateLimit(clock=self.clock),
-                       disable_ipv6=disable_ipv6, clock=self.clock)
+                       disable_ipv6=disable_ipv6, clock=self.clock, forward=forward)
 
     def _to_l4(self, kind, items):
         self.l4_calls += 1
@@ -230,10 +230,12 @@ def test_the_unspecified_destination_is_an_address_error_still_answered():
     assert (h.ip6("InAddrErrors"), h.ip6("InNoRoutes"), icmph.type, icmph.code) == (1, 0, 1, 0)
 
 
-def test_a_forwarding_host_does_not_drop_others_packets_as_address_errors():
-    h = Host(forwarding=True)
-    assert h.rcv(echo_packet(A, ip6("2001:db8:2::99"))) == pb.SKB_DROP_REASON_NOT_SPECIFIED  # forwarding: later
-    assert h.ip6("InAddrErrors") == 0
+def test_a_forwarding_host_hands_others_packets_to_the_forwarding_path_with_their_route():
+    forwarded = []
+    h = Host(forwarding=True, forward=lambda skb, hdr, parm, icmp6_send, rt: forwarded.append((hdr.daddr, rt)) or 0)
+    assert h.rcv(echo_packet(A, ip6("2001:db8:2::99"))) == 0
+    ((daddr, rt),) = forwarded
+    assert daddr == ip6("2001:db8:2::99") and rt.dev == "b1" and h.ip6("InAddrErrors") == 0
 
 
 # -- ip6_rcv_core's checks -------------------------------------------------------------------
@@ -542,12 +544,25 @@ def test_a_fragment_header_cut_short_gets_parameter_problem_0():
     assert (icmph.code, icmph.pointer, h.ip6("ReasmReqds")) == (0, 40, 1)
 
 
-def test_a_real_fragment_fails_reassembly_until_pktpath_reassembles():
-    """Linux queues it (Ip6ReasmReqds); pktpath has no queues yet: fq_find()'s failure path."""
+def test_fragments_wait_in_their_queue_then_the_whole_datagram_goes_up_to_udp():
     h = Host()
-    raw = packet(A, B, NEXTHDR_FRAGMENT, frag(NEXTHDR_UDP, mf=True, ident=3) + bytes(16))
-    assert h.rcv(raw) == pb.SKB_DROP_REASON_NOT_SPECIFIED
-    assert (h.ip6("ReasmReqds"), h.ip6("ReasmFails"), h.l4, h.out) == (1, 1, [], [])
+    data = udp(data=bytes(range(40)))  # 48 bytes: fragments of 16 and 32
+    first = packet(A, B, NEXTHDR_FRAGMENT, frag(NEXTHDR_UDP, mf=True, ident=3) + data[:16])
+    last = packet(A, B, NEXTHDR_FRAGMENT, frag(NEXTHDR_UDP, offset=16, ident=3) + data[16:])
+    assert h.rcv(last) == 0 and h.l4 == []
+    assert h.rcv(first) == 0
+    ((kind, skb),) = h.l4
+    assert kind == "udp6" and bytes(skb.payload()) == data
+    assert (h.ip6("ReasmReqds"), h.ip6("ReasmOKs"), h.ip6("ReasmFails"), h.ip6("InDelivers")) == (2, 1, 0, 1)
+
+
+def test_a_fragment_queue_left_incomplete_times_out_with_time_exceeded_about_its_first_fragment():
+    h = Host()
+    assert h.rcv(packet(A, B, NEXTHDR_FRAGMENT, frag(NEXTHDR_UDP, mf=True, ident=4) + udp()[:8])) == 0
+    h.clock.t += 61
+    assert h.ip.frag_expire() == 1
+    ((_, icmph, _),) = h.icmp_out()
+    assert (icmph.type, icmph.code, h.ip6("ReasmTimeout"), h.ip6("ReasmFails")) == (3, 1, 1, 1)
 
 
 def test_no_next_header_counts_a_delivery_and_frees_the_packet():

@@ -1,0 +1,894 @@
+"""IPv6 neighbour discovery's protocol side and Duplicate Address Detection, as Linux 6.18 runs
+them (net/ipv6/ndisc.c, net/ipv6/addrconf.c).
+
+The neighbour table (nd_tbl: NUD states, timers, the queue) is L2's (services/l2/neighbour.py);
+this module parses and answers NDP messages and meets that table at two seams:
+
+- `neigh_update(dev, ip, lladdr, state, flags, create)`: L2's neigh_update() on nd_tbl, called
+  synchronously, as ndisc_update() does, before any answer goes out (so the answer finds the
+  entry). It may return False to say it found no entry and created none (create=False), which
+  is __neigh_lookup() returning NULL: the kernel then answers nothing and drops the message.
+- `ndisc_solicit(dev, target, unicast, saddr)`: what L2's table calls when it must resolve or
+  re-probe an address.
+
+Receive (ndisc_rcv, after Ipv6 ran ndisc_validate: hop limit 255, code 0, lengths, options):
+
+- NS (ndisc_recv_ns). For an address of ours that is tentative: a DAD probe (from ::) is a
+  conflict (addrconf_dad_failure) unless it carries the nonce of our own probe (RFC 7527: our
+  probe looped back); any other NS is ignored (NOT_SPECIFIED), as RFC 4862 5.4.3 asks. For a
+  valid one, a DAD probe gets an NA to ff02::1 (override, not solicited), a normal NS updates the
+  sender's entry (NUD_STALE, OVERRIDE | WEAK_OVERRIDE, created unless the NS was multicast and
+  without a source link-layer address) and gets an NA to the sender: solicited; override and the
+  target link-layer address only when the NS was multicast (a unicast NS gets S alone: Linux
+  6.18 seen on the wire); the router flag when forwarding. A forwarding host's subnet-router
+  anycast addresses are answered too, never with override, a multicast NS after a random delay
+  below proxy_delay (0.8 s: pneigh_enqueue; the message is dropped NOT_SPECIFIED and its clone
+  answered later). Any other target: IPV6_NDISC_NS_OTHERHOST. Answered: SKB_CONSUMED; a DAD
+  probe answered for a valid address still returns NOT_SPECIFIED, as the kernel's `goto out`.
+- NA (ndisc_recv_na): for a tentative address of ours, a DAD conflict; for a valid one, ignored
+  with the kernel's warning; otherwise neigh_update (no create; REACHABLE if solicited, else
+  STALE; WEAK_OVERRIDE, OVERRIDE if O, OVERRIDE_ISROUTER, ISROUTER if R): consumed when an entry
+  was there, NOT_SPECIFIED when not.
+- RS (ndisc_recv_rs): a host (not forwarding) drops it NOT_SPECIFIED; a router updates the
+  sender's entry (STALE, OVERRIDE | WEAK_OVERRIDE | OVERRIDE_ISROUTER: not a router) and
+  consumes it. (An RS to ff02::2 never reaches a host: ip6_mc_input drops it, Ipv6's part.)
+- RA (ndisc_router_discovery): see ndisc_router_discovery; a router (accept_ra 1) only updates
+  the sender's entry (STALE, a router) and consumes it.
+- Redirect (ndisc_redirect_rcv): without a redirected header NOT_SPECIFIED; with one the
+  icmpv6_notify checks on the header it quotes, then consumed. (rt6_do_redirect's exception
+  route waits for IPv6 routing.)
+
+Send: ndisc_send_ns, ndisc_send_na, ndisc_send_rs build the message with the wire codecs, an
+IPv6 header as ip6_nd_hdr() does (hop limit 255, traffic class 0, next header 58) and hand it
+to `ip6_local_out(skb, dev)`, next hop its destination; Icmp6Out* are counted when it returns 0.
+
+DAD (RFC 4862 5.4, addrconf_dad_start ... addrconf_dad_completed): each tentative address, after
+a random delay below rtr_solicit_delay (1 s), sends dad_transmits (1) NS from :: to its
+solicited-node group, without a source link-layer address and with a 6-byte nonce
+(enhanced_dad 1); retrans_time (1 s) after the last one with no conflict it is valid. A conflict
+logs the kernel's "IPv6: DEV: IPv6 duplicate address ADDR used by MAC detected!" and leaves the
+address IFA_F_TENTATIVE | IFA_F_DADFAILED (a SLAAC address is deleted). When a link-local
+address completes DAD on a host that accepts RAs, it sends a Router Solicitation from it and
+more with RFC 7559's backoff (4 s, doubling, at most an hour) until an RA comes
+(addrconf_rs_timer).
+
+Timers run in tick(), the caller's timer thread: it returns the next deadline. `on_timer()`,
+if given, is called when a deadline earlier than the last one tick() returned is set from
+outside tick() (a received message), so that thread can wake.
+
+Left out: proxy NDP (proxy_ndp 0), optimistic DAD (optimistic_dad 0), stable-privacy and
+temporary addresses (addr_gen_mode eui64, use_tempaddr 0), accept_dad 2, accept_untracked_na
+(0), MLD reports after DAD (mld_rcv is another part), sending redirects, rt6_clean_tohost when
+an NA says a router became a host, an RA's route-information options (only prefix length 0
+passes accept_ra_rt_info_max_plen 0) and user options, and applying an RA's reachable time and
+retrans timer (nd_tbl's parameters are L2's: they are kept in `ra[dev].nd_parms` for it).
+"""
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pktpath import skbuff as s
+from pktpath.counters import Mib
+from pktpath.pb import l2_pb2, skbuff_pb2
+from pktpath.services.l3.addrconf import (
+    IFA_F_DADFAILED, IFA_F_DEPRECATED, IFA_F_MANAGETEMPADDR, IFA_F_NODAD, IFA_F_OPTIMISTIC, IFA_F_PERMANENT,
+    IFA_F_TENTATIVE, INFINITY_LIFE_TIME, LOOPBACK_DEV, Inet6Ifaddr,
+)
+from pktpath.services.l3.ipv6 import ETH_P_IPV6, Ipv6, icmp6_out_stats
+from pktpath.wire.addr import (
+    IN6ADDR_LINKLOCAL_ALLNODES, IN6ADDR_LINKLOCAL_ALLROUTERS, IPV6_ADDR_LINKLOCAL, IPV6_ADDR_MULTICAST,
+    addrconf_addr_solict_mult, addrconf_ifid_eui48, ip6_to_str, ipv6_addr_is_multicast, ipv6_addr_is_solict_mult,
+    ipv6_addr_type, mac_to_str,
+)
+from pktpath.wire.errors import IntegrityError, TruncatedError, WireError
+from pktpath.wire.icmpv6 import (
+    ICMPV6_HLEN, ICMPV6_ROUTER_PREF_HIGH, ICMPV6_ROUTER_PREF_INVALID, ICMPV6_ROUTER_PREF_LOW,
+    ICMPV6_ROUTER_PREF_MEDIUM, ND_OPT_REDIRECT_HDR, NDISC_HOP_LIMIT, NDISC_NEIGHBOUR_ADVERTISEMENT,
+    NDISC_NEIGHBOUR_SOLICITATION, NDISC_REDIRECT, NDISC_ROUTER_ADVERTISEMENT, NDISC_ROUTER_SOLICITATION,
+    RD_MSG_LEN, NdiscOptions, NdNeighAdvert, NdNeighSolicit, NdOptNonce, NdOptPrefixInfo, NdRedirect,
+    NdRouterAdvert, NdRouterSolicit, src_lladdr, tgt_lladdr,
+)
+from pktpath.wire.ipv6 import IPPROTO_ICMPV6, IPV6_HLEN, IPV6_MIN_MTU, Ipv6Hdr, ipv6_ext_hdr, ipv6_skip_exthdr
+
+log = logging.getLogger(__name__)
+pb = skbuff_pb2
+L3 = pb.LAYER_L3
+
+NUD_REACHABLE, NUD_STALE = l2_pb2.NUD_REACHABLE, l2_pb2.NUD_STALE
+NEIGH_UPDATE_F_OVERRIDE = l2_pb2.NEIGH_UPDATE_F_OVERRIDE
+NEIGH_UPDATE_F_WEAK_OVERRIDE = l2_pb2.NEIGH_UPDATE_F_WEAK_OVERRIDE
+NEIGH_UPDATE_F_OVERRIDE_ISROUTER = l2_pb2.NEIGH_UPDATE_F_OVERRIDE_ISROUTER
+NEIGH_UPDATE_F_ISROUTER = l2_pb2.NEIGH_UPDATE_F_ISROUTER
+
+# enum inet6_ifaddr_state (include/net/if_inet6.h): where an address's DAD is
+INET6_IFADDR_STATE_PREDAD, INET6_IFADDR_STATE_DAD, INET6_IFADDR_STATE_POSTDAD = 0, 1, 2
+INET6_IFADDR_STATE_ERRDAD, INET6_IFADDR_STATE_DEAD = 3, 4
+
+MIN_VALID_LIFETIME = 2 * 3600  # RFC 4862 5.5.3 e): an RA cannot cut a valid lifetime below two hours
+RTF_PREF = {ICMPV6_ROUTER_PREF_LOW: "low", ICMPV6_ROUTER_PREF_MEDIUM: "medium", ICMPV6_ROUTER_PREF_HIGH: "high"}
+
+
+@dataclass
+class Ipv6Devconf:
+    """The parts of struct ipv6_devconf (net.ipv6.conf.DEV.*) and of nd_tbl's neigh_parms
+    (net.ipv6.neigh.DEV.*) neighbour discovery reads, at Linux's defaults; times in seconds."""
+    accept_dad: int = 1
+    dad_transmits: int = 1
+    enhanced_dad: bool = True
+    rtr_solicit_delay: float = 1.0          # MAX_RTR_SOLICITATION_DELAY
+    rtr_solicits: int = -1                  # MAX_RTR_SOLICITATIONS: unlimited
+    rtr_solicit_interval: float = 4.0       # RTR_SOLICITATION_INTERVAL
+    rtr_solicit_max_interval: float = 3600.0
+    accept_ra: int = 1
+    accept_ra_defrtr: bool = True
+    accept_ra_pinfo: bool = True
+    accept_ra_mtu: bool = True
+    accept_ra_from_local: bool = False
+    accept_ra_rtr_pref: bool = True
+    accept_ra_min_hop_limit: int = 1
+    accept_ra_min_lft: int = 0
+    ra_defrtr_metric: int = 1024            # IP6_RT_PRIO_USER
+    autoconf: bool = True
+    max_addresses: int = 16                 # IPV6_MAX_ADDRESSES
+    ndisc_notify: bool = False
+    force_tllao: bool = False
+    drop_unsolicited_na: bool = False
+    retrans_time: float = 1.0               # ND_RETRANS_TIMER (neigh parm)
+    proxy_delay: float = 0.8                # neigh parm, (8 * HZ) / 10
+
+
+@dataclass
+class _DadWork:
+    """An address's DAD: struct inet6_ifaddr's state, dad_probes, dad_nonce and dad_work."""
+    dev: str
+    ifa: Inet6Ifaddr
+    state: int = INET6_IFADDR_STATE_PREDAD
+    probes: int = 0
+    nonce: bytes = b""
+    due: float | None = None
+
+
+@dataclass
+class _RsState:
+    """A device's router solicitation state: idev->rs_interval, rs_probes, rs_timer, if_flags."""
+    interval: float = 0.0
+    probes: int = 0
+    due: float | None = None
+    rs_sent: bool = False   # IF_RS_SENT
+    ra_rcvd: bool = False   # IF_RA_RCVD
+
+
+@dataclass
+class RaState:
+    """What an RA left on a device beyond routes and addresses: if_flags' IF_RA_MANAGED and
+    IF_RA_OTHERCONF, cnf.hop_limit, ra_mtu, and the nd_tbl parameters (seconds) it set."""
+    managed: bool = False
+    other: bool = False
+    hop_limit: int = 0
+    ra_mtu: int = 0
+    nd_parms: dict = field(default_factory=dict)
+
+
+class Ndisc:
+    def __init__(self, host: str, addrconf, macs: dict[str, bytes], *,
+                 neigh_update: Callable[[str, int, bytes | None, int, int, bool], object],
+                 ip6_local_out: Callable[[s.SkBuff, str], int], mib: Mib,
+                 clock: Callable[[], float] = time.monotonic, rand: Callable[[], float] = random.random,
+                 on_timer: Callable[[], None] | None = None) -> None:
+        """addrconf: the host's Addrconf (addresses, forwarding); macs: each interface's MAC."""
+        self.host = host
+        self.addrconf = addrconf
+        self.macs = dict(macs)
+        self.mib = mib
+        self.cnf: dict[str, Ipv6Devconf] = {}
+        self.mtu6: dict[str, int] = {}          # cnf.mtu6 as an RA's MTU option set it
+        self.dev_mtu: dict[str, int] = {}       # dev->mtu, what an RA's MTU may not exceed (unset: 1500)
+        self.ra: dict[str, RaState] = {}
+        self._neigh_update = neigh_update
+        self._ip6_local_out = ip6_local_out
+        self._clock = clock
+        self._rand = rand
+        self._on_timer = on_timer
+        self._lock = threading.RLock()
+        self._dad: dict[tuple[str, int], _DadWork] = {}
+        self._rs: dict[str, _RsState] = {}
+        self._proxy_queue: list[tuple[float, s.SkBuff, Ipv6Hdr]] = []  # pneigh_enqueue's proxy_queue
+        self._expiring: dict[tuple, float] = {}  # RA routes (fib6_set_expires) and addresses' deadlines
+        self._stamps: dict[tuple[str, int], float] = {}  # ifp->tstamp: when an address's lifetimes were set
+        self._ra_prefixes: set[tuple[int, int, str]] = set()  # prefix routes an RA made (RTF_ADDRCONF|PREFIX_RT)
+        self._next: float | None = None
+
+    def devconf(self, dev: str) -> Ipv6Devconf:
+        """net.ipv6.conf.DEV: the device's settings, Linux's defaults until changed."""
+        return self.cnf.setdefault(dev, Ipv6Devconf())
+
+    def ipv6_accept_ra(self, dev: str) -> bool:
+        """ipv6_accept_ra(): a forwarding host takes RAs only with accept_ra 2."""
+        accept = self.devconf(dev).accept_ra
+        return accept >= 2 if self.addrconf.forwarding else accept > 0
+
+    # -- receive -------------------------------------------------------------------------
+    def ndisc_rcv(self, skb, hdr: Ipv6Hdr) -> int:
+        """ndisc_rcv(): the message (skb data at its ICMPv6 header, validated by ndisc_validate)
+        by type. Returns the drop reason, 0 or SKB_CONSUMED when consumed."""
+        data = skb.payload()
+        if len(data) < ICMPV6_HLEN:
+            return pb.SKB_DROP_REASON_PKT_TOO_SMALL
+        handler = {
+            NDISC_NEIGHBOUR_SOLICITATION: self.ndisc_recv_ns,
+            NDISC_NEIGHBOUR_ADVERTISEMENT: self.ndisc_recv_na,
+            NDISC_ROUTER_SOLICITATION: self.ndisc_recv_rs,
+            NDISC_ROUTER_ADVERTISEMENT: self.ndisc_router_discovery,
+            NDISC_REDIRECT: self.ndisc_redirect_rcv,
+        }.get(data[0])
+        if handler is None:
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        try:
+            return handler(skb, hdr)
+        except TruncatedError:
+            return pb.SKB_DROP_REASON_PKT_TOO_SMALL
+        except IntegrityError:
+            return pb.SKB_DROP_REASON_IPV6_NDISC_BAD_OPTIONS
+        except WireError:
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+
+    @staticmethod
+    def _lladdr(opt) -> bytes | None | bool:
+        """ndisc_opt_addr_data(): the option's address; None without the option; False when its
+        length is wrong (the kernel drops the message)."""
+        if opt is None:
+            return None
+        addr = opt.addr_data()
+        return False if addr is None else addr
+
+    def ndisc_recv_ns(self, skb, hdr: Ipv6Hdr, *, locally_enqueued: bool = False) -> int:
+        """ndisc_recv_ns(): see the module's docstring."""
+        msg = NdNeighSolicit.from_bytes(skb.payload())
+        opts = NdiscOptions.from_options(msg.options)
+        dev, saddr, target = skb.dev, hdr.saddr, msg.target
+        dad = saddr == 0
+        if ipv6_addr_is_multicast(target) or dad and not ipv6_addr_is_solict_mult(hdr.daddr):
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        lladdr = self._lladdr(opts.src_lladdr)
+        if lladdr is False or lladdr is not None and dad:
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        nonce = opts.nonce.nonce if opts.nonce is not None and len(opts.nonce.nonce) == 6 else b""
+        nonce = b"" if nonce == bytes(6) else nonce
+        inc = ipv6_addr_is_multicast(hdr.daddr)
+        ifp = self.addrconf.ipv6_get_ifaddr(target, dev)
+        if ifp is not None:
+            if ifp.flags & (IFA_F_TENTATIVE | IFA_F_OPTIMISTIC):
+                if dad:
+                    work = self._dad.get((dev, target))
+                    if nonce and work is not None and work.ifa is ifp and work.nonce == nonce:
+                        return pb.SKB_DROP_REASON_NOT_SPECIFIED  # our own probe looped back
+                    self.addrconf_dad_failure(skb, dev, ifp)
+                    return pb.SKB_DROP_REASON_NOT_SPECIFIED
+                if not ifp.flags & IFA_F_OPTIMISTIC:
+                    return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        else:
+            if dev not in self.addrconf.idev:
+                return pb.SKB_DROP_REASON_NOT_SPECIFIED
+            if not self.addrconf.ipv6_chk_acast_addr(dev, target):
+                return pb.SKB_DROP_REASON_IPV6_NDISC_NS_OTHERHOST
+            cnf = self.devconf(dev)
+            if not locally_enqueued and skb.pkt_type != pb.PACKET_HOST and inc and cnf.proxy_delay:
+                self.pneigh_enqueue(skb, hdr, cnf.proxy_delay)
+                return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        is_router = self.addrconf.forwarding
+        if dad:
+            self.ndisc_send_na(dev, IN6ADDR_LINKLOCAL_ALLNODES, target, router=is_router, solicited=False,
+                               override=ifp is not None, inc_opt=True)
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        known = self._neigh_update(dev, saddr, lladdr, NUD_STALE,
+                                   NEIGH_UPDATE_F_WEAK_OVERRIDE | NEIGH_UPDATE_F_OVERRIDE,
+                                   not inc or lladdr is not None)
+        if known is False:  # __neigh_lookup found none and created none: no answer
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        self.ndisc_send_na(dev, saddr, target, router=is_router, solicited=True,
+                           override=ifp is not None and inc, inc_opt=inc)
+        return pb.SKB_CONSUMED
+
+    def pneigh_enqueue(self, skb, hdr: Ipv6Hdr, proxy_delay: float) -> None:
+        """pneigh_enqueue(): a clone of an anycast NS, answered by pndisc_redo() after a random
+        delay below proxy_delay (RFC 4861 7.2.7's MAX_ANYCAST_DELAY_TIME)."""
+        clone = s.skb_clone(skb, L3, self.host, "pneigh_enqueue")
+        due = self._clock() + self._rand() * proxy_delay
+        with self._lock:
+            self._proxy_queue.append((due, clone, hdr))
+        self._timer_set(due)
+
+    def pndisc_redo(self, skb, hdr: Ipv6Hdr) -> None:
+        """pndisc_redo(): the queued NS again, LOCALLY_ENQUEUED, then freed with its reason."""
+        try:
+            reason = self.ndisc_recv_ns(skb, hdr, locally_enqueued=True)
+        except WireError:
+            reason = pb.SKB_DROP_REASON_NOT_SPECIFIED
+        if reason in (0, pb.SKB_CONSUMED):
+            s.consume_skb(skb, L3, self.host, "pndisc_redo")
+        else:
+            s.kfree_skb_reason(skb, reason, L3, self.host, "pndisc_redo")
+            self.mib.drop(reason)
+
+    def ndisc_recv_na(self, skb, hdr: Ipv6Hdr) -> int:
+        """ndisc_recv_na(): see the module's docstring."""
+        msg = NdNeighAdvert.from_bytes(skb.payload())
+        dev = skb.dev
+        if ipv6_addr_is_multicast(msg.target) or ipv6_addr_is_multicast(hdr.daddr) and msg.solicited:
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        if not msg.solicited and self.devconf(dev).drop_unsolicited_na:
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        lladdr = self._lladdr(NdiscOptions.from_options(msg.options).tgt_lladdr)
+        if lladdr is False:
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        ifp = self.addrconf.ipv6_get_ifaddr(msg.target, dev)
+        if ifp is not None:
+            if skb.pkt_type != pb.PACKET_LOOPBACK:
+                if ifp.flags & IFA_F_TENTATIVE:
+                    self.addrconf_dad_failure(skb, dev, ifp)
+                    return pb.SKB_DROP_REASON_NOT_SPECIFIED
+                log.warning("ICMPv6: NA: %s advertised our address %s on %s!", mac_to_str(_h_source(skb)),
+                            ip6_to_str(ifp.addr), dev)
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        flags = NEIGH_UPDATE_F_WEAK_OVERRIDE | NEIGH_UPDATE_F_OVERRIDE_ISROUTER
+        if msg.override:
+            flags |= NEIGH_UPDATE_F_OVERRIDE
+        if msg.router:
+            flags |= NEIGH_UPDATE_F_ISROUTER
+        known = self._neigh_update(dev, msg.target, lladdr, NUD_REACHABLE if msg.solicited else NUD_STALE,
+                                   flags, False)
+        return pb.SKB_DROP_REASON_NOT_SPECIFIED if known is False else pb.SKB_CONSUMED
+
+    def ndisc_recv_rs(self, skb, hdr: Ipv6Hdr) -> int:
+        """ndisc_recv_rs(): only a router listens (NOT_SPECIFIED on a host), and learns nothing from
+        an RS from ::; else the sender's entry, STALE and not a router, and consumed."""
+        msg = NdRouterSolicit.from_bytes(skb.payload())
+        dev = skb.dev
+        if dev not in self.addrconf.idev or not self.addrconf.forwarding or hdr.saddr == 0:
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        lladdr = self._lladdr(NdiscOptions.from_options(msg.options).src_lladdr)
+        if lladdr is False:
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        self._neigh_update(dev, hdr.saddr, lladdr, NUD_STALE, NEIGH_UPDATE_F_WEAK_OVERRIDE | NEIGH_UPDATE_F_OVERRIDE
+                           | NEIGH_UPDATE_F_OVERRIDE_ISROUTER, True)
+        return pb.SKB_CONSUMED
+
+    def ndisc_redirect_rcv(self, skb, hdr: Ipv6Hdr) -> int:
+        """ndisc_redirect_rcv(): a Redirect without a redirected header option goes to
+        ip6_redirect_no_header and is dropped NOT_SPECIFIED; with one, icmpv6_notify's checks on
+        the packet it quotes (its IPv6 header: PKT_TOO_SMALL; its extension headers:
+        IPV6_BAD_EXTHDR; 8 bytes after them: PKT_TOO_SMALL), then consumed. The redirect itself
+        (rt6_do_redirect's exception route) waits for IPv6 routing."""
+        data = skb.payload()
+        if not ipv6_addr_type(hdr.saddr) & IPV6_ADDR_LINKLOCAL:
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        NdRedirect.from_bytes(data)  # the options parse
+        i, n = RD_MSG_LEN, len(data)
+        while i < n and data[i] != ND_OPT_REDIRECT_HDR:
+            i += data[i + 1] << 3
+        if i >= n:
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        inner = data[i + 8:]
+        if len(inner) < IPV6_HLEN:
+            return pb.SKB_DROP_REASON_PKT_TOO_SMALL
+        nexthdr, offset = inner[6], IPV6_HLEN
+        if ipv6_ext_hdr(nexthdr):
+            offset, nexthdr, _ = ipv6_skip_exthdr(inner, IPV6_HLEN, nexthdr)
+            if offset < 0:
+                return pb.SKB_DROP_REASON_IPV6_BAD_EXTHDR
+        if offset + 8 > len(inner):
+            return pb.SKB_DROP_REASON_PKT_TOO_SMALL
+        return pb.SKB_CONSUMED
+
+    # -- send ----------------------------------------------------------------------------
+    def ndisc_send_skb(self, dev: str, msg, saddr: int, daddr: int) -> int:
+        """ndisc_alloc_skb + ndisc_send_skb(): the message, checksummed, under ip6_nd_hdr()'s IPv6
+        header, out of dev to daddr (its next hop); Icmp6Out* once sent. Returns the errno."""
+        body = msg.to_bytes(saddr, daddr)
+        skb = s.alloc_skb(s.MAX_HEADER + IPV6_HLEN + len(body), origin_host=self.host, sampled=False)
+        s.skb_reserve(skb, s.MAX_HEADER + IPV6_HLEN)
+        s.skb_put_data(skb, body)
+        s.skb_reset_transport_header(skb)
+        s.skb_push_data(skb, Ipv6Hdr(saddr, daddr, IPPROTO_ICMPV6, NDISC_HOP_LIMIT).to_bytes(len(body)))
+        s.skb_reset_network_header(skb)
+        skb.protocol = ETH_P_IPV6
+        skb.dev = dev
+        skb.nexthop = daddr
+        skb.record(s.EXIT, L3, self.host, "ndisc_send_skb")
+        err = self._ip6_local_out(skb, dev)
+        if not err:
+            icmp6_out_stats(self.mib, msg.type)
+        return err
+
+    def ndisc_send_na(self, dev: str, daddr: int, solicited_addr: int, *, router: bool, solicited: bool,
+                      override: bool, inc_opt: bool) -> None:
+        """ndisc_send_na(): from the target when it is one of dev's addresses (never with override
+        while it is optimistic), else (anycast) from the address source selection picks; with the
+        target link-layer address if inc_opt (or force_tllao)."""
+        ifp = self.addrconf.ipv6_get_ifaddr(solicited_addr, dev)
+        if ifp is not None:
+            src = solicited_addr
+            if ifp.flags & IFA_F_OPTIMISTIC:
+                override = False
+            inc_opt = inc_opt or self.devconf(dev).force_tllao
+        else:
+            src = self.ipv6_dev_get_saddr(dev, daddr)
+            if not src:
+                return
+        mac = self.macs.get(dev)
+        opts = (tgt_lladdr(mac),) if inc_opt and mac else ()
+        self.ndisc_send_skb(dev, NdNeighAdvert(solicited_addr, router, solicited, override, opts), src, daddr)
+
+    def ndisc_send_ns(self, dev: str, solicit: int, daddr: int, saddr: int | None, nonce: bytes = b"") -> None:
+        """ndisc_send_ns() / ndisc_ns_create(): an NS for `solicit`; with no saddr from dev's
+        link-local address (ipv6_get_lladdr, not a tentative one; none: nothing sent); with the
+        source link-layer address unless from :: (DAD); with the nonce option if given."""
+        if saddr is None:
+            saddr = self.addrconf.ipv6_get_lladdr(dev, IFA_F_TENTATIVE | IFA_F_OPTIMISTIC)
+            if not saddr:
+                return
+        mac = self.macs.get(dev)
+        opts = () if saddr == 0 or not mac else (src_lladdr(mac),)
+        if nonce:
+            opts += (NdOptNonce(nonce),)
+        self.ndisc_send_skb(dev, NdNeighSolicit(solicit, opts), saddr, daddr)
+
+    def ndisc_send_rs(self, dev: str, saddr: int, daddr: int = IN6ADDR_LINKLOCAL_ALLROUTERS) -> None:
+        """ndisc_send_rs(): an RS with the source link-layer address (unless saddr is not one of
+        dev's addresses, or is optimistic: RFC 4429 2.2)."""
+        ifp = self.addrconf.ipv6_get_ifaddr(saddr, dev)
+        mac = self.macs.get(dev)
+        opts = (src_lladdr(mac),) if mac and ifp is not None and not ifp.flags & IFA_F_OPTIMISTIC else ()
+        self.ndisc_send_skb(dev, NdRouterSolicit(opts), saddr, daddr)
+
+    def ndisc_solicit(self, dev: str, target: int, unicast: bytes | None, saddr: int) -> None:
+        """ndisc_solicit(), for L2's nd_tbl: an NS for target, to its solicited-node group, or to
+        the target itself when L2 re-probes a known entry (`unicast`, its MAC, given: L2 sends the
+        NS there). From saddr (the source of the packet waiting) if it is one of dev's addresses
+        and not tentative, else from dev's link-local address (ipv6_get_lladdr); Linux 6.18's
+        unicast probes, which have no packet waiting, come from the link-local address."""
+        src = saddr if saddr and self.addrconf.ipv6_chk_addr_and_flags(
+            saddr, dev, IFA_F_TENTATIVE | IFA_F_OPTIMISTIC) else None
+        daddr = target if unicast is not None else addrconf_addr_solict_mult(target)
+        self.ndisc_send_ns(dev, target, daddr, src)
+
+    def ipv6_dev_get_saddr(self, dev: str, daddr: int) -> int:
+        """ipv6_dev_get_saddr(): Ipv6's source address selection (it reads only the addresses)."""
+        return Ipv6.ipv6_dev_get_saddr(self, dev, daddr)
+
+    # -- DAD (net/ipv6/addrconf.c) -------------------------------------------------------
+    def start(self) -> None:
+        """NETDEV_UP for every device: addrconf_dad_start() for each tentative address (and
+        the rest of DAD in tick())."""
+        for dev in list(self.addrconf.idev):
+            for ifa in self.addrconf.addr_list(dev):
+                if ifa.flags & IFA_F_TENTATIVE and not ifa.flags & IFA_F_DADFAILED:
+                    self.addrconf_dad_start(dev, ifa)
+
+    def addrconf_dad_start(self, dev: str, ifa: Inet6Ifaddr) -> None:
+        """addrconf_dad_start(): state PREDAD and the DAD work at once; addrconf_dad_begin runs
+        here (the work's first step): an address that needs no DAD (lo's, IFA_F_NODAD, accept_dad
+        0, not tentative) completes now; any other waits a random delay below rtr_solicit_delay
+        (addrconf_dad_kick) before its first probe."""
+        work = _DadWork(dev, ifa)
+        with self._lock:
+            self._dad[dev, ifa.addr] = work
+            work.state = INET6_IFADDR_STATE_DAD
+        self.addrconf_dad_begin(work)
+
+    def addrconf_dad_begin(self, work: _DadWork) -> None:
+        """addrconf_dad_begin(): see addrconf_dad_start."""
+        ifa, dev = work.ifa, work.dev
+        cnf = self.devconf(dev)
+        if dev == LOOPBACK_DEV or cnf.accept_dad < 1 or not ifa.flags & IFA_F_TENTATIVE or ifa.flags & IFA_F_NODAD:
+            send_na = bool(ifa.flags & IFA_F_TENTATIVE and not ifa.flags & IFA_F_OPTIMISTIC)
+            with self._lock:
+                work.state = INET6_IFADDR_STATE_POSTDAD
+            self.addrconf_dad_completed(dev, ifa, send_na)
+            return
+        self.addrconf_dad_kick(work)
+
+    def addrconf_dad_kick(self, work: _DadWork) -> None:
+        """addrconf_dad_kick(): a random delay below rtr_solicit_delay, a new nonce (enhanced_dad),
+        dad_transmits probes."""
+        cnf = self.devconf(work.dev)
+        delay = 0.0 if work.ifa.flags & IFA_F_OPTIMISTIC else self._rand() * (cnf.rtr_solicit_delay or 0.001)
+        nonce = b""
+        if cnf.enhanced_dad:
+            while not any(nonce):
+                nonce = int(self._rand() * (1 << 48)).to_bytes(6, "little")
+        with self._lock:
+            work.nonce = nonce
+            work.probes = cnf.dad_transmits
+        self._mod_dad_work(work, delay)
+
+    def _mod_dad_work(self, work: _DadWork, delay: float) -> None:
+        due = self._clock() + delay
+        with self._lock:
+            work.due = due
+        self._timer_set(due)
+
+    def addrconf_dad_work(self, work: _DadWork) -> None:
+        """addrconf_dad_work(): with probes left, send one (from :: to the address's
+        solicited-node group, no source link-layer address, the nonce) and wait retrans_time
+        (at least 10 ms); with none left and no conflict, DAD succeeded."""
+        with self._lock:
+            if work.state != INET6_IFADDR_STATE_DAD or not self._current(work):
+                return
+            if work.probes == 0:
+                work.state = INET6_IFADDR_STATE_POSTDAD  # addrconf_dad_end
+                done = True
+            else:
+                done = False
+                work.probes -= 1
+        ifa = work.ifa
+        if done:
+            send_na = bool(ifa.flags & IFA_F_TENTATIVE and not ifa.flags & IFA_F_OPTIMISTIC)
+            self.addrconf_dad_completed(work.dev, ifa, send_na)
+            return
+        self._mod_dad_work(work, max(self.devconf(work.dev).retrans_time, 0.01))
+        self.ndisc_send_ns(work.dev, ifa.addr, addrconf_addr_solict_mult(ifa.addr), 0, work.nonce)
+
+    def _current(self, work: _DadWork) -> bool:
+        """Is work's address still the device's (not deleted or replaced)?"""
+        return any(a is work.ifa for a in self.addrconf.addr_list(work.dev))
+
+    def addrconf_dad_completed(self, dev: str, ifa: Inet6Ifaddr, send_na: bool) -> None:
+        """addrconf_dad_completed(): the address is valid (its flags cleared, its local route:
+        Addrconf's part); an unsolicited NA if ndisc_notify; and when it is dev's only usable
+        link-local address on a host taking RAs, the first Router Solicitation from it (no delay
+        again: DAD had one), then more from addrconf_rs_timer."""
+        with self._lock:
+            work = self._dad.get((dev, ifa.addr))
+            if work is not None and work.ifa is ifa:
+                work.due = None
+        self.addrconf.addrconf_dad_completed(dev, ifa)
+        cnf = self.devconf(dev)
+        if send_na and cnf.ndisc_notify:
+            self.ndisc_send_na(dev, IN6ADDR_LINKLOCAL_ALLNODES, ifa.addr, router=self.addrconf.forwarding,
+                               solicited=False, override=True, inc_opt=True)
+        send_rs = (ifa.scope == IPV6_ADDR_LINKLOCAL and self._lonely_lladdr(dev, ifa) and self.ipv6_accept_ra(dev)
+                   and cnf.rtr_solicits != 0 and dev != LOOPBACK_DEV)
+        if not send_rs:
+            return
+        lladdr = self.addrconf.ipv6_get_lladdr(dev, IFA_F_TENTATIVE)
+        if not lladdr:
+            return
+        self.ndisc_send_rs(dev, lladdr)
+        interval = self._backoff_init(cnf.rtr_solicit_interval)
+        with self._lock:
+            rs = self._rs.setdefault(dev, _RsState())
+            rs.interval, rs.probes, rs.rs_sent = interval, 1, True
+        self._mod_rs_timer(dev, interval)
+
+    def _lonely_lladdr(self, dev: str, ifa: Inet6Ifaddr) -> bool:
+        """ipv6_lonely_lladdr(): no other link-local address of dev is permanent and usable."""
+        return not any(a is not ifa and a.scope == IPV6_ADDR_LINKLOCAL and a.flags & (
+            IFA_F_PERMANENT | IFA_F_TENTATIVE | IFA_F_OPTIMISTIC | IFA_F_DADFAILED) == IFA_F_PERMANENT
+            for a in self.addrconf.addr_list(dev))
+
+    def addrconf_dad_failure(self, skb, dev: str, ifa: Inet6Ifaddr) -> None:
+        """addrconf_dad_failure(): only during DAD; logs the kernel's words with the sender's MAC,
+        then addrconf_dad_work's DAD_ABORT: addrconf_dad_stop (DADFAILED; a SLAAC address
+        deleted). (The kernel runs the abort from the work queue at once; here it runs now.)"""
+        with self._lock:
+            work = self._dad.get((dev, ifa.addr))
+            if work is None or work.ifa is not ifa or work.state != INET6_IFADDR_STATE_DAD:
+                return
+            work.state = INET6_IFADDR_STATE_POSTDAD
+            work.due = None
+        log.info("IPv6: %s: IPv6 duplicate address %s used by %s detected!", dev, ip6_to_str(ifa.addr),
+                 mac_to_str(_h_source(skb)))
+        self.addrconf.addrconf_dad_stop(dev, ifa, True)
+        if not any(a is ifa for a in self.addrconf.addr_list(dev)):  # a SLAAC address, deleted
+            with self._lock:
+                self._expiring.pop(("addr", dev, ifa.addr), None)
+                self._expiring.pop(("deprecate", dev, ifa.addr), None)
+
+    def dad_state(self, dev: str, addr: int) -> int | None:
+        """The address's INET6_IFADDR_STATE_*, None if DAD never ran for it."""
+        with self._lock:
+            work = self._dad.get((dev, addr))
+            return None if work is None else work.state
+
+    # -- router solicitations ------------------------------------------------------------
+    def _backoff_init(self, irt: float) -> float:
+        """rfc3315_s14_backoff_init(): the initial interval times 0.9 .. 1.1."""
+        return irt * (0.9 + 0.2 * self._rand())
+
+    def _backoff_update(self, rt: float, mrt: float) -> float:
+        """rfc3315_s14_backoff_update(): times 1.9 .. 2.1, at most mrt times 0.9 .. 1.1."""
+        rt = rt * (1.9 + 0.2 * self._rand())
+        return mrt * (0.9 + 0.2 * self._rand()) if rt > mrt else rt
+
+    def _mod_rs_timer(self, dev: str, delay: float) -> None:
+        due = self._clock() + delay
+        with self._lock:
+            self._rs[dev].due = due
+        self._timer_set(due)
+
+    def addrconf_rs_timer(self, dev: str) -> None:
+        """addrconf_rs_timer(): another RS unless an RA came or rtr_solicits ran out; the interval
+        doubles up to rtr_solicit_max_interval."""
+        cnf = self.devconf(dev)
+        with self._lock:
+            rs = self._rs[dev]
+            rs.due = None
+            if not self.ipv6_accept_ra(dev) or rs.ra_rcvd:
+                return
+            if not (rs.probes < cnf.rtr_solicits or cnf.rtr_solicits < 0):
+                return
+            rs.probes += 1
+        lladdr = self.addrconf.ipv6_get_lladdr(dev, IFA_F_TENTATIVE)
+        if not lladdr:
+            return
+        self.ndisc_send_rs(dev, lladdr)
+        with self._lock:
+            rs.interval = self._backoff_update(rs.interval, cnf.rtr_solicit_max_interval)
+            last = rs.probes == cnf.rtr_solicits
+        self._mod_rs_timer(dev, cnf.rtr_solicit_delay if last else rs.interval)
+
+    # -- router advertisements -----------------------------------------------------------
+    def ndisc_router_discovery(self, skb, hdr: Ipv6Hdr) -> int:
+        """ndisc_router_discovery() on a host with accept_ra 1 (a forwarding host only learns the
+        router's link-layer address):
+
+        - the default router (accept_ra_defrtr; not from one of our own addresses): a lifetime
+          adds `default via SRC dev DEV proto ra metric 1024` with the RA's preference (RFC 4191;
+          10b is medium) expiring after it, refreshes it, or 0 removes it; a non-zero hop limit
+          becomes the device's (cnf.hop_limit) and the route's;
+        - the reachable time and retrans timer, kept for L2 (nd_parms, in seconds);
+        - the sender's entry: STALE, a router, its source link-layer address (of the wrong length:
+          NOT_SPECIFIED); consumed;
+        - each prefix information option (accept_ra_pinfo): addrconf_prefix_rcv;
+        - the MTU option (accept_ra_mtu): between 1280 and the device's MTU it becomes cnf.mtu6
+          and the default route's mtu; else ignored (ND_PRINTK(2), which Linux does not print).
+        """
+        msg = NdRouterAdvert.from_bytes(skb.payload())
+        dev, saddr = skb.dev, hdr.saddr
+        if not ipv6_addr_type(saddr) & IPV6_ADDR_LINKLOCAL:
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        if dev not in self.addrconf.idev:
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        opts = NdiscOptions.from_options(msg.options)
+        cnf = self.devconf(dev)
+        accept = self.ipv6_accept_ra(dev)
+        ra = self.ra.setdefault(dev, RaState())
+        rt = None
+        if accept:
+            with self._lock:
+                rs = self._rs.get(dev)
+                if rs is not None and rs.rs_sent:
+                    rs.ra_rcvd = True
+            ra.managed, ra.other = msg.managed, msg.other
+            if cnf.accept_ra_defrtr and not (msg.router_lifetime and msg.router_lifetime < cnf.accept_ra_min_lft) \
+                    and (cnf.accept_ra_from_local or not self.addrconf.ipv6_chk_addr(saddr, dev)):
+                rt = self._defrtr(dev, saddr, msg, cnf, ra)
+            if msg.retrans_timer:
+                ra.nd_parms["retrans_time"] = max(msg.retrans_timer / 1000, 0.01)
+            if msg.reachable_time:
+                ra.nd_parms["base_reachable_time"] = max(msg.reachable_time / 1000, 0.1)
+        lladdr = self._lladdr(opts.src_lladdr)
+        if lladdr is False:
+            return pb.SKB_DROP_REASON_NOT_SPECIFIED
+        self._neigh_update(dev, saddr, lladdr, NUD_STALE, NEIGH_UPDATE_F_WEAK_OVERRIDE | NEIGH_UPDATE_F_OVERRIDE
+                           | NEIGH_UPDATE_F_OVERRIDE_ISROUTER | NEIGH_UPDATE_F_ISROUTER, True)
+        if not accept:
+            return pb.SKB_CONSUMED
+        if cnf.accept_ra_pinfo:
+            for pinfo in opts.pi:
+                if isinstance(pinfo, NdOptPrefixInfo):  # one too short is ignored
+                    self.addrconf_prefix_rcv(dev, pinfo, opts.src_lladdr is not None)
+        if opts.mtu is not None and cnf.accept_ra_mtu:
+            mtu = opts.mtu.mtu
+            ra.ra_mtu = mtu
+            if mtu < IPV6_MIN_MTU or mtu > self.dev_mtu.get(dev, 1500):
+                log.debug("ICMPv6: RA: invalid mtu: %d", mtu)  # ND_PRINTK(2): not printed (ND_DEBUG 1)
+            elif self.mtu6.get(dev) != mtu:
+                self.mtu6[dev] = mtu
+                if rt is not None:
+                    rt = self.addrconf.fib6_metric_set(rt, mtu=mtu)
+        if opts.tgt_lladdr is not None or opts.rh is not None:
+            log.debug("ICMPv6: RA: invalid RA options")
+        return pb.SKB_CONSUMED
+
+    def _defrtr(self, dev: str, saddr: int, msg: NdRouterAdvert, cnf: Ipv6Devconf, ra: RaState):
+        """The default-router part of ndisc_router_discovery: the route, or None."""
+        pref = msg.router_pref
+        if pref == ICMPV6_ROUTER_PREF_INVALID or not cnf.accept_ra_rtr_pref:
+            pref = ICMPV6_ROUTER_PREF_MEDIUM
+        lifetime = msg.router_lifetime
+        rt = self.addrconf.rt6_get_dflt_router(saddr, dev)
+        if rt is not None and (lifetime == 0 or rt.metric != cnf.ra_defrtr_metric):
+            self.addrconf.ip6_del_rt(rt)
+            self._expiring.pop(("route", rt.dst, rt.dst_len, rt.dev, rt.gateway), None)
+            rt = None
+        if rt is None and lifetime:
+            rt = self.addrconf.rt6_add_dflt_router(saddr, dev, RTF_PREF[pref], cnf.ra_defrtr_metric)
+        elif rt is not None and rt.pref != RTF_PREF[pref]:
+            rt = self.addrconf.fib6_metric_set(rt, pref=RTF_PREF[pref])
+        if rt is not None:
+            self._expire(("route", rt.dst, rt.dst_len, rt.dev, rt.gateway), self._clock() + lifetime)
+        if cnf.accept_ra_min_hop_limit < 256 and msg.cur_hop_limit:
+            if cnf.accept_ra_min_hop_limit <= msg.cur_hop_limit:
+                ra.hop_limit = msg.cur_hop_limit
+                if rt is not None:
+                    rt = self.addrconf.fib6_metric_set(rt, hoplimit=msg.cur_hop_limit)
+            else:
+                log.debug("ICMPv6: RA: Got route advertisement with lower hop_limit than minimum")
+        return rt
+
+    def addrconf_prefix_rcv(self, dev: str, pinfo: NdOptPrefixInfo, sllao: bool) -> None:
+        """addrconf_prefix_rcv(): not for a link-local or multicast prefix, nor one whose
+        preferred lifetime exceeds its valid one (the kernel's warning). On-link (L): the prefix
+        route (proto kernel, metric 256) expiring with the valid lifetime, or removed by a valid
+        lifetime of 0. Autonomous (A, autoconf): for a /64, the address of the prefix and the
+        device's EUI-64 interface id (addrconf_prefix_rcv_add_addr), new ones tentative and
+        IFA_F_MANAGETEMPADDR, through DAD; an existing one's lifetimes as RFC 4862 5.5.3 e) has
+        it (the valid lifetime not cut below two hours)."""
+        if ipv6_addr_type(pinfo.prefix) & (IPV6_ADDR_MULTICAST | IPV6_ADDR_LINKLOCAL):
+            return
+        valid, prefered = pinfo.valid, pinfo.prefered
+        if prefered > valid:
+            log.warning("IPv6: addrconf: prefix option has invalid lifetime")
+            return
+        cnf = self.devconf(dev)
+        if valid != 0 and valid < cnf.accept_ra_min_lft:
+            return
+        plen = pinfo.prefix_len
+        prefix = pinfo.prefix >> (128 - plen) << (128 - plen) if 0 < plen <= 128 else 0
+        if pinfo.onlink:
+            self._prefix_route(dev, prefix, plen, valid)
+        if not (pinfo.autoconf and cnf.autoconf):
+            return
+        mac = self.macs.get(dev)
+        if plen != 64 or not mac:
+            return
+        addr = prefix | int.from_bytes(addrconf_ifid_eui48(mac), "big")
+        ifp = self.addrconf.ipv6_get_ifaddr(addr, dev)
+        now = self._clock()
+        if ifp is None:
+            if not valid:
+                return
+            if cnf.max_addresses and len(self.addrconf.addr_list(dev)) >= cnf.max_addresses:
+                return
+            try:
+                ifp = self.addrconf.ipv6_add_addr(dev, Inet6Ifaddr(addr, plen, IFA_F_MANAGETEMPADDR, valid, prefered))
+            except (ValueError, FileExistsError):
+                return
+            self._address_lifetimes(dev, ifp, now)
+            if ifp.flags & IFA_F_TENTATIVE:
+                self.addrconf_dad_start(dev, ifp)
+            return
+        stored = self._remaining(dev, ifp, now)
+        if stored:
+            valid = max(valid, min(stored, MIN_VALID_LIFETIME))
+            ifp.valid_lft, ifp.prefered_lft = valid, prefered
+            ifp.flags &= ~IFA_F_DEPRECATED
+            self._address_lifetimes(dev, ifp, now)
+
+    def _prefix_route(self, dev: str, prefix: int, plen: int, valid: int) -> None:
+        """addrconf_prefix_rcv's on-link part: the prefix route an RA made (addrconf_get_prefix_route
+        finds only those, RTF_ADDRCONF | RTF_PREFIX_RT) expires with the valid lifetime, or goes at
+        0; a new one is added unless the prefix has a route already (a configured address's:
+        -EEXIST, left as it is)."""
+        key = ("route", prefix, plen, dev, 0)
+        with self._lock:
+            ours = (prefix, plen, dev) in self._ra_prefixes
+        if not ours:
+            if not valid or not self.addrconf.addrconf_prefix_route(prefix, plen, dev):
+                return
+            with self._lock:
+                self._ra_prefixes.add((prefix, plen, dev))
+        elif not valid:
+            rt = self.addrconf.addrconf_get_prefix_route(prefix, plen, dev)
+            if rt is not None:
+                self.addrconf.ip6_del_rt(rt)
+            with self._lock:
+                self._ra_prefixes.discard((prefix, plen, dev))
+                self._expiring.pop(key, None)
+            return
+        if valid == INFINITY_LIFE_TIME:
+            with self._lock:
+                self._expiring.pop(key, None)
+        else:
+            self._expire(key, self._clock() + valid)
+
+    def _address_lifetimes(self, dev: str, ifa: Inet6Ifaddr, now: float) -> None:
+        """addrconf_verify()'s deadlines for an address of finite lifetimes: deprecated when the
+        preferred lifetime runs out, deleted when the valid one does."""
+        key = ("addr", dev, ifa.addr)
+        with self._lock:
+            self._stamps[dev, ifa.addr] = now
+        if ifa.valid_lft != INFINITY_LIFE_TIME:
+            self._expire(key, now + ifa.valid_lft)
+        if ifa.prefered_lft != INFINITY_LIFE_TIME:
+            self._expire(("deprecate", dev, ifa.addr), now + ifa.prefered_lft)
+
+    def _remaining(self, dev: str, ifa: Inet6Ifaddr, now: float) -> int:
+        """The address's valid lifetime left, in whole seconds (its stored_lft)."""
+        if ifa.valid_lft == INFINITY_LIFE_TIME:
+            return INFINITY_LIFE_TIME
+        since = self._stamps.get((dev, ifa.addr), now)
+        return max(0, ifa.valid_lft - int(now - since))
+
+    # -- timers --------------------------------------------------------------------------
+    def _expire(self, key: tuple, due: float) -> None:
+        with self._lock:
+            self._expiring[key] = due
+        self._timer_set(due)
+
+    def _timer_set(self, due: float) -> None:
+        """A new deadline: wake the caller's timer thread if it is earlier than it knows of."""
+        with self._lock:
+            earlier = self._next is None or due < self._next
+            if earlier:
+                self._next = due
+        if earlier and self._on_timer is not None:
+            self._on_timer()
+
+    def tick(self) -> float | None:
+        """Run every due timer (DAD work, router solicitations, delayed anycast answers, RA
+        lifetimes); return the next deadline, or None when nothing waits."""
+        now = self._clock()
+        with self._lock:
+            dad = sorted((w for w in self._dad.values() if w.due is not None and w.due <= now), key=lambda w: w.due)
+            for w in dad:
+                w.due = None
+            rs = [dev for dev, r in self._rs.items() if r.due is not None and r.due <= now]
+            proxy = [q for q in self._proxy_queue if q[0] <= now]
+            self._proxy_queue = [q for q in self._proxy_queue if q[0] > now]
+            expired = [k for k, due in self._expiring.items() if due <= now]
+            for k in expired:
+                del self._expiring[k]
+        for w in dad:
+            self.addrconf_dad_work(w)
+        for dev in rs:
+            self.addrconf_rs_timer(dev)
+        for _, skb, hdr in proxy:
+            self.pndisc_redo(skb, hdr)
+        for key in expired:
+            self._lifetime_over(key)
+        with self._lock:
+            dues = [w.due for w in self._dad.values() if w.due is not None]
+            dues += [r.due for r in self._rs.values() if r.due is not None]
+            dues += [q[0] for q in self._proxy_queue] + list(self._expiring.values())
+            self._next = min(dues) if dues else None
+            return self._next
+
+    def _lifetime_over(self, key: tuple) -> None:
+        """A route's expiry (fib6 gc) or an address's lifetime (addrconf_verify)."""
+        kind = key[0]
+        if kind == "route":
+            _, dst, dst_len, dev, gateway = key
+            for rt in self.addrconf.routes():
+                if (rt.dst, rt.dst_len, rt.dev, rt.gateway) == (dst, dst_len, dev, gateway):
+                    self.addrconf.ip6_del_rt(rt)
+            with self._lock:
+                self._ra_prefixes.discard((dst, dst_len, dev))
+            return
+        _, dev, addr = key
+        ifa = self.addrconf.ipv6_get_ifaddr(addr, dev)
+        if ifa is None:
+            return
+        if kind == "deprecate":
+            ifa.flags |= IFA_F_DEPRECATED
+            ifa.prefered_lft = 0
+        else:
+            self.addrconf.ipv6_del_addr(dev, ifa)
+            with self._lock:
+                self._expiring.pop(("deprecate", dev, addr), None)
+                self._dad.pop((dev, addr), None)
+
+
+def _h_source(skb) -> bytes:
+    """eth_hdr(skb)->h_source: the sender's MAC, zeros when the skb kept no link-layer header."""
+    if skb.mac_header == s.UNSET:
+        return bytes(6)
+    mac = s.skb_mac_header(skb)
+    return bytes(mac[6:12]) if len(mac) >= 12 else bytes(6)
+
