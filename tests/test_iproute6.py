@@ -6,6 +6,7 @@ namespace says (its peer's index and namespace, its noqueue qdisc, lo before it)
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,8 @@ from pktpath.services.l3.layer import L3
 from pktpath.services.l3.server import L3Servicer
 from pktpath.tools import iproute
 from pktpath.topology import load
+
+ROOT = Path(__file__).resolve().parents[1]
 
 ADDR = """\
 2: eth0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default qlen 1000
@@ -182,9 +185,13 @@ def test_ip_6_route_shows_a_static_default_route_and_ip_route_stays_ipv4(view, c
                                                            "default via 10.0.1.254 dev eth0 proto static"]
 
 
-def test_an_interface_without_ipv6_has_no_inet6_lines_and_ip_6_addr_leaves_it_out(view, capsys):
-    """R's eth1 has an MTU of 1000, too small for IPv6."""
-    r = view("router", "R")
+def test_an_interface_without_ipv6_has_no_inet6_lines_and_ip_6_addr_leaves_it_out(view, capsys, tmp_path):
+    """An eth1 with an MTU of 1000, too small for IPv6."""
+    topology = tmp_path / "small.toml"
+    topology.write_text((ROOT / "pktpath" / "topologies" / "router.toml").read_text()
+                        .replace('addr6 = ["2001:db8:2::fe/64"]\nmtu = 1280', "mtu = 1000")
+                        .replace('addr6 = ["2001:db8:2::1/64"]\nmtu = 1280', "mtu = 1000"))
+    r = view(str(topology), "R")
     assert [line.split()[1] for line in ip(r, capsys, "-6", "addr").splitlines() if line[0].isdigit()] == ["eth0:"]
     eth1 = ip(r, capsys, "addr", "show", "dev", "eth1")
     assert "inet 10.0.2.254/24" in eth1 and "inet6" not in eth1

@@ -20,12 +20,15 @@ def test_default_and_lossy_hosts_are_dual_stack_on_one_documentation_prefix():
         assert topo.host("A").routes6 == ()
 
 
-def test_router_a_has_an_ipv6_default_route_via_r_and_the_mtu_1000_link_none():
+def test_router_hosts_have_ipv6_default_routes_via_r_on_both_links():
     topo = load("router")
     (route,) = topo.host("A").routes6
     assert (str(route.dst), str(route.via), route.dev, route.metric) == ("::/0", "2001:db8:1::fe", "eth0", 1024)
+    (route,) = topo.host("B").routes6
+    assert (str(route.dst), str(route.via), route.dev) == ("::/0", "2001:db8:2::fe", "eth0")
     assert topo.host("R").interface("eth0").addr6 == (V6("2001:db8:1::fe/64"),)
-    assert topo.host("R").interface("eth1").addr6 == () and topo.host("B").interface("eth0").addr6 == ()
+    assert topo.host("R").interface("eth1").addr6 == (V6("2001:db8:2::fe/64"),)
+    assert topo.host("R").interface("eth1").mtu == 1280  # IPv6's minimum: the smallest link it runs on
     (route4,) = topo.host("A").routes  # the IPv4 routes stay where they were
     assert route4.dst == ipaddress.IPv4Network("0.0.0.0/0")
 

@@ -45,7 +45,7 @@ CASES = (
     Case("TCP 10 kB", "default", "tcp", 10_000, "10.0.0.2"),
     Case("UDP 100 B", "default", "udp", 100, "10.0.0.2"),
     Case("UDP 3000 B (fragmented)", "default", "udp", 3000, "10.0.0.2"),
-    Case("UDP 1400 B forwarded by R onto MTU 1000", "router", "udp", 1400, "10.0.2.1", fragment_on_path=True),
+    Case("UDP 1400 B forwarded by R onto MTU 1280", "router", "udp", 1400, "10.0.2.1", fragment_on_path=True),
 )
 
 

@@ -443,6 +443,6 @@ def test_tracepath_finds_the_path_mtu_behind_the_router(router_topology):
     assert out.returncode == 0, out.stdout + out.stderr
     assert lines[0] == " 1?: [LOCALHOST]                      pmtu 1500"
     assert re.fullmatch(r" 1:  10\.0\.1\.254 {42}\s*\d+\.\d{3}ms", lines[1]), lines[1]
-    assert re.fullmatch(r" 2:  10\.0\.1\.254 +\d+\.\d{3}ms pmtu 1000", lines[2]), lines  # R's eth1 has MTU 1000
+    assert re.fullmatch(r" 2:  10\.0\.1\.254 +\d+\.\d{3}ms pmtu 1280", lines[2]), lines  # R's eth1 has MTU 1280
     assert re.fullmatch(r" 2:  10\.0\.2\.1 +\d+\.\d{3}ms reached", lines[3]), lines
-    assert lines[4] == "     Resume: pmtu 1000 hops 2"
+    assert lines[4] == "     Resume: pmtu 1280 hops 2"

@@ -21,7 +21,7 @@ EXPECTED = {
     "TCP 10 kB": (range(9, 16), range(20_000 + 2 * 66, 20_000 + 7 * 66 + 1), range(2, 5), 14),
     "UDP 100 B": (2, 200, 0, 2),
     "UDP 3000 B (fragmented)": (2, 6000, 0, 6),  # fragmenting our own datagram copies nothing
-    "UDP 1400 B forwarded by R onto MTU 1000": (4, 4248, 0, 6),  # R's slow path copies each fragment
+    "UDP 1400 B forwarded by R onto MTU 1280": (4, 4248, 0, 6),  # R's slow path copies each fragment
 }
 
 

@@ -56,11 +56,11 @@ def test_ttl_expiry_answered_with_time_exceeded(net):
 
 
 def test_router_fragments_onto_the_smaller_mtu(net):
-    """DF clear: R's slow path splits each 1500-byte packet for B's 1000-byte link."""
+    """DF clear: R's slow path splits each 1500-byte packet for B's 1280-byte link."""
     sup, a, b = net
     l3_r, l3_b = stub(sup, "R", "l3", l3_pb2_grpc.L3Stub), stub(sup, "B", "l3", l3_pb2_grpc.L3Stub)
     creates, oks = counter(l3_r, "Ip", "FragCreates"), counter(l3_b, "Ip", "ReasmOKs")
-    # 2056 bytes of UDP leave A as 1480 + 576; R splits the first into 976 + 504
+    # 2056 bytes of UDP leave A as 1480 + 576; R splits the first into 1256 + 224
     data = bytes(range(256)) * 8
     with b.socket() as rx, a.socket() as tx:
         rx.bind(("0.0.0.0", 8000))
@@ -79,20 +79,20 @@ def test_df_over_the_small_mtu_gets_fragmentation_needed(net):
         rx.bind(("0.0.0.0", 8100))
         tx.connect((B_IP, 8100))
         tx.setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
-        tx.send(bytes(1200))
-        with pytest.raises(OSError, match=r"fragmentation needed \(mtu 1000\)") as exc:
+        tx.send(bytes(1400))
+        with pytest.raises(OSError, match=r"fragmentation needed \(mtu 1280\)") as exc:
             tx.recvfrom(timeout=10)
         assert exc.value.errno == errno.EMSGSIZE
         assert counter(l3_r, "Ip", "FragFails") == fails + 1
         # A learned the path MTU: with DF forced, a send that does not fit now fails at once
         with pytest.raises(OSError) as local:
-            tx.send(bytes(1200))
+            tx.send(bytes(1400))
         assert local.value.errno == errno.EMSGSIZE
         # and the default (IP_PMTUDISC_WANT) fragments at A to fit the path
         creates = counter(l3_a, "Ip", "FragCreates")
         with a.socket() as want:
-            want.sendto(bytes(1200), (B_IP, 8100))
-            assert rx.recvfrom(timeout=10)[0] == bytes(1200)
+            want.sendto(bytes(1400), (B_IP, 8100))
+            assert rx.recvfrom(timeout=10)[0] == bytes(1400)
         assert counter(l3_a, "Ip", "FragCreates") == creates + 2
 
 
@@ -102,7 +102,7 @@ def test_routes_and_addresses_readable(net):
     routes = {r.dst: r for r in l3_r.GetRoutes(empty_pb2.Empty()).routes}
     assert routes["10.0.2.0/24"].dev == "eth1" and routes["10.0.2.0/24"].proto == "kernel"
     addrs = {x.dev: x for x in l3_r.GetAddrs(empty_pb2.Empty()).addrs}
-    assert addrs["eth1"].local == "10.0.2.254/24" and addrs["eth1"].mtu == 1000
+    assert addrs["eth1"].local == "10.0.2.254/24" and addrs["eth1"].mtu == 1280
 
 
 def test_the_linux_style_commands_show_the_router(net):
@@ -120,7 +120,7 @@ def test_the_linux_style_commands_show_the_router(net):
         return out.stdout
 
     assert "10.0.2.0/24 dev eth1 proto kernel scope link src 10.0.2.254" in run("ip", "route")
-    assert "eth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1000 qdisc pfifo_fast state UP" in run("ip", "addr")
+    assert "eth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1280 qdisc pfifo_fast state UP" in run("ip", "addr")
     assert "    inet 10.0.2.254/24 brd 10.0.2.255 scope global eth1" in run("ip", "a", "show", "dev", "eth1")
     assert "10.0.2.1 dev eth1 lladdr 02:00:00:00:02:01" in run("ip", "neigh")
     forwarded = counter(stub(sup, "R", "l3", l3_pb2_grpc.L3Stub), "Ip", "ForwDatagrams")

@@ -62,19 +62,35 @@ def test_router_topology_hosts_tables_are_the_kernels():
         "multicast ff00::/8 dev eth0 table local proto kernel metric 256 pref medium"]
 
 
-def test_a_forwarding_host_has_its_prefixes_subnet_router_anycast_and_no_ipv6_below_1280():
-    """R (net.ipv6.conf.all.forwarding=1): eth1's MTU of 1000 leaves it without IPv6."""
+def test_a_forwarding_host_has_its_prefixes_and_subnet_router_anycast_addresses_as_the_kernels():
+    """R (net.ipv6.conf.all.forwarding=1): the same table Linux 6.18 shows for the same two links."""
     r = host("router", "R")
     assert table_all(r) == [
         "2001:db8:1::/64 dev eth0 proto kernel metric 256 pref medium",
+        "2001:db8:2::/64 dev eth1 proto kernel metric 256 pref medium",
         "fe80::/64 dev eth0 proto kernel metric 256 pref medium",
+        "fe80::/64 dev eth1 proto kernel metric 256 pref medium",
         "local ::1 dev lo table local proto kernel metric 0 pref medium",
         "anycast 2001:db8:1:: dev eth0 table local proto kernel metric 0 pref medium",
         "local 2001:db8:1::fe dev eth0 table local proto kernel metric 0 pref medium",
+        "anycast 2001:db8:2:: dev eth1 table local proto kernel metric 0 pref medium",
+        "local 2001:db8:2::fe dev eth1 table local proto kernel metric 0 pref medium",
         "anycast fe80:: dev eth0 table local proto kernel metric 0 pref medium",
+        "anycast fe80:: dev eth1 table local proto kernel metric 0 pref medium",
         "local fe80::ff:fe00:1fe dev eth0 table local proto kernel metric 0 pref medium",
-        "multicast ff00::/8 dev eth0 table local proto kernel metric 256 pref medium"]
+        "local fe80::ff:fe00:2fe dev eth1 table local proto kernel metric 0 pref medium",
+        "multicast ff00::/8 dev eth0 table local proto kernel metric 256 pref medium",
+        "multicast ff00::/8 dev eth1 table local proto kernel metric 256 pref medium"]
+
+
+def test_an_interface_below_1280_has_no_ipv6_at_all():
+    """ipv6_add_dev refuses it an inet6_dev: no link-local address, no routes."""
+    config = parse({"host": [{"name": "R", "interface": [
+        {"name": "eth0", "mac": "02:00:00:00:00:01", "addr": "10.0.0.1/24", "addr6": ["2001:db8::1/64"]},
+        {"name": "eth1", "mac": "02:00:00:00:00:02", "addr": "10.0.1.1/24", "mtu": 1000}]}]}, "t").host("R")
+    r = Addrconf(config.interfaces, config.routes6, dad=False)
     assert r.addr_list("eth1") == [] and "eth1" not in r.idev
+    assert not any(route.dev == "eth1" for route in r.routes()) and r.addr_list("eth0")
 
 
 def test_addresses_are_listed_by_scope_the_newest_of_each_first():
