@@ -6,7 +6,6 @@ namespace says (its peer's index and namespace, its noqueue qdisc, lo before it)
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,6 @@ from pktpath.services.l3.layer import L3
 from pktpath.services.l3.server import L3Servicer
 from pktpath.tools import iproute
 from pktpath.topology import load
-
-ROOT = Path(__file__).resolve().parents[1]
 
 ADDR = """\
 2: eth0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default qlen 1000
@@ -188,9 +185,20 @@ def test_ip_6_route_shows_a_static_default_route_and_ip_route_stays_ipv4(view, c
 def test_an_interface_without_ipv6_has_no_inet6_lines_and_ip_6_addr_leaves_it_out(view, capsys, tmp_path):
     """An eth1 with an MTU of 1000, too small for IPv6."""
     topology = tmp_path / "small.toml"
-    topology.write_text((ROOT / "pktpath" / "topologies" / "router.toml").read_text()
-                        .replace('addr6 = ["2001:db8:2::fe/64"]\nmtu = 1280', "mtu = 1000")
-                        .replace('addr6 = ["2001:db8:2::1/64"]\nmtu = 1280', "mtu = 1000"))
+    topology.write_text("""[[host]]
+name = "R"
+forwarding = true
+[[host.interface]]
+name = "eth0"
+mac = "02:00:00:00:01:fe"
+addr = "10.0.1.254/24"
+addr6 = ["2001:db8:1::fe/64"]
+[[host.interface]]
+name = "eth1"
+mac = "02:00:00:00:02:fe"
+addr = "10.0.2.254/24"
+mtu = 1000
+""")
     r = view(str(topology), "R")
     assert [line.split()[1] for line in ip(r, capsys, "-6", "addr").splitlines() if line[0].isdigit()] == ["eth0:"]
     eth1 = ip(r, capsys, "addr", "show", "dev", "eth1")
