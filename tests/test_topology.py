@@ -19,7 +19,7 @@ def test_default_is_two_hosts_on_one_link():
 def test_router_has_a_smaller_mtu_towards_b_and_default_routes():
     topo = load("router")
     r = topo.host("R")
-    assert r.forwarding and r.interface("eth1").mtu == 1000
+    assert r.forwarding and r.interface("eth1").mtu == 1280
     (route,) = topo.host("A").routes
     assert route.dst == ipaddress.IPv4Network("0.0.0.0/0") and str(route.via) == "10.0.1.254"
     assert topo.peer("R", "eth1")[0] == Endpoint("B", "eth0")
