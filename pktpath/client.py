@@ -3,6 +3,8 @@
     with SocketApi("127.0.0.1:50015") as a:
         sock = a.socket(SOCK_DGRAM)
         sock.sendto(b"hello", ("10.0.0.2", 7000))
+        six = a.socket(SOCK_DGRAM, family=AF_INET6)   # addresses as the socket module's:
+        six.sendto(b"hello", ("2001:db8::2", 7000))     # (host, port, flowinfo, scope_id)
 
 A SocketApi is a process on that host: its descriptors are its own (another
 SocketApi's number is EBADF there), and when it closes, or the program ends, is
@@ -29,9 +31,10 @@ from pktpath.rpc import socket_pb2_grpc
 from pktpath.config import channel
 from pktpath.rpc import detail_of, errno_of
 
-AF_INET, SOCK_STREAM, SOCK_DGRAM = 2, 1, 2
-IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP = 1, 6, 17
-SOL_SOCKET, IPPROTO_IP = 1, 0
+AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM = 2, 10, 1, 2
+IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6 = 1, 6, 17, 58
+SOL_SOCKET, IPPROTO_IP, IPPROTO_IPV6 = 1, 0, 41
+IPV6_UNICAST_HOPS, IPV6_MTU_DISCOVER, IPV6_RECVERR, IPV6_V6ONLY = 16, 23, 25, 26
 SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_TIMESTAMPNS = 4, 7, 8, 35
 IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
 TCP_NODELAY, TCP_INQ = 1, 36
@@ -145,9 +148,12 @@ class SocketApi:
         reply = self.call("Prlimit", request)
         return reply.soft, reply.hard
 
-    def socket(self, type_: int = SOCK_DGRAM, protocol: int = 0) -> "Socket":
-        return Socket(self, self.call("Socket", socket_pb2.SocketRequest(family=AF_INET, type=type_,
-                                                                         protocol=protocol)).fd)
+    def socket(self, type_: int = SOCK_DGRAM, protocol: int = 0, family: int = AF_INET) -> "Socket":
+        """socket(2): AF_INET by default; AF_INET6 for UDP (dual-stack unless IPV6_V6ONLY) and
+        ICMPv6 ping sockets (protocol IPPROTO_ICMPV6), whose addresses are (host, port,
+        flowinfo, scope_id) as the socket module's are."""
+        return Socket(self, self.call("Socket", socket_pb2.SocketRequest(family=family, type=type_,
+                                                                         protocol=protocol)).fd, family)
 
     def close(self) -> None:
         """The process ends: the host closes whatever it still holds."""
@@ -164,14 +170,22 @@ class SocketApi:
         self.close()
 
 
-def _sockaddr(addr: tuple[str, int]) -> socket_pb2.Sockaddr:
-    return socket_pb2.Sockaddr(addr=addr[0], port=addr[1])
+def _sockaddr(addr: tuple) -> socket_pb2.Sockaddr:
+    """(host, port) or an AF_INET6 socket's (host, port[, flowinfo[, scope_id]])."""
+    host, port, *rest = addr
+    flowinfo, scope_id = (list(rest) + [0, 0])[:2]
+    return socket_pb2.Sockaddr(addr=host, port=port, flowinfo=flowinfo, scope_id=scope_id)
 
 
 class Socket:
-    def __init__(self, api: SocketApi, fd: int) -> None:
+    def __init__(self, api: SocketApi, fd: int, family: int = AF_INET) -> None:
         self.api = api
         self.fd = fd
+        self.family = family
+
+    def _addr(self, a: socket_pb2.Sockaddr) -> tuple:
+        """A sockaddr as the socket module returns it for this socket's family."""
+        return (a.addr, a.port, a.flowinfo, a.scope_id) if self.family == AF_INET6 else (a.addr, a.port)
 
     def bind(self, addr: tuple[str, int]) -> None:
         self.api.call("Bind", socket_pb2.SockaddrRequest(fd=self.fd, addr=_sockaddr(addr)))
@@ -189,7 +203,7 @@ class Socket:
     def accept(self, timeout: float | None = None) -> tuple["Socket", tuple[str, int]]:
         reply = self.api.call("Accept", socket_pb2.AcceptRequest(fd=self.fd, timeout_s=timeout or 0),
                               timeout=None if timeout is None else timeout + 5)
-        return Socket(self.api, reply.fd), (reply.peer.addr, reply.peer.port)
+        return Socket(self.api, reply.fd, self.family), self._addr(reply.peer)
 
     def sendto(self, data: bytes, addr: tuple[str, int] | None = None, timeout: float | None = None) -> int:
         req = socket_pb2.SendtoRequest(fd=self.fd, data=data, timeout_s=timeout or 0)
@@ -213,10 +227,9 @@ class Socket:
     def shutdown(self, how: int) -> None:
         self.api.call("Shutdown", socket_pb2.ShutdownRequest(fd=self.fd, how=how))
 
-    def recvfrom(self, bufsize: int = 65535, timeout: float | None = None,
-                 flags: int = 0) -> tuple[bytes, tuple[str, int]]:
+    def recvfrom(self, bufsize: int = 65535, timeout: float | None = None, flags: int = 0) -> tuple[bytes, tuple]:
         reply = self.recvmsg(bufsize, timeout, flags)
-        return reply.data, (reply.addr.addr, reply.addr.port)
+        return reply.data, self._addr(reply.addr)
 
     def recvmsg(self, bufsize: int = 65535, timeout: float | None = None, flags: int = 0):
         """The whole reply: data, addr, the TTL the datagram arrived with and, with
@@ -246,13 +259,11 @@ class Socket:
         acknowledged), SIOCOUTQNSD (not yet sent)."""
         return self.api.call("Ioctl", socket_pb2.IoctlRequest(fd=self.fd, request=request)).value
 
-    def getsockname(self) -> tuple[str, int]:
-        a = self.api.call("Getsockname", socket_pb2.FdRequest(fd=self.fd))
-        return a.addr, a.port
+    def getsockname(self) -> tuple:
+        return self._addr(self.api.call("Getsockname", socket_pb2.FdRequest(fd=self.fd)))
 
-    def getpeername(self) -> tuple[str, int]:
-        a = self.api.call("Getpeername", socket_pb2.FdRequest(fd=self.fd))
-        return a.addr, a.port
+    def getpeername(self) -> tuple:
+        return self._addr(self.api.call("Getpeername", socket_pb2.FdRequest(fd=self.fd)))
 
     def close(self) -> None:
         self.api.call("Close", socket_pb2.FdRequest(fd=self.fd))

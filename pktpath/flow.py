@@ -41,6 +41,37 @@ class Flowi4(NamedTuple):
         return cls(*_FLOW.unpack(cb))
 
 
+_FLOW6 = struct.Struct("!16sHhBIIBBB")
+
+
+class Flowi6(NamedTuple):
+    """What an AF_INET6 datagram socket's sendmsg tells L4 in skb->cb: the sockaddr_in6 (the
+    destination as a 128-bit int, an IPv4 one as ::ffff:a.b.c.d) and the ipcm6_cookie bits the
+    socket chose; the IPv4 ones (IP_TTL, IP_MTU_DISCOVER) for a v4-mapped destination, which
+    udpv6_sendmsg hands to udp_sendmsg. (L3's flow, services/l3/ipv6.py Flowi6, names the
+    output device instead of an interface index.)"""
+    daddr: int
+    dport: int = 0
+    hop_limit: int = -1  # IPV6_UNICAST_HOPS; -1: the route's (64)
+    tclass: int = 0
+    flowlabel: int = 0
+    scope_id: int = 0    # sin6_scope_id: the interface of a link-local destination (0: none)
+    pmtudisc: int = IP_PMTUDISC_WANT  # IPV6_MTU_DISCOVER (the same values, IPV6_PMTUDISC_*)
+    ttl: int = 0         # IP_TTL for an IPv4 destination; 0: the default (64)
+    pmtudisc4: int = IP_PMTUDISC_WANT  # IP_MTU_DISCOVER for an IPv4 destination
+
+    def pack(self) -> bytes:
+        return _FLOW6.pack(self.daddr.to_bytes(16, "big"), *self[1:])
+
+    @classmethod
+    def unpack(cls, cb: bytes) -> "Flowi6":
+        """Raises ValueError when cb does not hold one (a malformed message, or a flowi4)."""
+        if len(cb) != _FLOW6.size:
+            raise ValueError(f"skb->cb holds {len(cb)} bytes, not a flowi6")
+        daddr, *rest = _FLOW6.unpack(cb)
+        return cls(int.from_bytes(daddr, "big"), *rest)
+
+
 class TcpChild(NamedTuple):
     """A connection a listener accepted (inet_csk_accept's child), as L4 tells the socket layer."""
     sk: int

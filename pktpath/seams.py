@@ -11,8 +11,11 @@ other. A Call is a seam a layer crosses synchronously, waiting for the answer (a
 lookup, a socket's bind): an RPC of the layer below.
 
     send:     socket ─tcp-calls─▶ l4 ─ip, icmp-send─▶ l3 ─l2─▶ l2 ─softirq─▶ softirq ▶ NIC ─link─▶ peer NIC
+              l4 ─icmpv6-send─▶ l3
               l4 ◀─tcp-wfree─ l3, l2, softirq   (freed skbs give their socket its sk_wmem_alloc back)
+              (a datagram goes down by a call that waits for its errno: IpQueueXmit, Ip6SendSkb)
     receive:  NIC ▶ softirq ─l2─▶ l2 ─l3, ipv6─▶ l3 ─udp, tcp, ping, icmp-err─▶ l4
+                                                  l3 ─udp6, ping6, icmpv6-err─▶ l4
               l4 ─socket, socket-err, socket-cb─▶ socket
     IPv6's neighbours: l2 ─ndisc-solicit─▶ l3 (the table asks), l3 ═NeighUpdate═▶ l2 (what NDP learned)
 
@@ -24,8 +27,9 @@ from typing import Callable
 
 from pktpath import skbuff as s
 from pktpath.pb import l3_pb2, l4_pb2, skbuff_pb2, socket_pb2
-from pktpath.wire.addr import ip_to_str
+from pktpath.wire.addr import ip6_to_str, ip_to_str
 
+AF_INET6 = 10
 LAYERS = ("nic", "softirq", "l2", "l3", "l4", "socket")
 
 
@@ -33,6 +37,14 @@ def _icmp_err_batch(items) -> l4_pb2.IcmpErrBatch:
     batch = l4_pb2.IcmpErrBatch()
     for skb, type_, code, info in items:
         s.to_proto(skb, batch.errs.add(type=type_, code=code, info=info).skb)
+    return batch
+
+
+def _icmp6_err_batch(items) -> l4_pb2.Icmp6ErrBatch:
+    """icmpv6_notify's (skb, type, code, info, quoted nexthdr, offset of its header)."""
+    batch = l4_pb2.Icmp6ErrBatch()
+    for skb, type_, code, info, nexthdr, offset in items:
+        s.to_proto(skb, batch.errs.add(type=type_, code=code, info=info, nexthdr=nexthdr, offset=offset).skb)
     return batch
 
 
@@ -44,9 +56,12 @@ def _icmp_send_batch(items) -> l3_pb2.IcmpSendBatch:
 
 
 def _sock_err_batch(errs) -> socket_pb2.SockErrBatch:
+    """(sk, errno, fatal, offender, type, code, info[, family]): family AF_INET6 for ICMPv6's."""
     batch = socket_pb2.SockErrBatch()
-    for sk, err, fatal, offender, type_, code, info in errs:
-        batch.errs.add(sk=sk, errno=err, fatal=fatal, offender=ip_to_str(offender), type=type_, code=code, info=info)
+    for sk, err, fatal, offender, type_, code, info, *family in errs:
+        v6 = family == [AF_INET6]
+        batch.errs.add(sk=sk, errno=err, fatal=fatal, offender=ip6_to_str(offender) if v6 else ip_to_str(offender),
+                       type=type_, code=code, info=info, family=AF_INET6 if v6 else 0)
     return batch
 
 
@@ -132,6 +147,10 @@ EDGES: tuple[Edge, ...] = (
     _skbs("l3", "tcp", "l4", "TcpV4Rcv", "tcp_v4_rcv"),
     _skbs("l3", "ping", "l4", "PingRcv", "ping_rcv"),
     Edge("l3", "icmp-err", "l4", "IcmpErr", _icmp_err_batch, l4_pb2.IcmpErrBatch, "icmp_unreach → err_handler"),
+    _skbs("l3", "udp6", "l4", "Udpv6Rcv", "udpv6_rcv"),
+    _skbs("l3", "ping6", "l4", "PingRcv", "icmpv6_rcv → ping_rcv (both families')"),
+    Edge("l3", "icmpv6-err", "l4", "Icmpv6Err", _icmp6_err_batch, l4_pb2.Icmp6ErrBatch,
+         "icmpv6_notify → udpv6_err, ping_err"),
     _skbs("l4", "socket", "socket", "SockQueueRcvSkb", "sock_queue_rcv_skb"),
     Edge("l4", "socket-err", "socket", "SkErrorReport", _sock_err_batch, socket_pb2.SockErrBatch,
          "sk_error_report"),
@@ -142,6 +161,7 @@ EDGES: tuple[Edge, ...] = (
          "tcp_sendmsg, tcp_cleanup_rbuf, tcp_shutdown, tcp_close"),
     _skbs("l4", "ip", "l3", "IpQueueXmit", "ip_queue_xmit"),
     Edge("l4", "icmp-send", "l3", "IcmpSend", _icmp_send_batch, l3_pb2.IcmpSendBatch, "icmp_send"),
+    Edge("l4", "icmpv6-send", "l3", "Icmpv6Send", _icmp_send_batch, l3_pb2.IcmpSendBatch, "icmpv6_send"),
     _skbs("l3", "l2", "l2", "NeighOutput", "neigh_output"),
     _skbs("l2", "softirq", "softirq", "DevQueueXmit", "dev_queue_xmit"),
     # the destructor of TCP's skbs, where they are freed: sent by the device, or dropped below L4
@@ -186,10 +206,13 @@ CALLS: tuple[Call, ...] = (
     Call("l3", "l2", "NeighUpdate", "neigh_update (ndisc_recv_ns, ndisc_recv_na)"),
     Call("l4", "l3", "IpRouteOutput", "ip_route_output_key"),
     Call("l4", "l3", "IpQueueXmit", "ip_queue_xmit (a datagram's sendmsg waits for its errno)"),
-    Call("socket", "l4", "Hash", "inet_bind, inet_autobind, ip4_datagram_connect"),
+    Call("l4", "l3", "Ip6RouteOutput", "ip6_dst_lookup_flow"),
+    Call("l4", "l3", "Ip6SendSkb", "ip6_make_skb → ip6_send_skb (a datagram's sendmsg waits for its errno)"),
+    Call("l4", "l3", "Ipv6ChkAddr", "ipv6_chk_addr (inet6_bind)"),
+    Call("socket", "l4", "Hash", "inet_bind, inet6_bind, inet_autobind, ip4_datagram_connect, ip6_datagram_connect"),
     Call("socket", "l4", "Unhash", "inet_release"),
-    Call("socket", "l4", "UdpSendmsg", "udp_sendmsg"),
-    Call("socket", "l4", "PingSendmsg", "ping_v4_sendmsg"),
+    Call("socket", "l4", "UdpSendmsg", "udp_sendmsg, udpv6_sendmsg"),
+    Call("socket", "l4", "PingSendmsg", "ping_v4_sendmsg, ping_v6_sendmsg"),
     Call("socket", "l4", "TcpV4Connect", "tcp_v4_connect"),
     Call("socket", "l4", "InetCskListenStart", "inet_csk_listen_start"),
     Call("socket", "l4", "InetCskAccept", "inet_csk_accept"),

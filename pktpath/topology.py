@@ -16,7 +16,9 @@ A name without a path ("default", "router") means one of those.
                         interface through an AF_PACKET socket; the Linux kernel is then the peer)
     [[host.route]]      dst ("0.0.0.0/0"; IPv6: "::/0"), via (gateway, optional, of dst's family), dev,
                         metric (an IPv6 route's 0 is 1024, IP6_RT_PRIO_USER, as ip -6 route add makes it)
-    [[host.rule]]       hook (PRE_ROUTING...), src, dst, proto (icmp/udp/tcp), sport, dport, target
+    [[host.rule]]       hook (PRE_ROUTING...), src, dst, proto (icmp/icmpv6/udp/tcp), sport, dport, target,
+                        family ("ip", iptables', or "ip6", ip6tables': nft's names; by default an IPv6
+                        src or dst or proto icmpv6 makes it "ip6", anything else "ip")
     [[link]]            a, b ("HOST:IF"); loss, corrupt, duplicate, reorder (0..1), delay_ms
 
 Connected routes need not be listed: each interface's prefix is one, as the
@@ -27,7 +29,8 @@ address made from its MAC (fe80::/64 and the EUI-64 interface id) whether or not
 lists addr6; each addr6 brings its prefix's connected route (proto kernel, metric 256).
 An interface whose MTU is below 1280 (IPV6_MIN_MTU) has none, as in Linux: no link-local
 address, and no addr6 or IPv6 route may name it. IPv6 routes are Host.routes6; Host.routes
-stays IPv4's.
+stays IPv4's. Likewise IPv6 rules are Host.rules6 (ip6tables' table, apart from iptables' as
+in Linux); Host.rules stays IPv4's.
 """
 
 import dataclasses
@@ -43,7 +46,8 @@ from pktpath.wire.addr import addrconf_addr_gen_eui64, mac_from_str
 from pktpath.wire.errors import SanityError
 
 HOOKS = ("PRE_ROUTING", "LOCAL_IN", "FORWARD", "LOCAL_OUT", "POST_ROUTING")
-PROTOCOLS = {"icmp": 1, "tcp": 6, "udp": 17}
+PROTOCOLS = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58}
+RULE_FAMILIES = ("ip", "ip6")  # nft's names for iptables' and ip6tables' tables
 CONGESTION_CONTROLS = ("cubic", "reno")
 TARGETS = ("ACCEPT", "DROP")
 ATTACH_KINDS = ("tap", "packet")  # a TAP device pktpath creates; an existing interface, by AF_PACKET
@@ -85,8 +89,8 @@ class Route:
 class Rule:
     hook: str
     target: str
-    src: ipaddress.IPv4Network | None = None
-    dst: ipaddress.IPv4Network | None = None
+    src: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+    dst: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
     proto: int = 0
     sport: int = 0
     dport: int = 0
@@ -103,6 +107,7 @@ class Host:
     tcp_timewait: float = 60.0             # TCP_TIMEWAIT_LEN (2 MSL), shorter for tests
     file_max: int = 0                      # fs.file-max; 0: files_maxfiles_init()'s, from memory
     routes6: tuple[Route, ...] = ()        # the IPv6 routes ([[host.route]] with an IPv6 dst)
+    rules6: tuple[Rule, ...] = ()          # ip6tables' rules ([[host.rule]] of family "ip6")
 
     def interface(self, name: str) -> Interface:
         for iface in self.interfaces:
@@ -162,7 +167,7 @@ KEYS = {
              "file_max"),
     "interface": ("name", "mac", "addr", "addr6", "mtu", "rx_ring", "tx_ring", "gro", "qdisc", "attach"),
     "route": ("dst", "via", "dev", "metric"),
-    "rule": ("hook", "src", "dst", "proto", "sport", "dport", "target"),
+    "rule": ("hook", "src", "dst", "proto", "sport", "dport", "target", "family"),
     "link": ("a", "b", "loss", "corrupt", "duplicate", "reorder", "delay_ms"),
 }
 
@@ -321,7 +326,8 @@ def _check_routes6(where: str, ifaces: tuple[Interface, ...], routes6: tuple[Rou
         taken[r.dst, r.metric] = f"the route via {r.via}" if r.via else f"the route dev {r.dev}"
 
 
-def _rule(t: dict, where: str) -> Rule:
+def _rule(t: dict, where: str) -> tuple[str, Rule]:
+    """A rule and its family: the one given, else "ip6" for an IPv6 src or dst or proto icmpv6."""
     hook = _get(t, "hook", where).upper()
     target = _get(t, "target", where).upper()
     if hook not in HOOKS:
@@ -331,11 +337,18 @@ def _rule(t: dict, where: str) -> Rule:
     proto = _get(t, "proto", where, str, "")
     if proto and proto not in PROTOCOLS:
         raise TopologyError(f"{where}: proto {proto!r} is not one of {', '.join(PROTOCOLS)}")
-    nets = {k: _parse(ipaddress.IPv4Network, t[k], where) if k in t else None for k in ("src", "dst")}
+    nets = {k: _parse(ipaddress.ip_network, _get(t, k, where), where) if k in t else None for k in ("src", "dst")}
+    versions = {n.version for n in nets.values() if n is not None}
+    family = _get(t, "family", where, str, "ip6" if 6 in versions or proto == "icmpv6" else "ip")
+    if family not in RULE_FAMILIES:
+        raise TopologyError(f"{where}: family {family!r} is not one of {', '.join(RULE_FAMILIES)}")
+    if versions - {6 if family == "ip6" else 4}:
+        raise TopologyError(f"{where}: src and dst are of one family, the rule's ({family}: "
+                            f"{'IPv6' if family == 'ip6' else 'IPv4'} prefixes)")
     ports = {k: _get(t, k, where, int, 0) for k in ("sport", "dport")}
     if any(not 0 <= p <= 0xFFFF for p in ports.values()):
         raise TopologyError(f"{where}: ports are 0..65535")
-    return Rule(hook, target, nets["src"], nets["dst"], PROTOCOLS.get(proto, 0), **ports)
+    return family, Rule(hook, target, nets["src"], nets["dst"], PROTOCOLS.get(proto, 0), **ports)
 
 
 def _endpoint(text: str, where: str) -> Endpoint:
@@ -366,7 +379,9 @@ def parse(doc: dict, name: str = "topology") -> Topology:
             if r.dst.version == 4 and r.via is not None and r.via not in dev.addr.network:
                 raise TopologyError(f"{where} route {r.dst}: via {r.via} is not on {r.dev}'s subnet "
                                     f"{dev.addr.network} (fib_check_nh: the gateway must be reachable)")
-        rules = tuple(_rule(t, f"{where} rule") for t in _tables(h, "rule", where))
+        all_rules = [_rule(t, f"{where} rule") for t in _tables(h, "rule", where)]
+        rules = tuple(r for family, r in all_rules if family == "ip")
+        rules6 = tuple(r for family, r in all_rules if family == "ip6")
         cc = _get(h, "tcp_congestion_control", where, str, "cubic")
         if cc not in CONGESTION_CONTROLS:
             raise TopologyError(f"{where}: tcp_congestion_control {cc!r} is not one of "
@@ -379,7 +394,7 @@ def parse(doc: dict, name: str = "topology") -> Topology:
             raise TopologyError(f"{where}: file_max {file_max} must be 0 (the kernel's default) or more")
         _check_routes6(where, ifaces, routes6)
         hosts.append(Host(hname, ifaces, routes, rules, _get(h, "forwarding", where, bool, False), cc, timewait,
-                          file_max, routes6))
+                          file_max, routes6, rules6))
     if not hosts:
         raise TopologyError(f"{name}: no hosts")
     names = [h.name for h in hosts]

@@ -11,7 +11,7 @@ import ipaddress
 import math
 
 
-from pktpath.wire.addr import ip_from_str
+from pktpath.wire.addr import ip6_from_str, ip_from_str
 from pktpath.wire.errors import SanityError
 
 SHOWN = 48  # characters of a bad value an error shows
@@ -45,6 +45,17 @@ def ipv4(text: str, field: str = "address", *, empty: int | None = 0) -> int:
         return ip_from_str(text)
     except SanityError:
         raise Invalid(f"{field} {shown(text)} is not an IPv4 address") from None
+
+
+def ipv6(text: str, field: str = "address", *, empty: int | None = 0) -> int:
+    """An IPv6 address (inet_pton's text, ::ffff:a.b.c.d included) as the 128-bit integer the
+    layers use; "" is `empty` (None: not allowed)."""
+    if not text and empty is not None:
+        return empty
+    try:
+        return ip6_from_str(text)
+    except SanityError:
+        raise Invalid(f"{field} {shown(text)} is not an IPv6 address") from None
 
 
 def prefix(text: str, field: str = "prefix") -> tuple[int, int]:

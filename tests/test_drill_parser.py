@@ -130,6 +130,30 @@ def test_ecn_annotations_and_the_ae_flag_go_onto_the_wire_and_are_checked():
         packets.verify(not_ect, seen)
 
 
+def test_over_ipv6_a_scripts_packets_are_ipv6_with_the_traffic_class_and_hop_limit_where_ipv4_has_tos_and_ttl():
+    """new_ipv6_packet: scapy reads the inbound packet with a good TCP checksum over the IPv6
+    pseudo-header; an IPv6 packet the stack sent is read back for its checks."""
+    from scapy.layers.inet import TCP
+    from scapy.layers.inet6 import IPv6
+
+    conn = Connection("fd3d:a0b:17d6::1", "fd3d:fa7b:d17d::1", remote_port=48820, remote_isn=0, local_isn=7)
+    (data,) = [e.action for e in parse("0 < [ect0] . 1:101(100) ack 1 win 257\n").events]
+    pkt = IPv6(packets.inbound(data, conn))
+    tcp_check = pkt[TCP].chksum
+    del pkt[TCP].chksum
+    assert (pkt.src, pkt.dst, pkt.nh, pkt.hlim, pkt.tc) == ("fd3d:fa7b:d17d::1", "fd3d:a0b:17d6::1", 6, 255, 2)
+    assert IPv6(bytes(pkt))[TCP].chksum == tcp_check and len(pkt[TCP].payload) == 100
+    sent = bytes(IPv6(src="fd3d:a0b:17d6::1", dst="fd3d:fa7b:d17d::1", tc=2, hlim=64)
+                 / TCP(sport=8080, dport=48820, seq=8, ack=101, flags="A", window=500))
+    ip, tcp, payload = packets.parse_outbound(sent)
+    assert packets.endpoints(ip, tcp) == ("fd3d:a0b:17d6::1", 8080, "fd3d:fa7b:d17d::1", 48820) and payload == 0
+    (expect,) = [e.action for e in parse("0 > [ect0] . 1:1(0) ack 101 win 500\n").events]
+    packets.verify(expect, packets.to_script(ip, tcp, payload, conn, expect, 0))
+    (ttl,) = [e.action for e in parse("0 > (ttl 32) . 1:1(0) ack 101 win 500\n").events]
+    with pytest.raises(packets.DrillMismatch, match=r"live packet field ttl: expected: 32 \(0x20\) vs actual: 64"):
+        packets.verify(ttl, packets.to_script(ip, tcp, payload, conn, ttl, 0))
+
+
 def test_segments_taken_together_keep_the_first_ones_cwr():
     """aggregate_packets: GSO sets CWR on a burst's first segment only; the script's one
     packet for the burst has it."""

@@ -1,7 +1,9 @@
 """The real Linux kernel as the stack under test (`pktpath drill --kernel`), set up as the
 kernel's own selftests run packetdrill (ksft_runner.sh): local 192.168.0.1/16 on tun0 in a
-network namespace of its own, the remote 192.0.2.1 behind it, MTU 1500. A script's
-sockets are made inside the namespace; its packets are written to and read from tun0.
+network namespace of its own, the remote 192.0.2.1 behind it, MTU 1500; with
+--ip-version 6, its ipv6_args: local fd3d:a0b:17d6::1, remote fd3d:fa7b:d17d::1, MTU 1520
+(so that an MSS of 1460 fits as over IPv4). A script's sockets are made inside the
+namespace, of the family asked for; its packets are written to and read from tun0.
 """
 
 import fcntl
@@ -16,6 +18,8 @@ from pktpath.drill.netns import Sniffer, TunNamespace, in_netns
 from pktpath.drill.runner import RealTime
 
 LOCAL_IP, REMOTE_IP = "192.168.0.1", "192.0.2.1"
+LOCAL_IP6, REMOTE_IP6 = "fd3d:a0b:17d6::1", "fd3d:fa7b:d17d::1"  # ksft_runner.sh's, as inet_ntop writes them
+MTU6 = 1520
 ETH_P_ALL = 0x0003
 ALLOWED_CC = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
 
@@ -35,11 +39,16 @@ def allow_cubic() -> str | None:
 
 
 class KernelHost(RealTime):
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, ip_version: int = 4) -> None:
         self.name = name or f"pktpath-drill-{os.getpid()}"
-        self.local_ip, self.remote_ip = LOCAL_IP, REMOTE_IP
+        self.family = socket.AF_INET6 if ip_version == 6 else socket.AF_INET
         self._allowed = allow_cubic()
-        self.tun = TunNamespace(self.name, LOCAL_IP, 16, "192.0.2.0/24")
+        if ip_version == 6:
+            self.local_ip, self.remote_ip = LOCAL_IP6, REMOTE_IP6
+            self.tun = TunNamespace(self.name, LOCAL_IP6, 48, "fd3d:fa7b:d17d::/48", mtu=MTU6)
+        else:
+            self.local_ip, self.remote_ip = LOCAL_IP, REMOTE_IP
+            self.tun = TunNamespace(self.name, LOCAL_IP, 16, "192.0.2.0/24")
         with in_netns(self.name):  # what tun0 transmits, as packetdrill's sniffer takes it
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
         sock.bind(("tun0", ETH_P_ALL))
@@ -64,13 +73,13 @@ class KernelHost(RealTime):
         self.tun.write(packet)
 
     def sniff(self, timeout: float) -> tuple[int, bytes] | None:
-        """The next packet the kernel sent: (monotonic ns, IPv4 packet), or None."""
+        """The next packet the kernel sent: (monotonic ns, IP packet), or None."""
         return self.sniffer.next(timeout)
 
     # -- what the script's calls need --------------------------------------------------------
     def socket(self, type_: int, proto: int) -> socket.socket:
         with in_netns(self.name):
-            return socket.socket(socket.AF_INET, type_, proto)
+            return socket.socket(self.family, type_, proto)
 
     def fcntl(self, sock, cmd: int, arg: int) -> int:
         return fcntl.fcntl(sock.fileno(), cmd, arg)

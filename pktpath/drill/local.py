@@ -356,9 +356,9 @@ class LocalApi:
         except SockError as exc:
             raise OSError(exc.errno, exc.detail or None) from None
 
-    def socket(self, type_: int, protocol: int = 0):
-        import socket as _socket
-        return self.call("Socket", socket_pb2.SocketRequest(family=_socket.AF_INET, type=type_, protocol=protocol))
+    def socket(self, type_: int, protocol: int = 0, family: int = 2):
+        """socket(2): AF_INET (2) unless family says AF_INET6 (10)."""
+        return self.call("Socket", socket_pb2.SocketRequest(family=family, type=type_, protocol=protocol))
 
     def poll(self, fds: list[tuple[int, int]], timeout_ms: int = -1) -> list[tuple[int, int]]:
         request = socket_pb2.PollRequest(timeout_ms=timeout_ms)
@@ -385,7 +385,8 @@ class LocalHost(PktpathCalls):
         layers["l2"] = self.l2 = L2(HOST, config, hop)
         layers["l3"] = self.l3 = L3(HOST, config, hop, Direct(self.l2), clock=sim.clock)
         layers["l4"] = self.l4 = L4(HOST, config, hop, Direct(self.l3), clock=sim.clock)
-        layers["socket"] = self.socket_layer = Socket(HOST, hop, Direct(self.l4), sample=lambda flow=None: False)
+        layers["socket"] = self.socket_layer = Socket(HOST, hop, Direct(self.l4), sample=lambda flow=None: False,
+                                                      devs=[i.name for i in config.interfaces])
         self.l2.link.neigh.add("eth0", ip_from_str(GATEWAY_IP), GATEWAY_MAC)  # the gateway the runner plays
         sim.timers.append(self.l4.tcp.run_timers)
         sim.timers.append(self.l3.ipv6_timers)

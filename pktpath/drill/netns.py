@@ -122,21 +122,28 @@ def ip(*args: str) -> None:
 class TunNamespace:
     """A namespace `name` with tun0 up: local_ip/prefix on it, remote_net routed through it,
     lo up, the MTU given. `fd` reads what the kernel sends and writes what it receives, one
-    IPv4 packet per call, after a virtio_net_hdr: tun0 offers TSO, as packetdrill's does, so
+    IP packet per call, after a virtio_net_hdr: tun0 offers TSO, as packetdrill's does, so
     the kernel hands it whole GSO packets. close() removes the namespace and everything in it."""
 
     def __init__(self, name: str, local_ip: str = "192.168.0.1", prefix: int = 16,
                  remote_net: str = "192.0.2.0/24", mtu: int = 1500) -> None:
+        """An IPv6 local_ip makes the namespace IPv6's: its address without DAD (`nodad`, as
+        packetdrill adds it), and IPv4 is not configured."""
         self.name = name
+        v6 = ":" in local_ip
         try:
-            ipv4_netns(name)
+            if v6:
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
+                ip("netns", "add", name)
+            else:
+                ipv4_netns(name)
             with in_netns(name):
                 self.fd = os.open("/dev/net/tun", os.O_RDWR)
                 fcntl.ioctl(self.fd, TUNSETIFF, struct.pack("16sH", b"tun0", IFF_TUN | IFF_NO_PI | IFF_VNET_HDR))
                 fcntl.ioctl(self.fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
             ip("-n", name, "link", "set", "lo", "up")
             ip("-n", name, "link", "set", "tun0", "up", "mtu", str(mtu))
-            ip("-n", name, "addr", "add", f"{local_ip}/{prefix}", "dev", "tun0")
+            ip("-n", name, "addr", "add", f"{local_ip}/{prefix}", "dev", "tun0", *(("nodad",) if v6 else ()))
             ip("-n", name, "route", "add", remote_net, "dev", "tun0")
         except BaseException:
             self.close()

@@ -12,8 +12,11 @@ import struct
 from dataclasses import dataclass, field
 
 from pktpath.drill.script import Packet, TcpOption
-from pktpath.wire.addr import ip_from_str, ip_to_str
+from typing import NamedTuple
+
+from pktpath.wire.addr import ip6_from_str, ip6_to_str, ip_from_str, ip_to_str
 from pktpath.wire.ipv4 import IPPROTO_TCP, IpHdr
+from pktpath.wire.ipv6 import IPV6_HLEN, Ipv6Hdr
 from pktpath.wire.tcp import TcpHdr
 
 MASK = 0xFFFFFFFF
@@ -98,7 +101,8 @@ def encode_option(opt: TcpOption) -> bytes:
 
 
 def inbound(pkt: Packet, conn: Connection) -> bytes:
-    """The IPv4 packet a script's `<` line puts on the wire (map_inbound_packet)."""
+    """The IPv4 or IPv6 packet (by the connection's addresses) a script's `<` line puts on the
+    wire (map_inbound_packet)."""
     if pkt.protocol != "tcp":
         raise Unsupported(f"inbound {pkt.protocol} packets")
     syn = "S" in pkt.flags
@@ -115,13 +119,17 @@ def inbound(pkt: Packet, conn: Connection) -> bytes:
         options.append(encode_option(opt))
     sport = pkt.sport if pkt.sport is not None else conn.remote_port
     dport = pkt.dport if pkt.dport is not None else conn.local_port
-    saddr, daddr = ip_from_str(conn.remote_ip), ip_from_str(conn.local_ip)
+    v6 = ":" in conn.local_ip
+    from_str = ip6_from_str if v6 else ip_from_str
+    saddr, daddr = from_str(conn.remote_ip), from_str(conn.local_ip)
     tcp = TcpHdr(sport, dport, seq, ack, doff_res=1 if bits & AE else 0, flags=bits & 0xFF, window=pkt.win or 0,
                  urg_ptr=pkt.urg, options=b"".join(options))
     segment = tcp.to_bytes(bytes(pkt.length), saddr, daddr) + bytes(pkt.length)
     tos = pkt.tos if pkt.tos is not None else ECN_BITS.get(pkt.ecn or "noecn", 0)
-    ip = IpHdr(saddr, daddr, IPPROTO_TCP, ttl=pkt.ttl if pkt.ttl is not None else TTL_NONE, tos=tos)
-    return ip.to_bytes(len(segment)) + segment
+    ttl = pkt.ttl if pkt.ttl is not None else TTL_NONE
+    if v6:  # new_ipv6_packet: the traffic class and hop limit where IPv4 has TOS and TTL
+        return Ipv6Hdr(saddr, daddr, IPPROTO_TCP, hop_limit=ttl, tclass=tos).to_bytes(len(segment)) + segment
+    return IpHdr(saddr, daddr, IPPROTO_TCP, ttl=ttl, tos=tos).to_bytes(len(segment)) + segment
 
 
 def _live_ecr(script_ecr: int, conn: Connection) -> int:
@@ -138,10 +146,19 @@ class DrillMismatch(Exception):
     """The stack did not do what the script says; the text is packetdrill's."""
 
 
+class NetHdr(NamedTuple):
+    """What the runner reads of an IPv4 or IPv6 header: addresses as text, TOS or traffic
+    class, TTL or hop limit (packetdrill checks `tos` and `ttl` against either)."""
+    saddr: str
+    daddr: str
+    tos: int
+    ttl: int
+
+
 @dataclass
 class Seen:
     """An outbound TCP packet as the stack sent it, in the script's numbers."""
-    ip: IpHdr
+    ip: NetHdr
     tcp: TcpHdr
     payload: int
     seq: int
@@ -150,14 +167,22 @@ class Seen:
     usecs: int = 0     # when, since the script started
 
 
-def parse_outbound(data: bytes) -> tuple[IpHdr, TcpHdr, int] | None:
-    """An IPv4 TCP packet's headers and payload length; None for anything else."""
-    if len(data) < 20 or data[0] >> 4 != 4:
+def parse_outbound(data: bytes) -> tuple[NetHdr, TcpHdr, int] | None:
+    """An IPv4 or IPv6 TCP packet's headers and payload length; None for anything else (an
+    IPv6 packet with extension headers too: no stack under test sends TCP with them)."""
+    if len(data) >= 20 and data[0] >> 4 == 4:
+        ip4 = IpHdr.from_bytes(data, verify_csum=False)
+        if ip4.protocol != IPPROTO_TCP:
+            return None
+        ip, l4 = NetHdr(ip_to_str(ip4.saddr), ip_to_str(ip4.daddr), ip4.tos, ip4.ttl), data[ip4.header_len:ip4.tot_len]
+    elif len(data) >= IPV6_HLEN and data[0] >> 4 == 6:
+        ip6 = Ipv6Hdr.from_bytes(data)
+        if ip6.nexthdr != IPPROTO_TCP:
+            return None
+        ip, l4 = NetHdr(ip6_to_str(ip6.saddr), ip6_to_str(ip6.daddr), ip6.tclass, ip6.hop_limit), \
+            data[IPV6_HLEN:IPV6_HLEN + ip6.payload_len]
+    else:
         return None
-    ip = IpHdr.from_bytes(data, verify_csum=False)
-    if ip.protocol != IPPROTO_TCP:
-        return None
-    l4 = data[ip.header_len:ip.tot_len]
     tcp = TcpHdr.from_bytes(l4)
     return ip, tcp, len(l4) - tcp.header_len
 
@@ -189,7 +214,7 @@ def decode_options(raw: bytes) -> list[TcpOption]:
     return out
 
 
-def to_script(ip: IpHdr, tcp: TcpHdr, payload: int, conn: Connection, script: Packet, usecs: int) -> Seen:
+def to_script(ip: NetHdr, tcp: TcpHdr, payload: int, conn: Connection, script: Packet, usecs: int) -> Seen:
     """A stack's packet in the script's numbers (tcp_convert_seq_number, map_outbound_live_packet)."""
     syn = tcp.syn
     seq = (tcp.seq - conn.local_offset(syn)) & MASK
@@ -306,5 +331,5 @@ def seen_dump(seen: Seen) -> str:
     return dump(wire_flags(seen.tcp), seen.seq, seen.payload, seen.ack, seen.tcp.window, seen.options)
 
 
-def endpoints(ip: IpHdr, tcp: TcpHdr) -> tuple[str, int, str, int]:
-    return ip_to_str(ip.saddr), tcp.source, ip_to_str(ip.daddr), tcp.dest
+def endpoints(ip: NetHdr, tcp: TcpHdr) -> tuple[str, int, str, int]:
+    return ip.saddr, tcp.source, ip.daddr, tcp.dest

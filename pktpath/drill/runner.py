@@ -27,8 +27,9 @@ from pktpath.wire.tcp_info import CONSTANTS, unpack
 
 TOLERANCE_USECS = 4000        # --tolerance_usecs
 TOLERANCE_PERCENT = 12.5      # --tolerance_percent
-# what the kernel's ksft_runner.sh defines for IPv4 scripts (-D)
+# what the kernel's ksft_runner.sh defines for IPv4 scripts and IPv6 ones (-D)
 DEFINES = {"CMSG_LEVEL_IP": "SOL_IP", "CMSG_TYPE_RECVERR": "IP_RECVERR"}
+DEFINES6 = {"CMSG_LEVEL_IP": "SOL_IPV6", "CMSG_TYPE_RECVERR": "IPV6_RECVERR"}
 BLOCKED_WAIT_S = 1.0          # how long a call may take to block, or to end when it should not block
 
 
@@ -49,7 +50,7 @@ class Runner:
         self.script, self.host = script, host
         self.tolerance_usecs = int(script.options.get("tolerance_usecs", tolerance_usecs))
         self.tolerance_percent = tolerance_percent
-        self.calls = Calls(host, {**DEFINES, **(defines or {})})
+        self.calls = Calls(host, {**(DEFINES6 if ":" in host.local_ip else DEFINES), **(defines or {})})
         self.calls.on_connect = self._connecting
         self.conn: Connection | None = None
         # the remote end's port towards a listener: an ephemeral one, as packetdrill's, fresh per script so

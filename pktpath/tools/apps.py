@@ -1,7 +1,9 @@
 """User-space programs over a host's socket API: ping(8) and a UDP sender/receiver.
 
 They talk to a running topology (`pktpath up`) exactly as a program talks to
-the kernel: socket, setsockopt, sendto, recvfrom. Output follows iputils ping.
+the kernel: socket, setsockopt, sendto, recvfrom. Output follows iputils ping,
+whose IPv6 words differ ("PING 2001:db8::2(2001:db8::2) 56 data bytes",
+"Destination unreachable: Port unreachable"); an IPv6 literal chooses IPv6 by itself.
 """
 
 import errno
@@ -11,12 +13,24 @@ import time
 from typing import Callable, Iterator
 
 from pktpath.client import (
-    IP_MTU_DISCOVER, IP_RECVERR, IP_TTL, IPPROTO_ICMP, IPPROTO_IP, SocketApi,
+    AF_INET, AF_INET6, IP_MTU_DISCOVER, IP_RECVERR, IP_TTL, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IP, IPPROTO_IPV6,
+    IPV6_MTU_DISCOVER, IPV6_RECVERR, IPV6_UNICAST_HOPS, SocketApi,
 )
 from pktpath.flow import IP_PMTUDISC_DO, IP_PMTUDISC_DONT, IP_PMTUDISC_WANT
 
 PMTUDISC = {"do": IP_PMTUDISC_DO, "want": IP_PMTUDISC_WANT, "dont": IP_PMTUDISC_DONT}
 _ECHO = struct.Struct("!BBHHH")
+ICMP_ECHO, ICMP_ECHOREPLY, ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY = 8, 0, 128, 129
+
+
+def family_of(dest: str, family: int | None = None) -> int:
+    """The family a literal address asks for, as getaddrinfo answers ping: an IPv6 literal is
+    AF_INET6; with -4 or -6 (family) one of the other family is "Address family for hostname
+    not supported" (EAI_ADDRFAMILY), an OSError here."""
+    own = AF_INET6 if ":" in dest else AF_INET
+    if family is not None and family != own:
+        raise OSError(errno.EAFNOSUPPORT, f"{dest}: Address family for hostname not supported")
+    return own
 
 
 def _icmp_error(exc: OSError) -> tuple[str, str]:
@@ -32,13 +46,18 @@ FLOOD_INTERVAL_S = 0.01  # ping -f as a user may run it: 100 requests a second a
 
 def ping(api: SocketApi, dest: str, *, count: int = 0, size: int = 56, ttl: int | None = None,
          interval: float = 1.0, linger: float = LINGER_S, pmtudisc: str | None = None, quiet: bool = False,
-         flood: bool = False, out: Callable[[str], None] = print) -> int:
+         flood: bool = False, family: int | None = None, out: Callable[[str], None] = print) -> int:
     """ping(8) through a ping socket, as iputils' ping runs: an echo request every `interval`
     seconds whatever the replies do, each reply printed as it comes (matched by its
     sequence), until `count` are sent (0: until Ctrl-C) and the last replies are in or
     `linger` (-W) seconds have passed; then the statistics, on Ctrl-C too. quiet (-q):
-    only the statistics; flood (-f): a dot per request, a backspace per reply. Returns
-    the number of replies (ping exits 1 when it is 0)."""
+    only the statistics; flood (-f): a dot per request, a backspace per reply. IPv6 (ping
+    -6, or an IPv6 literal: family_of) through an ICMPv6 ping socket, with IPV6_RECVERR, -t as
+    IPV6_UNICAST_HOPS and -M as IPV6_MTU_DISCOVER. Returns the number of replies (ping exits 1
+    when it is 0)."""
+    family = family_of(dest, family)
+    v6 = family == AF_INET6
+    request = ICMPV6_ECHO_REQUEST if v6 else ICMP_ECHO
     payload = bytes((0x10 + i) & 0xFF for i in range(size))
     if flood:
         interval, quiet = min(interval, FLOOD_INTERVAL_S), True
@@ -48,20 +67,22 @@ def ping(api: SocketApi, dest: str, *, count: int = 0, size: int = 56, ttl: int 
     start = time.monotonic()
     say = (lambda line: None) if quiet else out
     try:
-        with api.socket(protocol=IPPROTO_ICMP) as sock:
-            sock.setsockopt(IPPROTO_IP, IP_RECVERR, 1)  # as ping(8) does: see errors from routers
+        with api.socket(protocol=IPPROTO_ICMPV6 if v6 else IPPROTO_ICMP, family=family) as sock:
+            level = IPPROTO_IPV6 if v6 else IPPROTO_IP
+            sock.setsockopt(level, IPV6_RECVERR if v6 else IP_RECVERR, 1)  # as ping(8) does: see routers' errors
             if ttl is not None:
-                sock.setsockopt(IPPROTO_IP, IP_TTL, ttl)
+                sock.setsockopt(level, IPV6_UNICAST_HOPS if v6 else IP_TTL, ttl)
             if pmtudisc is not None:
-                sock.setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, PMTUDISC[pmtudisc])
-            out(f"PING {dest} ({dest}) {size}({size + 28}) bytes of data.")
+                sock.setsockopt(level, IPV6_MTU_DISCOVER if v6 else IP_MTU_DISCOVER, PMTUDISC[pmtudisc])
+            out(f"PING {dest}({dest}) {size} data bytes" if v6 else
+                f"PING {dest} ({dest}) {size}({size + 28}) bytes of data.")
             next_send = last_send = time.perf_counter()
             while True:
                 now = time.perf_counter()
                 if (not count or sent < count) and now >= next_send:
                     seq = sent + 1
                     try:
-                        sock.sendto(_ECHO.pack(8, 0, 0, 0, seq & 0xFFFF) + payload, (dest, 0))
+                        sock.sendto(_ECHO.pack(request, 0, 0, 0, seq & 0xFFFF) + payload, (dest, 0))
                         pending[seq & 0xFFFF] = last_send = now
                         if flood:
                             out(".")
@@ -77,7 +98,8 @@ def ping(api: SocketApi, dest: str, *, count: int = 0, size: int = 56, ttl: int 
                     until = last_send + linger
                 else:
                     until = next_send
-                line = _reply(sock, pending, max(0.0, until - now), rtts, sent)
+                line = _reply(sock, pending, max(0.0, until - now), rtts, sent,
+                              ICMPV6_ECHO_REPLY if v6 else ICMP_ECHOREPLY)
                 if line is None:
                     continue
                 if line.startswith("From"):
@@ -98,7 +120,8 @@ def ping(api: SocketApi, dest: str, *, count: int = 0, size: int = 56, ttl: int 
     return len(rtts)
 
 
-def _reply(sock, pending: dict[int, float], timeout: float, rtts: list, last_seq: int) -> str | None:
+def _reply(sock, pending: dict[int, float], timeout: float, rtts: list, last_seq: int,
+           reply_type: int = ICMP_ECHOREPLY) -> str | None:
     """The line for the next reply or error within timeout; None for nothing (or a reply to
     no request of ours: a duplicate, or one given up on)."""
     try:
@@ -109,7 +132,7 @@ def _reply(sock, pending: dict[int, float], timeout: float, rtts: list, last_seq
         src, what = _icmp_error(exc)
         return f"From {src} icmp_seq={last_seq} {what[:1].upper() + what[1:] or exc.strerror}"
     type_, _, _, _, rseq = _ECHO.unpack_from(reply.data)
-    sent_at = pending.pop(rseq, None) if type_ == 0 else None
+    sent_at = pending.pop(rseq, None) if type_ == reply_type else None
     if sent_at is None:
         return None
     rtt = (time.perf_counter() - sent_at) * 1000
@@ -235,15 +258,17 @@ def tracepath(api: SocketApi, dest: str, *, mtu: int = 1500, max_hops: int = 30,
 
 
 def send(api: SocketApi, dest: str, port: int, *, count: int = 1, size: int = 64, data: bytes | None = None,
-         sport: int = 0, interval: float = 0.0, out: Callable[[str], None] = print) -> int:
+         sport: int = 0, interval: float = 0.0, family: int | None = None, out: Callable[[str], None] = print) -> int:
     """Send COUNT UDP datagrams of SIZE bytes (or DATA) to DEST:PORT over a connected socket,
     as `nc -u` does: the route picks the source address (getsockname says which), and a
-    port unreachable comes back as ECONNREFUSED on a later send. Returns how many went."""
+    port unreachable comes back as ECONNREFUSED on a later send. An IPv6 DEST (or -6) sends
+    from an AF_INET6 socket. Returns how many went."""
     body = data if data is not None else bytes(i % 256 for i in range(size))
     sent = 0
-    with api.socket() as sock:
+    family = family_of(dest, family)
+    with api.socket(family=family) as sock:
         if sport:
-            sock.bind(("0.0.0.0", sport))
+            sock.bind(("::" if family == AF_INET6 else "0.0.0.0", sport))
         sock.connect((dest, port))
         for i in range(count):
             if i and interval:
@@ -254,18 +279,24 @@ def send(api: SocketApi, dest: str, port: int, *, count: int = 1, size: int = 64
                 out(f"send: {exc.strerror}")
                 continue
             sent += 1
-        addr, bound = sock.getsockname()
-        out(f"sent {sent} datagram(s) of {len(body)} bytes from {addr}:{bound} to {dest}:{port}")
+        addr, bound = sock.getsockname()[:2]
+        if family == AF_INET6:  # as nc and ss write an IPv6 address with a port
+            out(f"sent {sent} datagram(s) of {len(body)} bytes from [{addr}]:{bound} to [{dest}]:{port}")
+        else:
+            out(f"sent {sent} datagram(s) of {len(body)} bytes from {addr}:{bound} to {dest}:{port}")
     return sent
 
 
-def recv(api: SocketApi, port: int, *, count: int = 1, timeout: float = 10.0) -> Iterator[tuple[bytes, tuple]]:
-    """Bind PORT and yield up to COUNT datagrams as (data, (addr, port)); stops at the timeout."""
-    with api.socket() as sock:
-        sock.bind(("0.0.0.0", port))
+def recv(api: SocketApi, port: int, *, count: int = 1, timeout: float = 10.0,
+         family: int = AF_INET) -> Iterator[tuple[bytes, tuple]]:
+    """Bind PORT and yield up to COUNT datagrams as (data, (addr, port)); stops at the timeout.
+    AF_INET6: bound to [::] (dual-stack: an IPv4 sender shows as ::ffff:a.b.c.d)."""
+    with api.socket(family=family) as sock:
+        sock.bind(("::" if family == AF_INET6 else "0.0.0.0", port))
         for _ in range(count):
             try:
-                yield sock.recvfrom(65535, timeout=timeout)
+                data, addr = sock.recvfrom(65535, timeout=timeout)
+                yield data, addr[:2]
             except TimeoutError:
                 return
 

@@ -206,7 +206,7 @@ def header(cmd: Command) -> str:
 
 def listing(table: l3_pb2.RuleTable, cmd: Command) -> list[str]:
     """iptables -L [CHAIN]: each chain of the table, its policy and its rules."""
-    policies = {p.hook: p for p in table.policies}
+    policies = {p.hook: p for p in table.policies if p.family != l3_pb2.NFPROTO_IPV6}  # ip6tables' are apart
     out: list[str] = []
     for chain in [cmd.chain] if cmd.chain else TABLES[cmd.table]:
         hook = CHAINS[chain]
@@ -216,7 +216,8 @@ def listing(table: l3_pb2.RuleTable, cmd: Command) -> list[str]:
         if out:
             out.append("")
         out += [f"Chain {chain} (policy {policy}{counts})", header(cmd).rstrip()]
-        out += [rule_line(r, cmd, n).rstrip() for n, r in enumerate((r for r in table.rules if r.hook == hook), 1)]
+        rules = (r for r in table.rules if r.hook == hook and r.family != l3_pb2.NFPROTO_IPV6)
+        out += [rule_line(r, cmd, n).rstrip() for n, r in enumerate(rules, 1)]
     return out
 
 

@@ -43,7 +43,17 @@ this router → Packet Too Big with it + Ip6FragFails only (ip6_fragment never f
 forwards: NOT_SPECIFIED); then out (Ip6OutTransmits, Ip6OutOctets; never Ip6OutRequests).
 Checked on Linux 6.18 with three namespaces (a router with a 1300-byte link).
 
-Not here: netfilter (pktpath's is IPv4's), xfrm, proxy NDP, the router alert chain (no raw
+Netfilter's IPv6 hooks (services/l3/netfilter6.py, ip6tables' table), where Linux has them:
+NF_INET_LOCAL_OUT after Ip6OutRequests (__ip6_local_out, ip6_xmit, ndisc_send_skb),
+NF_INET_POST_ROUTING in ip6_output before ip6_finish_output fragments (and once more for a
+multicast copy looped back, ip6_finish_output2), NF_INET_FORWARD in ip6_forward after the hop
+limit is decremented, then POST_ROUTING as for a local packet. A DROP frees the packet
+NETFILTER_DROP (nf_hook_slow) and its sender sees EPERM; a datagram's (ip6_send_skb: UDP,
+ICMPv6, ping) also counts Ip6OutDiscards, TCP's (ip6_xmit) and neighbour discovery's nothing.
+Seen on Linux 6.18: a UDP sendto dropped at OUTPUT, and one dropped at POSTROUTING, each got
+EPERM and counted Ip6OutDiscards.
+
+Not here: xfrm, proxy NDP, the router alert chain (no raw
 sockets), redirects, jumbograms, IPv6 GSO segmentation (pktpath's GSO is IPv4's: a GSO packet
 whose segments exceed the MTU is dropped, PKT_TOO_BIG), IPV6_DONTFRAG and extension headers from
 socket options (Flowi6 carries neither), multicast routing.
@@ -61,6 +71,7 @@ from typing import Callable
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.pb import skbuff_pb2
+from pktpath.services.l3 import netfilter6 as nf6
 from pktpath.services.l3.addrconf import LOOPBACK_DEV, Fib6Info
 from pktpath.services.l3.route6 import RTN_MULTICAST, Route6, Rt6Info
 from pktpath.wire.addr import (
@@ -198,14 +209,16 @@ class Ip6Output:
     def __init__(self, host: str, addrconf, mtus: dict[str, int], *, to_l2: Callable[[list], object],
                  loopback_rcv: Callable[[s.SkBuff], object], get_saddr: Callable[[str, int], int], mib: Mib,
                  clock=time.monotonic, mc_joined: Callable[[str, int], bool] | None = None, disable_ipv6=(),
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, netfilter: nf6.Netfilter6 | None = None) -> None:
         """addrconf: the host's Addrconf (routes, which devices have IPv6). mtus: each device's MTU.
         to_l2(skbs) hands packets to L2 (False: refused); loopback_rcv(skb) takes one back into
         the receive path (Ipv6.ipv6_rcv); get_saddr(dev, daddr) is source address selection
         (Ipv6.ipv6_dev_get_saddr). mc_joined(dev, group) says whether dev joined a group
         (Ipv6.ipv6_chk_mcast_addr: a socket's multicast is looped back then); disable_ipv6: the
-        devices with net.ipv6.conf.DEV.disable_ipv6 = 1."""
+        devices with net.ipv6.conf.DEV.disable_ipv6 = 1. netfilter: the host's ip6tables table
+        (services/l3/netfilter6.py; empty if not given)."""
         self.host = host
+        self.nf = netfilter if netfilter is not None else nf6.Netfilter6()
         self.addrconf = addrconf
         self.mib = mib
         self.route6 = Route6(addrconf, mtus, clock=clock)
@@ -312,8 +325,13 @@ class Ip6Output:
         s.skb_reset_network_header(skb)
         skb.protocol = ETH_P_IPV6
         self.mib.inc(IP6, "OutRequests")  # __ip6_make_skb / ip6_xmit
-        # NF_INET_LOCAL_OUT: pktpath's netfilter is IPv4's
-        return self._errno(self._dst_output(skb, hdr, rt, mtu, ignore_df=ignore_df, mc_loop=True))
+        if nf6.nf_hook6(self.nf, nf6.NF_INET_LOCAL_OUT, skb):  # __ip6_local_out / ip6_xmit
+            reason = self.drop(skb, pb.SKB_DROP_REASON_NETFILTER_DROP, "nf_hook_slow")
+        else:
+            reason = self._dst_output(skb, hdr, rt, mtu, ignore_df=ignore_df, mc_loop=True)
+        if reason == pb.SKB_DROP_REASON_NETFILTER_DROP and flow.proto != NEXTHDR_TCP:
+            self.mib.inc(IP6, "OutDiscards")  # ip6_send_skb: ip6_local_out's -EPERM (ip6_xmit counts nothing)
+        return self._errno(reason)
 
     def ip6_local_out(self, skb, dev: str | None = None) -> int:
         """ip6_local_out() of a packet with its IPv6 header built (skb data at it): neighbour
@@ -338,6 +356,8 @@ class Ip6Output:
                 return errno.ENETUNREACH
         skb.protocol = ETH_P_IPV6
         self.mib.inc(IP6, "OutRequests")
+        if nf6.nf_hook6(self.nf, nf6.NF_INET_LOCAL_OUT, skb):  # ndisc_send_skb's NF_HOOK: EPERM, nothing counted
+            return self._errno(self.drop(skb, pb.SKB_DROP_REASON_NETFILTER_DROP, "nf_hook_slow"))
         return self._errno(self._dst_output(skb, hdr, rt, rt.mtu, ignore_df=True, mc_loop=False))
 
     def _icmp6_dst_alloc(self, dev: str, daddr: int) -> Rt6Info:
@@ -348,11 +368,12 @@ class Ip6Output:
     @staticmethod
     def _errno(reason: int) -> int:
         """What the sender sees of a drop after the header was built: L2's refusal is ENOBUFS
-        (net_xmit_errno of NET_XMIT_DROP); a failed fragmentation EMSGSIZE or EINVAL."""
+        (net_xmit_errno of NET_XMIT_DROP); netfilter's EPERM (nf_hook_slow's NF_DROP_GETERR);
+        a failed fragmentation EMSGSIZE or EINVAL."""
         if not reason:
             return 0
-        return {pb.SKB_DROP_REASON_CPU_BACKLOG: errno.ENOBUFS, pb.SKB_DROP_REASON_PKT_TOO_BIG: errno.EMSGSIZE}.get(
-            reason, errno.EINVAL)
+        return {pb.SKB_DROP_REASON_CPU_BACKLOG: errno.ENOBUFS, pb.SKB_DROP_REASON_PKT_TOO_BIG: errno.EMSGSIZE,
+                pb.SKB_DROP_REASON_NETFILTER_DROP: errno.EPERM}.get(reason, errno.EINVAL)
 
     # -- dst_output ------------------------------------------------------------------------
     def _ip6_output_dev(self, skb, rt: Rt6Info) -> int:
@@ -372,6 +393,8 @@ class Ip6Output:
         sender (0: sent, or freed as the kernel frees it without an error)."""
         if self._ip6_output_dev(skb, rt):
             return 0
+        if nf6.nf_hook6(self.nf, nf6.NF_INET_POST_ROUTING, skb):
+            return self.drop(skb, pb.SKB_DROP_REASON_NETFILTER_DROP, "nf_hook_slow")
         if skb.gso_size:  # ip6_finish_output_gso
             if skb_gso_network_seglen6(skb) <= mtu:
                 return self._finish_output2([skb], hdr, rt, mc_loop=mc_loop)
@@ -402,9 +425,12 @@ class Ip6Output:
             if multicast:
                 if not lo and mc_loop and self._mc_joined is not None and self._mc_joined(rt.dev, daddr):
                     clone = s.skb_clone(skb, L3, self.host, "dev_loopback_xmit")
-                    clone.pkt_type = pb.PACKET_LOOPBACK
-                    clone.record(s.EXIT, L3, self.host, "dev_loopback_xmit")
-                    self._loopback_rcv(clone)
+                    if nf6.nf_hook6(self.nf, nf6.NF_INET_POST_ROUTING, clone):  # the copy's own POST_ROUTING
+                        self.drop(clone, pb.SKB_DROP_REASON_NETFILTER_DROP, "nf_hook_slow")
+                    else:
+                        clone.pkt_type = pb.PACKET_LOOPBACK
+                        clone.record(s.EXIT, L3, self.host, "dev_loopback_xmit")
+                        self._loopback_rcv(clone)
                     if hdr.hop_limit == 0:  # for this host only
                         self.mib.inc(IP6, "OutDiscards")
                         self.drop(skb, pb.SKB_DROP_REASON_NOT_SPECIFIED, "ip6_finish_output2")
@@ -479,10 +505,13 @@ class Ip6Output:
         buf = skb.writable()  # skb_cow, then the hop limit
         buf[skb.network_header + 7] -= 1
         hdr = hdr._replace(hop_limit=hdr.hop_limit - 1)
-        # NF_INET_FORWARD: pktpath's netfilter is IPv4's. ip6_forward_finish: skb_clear_tstamp
-        skb.tstamp = 0
+        if nf6.nf_hook6(self.nf, nf6.NF_INET_FORWARD, skb):
+            return self.drop(skb, pb.SKB_DROP_REASON_NETFILTER_DROP, "nf_hook_slow")
+        skb.tstamp = 0  # ip6_forward_finish: skb_clear_tstamp
         if self._ip6_output_dev(skb, rt):
             return pb.SKB_DROP_REASON_IPV6DISABLED
+        if nf6.nf_hook6(self.nf, nf6.NF_INET_POST_ROUTING, skb):  # dst_output → ip6_output
+            return self.drop(skb, pb.SKB_DROP_REASON_NETFILTER_DROP, "nf_hook_slow")
         if ip6_pkt_too_big(skb, 0, rt.mtu):  # ip6_finish_output → ip6_fragment: !ignore_df → fail_toobig
             icmp6_send(skb, hdr, parm, ICMPV6_PKT_TOOBIG, 0, rt.mtu)
             self.mib.inc(IP6, "FragFails")

@@ -42,10 +42,14 @@ Icmp OutRateLimitGlobal, as in the kernel.
 Fragments are reassembled as net/ipv6/reassembly.c does (services/l3/reassembly.py: RFC 5722's
 rule that an overlap discards the datagram, the 60 s timeout with its Time Exceeded).
 
-Left for later steps (each a marked hook): netfilter (pktpath's is IPv4's),
-path MTU learning from Packet Too Big, routing output (errors and replies go to
-`ip6_output(skb, flow)` with data at the ICMPv6 header and a Flowi6), sockets' multicast groups
-(`mc_joined`), raw sockets.
+Netfilter's IPv6 hooks (services/l3/netfilter6.py, ip6tables' table): NF_INET_PRE_ROUTING in
+ipv6_rcv after ip6_rcv_core, NF_INET_LOCAL_IN in ip6_input (before the extension headers and
+reassembly: fragments meet it one by one); a DROP frees the packet NETFILTER_DROP, uncounted
+in Ip6 (nf_hook_slow).
+
+Left for later steps (each a marked hook): path MTU learning from Packet Too Big, routing
+output (errors and replies go to `ip6_output(skb, flow)` with data at the ICMPv6 header and
+a Flowi6), sockets' multicast groups (`mc_joined`), raw sockets.
 
 Pure logic: the layers around are callables (`to_l4(kind, items)` with kind "udp6", "tcp6",
 "ping6" or "err6"; `ip6_output(skb, Flowi6)`; `ndisc_rcv(skb, hdr)` and `mld_rcv(skb, hdr)`
@@ -65,6 +69,7 @@ from pktpath.services.l3.handoff import PollHandOff
 from pktpath.services.l3.addrconf import (
     IFA_F_DADFAILED, IFA_F_DEPRECATED, IFA_F_OPTIMISTIC, IFA_F_TENTATIVE, LOOPBACK_DEV,
 )
+from pktpath.services.l3 import netfilter6 as nf6
 from pktpath.services.l3.icmp import IcmpRateLimit
 from pktpath.services.l3.reassembly import FragParamProb, Ipv6Defrag, Ipv6Reasm
 from pktpath.services.l3.route6 import Route6
@@ -175,15 +180,18 @@ class Ipv6(PollHandOff):
                  ndisc_rcv: Callable[[s.SkBuff, Ipv6Hdr], int] | None = None,
                  mld_rcv: Callable[[s.SkBuff, Ipv6Hdr], int] | None = None,
                  ratelimit: IcmpRateLimit | None = None, disable_ipv6=(), clock=time.monotonic,
-                 route_input: Callable | None = None, forward: Callable | None = None) -> None:
+                 route_input: Callable | None = None, forward: Callable | None = None,
+                 netfilter: nf6.Netfilter6 | None = None) -> None:
         """addrconf: the host's addresses (an Addrconf: ipv6_chk_addr, addr_list, idev, routes,
         forwarding). ratelimit: the host's IcmpRateLimit, shared with Ipv4 for the global bucket.
         disable_ipv6: the devices with net.ipv6.conf.DEV.disable_ipv6 = 1. route_input(daddr, iif)
         and forward(skb, hdr, parm, icmp6_send, rt) are Ip6Output's (services/l3/ip6_output.py);
-        without them, routes are looked up in addrconf's tables and nothing is forwarded."""
+        without them, routes are looked up in addrconf's tables and nothing is forwarded.
+        netfilter: the host's ip6tables table (services/l3/netfilter6.py; empty if not given)."""
         self.host = host
         self.addrconf = addrconf
         self.mib = mib
+        self.nf = netfilter if netfilter is not None else nf6.Netfilter6()
         self.ratelimit = ratelimit if ratelimit is not None else IcmpRateLimit(clock=clock)
         self.disable_ipv6 = set(disable_ipv6)
         self.mc_joined: dict[str, set[int]] = {}  # groups sockets joined, per device (ipv6_dev_mc_inc): later
@@ -273,12 +281,14 @@ class Ipv6(PollHandOff):
         return self._pass_on(kind, skb if item is None else item, [skb])
 
     def ipv6_rcv(self, skb) -> int:
-        """ipv6_rcv(): data at the IPv6 header. Returns the drop reason, 0 if the packet went on.
-        (NF_INET_PRE_ROUTING: pktpath's netfilter is IPv4's only, a later step.)"""
+        """ipv6_rcv(): data at the IPv6 header. ip6_rcv_core, NF_INET_PRE_ROUTING, ip6_rcv_finish.
+        Returns the drop reason, 0 if the packet went on."""
         skb.record(s.ENTER, L3, self.host, "ipv6_rcv")
         got = self.ip6_rcv_core(skb)
         if type(got) is int:
             return got
+        if nf6.nf_hook6(self.nf, nf6.NF_INET_PRE_ROUTING, skb):
+            return self.drop(skb, pb.SKB_DROP_REASON_NETFILTER_DROP, "nf_hook_slow")
         return self.ip6_rcv_finish(skb, *got)
 
     def ip6_rcv_core(self, skb) -> tuple[Ipv6Hdr, Inet6SkbParm] | int:
@@ -413,7 +423,9 @@ class Ipv6(PollHandOff):
         return self.ip6_input(skb, hdr, parm)
 
     def ip6_input(self, skb, hdr: Ipv6Hdr, parm: Inet6SkbParm) -> int:
-        """ip6_input() → NF_INET_LOCAL_IN (pktpath's netfilter is IPv4's: later) → ip6_input_finish."""
+        """ip6_input() → NF_INET_LOCAL_IN → ip6_input_finish."""
+        if nf6.nf_hook6(self.nf, nf6.NF_INET_LOCAL_IN, skb):
+            return self.drop(skb, pb.SKB_DROP_REASON_NETFILTER_DROP, "nf_hook_slow")
         return self.ip6_protocol_deliver_rcu(skb, hdr, parm)
 
     def ip6_protocol_deliver_rcu(self, skb, hdr: Ipv6Hdr, parm: Inet6SkbParm) -> int:

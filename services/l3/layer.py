@@ -10,6 +10,7 @@ one-process stack (pktpath/drill/local.py) calls it directly. Its timers are the
 to run (frag_expire, every second; ipv6_timers, as often as it asks).
 """
 
+import errno
 import time
 from typing import Callable
 
@@ -19,16 +20,19 @@ from pktpath.hop import batches
 from pktpath.pb import l2_pb2, l3_pb2, skbuff_pb2
 from pktpath.seams import edge, open_tcp_wfree
 from pktpath.services.l3 import netfilter as nf
+from pktpath.services.l3 import netfilter6 as nf6
 from pktpath.services.l3.addrconf import Addrconf
 from pktpath.services.l3.icmp import IcmpRateLimit
 from pktpath.services.l3.ip6_output import Ip6Output
 from pktpath.services.l3.ipv4 import Ipv4
-from pktpath.services.l3.ipv6 import Ipv6
+from pktpath.services.l3.ipv6 import Flowi6, Inet6SkbParm, Ipv6, icmp6_out_stats
 from pktpath.services.l3.ndisc import Ndisc
 from pktpath.services.l3.route import Fib, FibRoute
 from pktpath.wire import IpHdr, WireError
 from pktpath.sockerr import SockError
 from pktpath.wire.addr import mac_from_str
+from pktpath.wire.icmpv6 import ICMPV6_HLEN, ICMPV6_PKT_TOOBIG
+from pktpath.wire.ipv6 import IPPROTO_ICMPV6, NEXTHDR_UDP, Ipv6Hdr
 
 NEIGH_UPDATE_TIMEOUT_S = 5
 
@@ -50,8 +54,10 @@ class L3:
         self.to_l4_wfree = open_tcp_wfree("l3", host, hop, self.mib)
         self.host = host
         self.to_l4 = {kind: hop(edge("l3", name), self.mib)
-                      for kind, name in (("udp", "udp"), ("tcp", "tcp"), ("ping", "ping"), ("err", "icmp-err"))}
+                      for kind, name in (("udp", "udp"), ("tcp", "tcp"), ("ping", "ping"), ("err", "icmp-err"),
+                                         ("udp6", "udp6"), ("ping6", "ping6"), ("err6", "icmpv6-err"))}
         self.netfilter = nf.Netfilter(nf.rules_from_topology(config))
+        self.netfilter6 = nf6.Netfilter6(nf6.rules_from_topology(config))  # ip6tables': apart from iptables'
         mtus = {i.name: i.mtu for i in config.interfaces}
         ratelimit = IcmpRateLimit(clock=clock)  # the global ICMP bucket is IPv4's and IPv6's
         self.ip = Ipv4(host, self.fib, mtus, forwarding=config.forwarding,
@@ -59,13 +65,14 @@ class L3:
                        mib=self.mib, netfilter=self.netfilter, clock=clock, ratelimit=ratelimit)
         # Ipv6, Ip6Output and Ndisc call one another: each reaches the others through self
         self.ip6 = Ipv6(host, self.addrconf, to_l4=self._to_l4_ipv6, mib=self.mib, ratelimit=ratelimit, clock=clock,
+                        netfilter=self.netfilter6,
                         ip6_output=lambda skb, flow: self.ip6out.ip6_output(skb, flow),
                         ndisc_rcv=lambda skb, hdr: self.ndisc.ndisc_rcv(skb, hdr),
                         route_input=lambda daddr, iif: self.ip6out.ip6_route_input(daddr, iif),
                         forward=lambda *args: self.ip6out.ip6_forward(*args))
         self.ip6out = Ip6Output(host, self.addrconf, mtus, to_l2=self.to_l2.put, loopback_rcv=self.ip6.ipv6_rcv,
                                 get_saddr=self.ip6.ipv6_dev_get_saddr, mib=self.mib, clock=clock,
-                                mc_joined=self.ip6.ipv6_chk_mcast_addr)
+                                mc_joined=self.ip6.ipv6_chk_mcast_addr, netfilter=self.netfilter6)
         self._l2 = l2
         self.ndisc = Ndisc(host, self.addrconf, {i.name: mac_from_str(i.mac) for i in config.interfaces},
                            neigh_update=self._neigh_update, ip6_local_out=self.ip6out.ip6_local_out, mib=self.mib,
@@ -88,8 +95,18 @@ class L3:
             return False
 
     def _to_l4_ipv6(self, kind: str, items: list) -> bool:
-        """UDP, TCP and ping over IPv6 wait for L4's IPv6 (issue 19's next step): until then a
-        datagram or segment for them is counted Unmodelled and dropped as if no socket wanted it."""
+        """IPv6's way up to L4: UDP (udpv6_rcv), echo replies (ping_rcv) and ICMPv6 errors
+        (udpv6_err, ping_err) by their edges. A Packet Too Big about a UDP datagram teaches the
+        path MTU first, as udpv6_err's ip6_sk_update_pmtu does (pktpath learns it whether or not
+        a socket matches). TCP over IPv6 waits for a later step: a segment is counted Unmodelled
+        and dropped as if no socket wanted it."""
+        if kind == "err6":
+            for skb, type_, _, info, nexthdr, _ in items:
+                if type_ == ICMPV6_PKT_TOOBIG and nexthdr == NEXTHDR_UDP:
+                    quoted = skb.payload()[ICMPV6_HLEN:]
+                    self.ip6out.ip6_update_pmtu(int.from_bytes(quoted[24:40], "big"), info)
+        if kind != "tcp6":
+            return self.to_l4[kind].put(items)
         for item in items:
             skb = item[0] if isinstance(item, tuple) else item
             self.mib.inc("Unmodelled", f"Ipv6To{kind.capitalize()}")
@@ -165,6 +182,92 @@ class L3:
         if bad:
             self.mib.inc("Icmp", "OutErrors", bad)
         return s.disposition(sent, bad)
+
+    # -- IPv6's calls from L4 ---------------------------------------------------------
+    @staticmethod
+    def _flowi6(msg) -> Flowi6:
+        """A Flowi6 message as L3's Flowi6; ValueError for an address that is not 16 bytes."""
+        if len(msg.daddr) != 16 or len(msg.saddr) not in (0, 16):
+            raise ValueError("a Flowi6's addresses are 16 bytes")
+        return Flowi6(int.from_bytes(msg.daddr, "big"), int.from_bytes(msg.saddr, "big"), msg.proto, oif=msg.oif,
+                      hop_limit=msg.hop_limit & 0xFF, tclass=msg.tclass & 0xFF, flowlabel=msg.flowlabel & 0xFFFFF,
+                      icmp_type=msg.icmp_type & 0xFF, icmp_code=msg.icmp_code & 0xFF)
+
+    def Ip6RouteOutput(self, request, context):
+        """ip6_dst_lookup_flow(): the route and source address for a flow. No route counts
+        Ip6OutNoRoutes (ip6_dst_lookup_tail), ENETUNREACH; no source address EADDRNOTAVAIL."""
+        try:
+            flow = self._flowi6(request)
+        except ValueError:
+            return l3_pb2.Rt6Result(errno=errno.EINVAL)
+        if flow.oif and flow.oif not in self.ifaces:
+            return l3_pb2.Rt6Result(errno=errno.ENODEV)
+        rt = self.ip6out.ip6_route_output(flow)
+        if rt is None:
+            self.mib.inc("Ip6", "OutNoRoutes")
+            return l3_pb2.Rt6Result(errno=errno.ENETUNREACH)
+        if not rt.saddr:
+            return l3_pb2.Rt6Result(errno=errno.EADDRNOTAVAIL)
+        return l3_pb2.Rt6Result(dev=rt.dev, nexthop=rt.nexthop.to_bytes(16, "big"), saddr=rt.saddr.to_bytes(16, "big"),
+                                mtu=rt.mtu, hop_limit=rt.hop_limit, type=rt.type)
+
+    def Ip6SendSkb(self, request, context):
+        """ip6_make_skb → ip6_send_skb (udp_v6_send_skb, icmpv6_push_pending_frames): L4's
+        datagrams with their flows; the answer carries the errno sendmsg returns (the last one
+        met). An ICMPv6 message counts Icmp6OutMsgs and its type where
+        __ip6_make_skb does: once the route is found and the packet built."""
+        accepted = dropped = err = 0
+        for item in request.items:
+            skb = s.checked(item.skb, self.mib)
+            try:
+                flow = self._flowi6(item.flow)
+            except ValueError:
+                flow = None
+            if skb is None or flow is None or flow.oif and flow.oif not in self.ifaces:
+                dropped += 1
+                err = errno.EINVAL
+                continue
+            e = self.ip6out.ip6_output(skb, flow, pmtudisc=item.flow.pmtudisc)
+            if flow.proto == IPPROTO_ICMPV6 and e == errno.EMSGSIZE:
+                self.mib.inc("Icmp6", "OutErrors")  # ping_v6_sendmsg: ip6_append_data failed
+            elif flow.proto == IPPROTO_ICMPV6 and e not in (errno.ENETUNREACH, errno.EADDRNOTAVAIL):
+                icmp6_out_stats(self.mib, flow.icmp_type)
+            if e:
+                dropped += 1
+                err = e
+            else:
+                accepted += 1
+        d = s.disposition(accepted, dropped)
+        d.errno = err
+        return d
+
+    @batches(l3_pb2.IcmpSendBatch)
+    def Icmpv6Send(self, request, context):
+        """icmpv6_send() on L4's behalf (port unreachable), each about an skb_in whose network
+        header is its IPv6 header. Accepted: errors sent; dropped: requests without one to quote,
+        and errors icmp6_send's rules or rate limits held back."""
+        sent = bad = 0
+        for r in request.requests:
+            try:
+                skb = s.from_proto(r.skb_in)
+                hdr = Ipv6Hdr.from_bytes(s.skb_network_header(skb))
+            except (s.SkbError, WireError, ValueError):
+                bad += 1
+                continue
+            if self.ip6.icmp6_send(skb, hdr, Inet6SkbParm(skb.dev), r.type, r.code, r.info):
+                sent += 1
+            else:
+                bad += 1
+        return s.disposition(sent, bad)
+
+    def Ipv6ChkAddr(self, request, context):
+        """ipv6_chk_addr(net, addr, dev, 0): one of the host's addresses, not tentative (a
+        link-local one on `dev` only)."""
+        if len(request.addr) != 16:
+            return l3_pb2.Ipv6ChkAddrReply(ours=False)
+        addr = int.from_bytes(request.addr, "big")
+        ours = self.ip6.ipv6_chk_addr(addr, request.dev) if request.dev else self.addrconf.ipv6_chk_addr(addr)
+        return l3_pb2.Ipv6ChkAddrReply(ours=ours)
 
     def close(self) -> None:
         s.set_destructor(self.host, None)

@@ -16,6 +16,7 @@ Pure logic: no gRPC.
 import struct
 import threading
 from dataclasses import dataclass
+from typing import ClassVar
 
 from pktpath.counters import Mib
 from pktpath.wire.ipv4 import IPPROTO_TCP, IPPROTO_UDP, IpHdr
@@ -28,6 +29,7 @@ _PORTS = struct.Struct("!HH")
 
 @dataclass
 class NfRule:
+    ADDR_BITS: ClassVar[int] = 32  # an IPv4 address; netfilter6's NfRule6 has 128
     hook: int
     verdict: int
     src: tuple[int, int] = (0, 0)  # (network, prefixlen); prefixlen 0 matches any
@@ -44,7 +46,7 @@ class NfRule:
 
     def matches(self, iph: IpHdr, ports: tuple[int, int] | None) -> bool:
         for (net, plen), addr in ((self.src, iph.saddr), (self.dst, iph.daddr)):
-            if plen and (addr ^ net) >> (32 - plen):
+            if plen and (addr ^ net) >> (self.ADDR_BITS - plen):
                 return False
         if self.protocol and self.protocol != iph.protocol:
             return False

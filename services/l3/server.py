@@ -20,6 +20,7 @@ from pktpath import validate
 from pktpath.pb import l3_pb2
 from pktpath.rpc import ErrnoStub, checked, l2_pb2_grpc, l3_pb2_grpc
 from pktpath.services.l3 import netfilter as nf
+from pktpath.services.l3 import netfilter6 as nf6
 from pktpath.services.l3.layer import L3
 from pktpath.services.l3.route import FibRoute
 from pktpath.wire.addr import ip6_to_str, ip_to_str
@@ -103,29 +104,40 @@ class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
         return table
 
     def GetRules(self, request, context):
+        """iptables' table (NFPROTO_IPV4), then ip6tables' (NFPROTO_IPV6)."""
         table = l3_pb2.RuleTable()
-        for r in self.netfilter.rules():
-            table.rules.add(hook=r.hook, src=_prefix_str(r.src), dst=_prefix_str(r.dst), protocol=r.protocol,
-                            sport=r.sport, dport=r.dport, target=r.verdict, pkts=r.pkts, bytes=r.bytes)
-        for hook, policy in enumerate(self.netfilter.policies):
-            pkts, nbytes = self.netfilter.policy_counts(hook)
-            table.policies.add(hook=hook, policy=policy, pkts=pkts, bytes=nbytes)
+        for family, netfilter, text in ((l3_pb2.NFPROTO_IPV4, self.netfilter, _prefix_str),
+                                        (l3_pb2.NFPROTO_IPV6, self.netfilter6, _prefix6_str)):
+            for r in netfilter.rules():
+                table.rules.add(hook=r.hook, src=text(r.src), dst=text(r.dst), protocol=r.protocol, sport=r.sport,
+                                dport=r.dport, target=r.verdict, pkts=r.pkts, bytes=r.bytes, family=family)
+            for hook, policy in enumerate(netfilter.policies):
+                pkts, nbytes = netfilter.policy_counts(hook)
+                table.policies.add(hook=hook, policy=policy, pkts=pkts, bytes=nbytes, family=family)
         return table
+
+    def _table(self, request) -> nf.Netfilter:
+        """The request's family's table: ip6tables' for NFPROTO_IPV6, else iptables'."""
+        family = validate.enum(request.family, l3_pb2.NfProto, "family")
+        return self.netfilter6 if family == l3_pb2.NFPROTO_IPV6 else self.netfilter
 
     @staticmethod
     def _rule(request) -> nf.NfRule:
-        """A rule as iptables would take it: a known hook and target, prefixes, ports."""
-        return nf.NfRule(validate.enum(request.hook, l3_pb2.NfHook, "hook"),
-                         validate.enum(request.target, l3_pb2.NfVerdict, "target"),
-                         validate.prefix(request.src, "src"), validate.prefix(request.dst, "dst"),
-                         validate.integer(request.protocol, "protocol", 0, 0xFF),
-                         validate.port(request.sport, "sport"), validate.port(request.dport, "dport"))
+        """A rule as iptables (ip6tables, for NFPROTO_IPV6) would take it: a known hook and target,
+        prefixes of its family, ports."""
+        ipv6 = validate.enum(request.family, l3_pb2.NfProto, "family") == l3_pb2.NFPROTO_IPV6
+        rule, prefix = (nf6.NfRule6, _prefix6) if ipv6 else (nf.NfRule, validate.prefix)
+        return rule(validate.enum(request.hook, l3_pb2.NfHook, "hook"),
+                    validate.enum(request.target, l3_pb2.NfVerdict, "target"),
+                    prefix(request.src, "src"), prefix(request.dst, "dst"),
+                    validate.integer(request.protocol, "protocol", 0, 0xFF),
+                    validate.port(request.sport, "sport"), validate.port(request.dport, "dport"))
 
     @checked
     def RuleAdd(self, request, context):
-        """iptables -A, -I."""
+        """iptables -A, -I (ip6tables' for family NFPROTO_IPV6, as each of these)."""
         try:
-            self.netfilter.add(self._rule(request), validate.integer(request.position, "position", 0, 1 << 20))
+            self._table(request).add(self._rule(request), validate.integer(request.position, "position", 0, 1 << 20))
         except IndexError as exc:
             context.abort(grpc.StatusCode.OUT_OF_RANGE, str(exc))
         return empty_pb2.Empty()
@@ -133,7 +145,7 @@ class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
     @checked
     def RuleDel(self, request, context):
         """iptables -D."""
-        if not self.netfilter.delete(self._rule(request), request.position):
+        if not self._table(request).delete(self._rule(request), request.position):
             context.abort(grpc.StatusCode.NOT_FOUND, "no such rule" if not request.position else
                           f"no rule {request.position} in that chain")
         return empty_pb2.Empty()
@@ -145,19 +157,19 @@ class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
     @checked
     def RuleFlush(self, request, context):
         """iptables -F [CHAIN]."""
-        self.netfilter.flush(self._chain(request))
+        self._table(request).flush(self._chain(request))
         return empty_pb2.Empty()
 
     @checked
     def ZeroCounters(self, request, context):
         """iptables -Z [CHAIN]."""
-        self.netfilter.zero(self._chain(request))
+        self._table(request).zero(self._chain(request))
         return empty_pb2.Empty()
 
     @checked
     def SetPolicy(self, request, context):
-        """iptables -P CHAIN TARGET."""
-        self.netfilter.set_policy(validate.enum(request.hook, l3_pb2.NfHook, "hook"),
+        """iptables -P CHAIN TARGET (ip6tables' also zeroes the policy's counts, as iptables-nft does)."""
+        self._table(request).set_policy(validate.enum(request.hook, l3_pb2.NfHook, "hook"),
                                   validate.enum(request.policy, l3_pb2.NfVerdict, "policy"))
         return empty_pb2.Empty()
 
@@ -173,6 +185,24 @@ class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
 
 def _prefix_str(prefix: tuple[int, int]) -> str:
     return str(ipaddress.IPv4Network(prefix)) if prefix[1] else ""
+
+
+def _prefix6_str(prefix: tuple[int, int]) -> str:
+    return str(ipaddress.IPv6Network(prefix)) if prefix[1] else ""
+
+
+def _prefix6(text: str, field: str) -> tuple[int, int]:
+    """"2001:db8::/64" as (network, length); "" is any (0, 0). Host bits are refused (ip6tables
+    masks them before it asks)."""
+    if not text:
+        return 0, 0
+    if not text.isascii() or not text.isprintable() or len(text) > 43:
+        raise validate.Invalid(f"{field} {validate.shown(text)} is not an IPv6 prefix")
+    try:
+        net = ipaddress.IPv6Network(text)
+    except ValueError as exc:
+        raise validate.Invalid(f"{field} {validate.shown(text)}: {exc}") from None
+    return int(net.network_address), net.prefixlen
 
 
 def build(ctx) -> L3Servicer:

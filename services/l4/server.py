@@ -2,7 +2,8 @@
 (net/ipv4/udp.c, ping.c) and TCP (services/l4/tcp).
 
 Servicer for pktpath.v1.L4: UdpRcv, PingRcv, TcpV4Rcv and IcmpErr are L3's
-way up; UdpSendmsg and PingSendmsg the socket layer's way down, answered with
+way up (Udpv6Rcv, PingRcv and Icmpv6Err IPv6's: services/l4/udp6.py); UdpSendmsg
+and PingSendmsg the socket layer's way down for both families, answered with
 the errno sendmsg returns; TcpSendmsg and TcpCleanupRbuf come by hops, the
 other TCP calls (connect, listen, accept, shutdown, close) are synchronous;
 Hash and Unhash keep the port tables for bind, connect and close. TCP's

@@ -35,6 +35,7 @@ from pktpath.sockerr import SockError
 from pktpath.wire import ChecksumError, IcmpHdr, UdpHdr, WireError
 from pktpath.wire.icmp import ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_HLEN, ICMP_PORT_UNREACH, quoted
 from pktpath.wire.ipv4 import IPPROTO_ICMP, IPPROTO_UDP
+from pktpath.wire.ipv6 import IPPROTO_ICMPV6
 from pktpath.wire.udp import UDP_HLEN
 
 pb = skbuff_pb2
@@ -59,7 +60,8 @@ class Datagram:
         self.host = host
         self.mib = mib
         self.udp = PortTable(IPPROTO_UDP, local_addrs)
-        self.ping = PortTable(IPPROTO_ICMP, local_addrs, port_range=(1, 65535))
+        # one ping table for both families (ping_table), each socket seeing only its own family's
+        self.ping = PortTable(IPPROTO_ICMP, local_addrs, port_range=(1, 65535), strict_family=True)
         self._to_sock = to_sock
         self._sk_err = sk_err
         self._icmp_send = icmp_send          # (skb, type, code) -> None
@@ -69,7 +71,7 @@ class Datagram:
     def table(self, protocol: int) -> PortTable:
         if protocol == IPPROTO_UDP:
             return self.udp
-        if protocol == IPPROTO_ICMP:
+        if protocol in (IPPROTO_ICMP, IPPROTO_ICMPV6):
             return self.ping
         raise SockError(errno.EPROTONOSUPPORT, f"protocol {protocol}")
 
@@ -222,14 +224,22 @@ class Datagram:
         try:
             flow, entry = self._sending(skb, self.udp)
             saddr = self._source(entry, flow.daddr)
-            header = UdpHdr(entry.sport, flow.dport).to_bytes(skb.payload(), saddr, flow.daddr)
-        except (ValueError, WireError):
+        except ValueError:
             return self._send_failed(skb, errno.EINVAL)
         except SockError as exc:
             return self._send_failed(skb, exc.errno)
+        return self.udp_send4(skb, flow, entry.sport, saddr)
+
+    def udp_send4(self, skb, flow: Flowi4, sport: int, saddr: int) -> int:
+        """udp_sendmsg() from the source address on: the header, then IPv4. udpv6_sendmsg comes
+        here for an IPv4 destination of an AF_INET6 socket."""
+        try:
+            header = UdpHdr(sport, flow.dport).to_bytes(skb.payload(), saddr, flow.daddr)
+        except WireError:
+            return self._send_failed(skb, errno.EINVAL)
         s.skb_push_data(skb, header)
         s.skb_reset_transport_header(skb)
-        skb.cb = flow._replace(saddr=saddr, sport=entry.sport, protocol=IPPROTO_UDP).pack()
+        skb.cb = flow._replace(saddr=saddr, sport=sport, protocol=IPPROTO_UDP).pack()
         skb.record(s.EXIT, L4, self.host, "udp_send_skb")
         err = self._ip_queue_xmit([skb])
         if not err:

@@ -15,14 +15,18 @@ from pktpath.flow import TcpChild
 from pktpath.hop import batches
 from pktpath.pb import l4_pb2, socket_pb2
 from pktpath.seams import edge
-from pktpath.services.socket.sock import SocketLayer
+from pktpath.services.socket.sock import AF_INET, AF_INET6, SocketLayer
 from pktpath.sockerr import SockError
 from pktpath.wire import tcp_info
-from pktpath.wire.addr import ip_from_str, ip_to_str
+from pktpath.wire.addr import ip6_from_str, ip6_to_str, ip_from_str, ip_to_str
 from pktpath.wire.errors import SanityError
 from pktpath.wire.icmp import (
     ICMP_DEST_UNREACH, ICMP_EXC_FRAGTIME, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH,
     ICMP_TIME_EXCEEDED,
+)
+from pktpath.wire.icmpv6 import (
+    ICMPV6_DEST_UNREACH, ICMPV6_EXC_FRAGTIME, ICMPV6_EXC_HOPLIMIT, ICMPV6_PARAMPROB, ICMPV6_PKT_TOOBIG,
+    ICMPV6_TIME_EXCEED,
 )
 from pktpath.wire.ipv4 import IPPROTO_TCP, IPPROTO_UDP
 
@@ -31,6 +35,30 @@ L4_TIMEOUT_S = 10
 
 _UNREACH = {0: "network unreachable", 1: "host unreachable", ICMP_PROT_UNREACH: "protocol unreachable",
             ICMP_PORT_UNREACH: "port unreachable", ICMP_FRAG_NEEDED: "fragmentation needed"}
+
+
+# iputils ping's words for ICMPv6 errors (ping6_common.c, print_icmp / pr_icmph for IPv6)
+_UNREACH6 = ("No route", "Administratively prohibited", "Beyond scope of source address", "Address unreachable",
+             "Port unreachable")
+_PARAMPROB6 = ("Wrong header field ", "Unknown header ", "Unknown option ")
+
+
+def icmp6_text(type_: int, code: int, info: int, offender: str) -> str:
+    """What ping -6 prints for an ICMPv6 error, after the offender: "from 2001:db8::2:
+    destination unreachable: Port unreachable" (ping capitalizes its first letter)."""
+    if type_ == ICMPV6_DEST_UNREACH:
+        what = "destination unreachable: " + (_UNREACH6[code] if code < len(_UNREACH6) else f"Unknown code {code}")
+    elif type_ == ICMPV6_PKT_TOOBIG:
+        what = f"packet too big: mtu={info}" + (f", code={code}" if code else "")
+    elif type_ == ICMPV6_TIME_EXCEED:
+        what = "time exceeded: " + ("Hop limit" if code == ICMPV6_EXC_HOPLIMIT else
+                                    "Defragmentation failure" if code == ICMPV6_EXC_FRAGTIME else f"code {code}")
+    elif type_ == ICMPV6_PARAMPROB:
+        what = "parameter problem: " + (_PARAMPROB6[code] if code < len(_PARAMPROB6) else f"code {code} ") + \
+            f"at {info}"
+    else:
+        what = f"ICMPv6 type {type_} code {code}"
+    return f"from {offender}: {what}"
 
 
 def icmp_text(type_: int, code: int, info: int, offender: str) -> str:
@@ -49,18 +77,30 @@ def icmp_text(type_: int, code: int, info: int, offender: str) -> str:
 class L4Protocols:
     """The protocol side of the socket calls: L4's port tables and sendmsg."""
 
-    def __init__(self, stub) -> None:
-        self.stub = stub
-
     @staticmethod
     def _call(rpc, request):
         return rpc(request, timeout=L4_TIMEOUT_S)  # a failure is L4's SockError
 
+    def __init__(self, stub, devs=()) -> None:
+        self.stub = stub
+        self.devs = list(devs)  # interface index 1 first: a link-local address's scope
+
     def hash(self, sock) -> tuple[int, int, int, int]:
+        if sock.family == AF_INET6:
+            return self._hash6(sock)
         reply = self._call(self.stub.Hash, l4_pb2.SockAddrs(
             sk=sock.sk, protocol=sock.protocol, saddr=ip_to_str(sock.saddr) if sock.saddr else "",
             sport=sock.sport, daddr=ip_to_str(sock.daddr) if sock.daddr else "", dport=sock.dport))
         return ip_from_str(reply.saddr), reply.sport, ip_from_str(reply.daddr), reply.dport
+
+    def _hash6(self, sock) -> tuple[int, int, int, int]:
+        scope = sock.scope_id
+        dev = self.devs[scope - 1] if 0 < scope <= len(self.devs) else ""
+        reply = self._call(self.stub.Hash, l4_pb2.SockAddrs(
+            sk=sock.sk, protocol=sock.protocol, saddr=ip6_to_str(sock.saddr) if sock.saddr else "",
+            sport=sock.sport, daddr=ip6_to_str(sock.daddr) if sock.daddr else "", dport=sock.dport,
+            family=AF_INET6, ipv6only=sock.ipv6only, dev=dev))
+        return ip6_from_str(reply.saddr), reply.sport, ip6_from_str(reply.daddr), reply.dport
 
     def unhash(self, sock) -> None:
         try:
@@ -183,12 +223,14 @@ def _user_rcvbuf(sock) -> int:
 
 
 class Socket:
-    def __init__(self, host: str, hop, l4, *, sample=lambda flow=None: True) -> None:
-        """`hop(edge, mib)` opens an edge out of the socket layer; `l4` takes its calls to L4."""
+    def __init__(self, host: str, hop, l4, *, sample=lambda flow=None: True, devs=()) -> None:
+        """`hop(edge, mib)` opens an edge out of the socket layer; `l4` takes its calls to L4;
+        devs: the host's interfaces in order (an IPv6 link-local address's scope id is 1 + its
+        place, as `pktpath ip link` numbers them)."""
         self.mib = Mib()
-        calls = L4Protocols(l4)
+        calls = L4Protocols(l4, devs)
         self.tcp = L4Tcp(l4, calls, hop, self.mib)
-        self.layer = SocketLayer(host, calls, self.mib, self.tcp, sample=sample)
+        self.layer = SocketLayer(host, calls, self.mib, self.tcp, sample=sample, devs=devs)
 
     def tcp_getsockopt(self, sock, optname: int) -> int:
         """do_tcp_getsockopt() of TCP_MAXSEG or TCP_QUICKACK: L4 holds the tcp_sock (mss_cache,
@@ -222,8 +264,10 @@ class Socket:
         errs = [e for e in request.errs if 0 < e.errno < sockerr.MAX_ERRNO]
         if len(errs) < len(request.errs):  # no errno a kernel could set: left out alone
             self.mib.inc("Hop", "BadErrorReports", len(request.errs) - len(errs))
-        seen = sum(self.layer.sk_error_report(e.sk, e.errno, e.fatal, icmp_text(e.type, e.code, e.info, e.offender),
-                                              e.type, e.code) for e in errs)
+        seen = sum(self.layer.sk_error_report(
+            e.sk, e.errno, e.fatal, (icmp6_text if e.family == AF_INET6 else icmp_text)(e.type, e.code, e.info,
+                                                                                       e.offender),
+            e.type, e.code, e.family or AF_INET) for e in errs)
         return s.disposition(seen, len(request.errs) - len(errs))
 
     @batches(socket_pb2.SkCallbackBatch)

@@ -19,12 +19,11 @@ from pktpath.pb import socket_pb2
 from pktpath.rpc import ErrnoStub, abort_async, errno_status, l4_pb2_grpc, socket_pb2_grpc, sysctl_rpc
 from pktpath.services.socket.files import Task, Tasks, files_maxfiles_init
 from pktpath.services.socket.layer import Socket
-from pktpath.services.socket.syscalls import Syscalls, Wait
+from pktpath.services.socket.syscalls import Syscalls, Wait, sockaddr
 from pktpath.services.socket.sock import sk_get_meminfo
 from pktpath.services.socket.wait import wait_async
 from pktpath.sockerr import SockError
 from pktpath.trace import sampler
-from pktpath.wire.addr import ip_to_str
 
 MAX_WAIT_S = 1e6
 _SS_STATE = {"ESTABLISHED": "ESTAB", "SYN_SENT": "SYN-SENT", "LISTEN": "LISTEN", "CLOSE": "UNCONN",
@@ -67,7 +66,8 @@ class SocketServicer(Socket, socket_pb2_grpc.SocketServicer):
         self.ctx = ctx
         self._channel = ctx.addrs.channel(ctx.host, "l4")
         stub = l4_pb2_grpc.L4Stub(self._channel)
-        super().__init__(ctx.host, ctx.hop, ErrnoStub(stub), sample=sampler())
+        super().__init__(ctx.host, ctx.hop, ErrnoStub(stub), sample=sampler(),
+                         devs=[i.name for i in ctx.topology.host(ctx.host).interfaces])
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         file_max = ctx.topology.host(ctx.host).file_max or files_maxfiles_init(memory)
         self.tasks = Tasks(file_max)
@@ -244,9 +244,8 @@ class SocketServicer(Socket, socket_pb2_grpc.SocketServicer):
                 recv_q, send_q = (len(st.accept_queue), st.backlog) if st.state == "LISTEN" else (st.unread, st.wmem)
             task, fd = owners.get(id(k), (None, -1))
             info = table.sockets.add(fd=fd, netid=k.netid, state=state, recv_q=recv_q, send_q=send_q, sk=k.sk,
-                                     local=socket_pb2.Sockaddr(addr=ip_to_str(k.saddr), port=k.sport),
-                                     peer=socket_pb2.Sockaddr(addr=ip_to_str(k.daddr), port=k.dport),
-                                     skmem=sk_get_meminfo(k))
+                                     local=sockaddr(k, k.saddr, k.sport), peer=sockaddr(k, k.daddr, k.dport),
+                                     skmem=sk_get_meminfo(k), family=k.family, ipv6only=k.ipv6only)
             if task is not None:
                 info.users.add(comm=task.comm, pid=task.pid, fd=fd)
         return table

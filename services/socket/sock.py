@@ -13,6 +13,14 @@ and freeing the skb, sendmsg copying user → a new skb (a COPY), and
 __udp4_lib_err's rule for which ICMP errors a socket sees (hard errors on a
 connected socket, every error with IP_RECVERR).
 
+AF_INET6 sockets (net/ipv6/af_inet6.c, udp.c, ping.c, ipv6_sockglue.c): UDP and ICMPv6
+ping sockets whose addresses are 128-bit, an IPv4 peer's as ::ffff:a.b.c.d (a
+dual-stack socket, IPV6_V6ONLY 0 as net.ipv6.bindv6only has it, takes and sends IPv4;
+a ping socket starts IPV6_V6ONLY, as ping_init_sock sets it), the IPV6_* options
+(V6ONLY until the socket has a port, UNICAST_HOPS, MTU_DISCOVER, RECVERR; the IP_*
+ones stay, for IPv4 peers), udpv6_recvmsg's addresses and the Udp6 counters of a
+datagram that came over IPv6, and __udp6_lib_err's rule with IPV6_RECVERR.
+
 A socket here is the struct socket and its sock; which process holds it under
 which descriptor is files.py's business. Calls that can block are generators
 (wait.py) that one definition serves to a thread (the `timeout=` methods) and to
@@ -33,7 +41,7 @@ from typing import NamedTuple
 
 from pktpath import skbuff as s
 from pktpath.counters import Mib
-from pktpath.flow import IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, Flowi4
+from pktpath.flow import IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, Flowi4, Flowi6
 from pktpath.pb import skbuff_pb2, socket_pb2
 from pktpath.services.socket.stream import SIOCATMARK, SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, Stream, StreamState, tcp_poll
 from pktpath.services.socket.wait import (
@@ -42,13 +50,18 @@ from pktpath.services.socket.wait import (
 from pktpath.sockerr import SockError
 from pktpath.sysctl import Sysctls
 from pktpath.trace import FlowKey
+from pktpath.wire.addr import ipv6_addr_set_v4mapped, ipv6_addr_v4mapped
 from pktpath.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
+from pktpath.wire.icmpv6 import ICMPV6_PKT_TOOBIG
 from pktpath.wire.ipv4 import IPDEFTTL, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
+from pktpath.wire.ipv6 import IPPROTO_ICMPV6
 
 pb = skbuff_pb2
 SOCK = pb.LAYER_SOCKET
-AF_INET, SOCK_STREAM, SOCK_DGRAM = 2, 1, 2
-SOL_SOCKET, IPPROTO_IP = 1, 0
+AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM = 2, 10, 1, 2
+SOL_SOCKET, IPPROTO_IP, IPPROTO_IPV6 = 1, 0, 41
+IPV6_UNICAST_HOPS, IPV6_MTU_DISCOVER, IPV6_RECVERR, IPV6_V6ONLY = 16, 23, 25, 26  # include/uapi/linux/in6.h
+IPV6_DEFAULT_HOPLIMIT = 64
 SO_REUSEADDR, SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_KEEPALIVE, SO_REUSEPORT, SO_TIMESTAMPNS = (
     2, 3, 4, 7, 8, 9, 15, 35)
 _FLAGS = {SO_REUSEADDR: "reuseaddr", SO_REUSEPORT: "reuseport", SO_KEEPALIVE: "keepalive"}
@@ -93,9 +106,17 @@ SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF = 2304, 4608
 SKB_TRUESIZE_OVERHEAD = 576  # SKB_TRUESIZE(): + sizeof(sk_buff) + sizeof(skb_shared_info), aligned
 UDP_MAX_PAYLOAD = 0xFFFF - 20 - 8  # 65507
 PING_MAX = 0xFFFF - 20             # 65515: an ICMP message in one IPv4 datagram
+UDP6_MAX_PAYLOAD = 0xFFFF - 8      # 65527: a UDP datagram in one IPv6 payload (IPV6_MAXPLEN)
+PING6_MAX = 0xFFFF                 # ping_common_sendmsg: len > 0xFFFF is EMSGSIZE
 SHUTDOWN_MASK = RCV_SHUTDOWN | SEND_SHUTDOWN
 _PORTS = struct.Struct("!HH")
 _ADDRS = struct.Struct("!II")
+_V4_MASK = 0xFFFFFFFF
+
+
+def _udp_mib(skb) -> str:
+    """The counters of a received UDP datagram: Udp6's if it came over IPv6."""
+    return "Udp6" if skb.buf[skb.network_header] >> 4 == 6 else "Udp"
 
 
 def truesize(skb) -> int:
@@ -144,6 +165,12 @@ class Sock:
     reuseaddr: bool = False        # SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE: kept and reported
     reuseport: bool = False
     keepalive: bool = False
+    family: int = AF_INET
+    ipv6only: bool = False         # IPV6_V6ONLY (sk_ipv6only)
+    hop_limit: int = -1            # IPV6_UNICAST_HOPS; -1: the route's, 64
+    pmtudisc6: int = IP_PMTUDISC_WANT  # IPV6_MTU_DISCOVER (IPV6_PMTUDISC_*, the same values)
+    recverr6: bool = False         # IPV6_RECVERR
+    scope_id: int = 0              # the interface a link-local address is on (sk_bound_dev_if)
     queue: deque = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)   # lock_sock()
     wq: WaitQueue = field(default_factory=WaitQueue)               # sk_sleep(sk)
@@ -151,7 +178,7 @@ class Sock:
 
     @property
     def netid(self) -> str:
-        return {IPPROTO_ICMP: "icmp", IPPROTO_TCP: "tcp"}.get(self.protocol, "udp")
+        return {IPPROTO_ICMP: "icmp", IPPROTO_ICMPV6: "icmp6", IPPROTO_TCP: "tcp"}.get(self.protocol, "udp")
 
     @property
     def connected(self) -> bool:
@@ -184,6 +211,7 @@ class Datagram(NamedTuple):  # a tuple: one is built per datagram read
     truncated_from: int  # the datagram's length when bufsize cut it (MSG_TRUNC), else 0
     tstamp: int = 0      # SCM_TIMESTAMPNS, when the socket asked for it
     inq: int | None = None  # TCP_CM_INQ, when the socket asked for it (TCP_INQ)
+    scope_id: int = 0    # sin6_scope_id of a link-local source (an AF_INET6 socket's)
 
 
 def sock_recv_timestamp(sock: Sock, skb) -> int:
@@ -195,9 +223,11 @@ def sock_recv_timestamp(sock: Sock, skb) -> int:
 
 
 class SocketLayer:
-    def __init__(self, host: str, l4, mib: Mib, tcp=None, sample=lambda flow=None: True) -> None:
+    def __init__(self, host: str, l4, mib: Mib, tcp=None, sample=lambda flow=None: True, devs=()) -> None:
+        """devs: the host's interfaces in order, interface index 1 first (sin6_scope_id)."""
         self.sysctls = Sysctls("socket")  # tcp_rmem[1] and tcp_wmem[1]: a new TCP socket's buffers
         self.host = host
+        self.devs = list(devs)
         self.l4 = l4   # .hash(sock) -> (saddr, sport, daddr, dport), .unhash(sock), .sendmsg(sock, skb) -> errno
         self.mib = mib
         self.sample = sample  # (FlowKey) -> bool: is the next packet a user sends traced?
@@ -213,9 +243,12 @@ class SocketLayer:
             return list(self._by_sk.values())
 
     def socket(self, family: int, type_: int, protocol: int) -> Sock:
-        """socket(2) → inet_create()."""
+        """socket(2) → inet_create(), inet6_create() for AF_INET6 (UDP and ICMPv6 ping
+        sockets; TCP over IPv6 is not here yet)."""
+        if family == AF_INET6:
+            return self._socket6(type_, protocol)
         if family != AF_INET:
-            raise SockError(errno.EAFNOSUPPORT, f"family {family}: only AF_INET")
+            raise SockError(errno.EAFNOSUPPORT, f"family {family}: only AF_INET and AF_INET6")
         if type_ == SOCK_STREAM:
             if protocol not in (0, IPPROTO_TCP):
                 raise SockError(errno.EPROTONOSUPPORT, f"protocol {protocol} with SOCK_STREAM")
@@ -227,6 +260,23 @@ class SocketLayer:
             raise SockError(errno.EPROTONOSUPPORT, f"protocol {protocol} with SOCK_DGRAM")
         else:
             sock = Sock(next(self._sk_ids), type_, protocol or IPPROTO_UDP)
+        with self._lock:
+            self._by_sk[sock.sk] = sock
+        return sock
+
+    def _socket6(self, type_: int, protocol: int) -> Sock:
+        """inet6_create(): an AF_INET6 datagram socket, IPV6_V6ONLY as net.ipv6.bindv6only (0),
+        a ping socket's set (ping_init_sock). IPPROTO_ICMP is refused as Linux refuses it
+        (EPROTONOSUPPORT: no protosw of AF_INET6 has it)."""
+        if type_ == SOCK_STREAM:
+            self.mib.inc("Unmodelled", "tcp6")
+            raise SockError(errno.EAFNOSUPPORT, "TCP over IPv6: not in pktpath yet")
+        if type_ != SOCK_DGRAM:
+            raise SockError(errno.ESOCKTNOSUPPORT, f"type {type_}")
+        if protocol not in (0, IPPROTO_UDP, IPPROTO_ICMPV6):
+            raise SockError(errno.EPROTONOSUPPORT, f"protocol {protocol} with AF_INET6 SOCK_DGRAM")
+        protocol = protocol or IPPROTO_UDP
+        sock = Sock(next(self._sk_ids), type_, protocol, family=AF_INET6, ipv6only=protocol == IPPROTO_ICMPV6)
         with self._lock:
             self._by_sk[sock.sk] = sock
         return sock
@@ -322,12 +372,32 @@ class SocketLayer:
         self.mib.drop(reason)
 
     # -- addresses ---------------------------------------------------------------
-    def bind(self, sock: Sock, saddr: int, sport: int) -> None:
-        """inet_bind()."""
+    def bind(self, sock: Sock, saddr: int, sport: int, scope_id: int = 0) -> None:
+        """inet_bind(), inet6_bind() (scope_id: a link-local address's interface)."""
         if sock.bound:
             raise SockError(errno.EINVAL, "already bound")
+        old = sock.saddr, sock.sport, sock.scope_id
         sock.saddr, sock.sport = saddr, sport
-        self.hash(sock)
+        if scope_id:
+            self.dev_of(scope_id)
+            sock.scope_id = scope_id
+        try:
+            self.hash(sock)
+        except SockError:
+            sock.saddr, sock.sport, sock.scope_id = old
+            raise
+
+    def dev_of(self, scope_id: int) -> str:
+        """The device of an interface index (0: none); ENODEV for an index no device has."""
+        if not scope_id:
+            return ""
+        if not 0 < scope_id <= len(self.devs):
+            raise SockError(errno.ENODEV, f"no interface with index {scope_id}")
+        return self.devs[scope_id - 1]
+
+    def scope_of(self, dev: str) -> int:
+        """The interface index of a device (0: unknown)."""
+        return self.devs.index(dev) + 1 if dev in self.devs else 0
 
     def hash(self, sock: Sock) -> None:
         sock.saddr, sock.sport, sock.daddr, sock.dport = self.l4.hash(sock)
@@ -348,6 +418,8 @@ class SocketLayer:
         if sock.stream is not None:
             return (yield from self.stream.connect(sock, daddr, dport, nonblocking=nonblocking))
         old = sock.daddr, sock.dport
+        if sock.family == AF_INET6 and ipv6_addr_v4mapped(daddr) and sock.ipv6only:
+            raise SockError(errno.ENETUNREACH, "an IPv6-only socket reaches no IPv4 peer")
         sock.daddr, sock.dport = daddr, dport if sock.protocol == IPPROTO_UDP else 0
         try:
             self.hash(sock)
@@ -408,11 +480,37 @@ class SocketLayer:
             sock.recverr = bool(value)
         elif level == SOL_SOCKET and optname == SO_TIMESTAMPNS:
             sock.rcvtstampns = bool(value)
+        elif level == IPPROTO_IPV6:
+            self._ipv6_setsockopt(sock, optname, value)
         elif level == SOL_SOCKET and optname in _FLAGS:
             setattr(sock, _FLAGS[optname], bool(value))
         else:
             self._lacks(level, optname)
             raise SockError(errno.ENOPROTOOPT, f"level {level} option {optname}")
+
+    def _ipv6_setsockopt(self, sock: Sock, optname: int, value: int) -> None:
+        """do_ipv6_setsockopt() for what pktpath has: IPV6_V6ONLY (EINVAL once the socket has a
+        port), IPV6_UNICAST_HOPS (-1 to 255), IPV6_MTU_DISCOVER (0 to 5), IPV6_RECVERR. An
+        AF_INET socket has no IPv6 options (ENOPROTOOPT)."""
+        if sock.family != AF_INET6:
+            raise SockError(errno.ENOPROTOOPT, "IPv6 options on an AF_INET socket")
+        if optname == IPV6_V6ONLY:
+            if sock.sport:
+                raise SockError(errno.EINVAL, "IPV6_V6ONLY on a socket that has a port")
+            sock.ipv6only = bool(value)
+        elif optname == IPV6_UNICAST_HOPS:
+            if not -1 <= value <= 255:
+                raise SockError(errno.EINVAL, f"IPV6_UNICAST_HOPS {value}")
+            sock.hop_limit = value
+        elif optname == IPV6_MTU_DISCOVER:
+            if not 0 <= value <= 5:
+                raise SockError(errno.EINVAL, f"IPV6_MTU_DISCOVER {value}")
+            sock.pmtudisc6 = value
+        elif optname == IPV6_RECVERR:
+            sock.recverr6 = bool(value)
+        else:
+            self.mib.inc("Unmodelled", f"sockopt IPPROTO_IPV6 {optname}")
+            raise SockError(errno.ENOPROTOOPT, f"IPPROTO_IPV6 option {optname}")
 
     @staticmethod
     def _tcp_setsockopt(st: StreamState, optname: int, value: int) -> None:
@@ -454,6 +552,16 @@ class SocketLayer:
             (IPPROTO_IP, IP_RECVERR): lambda: int(sock.recverr),
             **{(SOL_SOCKET, opt): (lambda name=name: int(getattr(sock, name))) for opt, name in _FLAGS.items()},
         }
+        if sock.family == AF_INET6:
+            options.update({
+                (IPPROTO_IPV6, IPV6_V6ONLY): lambda: int(sock.ipv6only),
+                (IPPROTO_IPV6, IPV6_UNICAST_HOPS): lambda: IPV6_DEFAULT_HOPLIMIT if sock.hop_limit == -1
+                else sock.hop_limit,
+                (IPPROTO_IPV6, IPV6_MTU_DISCOVER): lambda: sock.pmtudisc6,
+                (IPPROTO_IPV6, IPV6_RECVERR): lambda: int(sock.recverr6),
+            })
+        elif level == IPPROTO_IPV6:  # udp_getsockopt → ip_getsockopt does not know the level
+            raise SockError(errno.EOPNOTSUPP, "IPv6 options on an AF_INET socket")
         if sock.stream is not None:
             options[IPPROTO_TCP, TCP_NODELAY] = lambda: int(sock.stream.nodelay)
             options.update(self._tcp_getsockopts(sock))
@@ -501,9 +609,11 @@ class SocketLayer:
         return wait_sync([sock.wq], self.sendto_call(sock, data, daddr, dport, flags=flags),
                          dontwait(flags, timeout))
 
-    def sendto_call(self, sock: Sock, data: bytes, daddr: int = 0, dport: int = 0, *, flags: int = 0) -> Blocking:
-        """sendto(2) → udp_sendmsg / ping_v4_sendmsg: the user's bytes copied into a new skb.
-        A TCP socket's send is tcp_sendmsg (stream.py): the address is ignored."""
+    def sendto_call(self, sock: Sock, data: bytes, daddr: int = 0, dport: int = 0, *, flags: int = 0,
+                    scope_id: int = 0) -> Blocking:
+        """sendto(2) → udp_sendmsg / ping_v4_sendmsg (udpv6_sendmsg / ping_v6_sendmsg for an
+        AF_INET6 socket, scope_id a link-local destination's interface): the user's bytes copied
+        into a new skb. A TCP socket's send is tcp_sendmsg (stream.py): the address is ignored."""
         if sock.stream is not None:
             if flags & MSG_FASTOPEN:  # tcp_sendmsg_fastopen: a connect carrying data, which pktpath has not
                 self.mib.inc("Unmodelled", "tcp_fastopen")
@@ -514,9 +624,11 @@ class SocketLayer:
         if not daddr:
             if not sock.connected:
                 raise SockError(errno.EDESTADDRREQ, "not connected and no address given")
-            daddr, dport = sock.daddr, sock.dport
+            daddr, dport, scope_id = sock.daddr, sock.dport, sock.scope_id
         elif sock.protocol == IPPROTO_UDP and not dport:
             raise SockError(errno.EINVAL, "destination port 0")
+        if sock.family == AF_INET6:
+            return self._sendto6(sock, data, daddr, dport, scope_id)
         limit = UDP_MAX_PAYLOAD if sock.protocol == IPPROTO_UDP else PING_MAX
         if len(data) > limit:
             raise SockError(errno.EMSGSIZE, f"{len(data)} bytes > {limit}")
@@ -529,6 +641,36 @@ class SocketLayer:
         skb.sk = sock.sk
         skb.cb = Flowi4(daddr, dport=dport, ttl=0 if sock.ttl == -1 else sock.ttl,
                         pmtudisc=sock.pmtudisc).pack()
+        err = self.l4.sendmsg(sock, skb)
+        if err:
+            raise SockError(err)
+        return len(data)
+
+    def _sendto6(self, sock: Sock, data: bytes, daddr: int, dport: int, scope_id: int) -> int:
+        """udpv6_sendmsg / ping_v6_sendmsg's first steps: the size limits (an IPv4 destination's
+        are IPv4's), an IPV6_V6ONLY socket's IPv4 destination (ENETUNREACH, before any port is
+        taken), autobind, and the flow for L4 (pktpath.flow.Flowi6 in skb->cb)."""
+        mapped = ipv6_addr_v4mapped(daddr)
+        if sock.protocol == IPPROTO_UDP:
+            if mapped and sock.ipv6only:
+                raise SockError(errno.ENETUNREACH, "an IPv6-only socket sends no IPv4")
+            limit = UDP_MAX_PAYLOAD if mapped else UDP6_MAX_PAYLOAD
+        else:
+            limit = PING6_MAX
+        if len(data) > limit:
+            raise SockError(errno.EMSGSIZE, f"{len(data)} bytes > {limit}")
+        if scope_id:
+            self.dev_of(scope_id)
+        self.autobind(sock)
+        # a FlowKey is IPv4's (pktpath/trace.py): an IPv6 send is sampled by the rate alone
+        sampled = self.sample(None)
+        skb = s.alloc_skb(s.MAX_HEADER + len(data), origin_host=self.host, sampled=sampled)
+        s.skb_reserve(skb, s.MAX_HEADER)
+        s.skb_put_data(skb, data)
+        skb.record(s.COPY, SOCK, self.host, "skb_copy_from_iter", len(data), copy_from="user", copy_to="skb")
+        skb.sk = sock.sk
+        skb.cb = Flowi6(daddr, dport, hop_limit=sock.hop_limit, scope_id=scope_id, pmtudisc=sock.pmtudisc6,
+                        ttl=0 if sock.ttl == -1 else sock.ttl, pmtudisc4=sock.pmtudisc).pack()
         err = self.l4.sendmsg(sock, skb)
         if err:
             raise SockError(err)
@@ -570,8 +712,9 @@ class SocketLayer:
                 if reason == pb.SKB_DROP_REASON_SOCKET_RCVBUFF:
                     sock.drops += 1  # atomic_inc(&sk->sk_drops) in __udp_enqueue_schedule_skb
                     if sock.protocol == IPPROTO_UDP:
-                        self.mib.inc("Udp", "RcvbufErrors")
-                        self.mib.inc("Udp", "InErrors")
+                        group = _udp_mib(skb)  # udpv6_queue_rcv_skb for a datagram over IPv6
+                        self.mib.inc(group, "RcvbufErrors")
+                        self.mib.inc(group, "InErrors")
                 self.drop(skb, reason, "__udp_enqueue_schedule_skb")
             dropped += len(refused)
         return len(skbs) - dropped, dropped
@@ -622,21 +765,33 @@ class SocketLayer:
                         raise would_block("no datagram waiting")
             timed_out = yield POLL_READ
         if not peek and sock.protocol == IPPROTO_UDP:
-            self.mib.inc("Udp", "InDatagrams", len(skbs))
+            v6 = sum(1 for skb in skbs if _udp_mib(skb) == "Udp6") if sock.family == AF_INET6 else 0
+            if v6:
+                self.mib.inc("Udp6", "InDatagrams", v6)  # udpv6_recvmsg: by the datagram's family
+            if len(skbs) > v6:
+                self.mib.inc("Udp", "InDatagrams", len(skbs) - v6)
         return [self._copy_to_user(sock, skb, bufsize, peek=peek) for skb in skbs]
 
     def _copy_to_user(self, sock: Sock, skb, bufsize: int, *, peek: bool) -> Datagram:
         """skb_copy_datagram_msg(): the payload up to bufsize; the rest of a datagram is lost."""
         data = bytes(skb.payload()[:bufsize])
-        saddr, _ = _ADDRS.unpack_from(skb.buf, skb.network_header + 12)
-        ttl = skb.buf[skb.network_header + 8]
+        nh, scope_id = skb.network_header, 0
+        if skb.buf[nh] >> 4 == 6:  # the source and hop limit of an IPv6 datagram (udpv6_recvmsg)
+            saddr, ttl = int.from_bytes(skb.buf[nh + 8:nh + 24], "big"), skb.buf[nh + 7]
+            if saddr >> 118 == 0x3FA:  # fe80::/10: ipv6_iface_scope_id gives the interface it came in on
+                scope_id = self.scope_of(skb.dev)
+        else:
+            saddr, _ = _ADDRS.unpack_from(skb.buf, nh + 12)
+            ttl = skb.buf[nh + 8]
+            if sock.family == AF_INET6:
+                saddr = ipv6_addr_set_v4mapped(saddr)
         sport = _PORTS.unpack_from(skb.buf, skb.transport_header)[0] if sock.protocol == IPPROTO_UDP else 0
         if not peek:
             skb.record(s.COPY, SOCK, self.host, "skb_copy_datagram_msg", len(data), copy_from="skb",
                        copy_to="user")
             s.consume_skb(skb, SOCK, self.host, "skb_consume_udp")
         return Datagram(data, saddr, sport, ttl, skb.len if skb.len > len(data) else 0,
-                        sock_recv_timestamp(sock, skb))
+                        sock_recv_timestamp(sock, skb), scope_id=scope_id)
 
     def shutdown(self, sock: Sock, how: int) -> None:
         """inet_shutdown(); a TCP socket's goes on to tcp_shutdown (stream.py)."""
@@ -651,14 +806,23 @@ class SocketLayer:
             raise SockError(errno.ENOTCONN, "shutdown takes effect, but the socket is not connected")
 
     # -- ICMP errors ----------------------------------------------------------------
-    def sk_error_report(self, sk: int, err: int, fatal: bool, detail: str, type_: int, code: int) -> bool:
-        """__udp4_lib_err / ping_err's last step: does this socket see the error?"""
+    def sk_error_report(self, sk: int, err: int, fatal: bool, detail: str, type_: int, code: int,
+                        family: int = AF_INET) -> bool:
+        """__udp4_lib_err / ping_err's last step: does this socket see the error? An ICMPv6 one
+        (family AF_INET6): __udp6_lib_err's, IPV6_RECVERR for IP_RECVERR, and Packet Too Big
+        hard unless IPV6_MTU_DISCOVER is IPV6_PMTUDISC_DONT (then only IPV6_RECVERR sees it)."""
         sock = self._by_sk.get(sk)
         if sock is None:
             return False
-        if type_ == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED and sock.pmtudisc == IP_PMTUDISC_DONT:
-            return False  # the path MTU was learned; a socket that never sets DF is not told
-        if not sock.recverr and (not fatal or not sock.connected):
+        if family == AF_INET6:
+            if type_ == ICMPV6_PKT_TOOBIG and sock.pmtudisc6 != IP_PMTUDISC_DONT:
+                fatal = True
+            recverr = sock.recverr6
+        else:
+            if type_ == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED and sock.pmtudisc == IP_PMTUDISC_DONT:
+                return False  # the path MTU was learned; a socket that never sets DF is not told
+            recverr = sock.recverr
+        if not recverr and (not fatal or not sock.connected):
             return False
         with sock.lock:
             sock.err = err

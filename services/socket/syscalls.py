@@ -18,10 +18,10 @@ from google.protobuf import empty_pb2
 from pktpath import validate
 from pktpath.pb import socket_pb2
 from pktpath.services.socket.files import Task, Tasks
-from pktpath.services.socket.sock import TCP_MAXSEG, TCP_QUICKACK, dontwait
+from pktpath.services.socket.sock import AF_INET6, TCP_MAXSEG, TCP_QUICKACK, dontwait
 from pktpath.services.socket.wait import POLL_ALWAYS, POLL_ANY, POLLNVAL, Blocking
 from pktpath.sockerr import SockError
-from pktpath.wire.addr import ip_to_str
+from pktpath.wire.addr import ip6_to_str, ip_to_str, ipv6_addr_set_v4mapped
 from pktpath.wire.ipv4 import IPPROTO_TCP
 
 TCP_INFO = 11  # include/uapi/linux/tcp.h
@@ -53,10 +53,44 @@ def _addr(addr) -> tuple[int, int]:
         raise SockError(errno.EINVAL, str(exc)) from None
 
 
-def _recv_reply(dgram, out=None):
+def _sock_addr(sock, addr, *, ipv4_as_mapped: bool = False) -> tuple[int, int]:
+    """A Sockaddr for `sock`'s family: an AF_INET6 socket's is a sockaddr_in6 (an IPv4 text a
+    sockaddr_in, which connect and sendto take as its v4-mapped address, as
+    ip6_datagram_connect and udpv6_sendmsg do, and bind refuses: EINVAL); an AF_INET socket
+    given an IPv6 address gets EAFNOSUPPORT, as inet_bind and udp_sendmsg answer."""
+    if sock.family != AF_INET6:
+        if ":" in addr.addr:
+            raise SockError(errno.EAFNOSUPPORT, f"an AF_INET socket and the IPv6 address {addr.addr[:48]!r}")
+        return _addr(addr)
+    if addr.addr and ":" not in addr.addr:
+        if not ipv4_as_mapped:
+            raise SockError(errno.EINVAL, "an AF_INET6 socket takes a sockaddr_in6")
+        daddr, port = _addr(addr)
+        return ipv6_addr_set_v4mapped(daddr), port
+    try:
+        return validate.ipv6(addr.addr), validate.port(addr.port)
+    except validate.Invalid as exc:
+        raise SockError(errno.EINVAL, str(exc)) from None
+
+
+def sockaddr(sock, addr: int, port: int, scope_id: int = 0, out=None) -> socket_pb2.Sockaddr:
+    """The sockaddr a call returns for `sock`: an AF_INET6 socket's in IPv6 text."""
+    out = socket_pb2.Sockaddr() if out is None else out
+    if sock.family == AF_INET6:
+        out.addr, out.port, out.scope_id = ip6_to_str(addr), port, scope_id
+    else:
+        out.addr, out.port = ip_to_str(addr), port
+    return out
+
+
+def _recv_reply(dgram, out=None, sock=None):
+    """A datagram as RecvfromReply; its source as `sock`'s family writes it (AF_INET without one)."""
     out = socket_pb2.RecvfromReply() if out is None else out
     out.data, out.ttl = dgram.data, dgram.ttl
-    out.addr.addr, out.addr.port = ip_to_str(dgram.saddr), dgram.sport
+    if sock is not None and sock.family == AF_INET6:
+        sockaddr(sock, dgram.saddr, dgram.sport, dgram.scope_id, out.addr)
+    else:
+        out.addr.addr, out.addr.port = ip_to_str(dgram.saddr), dgram.sport
     if dgram.tstamp:
         out.tstamp_ns = dgram.tstamp
     if dgram.inq is not None:
@@ -64,10 +98,10 @@ def _recv_reply(dgram, out=None):
     return out
 
 
-def _recvmmsg_reply(dgrams) -> socket_pb2.RecvmmsgReply:
+def _recvmmsg_reply(sock, dgrams) -> socket_pb2.RecvmmsgReply:
     reply = socket_pb2.RecvmmsgReply()
     for dgram in dgrams:
-        _recv_reply(dgram, reply.msgs.add())
+        _recv_reply(dgram, reply.msgs.add(), sock)
     return reply
 
 
@@ -85,6 +119,11 @@ def _poll_call(task: Task, fds: list[tuple[int, int]]) -> Blocking:
         if any(revents) or timed_out:
             return revents
         timed_out = yield POLL_ANY
+
+
+def _link_local(addr: int) -> bool:
+    """fe80::/10, whose sockaddr_in6 names its interface (inet6_getname's sin6_scope_id)."""
+    return addr >> 118 == 0x3FA
 
 
 class Syscalls:
@@ -127,12 +166,17 @@ class Syscalls:
         return socket_pb2.SocketReply(fd=fd)
 
     def Bind(self, task: Task, request):
-        self.layer.bind(task.get(request.fd), *_addr(request.addr))
+        sock = task.get(request.fd)
+        self.layer.bind(sock, *_sock_addr(sock, request.addr), request.addr.scope_id)
         return empty_pb2.Empty()
 
     def Connect(self, task: Task, request) -> Wait:
         sock = task.get(request.fd)
-        call = self.layer.connect_call(sock, *_addr(request.addr), nonblocking=request.nonblocking)
+        if request.addr.scope_id and sock.family == AF_INET6:
+            self.layer.dev_of(request.addr.scope_id)
+            sock.scope_id = request.addr.scope_id  # ip6_datagram_connect: sk_bound_dev_if
+        call = self.layer.connect_call(sock, *_sock_addr(sock, request.addr, ipv4_as_mapped=True),
+                                       nonblocking=request.nonblocking)
         return Wait([sock.wq], call, request.timeout_s or None, lambda _: empty_pb2.Empty())
 
     def Listen(self, task: Task, request):
@@ -152,14 +196,14 @@ class Syscalls:
             return child
 
         return Wait([sock.wq], accept_into(), 0 if request.nonblocking else request.timeout_s or None,
-                    lambda child: socket_pb2.AcceptReply(
-                        fd=fd, peer=socket_pb2.Sockaddr(addr=ip_to_str(child.daddr), port=child.dport)),
+                    lambda child: socket_pb2.AcceptReply(fd=fd, peer=sockaddr(child, child.daddr, child.dport)),
                     undo=lambda: self.tasks.put_unused_fd(task, fd))
 
     def Sendto(self, task: Task, request) -> Wait:
         sock = task.get(request.fd)
-        daddr, dport = _addr(request.addr) if request.HasField("addr") else (0, 0)
-        call = self.layer.sendto_call(sock, request.data, daddr, dport, flags=request.flags)
+        daddr, dport = _sock_addr(sock, request.addr, ipv4_as_mapped=True) if request.HasField("addr") else (0, 0)
+        call = self.layer.sendto_call(sock, request.data, daddr, dport, flags=request.flags,
+                                      scope_id=request.addr.scope_id if request.HasField("addr") else 0)
         return Wait([sock.wq], call, dontwait(request.flags, request.timeout_s or None),
                     lambda sent: socket_pb2.SendtoReply(sent=sent))
 
@@ -169,10 +213,12 @@ class Syscalls:
         return Wait([sock.wq], call, dontwait(request.flags, request.timeout_s or None), reply, on_loop=True)
 
     def Recvfrom(self, task: Task, request) -> Wait:
-        return self._recv(task, request, 1, lambda dgrams: _recv_reply(dgrams[0]))
+        sock = task.get(request.fd)
+        return self._recv(task, request, 1, lambda dgrams: _recv_reply(dgrams[0], sock=sock))
 
     def Recvmmsg(self, task: Task, request) -> Wait:
-        return self._recv(task, request, request.vlen, _recvmmsg_reply)
+        sock = task.get(request.fd)
+        return self._recv(task, request, request.vlen, lambda dgrams: _recvmmsg_reply(sock, dgrams))
 
     def Shutdown(self, task: Task, request):
         self.layer.shutdown(task.get(request.fd), request.how)
@@ -184,13 +230,13 @@ class Syscalls:
 
     def Getsockname(self, task: Task, request):
         sock = task.get(request.fd)
-        return socket_pb2.Sockaddr(addr=ip_to_str(sock.saddr), port=sock.sport)
+        return sockaddr(sock, sock.saddr, sock.sport, sock.scope_id if _link_local(sock.saddr) else 0)
 
     def Getpeername(self, task: Task, request):
         sock = task.get(request.fd)
         if not sock.connected:
             raise SockError(errno.ENOTCONN)
-        return socket_pb2.Sockaddr(addr=ip_to_str(sock.daddr), port=sock.dport)
+        return sockaddr(sock, sock.daddr, sock.dport, sock.scope_id if _link_local(sock.daddr) else 0)
 
     def Setsockopt(self, task: Task, request):
         self.layer.setsockopt(task.get(request.fd), request.level, request.optname, request.value)

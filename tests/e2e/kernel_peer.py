@@ -20,8 +20,8 @@ def read_all(sock: socket.socket) -> bytes:
 
 
 def udp_echo(addr: str, port: int, count: int) -> dict:
-    """Send each datagram back where it came from."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    """Send each datagram back where it came from (over IPv6 for an IPv6 address)."""
+    with socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((addr, port))
         s.settimeout(30)
         print("ready", flush=True)
@@ -56,7 +56,18 @@ def tcp_server(addr: str, port: int, nbytes: int) -> dict:
     return {"peer": list(peer), "got": hashlib.sha256(got).hexdigest(), "got_len": len(got)}
 
 
-COMMANDS = {"udp-echo": udp_echo, "tcp-client": tcp_client, "tcp-server": tcp_server}
+def udp_send(dst: str, port: int, size: int) -> dict:
+    """Send one datagram of `size` pattern bytes to dst:port from an ephemeral port, and wait for
+    it to come back (the pktpath side echoes it)."""
+    data = pattern(size)
+    with socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(30)
+        s.sendto(data, (dst, port))
+        got, peer = s.recvfrom(65535)
+    return {"same": got == data, "len": len(got), "peer": list(peer[:2])}
+
+
+COMMANDS = {"udp-echo": udp_echo, "udp-send": udp_send, "tcp-client": tcp_client, "tcp-server": tcp_server}
 
 if __name__ == "__main__":
     command, addr, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])

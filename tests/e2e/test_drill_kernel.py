@@ -34,11 +34,13 @@ def root():
         pytest.skip("network namespaces and TUN devices need root")
 
 
-def test_the_projects_scripts_pass_against_the_kernel():
+@pytest.mark.parametrize("ip_version", ["4", "6"])
+def test_the_projects_scripts_pass_against_the_kernel(ip_version):
+    """Over IPv4 and, as the kernel's selftests run every script twice, over IPv6."""
     scripts = sorted(str(p) for p in (ROOT / "tests" / "drill").glob("*.pkt"))
     scripts += sorted(str(p) for p in (ROOT / "tests" / "drill" / "unmodelled").glob("*.pkt"))
     assert len(scripts) >= 3
-    found = run_settled(drill, scripts, "--tolerance-usecs", TOLERANCE_USECS)
+    found = run_settled(drill, scripts, "--tolerance-usecs", TOLERANCE_USECS, "--ip-version", ip_version)
     assert len(found) == len(scripts) and not not_passed(found), not_passed(found)
 
 
@@ -68,12 +70,13 @@ def kernel_scripts(tmp_path_factory) -> list[str]:
     return sorted(str(p) for p in folder.glob("tcp_*.pkt"))
 
 
-def test_the_kernels_own_scripts_pass_against_the_kernel(kernel_scripts):
-    """Linux 6.12's packetdrill suite, all 24 of them: the runner reads and runs what the
-    kernel's developers wrote (syscalls, TS and SACK mapping, zerocopy's error queue,
-    epoll, Fast Open, fq pacing), and the kernel passes each."""
+@pytest.mark.parametrize("ip_version", ["4", "6"])
+def test_the_kernels_own_scripts_pass_against_the_kernel(kernel_scripts, ip_version):
+    """Linux 6.12's packetdrill suite, all 24 of them, over IPv4 and IPv6 as ksft_runner.sh
+    runs them: the runner reads and runs what the kernel's developers wrote (syscalls, TS and
+    SACK mapping, zerocopy's error queue, epoll, Fast Open, fq pacing), and the kernel passes each."""
     assert len(kernel_scripts) == 24
-    found = run_settled(drill, kernel_scripts, "--tolerance-usecs", TOLERANCE_USECS)
+    found = run_settled(drill, kernel_scripts, "--tolerance-usecs", TOLERANCE_USECS, "--ip-version", ip_version)
     assert len(found) == 24 and not not_passed(found), not_passed(found)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pktpath.client import SHUT_WR, SOCK_STREAM, SocketApi
+from pktpath.client import AF_INET6, SHUT_WR, SOCK_STREAM, SocketApi
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
 from pktpath.trace import SAMPLER_ARG
@@ -75,7 +75,7 @@ class Peer:
     def kernel(self, command: str, addr: str, port: int, n: int) -> subprocess.Popen:
         """kernel_peer.py in the namespace; a listening command is waited for until ready."""
         proc = self.ns_exec(sys.executable, str(PEER), command, addr, str(port), str(n))
-        if command != "tcp-client":
+        if command not in ("tcp-client", "udp-send"):
             assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         return proc
 
@@ -193,6 +193,29 @@ def test_udp_both_ways_with_a_datagram_that_needs_fragments(peer, net):
     assert result(echo) == {"sizes": [100, 3000]}
 
 
+@pytest.mark.parametrize("net6", [TAP_NET6, VETH_NET6], ids=["tap", "af_packet"])
+def test_udp_over_ipv6_both_ways_with_a_datagram_that_needs_fragments(peer, net6):
+    """pktpath's AF_INET6 socket sends the kernel 100 B and 3000 B, the kernel sends each back: pktpath's
+    fragments (ip6_fragment) reassembled by the kernel, the kernel's by pktpath; then a kernel socket
+    sends first, to a dual-stack pktpath socket, and gets its datagram back."""
+    dev = "eth0" if net6 == TAP_NET6 else "eth1"
+    assert wait_for(lambda: "tentative" not in pktpath_ip(peer, "-6", "addr", "show", "dev", dev), timeout=10)
+    echo = peer.kernel("udp-echo", f"{net6}:1", 9000, 2)
+    with peer.b.socket(family=AF_INET6) as s:
+        s.bind(("::", 9011))
+        for size in (100, 3000):
+            data = bytes((size + i) % 251 for i in range(size))
+            s.sendto(data, (f"{net6}:1", 9000))
+            got, (addr, port, _, _) = s.recvfrom(65535, timeout=10)
+            assert (got, addr, port) == (data, f"{net6}:1", 9000)
+        assert result(echo) == {"sizes": [100, 3000]}
+        sender = peer.kernel("udp-send", f"{net6}:2", 9011, 2000)
+        got, addr = s.recvfrom(65535, timeout=20)
+        assert addr[0] == f"{net6}:1" and got == bytes(i % 251 for i in range(2000))
+        s.sendto(got, addr)
+    assert result(sender) == {"same": True, "len": 2000, "peer": [f"{net6}:2", 9011]}
+
+
 def test_a_kernel_tcp_client_and_a_pktpath_listener_move_1_mb_each_way(peer):
     with peer.b.socket(SOCK_STREAM) as srv:
         srv.bind(("0.0.0.0", 8000))
@@ -251,6 +274,12 @@ def test_the_kernel_side_capture_shows_no_bad_checksum(peer):
     assert {"arp", "icmp", "udp", "tcp"} <= protocols | {p for r in rows for p in r[1].split(":")}
     assert any(r[2] == "1" for r in from_pktpath), "pktpath's fragments"
     assert sum(1 for r in from_pktpath if r[3] == "1") > 100  # pktpath's TCP segments, checksums verified good
+    rows6 = [line.split("|") for line in tshark("-Y", "ipv6 and not icmpv6", "-T", "fields", "-E", "separator=|",
+                                                "-e", "ipv6.src", "-e", "frame.protocols", "-e", "ipv6.fraghdr.more",
+                                                "-e", "udp.checksum.status")]
+    from_pktpath6 = [r for r in rows6 if r[0] in (f"{TAP_NET6}:2", f"{VETH_NET6}:2")]
+    assert any(r[2] == "1" for r in from_pktpath6), "pktpath's IPv6 fragments"
+    assert any(r[3] == "1" for r in from_pktpath6), "pktpath's UDP over IPv6, checksums verified good"
 
 
 def test_the_kernels_curl_fetches_from_http_server_on_the_pktpath_host(peer, tmp_path):

@@ -1,0 +1,159 @@
+"""IPv6 above L3 between two hosts of the default topology (A 2001:db8::1, B 2001:db8::2), every
+layer its own process: neighbour discovery from empty tables and ping -6, UDP over IPv6 through
+the socket API at both ends (fragmented at the source past 1452 bytes), a dual-stack socket
+taking IPv4 as ::ffff:a.b.c.d, and port unreachable reaching the sender. Each behaviour was seen
+on Linux 6.18 between two namespaces with the same addresses first."""
+
+import errno
+import subprocess
+import sys
+
+import pytest
+
+from pktpath.client import AF_INET, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IPV6, IPV6_V6ONLY
+from pktpath.rpc import l3_pb2_grpc, l4_pb2_grpc, socket_pb2_grpc
+
+from e2ekit import counters, stub, wait_for, with_sockets
+
+pytestmark = pytest.mark.slow
+
+A6, B6 = "2001:db8::1", "2001:db8::2"
+
+
+def pktpath(sup, *words: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pktpath.cli", *words, "--base-port", str(sup.base_port)],
+                           capture_output=True, text=True, timeout=timeout)
+
+
+def addresses_ready(sup, host: str) -> bool:
+    out = pktpath(sup, "ip", "-6", "addr", "show", "--on", host)
+    return out.returncode == 0 and "2001:db8::" in out.stdout and "tentative" not in out.stdout
+
+
+@pytest.fixture(scope="module")
+def net(default_topology):
+    # duplicate address detection holds the addresses tentative for a second or two
+    assert wait_for(lambda: addresses_ready(default_topology, "A") and addresses_ready(default_topology, "B"),
+                    timeout=20)
+    yield from with_sockets(default_topology, "A", "B")
+
+
+def pattern(n: int) -> bytes:
+    return bytes((i * 7 + n) % 251 for i in range(n))
+
+
+def neighbours(sup, host: str) -> str:
+    out = pktpath(sup, "ip", "-6", "neigh", "show", "--on", host)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_neighbour_discovery_from_empty_tables_then_ping_6_gets_replies(net):
+    """First in the module: no IPv6 neighbour is known yet; A's echo request waits for its Neighbour
+    Solicitation's answer, B learns A from the solicitation, and the replies come back."""
+    sup, _, _ = net
+    assert B6 not in neighbours(sup, "A") and A6 not in neighbours(sup, "B")
+    out = pktpath(sup, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "5", B6, "--on", "A")
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"PING {B6}({B6}) 56 data bytes"
+    assert lines[1].startswith(f"64 bytes from {B6}: icmp_seq=1 ttl=64 time=")
+    assert "3 packets transmitted, 3 received, 0% packet loss" in out.stdout
+    assert wait_for(lambda: B6 in neighbours(sup, "A") and A6 in neighbours(sup, "B"))
+    assert "02:00:00:00:00:0b" in neighbours(sup, "A")
+
+
+def test_ping_of_an_ipv6_literal_chooses_ipv6_by_itself_and_4_refuses_it(net):
+    sup, _, _ = net
+    out = pktpath(sup, "ping", "-c", "1", "-W", "5", A6, "--on", "B")
+    assert out.returncode == 0 and f"64 bytes from {A6}: icmp_seq=1" in out.stdout, out.stdout + out.stderr
+    refused = pktpath(sup, "ping", "-4", "-c", "1", A6, "--on", "B")
+    assert refused.returncode == 2 and "Address family for hostname not supported" in refused.stderr
+
+
+@pytest.mark.parametrize("size", [1, 1452, 1453, 65527])
+def test_udp_over_ipv6_arrives_byte_exact(net, size):
+    """1452 bytes + 8 + 40 fill a 1500-byte frame; 1453 and up leave A in fragments (ip6_fragment)
+    that B reassembles; 65527 is the most one IPv6 payload holds."""
+    sup, a, b = net
+    port = 7600 + size % 1000
+    frags = counters(stub(sup, "A", "l3", l3_pb2_grpc.L3Stub)).get("Ip6", {}).get("FragCreates", 0)
+    with b.socket(family=AF_INET6) as rx, a.socket(family=AF_INET6) as tx:
+        rx.bind(("::", port))
+        data = pattern(size)
+        assert tx.sendto(data, (B6, port)) == size
+        got, (src, sport, flowinfo, scope_id) = rx.recvfrom(65535, timeout=10)
+        assert got == data
+        assert (src, sport, flowinfo, scope_id) == (A6, tx.getsockname()[1], 0, 0)
+    made = counters(stub(sup, "A", "l3", l3_pb2_grpc.L3Stub)).get("Ip6", {}).get("FragCreates", 0) - frags
+    assert made == {1: 0, 1452: 0, 1453: 2, 65527: 46}[size]
+
+
+def test_a_dual_stack_socket_takes_ipv4_as_v4_mapped_and_answers_over_ipv4(net):
+    sup, a, b = net
+    with b.socket(family=AF_INET6) as six, a.socket(family=AF_INET) as four:
+        assert six.getsockopt(IPPROTO_IPV6, IPV6_V6ONLY) == 0
+        six.bind(("::", 7700))
+        four.sendto(b"over IPv4", ("10.0.0.2", 7700))
+        data, peer = six.recvfrom(65535, timeout=10)
+        assert data == b"over IPv4" and peer == ("::ffff:10.0.0.1", four.getsockname()[1], 0, 0)
+        six.sendto(b"back over IPv4", peer)
+        assert four.recvfrom(65535, timeout=10) == (b"back over IPv4", ("10.0.0.2", 7700))
+    with b.socket(family=AF_INET6) as only, a.socket(family=AF_INET) as four:
+        only.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1)
+        only.bind(("::", 7701))
+        with b.socket(family=AF_INET) as beside:
+            beside.bind(("0.0.0.0", 7701))  # the IPv6-only socket leaves IPv4's port free
+            four.sendto(b"to IPv4's", ("10.0.0.2", 7701))
+            assert beside.recvfrom(65535, timeout=10)[0] == b"to IPv4's"
+        with pytest.raises(OSError) as exc:
+            only.sendto(b"x", ("::ffff:10.0.0.1", 9))
+        assert exc.value.errno == errno.ENETUNREACH
+
+
+def test_binding_a_port_a_dual_stack_socket_holds_from_ipv4_is_eaddrinuse(net):
+    _, _, b = net
+    with b.socket(family=AF_INET6) as six, b.socket(family=AF_INET) as four:
+        six.bind(("::", 7702))
+        with pytest.raises(OSError) as exc:
+            four.bind(("10.0.0.2", 7702))
+        assert exc.value.errno == errno.EADDRINUSE
+
+
+def test_port_unreachable_reaches_the_sender_as_econnrefused(net):
+    sup, a, _ = net
+    no_ports = counters(stub(sup, "B", "l4", l4_pb2_grpc.L4Stub)).get("Udp6", {}).get("NoPorts", 0)
+    with a.socket(family=AF_INET6) as tx:
+        tx.connect((B6, 9))
+        assert tx.getsockname()[0] == A6 and tx.getpeername() == (B6, 9, 0, 0)
+        tx.send(b"anyone?")
+        with pytest.raises(ConnectionRefusedError) as exc:
+            tx.recvfrom(65535, timeout=10)
+        assert exc.value.errno == errno.ECONNREFUSED
+        assert "destination unreachable: Port unreachable" in exc.value.detail
+    assert counters(stub(sup, "B", "l4", l4_pb2_grpc.L4Stub))["Udp6"]["NoPorts"] == no_ports + 1
+
+
+def test_a_ping6_socket_and_the_udp6_counters_as_snmp6_names_them(net):
+    sup, a, b = net
+    with a.socket(protocol=IPPROTO_ICMPV6, family=AF_INET6) as p:
+        p.sendto(b"\x80\x00\x00\x00\x00\x00\x00\x07abc", (B6, 0))
+        data, peer = p.recvfrom(65535, timeout=10)
+        assert data[0] == 129 and data[6:] == b"\x00\x07abc" and peer == (B6, 0, 0, 0)
+    a_counts = counters(stub(sup, "A", "l4", l4_pb2_grpc.L4Stub)).get("Udp6", {})
+    b_counts = counters(stub(sup, "B", "socket", socket_pb2_grpc.SocketStub)).get("Udp6", {})
+    assert a_counts.get("OutDatagrams", 0) >= 5 and b_counts.get("InDatagrams", 0) >= 4
+
+
+def test_pktpath_send_and_recv_take_ipv6(net):
+    sup, _, _ = net
+    recv = subprocess.Popen([sys.executable, "-m", "pktpath.cli", "recv", "-6", "7800", "--on", "B", "-c", "1",
+                             "--timeout", "20", "--base-port", str(sup.base_port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: "7800" in pktpath(sup, "ss", "-uan", "--on", "B").stdout, timeout=20)
+        sent = pktpath(sup, "send", B6, "7800", "--data", "hello six", "--on", "A")
+        assert sent.returncode == 0 and f"to [{B6}]:7800" in sent.stdout, sent.stdout + sent.stderr
+        out, _ = recv.communicate(timeout=30)
+    finally:
+        recv.kill()
+    assert out.splitlines()[0].startswith(f"9 bytes from [{A6}]:") and "hello six" in out
