@@ -2,6 +2,8 @@
 
     python benchmarks/rx_path.py [--seconds 5] [--samples 200]
 
+Over IPv4 and IPv6, each on a topology of its own, in the same run.
+
 pktpath: the default topology as local processes; frames are injected at B's
 NIC (Inject, 256 per call, at most 2048 packets in flight) and read by a socket
 on B, a busy reader (SO_RCVBUF at rmem_max, recvmmsg of up to 256 without
@@ -33,16 +35,18 @@ from pathlib import Path
 import grpc
 
 from pktpath import skbuff as s
-from pktpath.client import SO_RCVBUF, SO_TIMESTAMPNS, SOL_SOCKET, SocketApi
+from pktpath.client import AF_INET6, SO_RCVBUF, SO_TIMESTAMPNS, SOL_SOCKET, SocketApi
 from pktpath.counters import Mib
 from pktpath.hop import Hop, HopListener, batches
 from pktpath.pb import skbuff_pb2
+from pktpath.services.l3.addrconf import IFA_F_TENTATIVE
 from pktpath.rpc import nic_pb2_grpc
 from pktpath.service import channel
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
 from pktpath.wire import EthHdr, IpHdr, UdpHdr
-from pktpath.wire.addr import ip_from_str, mac_from_str
+from pktpath.wire.addr import ip6_from_str, ip_from_str, mac_from_str
+from pktpath.wire.ipv6 import Ipv6Hdr
 
 PORT = 9999
 BATCH = 256
@@ -52,11 +56,17 @@ READ_WAIT_S = 0.05  # a saturated reader waits up to this for a whole batch (rec
 RMEM_MAX = 212992   # net.core.rmem_max
 
 
-def udp_frame(payload: bytes = b"x" * 64) -> bytes:
+def udp_frame(payload: bytes = b"x" * 64, family: int = 4) -> bytes:
+    """A datagram from A to B's PORT, over IPv4 or IPv6 (2001:db8::1 to 2001:db8::2)."""
+    ethertype = 0x0800 if family == 4 else 0x86DD
+    eth = EthHdr(mac_from_str("02:00:00:00:00:0b"), mac_from_str("02:00:00:00:00:0a"), ethertype)
+    if family == 6:
+        src, dst = ip6_from_str("2001:db8::1"), ip6_from_str("2001:db8::2")
+        udp = UdpHdr(40000, PORT).to_bytes(payload, src, dst, ipv6=True) + payload
+        return eth.to_bytes() + Ipv6Hdr(src, dst, 17).to_bytes(len(udp)) + udp
     src, dst = ip_from_str("10.0.0.1"), ip_from_str("10.0.0.2")
     udp = UdpHdr(40000, PORT).to_bytes(payload, src, dst) + payload
-    return (EthHdr(mac_from_str("02:00:00:00:00:0b"), mac_from_str("02:00:00:00:00:0a"), 0x0800).to_bytes()
-            + IpHdr(src, dst, 17).to_bytes(len(udp)) + udp)
+    return eth.to_bytes() + IpHdr(src, dst, 17).to_bytes(len(udp)) + udp
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -290,16 +300,35 @@ def idle_latency(inject_one, receive, samples: int) -> tuple[list[float], list[f
     return total, stack
 
 
-def measure_pktpath(base_port: int, seconds: float, samples: int) -> tuple[float, list, list, dict]:
+def wait_for_dad(sup, host: str, timeout: float = 10) -> None:
+    """Until the host's IPv6 addresses are no longer tentative: a packet to a tentative one is not ours."""
+    from google.protobuf import empty_pb2
+
+    from pktpath.rpc import l3_pb2_grpc
+
+    l3 = l3_pb2_grpc.L3Stub(sup.addrs.channel(host, "l3"))
+    deadline = time.monotonic() + timeout
+    while any(a.flags & IFA_F_TENTATIVE for i in l3.GetAddrs(empty_pb2.Empty(), timeout=5).addrs for a in i.inet6):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{host}'s IPv6 addresses are still tentative")
+        time.sleep(0.1)
+
+
+def measure_pktpath(base_port: int, seconds: float, samples: int, family: int = 4) -> tuple[float, list, list, dict]:
     logs = tempfile.TemporaryDirectory(prefix="pktpath-bench-")
     sup = Supervisor(load("default"), base_port, log_dir=Path(logs.name))
     sup.start(timeout=60)
     try:
         api = SocketApi(sup.addrs.target("B", "socket"))
-        sock = api.socket()
-        sock.bind(("0.0.0.0", PORT))
+        if family == 6:
+            wait_for_dad(sup, "B")
+            sock = api.socket(family=AF_INET6)
+            sock.bind(("::", PORT))
+        else:
+            sock = api.socket()
+            sock.bind(("0.0.0.0", PORT))
         nic = nic_pb2_grpc.NicStub(sup.addrs.channel("B", "nic"))
-        frame = udp_frame()
+        frame = udp_frame(family=family)
 
         def batch(n: int) -> skbuff_pb2.FrameBatch:
             return skbuff_pb2.FrameBatch(dev="eth0", frames=[skbuff_pb2.Frame(data=frame)] * n)
@@ -328,21 +357,23 @@ def measure_pktpath(base_port: int, seconds: float, samples: int) -> tuple[float
         one = batch(1)
         sock.setsockopt(SOL_SOCKET, SO_TIMESTAMPNS, 1)
         total, stack = idle_latency(lambda: inject(one), lambda: sock.recvmsg(timeout=5).tstamp_ns, samples)
-        print("packets per batch, by hop (whole run): " + ", ".join(hop_batching(sup, "B")))
+        print(f"IPv{family}: packets per batch, by hop (whole run): " + ", ".join(hop_batching(sup, "B", family)))
         return pps, total, stack, drops
     finally:
         sup.stop()
         logs.cleanup()
 
 
-def hop_batching(sup, host: str) -> list[str]:
+def hop_batching(sup, host: str, family: int = 4) -> list[str]:
     from google.protobuf import empty_pb2
 
     from pktpath.rpc import l2_pb2_grpc, l3_pb2_grpc, l4_pb2_grpc, softirq_pb2_grpc
 
     out = []
-    for layer, stub_cls, hop in (("softirq", softirq_pb2_grpc.SoftirqStub, "l2"), ("l2", l2_pb2_grpc.L2Stub, "l3"),
-                                 ("l3", l3_pb2_grpc.L3Stub, "udp"), ("l4", l4_pb2_grpc.L4Stub, "socket")):
+    for layer, stub_cls, hop in (("softirq", softirq_pb2_grpc.SoftirqStub, "l2"),
+                                 ("l2", l2_pb2_grpc.L2Stub, "l3" if family == 4 else "ipv6"),
+                                 ("l3", l3_pb2_grpc.L3Stub, "udp" if family == 4 else "udp6"),
+                                 ("l4", l4_pb2_grpc.L4Stub, "socket")):
         stub = stub_cls(sup.addrs.channel(host, layer))
         groups = {g.name: dict(g.values) for g in stub.GetCounters(empty_pb2.Empty(), timeout=5).groups}
         hops = groups.get("Hop", {})
@@ -363,23 +394,28 @@ def main() -> int:
         relay_stage(transport, int(port), int(next_port), stamp == "1")
         return 0
     print(f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}, grpcio {grpc.__version__}")
-    pps, total, stack, drops = measure_pktpath(args.base_port, args.seconds, args.samples)
+    runs = {family: measure_pktpath(args.base_port + 500 * (family == 6), args.seconds, args.samples, family)
+            for family in (4, 6)}
     floors = {transport: measure_floor(transport, args.base_port + 900 + 10 * i, args.seconds, args.samples)
               for i, transport in enumerate(TRANSPORTS)}
-    print(f"{'':34}{'pktpath':>9}{'floor: unix':>13}{'ratio':>7}{'floor: gRPC':>13}{'ratio':>7}")
-    row = f"{'UDP RX packets/s':34}{pps:9.0f}"
-    for floor_pps, _, _ in floors.values():
-        row += f"{floor_pps:13.0f}{pps / floor_pps:7.0%}"
-    print(row)
-    for label, ours, index in (("NIC → reader", stack, 2), ("inject call → reader", total, 1)):
-        for q in (0.5, 0.99):
-            a = percentile(ours, q)
-            row = f"{f'idle {label} p{int(q * 100)} µs':34}{a:9.0f}"
-            for floor in floors.values():
-                b = percentile(floor[index], q)
-                row += f"{b:13.0f}{a / b:7.2f}"
-            print(row)
-    print(f"drops while saturated (at the NIC, by reason): {drops or 'none'}")
+    print(f"{'':38}{'pktpath':>9}{'floor: unix':>13}{'ratio':>7}{'floor: gRPC':>13}{'ratio':>7}")
+    for family, (pps, total, stack, _) in runs.items():
+        row = f"{f'IPv{family} UDP RX packets/s':38}{pps:9.0f}"
+        for floor_pps, _, _ in floors.values():
+            row += f"{floor_pps:13.0f}{pps / floor_pps:7.0%}"
+        print(row)
+        for label, ours, index in (("NIC → reader", stack, 2), ("inject call → reader", total, 1)):
+            for q in (0.5, 0.99):
+                a = percentile(ours, q)
+                row = f"{f'IPv{family} idle {label} p{int(q * 100)} µs':38}{a:9.0f}"
+                for floor in floors.values():
+                    b = percentile(floor[index], q)
+                    row += f"{b:13.0f}{a / b:7.2f}"
+                print(row)
+    ratio = runs[6][0] / runs[4][0] if runs[4][0] else 0
+    print(f"IPv6 / IPv4 packets/s: {ratio:.2f}")
+    for family, (_, _, _, drops) in runs.items():
+        print(f"IPv{family} drops while saturated (at the NIC, by reason): {drops or 'none'}")
     return 0
 
 

@@ -3,7 +3,9 @@
 Names are node_exporter's where it has them: node_network_* from a NIC's
 /proc/net/dev counters (label device), node_softnet_* from softnet_stat,
 node_netstat_<Group>_<Name> from /proc/net/snmp and netstat (Ip, IpExt, Icmp, IcmpMsg,
-Tcp, TcpExt, Udp). pktpath's own: drops by reason (pktpath_drops_total), the
+Tcp, TcpExt, Udp) and from /proc/net/snmp6, whose names node_exporter splits after their
+first "6" (Ip6InReceives: node_netstat_Ip6_InReceives; Icmp6, Udp6, UdpLite6 alike, and
+Icmp6InType128: node_netstat_Icmp6_InType128). pktpath's own: drops by reason (pktpath_drops_total), the
 data movements of every packet (pktpath_moves_total, pktpath_move_bytes_total by
 kind and kernel function), each layer's latency (pktpath_layer_latency_seconds,
 a histogram), and every other counter group (pktpath_counter_total{group,name}).
@@ -26,7 +28,7 @@ from pktpath.counters import MOVE_BYTES, MOVES, PROCESS, Mib
 log = logging.getLogger(__name__)
 LATENCY = "Latency"
 BUCKETS_US = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000)
-NETSTAT_GROUPS = ("Ip", "IpExt", "Icmp", "IcmpMsg", "Tcp", "TcpExt", "Udp")
+NETSTAT_GROUPS = ("Ip", "IpExt", "Icmp", "IcmpMsg", "Tcp", "TcpExt", "Udp", "Ip6", "Icmp6", "Udp6", "UdpLite6")
 SOFTNET = {"processed": "node_softnet_processed_total", "dropped": "node_softnet_dropped_total",
            "time_squeeze": "node_softnet_times_squeezed_total"}
 NETDEV = {  # rtnl_link_stats64 field -> node_exporter's netdev collector name

@@ -28,9 +28,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pktpath import skbuff as s
-from pktpath.flow import Flowi4
+from pktpath.flow import Flowi4, Flowi6
 from pktpath.pb import skbuff_pb2, trace_pb2
-from pktpath.wire.addr import ip_to_str
+from pktpath.wire.addr import ip6_to_str, ip_to_str
 
 CAPTURE_WAIT_S = 0.5   # how often a capture stream looks whether its reader is still there
 DEFAULT_SNAPLEN = 262144
@@ -39,12 +39,13 @@ CAPTURE_QUEUE = 10000  # frames a capture may fall behind before it loses some
 # pcap link types (www.tcpdump.org/linktypes.html)
 LINKTYPE_ETHERNET = 1
 LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
 LINKTYPE_WIRESHARK_UPPER_PDU = 252  # a PDU above IP, tagged with its protocol and addresses
 
 # The layer entries on the way down (every other ENTER is on the way up).
-TX_ENTRIES = frozenset({"tcp_sendmsg", "udp_sendmsg", "ping_v4_sendmsg", "ip_queue_xmit", "neigh_output",
-                        "__dev_queue_xmit"})
-_FRAME_LAYERS = (skbuff_pb2.LAYER_NIC, skbuff_pb2.LAYER_SOFTIRQ)
+TX_ENTRIES = frozenset({"tcp_sendmsg", "udp_sendmsg", "ping_v4_sendmsg", "udpv6_sendmsg", "ping_v6_sendmsg",
+                        "ip_queue_xmit", "neigh_output", "__dev_queue_xmit"})
+_FRAME_LAYERS = (skbuff_pb2.LAYER_NIC, skbuff_pb2.LAYER_SOFTIRQ, skbuff_pb2.LAYER_L2)  # __netif_receive_skb_core's too
 _UPPER_NAMES = {6: "tcp", 17: "udp", 1: "icmp"}
 
 
@@ -60,6 +61,7 @@ class Captured:
     upper: str = ""    # with LINKTYPE_WIRESHARK_UPPER_PDU: the protocol ("tcp", "udp", "icmp", "data")
     saddr: int = 0     # ... and the addresses the flow says (0: not chosen yet)
     daddr: int = 0
+    family: int = 4    # ... of the family (6: an AF_INET6 socket's flow, pktpath.flow's Flowi6)
 
 
 @dataclass
@@ -126,13 +128,20 @@ def at_boundary(skb, layer: int) -> tuple[memoryview, int, dict]:
     if skb.mac_header != s.UNSET and skb.mac_header <= skb.data:
         return buf[skb.mac_header:skb.tail], LINKTYPE_ETHERNET, {}
     if skb.network_header != s.UNSET and skb.network_header <= skb.data:
-        return buf[skb.network_header:skb.tail], LINKTYPE_IPV4, {}
+        ipv6 = skb.network_header < skb.tail and buf[skb.network_header] >> 4 == 6
+        return buf[skb.network_header:skb.tail], LINKTYPE_IPV6 if ipv6 else LINKTYPE_IPV4, {}
     if layer in _FRAME_LAYERS:  # a frame no layer has parsed yet
         return buf[skb.data:skb.tail], LINKTYPE_ETHERNET, {}
     try:
         flow = Flowi4.unpack(skb.cb)
     except ValueError:
-        flow = Flowi4(0)
+        try:  # an AF_INET6 socket's datagram on its way to L4: its destination, not yet its source
+            flow6 = Flowi6.unpack(skb.cb)
+        except ValueError:
+            flow = Flowi4(0)
+        else:
+            return buf[skb.data:skb.tail], LINKTYPE_WIRESHARK_UPPER_PDU, {"upper": "data", "daddr": flow6.daddr,
+                                                                         "family": 6}
     at_transport = skb.transport_header == skb.data
     upper = _UPPER_NAMES.get(flow.protocol, "data") if at_transport else "data"
     return buf[skb.data:skb.tail], LINKTYPE_WIRESHARK_UPPER_PDU, {
@@ -173,7 +182,8 @@ def stream(cap: Capture, active) -> "Iterator[trace_pb2.CapturedFrames]":
             continue
         reply = trace_pb2.CapturedFrames(dropped=cap.dropped)
         for f in frames:
+            to_str = ip6_to_str if f.family == 6 else ip_to_str
             reply.frames.add(ts_ns=f.ts_ns, dev=f.dev, outgoing=f.outgoing, len=f.length, data=f.data,
                              linktype=f.linktype, func=f.func, upper=f.upper,
-                             saddr=ip_to_str(f.saddr) if f.saddr else "", daddr=ip_to_str(f.daddr) if f.daddr else "")
+                             saddr=to_str(f.saddr) if f.saddr else "", daddr=to_str(f.daddr) if f.daddr else "")
         yield reply

@@ -1,4 +1,5 @@
-"""`netstat -s` as net-tools 2.10 prints it (statistics.c), over counters kept as the kernel names them.
+"""`netstat -s` as net-tools 2.10 prints it (statistics.c), over counters kept as the kernel names them;
+`netstat -s -6` (parsesnmp6) too.
 
 statistics.c walks /proc/net/snmp then /proc/net/netstat group by group, field by field in the kernel's order, and
 looks each field up in its own prose tables with glibc's bsearch() and strcmp(). Those tables are sorted by hand and
@@ -161,6 +162,75 @@ TCPEXT_TAB = (
 )
 TABLES = {"Ip": IP_TAB, "Icmp": ICMP_TAB, "Tcp": TCP_TAB, "Udp": UDP_TAB, "TcpExt": TCPEXT_TAB}
 
+# statistics.c's IPv6 tables, looked up with /proc/net/snmp6's whole names ("Ip6InReceives"). Icmp6tab's
+# "Icmp6OutRouterAdvertisements " ends in a space, so it is never found; Icmp6OutErrors, Icmp6InMLDv2Reports
+# and their like have no entry: they print as "Name: value" when nonzero. (net-tools 2.10's prose, as its
+# netstat prints it over a /proc/net/snmp6 of distinct values.)
+IP6_TAB = (
+    ("Ip6FragCreates", "{} fragments created", OPT_NUMBER),
+    ("Ip6FragFails", "{} outgoing packets failed fragmentation", OPT_NUMBER),
+    ("Ip6FragOKs", "{} outgoing packets fragmented ok", OPT_NUMBER),
+    ("Ip6InAddrErrors", "{} with invalid addresses", OPT_NUMBER),
+    ("Ip6InDelivers", "{} incoming packets delivered", NUMBER),
+    ("Ip6InDiscards", "{} incoming packets discarded", NUMBER),
+    ("Ip6InHdrErrors", "{} with invalid headers", OPT_NUMBER),
+    ("Ip6InMcastPkts", "{} incoming multicast packets", OPT_NUMBER),
+    ("Ip6InNoRoutes", "{} incoming packets with no route", OPT_NUMBER),
+    ("Ip6InReceives", "{} total packets received", NUMBER),
+    ("Ip6InTooBigErrors", "{} with packets too big", OPT_NUMBER),
+    ("Ip6InTruncatedPkts", "{} with truncated packets", OPT_NUMBER),
+    ("Ip6InUnknownProtos", "{} with unknown protocol", OPT_NUMBER),
+    ("Ip6OutDiscards", "{} outgoing packets dropped", OPT_NUMBER),
+    ("Ip6OutForwDatagrams", "{} forwarded", NUMBER),
+    ("Ip6OutMcastPkts", "{} outgoing multicast packets", OPT_NUMBER),
+    ("Ip6OutNoRoutes", "{} dropped because of missing route", OPT_NUMBER),
+    ("Ip6OutRequests", "{} requests sent out", NUMBER),
+    ("Ip6ReasmFails", "{} packet reassemblies failed", OPT_NUMBER),
+    ("Ip6ReasmOKs", "{} packets reassembled ok", OPT_NUMBER),
+    ("Ip6ReasmReqds", "{} reassemblies required", OPT_NUMBER),
+    ("Ip6ReasmTimeout", "{} fragments dropped after timeout", OPT_NUMBER),
+)
+ICMP6_TAB = (
+    ("Icmp6InDestUnreachs", "destination unreachable: {}", IN_HIST),
+    ("Icmp6InEchoReplies", "echo replies: {}", IN_HIST),
+    ("Icmp6InEchos", "echo requests: {}", IN_HIST),
+    ("Icmp6InErrors", "{} input ICMP message failed", NUMBER),
+    ("Icmp6InGroupMembQueries", "group member queries: {}", IN_HIST),
+    ("Icmp6InGroupMembReductions", "group member reductions: {}", IN_HIST),
+    ("Icmp6InGroupMembResponses", "group member responses: {}", IN_HIST),
+    ("Icmp6InMsgs", "{} ICMP messages received", NUMBER),
+    ("Icmp6InNeighborAdvertisements", "neighbour advertisement: {}", IN_HIST),
+    ("Icmp6InNeighborSolicits", "neighbour solicits: {}", IN_HIST),
+    ("Icmp6InParmProblems", "parameter problem: {}", IN_HIST),
+    ("Icmp6InPktTooBigs", "packets too big: {}", IN_HIST),
+    ("Icmp6InRedirects", "redirects: {}", IN_HIST),
+    ("Icmp6InRouterAdvertisements", "router advertisement: {}", IN_HIST),
+    ("Icmp6InRouterSolicits", "router solicits: {}", IN_HIST),
+    ("Icmp6InTimeExcds", "received ICMPv6 time exceeded: {}", IN_HIST),
+    ("Icmp6OutDestUnreachs", "destination unreachable: {}", OUT_HIST),
+    ("Icmp6OutEchoReplies", "echo replies: {}", OUT_HIST),
+    ("Icmp6OutEchos", "echo requests: {}", OUT_HIST),
+    ("Icmp6OutGroupMembQueries", "group member queries: {}", OUT_HIST),
+    ("Icmp6OutGroupMembReductions", "group member reductions: {}", OUT_HIST),
+    ("Icmp6OutGroupMembResponses", "group member responses: {}", OUT_HIST),
+    ("Icmp6OutMsgs", "{} ICMP messages sent", NUMBER),
+    ("Icmp6OutNeighborAdvertisements", "neighbor advertisements: {}", OUT_HIST),
+    ("Icmp6OutNeighborSolicits", "neighbor solicits: {}", OUT_HIST),
+    ("Icmp6OutParmProblems", "parameter problem: {}", OUT_HIST),
+    ("Icmp6OutPktTooBigs", "packets too big: {}", OUT_HIST),
+    ("Icmp6OutRedirects", "redirects: {}", OUT_HIST),
+    ("Icmp6OutRouterAdvertisements ", "router advertisement: {}", OUT_HIST),  # sic: the space
+    ("Icmp6OutRouterSolicits", "router solicits: {}", OUT_HIST),
+    ("Icmp6OutTimeExcds", "sent ICMPv6 time exceeded: {}", OUT_HIST),
+)
+UDP6_TAB = (
+    ("Udp6InDatagrams", "{} packets received", NUMBER),
+    ("Udp6InErrors", "{} packet receive errors", NUMBER),
+    ("Udp6NoPorts", "{} packets to unknown port received", NUMBER),
+    ("Udp6OutDatagrams", "{} packets sent", NUMBER),
+)
+TABLES6 = {"Ip6": IP6_TAB, "Icmp6": ICMP6_TAB, "Udp6": UDP6_TAB}  # snmp6tabs (Tcp6 never comes)
+
 
 # The kernel's groups and field order: /proc/net/snmp then /proc/net/netstat (net/ipv4/proc.c: snmp4_*_list,
 # icmp_put, icmpmsg_put; net/mptcp/mib.c), as Linux 6.18 prints them.
@@ -224,6 +294,28 @@ KERNEL_ORDER = {
 }
 ICMPMSG_PER_LINE = 16  # icmpmsg_put's PERLINE: each line pair gets its own "IcmpMsg:" title from netstat
 
+# icmp6type2name[] (net/ipv6/proc.c): the types /proc/net/snmp6 names, Icmp6In<Name> and Icmp6Out<Name>
+ICMP6_TYPE_NAMES = {1: "DestUnreachs", 2: "PktTooBigs", 3: "TimeExcds", 4: "ParmProblems", 128: "Echos",
+                    129: "EchoReplies", 130: "GroupMembQueries", 131: "GroupMembResponses",
+                    132: "GroupMembReductions", 133: "RouterSolicits", 134: "RouterAdvertisements",
+                    135: "NeighborSolicits", 136: "NeighborAdvertisements", 137: "Redirects", 143: "MLDv2Reports"}
+_UDP6 = "InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors"
+# /proc/net/snmp6's groups and fields in snmp6_seq_show's order (snmp6_ipstats_list, snmp6_icmp6_list, then
+# snmp6_seq_show_icmpv6msg's named types, snmp6_udp6_list, snmp6_udplite6_list), as Linux 6.18 prints them
+SNMP6_ORDER = {
+    "Ip6": ("InReceives InHdrErrors InTooBigErrors InNoRoutes InAddrErrors InUnknownProtos InTruncatedPkts "
+            "InDiscards InDelivers OutForwDatagrams OutRequests OutDiscards OutNoRoutes ReasmTimeout ReasmReqds "
+            "ReasmOKs ReasmFails FragOKs FragFails FragCreates InMcastPkts OutMcastPkts InOctets OutOctets "
+            "InMcastOctets OutMcastOctets InBcastOctets OutBcastOctets InNoECTPkts InECT1Pkts InECT0Pkts InCEPkts "
+            "OutTransmits").split(),
+    "Icmp6": ("InMsgs InErrors OutMsgs OutErrors InCsumErrors OutRateLimitHost".split()
+              + [f"In{n}" for _, n in sorted(ICMP6_TYPE_NAMES.items())]
+              + [f"Out{n}" for _, n in sorted(ICMP6_TYPE_NAMES.items())]),
+    "Udp6": (_UDP6 + " IgnoredMulti MemErrors").split(),
+    "UdpLite6": (_UDP6 + " MemErrors").split(),
+}
+NETSTAT6_GROUPS = ("Ip6", "Icmp6", "Udp6", "UdpLite6", "Tcp")  # netstat -s -6's: snmp6's, then snmp's Tcp
+
 
 def _bsearch(table, name):
     """glibc's bsearch() with statistics.c's cmpentries (strcmp), misses on an unsorted table included."""
@@ -277,9 +369,11 @@ def netstat_s(groups: dict[str, dict[str, int]]) -> list[str]:
     output histogram:", which print whenever the histogram is reached), nothing for static and prose-less
     entries (DefaultTTL, RtoMin ...), and "Name: value" when nonzero for a field its tables do not find, indented
     as the previous entry was (so IcmpMsg's types sit 8 deep after Icmp's output histogram). /proc/net/sctp/snmp's
-    Sctp group, read from a file of its own, is not covered.
+    Sctp group, read from a file of its own, is not covered. /proc/net/snmp6's groups (Ip6, Icmp6, Udp6,
+    UdpLite6), which netstat shows only with -6, come last, as netstat_s6 prints them.
     """
-    names = [g for g in KERNEL_ORDER if g in groups] + [g for g in groups if g not in KERNEL_ORDER]
+    snmp6 = {g: v for g, v in groups.items() if g in SNMP6_ORDER}  # asked for by name: netstat -6's way
+    names = [g for g in KERNEL_ORDER if g in groups] + [g for g in groups if g not in KERNEL_ORDER and g not in snmp6]
     out, state = [], NUMBER  # state carries over groups: only a group with a table resets it
     for group in names:
         fields = _fields(group, groups[group])
@@ -295,4 +389,57 @@ def netstat_s(groups: dict[str, dict[str, int]]) -> list[str]:
                 state = NUMBER
             for name, val in line:
                 state = _printval(out, table, name, val, state)
+    return out + (netstat_s6(snmp6) if snmp6 else [])
+
+
+def snmp6_lines(groups: dict[str, dict[str, int]]) -> list[tuple[str, int]]:
+    """/proc/net/snmp6 for these groups (net/ipv6/proc.c's snmp6_seq_show): each group's fields in the
+    kernel's order with the group's name before them ("Ip6InReceives"), a missing one 0, then fields it
+    does not know; Icmp6's named types from their Icmp6InType<N> counters (the kernel prints both from
+    one), then the nonzero InType<N> and OutType<N> (snmp6_seq_show_icmpv6msg)."""
+    lines = []
+    for group in [g for g in SNMP6_ORDER if g in groups] + [g for g in groups if g not in SNMP6_ORDER]:
+        counters = groups[group]
+        order = list(SNMP6_ORDER.get(group, ()))
+        values = {f: counters.get(f, 0) for f in order}
+        numbered: list[str] = []
+        if group == "Icmp6":
+            for kind, name in ICMP6_TYPE_NAMES.items():
+                for way in ("In", "Out"):
+                    values[way + name] = counters.get(f"{way}Type{kind}", counters.get(way + name, 0))
+            types = [f"{way}Type{t}" for way in ("In", "Out") for t in range(256)]
+            numbered = [f for f in types if counters.get(f)]
+            values.update((f, counters[f]) for f in numbered)
+            values.update((f, 0) for f in types if f not in values)  # zero types: not printed, not unknown
+        extra = [f for f in counters if f not in values]
+        values.update((f, counters[f]) for f in extra)
+        lines += [(group + f, values[f] % 2 ** 64) for f in order + numbered + extra]  # read with strtoull
+    return lines
+
+
+def _cpytitle(name: str) -> str:
+    """statistics.c's cpytitle: a snmp6 name up to and including its first "6" (its group)."""
+    six = name.find("6")
+    return name if six < 0 else name[:six + 1]
+
+
+def netstat_s6(groups: dict[str, dict[str, int]]) -> list[str]:
+    """The lines `netstat -s -6` (net-tools 2.10, statistics.c: parsesnmp6) prints for these counters:
+    /proc/net/snmp6 (snmp6_lines) read line by line by process6_fd, a group's title whenever a name
+    no longer holds the current one (strstr), Ip6, Icmp6 and Udp6 with their prose tables (looked up
+    by the whole name, bsearch's misses included) and any other group (UdpLite6) as "Name: value"
+    when nonzero, indented as what came before; then /proc/net/snmp's Tcp group as `netstat -s` prints
+    it. groups maps "Ip6", "Icmp6", "Udp6", "UdpLite6" and "Tcp" to {field without the group's name: value}."""
+    out, state, title, table = [], NUMBER, None, ()
+    for name, val in snmp6_lines({g: v for g, v in groups.items() if g != "Tcp"}):
+        if title is None or title not in name:
+            title = _cpytitle(name)
+            out.append(f"{title}:")
+            if title in TABLES6:  # newtable: only a known table resets the state
+                table, state = TABLES6[title], NUMBER
+            else:
+                table = ()
+        state = _printval(out, table, name, val, state)
+    if "Tcp" in groups:
+        out += netstat_s({"Tcp": groups["Tcp"]})
     return out
