@@ -24,25 +24,38 @@ def test_numeric_addresses_resolve_as_the_c_library_resolves_them(resolver):
     for args in (("10.0.0.2", 80), ("10.0.0.2", "80", 0, socket.SOCK_STREAM), ("0.0.0.0", 0, socket.AF_INET),
                  ("10.1.2.3", None, 0, socket.SOCK_DGRAM, 0, socket.AI_PASSIVE), (None, 8000, 0, 0, 0,
                                                                                   socket.AI_PASSIVE)):
-        ours = resolver.getaddrinfo(*args)
-        libc = [ai for ai in socket.getaddrinfo(*args) if ai[0] == socket.AF_INET]
-        assert ours == libc, args
+        assert resolver.getaddrinfo(*args) == socket.getaddrinfo(*args), args
+    for args in (("2001:db8::5", 80), ("::", 0, socket.AF_INET6), (None, 8000, socket.AF_INET6),
+                 ("2001:db8::5", "80", socket.AF_INET6, socket.SOCK_STREAM)):
+        assert resolver.getaddrinfo(*args) == socket.getaddrinfo(*args), args
+    for args in (("10.0.0.2", 80, socket.AF_INET6), ("2001:db8::5", 80, socket.AF_INET)):
+        with pytest.raises(socket.gaierror) as libc:
+            socket.getaddrinfo(*args)
+        with pytest.raises(socket.gaierror) as ours:
+            resolver.getaddrinfo(*args)
+        assert ours.value.errno == libc.value.errno == socket.EAI_ADDRFAMILY, args
 
 
-def test_topology_hosts_resolve_to_their_first_address_and_back(resolver):
+def test_topology_hosts_resolve_to_their_first_addresses_ipv6_first_and_back(resolver):
+    """A dual-stack host's IPv6 address first, as glibc's RFC 6724 sort puts it."""
     assert resolver.getaddrinfo("B", "http", type=socket.SOCK_STREAM) == [
+        (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("2001:db8:2::1", 80, 0, 0)),
         (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("10.0.2.1", 80))]
+    assert resolver.getaddrinfo("B", 80, socket.AF_INET, socket.SOCK_DGRAM) == [
+        (socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP, "", ("10.0.2.1", 80))]
     assert resolver.gethostbyname("r") == "10.0.1.254"
     assert resolver.gethostbyaddr("10.0.2.254") == ("R", [], ["10.0.2.254"])
+    assert resolver.gethostbyaddr("2001:db8:1::fe") == ("R", [], ["2001:db8:1::fe"])
     assert resolver.gethostbyname_ex("A") == ("A", [], ["10.0.1.1"])
+    assert resolver.sockaddr("A", 9, socket.AF_INET6) == ("2001:db8:1::1", 9)
 
 
-def test_names_outside_the_topology_and_ipv6_fail_as_the_socket_module_fails(resolver):
+def test_names_outside_the_topology_fail_as_the_socket_module_fails(resolver):
     with pytest.raises(socket.gaierror) as exc:
         resolver.getaddrinfo("example.com", 80)
     assert exc.value.errno == socket.EAI_NONAME
     with pytest.raises(socket.gaierror) as exc:
-        resolver.getaddrinfo("B", 80, socket.AF_INET6)
+        resolver.getaddrinfo("B", 80, socket.AF_PACKET)
     assert exc.value.errno == socket.EAI_FAMILY
     with pytest.raises(socket.herror):
         resolver.gethostbyaddr("10.9.9.9")
@@ -89,7 +102,7 @@ def test_families_the_host_lacks_are_refused_not_taken_from_this_machine():
     from pktpath.interpose.sockets import PktSocket, RealSocket
 
     with pytest.raises(OSError) as exc:
-        PktSocket(socket.AF_INET6, socket.SOCK_STREAM)
+        PktSocket(socket.AF_PACKET, socket.SOCK_RAW)
     assert exc.value.errno == errno.EAFNOSUPPORT
     a, b = socket.socketpair()  # local IPC stays the kernel's, and is still a socket.socket
     try:

@@ -1,9 +1,11 @@
-"""The socket module's `socket` for an unchanged program: AF_INET sockets of a pktpath host.
+"""The socket module's `socket` for an unchanged program: AF_INET and AF_INET6 sockets of a
+pktpath host.
 
-`socket.socket(AF_INET, ...)` gives a `PktSocket`, whose calls go to the host's
-socket API as the calls of one process (pktpath.client); any other family (the
-AF_UNIX socketpair asyncio wakes itself with, a socket made from an inherited fd)
-stays the kernel's. `isinstance(x, socket.socket)` holds for both.
+`socket.socket(AF_INET, ...)` or `socket.socket(AF_INET6, ...)` gives a `PktSocket`, whose
+calls go to the host's socket API as the calls of one process (pktpath.client); its
+addresses are the socket module's for the family ((host, port), or (host, port, flowinfo,
+scope_id)). Any other family (the AF_UNIX socketpair asyncio wakes itself with, a socket
+made from an inherited fd) stays the kernel's. `isinstance(x, socket.socket)` holds for both.
 
 Each PktSocket holds a real descriptor too, an eventfd that never becomes
 readable, so that `fileno()` is a number no other file of the program has: the
@@ -30,9 +32,10 @@ if TYPE_CHECKING:
 
 RealSocket = _socket.socket
 SOCK_NONBLOCK, SOCK_CLOEXEC = _socket.SOCK_NONBLOCK, _socket.SOCK_CLOEXEC
-# The host has no IPv6 and no raw or packet sockets: a program asking for one is told so
-# (EAFNOSUPPORT) as a kernel without them would, instead of getting the machine's own.
-NO_SUCH_FAMILY = {_socket.AF_INET6, _socket.AF_PACKET}
+# The host has no packet sockets: a program asking for one is told so (EAFNOSUPPORT) as a
+# kernel without them would, instead of getting the machine's own.
+NO_SUCH_FAMILY = {_socket.AF_PACKET}
+HOST_FAMILIES = (_socket.AF_INET, _socket.AF_INET6)
 MAX_IO = 1 << 20  # bytes per send or recv call: a gRPC message stays under its 4 MB limit
 SCM_TIMESTAMPNS, TCP_CM_INQ = 35, 36
 CMSG_HDR = _socket.CMSG_LEN(0)  # sizeof(struct cmsghdr)
@@ -42,7 +45,7 @@ real_ioctl = fcntl.ioctl
 _by_fileno: "weakref.WeakValueDictionary[int, PktSocket]" = weakref.WeakValueDictionary()
 _api: "client.SocketApi | None" = None
 _api_lock = threading.Lock()
-_resolve = None  # (host, port) -> (dotted quad, port): resolver.sockaddr, set by install()
+_resolve = None  # (host, port, family) -> (numeric address, port): resolver.sockaddr, set by install()
 
 
 def configure(target: str, resolve) -> None:
@@ -81,9 +84,10 @@ class _SocketClass(type):
     """socket.socket: a PktSocket for AF_INET, the kernel's socket for anything else."""
 
     def __call__(cls, family=-1, type=-1, proto=-1, fileno=None, *, _fd: int | None = None, _api=None):
-        if cls is PktSocket and fileno is None and family in (-1, _socket.AF_INET):
-            return super().__call__(_socket.AF_INET, _socket.SOCK_STREAM if type == -1 else type,
-                                    0 if proto == -1 else proto, _fd=_fd, _api=_api)
+        if cls is PktSocket and fileno is None and family in (-1, *HOST_FAMILIES):
+            return super().__call__(_socket.AF_INET if family == -1 else family,
+                                    _socket.SOCK_STREAM if type == -1 else type, 0 if proto == -1 else proto,
+                                    _fd=_fd, _api=_api)
         if fileno is None and family in NO_SUCH_FAMILY:  # not on the machine's own stack either
             raise OSError(errno.EAFNOSUPPORT, os.strerror(errno.EAFNOSUPPORT))
         return RealSocket(family, type, proto, fileno)
@@ -110,7 +114,7 @@ class PktSocket(metaclass=_SocketClass):
         self._api = _api or api()
         if _fd is None:
             try:
-                _fd = self._api.socket(kind, proto).fd
+                _fd = self._api.socket(kind, proto, family).fd
             except OSError as exc:
                 raise _error(exc, None) from None
         self._fd = _fd
@@ -167,10 +171,22 @@ class PktSocket(metaclass=_SocketClass):
 
     # -- addresses --------------------------------------------------------------------
     def _sockaddr(self, address) -> socket_pb2.Sockaddr:
-        if not isinstance(address, tuple) or len(address) != 2:
-            raise TypeError(f"AF_INET address must be tuple, not {type(address).__name__}")
-        host, port = _resolve(*address) if _resolve is not None else address  # unconfigured: as given
-        return socket_pb2.Sockaddr(addr=host, port=port)
+        """getsockaddrarg(): (host, port) for AF_INET, (host, port[, flowinfo[, scope_id]]) for AF_INET6."""
+        if self._family == _socket.AF_INET6:
+            if not isinstance(address, tuple) or not 2 <= len(address) <= 4:
+                raise TypeError("AF_INET6 address must be a tuple (host, port[, flowinfo[, scopeid]])")
+            host, port, flowinfo, scope_id = (*address, 0, 0)[:4]
+        else:
+            if not isinstance(address, tuple) or len(address) != 2:
+                raise TypeError(f"AF_INET address must be tuple, not {type(address).__name__}")
+            (host, port), flowinfo, scope_id = address, 0, 0
+        if _resolve is not None:  # unconfigured: as given
+            host, port = _resolve(host, port, self._family)
+        return socket_pb2.Sockaddr(addr=host, port=port, flowinfo=flowinfo, scope_id=scope_id)
+
+    def _address(self, a: socket_pb2.Sockaddr) -> tuple:
+        """A sockaddr as the socket module returns one of this family."""
+        return (a.addr, a.port, a.flowinfo, a.scope_id) if self._family == _socket.AF_INET6 else (a.addr, a.port)
 
     def bind(self, address) -> None:
         self._call("Bind", socket_pb2.SockaddrRequest(addr=self._sockaddr(address)))
@@ -195,15 +211,13 @@ class PktSocket(metaclass=_SocketClass):
         reply = self._call("Accept", socket_pb2.AcceptRequest(), waits=True)
         # with the default timeout, as socket.accept() makes it: Linux passes no O_NONBLOCK on
         conn = PktSocket(self._family, self._type, self._proto, _fd=reply.fd, _api=self._api)
-        return conn, (reply.peer.addr, reply.peer.port)
+        return conn, self._address(reply.peer)
 
     def getsockname(self):
-        a = self._call("Getsockname", socket_pb2.FdRequest())
-        return a.addr, a.port
+        return self._address(self._call("Getsockname", socket_pb2.FdRequest()))
 
     def getpeername(self):
-        a = self._call("Getpeername", socket_pb2.FdRequest())
-        return a.addr, a.port
+        return self._address(self._call("Getpeername", socket_pb2.FdRequest()))
 
     # -- options ----------------------------------------------------------------------
     def setsockopt(self, level: int, optname: int, value, optlen=None) -> None:
@@ -261,7 +275,7 @@ class PktSocket(metaclass=_SocketClass):
 
     def recvfrom(self, bufsize: int, flags: int = 0):
         reply = self._recvmsg(bufsize, flags)
-        return reply.data, (reply.addr.addr, reply.addr.port)
+        return reply.data, self._address(reply.addr)
 
     def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0):
         """socket.recvmsg(): (data, ancdata, msg_flags, address), the control messages the host
@@ -278,7 +292,7 @@ class PktSocket(metaclass=_SocketClass):
         if reply.HasField("inq"):
             cmsgs.append((_socket.SOL_TCP, TCP_CM_INQ, _INT.pack(reply.inq)))
         ancdata, msg_flags = _put_cmsgs(cmsgs, ancbufsize)
-        address = (reply.addr.addr, reply.addr.port) if self._type == _socket.SOCK_DGRAM else None
+        address = self._address(reply.addr) if self._type == _socket.SOCK_DGRAM else None
         return reply.data, ancdata, msg_flags, address
 
     def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:

@@ -64,6 +64,45 @@ def test_urllib_on_a_fetches_a_file_from_http_server_on_b_byte_exact(default_top
     assert '"GET /blob.bin HTTP/1.1" 200' in server.stderr.read()  # its log names A as the client
 
 
+UDP6_SERVER = """
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", 9100))
+print("ready", flush=True)
+data, peer = s.recvfrom(2048)
+s.sendto(data.upper(), peer)
+print(peer[0], data.decode())
+"""
+
+UDP6_CLIENT = """
+import socket
+family, kind, proto, _, addr = socket.getaddrinfo("B", 9100, type=socket.SOCK_DGRAM)[0]
+s = socket.socket(family, kind, proto)
+s.settimeout(1)
+for _ in range(10):  # B's address may still be tentative (DAD) on a topology just started
+    s.sendto(b"over ipv6", addr)
+    try:
+        print(family.name, addr[0], s.recv(2048).decode())
+        break
+    except TimeoutError:
+        pass
+"""
+
+
+def test_an_unchanged_program_talks_udp_over_ipv6_to_a_topology_host_by_name(default_topology):
+    """getaddrinfo gives B's IPv6 address first, as glibc's sort does; the sockets are AF_INET6."""
+    sup = default_topology
+    server = pktpath_run(sup, "B", "python", "-c", UDP6_SERVER)
+    try:
+        started(server, "ready")
+        client = pktpath_run(sup, "A", "python", "-c", UDP6_CLIENT)
+        assert finished(client).split() == ["AF_INET6", "2001:db8::2", "OVER", "IPV6"]
+        assert finished(server).split() == ["2001:db8::1", "over", "ipv6"]
+    finally:
+        server.kill()
+        server.wait()
+
+
 def test_an_asyncio_echo_server_and_client_one_per_host(default_topology):
     sup = default_topology
     server = pktpath_run(sup, "B", "python", str(PROGRAMS / "asyncio_echo_server.py"), "9000")
