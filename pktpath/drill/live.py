@@ -204,7 +204,7 @@ class LiveHost(PktpathCalls, RealTime):
         from pktpath.interpose import sockets
         from pktpath.tools.apps import HostView
 
-        sockets.configure(self.sup.addrs.target(HOST, "socket"), lambda host, port: (host, port))
+        sockets.configure(self.sup.addrs.target(HOST, "socket"), lambda host, port, family: (host, port))
         self.api = sockets.api()
         self.view = HostView(self.sup.addrs, HOST)
 
