@@ -49,6 +49,20 @@ def wait_for(predicate, timeout: float = 10.0):
     return predicate()
 
 
+def ipv6_ready(sup, *hosts: str, timeout: float = 10.0) -> bool:
+    """Whether every IPv6 address of the hosts has left duplicate address detection (a packet
+    to a tentative address is not the host's), waiting up to timeout."""
+    from pktpath.rpc import l3_pb2_grpc
+
+    tentative = 0x40  # IFA_F_TENTATIVE
+
+    def ready() -> bool:
+        return not any(a.flags & tentative for h in hosts
+                       for i in stub(sup, h, "l3", l3_pb2_grpc.L3Stub).GetAddrs(empty_pb2.Empty(), timeout=5).addrs
+                       for a in i.inet6)
+    return bool(wait_for(ready, timeout))
+
+
 def free_base_port(hosts: int) -> int:
     """A base port whose whole layout (orchestrator + 10 per host, and each one's HTTP
     port) is free on loopback."""

@@ -1,18 +1,21 @@
 """A — R — B: forwarding, TTL expiry, fragmentation onto a smaller MTU and path-MTU
-discovery, every layer of the three hosts its own process."""
+discovery, over IPv4 and over IPv6 (hop limits, Packet Too Big), every layer of the three
+hosts its own process."""
 
 import errno
 
 import pytest
 from google.protobuf import empty_pb2
 
-from pktpath.client import IP_MTU_DISCOVER, IP_RECVERR, IP_TTL, IPPROTO_ICMP, IPPROTO_IP
+from pktpath.client import (AF_INET6, IP_MTU_DISCOVER, IP_RECVERR, IP_TTL, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IP,
+                            IPPROTO_IPV6, IPV6_RECVERR, IPV6_UNICAST_HOPS)
 from pktpath.flow import IP_PMTUDISC_DO, IP_PMTUDISC_DONT
 from pktpath.pb import nic_pb2
 from pktpath.rpc import l3_pb2_grpc, nic_pb2_grpc
 from pktpath.wire import IcmpHdr
+from pktpath.wire.icmpv6 import ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST
 
-from e2ekit import counter, stub, with_sockets
+from e2ekit import counter, ipv6_ready, stub, wait_for, with_sockets
 
 pytestmark = pytest.mark.slow
 
@@ -131,3 +134,68 @@ def test_the_linux_style_commands_show_the_router(net):
     assert 0 < int(stats["tx_packets"]) and nic_r.tx_packets - 2 <= int(stats["tx_packets"]) <= nic_r.tx_packets
     assert stats["rx_missed_errors"] == "0"
     assert "Current hardware settings:\nRX:\t\t\t" in run("ethtool", "-g", "R:eth1")
+
+
+# -- IPv6 through R: routers never fragment; hop limits; path MTU from Packet Too Big ------------------
+
+A6, R_A6, B6 = "2001:db8:1::1", "2001:db8:1::fe", "2001:db8:2::1"
+
+
+def echo6(seq: int, data: bytes = b"pktpath!" * 7) -> bytes:
+    """An echo request as a ping socket takes it: the kernel stamps the identifier and the checksum."""
+    return bytes([ICMPV6_ECHO_REQUEST, 0, 0, 0, 0, 0]) + seq.to_bytes(2, "big") + data
+
+
+@pytest.fixture(scope="module")
+def net6(net):
+    sup = net[0]
+    assert ipv6_ready(sup, "A", "R", "B"), "duplicate address detection did not finish"
+    return net
+
+
+def test_ping6_through_the_router_is_forwarded_with_the_hop_limit_less_one(net6):
+    sup, a, _ = net6
+    l3_r = stub(sup, "R", "l3", l3_pb2_grpc.L3Stub)
+    forwarded = counter(l3_r, "Ip6", "OutForwDatagrams")
+    with a.socket(protocol=IPPROTO_ICMPV6, family=AF_INET6) as ping:
+        ping.sendto(echo6(1), (B6, 0))
+        reply = ping.recvmsg(timeout=10)
+    assert reply.data[0] == ICMPV6_ECHO_REPLY and reply.addr.addr == B6
+    assert counter(l3_r, "Ip6", "OutForwDatagrams") == forwarded + 2  # the request and the reply
+
+
+def test_hop_limit_expiry_answered_by_the_router_with_time_exceeded(net6):
+    sup, a, _ = net6
+    l3_r = stub(sup, "R", "l3", l3_pb2_grpc.L3Stub)
+    sent, hdr_errors = counter(l3_r, "Icmp6", "OutTimeExcds"), counter(l3_r, "Ip6", "InHdrErrors")
+    with a.socket(protocol=IPPROTO_ICMPV6, family=AF_INET6) as ping:
+        ping.setsockopt(IPPROTO_IPV6, IPV6_RECVERR, 1)
+        ping.setsockopt(IPPROTO_IPV6, IPV6_UNICAST_HOPS, 1)
+        ping.sendto(echo6(2), (B6, 0))
+        with pytest.raises(OSError) as exc:
+            ping.recvmsg(timeout=10)
+    assert exc.value.errno == errno.EHOSTUNREACH and R_A6 in str(exc.value), exc.value  # icmpv6_err_convert
+    assert counter(l3_r, "Icmp6", "OutTimeExcds") == sent + 1
+    assert counter(l3_r, "Ip6", "InHdrErrors") == hdr_errors + 1
+
+
+def test_packet_too_big_from_the_router_teaches_the_path_mtu_then_the_datagram_gets_through(net6):
+    """1400 bytes of UDP are a 1448-byte packet: R, never fragmenting, answers Packet Too Big
+    (mtu 1280) and drops it; A learns the path MTU, and the same datagram sent again leaves
+    A in two fragments that fit and B reassembles."""
+    sup, a, b = net6
+    l3_a, l3_r = stub(sup, "A", "l3", l3_pb2_grpc.L3Stub), stub(sup, "R", "l3", l3_pb2_grpc.L3Stub)
+    too_big, learned = counter(l3_r, "Ip6", "InTooBigErrors"), counter(l3_a, "Icmp6", "InPktTooBigs")
+    creates = counter(l3_a, "Ip6", "FragCreates")
+    data = bytes(range(200)) * 7
+    with b.socket(family=AF_INET6) as rx, a.socket(family=AF_INET6) as tx:
+        rx.bind(("::", 8200))
+        tx.sendto(data, (B6, 8200))
+        assert wait_for(lambda: counter(l3_a, "Icmp6", "InPktTooBigs") == learned + 1)
+        with pytest.raises(TimeoutError):
+            rx.recvfrom(timeout=1)  # the first one was dropped at R
+        tx.sendto(data, (B6, 8200))
+        got, addr = rx.recvfrom(timeout=10)
+    assert got == data and addr[0] == A6
+    assert counter(l3_r, "Ip6", "InTooBigErrors") == too_big + 1
+    assert counter(l3_a, "Ip6", "FragCreates") == creates + 2
