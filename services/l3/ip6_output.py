@@ -73,14 +73,14 @@ from pktpath.counters import Mib
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l3 import netfilter6 as nf6
 from pktpath.services.l3.addrconf import LOOPBACK_DEV, Fib6Info
-from pktpath.services.l3.route6 import RTN_MULTICAST, Route6, Rt6Info
+from pktpath.services.l3.route6 import RTN_MULTICAST, Route6, Rt6Info, ip6_pkt_discard
 from pktpath.wire.addr import (
     IPV6_ADDR_LINKLOCAL, IPV6_ADDR_LOOPBACK, IPV6_ADDR_MC_SCOPE, IPV6_ADDR_MULTICAST, IPV6_ADDR_SCOPE_NODELOCAL,
     ipv6_addr_is_multicast, ipv6_addr_type,
 )
 from pktpath.wire.errors import WireError
 from pktpath.wire.icmpv6 import (
-    ICMPV6_DEST_UNREACH, ICMPV6_EXC_HOPLIMIT, ICMPV6_NOROUTE, ICMPV6_NOT_NEIGHBOUR, ICMPV6_PKT_TOOBIG,
+    ICMPV6_DEST_UNREACH, ICMPV6_EXC_HOPLIMIT, ICMPV6_NOT_NEIGHBOUR, ICMPV6_PKT_TOOBIG,
     ICMPV6_TIME_EXCEED,
 )
 from pktpath.wire.ipv6 import (
@@ -477,7 +477,7 @@ class Ip6Output:
         if rt is None:
             rt = self.ip6_route_input(hdr.daddr, parm.iif)
             if rt is None:
-                return self._pkt_discard(skb, hdr, parm, icmp6_send)
+                return ip6_pkt_discard(self, skb, hdr, parm, icmp6_send)
         if rt.is_local or rt.type == RTN_MULTICAST:  # dst_input is ip6_input / ip6_mc_input: the caller's
             return self.drop(skb, pb.SKB_DROP_REASON_NOT_SPECIFIED, "ip6_forward")
         if skb.pkt_type != pb.PACKET_HOST:
@@ -522,15 +522,3 @@ class Ip6Output:
         """ip6_forward's error: label."""
         self.mib.inc(IP6, "InAddrErrors")
         return self.drop(skb, pb.SKB_DROP_REASON_IP_INADDRERRORS, "ip6_forward")
-
-    def _pkt_discard(self, skb, hdr: Ipv6Hdr, parm, icmp6_send) -> int:
-        """ip6_pkt_discard() → ip6_pkt_drop(ICMPV6_NOROUTE, IPSTATS_MIB_INNOROUTES); the
-        unspecified destination counts Ip6InAddrErrors instead."""
-        if hdr.daddr == 0:
-            self.mib.inc(IP6, "InAddrErrors")
-            reason = pb.SKB_DROP_REASON_IP_INADDRERRORS
-        else:
-            self.mib.inc(IP6, "InNoRoutes")
-            reason = pb.SKB_DROP_REASON_IP_INNOROUTES
-        icmp6_send(skb, hdr, parm, ICMPV6_DEST_UNREACH, ICMPV6_NOROUTE, 0)
-        return self.drop(skb, reason, "ip6_pkt_drop")

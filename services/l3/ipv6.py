@@ -72,7 +72,7 @@ from pktpath.services.l3.addrconf import (
 from pktpath.services.l3 import netfilter6 as nf6
 from pktpath.services.l3.icmp import IcmpRateLimit
 from pktpath.services.l3.reassembly import FragParamProb, Ipv6Defrag, Ipv6Reasm
-from pktpath.services.l3.route6 import Route6
+from pktpath.services.l3.route6 import Route6, ip6_pkt_discard
 from pktpath.wire.addr import (
     IN6ADDR_LINKLOCAL_ALLNODES, IN6ADDR_LINKLOCAL_ALLROUTERS, IN6ADDR_LOOPBACK, IPV6_ADDR_LINKLOCAL,
     IPV6_ADDR_LOOPBACK, IPV6_ADDR_MC_SCOPE, IPV6_ADDR_SCOPE_LINKLOCAL, addrconf_addr_solict_mult,
@@ -80,9 +80,9 @@ from pktpath.wire.addr import (
 )
 from pktpath.wire.errors import ChecksumError, TruncatedError, WireError
 from pktpath.wire.icmpv6 import (
-    ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_ERRMSG_MAX, ICMPV6_EXT_ECHO_REPLY,
+    ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_ERRMSG_MAX, ICMPV6_EXT_ECHO_REPLY,
     ICMPV6_EXC_FRAGTIME, ICMPV6_EXT_ECHO_REQUEST, ICMPV6_HLEN, ICMPV6_INFOMSG_MASK, ICMPV6_MGM_QUERY,
-    ICMPV6_MGM_REPORT, ICMPV6_NOROUTE, ICMPV6_PARAMPROB, ICMPV6_PKT_TOOBIG, ICMPV6_TIME_EXCEED, NDISC_MESSAGES,
+    ICMPV6_MGM_REPORT, ICMPV6_PARAMPROB, ICMPV6_PKT_TOOBIG, ICMPV6_TIME_EXCEED, NDISC_MESSAGES,
     Icmp6Hdr, ndisc_validate, quote,
 )
 from pktpath.wire.ipv6 import (
@@ -404,14 +404,7 @@ class Ipv6(PollHandOff):
         """ip6_pkt_discard() → ip6_pkt_drop(ICMPV6_NOROUTE, IPSTATS_MIB_INNOROUTES): no route
         (ip6_null_entry). The unspecified address counts Ip6InAddrErrors instead; both are
         answered with Destination Unreachable, no route."""
-        if hdr.daddr == 0:
-            self.mib.inc(IP6, "InAddrErrors")
-            reason = pb.SKB_DROP_REASON_IP_INADDRERRORS
-        else:
-            self.mib.inc(IP6, "InNoRoutes")
-            reason = pb.SKB_DROP_REASON_IP_INNOROUTES
-        self.icmp6_send(skb, hdr, parm, ICMPV6_DEST_UNREACH, ICMPV6_NOROUTE)
-        return self.drop(skb, reason, "ip6_pkt_drop")
+        return ip6_pkt_discard(self, skb, hdr, parm, self.icmp6_send)
 
     def ip6_mc_input(self, skb, hdr: Ipv6Hdr, parm: Inet6SkbParm) -> int:
         """ip6_mc_input(): Ip6InMcastPkts and Ip6InMcastOctets, then delivery if the device joined

@@ -35,7 +35,9 @@ import threading
 import time
 from dataclasses import dataclass
 
+from pktpath.pb import skbuff_pb2
 from pktpath.services.l3.addrconf import LOOPBACK_DEV, RT6_TABLE_LOCAL, RT6_TABLE_MAIN, Fib6Info
+from pktpath.wire.icmpv6 import ICMPV6_DEST_UNREACH, ICMPV6_NOROUTE
 from pktpath.wire.addr import (
     IPV6_ADDR_LINKLOCAL, IPV6_ADDR_LOOPBACK, IPV6_ADDR_MULTICAST, ip6_to_str, ipv6_addr_type,
 )
@@ -43,6 +45,21 @@ from pktpath.wire.ipv6 import IPV6_DEFAULT_HOPLIMIT, IPV6_MIN_MTU
 
 # enum rtn_type as Fib6Info.type spells it
 RTN_UNICAST, RTN_LOCAL, RTN_ANYCAST, RTN_MULTICAST = "unicast", "local", "anycast", "multicast"
+def ip6_pkt_discard(owner, skb, hdr, parm, icmp6_send) -> int:
+    """ip6_pkt_discard() → ip6_pkt_drop(ICMPV6_NOROUTE, IPSTATS_MIB_INNOROUTES): what the null
+    route does with a packet it takes (no route; the unspecified destination counts
+    Ip6InAddrErrors instead): Destination Unreachable, no route, then the drop. `owner` is the
+    layer's receive or forwarding path (its `mib` and `drop`)."""
+    if hdr.daddr == 0:
+        owner.mib.inc("Ip6", "InAddrErrors")
+        reason = skbuff_pb2.SKB_DROP_REASON_IP_INADDRERRORS
+    else:
+        owner.mib.inc("Ip6", "InNoRoutes")
+        reason = skbuff_pb2.SKB_DROP_REASON_IP_INNOROUTES
+    icmp6_send(skb, hdr, parm, ICMPV6_DEST_UNREACH, ICMPV6_NOROUTE, 0)
+    return owner.drop(skb, reason, "ip6_pkt_drop")
+
+
 IP6_RT_MTU_EXPIRES = 600.0  # net.ipv6.route.mtu_expires: a learned path MTU is forgotten after 10 minutes
 LOOPBACK_MTU = 65536        # lo's MTU, what a dst to one of our own addresses has
 IP6_MAX_MTU = 0xFFFF + 40   # sizeof(struct ipv6hdr) + IPV6_MAXPLEN: what dst6_mtu never exceeds
