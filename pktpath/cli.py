@@ -788,20 +788,13 @@ def _cmd_drill(args) -> int:
         except (DrillSyntaxError, OSError) as exc:
             print(exc, file=sys.stderr)
             return 1
-    if args.ip_version == 6 and not args.kernel:  # tcp_v6_rcv and tcp_v6_connect are issue 19's next step
-        for script in scripts:
-            print(f"{script.path}: unsupported: TCP over IPv6 (pktpath's L4 carries UDP and pings over IPv6, TCP "
-                  "not yet)")
-        if len(scripts) > 1:
-            print(f"0 passed, 0 failed, {len(scripts)} unsupported")
-        return 1
     live = None
     if not (args.kernel or args.deterministic):
         from pktpath.drill.live import LiveHost
 
         workdir = tempfile.mkdtemp(prefix="pktpath-drill-")
         try:
-            live = LiveHost(workdir, args.base_port, log_dir=workdir)
+            live = LiveHost(workdir, args.base_port, log_dir=workdir, ip_version=args.ip_version)
         except (OSError, RuntimeError) as exc:
             print(f"pktpath drill: cannot start the host: {exc}", file=sys.stderr)
             return 2
@@ -816,7 +809,7 @@ def _cmd_drill(args) -> int:
                 from pktpath.drill.kernel import KernelHost
                 from pktpath.drill.local import LocalHost
 
-                host = LocalHost() if args.deterministic else KernelHost(ip_version=args.ip_version)
+                host = (LocalHost if args.deterministic else KernelHost)(ip_version=args.ip_version)
                 try:
                     outcome = Runner(script, host, tolerance_usecs=tolerance, defines=defines).run()
                 finally:

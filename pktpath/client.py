@@ -5,6 +5,8 @@
         sock.sendto(b"hello", ("10.0.0.2", 7000))
         six = a.socket(SOCK_DGRAM, family=AF_INET6)   # addresses as the socket module's:
         six.sendto(b"hello", ("2001:db8::2", 7000))     # (host, port, flowinfo, scope_id)
+        srv = a.socket(SOCK_STREAM, family=AF_INET6)  # TCP over IPv6; on :: it takes IPv4 too,
+        srv.bind(("::", 80))                          # its peers then ::ffff:a.b.c.d
 
 A SocketApi is a process on that host: its descriptors are its own (another
 SocketApi's number is EBADF there), and when it closes, or the program ends, is
@@ -149,9 +151,9 @@ class SocketApi:
         return reply.soft, reply.hard
 
     def socket(self, type_: int = SOCK_DGRAM, protocol: int = 0, family: int = AF_INET) -> "Socket":
-        """socket(2): AF_INET by default; AF_INET6 for UDP (dual-stack unless IPV6_V6ONLY) and
-        ICMPv6 ping sockets (protocol IPPROTO_ICMPV6), whose addresses are (host, port,
-        flowinfo, scope_id) as the socket module's are."""
+        """socket(2): AF_INET by default; AF_INET6 for UDP and TCP (dual-stack unless
+        IPV6_V6ONLY) and ICMPv6 ping sockets (protocol IPPROTO_ICMPV6), whose addresses are
+        (host, port, flowinfo, scope_id) as the socket module's are (accept's peer too)."""
         return Socket(self, self.call("Socket", socket_pb2.SocketRequest(family=family, type=type_,
                                                                          protocol=protocol)).fd, family)
 

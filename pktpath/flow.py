@@ -41,15 +41,16 @@ class Flowi4(NamedTuple):
         return cls(*_FLOW.unpack(cb))
 
 
-_FLOW6 = struct.Struct("!16sHhBIIBBB")
+_FLOW6 = struct.Struct("!16sHhBIIBBB16s")
 
 
 class Flowi6(NamedTuple):
     """What an AF_INET6 datagram socket's sendmsg tells L4 in skb->cb: the sockaddr_in6 (the
     destination as a 128-bit int, an IPv4 one as ::ffff:a.b.c.d) and the ipcm6_cookie bits the
     socket chose; the IPv4 ones (IP_TTL, IP_MTU_DISCOVER) for a v4-mapped destination, which
-    udpv6_sendmsg hands to udp_sendmsg. (L3's flow, services/l3/ipv6.py Flowi6, names the
-    output device instead of an interface index.)"""
+    udpv6_sendmsg hands to udp_sendmsg. TCP's segments carry one to L3 too (inet6_csk_xmit's
+    flowi6): saddr the connection's, tclass its ECN field. (L3's flow, services/l3/ipv6.py
+    Flowi6, names the output device instead of an interface index.)"""
     daddr: int
     dport: int = 0
     hop_limit: int = -1  # IPV6_UNICAST_HOPS; -1: the route's (64)
@@ -59,24 +60,27 @@ class Flowi6(NamedTuple):
     pmtudisc: int = IP_PMTUDISC_WANT  # IPV6_MTU_DISCOVER (the same values, IPV6_PMTUDISC_*)
     ttl: int = 0         # IP_TTL for an IPv4 destination; 0: the default (64)
     pmtudisc4: int = IP_PMTUDISC_WANT  # IP_MTU_DISCOVER for an IPv4 destination
+    saddr: int = 0       # the source (a TCP connection's own); 0: the route's choice
 
     def pack(self) -> bytes:
-        return _FLOW6.pack(self.daddr.to_bytes(16, "big"), *self[1:])
+        return _FLOW6.pack(self.daddr.to_bytes(16, "big"), *self[1:-1], self.saddr.to_bytes(16, "big"))
 
     @classmethod
     def unpack(cls, cb: bytes) -> "Flowi6":
         """Raises ValueError when cb does not hold one (a malformed message, or a flowi4)."""
         if len(cb) != _FLOW6.size:
             raise ValueError(f"skb->cb holds {len(cb)} bytes, not a flowi6")
-        daddr, *rest = _FLOW6.unpack(cb)
-        return cls(int.from_bytes(daddr, "big"), *rest)
+        daddr, *rest, saddr = _FLOW6.unpack(cb)
+        return cls(int.from_bytes(daddr, "big"), *rest, int.from_bytes(saddr, "big"))
 
 
 class TcpChild(NamedTuple):
-    """A connection a listener accepted (inet_csk_accept's child), as L4 tells the socket layer."""
+    """A connection a listener accepted (inet_csk_accept's child), as L4 tells the socket layer:
+    an AF_INET6 listener's child has 128-bit addresses (an IPv4 peer's ::ffff:a.b.c.d)."""
     sk: int
     saddr: int
     sport: int
     daddr: int
     dport: int
     mss: int
+    family: int = 2  # AF_INET; AF_INET6 (10)

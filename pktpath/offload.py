@@ -1,5 +1,5 @@
-"""Segmentation offloads done in software, for TCP over IPv4: GRO on receive, GSO on
-transmit. Per-packet costs are paid per packet, not per byte, in the kernel and even
+"""Segmentation offloads done in software, for TCP over IPv4 and IPv6: GRO on receive, GSO
+on transmit. Per-packet costs are paid per packet, not per byte, in the kernel and even
 more so here, so both let one skb cross the stack for up to 45 segments.
 
 GRO (napi_gro_receive → dev_gro_receive → inet_gro_receive → tcp4_gro_receive /
@@ -20,6 +20,13 @@ gso_size, each with a copy of the headers: IP id counting up, tot_len and
 checksum per segment, sequence numbers advancing, CWR on the first only, PSH and
 FIN on the last only, and the TCP checksum computed in software (the device has
 no checksum offload).
+
+Over IPv6 the same (ipv6_gro_receive → tcp6_gro_receive, ipv6_gso_segment →
+tcp6_gso_segment): a segment joins its flow when the addresses, ports and flow label are
+the same (a different traffic class or hop limit flushes it), with no IP id to follow and
+no header checksum; the merged packet's payload length is rewritten and its TCP `check` is
+IPv6's pseudo-header sum. TCP directly after the IPv6 header only: an extension header
+leaves the segment alone, as it does pktpath's TCP, which adds none.
 """
 
 from dataclasses import dataclass, field
@@ -28,11 +35,13 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.wire.checksum import csum_fold, csum_tcpudp_magic_partial, ip_compute_csum, pseudo_header_sum
 from pktpath.wire.ipv4 import IPPROTO_TCP
+from pktpath.wire.ipv6 import IPV6_HLEN
 from pktpath.wire.tcp import TCPHDR_CWR, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN, TCPHDR_URG
 
 CHECKSUM_NONE, CHECKSUM_UNNECESSARY, CHECKSUM_COMPLETE, CHECKSUM_PARTIAL = range(4)
 ETH_HLEN = 14
 ETH_P_IP = b"\x08\x00"
+ETH_P_IPV6 = b"\x86\xdd"
 GRO_LEGACY_MAX_SIZE = 65536          # a merged packet's IP length stays under it
 GSO_LEGACY_MAX_SIZE = 65536          # sk_gso_max_size: so does a GSO packet's
 GRO = "Gro"
@@ -61,6 +70,7 @@ class _Held:
     flags: int = 0                   # PSH/FIN of the segments merged
     payloads: list = field(default_factory=list)
     count: int = 1
+    v6: bool = False                 # an IPv6 flow (tcp6_gro_receive)
 
 
 def _tcp4(skb):
@@ -97,13 +107,45 @@ def _tcp4(skb):
             ip_id)
 
 
+def _tcp6(skb):
+    """ipv6_gro_receive + tcp6_gro_receive's checks of one RX frame: None unless it is an IPv6
+    packet whose next header is TCP and whose TCP checksum verifies over IPv6's pseudo-header;
+    else _tcp4's tuple (ip_id -1: IPv6 has none to follow; the IP length the payload's + 40)."""
+    buf, d = skb.buf, skb.data
+    nh = d + ETH_HLEN
+    if skb.tail - nh < 60 or buf[d + 12:nh] != ETH_P_IPV6 or buf[nh] >> 4 != 6 or buf[nh + 6] != IPPROTO_TCP:
+        return None
+    plen = _from_bytes(buf[nh + 4:nh + 6], "big")
+    th = nh + IPV6_HLEN
+    end = th + plen
+    if plen < 20 or end > skb.tail:
+        return None  # ip6_rcv_core will say why
+    thlen = (buf[th + 12] >> 4) * 4
+    if thlen < 20 or th + thlen > end:
+        return None
+    saddr, daddr = _from_bytes(buf[nh + 8:nh + 24], "big"), _from_bytes(buf[nh + 24:nh + 40], "big")
+    total = _from_bytes(buf[th:end], "big") << (8 if plen & 1 else 0)
+    if (total + pseudo_header_sum(saddr, daddr, IPPROTO_TCP, plen)) % 0xFFFF:
+        return None  # skb_gro_checksum_validate fails: tcp_v6_rcv counts it
+    # the flow: addresses, ports and the flow label (first_word & 0xF00FFFFF must match)
+    key = (bytes(buf[d:d + 12]) + bytes(buf[nh + 8:nh + 40]) + bytes(buf[th:th + 4])
+           + bytes([buf[nh + 1] & 0x0F]) + bytes(buf[nh + 2:nh + 4]))
+    # traffic class and hop limit (a difference flushes); ack_seq; doff, flags but CWR/PSH/FIN, window; options
+    match = bytes(buf[nh:nh + 2] + buf[nh + 7:nh + 8] + buf[th + 8:th + 13]
+                  + bytes([buf[th + 13] & ~(TCPHDR_CWR | TCPHDR_PSH | TCPHDR_FIN) & 0xFF])
+                  + buf[th + 14:th + 16] + buf[th + 20:th + thlen])
+    return (key, _from_bytes(buf[th + 4:th + 8], "big"), buf[th + 13], th + thlen, end - th - thlen, match,
+            IPV6_HLEN + plen, -1)
+
+
 def napi_gro_receive(skbs: list, mib: Mib, layer: int, host: str) -> list:
     """One poll's skbs (data at the Ethernet header) → the same packets with each flow's
     in-order segments merged, every packet where its flow's first one was."""
     out: list = []
     held: dict[tuple, _Held] = {}
     for skb in skbs:
-        parsed = _tcp4(skb)
+        v6 = skb.buf[skb.data + 12:skb.data + 14] == ETH_P_IPV6
+        parsed = _tcp6(skb) if v6 else _tcp4(skb)
         if parsed is None:
             out.append(skb)
             continue
@@ -126,7 +168,7 @@ def napi_gro_receive(skbs: list, mib: Mib, layer: int, host: str) -> list:
             out[flow.slot] = napi_gro_complete(held.pop(key), mib)  # it cannot join: flush what was held
         if plen and not flags & _FLUSH_FLAGS:
             held[key] = _Held(skb, len(out), plen, hdr_end, (seq + plen) & 0xFFFFFFFF, match, ip_len, ip_id,
-                              payloads=[skb.buf[hdr_end:hdr_end + plen]])
+                              payloads=[skb.buf[hdr_end:hdr_end + plen]], v6=v6)
         out.append(skb)
     for flow in held.values():
         out[flow.slot] = napi_gro_complete(flow, mib)
@@ -134,20 +176,26 @@ def napi_gro_receive(skbs: list, mib: Mib, layer: int, host: str) -> list:
 
 
 def napi_gro_complete(flow: _Held, mib: Mib):
-    """napi_gro_complete → inet_gro_complete → tcp4_gro_complete: one skb for the flow."""
+    """napi_gro_complete → inet_gro_complete → tcp4_gro_complete (ipv6_gro_complete →
+    tcp6_gro_complete for an IPv6 flow): one skb for the flow."""
     skb = flow.head
     if flow.count == 1:
         return skb
     nh = skb.data + ETH_HLEN
-    th = nh + 20
+    iphlen = IPV6_HLEN if flow.v6 else 20
+    th = nh + iphlen
     buf = bytearray(skb.buf[:flow.hdr_end])
     buf += b"".join(flow.payloads)
-    buf[nh + 2:nh + 4] = flow.ip_len.to_bytes(2, "big")
-    buf[nh + 10:nh + 12] = b"\0\0"
-    buf[nh + 10:nh + 12] = ip_compute_csum(buf[nh:nh + 20]).to_bytes(2, "big")
+    if flow.v6:
+        buf[nh + 4:nh + 6] = (flow.ip_len - IPV6_HLEN).to_bytes(2, "big")
+        saddr, daddr = _from_bytes(buf[nh + 8:nh + 24], "big"), _from_bytes(buf[nh + 24:nh + 40], "big")
+    else:
+        buf[nh + 2:nh + 4] = flow.ip_len.to_bytes(2, "big")
+        buf[nh + 10:nh + 12] = b"\0\0"
+        buf[nh + 10:nh + 12] = ip_compute_csum(buf[nh:nh + 20]).to_bytes(2, "big")
+        saddr, daddr = _from_bytes(buf[nh + 12:nh + 16], "big"), _from_bytes(buf[nh + 16:nh + 20], "big")
     buf[th + 13] |= flow.flags
-    saddr, daddr = _from_bytes(buf[nh + 12:nh + 16], "big"), _from_bytes(buf[nh + 16:nh + 20], "big")
-    check = csum_tcpudp_magic_partial(saddr, daddr, IPPROTO_TCP, flow.ip_len - 20)
+    check = csum_tcpudp_magic_partial(saddr, daddr, IPPROTO_TCP, flow.ip_len - iphlen)
     buf[th + 16:th + 18] = check.to_bytes(2, "big")
     skb.buf = buf
     skb.tail = skb.end = len(buf)
@@ -162,9 +210,12 @@ def skb_gso_segment(skb, layer: int, host: str, func: str = "skb_segment") -> li
     """skb_gso_segment(): a GSO skb (network_header set, data at the Ethernet or the IP
     header) as a list of segments of gso_size; the GSO skb is consumed. Each segment is a
     new skb (copy_of the GSO skb) with a COPY of the headers; the payload itself is the
-    kernel's page fragments, referenced, not copied."""
+    kernel's page fragments, referenced, not copied. Over IPv6 (ipv6_gso_segment →
+    tcp6_gso_segment) each segment's payload length is its own, and the TCP checksum is over
+    IPv6's pseudo-header; there is no IP id nor header checksum."""
     buf, d, nh = skb.buf, skb.data, skb.network_header
-    ihl = (buf[nh] & 0x0F) * 4
+    v6 = buf[nh] >> 4 == 6
+    ihl = IPV6_HLEN if v6 else (buf[nh] & 0x0F) * 4  # TCP follows IPv6's header: pktpath adds no extension
     th = nh + ihl
     thlen = (buf[th + 12] >> 4) * 4
     hdr = bytes(buf[d:th + thlen])
@@ -172,18 +223,24 @@ def skb_gso_segment(skb, layer: int, host: str, func: str = "skb_segment") -> li
     payload = memoryview(buf)[th + thlen:skb.tail]
     mss = skb.gso_size
     n = max(1, -(-len(payload) // mss))
-    ip_id = _from_bytes(hdr[ipo + 4:ipo + 6], "big")
+    ip_id = 0 if v6 else _from_bytes(hdr[ipo + 4:ipo + 6], "big")
     seq = _from_bytes(hdr[to + 4:to + 8], "big")
     flags = hdr[to + 13]
-    saddr, daddr = _from_bytes(hdr[ipo + 12:ipo + 16], "big"), _from_bytes(hdr[ipo + 16:ipo + 20], "big")
+    if v6:
+        saddr, daddr = _from_bytes(hdr[ipo + 8:ipo + 24], "big"), _from_bytes(hdr[ipo + 24:ipo + 40], "big")
+    else:
+        saddr, daddr = _from_bytes(hdr[ipo + 12:ipo + 16], "big"), _from_bytes(hdr[ipo + 16:ipo + 20], "big")
     segs = []
     for i in range(n):
         chunk = payload[i * mss:(i + 1) * mss]
         h = bytearray(hdr)
-        h[ipo + 2:ipo + 4] = (ihl + thlen + len(chunk)).to_bytes(2, "big")
-        h[ipo + 4:ipo + 6] = ((ip_id + i) & 0xFFFF).to_bytes(2, "big")
-        h[ipo + 10:ipo + 12] = b"\0\0"
-        h[ipo + 10:ipo + 12] = ip_compute_csum(h[ipo:ipo + ihl]).to_bytes(2, "big")
+        if v6:
+            h[ipo + 4:ipo + 6] = (thlen + len(chunk)).to_bytes(2, "big")  # payload_len
+        else:
+            h[ipo + 2:ipo + 4] = (ihl + thlen + len(chunk)).to_bytes(2, "big")
+            h[ipo + 4:ipo + 6] = ((ip_id + i) & 0xFFFF).to_bytes(2, "big")
+            h[ipo + 10:ipo + 12] = b"\0\0"
+            h[ipo + 10:ipo + 12] = ip_compute_csum(h[ipo:ipo + ihl]).to_bytes(2, "big")
         h[to + 4:to + 8] = ((seq + i * mss) & 0xFFFFFFFF).to_bytes(4, "big")
         f = flags if i == 0 else flags & ~TCPHDR_CWR
         h[to + 13] = f if i == n - 1 else f & ~(TCPHDR_PSH | TCPHDR_FIN)

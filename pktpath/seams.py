@@ -11,11 +11,11 @@ other. A Call is a seam a layer crosses synchronously, waiting for the answer (a
 lookup, a socket's bind): an RPC of the layer below.
 
     send:     socket ─tcp-calls─▶ l4 ─ip, icmp-send─▶ l3 ─l2─▶ l2 ─softirq─▶ softirq ▶ NIC ─link─▶ peer NIC
-              l4 ─icmpv6-send─▶ l3
+              l4 ─ip6, icmpv6-send─▶ l3
               l4 ◀─tcp-wfree─ l3, l2, softirq   (freed skbs give their socket its sk_wmem_alloc back)
               (a datagram goes down by a call that waits for its errno: IpQueueXmit, Ip6SendSkb)
     receive:  NIC ▶ softirq ─l2─▶ l2 ─l3, ipv6─▶ l3 ─udp, tcp, ping, icmp-err─▶ l4
-                                                  l3 ─udp6, ping6, icmpv6-err─▶ l4
+                                                  l3 ─udp6, tcp6, ping6, icmpv6-err─▶ l4
               l4 ─socket, socket-err, socket-cb─▶ socket
     IPv6's neighbours: l2 ─ndisc-solicit─▶ l3 (the table asks), l3 ═NeighUpdate═▶ l2 (what NDP learned)
 
@@ -80,9 +80,10 @@ def _sk_callbacks(events) -> socket_pb2.SkCallbackBatch:
             s.to_proto(ev.skb, item.skb)
         if ev.child is not None:
             c = ev.child
-            item.child.sk, item.child.mss = c.sk, c.mss
-            item.child.local.addr, item.child.local.port = ip_to_str(c.saddr), c.sport
-            item.child.peer.addr, item.child.peer.port = ip_to_str(c.daddr), c.dport
+            text = ip6_to_str if c.family == AF_INET6 else ip_to_str
+            item.child.sk, item.child.mss, item.child.family = c.sk, c.mss, c.family
+            item.child.local.addr, item.child.local.port = text(c.saddr), c.sport
+            item.child.peer.addr, item.child.peer.port = text(c.daddr), c.dport
     return batch
 
 
@@ -148,9 +149,10 @@ EDGES: tuple[Edge, ...] = (
     _skbs("l3", "ping", "l4", "PingRcv", "ping_rcv"),
     Edge("l3", "icmp-err", "l4", "IcmpErr", _icmp_err_batch, l4_pb2.IcmpErrBatch, "icmp_unreach → err_handler"),
     _skbs("l3", "udp6", "l4", "Udpv6Rcv", "udpv6_rcv"),
+    _skbs("l3", "tcp6", "l4", "TcpV6Rcv", "tcp_v6_rcv"),
     _skbs("l3", "ping6", "l4", "PingRcv", "icmpv6_rcv → ping_rcv (both families')"),
     Edge("l3", "icmpv6-err", "l4", "Icmpv6Err", _icmp6_err_batch, l4_pb2.Icmp6ErrBatch,
-         "icmpv6_notify → udpv6_err, ping_err"),
+         "icmpv6_notify → udpv6_err, ping_err, tcp_v6_err"),
     _skbs("l4", "socket", "socket", "SockQueueRcvSkb", "sock_queue_rcv_skb"),
     Edge("l4", "socket-err", "socket", "SkErrorReport", _sock_err_batch, socket_pb2.SockErrBatch,
          "sk_error_report"),
@@ -160,6 +162,7 @@ EDGES: tuple[Edge, ...] = (
     Edge("socket", "tcp-calls", "l4", "TcpSocketCalls", _tcp_calls, l4_pb2.TcpCallBatch,
          "tcp_sendmsg, tcp_cleanup_rbuf, tcp_shutdown, tcp_close"),
     _skbs("l4", "ip", "l3", "IpQueueXmit", "ip_queue_xmit"),
+    _skbs("l4", "ip6", "l3", "Inet6CskXmit", "inet6_csk_xmit → ip6_xmit"),
     Edge("l4", "icmp-send", "l3", "IcmpSend", _icmp_send_batch, l3_pb2.IcmpSendBatch, "icmp_send"),
     Edge("l4", "icmpv6-send", "l3", "Icmpv6Send", _icmp_send_batch, l3_pb2.IcmpSendBatch, "icmpv6_send"),
     _skbs("l3", "l2", "l2", "NeighOutput", "neigh_output"),
@@ -214,6 +217,7 @@ CALLS: tuple[Call, ...] = (
     Call("socket", "l4", "UdpSendmsg", "udp_sendmsg, udpv6_sendmsg"),
     Call("socket", "l4", "PingSendmsg", "ping_v4_sendmsg, ping_v6_sendmsg"),
     Call("socket", "l4", "TcpV4Connect", "tcp_v4_connect"),
+    Call("socket", "l4", "TcpV6Connect", "tcp_v6_connect"),
     Call("socket", "l4", "InetCskListenStart", "inet_csk_listen_start"),
     Call("socket", "l4", "InetCskAccept", "inet_csk_accept"),
     Call("socket", "l4", "TcpAbort", "tcp_abort"),

@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from pktpath.drill.kernel import LOCAL_IP6, MTU6, REMOTE_IP6
 from pktpath.drill.netns import Sniffer, in_netns, ip, ipv4_netns
 from pktpath.drill.packets import Unsupported
 from pktpath.drill.runner import RealTime
@@ -25,8 +26,9 @@ from pktpath.drill.shell import Shell
 from pktpath.wire.addr import ip_from_str
 
 LOCAL_IP, REMOTE_IP, GATEWAY_IP = "192.168.0.1", "192.0.2.1", "192.168.0.2"
+GATEWAY_IP6 = "fd3d:a0b:17d6:8888::1"  # ksft_runner.sh's --gateway_ip for IPv6; the host's and remote's: kernel.py
 HOST_MAC, GATEWAY_MAC = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
-ETH_P_ALL, ETH_P_IP, ETH_P_ARP = 0x0003, 0x0800, 0x0806
+ETH_P_ALL, ETH_P_IP, ETH_P_ARP, ETH_P_IPV6 = 0x0003, 0x0800, 0x0806, 0x86DD
 IPPROTO_TCP = 6
 WIRE_MTU = 1500
 HOST = "L"
@@ -39,16 +41,30 @@ name = "eth0"
 mac = "{mac}"
 addr = "{local}/16"
 {attach}
-[[host.route]]
+{ipv6_iface}[[host.route]]
 dst = "192.0.2.0/24"
+via = "{gateway}"
+dev = "eth0"
+{ipv6_route}"""
+
+# over IPv6 as ksft_runner.sh's ipv6_args: the wire's MTU 1520, so that an MSS of 1460 fits as over IPv4
+IPV6_IFACE = """mtu = {mtu}
+addr6 = ["{local}/48"]
+"""
+IPV6_ROUTE = """[[host.route]]
+dst = "fd3d:fa7b:d17d::/48"
 via = "{gateway}"
 dev = "eth0"
 """
 
 
-def drill_topology(attach: str = "") -> str:
-    """The drill host's topology; `attach`, the line that puts its eth0 on a wire (live)."""
-    return TOPOLOGY.format(host=HOST, mac=HOST_MAC.hex(":"), local=LOCAL_IP, gateway=GATEWAY_IP, attach=attach)
+def drill_topology(attach: str = "", ip_version: int = 4) -> str:
+    """The drill host's topology; `attach`, the line that puts its eth0 on a wire (live). Over
+    IPv6, the host is dual-stack on a wire of MTU 1520, its IPv6 route through the gateway."""
+    v6 = ip_version == 6
+    return TOPOLOGY.format(host=HOST, mac=HOST_MAC.hex(":"), local=LOCAL_IP, gateway=GATEWAY_IP, attach=attach,
+                           ipv6_iface=IPV6_IFACE.format(mtu=MTU6, local=LOCAL_IP6) if v6 else "",
+                           ipv6_route=IPV6_ROUTE.format(gateway=GATEWAY_IP6) if v6 else "")
 
 
 FIRST_BASE_PORT, LAYOUTS = 55000, 20  # where a drill host looks for a free port layout
@@ -63,7 +79,8 @@ class PktpathCalls:
     def socket(self, type_: int, proto: int):
         from pktpath.interpose.sockets import PktSocket
 
-        return PktSocket(socket.AF_INET, type_, proto, _api=self.api)
+        family = socket.AF_INET6 if ":" in self.local_ip else socket.AF_INET
+        return PktSocket(family, type_, proto, _api=self.api)
 
     def fcntl(self, sock, cmd: int, arg: int) -> int:
         """F_GETFL/F_SETFL: O_NONBLOCK is the socket's blocking mode."""
@@ -110,17 +127,18 @@ class PktpathCalls:
 class LiveHost(PktpathCalls, RealTime):
     SETTLE_S = 0.1  # the longest a TCP_INFO read or an ioctl waits for L4 to take the segments written before it
 
-    def __init__(self, workdir: str, base_port: int | None = None, *, log_dir: str | None = None) -> None:
+    def __init__(self, workdir: str, base_port: int | None = None, *, log_dir: str | None = None,
+                 ip_version: int = 4) -> None:
         self._segments_base = self._segments_in = 0
         from pktpath.supervisor import Supervisor, free_layout
         from pktpath.topology import load
 
-        self.local_ip, self.remote_ip = LOCAL_IP, REMOTE_IP
+        self.local_ip, self.remote_ip = (LOCAL_IP6, REMOTE_IP6) if ip_version == 6 else (LOCAL_IP, REMOTE_IP)
         self.tap = f"pd{os.getpid() % 100000}"
         self.ns = f"pktpath-drill-wire-{os.getpid()}"
         path = os.path.join(workdir, "drill.toml")
         with open(path, "w", encoding="utf-8") as f:
-            f.write(drill_topology(f'attach = "tap:{self.tap}"'))
+            f.write(drill_topology(f'attach = "tap:{self.tap}"', ip_version))
         topology = load(path)
         base = free_layout(topology, base_port or FIRST_BASE_PORT, 1 if base_port else LAYOUTS)
         if base is None:
@@ -130,6 +148,8 @@ class LiveHost(PktpathCalls, RealTime):
         try:
             self._wire()
             self._sockets()
+            if ip_version == 6:
+                self._wait_for_dad()
         except BaseException:
             self.close()
             raise
@@ -146,13 +166,49 @@ class LiveHost(PktpathCalls, RealTime):
         self.sniffer = Sniffer(self.raw, self._take)
 
     def _take(self, frame: bytes, kind: int) -> bytes | None:
-        """The host's IPv4 packets; its ARP for the gateway answered, what we wrote passed over."""
+        """The host's IP packets; its ARP and neighbour solicitations for the gateway answered,
+        what we wrote passed over."""
         if kind == socket.PACKET_OUTGOING:
             return None
         ethertype = struct.unpack_from("!H", frame, 12)[0]
         if ethertype == ETH_P_ARP:
             self._arp(frame)
-        return frame[14:] if ethertype == ETH_P_IP else None
+        elif ethertype == ETH_P_IPV6:
+            self._ndisc(frame)
+        return frame[14:] if ethertype in (ETH_P_IP, ETH_P_IPV6) else None
+
+    def _ndisc(self, frame: bytes) -> None:
+        """Answer a neighbour solicitation for the gateway (solicited, override, with its MAC)."""
+        from pktpath.wire.addr import ip6_from_str
+        from pktpath.wire.icmpv6 import NDISC_NEIGHBOUR_SOLICITATION, NdNeighAdvert, NdNeighSolicit, tgt_lladdr
+        from pktpath.wire.ipv6 import IPV6_HLEN, NEXTHDR_ICMP, Ipv6Hdr
+
+        try:
+            hdr = Ipv6Hdr.from_bytes(frame[14:])
+            if hdr.nexthdr != NEXTHDR_ICMP or frame[14 + IPV6_HLEN] != NDISC_NEIGHBOUR_SOLICITATION:
+                return
+            ns = NdNeighSolicit.from_bytes(frame[14 + IPV6_HLEN:14 + IPV6_HLEN + hdr.payload_len])
+        except Exception:  # not ours to judge: the host's own checks are what the scripts test
+            return
+        gateway = ip6_from_str(GATEWAY_IP6)
+        if ns.target != gateway:
+            return
+        daddr = hdr.saddr  # never :: here: the host's DAD is not for the gateway's address
+        na = NdNeighAdvert(gateway, solicited=True, override=True, options=(tgt_lladdr(GATEWAY_MAC),))
+        body = na.to_bytes(gateway, daddr)
+        packet = Ipv6Hdr(gateway, daddr, NEXTHDR_ICMP, hop_limit=255).to_bytes(len(body)) + body
+        self.raw.send(frame[6:12] + GATEWAY_MAC + struct.pack("!H", ETH_P_IPV6) + packet)
+
+    def _wait_for_dad(self, timeout: float = 10.0) -> None:
+        """Until the host's IPv6 address is no longer tentative (packetdrill adds its own `nodad`)."""
+        from google.protobuf import empty_pb2
+
+        deadline = time.monotonic() + timeout
+        while any(a.flags & 0x40 for i in self.view.stub["l3"].GetAddrs(empty_pb2.Empty(), timeout=5).addrs
+                  for a in i.inet6):  # IFA_F_TENTATIVE
+            if time.monotonic() > deadline:
+                raise RuntimeError("the drill host's IPv6 address is still tentative")
+            time.sleep(0.05)
 
     def _arp(self, frame: bytes) -> None:
         """Answer who-has for the gateway: the script's packets come from behind it."""
@@ -164,8 +220,9 @@ class LiveHost(PktpathCalls, RealTime):
     def inject(self, packet: bytes) -> None:
         if len(packet) > WIRE_MTU:  # the kernel's TUN device takes any size (tcp_inq_*'s 10000 bytes), a TAP's wire not
             raise Unsupported(f"an inbound packet of {len(packet)} bytes: a live host's wire carries {WIRE_MTU}")
-        self.raw.send(HOST_MAC + GATEWAY_MAC + struct.pack("!H", ETH_P_IP) + packet)
-        if packet[9] == IPPROTO_TCP:
+        v6 = packet[0] >> 4 == 6
+        self.raw.send(HOST_MAC + GATEWAY_MAC + struct.pack("!H", ETH_P_IPV6 if v6 else ETH_P_IP) + packet)
+        if packet[6 if v6 else 9] == IPPROTO_TCP:
             self._segments_in += 1
 
     def reset(self) -> None:

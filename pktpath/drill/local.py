@@ -31,7 +31,8 @@ from collections import deque
 
 from pktpath import skbuff as s
 from pktpath.drill.live import (
-    GATEWAY_IP, GATEWAY_MAC, HOST, HOST_MAC, LOCAL_IP, REMOTE_IP, PktpathCalls, drill_topology,
+    GATEWAY_IP, GATEWAY_IP6, GATEWAY_MAC, HOST, HOST_MAC, LOCAL_IP, LOCAL_IP6, REMOTE_IP, REMOTE_IP6, PktpathCalls,
+    drill_topology,
 )
 from pktpath.drill.packets import Unsupported
 from pktpath.drill.shell import Shell
@@ -50,8 +51,9 @@ from pktpath.services.socket.wait import POLL_ANY, Waiter
 from pktpath.services.softirq.qdisc import Fq
 from pktpath.sockerr import SockError
 from pktpath.topology import parse
-from pktpath.wire.addr import ip_from_str
-from pktpath.wire.ethernet import ETH_HLEN, ETH_P_IP
+from pktpath.services.l3.addrconf import IFA_F_TENTATIVE
+from pktpath.wire.addr import ip6_from_str, ip_from_str
+from pktpath.wire.ethernet import ETH_HLEN, ETH_P_IP, ETH_P_IPV6
 
 FILE_MAX = 1 << 16
 
@@ -290,7 +292,8 @@ class Wire:
     def __init__(self, sim: Sim) -> None:
         self.sim = sim
         self.mib = Mib()
-        self.out: deque = deque()  # (ns, IPv4 packet)
+        self.out: deque = deque()  # (ns, IP packet): the script's family's, as the kernel's runner has no other
+        self.ethertype = ETH_P_IP
         self.qdisc = None  # pfifo_fast: nothing waits, the TUN device takes each packet at once
         self.wfree = None
 
@@ -328,7 +331,7 @@ class Wire:
     def _xmit(self, skb) -> None:
         for seg in skb_gso_segment(skb, skbuff_pb2.LAYER_SOFTIRQ, HOST) if skb.gso_size else [skb]:
             frame = bytes(seg.payload())
-            if int.from_bytes(frame[12:14], "big") == ETH_P_IP:
+            if int.from_bytes(frame[12:14], "big") == self.ethertype:
                 self.out.append((self.sim.now_ns, frame[ETH_HLEN:]))
             s.consume_skb(seg, skbuff_pb2.LAYER_SOFTIRQ, HOST, "dev_hard_start_xmit")
 
@@ -370,12 +373,14 @@ class LocalApi:
 class LocalHost(PktpathCalls):
     """The drill's host in one process: the same addresses as the live one."""
 
-    def __init__(self) -> None:
-        self.local_ip, self.remote_ip = LOCAL_IP, REMOTE_IP
-        self._frame_head = HOST_MAC + GATEWAY_MAC + ETH_P_IP.to_bytes(2, "big")
-        config = parse(tomllib.loads(drill_topology()), "drill").host(HOST)
+    def __init__(self, ip_version: int = 4) -> None:
+        v6 = ip_version == 6
+        self.local_ip, self.remote_ip = (LOCAL_IP6, REMOTE_IP6) if v6 else (LOCAL_IP, REMOTE_IP)
+        self._frame_head = HOST_MAC + GATEWAY_MAC
+        config = parse(tomllib.loads(drill_topology(ip_version=ip_version)), "drill").host(HOST)
         self.sim = sim = Sim()
         self.wire = Wire(sim)
+        self.wire.ethertype = ETH_P_IPV6 if v6 else ETH_P_IP
         layers: dict = {"softirq": self.wire}
 
         def hop(edge: Edge, mib):
@@ -388,6 +393,7 @@ class LocalHost(PktpathCalls):
         layers["socket"] = self.socket_layer = Socket(HOST, hop, Direct(self.l4), sample=lambda flow=None: False,
                                                       devs=[i.name for i in config.interfaces])
         self.l2.link.neigh.add("eth0", ip_from_str(GATEWAY_IP), GATEWAY_MAC)  # the gateway the runner plays
+        self.l2.link.nd.add("eth0", ip6_from_str(GATEWAY_IP6), GATEWAY_MAC)
         sim.timers.append(self.l4.tcp.run_timers)
         sim.timers.append(self.l3.ipv6_timers)
         self.tasks = Tasks(FILE_MAX)
@@ -395,6 +401,13 @@ class LocalHost(PktpathCalls):
         self.wire.open_tcp_wfree(hop)
         sim.timers.append(self.wire.run_timers)
         self.shell = Shell(self._set_sysctl, self.reset, self._set_qdisc)
+        if v6:  # virtual time passes until duplicate address detection is done (packetdrill's: `nodad`)
+            while any(ifa.flags & IFA_F_TENTATIVE for ifa in self.l3.addrconf.addr_list("eth0")):
+                nxt = sim.run_due()
+                if nxt is None:
+                    raise RuntimeError("the drill host's IPv6 address is tentative with nothing to finish it")
+                sim.advance_to(nxt)
+            self.wire.out.clear()  # the host's own DAD and router solicitations are no script's
 
     # -- the runner's clock ---------------------------------------------------------------
     def monotonic_ns(self) -> int:
@@ -418,8 +431,9 @@ class LocalHost(PktpathCalls):
 
     # -- the wire -------------------------------------------------------------------------
     def inject(self, packet: bytes) -> None:
-        """An IPv4 packet from the gateway."""
-        self.inject_frame(self._frame_head + packet)
+        """An IP packet from the gateway."""
+        ethertype = ETH_P_IPV6 if packet[0] >> 4 == 6 else ETH_P_IP
+        self.inject_frame(self._frame_head + ethertype.to_bytes(2, "big") + packet)
 
     def inject_frame(self, frame: bytes) -> None:
         """Any Ethernet frame on eth0's wire."""

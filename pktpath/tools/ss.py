@@ -6,7 +6,10 @@ by and, or, not and parentheses (misc/ss.c, ssfilter.y).
 TCP sockets come from L4 (every one it runs: listeners, connections, TIME-WAIT), datagram
 sockets from the socket layer; the processes holding them from the socket layer's fd
 tables. Addresses are always numeric: pktpath resolves no names (-n is taken and changes
-nothing).
+nothing). An AF_INET6 socket's are written as ss writes them (inet_addr_print): in brackets,
+[2001:db8::1]:80, an IPv4 peer's [::ffff:10.0.0.1]:80, and the wildcard :: as * unless the
+socket is IPV6_V6ONLY ([::]:80), so a dual-stack listener shows *:80 *:* (Linux 6.18's ss
+printed these for the same sockets). A filter's address may be IPv6, in brackets with a port.
 """
 
 import ipaddress
@@ -14,6 +17,8 @@ import os
 from dataclasses import dataclass, field
 
 from google.protobuf import empty_pb2
+
+AF_INET, AF_INET6 = 2, 10
 
 # ss's state names and groups (ss.c: sstate_name, SS_CONN ...)
 STATES = ("ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "UNCONN", "CLOSE-WAIT",
@@ -44,6 +49,18 @@ class Sock:
     users: list = field(default_factory=list)
     info: object = None  # TCP's TcpSockInfo, for -i
     skmem: object = None  # the socket layer's SkMemInfo, for -m (a TIME-WAIT socket has none)
+    family: int = AF_INET
+    v6only: bool = False  # IPV6_V6ONLY: its wildcard is [::], not *
+
+
+def addr_text(addr: str, family: int, v6only: bool) -> str:
+    """inet_addr_print(): an AF_INET6 socket's address in brackets, :: as * when it is not
+    IPV6_V6ONLY (it takes IPv4 too)."""
+    if family != AF_INET6:
+        return addr
+    if addr == "::" and not v6only:
+        return "*"
+    return f"[{addr}]"
 
 
 def sockets(view, *, tcp: bool, udp: bool) -> list[Sock]:
@@ -54,8 +71,10 @@ def sockets(view, *, tcp: bool, udp: bool) -> list[Sock]:
     if udp:  # ss dumps UDP's table before TCP's
         for s in table:
             if s.netid == "udp":
+                family = s.family or AF_INET
                 out.append(Sock("udp", s.state, s.recv_q, s.send_q, s.local.addr, s.local.port, s.peer.addr or
-                                "0.0.0.0", s.peer.port, s.sk, list(s.users), skmem=s.skmem))
+                                ("::" if family == AF_INET6 else "0.0.0.0"), s.peer.port, s.sk, list(s.users),
+                                skmem=s.skmem, family=family, v6only=s.ipv6only))
     if tcp:
         for t in view.stub["l4"].GetTcpSockets(empty_pb2.Empty(), timeout=5).socks:
             mine = by_sk.get(t.sk)
@@ -64,8 +83,10 @@ def sockets(view, *, tcp: bool, udp: bool) -> list[Sock]:
                 skmem = type(mine.skmem)()
                 skmem.CopyFrom(mine.skmem)
                 skmem.rcvbuf, skmem.wmem_alloc = t.rcvbuf, t.wmem_alloc
-            out.append(Sock("tcp", t.state, t.recv_q, t.send_q, t.saddr, t.sport, t.daddr if t.dport else "0.0.0.0",
-                            t.dport, t.sk, list(mine.users) if mine else [], t, skmem))
+            family = t.family or AF_INET
+            any_addr = "::" if family == AF_INET6 else "0.0.0.0"
+            out.append(Sock("tcp", t.state, t.recv_q, t.send_q, t.saddr, t.sport, t.daddr if t.dport else any_addr,
+                            t.dport, t.sk, list(mine.users) if mine else [], t, skmem, family, t.ipv6only))
     return out
 
 
@@ -170,8 +191,13 @@ def _port(text: str) -> int:
 
 
 def _endpoint(text: str):
-    """ADDR[/LEN][:PORT], `*` for any address."""
-    addr, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    """ADDR[/LEN][:PORT], `*` for any address; an IPv6 ADDR in brackets when a port follows
+    ([2001:db8::1]:80), bare without one."""
+    if text.startswith("["):
+        inside, _, rest = text[1:].partition("]")
+        addr, port = inside, rest.removeprefix(":")
+    else:
+        addr, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
     try:
         net = None if addr in ("*", "") else ipaddress.ip_network(addr, strict=False)
     except ValueError:
@@ -200,7 +226,8 @@ def table(socks: list[Sock], *, netid: bool, state: bool = True, processes: bool
             extra += " users:(" + ",".join(f'("{u.comm}",pid={u.pid},fd={u.fd})' for u in s.users) + ")"
         if extended:
             extra += f" uid:{os.getuid()} sk:{s.sk:x}"
-        rows.append((cells, (s.saddr, str(s.sport)), (s.daddr, str(s.dport) if s.dport else "*"), extra, s))
+        rows.append((cells, (addr_text(s.saddr, s.family, s.v6only), str(s.sport)),
+                     (addr_text(s.daddr, s.family, s.v6only), str(s.dport) if s.dport else "*"), extra, s))
     head = (["Netid"] if netid else []) + (["State"] if state else []) + ["Recv-Q", "Send-Q"]
     widths = [max([len(h)] + [len(r[0][i]) for r in rows]) for i, h in enumerate(head)]
     addr_w = [max([len(name) if header else 0] + [len(r[side][0]) for r in rows])

@@ -16,6 +16,7 @@ from typing import Callable
 
 from pktpath import skbuff as s
 from pktpath.counters import Mib
+from pktpath.flow import Flowi6 as SockFlowi6
 from pktpath.hop import batches
 from pktpath.pb import l2_pb2, l3_pb2, skbuff_pb2
 from pktpath.seams import edge, open_tcp_wfree
@@ -32,7 +33,7 @@ from pktpath.wire import IpHdr, WireError
 from pktpath.sockerr import SockError
 from pktpath.wire.addr import mac_from_str
 from pktpath.wire.icmpv6 import ICMPV6_HLEN, ICMPV6_PKT_TOOBIG
-from pktpath.wire.ipv6 import IPPROTO_ICMPV6, NEXTHDR_UDP, Ipv6Hdr
+from pktpath.wire.ipv6 import IPPROTO_ICMPV6, NEXTHDR_TCP, NEXTHDR_UDP, Ipv6Hdr
 
 NEIGH_UPDATE_TIMEOUT_S = 5
 
@@ -55,7 +56,8 @@ class L3:
         self.host = host
         self.to_l4 = {kind: hop(edge("l3", name), self.mib)
                       for kind, name in (("udp", "udp"), ("tcp", "tcp"), ("ping", "ping"), ("err", "icmp-err"),
-                                         ("udp6", "udp6"), ("ping6", "ping6"), ("err6", "icmpv6-err"))}
+                                         ("udp6", "udp6"), ("tcp6", "tcp6"), ("ping6", "ping6"),
+                                         ("err6", "icmpv6-err"))}
         self.netfilter = nf.Netfilter(nf.rules_from_topology(config))
         self.netfilter6 = nf6.Netfilter6(nf6.rules_from_topology(config))  # ip6tables': apart from iptables'
         mtus = {i.name: i.mtu for i in config.interfaces}
@@ -95,25 +97,17 @@ class L3:
             return False
 
     def _to_l4_ipv6(self, kind: str, items: list) -> bool:
-        """IPv6's way up to L4: UDP (udpv6_rcv), echo replies (ping_rcv) and ICMPv6 errors
-        (udpv6_err, ping_err) by their edges. A Packet Too Big about a UDP datagram teaches the
-        path MTU first, as udpv6_err's ip6_sk_update_pmtu does (pktpath learns it whether or not
-        a socket matches). TCP over IPv6 waits for a later step: a segment is counted Unmodelled
-        and dropped as if no socket wanted it."""
+        """IPv6's way up to L4: UDP (udpv6_rcv), TCP (tcp_v6_rcv), echo replies (ping_rcv) and
+        ICMPv6 errors (udpv6_err, tcp_v6_err, ping_err) by their edges. A Packet Too Big about a
+        UDP datagram or a TCP segment teaches the path MTU first, as udpv6_err's
+        ip6_sk_update_pmtu and tcp_v6_mtu_reduced's inet6_csk_update_pmtu do (pktpath learns it
+        whether or not a socket matches, and before L4 lowers the connection's MSS to it)."""
         if kind == "err6":
             for skb, type_, _, info, nexthdr, _ in items:
-                if type_ == ICMPV6_PKT_TOOBIG and nexthdr == NEXTHDR_UDP:
+                if type_ == ICMPV6_PKT_TOOBIG and nexthdr in (NEXTHDR_UDP, NEXTHDR_TCP):
                     quoted = skb.payload()[ICMPV6_HLEN:]
                     self.ip6out.ip6_update_pmtu(int.from_bytes(quoted[24:40], "big"), info)
-        if kind != "tcp6":
-            return self.to_l4[kind].put(items)
-        for item in items:
-            skb = item[0] if isinstance(item, tuple) else item
-            self.mib.inc("Unmodelled", f"Ipv6To{kind.capitalize()}")
-            s.kfree_skb_reason(skb, skbuff_pb2.SKB_DROP_REASON_NO_SOCKET, skbuff_pb2.LAYER_L3, self.host,
-                               "ip6_protocol_deliver_rcu")
-            self.mib.drop(skbuff_pb2.SKB_DROP_REASON_NO_SOCKET)
-        return True
+        return self.to_l4[kind].put(items)
 
     def ipv6_timers(self) -> float | None:
         """IPv6's timers that are due (duplicate address detection, router solicitations, RA
@@ -235,6 +229,37 @@ class L3:
             if e:
                 dropped += 1
                 err = e
+            else:
+                accepted += 1
+        d = s.disposition(accepted, dropped)
+        d.errno = err
+        return d
+
+    @batches(skbuff_pb2.SkBuffBatch)
+    def Inet6CskXmit(self, request, context):
+        """inet6_csk_xmit → ip6_xmit: TCP's segments over IPv6, each with its flow in skb->cb
+        (pktpath.flow.Flowi6: the connection's addresses, the traffic class with its ECN field,
+        the interface index of a link-local peer). The header is built as ip6_xmit builds it,
+        never fragmented: TCP's MSS keeps a segment within the path MTU, and one that is not is
+        dropped (Ip6FragFails). The answer carries the errno of the last refusal."""
+        accepted = dropped = err = 0
+        devs = list(self.ifaces)
+        for skb in s.from_protos(request.skbs, self.mib):
+            skb.record(s.ENTER, skbuff_pb2.LAYER_L3, self.host, "inet6_csk_xmit")
+            try:
+                f = SockFlowi6.unpack(skb.cb)
+                oif = devs[f.scope_id - 1] if f.scope_id else ""
+            except (ValueError, IndexError):
+                s.kfree_skb_reason(skb, skbuff_pb2.SKB_DROP_REASON_NOT_SPECIFIED, skbuff_pb2.LAYER_L3, self.host,
+                                   "inet6_csk_xmit")
+                self.mib.drop(skbuff_pb2.SKB_DROP_REASON_NOT_SPECIFIED)
+                dropped, err = dropped + 1, errno.EINVAL
+                continue
+            skb.cb = b""
+            e = self.ip6out.ip6_output(skb, Flowi6(f.daddr, f.saddr, NEXTHDR_TCP, oif=oif, tclass=f.tclass & 0xFF,
+                                                   flowlabel=f.flowlabel & 0xFFFFF))
+            if e:
+                dropped, err = dropped + 1, e
             else:
                 accepted += 1
         d = s.disposition(accepted, dropped)

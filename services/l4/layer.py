@@ -1,7 +1,7 @@
 """L4 of one host without its RPC surface: the protocol side of UDP and ping sockets over
-IPv4 (services/l4/udp.py) and IPv6 (services/l4/udp6.py), TCP (services/l4/tcp) and the
-port tables both families share, fed by the edges into it (pktpath/seams.py) and answering
-the socket layer's synchronous calls.
+IPv4 (services/l4/udp.py) and IPv6 (services/l4/udp6.py), TCP over both (services/l4/tcp)
+and the port tables both families share, fed by the edges into it (pktpath/seams.py) and
+answering the socket layer's synchronous calls.
 
 The L4 service serves it over gRPC (services/l4/server.py); the one-process stack
 (pktpath/drill/local.py) calls it directly. `l3` takes L4's synchronous calls to L3
@@ -22,11 +22,11 @@ from pktpath.hop import batches
 from pktpath.pb import l3_pb2, l4_pb2
 from pktpath.seams import edge
 from pktpath.services.l3.ipv6 import Flowi6
-from pktpath.services.l4.table import AF_INET6, PortTable, SockEntry
+from pktpath.services.l4.table import AF_INET, AF_INET6, PortTable, SockEntry
 from pktpath.services.l4.tcp.info import tcp_get_info, tcp_ioctl
 from pktpath.services.l4.tcp.ipv4 import CHILD_SK_BASE, TCP_MAXSEG, TCP_QUICKACK, Tcp
 from pktpath.services.l4.udp import Datagram
-from pktpath.services.l4.udp6 import Datagram6, ipv6_addr_needs_scope_id, is_ipv6
+from pktpath.services.l4.udp6 import Datagram6, icmpv6_err_convert, ipv6_addr_needs_scope_id, is_ipv6
 from pktpath.sockerr import SockError
 from pktpath.sysctl import left_out
 from pktpath.wire.addr import ip6_to_str, ip_to_str, ipv6_addr_set_v4mapped, ipv6_addr_v4mapped
@@ -59,12 +59,15 @@ class L4:
                                 devs=[i.name for i in config.interfaces])
         for table in (self.dgram.udp, self.dgram.ping):
             table.chk_addr6 = self._ipv6_chk_addr
-        self.tcp_ports = PortTable(IPPROTO_TCP, addrs)
+        self.tcp_ports = PortTable(IPPROTO_TCP, addrs, chk_addr6=self._ipv6_chk_addr)
         self.to_ip = hop(edge("l4", "ip"), self.mib)
+        self.to_ip6 = hop(edge("l4", "ip6"), self.mib)
         self.to_sock_cb = hop(edge("l4", "socket-cb"), self.mib)
         self.tcp = Tcp(host, mib=self.mib, ip_queue_xmit=self.to_ip.put, to_sock=self.to_sock_cb.put,
                        route_output=self._route_output_mtu, congestion_control=config.tcp_congestion_control,
-                       timewait_len=config.tcp_timewait, clock=clock, tsq=not left_out("tsq"))
+                       timewait_len=config.tcp_timewait, clock=clock, tsq=not left_out("tsq"),
+                       ip6_xmit=self.to_ip6.put, route_output6=self._route_output6_mtu, sk_err=self.to_sock_err.put,
+                       devs=[i.name for i in config.interfaces])
         self._sk_high = 0  # the highest socket id the socket layer has used here
 
     def _route_output_mtu(self, daddr: int) -> tuple[int, int, int]:
@@ -79,6 +82,14 @@ class L4:
         """ip6_dst_lookup_flow(): (errno, the source address the route gives)."""
         res = self.l3.Ip6RouteOutput(_flowi6_msg(flow), timeout=SEND_TIMEOUT_S)
         return res.errno, int.from_bytes(res.saddr, "big") if len(res.saddr) == 16 else 0
+
+    def _route_output6_mtu(self, daddr: int, dev: str = "") -> tuple[int, int, int]:
+        """ip6_dst_lookup_flow() for TCP: (errno, source address, path MTU); L3 away is ENETUNREACH."""
+        try:
+            res = self.l3.Ip6RouteOutput(_flowi6_msg(Flowi6(daddr, 0, IPPROTO_TCP, oif=dev)), timeout=SEND_TIMEOUT_S)
+        except SockError:
+            return errno.ENETUNREACH, 0, 0
+        return res.errno, int.from_bytes(res.saddr, "big") if len(res.saddr) == 16 else 0, res.mtu
 
     def _ip6_send_skb(self, skb, flow: Flowi6, pmtudisc: int) -> int:
         """ip6_send_skb(): one datagram down, waiting for its errno."""
@@ -132,6 +143,11 @@ class L4:
         """tcp_v4_rcv()."""
         return s.disposition(*self.tcp.tcp_v4_rcv(s.from_protos(request.skbs, self.mib, IPV4_MIN_HLEN, TCP_MIN_HLEN)))
 
+    @batches(pb.SkBuffBatch)
+    def TcpV6Rcv(self, request, context):
+        """tcp_v6_rcv()."""
+        return s.disposition(*self.tcp.tcp_v6_rcv(s.from_protos(request.skbs, self.mib, IPV6_HLEN, TCP_MIN_HLEN)))
+
     @batches(l4_pb2.IcmpErrBatch)
     def IcmpErr(self, request, context):
         """icmp_unreach → the err_handler of the quoted protocol."""
@@ -141,10 +157,17 @@ class L4:
 
     @batches(l4_pb2.Icmp6ErrBatch)
     def Icmpv6Err(self, request, context):
-        """icmpv6_notify → udpv6_err / ping_err."""
+        """icmpv6_notify → udpv6_err / ping_err, tcp_v6_err for a quoted TCP segment."""
         items = [(skb, e.type, e.code, e.info, e.nexthdr, e.offset) for e in request.errs
                  if (skb := s.checked(e.skb, self.mib, IPV6_HLEN)) is not None]
-        return s.disposition(*self.dgram6.icmpv6_err(items))
+        tcp = [(skb, type_, code, info, offset) for skb, type_, code, info, nexthdr, offset in items
+               if nexthdr == IPPROTO_TCP]
+        taken, unmatched = self.dgram6.icmpv6_err([i for i in items if i[4] != IPPROTO_TCP]) if len(tcp) < len(
+            items) else (0, 0)
+        if tcp:
+            t6, u6 = self.tcp.tcp_v6_err(tcp, icmpv6_err_convert)
+            taken, unmatched = taken + t6, unmatched + u6
+        return s.disposition(taken, unmatched)
 
     # -- send -----------------------------------------------------------------------
     def _sendmsg(self, request, send):
@@ -233,11 +256,38 @@ class L4:
                                       nodelay=request.nodelay, opts=_tcp_sockopts(request.opts))
         return l4_pb2.TcpConnectReply(errno=err, saddr=ip_to_str(saddr) if saddr else "")
 
+    def TcpV6Connect(self, request, context):
+        """tcp_v6_connect(): the socket layer has mapped :: to ::1 and refused a multicast peer
+        and a link-local one without an interface; a v4-mapped peer goes on over IPv4
+        (tcp_v4_connect, ENETUNREACH from an IPV6_V6ONLY socket), any other over IPv6. The
+        source address comes back in IPv6 text (v4-mapped for an IPv4 peer)."""
+        self._user_sk(request.sk)
+        saddr, sport = self._endpoint6(request.saddr, request.sport, "source")
+        daddr, dport = self._endpoint6(request.daddr, request.dport, "destination")
+        opts = dict(rcvbuf=request.rcvbuf, nodelay=request.nodelay, opts=_tcp_sockopts(request.opts))
+        if ipv6_addr_v4mapped(daddr):
+            if request.ipv6only:
+                return l4_pb2.TcpConnectReply(errno=errno.ENETUNREACH)
+            if saddr and not ipv6_addr_v4mapped(saddr):  # bound to an IPv6 address: no IPv4 to send from
+                return l4_pb2.TcpConnectReply(errno=errno.ENETUNREACH)
+            err, src = self.tcp.connect(request.sk, saddr & 0xFFFFFFFF, sport, daddr & 0xFFFFFFFF, dport,
+                                        family=AF_INET6, **opts)
+            src = ipv6_addr_set_v4mapped(src) if src else 0
+        else:
+            if ipv6_addr_v4mapped(saddr):
+                return l4_pb2.TcpConnectReply(errno=errno.EAFNOSUPPORT)
+            err, src = self.tcp.connect6(request.sk, saddr, sport, daddr, dport, dev=request.dev, **opts)
+        return l4_pb2.TcpConnectReply(errno=err, saddr=ip6_to_str(src) if src else "")
+
     def InetCskListenStart(self, request, context):
         self._user_sk(request.sk)
-        saddr, sport = self._endpoint(request.saddr, request.sport, "source")
+        if request.family == AF_INET6:
+            saddr, sport = self._endpoint6(request.saddr, request.sport, "source")
+        else:
+            saddr, sport = self._endpoint(request.saddr, request.sport, "source")
         self.tcp.listen(request.sk, saddr, sport, request.backlog, rcvbuf=request.rcvbuf, nodelay=request.nodelay,
-                        opts=_tcp_sockopts(request.opts))
+                        opts=_tcp_sockopts(request.opts), family=request.family or AF_INET,
+                        ipv6only=request.ipv6only)
         return empty_pb2.Empty()
 
     def InetCskAccept(self, request, context):
@@ -356,7 +406,8 @@ class L4:
                               user_copied=tp.user_copied, user_written=tp.user_written)
 
     def close(self) -> None:
-        for hop in (self.to_sock, self.to_sock_err, self.to_icmp, self.to_icmp6, self.to_ip, self.to_sock_cb):
+        for hop in (self.to_sock, self.to_sock_err, self.to_icmp, self.to_icmp6, self.to_ip, self.to_ip6,
+                    self.to_sock_cb):
             hop.close()
 
 

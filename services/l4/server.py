@@ -2,13 +2,15 @@
 (net/ipv4/udp.c, ping.c) and TCP (services/l4/tcp).
 
 Servicer for pktpath.v1.L4: UdpRcv, PingRcv, TcpV4Rcv and IcmpErr are L3's
-way up (Udpv6Rcv, PingRcv and Icmpv6Err IPv6's: services/l4/udp6.py); UdpSendmsg
+way up (Udpv6Rcv, TcpV6Rcv, PingRcv and Icmpv6Err IPv6's: services/l4/udp6.py,
+services/l4/tcp/ipv6.py); UdpSendmsg
 and PingSendmsg the socket layer's way down for both families, answered with
 the errno sendmsg returns; TcpSendmsg and TcpCleanupRbuf come by hops, the
 other TCP calls (connect, listen, accept, shutdown, close) are synchronous;
 Hash and Unhash keep the port tables for bind, connect and close. TCP's
-segments go down by a hop to L3's IpQueueXmit and its socket callbacks up by
-one to the socket layer's SkCallbacks; a timer thread runs TCP's timers.
+segments go down by a hop to L3's IpQueueXmit (Inet6CskXmit over IPv6) and its
+socket callbacks up by one to the socket layer's SkCallbacks; a timer thread
+runs TCP's timers.
 """
 
 import threading
@@ -17,8 +19,9 @@ import time
 from pktpath.pb import l4_pb2
 from pktpath.rpc import ErrnoStub, errno_status, l3_pb2_grpc, l4_pb2_grpc, sysctl_rpc
 from pktpath.services.l4.layer import L4
+from pktpath.services.l4.tcp.ipv4 import AF_INET6, user_addr
 from pktpath.services.l4.tcp.sock import SS_NAMES, TcpState
-from pktpath.wire.addr import ip_to_str
+from pktpath.wire.addr import ip6_to_str, ip_to_str
 
 TCP_TIMER_TICK_S = 0.02  # the longest the timer thread sleeps; woken sooner when TCP arms a timer
 
@@ -47,6 +50,7 @@ class L4Servicer(L4, l4_pb2_grpc.L4Servicer):
     UdpSendmsg = errno_status(L4.UdpSendmsg)
     PingSendmsg = errno_status(L4.PingSendmsg)
     TcpV4Connect = errno_status(L4.TcpV4Connect)
+    TcpV6Connect = errno_status(L4.TcpV6Connect)
     InetCskListenStart = errno_status(L4.InetCskListenStart)
     InetCskAccept = errno_status(L4.InetCskAccept)
     TcpAbort = errno_status(L4.TcpAbort)
@@ -59,9 +63,11 @@ class L4Servicer(L4, l4_pb2_grpc.L4Servicer):
     def GetTcpSockets(self, request, context):
         def info(tp) -> l4_pb2.TcpSockInfo:
             listening = tp.state == TcpState.LISTEN
+            text = ip6_to_str if tp.family == AF_INET6 else ip_to_str  # an IPv4 peer's as ::ffff:a.b.c.d
             return l4_pb2.TcpSockInfo(
-                sk=tp.sk, state=SS_NAMES[tp.state], saddr=ip_to_str(tp.saddr), sport=tp.sport,
-                daddr=ip_to_str(tp.daddr), dport=tp.dport, recv_q=len(tp.accept_queue) if listening else tp.unread,
+                sk=tp.sk, state=SS_NAMES[tp.state], saddr=text(user_addr(tp, tp.saddr)), sport=tp.sport,
+                daddr=text(user_addr(tp, tp.daddr)), dport=tp.dport, family=tp.family, ipv6only=tp.ipv6only,
+                recv_q=len(tp.accept_queue) if listening else tp.unread,
                 send_q=tp.backlog if listening else tp.send_queue_bytes(), cwnd=tp.cwnd,
                 ssthresh=min(tp.ssthresh, 0xFFFFFFFF), mss=tp.mss_cache, rto_ms=tp.rto * 1000,
                 srtt_ms=tp.srtt * 1000, cong=tp.ca.name if tp.ca else "", snd_wnd=tp.snd_wnd, rcv_wnd=tp.rcv_wnd,

@@ -122,19 +122,30 @@ class L4Tcp:
     def __init__(self, stub, calls: L4Protocols, hop, mib: Mib) -> None:
         self.stub = stub
         self._call = calls._call
+        self._devs = calls.devs
         # sends, reads, shutdowns and closes in one ordered stream: none overtakes another
         self._calls = hop(edge("socket", "tcp-calls"), mib)
         self._mib = mib
 
     def connect(self, sock) -> int:
+        """tcp_v4_connect(), or tcp_v6_connect() for an AF_INET6 socket (IPv6 text; the scope of
+        a link-local peer as its device)."""
+        if sock.family == AF_INET6:
+            scope = sock.scope_id
+            return self._call(self.stub.TcpV6Connect, l4_pb2.TcpConnectRequest(
+                sk=sock.sk, saddr=ip6_to_str(sock.saddr), sport=sock.sport, daddr=ip6_to_str(sock.daddr),
+                dport=sock.dport, rcvbuf=_user_rcvbuf(sock), nodelay=sock.stream.nodelay, opts=_tcp_sockopts(sock),
+                ipv6only=sock.ipv6only, dev=self._devs[scope - 1] if 0 < scope <= len(self._devs) else "")).errno
         return self._call(self.stub.TcpV4Connect, l4_pb2.TcpConnectRequest(
             sk=sock.sk, saddr=ip_to_str(sock.saddr), sport=sock.sport, daddr=ip_to_str(sock.daddr),
             dport=sock.dport, rcvbuf=_user_rcvbuf(sock), nodelay=sock.stream.nodelay, opts=_tcp_sockopts(sock))).errno
 
     def listen(self, sock, backlog: int) -> None:
+        text = ip6_to_str if sock.family == AF_INET6 else ip_to_str
         self._call(self.stub.InetCskListenStart, l4_pb2.TcpListenRequest(
-            sk=sock.sk, saddr=ip_to_str(sock.saddr) if sock.saddr else "", sport=sock.sport, backlog=backlog,
-            rcvbuf=_user_rcvbuf(sock), nodelay=sock.stream.nodelay, opts=_tcp_sockopts(sock)))
+            sk=sock.sk, saddr=text(sock.saddr) if sock.saddr else "", sport=sock.sport, backlog=backlog,
+            rcvbuf=_user_rcvbuf(sock), nodelay=sock.stream.nodelay, opts=_tcp_sockopts(sock),
+            family=sock.family, ipv6only=sock.ipv6only))
 
     def accepted(self, listener_sk: int, child_sk: int) -> None:
         self._call(self.stub.InetCskAccept, l4_pb2.TcpAccepted(listener=listener_sk, child=child_sk))
@@ -189,8 +200,9 @@ class L4Tcp:
             try:
                 if it.kind == socket_pb2.SkCallback.ACCEPT:
                     c = it.child
-                    child = TcpChild(c.sk, ip_from_str(c.local.addr), c.local.port, ip_from_str(c.peer.addr),
-                                     c.peer.port, c.mss)
+                    addr = ip6_from_str if c.family == AF_INET6 else ip_from_str
+                    child = TcpChild(c.sk, addr(c.local.addr), c.local.port, addr(c.peer.addr), c.peer.port, c.mss,
+                                     c.family or AF_INET)
                 if it.kind == socket_pb2.SkCallback.DATA:
                     skb = s.from_proto(it.skb)
             except (s.SkbError, SanityError, ValueError):

@@ -13,13 +13,15 @@ and freeing the skb, sendmsg copying user → a new skb (a COPY), and
 __udp4_lib_err's rule for which ICMP errors a socket sees (hard errors on a
 connected socket, every error with IP_RECVERR).
 
-AF_INET6 sockets (net/ipv6/af_inet6.c, udp.c, ping.c, ipv6_sockglue.c): UDP and ICMPv6
-ping sockets whose addresses are 128-bit, an IPv4 peer's as ::ffff:a.b.c.d (a
-dual-stack socket, IPV6_V6ONLY 0 as net.ipv6.bindv6only has it, takes and sends IPv4;
-a ping socket starts IPV6_V6ONLY, as ping_init_sock sets it), the IPV6_* options
-(V6ONLY until the socket has a port, UNICAST_HOPS, MTU_DISCOVER, RECVERR; the IP_*
-ones stay, for IPv4 peers), udpv6_recvmsg's addresses and the Udp6 counters of a
-datagram that came over IPv6, and __udp6_lib_err's rule with IPV6_RECVERR.
+AF_INET6 sockets (net/ipv6/af_inet6.c, udp.c, ping.c, tcp_ipv6.c, ipv6_sockglue.c): UDP,
+ICMPv6 ping and TCP sockets whose addresses are 128-bit, an IPv4 peer's as ::ffff:a.b.c.d
+(a dual-stack socket, IPV6_V6ONLY 0 as net.ipv6.bindv6only has it, takes and sends IPv4;
+a ping socket starts IPV6_V6ONLY, as ping_init_sock sets it, and binding a specific IPv6
+address sets it, as __inet6_bind does), the IPV6_* options (V6ONLY until the socket has a
+port, UNICAST_HOPS, MTU_DISCOVER, RECVERR; the IP_* ones stay, for IPv4 peers),
+udpv6_recvmsg's addresses and the Udp6 counters of a datagram that came over IPv6,
+__udp6_lib_err's rule with IPV6_RECVERR, and tcp_v6_err's: an ICMPv6 error on a TCP
+connection is soft, sk_err_soft for SO_ERROR, unless IPV6_RECVERR makes it sk_err.
 
 A socket here is the struct socket and its sock; which process holds it under
 which descriptor is files.py's business. Calls that can block are generators
@@ -171,6 +173,7 @@ class Sock:
     pmtudisc6: int = IP_PMTUDISC_WANT  # IPV6_MTU_DISCOVER (IPV6_PMTUDISC_*, the same values)
     recverr6: bool = False         # IPV6_RECVERR
     scope_id: int = 0              # the interface a link-local address is on (sk_bound_dev_if)
+    err_soft: int = 0              # sk_err_soft: a TCP connection's soft ICMP error, for SO_ERROR
     queue: deque = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)   # lock_sock()
     wq: WaitQueue = field(default_factory=WaitQueue)               # sk_sleep(sk)
@@ -187,6 +190,13 @@ class Sock:
     def sock_error(self) -> int:
         """sock_error(): take the pending error."""
         err, self.err = self.err, 0
+        return err
+
+    def so_error(self) -> int:
+        """getsockopt(SO_ERROR): sock_error(), else the soft error, taken too (xchg sk_err_soft)."""
+        err = self.sock_error()
+        if not err:
+            err, self.err_soft = self.err_soft, 0
         return err
 
     def poll(self) -> int:
@@ -243,8 +253,7 @@ class SocketLayer:
             return list(self._by_sk.values())
 
     def socket(self, family: int, type_: int, protocol: int) -> Sock:
-        """socket(2) → inet_create(), inet6_create() for AF_INET6 (UDP and ICMPv6 ping
-        sockets; TCP over IPv6 is not here yet)."""
+        """socket(2) → inet_create(), inet6_create() for AF_INET6 (UDP, ICMPv6 ping and TCP)."""
         if family == AF_INET6:
             return self._socket6(type_, protocol)
         if family != AF_INET:
@@ -265,12 +274,17 @@ class SocketLayer:
         return sock
 
     def _socket6(self, type_: int, protocol: int) -> Sock:
-        """inet6_create(): an AF_INET6 datagram socket, IPV6_V6ONLY as net.ipv6.bindv6only (0),
-        a ping socket's set (ping_init_sock). IPPROTO_ICMP is refused as Linux refuses it
-        (EPROTONOSUPPORT: no protosw of AF_INET6 has it)."""
+        """inet6_create(): an AF_INET6 socket, IPV6_V6ONLY as net.ipv6.bindv6only (0), a ping
+        socket's set (ping_init_sock). IPPROTO_ICMP is refused as Linux refuses it
+        (EPROTONOSUPPORT: no protosw of AF_INET6 has it); a stream is TCP's (tcp_v6_init_sock)."""
         if type_ == SOCK_STREAM:
-            self.mib.inc("Unmodelled", "tcp6")
-            raise SockError(errno.EAFNOSUPPORT, "TCP over IPv6: not in pktpath yet")
+            if protocol not in (0, IPPROTO_TCP):
+                raise SockError(errno.EPROTONOSUPPORT, f"protocol {protocol} with AF_INET6 SOCK_STREAM")
+            sock = Sock(next(self._sk_ids), type_, IPPROTO_TCP, rcvbuf=self.sysctls.tcp_rmem[1],
+                        sndbuf=self.sysctls.tcp_wmem[1], stream=StreamState(), family=AF_INET6)
+            with self._lock:
+                self._by_sk[sock.sk] = sock
+            return sock
         if type_ != SOCK_DGRAM:
             raise SockError(errno.ESOCKTNOSUPPORT, f"type {type_}")
         if protocol not in (0, IPPROTO_UDP, IPPROTO_ICMPV6):
@@ -286,7 +300,8 @@ class SocketLayer:
         sock = Sock(c.sk, SOCK_STREAM, IPPROTO_TCP, saddr=c.saddr, sport=c.sport, daddr=c.daddr,
                     dport=c.dport, rcvbuf=listener.rcvbuf, sndbuf=listener.sndbuf, stream=StreamState(),
                     rcvbuf_locked=listener.rcvbuf_locked, sndbuf_locked=listener.sndbuf_locked,
-                    keepalive=listener.keepalive)
+                    keepalive=listener.keepalive, family=listener.family, ipv6only=listener.ipv6only,
+                    hop_limit=listener.hop_limit, pmtudisc6=listener.pmtudisc6, recverr6=listener.recverr6)
         for name in ("nodelay", "cork", "user_mss", "keepidle", "keepintvl", "keepcnt", "pingpong"):
             setattr(sock.stream, name, getattr(listener.stream, name))  # sk_clone_lock copies the tcp_sock
         with self._lock:
@@ -386,6 +401,8 @@ class SocketLayer:
         except SockError:
             sock.saddr, sock.sport, sock.scope_id = old
             raise
+        if sock.family == AF_INET6 and saddr and not ipv6_addr_v4mapped(saddr):
+            sock.ipv6only = True  # __inet6_bind: a socket on an IPv6 address takes no IPv4
 
     def dev_of(self, scope_id: int) -> str:
         """The device of an interface index (0: none); ENODEV for an index no device has."""
@@ -543,7 +560,7 @@ class SocketLayer:
     def getsockopt(self, sock: Sock, level: int, optname: int) -> int:
         options = {
             (SOL_SOCKET, SO_TYPE): lambda: sock.type,
-            (SOL_SOCKET, SO_ERROR): sock.sock_error,
+            (SOL_SOCKET, SO_ERROR): sock.so_error,
             (SOL_SOCKET, SO_RCVBUF): lambda: sock.rcvbuf,
             (SOL_SOCKET, SO_SNDBUF): lambda: sock.sndbuf,
             (SOL_SOCKET, SO_TIMESTAMPNS): lambda: int(sock.rcvtstampns),
@@ -814,6 +831,15 @@ class SocketLayer:
         sock = self._by_sk.get(sk)
         if sock is None:
             return False
+        if sock.stream is not None:  # tcp_v6_err's soft error (L4 ended a handshake with a hard one)
+            with sock.lock:
+                if not (sock.recverr6 if family == AF_INET6 else sock.recverr):
+                    sock.err_soft = err
+                    return True
+                sock.err = err
+                sock.err_detail = detail
+            sock.wq.wake(POLLERR)  # sk_error_report
+            return True
         if family == AF_INET6:
             if type_ == ICMPV6_PKT_TOOBIG and sock.pmtudisc6 != IP_PMTUDISC_DONT:
                 fatal = True

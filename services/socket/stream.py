@@ -29,6 +29,10 @@ from pktpath.services.socket.wait import (
     POLL_READ, POLL_WRITE, POLLERR, POLLHUP, POLLRDHUP, Blocking, would_block,
 )
 from pktpath.sockerr import SockError
+from pktpath.wire.addr import (
+    IN6ADDR_LOOPBACK, IPV6_ADDR_LINKLOCAL, ipv6_addr_is_multicast, ipv6_addr_set_v4mapped, ipv6_addr_type,
+    ipv6_addr_v4mapped,
+)
 
 pb = skbuff_pb2
 SOCK = pb.LAYER_SOCKET
@@ -37,6 +41,8 @@ TCP_MSS_DEFAULT = 536
 MSG_PEEK = 0x2
 RCV_SHUTDOWN, SEND_SHUTDOWN = 1, 2
 SIOCINQ, SIOCOUTQ, SIOCATMARK, SIOCOUTQNSD = 0x541B, 0x5411, 0x8905, 0x894B  # FIONREAD, TIOCOUTQ
+AF_INET6 = 10
+INADDR_LOOPBACK = 0x7F000001
 
 
 class StreamState:
@@ -113,6 +119,8 @@ class Stream:
             raise SockError(errno.EINVAL if st.state == "LISTEN" else errno.EISCONN, f"socket is {st.state}")
         if not dport:
             raise SockError(errno.EINVAL, "destination port 0")
+        if sock.family == AF_INET6:
+            daddr = self._tcp_v6_connect_checks(sock, daddr)
         old = sock.daddr, sock.dport
         sock.daddr, sock.dport = daddr, dport
         try:
@@ -138,6 +146,22 @@ class Stream:
                 self.tcp.close(sock.sk)
                 st.state = "CLOSED"
                 raise SockError(errno.ETIMEDOUT, "no answer to the SYN in time")
+
+    @staticmethod
+    def _tcp_v6_connect_checks(sock, daddr: int) -> int:
+        """tcp_v6_connect()'s first steps: :: is the loopback address (::ffff:127.0.0.1 for a
+        socket bound to a v4-mapped address: a BSD'ism), a multicast peer is ENETUNREACH, a
+        link-local one needs an interface (EINVAL), a v4-mapped one an IPv4 side (ENETUNREACH
+        from an IPV6_V6ONLY socket)."""
+        if not daddr:
+            daddr = ipv6_addr_set_v4mapped(INADDR_LOOPBACK) if ipv6_addr_v4mapped(sock.saddr) else IN6ADDR_LOOPBACK
+        if ipv6_addr_is_multicast(daddr):
+            raise SockError(errno.ENETUNREACH, "a multicast peer")
+        if ipv6_addr_type(daddr) & IPV6_ADDR_LINKLOCAL and not sock.scope_id:
+            raise SockError(errno.EINVAL, "a link-local peer needs an interface (sin6_scope_id)")
+        if ipv6_addr_v4mapped(daddr) and sock.ipv6only:
+            raise SockError(errno.ENETUNREACH, "an IPv6-only socket reaches no IPv4 peer")
+        return daddr
 
     def listen(self, sock, backlog: int) -> None:
         """inet_listen(): an unbound socket gets an ephemeral port first."""
@@ -302,7 +326,9 @@ class Stream:
     def _skbs(self, sock, chunk: bytes) -> list:
         """The user's bytes in skbs of at most the size goal, each a COPY from user memory."""
         size_goal, skbs = tcp_xmit_size_goal(sock.stream.mss), []
-        flow = FlowKey(sock.saddr, sock.daddr, sock.protocol, sock.sport, sock.dport)
+        # a FlowKey is IPv4's (pktpath/trace.py): an AF_INET6 socket's writes are sampled by the rate alone
+        flow = FlowKey(sock.saddr, sock.daddr, sock.protocol, sock.sport, sock.dport) if sock.family != AF_INET6 \
+            else None
         for i in range(0, len(chunk), size_goal):
             piece = chunk[i:i + size_goal]
             skb = s.alloc_skb(s.MAX_HEADER + len(piece), origin_host=self.layer.host, sampled=self.layer.sample(flow))

@@ -45,7 +45,7 @@ def tcp_client(dst: str, port: int, nbytes: int) -> dict:
 
 def tcp_server(addr: str, port: int, nbytes: int) -> dict:
     """Accept one connection, read until its half-close, answer nbytes, close."""
-    with socket.create_server((addr, port)) as srv:
+    with socket.create_server((addr, port), family=socket.AF_INET6 if ":" in addr else socket.AF_INET) as srv:
         srv.settimeout(60)
         print("ready", flush=True)
         conn, peer = srv.accept()

@@ -30,9 +30,11 @@ def drill(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def test_the_projects_scripts_pass_against_a_pktpath_host_as_against_the_kernel():
+@pytest.mark.parametrize("ip_version", ["4", "6"])
+def test_the_projects_scripts_pass_against_a_pktpath_host_as_against_the_kernel(ip_version):
+    """Over IPv4 and over IPv6 (ksft_runner.sh's addresses; the host's address past DAD first)."""
     scripts = sorted(str(p) for p in (ROOT / "tests" / "drill").glob("*.pkt"))
-    found = run_settled(drill, scripts)
+    found = run_settled(drill, scripts, "--ip-version", ip_version)
     assert len(found) == len(scripts), found
     assert not not_passed(found), not_passed(found)  # sysctls, TCP_INFO, options, timing: all as Linux's
 

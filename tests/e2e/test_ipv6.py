@@ -1,19 +1,28 @@
 """IPv6 above L3 between two hosts of the default topology (A 2001:db8::1, B 2001:db8::2), every
 layer its own process: neighbour discovery from empty tables and ping -6, UDP over IPv6 through
 the socket API at both ends (fragmented at the source past 1452 bytes), a dual-stack socket
-taking IPv4 as ::ffff:a.b.c.d, and port unreachable reaching the sender. Each behaviour was seen
-on Linux 6.18 between two namespaces with the same addresses first."""
+taking IPv4 as ::ffff:a.b.c.d, and port unreachable reaching the sender; TCP over IPv6 (10 MB
+byte-exact, MSS 1440), a dual-stack listener taking an IPv4 client, and `pktpath ss` showing
+both families' sockets as ss does. Each behaviour was seen on Linux 6.18 between two namespaces
+with the same addresses first."""
 
 import errno
+import hashlib
+import os
 import subprocess
 import sys
+import threading
 
 import pytest
+from google.protobuf import empty_pb2
 
-from pktpath.client import AF_INET, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IPV6, IPV6_V6ONLY
-from pktpath.rpc import l3_pb2_grpc, l4_pb2_grpc, socket_pb2_grpc
+from pktpath.client import AF_INET, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IPV6, IPPROTO_TCP, IPV6_V6ONLY, SHUT_WR, \
+    SOCK_STREAM
+from pktpath.rpc import l3_pb2_grpc, l4_pb2_grpc, socket_pb2_grpc, softirq_pb2_grpc
 
-from e2ekit import counters, stub, wait_for, with_sockets
+from e2ekit import counters, read_all, stub, wait_for, with_sockets
+
+TCP_MAXSEG = 2
 
 pytestmark = pytest.mark.slow
 
@@ -157,3 +166,89 @@ def test_pktpath_send_and_recv_take_ipv6(net):
     finally:
         recv.kill()
     assert out.splitlines()[0].startswith(f"9 bytes from [{A6}]:") and "hello six" in out
+
+
+# -- TCP over IPv6 -----------------------------------------------------------------------------------
+
+def listener6(api, port: int, *, v6only: bool = False, addr: str = "::"):
+    srv = api.socket(SOCK_STREAM, family=AF_INET6)
+    if v6only:
+        srv.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1)
+    srv.bind((addr, port))
+    srv.listen(16)
+    return srv
+
+
+def test_tcp_over_ipv6_moves_ten_megabytes_byte_exact(net):
+    """tcp_v6_connect and tcp_v6_rcv end to end: MSS 1440 announced, 1428 a segment with timestamps
+    (as Linux 6.18 between two namespaces), every skb's memory back to the socket at the end."""
+    sup, a, b = net
+    l4_a = stub(sup, "A", "l4", l4_pb2_grpc.L4Stub)
+    softirq_b = stub(sup, "B", "softirq", softirq_pb2_grpc.SoftirqStub)
+    merged = counters(softirq_b).get("Gro", {}).get("Segments", 0)
+    with listener6(b, 5601) as srv, a.socket(SOCK_STREAM, family=AF_INET6) as cli:
+        cli.connect((B6, 5601), timeout=10)
+        conn, peer = srv.accept(timeout=10)
+        sport = cli.getsockname()[1]
+        assert peer == (A6, sport, 0, 0) and cli.getpeername() == (B6, 5601, 0, 0)
+        assert conn.getsockname() == (B6, 5601, 0, 0)
+        assert cli.getsockopt(IPPROTO_TCP, TCP_MAXSEG) == 1428
+        data = os.urandom(10_000_000)
+        got = bytearray()
+        reader = threading.Thread(target=read_all, args=(conn, got, 60))
+        reader.start()
+        cli.sendall(data)
+        cli.shutdown(SHUT_WR)
+        reader.join(120)
+        assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+        assert wait_for(lambda: next(t.wmem_alloc for t in l4_a.GetTcpSockets(empty_pb2.Empty(), timeout=5).socks
+                                     if t.sport == sport) == 0, 10)
+        conn.close()
+    # A's GSO cut its packets into 1428-byte segments; B's GRO (tcp6_gro_receive) merged them again
+    assert counters(softirq_b)["Gro"]["Segments"] - merged > 10_000_000 // 1428 // 2
+
+
+def test_a_dual_stack_listener_takes_an_ipv4_client_as_v4_mapped_and_an_ipv6_one(net):
+    sup, a, b = net
+    with listener6(b, 5602) as srv:
+        with a.socket(SOCK_STREAM, family=AF_INET) as four:
+            four.connect(("10.0.0.2", 5602), timeout=10)
+            conn, peer = srv.accept(timeout=10)
+            with conn:
+                assert peer == ("::ffff:10.0.0.1", four.getsockname()[1], 0, 0)
+                assert conn.getsockname() == ("::ffff:10.0.0.2", 5602, 0, 0)
+                four.sendall(b"over IPv4")
+                assert conn.recv(100, timeout=10) == b"over IPv4"
+                conn.sendall(b"back over IPv4")
+                assert four.recv(100, timeout=10) == b"back over IPv4"
+        with a.socket(SOCK_STREAM, family=AF_INET6) as six:
+            six.connect((B6, 5602), timeout=10)
+            conn, peer = srv.accept(timeout=10)
+            with conn:
+                assert peer == (A6, six.getsockname()[1], 0, 0)
+    with listener6(b, 5603, v6only=True), a.socket(SOCK_STREAM, family=AF_INET) as four:
+        with pytest.raises(ConnectionRefusedError):
+            four.connect(("10.0.0.2", 5603), timeout=10)
+
+
+def test_pktpath_ss_lists_ipv6_tcp_and_udp_sockets_as_ss_does(net):
+    """ss on Linux 6.18 for the same sockets: *:P for a dual-stack wildcard, [::]:P for an
+    IPV6_V6ONLY one, [addr]:P otherwise, an IPv4 peer of an AF_INET6 socket [::ffff:a.b.c.d]:P."""
+    sup, a, b = net
+    with listener6(b, 5604), listener6(b, 5605, v6only=True), listener6(b, 5606, addr=B6), \
+            b.socket(family=AF_INET6) as udp, a.socket(SOCK_STREAM, family=AF_INET6) as six, \
+            a.socket(SOCK_STREAM, family=AF_INET) as four:
+        udp.bind(("::", 5607))
+        six.connect((B6, 5604), timeout=10)
+        four.connect(("10.0.0.2", 5604), timeout=10)
+        out = pktpath(sup, "ss", "-tuan", "--on", "B")
+        assert out.returncode == 0, out.stderr
+        lines = [" ".join(line.split()) for line in out.stdout.splitlines()]
+        six_port, four_port = six.getsockname()[1], four.getsockname()[1]
+        for row in ("udp UNCONN 0 0 *:5607 *:*", "tcp LISTEN 2 16 *:5604 *:*", "tcp LISTEN 0 16 [::]:5605 [::]:*",
+                    "tcp LISTEN 0 16 [2001:db8::2]:5606 [::]:*",
+                    f"tcp ESTAB 0 0 [2001:db8::2]:5604 [2001:db8::1]:{six_port}",
+                    f"tcp ESTAB 0 0 [::ffff:10.0.0.2]:5604 [::ffff:10.0.0.1]:{four_port}"):
+            assert row in lines, out.stdout
+        mine = pktpath(sup, "ss", "-tn", "--on", "A", "dst", f"[{B6}]:5604")
+        assert f"[2001:db8::1]:{six_port}" in mine.stdout and "10.0.0" not in mine.stdout, mine.stdout

@@ -2,8 +2,8 @@
 whose eth1 is one end of a veth pair (through an AF_PACKET socket), both moved or wired
 into a network namespace this test makes, where the kernel has 10.77.0.1 and 10.78.0.1.
 Real tools and real kernel sockets talk to B: ping, UDP both ways with fragments, TCP
-both ways, 1 MB each way byte-exact; a capture on the kernel's side shows no bad
-checksum. Needs root, /dev/net/tun and `ip netns`; skips with the reason elsewhere."""
+both ways over IPv4 and over IPv6, 1 MB each way byte-exact; a capture on the kernel's
+side shows no bad checksum. Needs root, /dev/net/tun and `ip netns`; skips with the reason elsewhere."""
 
 import hashlib
 import json
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pktpath.client import AF_INET6, SHUT_WR, SOCK_STREAM, SocketApi
+from pktpath.client import AF_INET6, IPPROTO_TCP, SHUT_WR, SOCK_STREAM, SocketApi
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
 from pktpath.trace import SAMPLER_ARG
@@ -31,6 +31,7 @@ PEER = Path(__file__).with_name("kernel_peer.py")
 TAP_NET, VETH_NET = "10.77.0", "10.78.0"   # .1 the kernel, .2 pktpath's B
 TAP_NET6, VETH_NET6 = "fd00:77:", "fd00:78:"  # ::1 the kernel, ::2 pktpath's B (a /64 each)
 MB = 1_000_000
+TCP_MAXSEG = 2
 
 
 def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -247,6 +248,49 @@ def test_a_pktpath_client_and_a_kernel_tcp_server_move_1_mb_each_way(peer):
     assert seen["peer"][0] == f"{TAP_NET}.2"
 
 
+def ipv6_ready(peer) -> bool:
+    """B's addresses and the kernel's have passed duplicate address detection."""
+    return ("tentative" not in pktpath_ip(peer, "-6", "addr", "show", "dev", "eth0")
+            and not run("ip", "-n", peer.ns, "-6", "addr", "show", "tentative").stdout.strip())
+
+
+def test_a_kernel_tcp_client_and_a_pktpath_listener_move_1_mb_each_way_over_ipv6(peer):
+    """The kernel's AF_INET6 client to B's dual-stack listener: tcp_v6_rcv, tcp_v6_send_synack and
+    the segments both ways over IPv6 between pktpath and Linux."""
+    assert wait_for(lambda: ipv6_ready(peer), timeout=20)
+    with peer.b.socket(SOCK_STREAM, family=AF_INET6) as srv:
+        srv.bind(("::", 8010))
+        srv.listen(4)
+        client = peer.kernel("tcp-client", f"{TAP_NET6}:2", 8010, MB)
+        conn, (addr, _, _, _) = srv.accept(timeout=30)
+        with conn:
+            assert conn.getsockopt(IPPROTO_TCP, TCP_MAXSEG) == 1428  # the kernel announced 1440, timestamps on
+            got = bytearray()
+            read_all(conn, got, timeout=60)
+            conn.sendall(bytes(got))
+            conn.shutdown(SHUT_WR)
+            seen = result(client)
+    assert addr == f"{TAP_NET6}:1" and len(got) == MB
+    assert seen["got_len"] == MB and seen["got"] == seen["sent"] == hashlib.sha256(bytes(got)).hexdigest()
+
+
+def test_a_pktpath_client_and_a_kernel_tcp_server_move_1_mb_each_way_over_ipv6(peer):
+    assert wait_for(lambda: ipv6_ready(peer), timeout=20)
+    server = peer.kernel("tcp-server", f"{TAP_NET6}:1", 8011, MB)
+    data = os.urandom(MB)
+    with peer.b.socket(SOCK_STREAM, family=AF_INET6) as cli:
+        cli.connect((f"{TAP_NET6}:1", 8011), timeout=30)
+        assert cli.getsockname()[0] == f"{TAP_NET6}:2"
+        cli.sendall(data)
+        cli.shutdown(SHUT_WR)
+        got = bytearray()
+        read_all(cli, got, timeout=60)
+    seen = result(server)
+    assert seen["got_len"] == MB and seen["got"] == hashlib.sha256(data).hexdigest()
+    assert bytes(got) == bytes(i % 251 for i in range(MB))
+    assert seen["peer"][0] == f"{TAP_NET6}:2"
+
+
 def test_the_kernel_side_capture_shows_no_bad_checksum(peer):
     """Last: what the kernel's side of both wires saw during the tests above."""
     if peer.tshark is None:
@@ -276,10 +320,12 @@ def test_the_kernel_side_capture_shows_no_bad_checksum(peer):
     assert sum(1 for r in from_pktpath if r[3] == "1") > 100  # pktpath's TCP segments, checksums verified good
     rows6 = [line.split("|") for line in tshark("-Y", "ipv6 and not icmpv6", "-T", "fields", "-E", "separator=|",
                                                 "-e", "ipv6.src", "-e", "frame.protocols", "-e", "ipv6.fraghdr.more",
-                                                "-e", "udp.checksum.status")]
+                                                "-e", "udp.checksum.status", "-e", "tcp.checksum.status")]
     from_pktpath6 = [r for r in rows6 if r[0] in (f"{TAP_NET6}:2", f"{VETH_NET6}:2")]
     assert any(r[2] == "1" for r in from_pktpath6), "pktpath's IPv6 fragments"
     assert any(r[3] == "1" for r in from_pktpath6), "pktpath's UDP over IPv6, checksums verified good"
+    # pktpath's TCP over IPv6 (GSO's segments among them), checksums over IPv6's pseudo-header verified good
+    assert sum(1 for r in from_pktpath6 if r[4] == "1") > 100
 
 
 def test_the_kernels_curl_fetches_from_http_server_on_the_pktpath_host(peer, tmp_path):

@@ -11,6 +11,7 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.drill.local import Direct, LocalApi, LocalHop, Sim
 from pktpath.hop import batches
+from pktpath.offload import skb_gso_segment
 from pktpath.pb import skbuff_pb2, socket_pb2
 from pktpath.services.l2.layer import L2
 from pktpath.services.l3.layer import L3
@@ -25,7 +26,8 @@ MSG_DONTWAIT = 0x40
 
 class Cable:
     """What a host's L2 queues for its device, handed to the other host's L2 as received
-    frames (the NIC, its rings and the driver's poll left out). `frames` keeps what passed."""
+    frames (the NIC, its rings and the driver's poll left out; a GSO skb cut into its segments
+    first, as the softirq layer's qdisc does). `frames` keeps what passed."""
 
     def __init__(self, sim: Sim) -> None:
         self.sim = sim
@@ -37,7 +39,10 @@ class Cable:
     @batches(skbuff_pb2.SkBuffBatch)
     def DevQueueXmit(self, request, context):
         skbs = s.from_protos(request.skbs, self.mib)
-        for skb in skbs:
+        segs = [seg for skb in skbs
+                for seg in (skb_gso_segment(skb, skbuff_pb2.LAYER_SOFTIRQ, skb.origin_host or "?") if skb.gso_size
+                            else [skb])]
+        for skb in segs:
             frame = bytes(skb.payload())
             s.consume_skb(skb, skbuff_pb2.LAYER_SOFTIRQ, skb.origin_host or "?", "dev_hard_start_xmit")
             if self.cut:
@@ -51,8 +56,6 @@ class Cable:
             self.sim.post(lambda rx=rx: peer.NetifReceiveSkb.hop_batch(peer, s.to_batch([rx])))
         return s.disposition(len(skbs), 0)
 
-    def TcpWfree(self, request, context):  # pragma: no cover - no TCP here
-        return s.disposition(0, 0)
 
 
 class Host:
@@ -113,17 +116,35 @@ class Sock:
     def bind(self, addr: tuple) -> None:
         self.api.call("Bind", socket_pb2.SockaddrRequest(fd=self.fd, addr=self._sockaddr(addr)))
 
-    def connect(self, addr: tuple) -> None:
-        self.api.call("Connect", socket_pb2.SockaddrRequest(fd=self.fd, addr=self._sockaddr(addr)))
+    def connect(self, addr: tuple, *, nonblocking: bool = False) -> None:
+        """connect(); a TCP socket's nonblocking: EINPROGRESS (BlockingIOError) while the handshake goes on."""
+        self.api.call("Connect", socket_pb2.SockaddrRequest(fd=self.fd, addr=self._sockaddr(addr),
+                                                            nonblocking=nonblocking))
 
-    def sendto(self, data: bytes, addr: tuple | None = None) -> int:
-        req = socket_pb2.SendtoRequest(fd=self.fd, data=data)
+    def listen(self, backlog: int = 128) -> None:
+        self.api.call("Listen", socket_pb2.ListenRequest(fd=self.fd, backlog=backlog))
+
+    def accept(self) -> tuple["Sock", tuple]:
+        """The next connection now, or BlockingIOError."""
+        reply = self.api.call("Accept", socket_pb2.AcceptRequest(fd=self.fd, nonblocking=True))
+        return Sock(self.api, reply.fd, self.family), self._addr(reply.peer)
+
+    def sendto(self, data: bytes, addr: tuple | None = None, flags: int = 0) -> int:
+        req = socket_pb2.SendtoRequest(fd=self.fd, data=data, flags=flags)
         if addr is not None:
             req.addr.CopyFrom(self._sockaddr(addr))
         return self.api.call("Sendto", req).sent
 
     def send(self, data: bytes) -> int:
-        return self.sendto(data)
+        """What the send buffer takes now (a TCP socket's: MSG_DONTWAIT)."""
+        return self.sendto(data, flags=MSG_DONTWAIT)
+
+    def recv(self, bufsize: int = 65536) -> bytes:
+        """A TCP socket's bytes queued now (BlockingIOError if none, b"" at the end)."""
+        return self.recvmsg(bufsize).data
+
+    def shutdown(self, how: int) -> None:
+        self.api.call("Shutdown", socket_pb2.ShutdownRequest(fd=self.fd, how=how))
 
     def recvmsg(self, bufsize: int = 65535):
         """What is queued now (MSG_DONTWAIT): BlockingIOError/TimeoutError when nothing is."""

@@ -10,7 +10,8 @@ the peer reduced its window, and on an ACK with ECE reduces its own once per win
 PRR, RFC 6937) and says so with CWR on its next new data segment.
 
 The tos byte of what L4 sends rides in the flowi4 (skb->cb) to IPv4, which writes it into the
-header; what arrived is read from the IPv4 header the skb still holds (TCP_SKB_CB's ip_dsfield).
+header (over IPv6, the flowi6's traffic class: ip6_xmit's tclass); what arrived is read from the
+IPv4 header, or the IPv6 header's traffic class, the skb still holds (TCP_SKB_CB's ip_dsfield).
 
 Linux 6.18 also has Accurate ECN (AccECN), asked for only by a congestion control that needs
 it (its tcp_ecn takes no value above 2). pktpath has none: a SYN-ACK answering our ECN SYN as
@@ -37,10 +38,15 @@ QUICKACKS_ON_CE = 2       # tcp_enter_quickack_mode(sk, 2)
 
 def ip_dsfield(skb) -> int:
     """TCP_SKB_CB(skb)->ip_dsfield: the tos byte of the IPv4 header the segment came in
-    (ipv4_get_dsfield(ip_hdr(skb))); 0 for an skb without one."""
-    if skb.network_header == s.UNSET:
+    (ipv4_get_dsfield(ip_hdr(skb))), or the traffic class of its IPv6 header
+    (ipv6_get_dsfield: the 8 bits after the version); 0 for an skb without one."""
+    nh = skb.network_header
+    if nh == s.UNSET:
         return 0
-    return skb.buf[skb.network_header + 1]
+    buf = skb.buf
+    if buf[nh] >> 4 == 6:
+        return (buf[nh] & 0x0F) << 4 | buf[nh + 1] >> 4
+    return buf[nh + 1]
 
 
 def ace(th: TcpHdr) -> int:

@@ -35,7 +35,7 @@ def tcp_get_info(tp: TcpSock, delack: float) -> bytes:
         tcpi_snd_wscale=tp.snd_wscale if tp.wscale_ok else 0, tcpi_rcv_wscale=tp.rcv_wscale if tp.wscale_ok else 0,
         tcpi_rto=int(tp.rto * 1e6), tcpi_ato=int(delack * 1e6), tcpi_snd_mss=tp.mss_cache, tcpi_rcv_mss=tp.advmss,
         tcpi_unacked=tp.packets_out, tcpi_sacked=tp.sacked_out, tcpi_lost=tp.lost_out,
-        tcpi_pmtu=tp.advmss + 40, tcpi_rtt=int(tp.srtt * 1e6), tcpi_rttvar=int(tp.rttvar * 1e6),
+        tcpi_pmtu=tp.pmtu or tp.advmss + 40, tcpi_rtt=int(tp.srtt * 1e6), tcpi_rttvar=int(tp.rttvar * 1e6),
         tcpi_snd_ssthresh=min(tp.ssthresh, 0x7FFFFFFF), tcpi_snd_cwnd=tp.cwnd, tcpi_advmss=tp.advmss,
         tcpi_reordering=3, tcpi_rcv_rtt=int(tp.rcv_rtt * 1e6), tcpi_rcv_space=tp.rcvq_space,
         tcpi_bytes_acked=max(seq_diff(tp.snd_una, tp.iss) - 1, 0) if synchronized else 0,

@@ -1,4 +1,4 @@
-"""TCP over IPv4 on one host: the socket tables, tcp_v4_rcv, the listener's side
+"""TCP on one host: the socket tables, tcp_v4_rcv and tcp_v6_rcv, the listener's side
 of the handshake, TIME_WAIT, and the calls the socket layer makes.
 
 Models net/ipv4/tcp_ipv4.c (tcp_v4_rcv, the established and listening
@@ -8,8 +8,19 @@ request socks and the accept queue, with ListenOverflows/ListenDrops), and
 net/ipv4/tcp.c's tcp_sendmsg, tcp_recvmsg's window update (tcp_cleanup_rbuf),
 tcp_shutdown and tcp_close; tcp_set_state keeps CurrEstab and EstabResets.
 
+Both families, as Linux's one state machine carries both: what is IPv6's own
+(net/ipv6/tcp_ipv6.c: tcp_v6_send_reset, tcp_v6_err, tcp_v6_mtu_reduced) is in
+tcp/ipv6.py, and the engine takes it where tcp_ipv6.c's hooks are. A socket's
+`family` is the user's (sk_family), `v6` whether its segments go over IPv6
+(icsk_af_ops: ipv6_specific, or ipv6_mapped for an AF_INET6 socket with an IPv4
+peer, whose addresses stay IPv4 here and go up as ::ffff:a.b.c.d). The tables hold
+both: tcp_v6_rcv looks up IPv6 4-tuples (__inet6_lookup_established,
+inet6_lookup_listener), an IPv4 segment may find an AF_INET6 listener on :: that is
+not IPV6_V6ONLY, or on its v4-mapped address (__inet_lookup_listener).
+
 The engine is pure logic. IPv4 below (`ip_queue_xmit`, taking skbs with a
-flowi4 in skb->cb, and `route_output`), the socket layer above (`to_sock`,
+flowi4 in skb->cb, and `route_output`), IPv6 below (`ip6_xmit`, taking skbs
+with a pktpath.flow.Flowi6 in skb->cb, and `route_output6`), the socket layer above (`to_sock`,
 taking an ordered list of TcpEvents: data for the receive queue, end of file,
 connection established, a child to accept, an error, bytes acknowledged, the
 protocol done with the socket) and the clock are given to it. Each call takes
@@ -32,14 +43,17 @@ from pktpath.offload import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, tcp_xmit_siz
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l4.tcp import input as tcp_input
 from pktpath.services.l4.tcp import ecn, output, timer
+from pktpath.services.l4.tcp import ipv6 as tcp_ipv6
 from pktpath.services.l4.tcp.cong import CONGESTION_CONTROL, DEFAULT_CONGESTION_CONTROL
 from pktpath.services.l4.tcp.sock import (
     TCP_DELACK_MIN, TCP_MAX_WSCALE, TCP_MSS_DEFAULT, TCP_RMEM_MAX, TCP_TIMEOUT_INIT, TCP_TIMEWAIT_LEN, RequestSock, Seg,
     TcpSock, TcpState, after, seq_add, seq_diff,
 )
 from pktpath.services.l4.udp import ip_addrs
+from pktpath.services.l4.udp6 import ip6_addrs, is_ipv6
 from pktpath.sysctl import Sysctls
 from pktpath.wire import ChecksumError, TcpHdr, WireError
+from pktpath.wire.addr import ipv6_addr_is_multicast, ipv6_addr_set_v4mapped, ipv6_addr_v4mapped
 from pktpath.wire.tcp import TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN, TcpOptTimestamp, TcpOptUnknown
 
 # RFC 7413's option, and its experimental form (kind 254, magic 0xF989) Linux also reads;
@@ -54,6 +68,8 @@ def _is_fastopen(opt) -> bool:
 
 pb = skbuff_pb2
 L4 = output.L4
+AF_INET, AF_INET6 = 2, 10
+MTU_DEFAULT = 1500  # a listener's path MTU before any route says otherwise (ETH_DATA_LEN)
 TCP, TCPEXT = output.TCP, output.TCPEXT
 CHILD_SK_BASE = 1 << 40  # sk ids of accepted connections: the engine makes them, the socket layer the rest
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
@@ -101,15 +117,51 @@ def tcp_rcv_space_adjust(tp: TcpSock, copied: int, now: float, rmem_max: int = T
     tp.rcvq_copied, tp.rcvq_time = 0, now
 
 
+def user_addr(tp, addr: int) -> int:
+    """An address of tp as its user sees it: an AF_INET6 socket's IPv4 one (ipv6_mapped) as
+    ::ffff:a.b.c.d (sk_v6_rcv_saddr, sk_v6_daddr)."""
+    return ipv6_addr_set_v4mapped(addr) if tp.family == AF_INET6 and not tp.v6 else addr
+
+
+def _listen_addr(tp: TcpSock, v6: bool) -> int | None:
+    """The address a listener takes segments of a family for (0: any), None if none: an IPv4
+    segment an AF_INET one's, or an AF_INET6 one's on :: unless IPV6_V6ONLY, or on its
+    v4-mapped address; an IPv6 segment an AF_INET6 one's not on a v4-mapped address."""
+    if tp.family == AF_INET:
+        return None if v6 else tp.saddr
+    if ipv6_addr_v4mapped(tp.saddr):
+        return None if v6 else tp.saddr & 0xFFFFFFFF
+    if v6:
+        return tp.saddr
+    return None if tp.saddr or tp.ipv6only else 0
+
+
+def _key(tp: TcpSock) -> tuple:
+    """The ehash key: the 4-tuple and its family (an IPv6 address may read as an IPv4 one)."""
+    return tp.saddr, tp.sport, tp.daddr, tp.dport, tp.v6
+
+
+def _fn(name: str, v6: bool) -> str:
+    """A kernel function's name for the family: tcp_v4_rcv's IPv6 twin is tcp_v6_rcv."""
+    return name.replace("_v4_", "_v6_") if v6 else name
+
+
 class Tcp:
     def __init__(self, host: str, *, mib: Mib, ip_queue_xmit: Callable[[list], object],
                  to_sock: Callable[[list], object], route_output: Callable[[int], tuple[int, int, int]],
                  clock: Callable[[], float] = time.monotonic, congestion_control: str = DEFAULT_CONGESTION_CONTROL,
                  timewait_len: float = TCP_TIMEWAIT_LEN, fin_timeout: float | None = None,
                  delack: float = TCP_DELACK_MIN, isn: Callable[[], int] | None = None,
-                 sysctls: Sysctls | None = None, tsq: bool = False) -> None:
+                 sysctls: Sysctls | None = None, tsq: bool = False,
+                 ip6_xmit: Callable[[list], object] | None = None,
+                 route_output6: Callable[[int, str], tuple[int, int, int]] | None = None,
+                 sk_err: Callable[[list], object] | None = None, devs=()) -> None:
         """tsq: the layers below report freed skbs (tcp_wfree), so TCP Small Queues holds
-        a socket's skbs below TCP down; a stack without that seam (a unit test's) runs without."""
+        a socket's skbs below TCP down; a stack without that seam (a unit test's) runs without.
+        IPv6: ip6_xmit(skbs) hands segments to IPv6 (inet6_csk_xmit), route_output6(daddr, dev)
+        -> (errno, saddr, mtu) is ip6_dst_lookup_flow; sk_err(errs) reports ICMPv6 errors to the
+        socket layer (sk_error_report's items, as seams' socket-err edge takes them); devs: the
+        host's interfaces, index 1 first (a link-local peer's scope)."""
         self.host = host
         self.tsq = tsq
         self.mib = mib
@@ -122,31 +174,38 @@ class Tcp:
         if congestion_control != DEFAULT_CONGESTION_CONTROL:  # the topology's choice
             self.sysctls.set("net.ipv4.tcp_congestion_control", congestion_control)
         self._ip_queue_xmit = ip_queue_xmit
+        self._ip6_xmit = ip6_xmit
         self._to_sock = to_sock
         self._route_output = route_output  # daddr -> (errno, saddr, mtu)
+        self._route_output6 = route_output6  # (daddr, dev) -> (errno, saddr, mtu)
+        self._sk_err = sk_err
+        self.devs = list(devs)
         self._isn = isn or (lambda: int.from_bytes(os.urandom(4), "big"))
         self._ts_secret = os.urandom(16)
         self._lock = threading.RLock()
         self._flush_lock = threading.Lock()
-        self._ehash: dict[tuple, TcpSock] = {}       # (saddr, sport, daddr, dport) -> sock
+        self._ehash: dict[tuple, TcpSock] = {}       # (saddr, sport, daddr, dport, v6) -> sock
         self._by_sk: dict[int, TcpSock] = {}
         self._lhash: dict[int, list[TcpSock]] = {}   # sport -> listeners
         self._child_sks = count(CHILD_SK_BASE)
         self.batch_acks: dict[int, TcpSock] | None = None  # sockets owed an ACK at the end of this batch
-        self.out_segs: list = []
+        self.out_segs: list = []   # to IPv4 (ip_queue_xmit)
+        self.out_segs6: list = []  # to IPv6 (inet6_csk_xmit)
+        self.out_errs: list = []   # ICMPv6 errors for the socket layer (sk_error_report)
         self.out_events: list[TcpEvent] = []
         for name, value in (("RtoAlgorithm", 1), ("RtoMin", 200), ("RtoMax", 120000), ("MaxConn", -1)):
             mib.inc(TCP, name, value)
 
     # -- what the state machine calls back ------------------------------------------
 
-    def ts_off(self, saddr: int, daddr: int) -> int:
-        """secure_tcp_ts_off(): with tcp_timestamps 1, each pair of addresses gets its own
-        keyed offset on the TSval clock, so that a peer learns nothing of the host's uptime
-        nor of its other connections'; with 2, none."""
+    def ts_off(self, saddr: int, daddr: int, v6: bool = False) -> int:
+        """secure_tcp_ts_off() (secure_tcpv6_ts_off over IPv6's addresses): with tcp_timestamps
+        1, each pair of addresses gets its own keyed offset on the TSval clock, so that a peer
+        learns nothing of the host's uptime nor of its other connections'; with 2, none."""
         if self.sysctls.tcp_timestamps != 1:
             return 0
-        key = saddr.to_bytes(4, "big") + daddr.to_bytes(4, "big")
+        n = 16 if v6 else 4
+        key = saddr.to_bytes(n, "big") + daddr.to_bytes(n, "big")
         return int.from_bytes(hashlib.blake2b(key, key=self._ts_secret, digest_size=4).digest(), "big")
 
     @property
@@ -213,8 +272,17 @@ class Tcp:
         tp.keepalive_at = 0.0
 
     def send_reset_for(self, skb, th: TcpHdr, seg_len: int) -> None:
+        """tcp_v4_send_reset(), or tcp_v6_send_reset() for a segment that came over IPv6."""
+        if is_ipv6(skb):
+            saddr, daddr = ip6_addrs(skb)
+            tcp_ipv6.tcp_v6_send_reset(self, saddr, daddr, th, seg_len, ecn.ip_dsfield(skb), skb.dev)
+            return
         saddr, daddr = ip_addrs(skb)
         output.tcp_v4_send_reset(self, saddr, daddr, th, seg_len)
+
+    def scope_id(self, dev: str) -> int:
+        """The interface index of a device (0: none)."""
+        return self.devs.index(dev) + 1 if dev in self.devs else 0
 
     def established(self) -> list[TcpSock]:
         return list(self._ehash.values())
@@ -224,12 +292,12 @@ class Tcp:
 
     # -- tables ------------------------------------------------------------------
     def _hash(self, tp: TcpSock) -> None:
-        self._ehash[tp.saddr, tp.sport, tp.daddr, tp.dport] = tp
+        self._ehash[_key(tp)] = tp
         self._by_sk[tp.sk] = tp
 
     def _unhash(self, tp: TcpSock) -> None:
-        if self._ehash.get((tp.saddr, tp.sport, tp.daddr, tp.dport)) is tp:
-            del self._ehash[tp.saddr, tp.sport, tp.daddr, tp.dport]
+        if self._ehash.get(_key(tp)) is tp:
+            del self._ehash[_key(tp)]
         listeners = self._lhash.get(tp.sport, [])
         if tp in listeners:
             listeners.remove(tp)
@@ -238,15 +306,24 @@ class Tcp:
         if self._by_sk.get(tp.sk) is tp:
             del self._by_sk[tp.sk]
 
-    def _listener(self, daddr: int, dport: int) -> TcpSock | None:
-        """__inet_lookup_listener(): one bound to the address before a wildcard one."""
-        best = None
+    def _listener(self, daddr: int, dport: int, v6: bool = False) -> TcpSock | None:
+        """__inet_lookup_listener() (inet6_lookup_listener() for an IPv6 segment): one bound to
+        the address before a wildcard one; on equal terms an AF_INET one before an AF_INET6 one
+        (compute_score: sk_family == PF_INET scores one more)."""
+        best, best_score = None, -1
         for tp in self._lhash.get(dport, ()):
-            if tp.saddr == daddr:
-                return tp
-            if tp.saddr == 0:
-                best = tp
+            bound = _listen_addr(tp, v6)
+            if bound is None or bound and bound != daddr:
+                continue
+            score = (2 if bound else 0) + (tp.family == AF_INET)
+            if score > best_score:
+                best, best_score = tp, score
         return best
+
+    def lookup_established(self, saddr: int, sport: int, daddr: int, dport: int, v6: bool) -> TcpSock | None:
+        """__inet_lookup_established() / __inet6_lookup_established(): the connection (or
+        TIME_WAIT) of a 4-tuple, ours first."""
+        return self._ehash.get((saddr, sport, daddr, dport, v6))
 
     def sock(self, sk: int) -> TcpSock | None:
         return self._by_sk.get(sk)
@@ -259,21 +336,35 @@ class Tcp:
         with self._flush_lock:
             with self._lock:
                 segs, self.out_segs = self.out_segs, []
+                segs6, self.out_segs6 = self.out_segs6, []
+                errs, self.out_errs = self.out_errs, []
                 events, self.out_events = self.out_events, []
             if segs:
                 self._ip_queue_xmit(segs)
+            if segs6:
+                self._ip6_xmit(segs6)
+            if errs:
+                self._sk_err(errs)
             if events:
                 self._to_sock(events)
 
     # -- receive -------------------------------------------------------------------
     def tcp_v4_rcv(self, skbs: list) -> tuple[int, int]:
         """tcp_v4_rcv() for one batch from IPv4 (data at the TCP header)."""
+        return self._rcv(skbs, False)
+
+    def tcp_v6_rcv(self, skbs: list) -> tuple[int, int]:
+        """tcp_v6_rcv() for one batch from IPv6 (data at the TCP header): the same steps over
+        IPv6's addresses, its pseudo-header in the checksum and its 4-tuples in the tables."""
+        return self._rcv(skbs, True)
+
+    def _rcv(self, skbs: list, v6: bool) -> tuple[int, int]:
         dropped = 0
         with self._lock:
             self.batch_acks = {}
             try:
                 for skb in skbs:
-                    if not self._rcv_one(skb):
+                    if not self._rcv_one(skb, v6):
                         dropped += 1
             finally:
                 owed, self.batch_acks = self.batch_acks, None
@@ -283,37 +374,38 @@ class Tcp:
         self._flush()
         return len(skbs) - dropped, dropped
 
-    def _rcv_one(self, skb) -> bool:
-        skb.record(s.ENTER, L4, self.host, "tcp_v4_rcv")
+    def _rcv_one(self, skb, v6: bool) -> bool:
+        func = _fn("tcp_v4_rcv", v6)
+        skb.record(s.ENTER, L4, self.host, func)
         if skb.pkt_type not in (pb.PACKET_HOST, pb.PACKET_LOOPBACK):  # a frame to a group: not for TCP
-            self.drop(skb, pb.SKB_DROP_REASON_NOT_SPECIFIED, "tcp_v4_rcv")
+            self.drop(skb, pb.SKB_DROP_REASON_NOT_SPECIFIED, func)
             return False
         self.mib.inc(TCP, "InSegs")
-        saddr, daddr = ip_addrs(skb)
+        saddr, daddr = ip6_addrs(skb) if v6 else ip_addrs(skb)
         try:  # skb_csum_unnecessary(): nothing to verify when GRO did it, or from this host (loopback)
             if skb.ip_summed in (CHECKSUM_UNNECESSARY, CHECKSUM_PARTIAL):
                 th = TcpHdr.from_bytes(skb.payload())
-            else:
+            else:  # over IPv6's pseudo-header (ip6_compute_pseudo) for an IPv6 segment
                 th = TcpHdr.from_bytes(skb.payload(), saddr, daddr)
         except ChecksumError:
             self.mib.inc(TCP, "InCsumErrors")
             self.mib.inc(TCP, "InErrs")
-            self.drop(skb, pb.SKB_DROP_REASON_TCP_CSUM, "tcp_v4_rcv")
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_CSUM, func)
             return False
         except WireError:
             self.mib.inc(TCP, "InErrs")
-            self.drop(skb, pb.SKB_DROP_REASON_PKT_TOO_SMALL, "tcp_v4_rcv")
+            self.drop(skb, pb.SKB_DROP_REASON_PKT_TOO_SMALL, func)
             return False
         s.skb_pull(skb, th.header_len)
         seg = tcp_input.Segment.of(th, skb)
-        tp = self._ehash.get((daddr, th.dest, saddr, th.source))
+        tp = self._ehash.get((daddr, th.dest, saddr, th.source, v6))
         if tp is None:
-            listener = self._listener(daddr, th.dest)
+            listener = self._listener(daddr, th.dest, v6)
             if listener is None:
                 self.send_reset_for(skb, th, seg.len)
-                self.drop(skb, pb.SKB_DROP_REASON_NO_SOCKET, "tcp_v4_rcv")
+                self.drop(skb, pb.SKB_DROP_REASON_NO_SOCKET, func)
                 return False
-            return self._listen_rcv(listener, skb, seg, saddr, daddr)
+            return self._listen_rcv(listener, skb, seg, saddr, daddr, v6=v6)
         if tp.state == TcpState.TIME_WAIT:
             return self._timewait_rcv(tp, skb, seg)
         if tp.state == TcpState.SYN_SENT:
@@ -330,11 +422,11 @@ class Tcp:
         anything else, the peer's FIN again above all, is answered with our last ACK."""
         th = seg.th
         if th.syn and not th.rst and not th.ack and (after(seg.seq, tp.rcv_nxt) or self._newer_ts(tp, th)):
-            listener = self._listener(tp.saddr, tp.sport)
+            listener = self._listener(tp.saddr, tp.sport, tp.v6)
             if listener is not None:
                 isn = seq_add(tp.snd_nxt, 65535 + 2) or 1
                 self.done(tp)  # inet_twsk_deschedule_put()
-                return self._listen_rcv(listener, skb, seg, tp.daddr, tp.saddr, isn=isn)
+                return self._listen_rcv(listener, skb, seg, tp.daddr, tp.saddr, isn=isn, v6=tp.v6)
         if seg.th.rst:
             self.done(tp)
             self.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_timewait_state_process")
@@ -351,22 +443,24 @@ class Tcp:
         ts = th.option(TcpOptTimestamp) if tp.tstamp_ok else None
         return ts is not None and (tp.ts_recent - ts.tsval) % (1 << 32) > 0x7FFFFFFF
 
-    def _listen_rcv(self, listener: TcpSock, skb, seg, saddr: int, daddr: int, isn: int | None = None) -> bool:
+    def _listen_rcv(self, listener: TcpSock, skb, seg, saddr: int, daddr: int, isn: int | None = None,
+                    v6: bool = False) -> bool:
         th = seg.th
-        req = listener.syn_queue.get((saddr, th.source))
+        do_rcv = _fn("tcp_v4_do_rcv", v6)
+        req = listener.syn_queue.get((saddr, th.source, v6))
         if req is not None:
             return self._check_req(listener, req, skb, seg)
         if th.rst:
-            self.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_v4_do_rcv")
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, do_rcv)
             return False
         if th.ack:  # no handshake of ours: tcp_v4_do_rcv answers with a reset
             self.send_reset_for(skb, th, seg.len)
-            self.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_v4_do_rcv")
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, do_rcv)
             return False
         if not th.syn or th.fin:  # a SYN with FIN is no connection request (tcp_rcv_state_process)
-            self.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_rcv_state_process" if th.syn else "tcp_v4_do_rcv")
+            self.drop(skb, pb.SKB_DROP_REASON_TCP_FLAGS, "tcp_rcv_state_process" if th.syn else do_rcv)
             return False
-        return self._conn_request(listener, skb, seg, saddr, daddr, isn)
+        return self._conn_request(listener, skb, seg, saddr, daddr, isn, v6)
 
     def _listen_overflow(self, skb, func: str) -> bool:
         self.mib.inc(TCPEXT, "ListenOverflows")
@@ -374,9 +468,23 @@ class Tcp:
         self.drop(skb, pb.SKB_DROP_REASON_TCP_LISTEN_OVERFLOW, func)
         return False
 
-    def _conn_request(self, listener: TcpSock, skb, seg, saddr: int, daddr: int, isn: int | None = None) -> bool:
+    def _conn_request(self, listener: TcpSock, skb, seg, saddr: int, daddr: int, isn: int | None = None,
+                      v6: bool = False) -> bool:
         """tcp_conn_request(): remember the SYN in the SYN queue and answer SYN-ACK. A full
-        accept queue (sk_acceptq_is_full: more than backlog) or SYN queue drops it."""
+        accept queue (sk_acceptq_is_full: more than backlog) or SYN queue drops it. Over IPv6
+        (tcp_v6_conn_request): a SYN from a v4-mapped source is no IPv6 peer's (Ip6InHdrErrors),
+        one to a multicast address none at all (ListenDrops), both consumed; the SYN-ACK's
+        route (inet6_csk_route_req) gives its MSS (the path MTU - 60), and no route drops it
+        (ListenDrops)."""
+        if v6:
+            if ipv6_addr_v4mapped(saddr):
+                self.mib.inc("Ip6", "InHdrErrors")
+                s.consume_skb(skb, L4, self.host, "tcp_v6_conn_request")
+                return True
+            if ipv6_addr_is_multicast(daddr):
+                self.mib.inc(TCPEXT, "ListenDrops")
+                s.consume_skb(skb, L4, self.host, "tcp_v6_conn_request")
+                return True
         if len(listener.accept_queue) > listener.backlog:
             return self._listen_overflow(skb, "tcp_conn_request")
         if self.sysctls.tcp_fastopen & TFO_SERVER_ENABLE and any(_is_fastopen(o) for o in seg.th.options):
@@ -388,15 +496,27 @@ class Tcp:
             self.mib.inc(TCPEXT, "ListenDrops")
             self.drop(skb, pb.SKB_DROP_REASON_TCP_LISTEN_OVERFLOW, "tcp_conn_request")
             return False
+        dev = skb.dev if v6 and tcp_ipv6.needs_scope(saddr) and not listener.dev else listener.dev
+        if v6:
+            err, _, mtu = self.route_output6(saddr, dev)
+            if err:  # tcp_conn_request: no dst for the SYN-ACK (drop_and_free)
+                self.mib.inc(TCPEXT, "ListenDrops")
+                s.consume_skb(skb, L4, self.host, "tcp_conn_request")
+                return True
+            advmss = mtu - tcp_ipv6.IPV6_TCP_HLEN
+        else:
+            mtu = listener.pmtu or MTU_DEFAULT
+            advmss = mtu - 40
         opts = tcp_input.RxOptions.parse(seg.th, self.sysctls)
         isn = self._isn() if isn is None else isn  # a TIME_WAIT's successor's is given (tcp_tw_isn)
         req = RequestSock(daddr, seg.th.dest, saddr, seg.th.source, isn, seg.th.seq, opts.mss,
                           seg.th.window, opts.wscale, opts.sack_ok,
                           opts.tsval if opts.tsval is not None else -1,
                           expires=self.clock() + TCP_TIMEOUT_INIT, sent_at=self.clock(),
-                          ts_off=self.ts_off(daddr, saddr),
-                          ecn_ok=ecn.tcp_ecn_create_request(self, seg.th, ecn.ip_dsfield(skb)))
-        listener.syn_queue[saddr, seg.th.source] = req
+                          ts_off=self.ts_off(daddr, saddr, v6),
+                          ecn_ok=ecn.tcp_ecn_create_request(self, seg.th, ecn.ip_dsfield(skb)),
+                          v6=v6, advmss=output.tcp_mss_clamp(listener, advmss), pmtu=mtu, dev=dev)
+        listener.syn_queue[saddr, seg.th.source, v6] = req
         output.tcp_send_synack(self, listener, req)
         s.consume_skb(skb, L4, self.host, "tcp_conn_request")
         return True
@@ -405,7 +525,7 @@ class Tcp:
         """tcp_check_req(): the segment after our SYN-ACK. The handshake's ACK makes the
         child socket (ESTABLISHED, PassiveOpens) and queues it for accept()."""
         th = seg.th
-        key = (req.daddr, req.dport)
+        key = (req.daddr, req.dport, req.v6)
         if th.rst:
             del listener.syn_queue[key]
             self.drop(skb, pb.SKB_DROP_REASON_TCP_RESET, "tcp_check_req")
@@ -427,8 +547,9 @@ class Tcp:
         child = self._create_child(listener, req)
         self.mib.inc(TCP, "PassiveOpens")
         listener.accept_queue.append(child.sk)
-        self.event("accept", listener.sk, child=TcpChild(child.sk, child.saddr, child.sport, child.daddr,
-                                                         child.dport, child.mss_cache))
+        self.event("accept", listener.sk, child=TcpChild(child.sk, user_addr(child, child.saddr), child.sport,
+                                                         user_addr(child, child.daddr), child.dport,
+                                                         child.mss_cache, child.family))
         output.tcp_sndbuf_expand(self, child)  # tcp_init_buffer_space()
         tcp_input.tcp_rcv_state_process(self, child, skb, seg)
         return True
@@ -437,8 +558,8 @@ class Tcp:
         """tcp_create_openreq_child(): the connection's own socket, as the handshake set it."""
         tp = TcpSock(next(self._child_sks), TcpState.SYN_RECV, req.saddr, req.sport, req.daddr, req.dport,
                      parent=listener.sk, rcvbuf=listener.rcvbuf, rcvbuf_locked=listener.rcvbuf_locked,
-                     nodelay=listener.nodelay,
-                     advmss=output.tcp_mss_clamp(listener, listener.advmss), rcv_wscale=listener.rcv_wscale)
+                     nodelay=listener.nodelay, advmss=req.advmss, rcv_wscale=listener.rcv_wscale,
+                     family=listener.family, v6=req.v6, dev=req.dev, pmtu=req.pmtu)
         # what the clone keeps of the listener's options: tp->nonagle, user_mss, keepalive, ping-pong mode
         for name in _INHERITED:
             setattr(tp, name, getattr(listener, name))
@@ -464,52 +585,97 @@ class Tcp:
         self._hash(tp)
         return tp
 
+    def tcp_v6_err(self, items: list, icmpv6_err_convert) -> tuple[int, int]:
+        """tcp_v6_err() (tcp/ipv6.py) for a batch of ICMPv6 errors quoting TCP segments."""
+        with self._lock:
+            res = tcp_ipv6.tcp_v6_err(self, items, icmpv6_err_convert)
+        self._flush()
+        return res
+
     # -- the socket layer's calls ---------------------------------------------------------
     def _new_sock(self, sk: int, saddr: int, sport: int, daddr: int, dport: int, mtu: int, *,
-                  rcvbuf: int, nodelay: bool) -> TcpSock:
+                  rcvbuf: int, nodelay: bool, v6: bool = False, family: int = AF_INET) -> TcpSock:
         """rcvbuf 0: tcp_rmem's default, grown as the reader keeps up; else the user's, fixed."""
         tp = TcpSock(sk, TcpState.CLOSE, saddr, sport, daddr, dport, rcvbuf=rcvbuf or self.sysctls.tcp_rmem[1],
-                     rcvbuf_locked=bool(rcvbuf), nodelay=nodelay)
+                     rcvbuf_locked=bool(rcvbuf), nodelay=nodelay, family=family, v6=v6, pmtu=mtu)
         tp.ca = CONGESTION_CONTROL[self.sysctls.tcp_congestion_control]()
-        tp.advmss = tp.mss_cache = mtu - 40  # IPv4 and TCP headers
+        # the IP and TCP headers: 40 bytes over IPv4, 60 over IPv6 (dst_metric_advmss)
+        tp.advmss = tp.mss_cache = mtu - (tcp_ipv6.IPV6_TCP_HLEN if v6 else 40)
         tp.wscale_ok = bool(self.sysctls.tcp_window_scaling)  # offered in our SYN; the SYN-ACK settles it
         tp.rcv_wscale = tcp_select_initial_window(rcvbuf, self.sysctls.tcp_rmem[2]) if tp.wscale_ok else 0
         return tp
 
     def connect(self, sk: int, saddr: int, sport: int, daddr: int, dport: int, *, rcvbuf: int = 0,
-                nodelay: bool = False, opts: dict | None = None) -> tuple[int, int]:
+                nodelay: bool = False, opts: dict | None = None, family: int = AF_INET) -> tuple[int, int]:
         """tcp_v4_connect(): route, then send the SYN, with the options set before (opts: as
         setsockopt's; TCP_MAXSEG caps the MSS announced: tcp_connect_init). Returns (errno, the
-        source address)."""
+        source address). family AF_INET6: an AF_INET6 socket's connect to a v4-mapped peer
+        (tcp_v6_connect hands it to tcp_v4_connect, icsk_af_ops ipv6_mapped), addresses IPv4."""
         with self._lock:
             err, src, mtu = self._route_output(daddr)
             if err:
                 return err, 0
-            saddr = saddr or src
-            if (saddr, sport, daddr, dport) in self._ehash:
-                return errno.EADDRNOTAVAIL, 0
-            tp = self._new_sock(sk, saddr, sport, daddr, dport, mtu, rcvbuf=rcvbuf, nodelay=nodelay)
-            self._tcp_setsockopt(tp, **(opts or {}))
-            tp.advmss = tp.mss_cache = output.tcp_mss_clamp(tp, tp.advmss)
-            tp.iss = tp.write_seq = self._isn()
-            tp.ts_off = self.ts_off(saddr, daddr)
-            tp.state = TcpState.SYN_SENT
-            self._hash(tp)
-            self.mib.inc(TCP, "ActiveOpens")
-            output.tcp_connect(self, tp)
+            err = self._connect(sk, saddr or src, sport, daddr, dport, mtu, rcvbuf=rcvbuf, nodelay=nodelay,
+                                opts=opts, family=family)
         self._flush()
-        return 0, saddr
+        return err, 0 if err else saddr or src
+
+    def route_output6(self, daddr: int, dev: str = "") -> tuple[int, int, int]:
+        """ip6_dst_lookup_flow(): (errno, source address, path MTU); ENETUNREACH without IPv6 below."""
+        if self._route_output6 is None:
+            return errno.ENETUNREACH, 0, 0
+        return self._route_output6(daddr, dev)
+
+    def connect6(self, sk: int, saddr: int, sport: int, daddr: int, dport: int, *, dev: str = "",
+                 rcvbuf: int = 0, nodelay: bool = False, opts: dict | None = None) -> tuple[int, int]:
+        """tcp_v6_connect() to an IPv6 peer: the route (ip6_dst_lookup_flow, oif a link-local
+        peer's device) gives the source address unless the socket is bound to one, and the path
+        MTU the MSS we announce (the MTU - 60); then the SYN, over IPv6. Returns (errno, the
+        source address)."""
+        with self._lock:
+            err, src, mtu = self.route_output6(daddr, dev)
+            if err:
+                return err, 0
+            err = self._connect(sk, saddr or src, sport, daddr, dport, mtu, rcvbuf=rcvbuf, nodelay=nodelay,
+                                opts=opts, family=AF_INET6, v6=True, dev=dev)
+        self._flush()
+        return err, 0 if err else saddr or src
+
+    def _connect(self, sk: int, saddr: int, sport: int, daddr: int, dport: int, mtu: int, *, rcvbuf: int,
+                 nodelay: bool, opts: dict | None, family: int = AF_INET, v6: bool = False, dev: str = "") -> int:
+        """tcp_v4_connect's / tcp_v6_connect's common end: the 4-tuple hashed (inet_hash_connect:
+        EADDRNOTAVAIL if taken), the ISN and TSval offset (secure_tcp(v6)_seq_and_ts_off), the SYN."""
+        if (saddr, sport, daddr, dport, v6) in self._ehash:
+            return errno.EADDRNOTAVAIL
+        tp = self._new_sock(sk, saddr, sport, daddr, dport, mtu, rcvbuf=rcvbuf, nodelay=nodelay, v6=v6,
+                            family=family)
+        tp.dev = dev
+        self._tcp_setsockopt(tp, **(opts or {}))
+        tp.advmss = tp.mss_cache = output.tcp_mss_clamp(tp, tp.advmss)
+        tp.iss = tp.write_seq = self._isn()
+        tp.ts_off = self.ts_off(saddr, daddr, v6)
+        tp.state = TcpState.SYN_SENT
+        self._hash(tp)
+        self.mib.inc(TCP, "ActiveOpens")
+        output.tcp_connect(self, tp)
+        return 0
 
     def listen(self, sk: int, saddr: int, sport: int, backlog: int, *, rcvbuf: int = 0,
-               nodelay: bool = False, opts: dict | None = None) -> None:
-        """inet_csk_listen_start(), with the options set before (opts: as setsockopt's)."""
+               nodelay: bool = False, opts: dict | None = None, family: int = AF_INET,
+               ipv6only: bool = False) -> None:
+        """inet_csk_listen_start(), with the options set before (opts: as setsockopt's). An
+        AF_INET6 listener's saddr is 128-bit: :: takes IPv4 as well unless ipv6only
+        (IPV6_V6ONLY), a v4-mapped address IPv4 only."""
         with self._lock:
             tp = self._by_sk.get(sk)
             if tp is not None and tp.state == TcpState.LISTEN:
                 tp.backlog = backlog  # listen() again changes only the backlog
                 return
-            _, _, mtu = self._route_output(saddr) if saddr else (0, 0, 1500)
-            tp = self._new_sock(sk, saddr, sport, 0, 0, mtu or 1500, rcvbuf=rcvbuf, nodelay=nodelay)
+            v4 = saddr if family == AF_INET else saddr & 0xFFFFFFFF if ipv6_addr_v4mapped(saddr) else 0
+            _, _, mtu = self._route_output(v4) if v4 else (0, 0, MTU_DEFAULT)
+            tp = self._new_sock(sk, saddr, sport, 0, 0, mtu or MTU_DEFAULT, rcvbuf=rcvbuf, nodelay=nodelay,
+                                family=family, v6=family == AF_INET6)  # tcp_v6_init_sock: ipv6_specific
+            tp.ipv6only = ipv6only
             self._tcp_setsockopt(tp, **(opts or {}))
             tp.state = TcpState.LISTEN
             tp.backlog = backlog

@@ -16,7 +16,7 @@ import math
 from collections import deque
 
 from pktpath import skbuff as s
-from pktpath.flow import Flowi4
+from pktpath.flow import Flowi4, Flowi6
 from pktpath.offload import CHECKSUM_PARTIAL, GSO_LEGACY_MAX_SIZE
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l4.tcp import ecn
@@ -135,8 +135,12 @@ def tcp_select_window(tp: TcpSock) -> int:
     return min(window >> tp.rcv_wscale if tp.wscale_ok else window, MAX_WINDOW)
 
 
-def _flow(tp: TcpSock, tos: int = 0) -> bytes:
-    """The flowi4 IPv4 builds the header from; tos carries the ECN field (inet->tos)."""
+def _flow(tcp, tp: TcpSock, tos: int = 0) -> bytes:
+    """The flowi4 IPv4 builds the header from; tos carries the ECN field (inet->tos). Over
+    IPv6 the flowi6 inet6_csk_xmit fills: the connection's addresses, tos as the traffic
+    class (np->tclass, with the ECN field), the device a link-local peer is on."""
+    if tp.v6:
+        return Flowi6(tp.daddr, tp.dport, tclass=tos, scope_id=tcp.scope_id(tp.dev), saddr=tp.saddr).pack()
     return Flowi4(tp.daddr, tp.saddr, tp.dport, tp.sport, IPPROTO_TCP, tos=tos).pack()
 
 
@@ -155,7 +159,7 @@ def _push_header(tcp, tp: TcpSock, skb, seq: int, flags: int, options: bytes, wi
         skb.payload(), tp.saddr, tp.daddr, partial=skb.ip_summed == CHECKSUM_PARTIAL)
     s.skb_push_data(skb, header)
     s.skb_reset_transport_header(skb)
-    skb.cb = _flow(tp, tos)
+    skb.cb = _flow(tcp, tp, tos)
     skb.sk = tp.sk
     skb.record(s.EXIT, L4, tcp.host, func)
     tcp.mib.inc(TCP, "OutSegs", segs)
@@ -168,7 +172,7 @@ def _push_header(tcp, tp: TcpSock, skb, seq: int, flags: int, options: bytes, wi
         tp.delack_at = 0.0
         if tp.quickack:
             tp.quickack -= 1
-    tcp.out_segs.append(skb)
+    (tcp.out_segs6 if tp.v6 else tcp.out_segs).append(skb)
 
 
 def tcp_transmit_skb(tcp, tp: TcpSock, seg: Seg) -> None:
@@ -360,17 +364,19 @@ def tcp_v4_send_reset(tcp, saddr: int, daddr: int, th: TcpHdr, seg_len: int) -> 
 
 
 def tcp_send_synack(tcp, listener: TcpSock, req) -> None:
-    """tcp_v4_send_synack(): a listener's answer to a SYN, from the request sock."""
+    """tcp_v4_send_synack() (tcp_v6_send_synack for a SYN that came over IPv6): a listener's
+    answer to a SYN, from the request sock."""
     tp = TcpSock(0, TcpState.SYN_RECV, req.saddr, req.sport, req.daddr, req.dport, rcvbuf=listener.rcvbuf,
-                 advmss=tcp_mss_clamp(listener, listener.advmss),  # tcp_make_synack, tcp_openreq_init_rwin
+                 advmss=req.advmss,  # tcp_make_synack, tcp_openreq_init_rwin
                  rcv_wscale=listener.rcv_wscale, wscale_ok=req.snd_wscale >= 0,
                  sack_ok=req.sack_ok, tstamp_ok=req.ts_recent >= 0, ts_recent=max(req.ts_recent, 0), ts_off=req.ts_off,
-                 rcv_nxt=seq_add(req.irs, 1))
+                 rcv_nxt=seq_add(req.irs, 1), v6=req.v6, dev=req.dev)
     skb = s.alloc_skb(MAX_TCP_HEADER, origin_host=tcp.host, sampled=False)
     s.skb_reserve(skb, MAX_TCP_HEADER)
     flags = TCPHDR_SYN | TCPHDR_ACK | (TCPHDR_ECE if req.ecn_ok else 0)  # tcp_ecn_make_synack
     _push_header(tcp, tp, skb, req.iss, flags, syn_options(tcp, tp, synack=True),
-                 min(synack_window(listener.rcvbuf, tp.advmss, tp.tstamp_ok), MAX_WINDOW), "tcp_v4_send_synack")
+                 min(synack_window(listener.rcvbuf, tp.advmss, tp.tstamp_ok), MAX_WINDOW),
+                 "tcp_v6_send_synack" if req.v6 else "tcp_v4_send_synack")
 
 
 def tcp_mss_clamp(tp: TcpSock, mss: int) -> int:

@@ -121,6 +121,10 @@ class RequestSock:
     retrans: int = 0
     expires: float = 0.0
     sent_at: float = 0.0     # the first SYN-ACK: its ACK gives the handshake's RTT
+    v6: bool = False         # the SYN came over IPv6 (an AF_INET6 listener's: ireq->ir_v6_*); else IPv4
+    advmss: int = 0          # the MSS our SYN-ACK announces (dst_metric_advmss of its route, clamped)
+    pmtu: int = 0            # the path MTU of its route
+    dev: str = ""            # ir_iif: the device a link-local peer's SYN came in on
 
 
 @dataclass
@@ -132,6 +136,15 @@ class TcpSock:
     daddr: int = 0
     dport: int = 0
     parent: int = 0                   # the listener a passive open came from, until accepted
+    # the family: sk_family as the user made the socket; v6 whether its segments go over IPv6
+    # (icsk_af_ops ipv6_specific). An AF_INET6 socket with an IPv4 peer (ipv6_mapped) keeps
+    # IPv4 addresses here, as inet_saddr/inet_daddr, and shows them ::ffff:a.b.c.d.
+    family: int = 2                   # AF_INET; AF_INET6 (10)
+    v6: bool = False
+    ipv6only: bool = False            # IPV6_V6ONLY: an AF_INET6 listener that takes no IPv4
+    dev: str = ""                     # sk_bound_dev_if: the device a link-local peer is on
+    pmtu: int = 0                     # icsk_pmtu_cookie: the path MTU mss_cache was last synced to
+    err_soft: int = 0                 # sk_err_soft: an ICMP error seen, reported if the connection times out
 
     # send sequence space (RFC 9293 3.3.1)
     iss: int = 0

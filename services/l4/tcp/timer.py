@@ -10,6 +10,12 @@ from pktpath.services.l4.tcp.sock import (
 )
 
 
+def tcp_write_err(tcp, tp: TcpSock) -> None:
+    """tcp_write_err(): the connection timed out; the user sees the last ICMP error it met
+    (sk_err_soft: tcp_v6_err's soft errors), else ETIMEDOUT."""
+    tcp.done(tp, tp.err_soft or errno.ETIMEDOUT)
+
+
 def tcp_retransmit_timer(tcp, tp: TcpSock, now: float) -> None:
     """tcp_retransmit_timer(): no ACK within the RTO. Give up after tcp_syn_retries
     (a SYN) or tcp_retries2; else enter loss (tcp_enter_loss: ssthresh from the
@@ -24,7 +30,7 @@ def tcp_retransmit_timer(tcp, tp: TcpSock, now: float) -> None:
     if tp.retransmits >= limit:
         if tp.state not in (TcpState.SYN_SENT, TcpState.SYN_RECV):
             tcp.mib.inc(output.TCPEXT, "TCPAbortOnTimeout")
-        tcp.done(tp, errno.ETIMEDOUT)
+        tcp_write_err(tcp, tp)
         return
     tcp.mib.inc(output.TCPEXT, "TCPTimeouts")
     reducing = tp.in_cwr and after(tp.high_seq, tp.snd_una)  # TCP_CA_CWR, high_seq not yet acknowledged
@@ -90,7 +96,7 @@ def tcp_probe_timer(tcp, tp: TcpSock, now: float) -> None:
         return
     if tp.probes_out >= tcp.sysctls.tcp_retries2:
         tcp.mib.inc(output.TCPEXT, "TCPAbortOnTimeout")
-        tcp.done(tp, errno.ETIMEDOUT)
+        tcp_write_err(tcp, tp)
         return
     tp.probes_out += 1
     output.tcp_write_wakeup(tcp, tp)
@@ -168,7 +174,7 @@ def tcp_keepalive_timer(tcp, tp: TcpSock, now: float) -> None:
     if tp.probes_out >= keepalive_probes(tcp, tp):
         output.tcp_send_active_reset(tcp, tp)
         tcp.mib.inc(output.TCPEXT, "TCPAbortOnTimeout")
-        tcp.done(tp, errno.ETIMEDOUT)
+        tcp_write_err(tcp, tp)
         return
     output.tcp_write_wakeup(tcp, tp, "TCPKeepAlive")
     tp.probes_out += 1
