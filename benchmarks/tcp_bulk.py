@@ -17,7 +17,8 @@ Before and after, in the same run: --runs transfers on a topology started
 without TCP Small Queues and byte queue limits (PKTPATH_WITHOUT=tsq,bql: how
 pktpath was before it had them; not a Linux setting), then --runs on one with
 them, as Linux has them, then --runs with fq as A's root qdisc (tc qdisc replace
-dev eth0 root fq), pacing TCP at its pacing rate. Each transfer prints its goodput, A's OutSegs and
+dev eth0 root fq), pacing TCP at its pacing rate; then --runs as "after" over IPv6 (B's first IPv6
+address, once both hosts passed DAD). Each transfer prints its goodput, A's OutSegs and
 RetransSegs, the drops on both hosts by reason (the loss: a receiver's RX ring
 overflowing is SKB_DROP_REASON_FULL_RING) and the services' CPU seconds.
 """
@@ -32,9 +33,9 @@ import time
 from pathlib import Path
 
 import grpc
-from rx_path import cpu_seconds
+from rx_path import cpu_seconds, wait_for_dad
 
-from pktpath.client import SHUT_WR, SO_SNDBUF, SOCK_STREAM, SOL_SOCKET, SocketApi
+from pktpath.client import AF_INET, AF_INET6, SHUT_WR, SO_SNDBUF, SOCK_STREAM, SOL_SOCKET, SocketApi
 from pktpath.pb import softirq_pb2
 from pktpath.supervisor import Supervisor
 from pktpath.sysctl import MECHANISMS, WITHOUT
@@ -50,15 +51,15 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def goodput(a: SocketApi, b: SocketApi, nbytes: int, sndbuf: int) -> float:
+def goodput(a: SocketApi, b: SocketApi, nbytes: int, sndbuf: int, dst: str, family: int = AF_INET) -> float:
     data = os.urandom(nbytes)
     got = [0]
-    with b.socket(SOCK_STREAM) as srv, a.socket(SOCK_STREAM) as cli:
-        srv.bind(("0.0.0.0", PORT))
+    with b.socket(SOCK_STREAM, family=family) as srv, a.socket(SOCK_STREAM, family=family) as cli:
+        srv.bind(("::" if family == AF_INET6 else "0.0.0.0", PORT))
         srv.listen(1)
         if sndbuf:
             cli.setsockopt(SOL_SOCKET, SO_SNDBUF, sndbuf)
-        cli.connect(("10.0.0.2", PORT), timeout=10)
+        cli.connect((dst, PORT), timeout=10)
         conn, _ = srv.accept(timeout=10)
         done = threading.Event()
 
@@ -79,15 +80,15 @@ def goodput(a: SocketApi, b: SocketApi, nbytes: int, sndbuf: int) -> float:
     return nbytes / elapsed / 1e6
 
 
-def connect_times(a: SocketApi, b: SocketApi, n: int) -> list[float]:
+def connect_times(a: SocketApi, b: SocketApi, n: int, dst: str, family: int = AF_INET) -> list[float]:
     times = []
-    with b.socket(SOCK_STREAM) as srv:
-        srv.bind(("0.0.0.0", PORT + 1))
+    with b.socket(SOCK_STREAM, family=family) as srv:
+        srv.bind(("::" if family == AF_INET6 else "0.0.0.0", PORT + 1))
         srv.listen(n)
         for _ in range(n):
-            with a.socket(SOCK_STREAM) as cli:
+            with a.socket(SOCK_STREAM, family=family) as cli:
                 t0 = time.perf_counter()
-                cli.connect(("10.0.0.2", PORT + 1), timeout=10)
+                cli.connect((dst, PORT + 1), timeout=10)
                 times.append((time.perf_counter() - t0) * 1e3)
                 conn, _ = srv.accept(timeout=10)
                 conn.close()
@@ -102,26 +103,32 @@ def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0)}
 
 
-def transfers(args, env: dict, without: str, qdisc: str) -> list[dict]:
+def transfers(args, env: dict, without: str, qdisc: str, family: int = AF_INET) -> list[dict]:
     """One topology with PKTPATH_WITHOUT=`without` and `qdisc` at A's eth0, --runs transfers
-    on it; each one's figures."""
+    on it over IPv4 or IPv6 (to B's first address of the family); each one's figures."""
     logs = tempfile.TemporaryDirectory(prefix="pktpath-bench-")
-    sup = Supervisor(load(args.topology), args.base_port, log_dir=Path(logs.name), env={**env, WITHOUT: without})
+    topology = load(args.topology)
+    iface = topology.host("B").interfaces[0]
+    dst = str(iface.addr6[0].ip if family == AF_INET6 else iface.addr.ip)
+    sup = Supervisor(topology, args.base_port, log_dir=Path(logs.name), env={**env, WITHOUT: without})
     sup.start(timeout=60)
     try:
+        if family == AF_INET6:
+            wait_for_dad(sup, "A")
+            wait_for_dad(sup, "B")
         a, b = (SocketApi(sup.addrs.target(h, "socket")) for h in ("A", "B"))
         views = [HostView(sup.addrs, h) for h in ("A", "B")]
         views[0].stub["softirq"].ReplaceQdisc(softirq_pb2.Qdisc(dev="eth0", kind=qdisc), timeout=5)
         out = []
         if args.connects:
-            setup = connect_times(a, b, args.connects)
+            setup = connect_times(a, b, args.connects, dst, family)
             print(f"  connection set-up (connect() on A), {args.connects} in a row: "
                   f"p50 {percentile(setup, 0.5):.1f} ms, p99 {percentile(setup, 0.99):.1f} ms")
         pids = {f"{svc.host}/{svc.layer}" if svc.host else svc.layer: svc.proc.pid for svc in sup.services}
         for _ in range(args.runs):
             cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
             tcp0, drops0 = counted(views[0], "Tcp"), [counted(v, "Drops") for v in views]
-            mbps = goodput(a, b, int(args.megabytes * 1e6), args.sndbuf)
+            mbps = goodput(a, b, int(args.megabytes * 1e6), args.sndbuf, dst, family)
             tcp = delta(counted(views[0], "Tcp"), tcp0)
             drops = {f"{v.host} {k.removeprefix('SKB_DROP_REASON_')}": n
                      for v, d0 in zip(views, drops0) for k, n in delta(counted(v, "Drops"), d0).items()}
@@ -154,20 +161,22 @@ def main() -> int:
     # trace 1 % of the packets, as a deployment would (every one, the default, costs more)
     env = {**os.environ, SAMPLER_ARG: str(args.sample)}
     results = {}
-    for label, without, qdisc in (
-            ("before: no TCP Small Queues, no byte queue limits", ",".join(MECHANISMS), "pfifo_fast"),
-            ("after: TCP Small Queues and byte queue limits, as Linux", "", "pfifo_fast"),
-            ("fq: the same, and fq at A's eth0 pacing TCP", "", "fq")):
+    for label, without, qdisc, family in (
+            ("before: no TCP Small Queues, no byte queue limits", ",".join(MECHANISMS), "pfifo_fast", AF_INET),
+            ("after: TCP Small Queues and byte queue limits, as Linux", "", "pfifo_fast", AF_INET),
+            ("fq: the same, and fq at A's eth0 pacing TCP", "", "fq", AF_INET),
+            ("IPv6: as after, over IPv6", "", "pfifo_fast", AF_INET6)):
         print(label)
-        results[label] = transfers(args, env, without, qdisc)
+        results[label] = transfers(args, env, without, qdisc, family)
     print("summary (median of the runs; loss: segments dropped on the way over segments sent)")
     for label, runs in results.items():
         mbps = statistics.median(r["mbps"] for r in runs)
         loss = statistics.median(100 * sum(r["drops"].values()) / max(r["out"], 1) for r in runs)
         retrans = statistics.median(r["retrans"] for r in runs)
         print(f"  {label.split(':')[0]:6}  {mbps:6.2f} MB/s  loss {loss:5.2f} %  RetransSegs {retrans:g}")
-    before, after, fq = (statistics.median(r["mbps"] for r in runs) for runs in results.values())
-    print(f"goodput after / before: {after / before:.2f}x, fq / before: {fq / before:.2f}x")
+    before, after, fq, ipv6 = (statistics.median(r["mbps"] for r in runs) for runs in results.values())
+    print(f"goodput after / before: {after / before:.2f}x, fq / before: {fq / before:.2f}x, "
+          f"IPv6 / IPv4 (after): {ipv6 / after:.2f}x")
     print("target (issue #5): >= 10 MB/s now, 50 MB/s the goal")
     return 0
 

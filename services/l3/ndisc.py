@@ -581,8 +581,9 @@ class Ndisc:
                 return
             work.state = INET6_IFADDR_STATE_POSTDAD
             work.due = None
-        log.info("IPv6: %s: IPv6 duplicate address %s used by %s detected!", dev, ip6_to_str(ifa.addr),
-                 mac_to_str(_h_source(skb)))
+        # the kernel's pr_info; a warning here, the level a service's log shows
+        log.warning("IPv6: %s: IPv6 duplicate address %s used by %s detected!", dev, ip6_to_str(ifa.addr),
+                    mac_to_str(_h_source(skb)))
         self.addrconf.addrconf_dad_stop(dev, ifa, True)
         if not any(a is ifa for a in self.addrconf.addr_list(dev)):  # a SLAAC address, deleted
             with self._lock:

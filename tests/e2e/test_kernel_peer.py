@@ -109,7 +109,7 @@ attach = "tap:{tap}"
 name = "eth1"
 mac = "02:00:00:00:78:02"
 addr = "{VETH_NET}.2/24"
-addr6 = ["{VETH_NET6}:2/64"]
+addr6 = ["{VETH_NET6}:2/64", "{VETH_NET6}:3/64"]
 attach = "packet:{veth}"
 """)
     run("ip", "netns", "add", ns)
@@ -120,6 +120,10 @@ attach = "packet:{veth}"
         run("sysctl", "-qw", f"net.ipv6.conf.{veth}.disable_ipv6=1")  # no router solicitations of its own
         run("ip", "link", "set", veth, "up")
         run("ip", "link", "set", veth_peer, "netns", ns)
+        # an address the kernel holds already (nodad: valid at once), which B's eth1 is also given: B's
+        # duplicate address detection must find the clash
+        run("ip", "-n", ns, "addr", "add", f"{VETH_NET6}:3/64", "dev", veth_peer, "nodad")
+        run("ip", "-n", ns, "link", "set", veth_peer, "up")
         sup = Supervisor(load(topology), free_base_port(1), log_dir=tmp / "logs", env={**os.environ, SAMPLER_ARG: "1"})
         sup.start(timeout=60)
         run("ip", "link", "set", tap, "netns", ns)  # the NIC made the TAP device here; the kernel's side goes over
@@ -158,7 +162,7 @@ def test_the_kernels_ping_6_gets_replies_after_neighbour_discovery_both_ways(pee
     """From empty tables: the kernel solicits B's address, B answers and learns the kernel's from
     the solicitation; B's addresses have passed duplicate address detection first."""
     dev = "eth0" if net6 == TAP_NET6 else "eth1"
-    assert wait_for(lambda: "tentative" not in pktpath_ip(peer, "-6", "addr", "show", "dev", dev), timeout=10)
+    assert wait_for(lambda: past_dad(peer, dev, net6), timeout=10)
     proc = peer.ns_exec("ping", "-6", "-c", "3", "-i", "0.2", "-W", "5", f"{net6}:2")
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "3 received" in out, out + err
@@ -170,11 +174,32 @@ def test_the_kernels_ping_6_gets_replies_after_neighbour_discovery_both_ways(pee
     assert ("02:00:00:00:77:02" if dev == "eth0" else "02:00:00:00:78:02") in theirs, theirs
 
 
+def past_dad(peer, dev: str, net6: str) -> bool:
+    """B's ::2 on dev is no longer tentative (eth1's ::3, the kernel's too, never leaves DAD)."""
+    return f"{net6}:2/64 scope global \n" in pktpath_ip(peer, "-6", "addr", "show", "dev", dev)
+
+
 def pktpath_ip(peer, *args: str) -> str:
     out = subprocess.run([sys.executable, "-m", "pktpath.cli", "ip", *args, "--on", "B", "--base-port",
                           str(peer.sup.base_port)], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     return out.stdout
+
+
+def test_duplicate_address_detection_finds_the_address_the_kernel_holds_and_b_never_uses_it(peer):
+    """B's DAD probe for fd00:78::3 is answered by the kernel, which has it: the address stays
+    tentative and dadfailed (as `ip -6 addr` shows it on Linux) and the kernel's log words are
+    B's L3's; B's other address passed and is answered."""
+    assert wait_for(lambda: past_dad(peer, "eth1", VETH_NET6), timeout=10)
+    shown = pktpath_ip(peer, "-6", "addr", "show", "dev", "eth1")
+    assert f"inet6 {VETH_NET6}:3/64 scope global dadfailed tentative" in shown, shown
+    kernel_mac = run("ip", "-n", peer.ns, "-j", "link", "show").stdout
+    log = (peer.sup.log_dir / "B-l3.log").read_text()
+    said = next(line for line in log.splitlines() if f"IPv6 duplicate address {VETH_NET6}:3 used by" in line)
+    assert said.split(" used by ")[1].split()[0] in kernel_mac, said
+    proc = peer.ns_exec("ping", "-6", "-c", "1", "-W", "5", f"{VETH_NET6}:2")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out + err
 
 
 @pytest.mark.parametrize("net", [TAP_NET, VETH_NET], ids=["tap", "af_packet"])
@@ -200,7 +225,7 @@ def test_udp_over_ipv6_both_ways_with_a_datagram_that_needs_fragments(peer, net6
     fragments (ip6_fragment) reassembled by the kernel, the kernel's by pktpath; then a kernel socket
     sends first, to a dual-stack pktpath socket, and gets its datagram back."""
     dev = "eth0" if net6 == TAP_NET6 else "eth1"
-    assert wait_for(lambda: "tentative" not in pktpath_ip(peer, "-6", "addr", "show", "dev", dev), timeout=10)
+    assert wait_for(lambda: past_dad(peer, dev, net6), timeout=10)
     echo = peer.kernel("udp-echo", f"{net6}:1", 9000, 2)
     with peer.b.socket(family=AF_INET6) as s:
         s.bind(("::", 9011))
