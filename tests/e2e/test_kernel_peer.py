@@ -202,6 +202,42 @@ def test_duplicate_address_detection_finds_the_address_the_kernel_holds_and_b_ne
     assert proc.returncode == 0, out + err
 
 
+OVERLAP_ATTACK = """
+import sys
+from scapy.all import UDP, Ether, IPv6, IPv6ExtHdrFragment, Raw, sendp
+dev, dst_mac = sys.argv[1:3]
+base = Ether(dst=dst_mac) / IPv6(src="{net6}:1", dst="{net6}:2")
+udp = bytes(UDP(sport=4000, dport=9300, len=8 + 24) / Raw(b"A" * 24))[:8]  # the checksum is not what counts here
+first = base / IPv6ExtHdrFragment(nh=17, id=0x5EED, offset=0, m=1) / Raw(udp + b"A" * 16)
+# a second fragment at byte 8 that rewrites the first one's data (RFC 5722: the datagram is discarded)
+second = base / IPv6ExtHdrFragment(nh=17, id=0x5EED, offset=1, m=0) / Raw(b"B" * 24)
+sendp([first, second], iface=dev, verbose=False)
+"""
+
+
+def test_an_overlapping_fragment_attack_from_the_wire_discards_the_whole_datagram(peer):
+    """The kernel's side sends two IPv6 fragments of one datagram, the second overlapping the
+    first (scapy, AF_PACKET on its end of the veth): B counts Ip6ReasmFails and delivers nothing."""
+    from pktpath.rpc import l3_pb2_grpc
+
+    from e2ekit import counter
+
+    assert wait_for(lambda: past_dad(peer, "eth1", VETH_NET6), timeout=10)
+    l3 = l3_pb2_grpc.L3Stub(peer.sup.addrs.channel("B", "l3"))
+    fails, reqds = counter(l3, "Ip6", "ReasmFails"), counter(l3, "Ip6", "ReasmReqds")
+    veth_peer = "pkp" + peer.veth.removeprefix("pkv")
+    with peer.b.socket(family=AF_INET6) as rx:
+        rx.bind(("::", 9300))
+        attack = peer.ns_exec(sys.executable, "-c", OVERLAP_ATTACK.format(net6=VETH_NET6), veth_peer,
+                              "02:00:00:00:78:02")
+        out, err = attack.communicate(timeout=60)
+        assert attack.returncode == 0, err
+        assert wait_for(lambda: counter(l3, "Ip6", "ReasmFails") == fails + 1)
+        with pytest.raises(TimeoutError):
+            rx.recvfrom(timeout=1)
+    assert counter(l3, "Ip6", "ReasmReqds") == reqds + 2
+
+
 @pytest.mark.parametrize("net", [TAP_NET, VETH_NET], ids=["tap", "af_packet"])
 def test_udp_both_ways_with_a_datagram_that_needs_fragments(peer, net):
     """pktpath sends the kernel 100 B and 3000 B; the kernel sends each back: pktpath's
