@@ -451,10 +451,8 @@ def _cmd_show(args) -> int:
             except ethtool.EthtoolError as exc:
                 print(exc, file=sys.stderr)
                 return 1
-        elif args.command == "iptables":
+        elif args.command in ("iptables", "ip6tables"):
             return _iptables(args, view)
-        elif args.command == "ip6tables":
-            return _ip6tables(args, view)
         elif args.command == "sysctl":
             from pktpath.sysctl import SysctlError
             from pktpath.tools.sysctl import run
@@ -489,46 +487,16 @@ def _cmd_show(args) -> int:
     return 0
 
 
-def _ip6tables(args, view) -> int:
-    """ip6tables -L/-A/-I/-D/-F/-Z/-P on the host (pktpath.tools.ip6tables), its messages and exit codes."""
-    import grpc
-
-    from pktpath.tools.ip6tables import IptablesError, run, say
-
-    try:
-        lines = run(view, args.words)
-    except IptablesError as exc:
-        print(exc, file=sys.stderr)
-        return exc.status
-    except grpc.RpcError as exc:
-        said = say(exc, args.words)
-        if said is None:
-            raise
-        print(said, file=sys.stderr)
-        return 1
-    for line in lines:
-        print(line)
-    return 0
-
-
 def _iptables(args, view) -> int:
-    """iptables -L/-A/-I/-D/-F/-Z/-P on the host (pktpath.tools.iptables), its messages and exit codes."""
-    import grpc
-
-    from pktpath.tools.iptables import IptablesError, run
+    """iptables or ip6tables -L/-A/-I/-D/-F/-Z/-P on the host (pktpath.tools.iptables, one program for
+    both families), its messages and exit codes."""
+    from pktpath.tools.iptables import IPV4, IPV6, IptablesError, run
 
     try:
-        lines = run(view, args.words)
+        lines = run(view, args.words, IPV6 if args.command == "ip6tables" else IPV4)
     except IptablesError as exc:
         print(exc, file=sys.stderr)
         return exc.status
-    except grpc.RpcError as exc:
-        said = {grpc.StatusCode.NOT_FOUND: "iptables: Bad rule (does a matching rule exist in that chain?).",
-                grpc.StatusCode.OUT_OF_RANGE: "iptables: Index of insertion too big."}.get(exc.code())
-        if said is None:
-            raise
-        print(said, file=sys.stderr)
-        return 1
     for line in lines:
         print(line)
     return 0
@@ -1073,20 +1041,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--json", action="store_true", help="as JSON with stable field names")
     client_args(p, "--on", "on", "the host (default: the first)")
     p.set_defaults(func=_cmd_show)
-    p = sub.add_parser("iptables", allow_abbrev=False, usage="pktpath iptables [-t TABLE] -L|-A|-I|-D|-F|-Z|-P "
-                       "[CHAIN] [RULE] [-v] [-n] [-x] [--line-numbers] [--on HOST]",
-                       help="a host's netfilter chains, as iptables: -L -v -n, -A, -I, -D, -F, -Z, -P",
-                       description="iptables(8) on a host: RULE is -s ADDR[/LEN] -d ADDR[/LEN] -p tcp|udp|icmp "
-                                   "--sport N --dport N -j ACCEPT|DROP")
-    client_args(p, "--on", "on", "the host (default: the first)")
-    p.set_defaults(func=_cmd_show)
-    p = sub.add_parser("ip6tables", allow_abbrev=False, usage="pktpath ip6tables [-t TABLE] -L|-A|-I|-D|-F|-Z|-P "
-                       "[CHAIN] [RULE] [-v] [-n] [-x] [--line-numbers] [--on HOST]",
-                       help="a host's IPv6 netfilter chains, as ip6tables: -L -v -n, -A, -I, -D, -F, -Z, -P",
-                       description="ip6tables(8) on a host, its table apart from iptables': RULE is -s ADDR[/LEN] "
-                                   "-d ADDR[/LEN] -p tcp|udp|icmpv6|N --sport N --dport N -j ACCEPT|DROP")
-    client_args(p, "--on", "on", "the host (default: the first)")
-    p.set_defaults(func=_cmd_show)
+    for prog, what, protos in (("iptables", "", "icmp"), ("ip6tables", "IPv6 ", "icmpv6")):  # one program, two families
+        p = sub.add_parser(prog, allow_abbrev=False, usage=f"pktpath {prog} [-t TABLE] -L|-A|-I|-D|-F|-Z|-P "
+                           "[CHAIN] [RULE] [-v] [-n] [-x] [--line-numbers] [--on HOST]",
+                           help=f"a host's {what}netfilter chains, as {prog}: -L -v -n, -A, -I, -D, -F, -Z, -P",
+                           description=f"{prog}(8) on a host, each family's table apart: RULE is -s ADDR[/LEN] "
+                                       f"-d ADDR[/LEN] -p tcp|udp|{protos}|N --sport N --dport N -j ACCEPT|DROP")
+        client_args(p, "--on", "on", "the host (default: the first)")
+        p.set_defaults(func=_cmd_show)
     p = sub.add_parser("sysctl", help="a host's net.ipv4 TCP sysctls, as sysctl(8) reads and writes them",
                        description="sysctl NAME... prints them; sysctl -w NAME=VALUE sets one on every layer "
                                    "that reads it; a knob of a mechanism pktpath lacks takes only the value "

@@ -8,7 +8,7 @@ matches source and destination prefixes, the protocol, and for TCP and UDP
 the ports. As with iptables' -p udp --dport, a port rule never matches a
 non-first fragment: its ports are in the first one. Each chain has a policy (-P,
 ACCEPT at first) for what no rule decides, and counts what it decided, as the
-policy line of `iptables -L -v` does.
+policy line of `iptables -L -v` does (from 0 again at each -P, as iptables-nft's).
 
 Pure logic: no gRPC.
 """
@@ -107,8 +107,11 @@ class Netfilter:
                 self._zeroed[h] = self._totals(h)  # the per-thread counts only grow: remember where 0 is
 
     def set_policy(self, hook: int, verdict: int) -> None:
-        """iptables -P CHAIN TARGET."""
-        self.policies[hook] = verdict
+        """iptables -P CHAIN TARGET: iptables-nft updates the base chain with its counters at 0
+        (seen on Linux 6.18: 4 packets under INPUT's policy, -P INPUT DROP, 0 packets; OUTPUT's kept)."""
+        with self._lock:
+            self.policies[hook] = verdict
+            self._zeroed[hook] = self._totals(hook)
 
     def _totals(self, hook: int) -> tuple[int, int]:
         return self._decided.get(HOOK_NAMES[hook], "pkts"), self._decided.get(HOOK_NAMES[hook], "bytes")

@@ -133,13 +133,6 @@ class Netfilter6(Netfilter):
         self.passed(hook, length)
         return self.policies[hook]
 
-    def set_policy(self, hook: int, verdict: int) -> None:
-        """ip6tables -P CHAIN TARGET: iptables-nft updates the base chain with its counters
-        at 0 (seen on Linux 6.18: 2 packets under the policy, -P INPUT ACCEPT, 0 packets)."""
-        with self._lock:
-            self.policies[hook] = verdict
-            self._zeroed[hook] = self._totals(hook)
-
 
 def nf_hook6(netfilter: Netfilter6, hook: int, skb) -> bool:
     """NF_HOOK(NFPROTO_IPV6, hook, ...): does the hook's chain drop skb (network header set,

@@ -168,7 +168,7 @@ class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
 
     @checked
     def SetPolicy(self, request, context):
-        """iptables -P CHAIN TARGET (ip6tables' also zeroes the policy's counts, as iptables-nft does)."""
+        """iptables -P CHAIN TARGET (ip6tables' alike): the policy's counts from 0, as iptables-nft's."""
         self._table(request).set_policy(validate.enum(request.hook, l3_pb2.NfHook, "hook"),
                                   validate.enum(request.policy, l3_pb2.NfVerdict, "policy"))
         return empty_pb2.Empty()

@@ -242,6 +242,7 @@ def test_ss_lists_and_filters_sockets_as_the_kernels_ss_does(lossy_topology, ker
 RULES = [["-A", "INPUT", "-p", "udp", "--dport", "9999", "-j", "DROP"],
          ["-I", "INPUT", "1", "-s", "10.0.0.2/32", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"],
          ["-A", "OUTPUT", "-d", "10.0.0.0/24", "-p", "icmp", "-j", "DROP"],
+         ["-A", "OUTPUT", "-s", "10.0.0.9/24", "-p", "41", "-j", "DROP"],  # listed 10.0.0.0/24, ipv6
          ["-A", "FORWARD", "-j", "DROP"], ["-P", "FORWARD", "DROP"],
          ["-A", "INPUT", "-p", "udp", "--sport", "53", "-j", "ACCEPT"],
          ["-I", "INPUT", "-p", "udp", "--sport", "7", "--dport", "7", "-j", "ACCEPT"],
@@ -251,31 +252,38 @@ RULES = [["-A", "INPUT", "-p", "udp", "--dport", "9999", "-j", "DROP"],
 
 def test_iptables_changes_and_lists_chains_as_the_kernels_iptables_does(lossy_topology, kernel_a):
     """The same commands given to pktpath's A and to the kernel's iptables in A's namespace:
-    every listing alike (counters aside: the two hosts see different traffic)."""
-    def ours(*words):
+    every listing alike byte for byte (counters aside: the two hosts see different traffic), and
+    so are the refusals, in iptables' words and exit codes."""
+    def ours(*words, ok=True):
         out = subprocess.run([sys.executable, "-m", "pktpath.cli", "iptables", *words, "--on", "A", "--base-port",
                               str(lossy_topology.base_port)], capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, (words, out.stderr)
-        return out.stdout
+        assert not ok or out.returncode == 0, (words, out.stderr)
+        return out
 
-    def theirs(*words):
-        return subprocess.run(["ip", "netns", "exec", "pktpath-ipa", "iptables", *words], check=True,
-                              capture_output=True, text=True, timeout=60).stdout
+    def theirs(*words, ok=True):
+        return subprocess.run(["ip", "netns", "exec", "pktpath-ipa", "iptables", *words], check=ok,
+                              capture_output=True, text=True, timeout=60)
 
-    def same_counts(text: str) -> list[str]:  # counters blanked, trailing blanks away
+    def same_counts(text: str) -> list[str]:  # counters blanked
         text = re.sub(r"\d+ packets, \d+ bytes", "N packets, N bytes", text)
-        return [re.sub(r"^(\d+\s+)?\s*\d+[KMGT]?\s+\d+[KMGT]? ", r"\1N N ", line).rstrip()
-                for line in text.splitlines()]
+        return [re.sub(r"^(\d+\s+)?\s*\d+[KMGT]?\s+\d+[KMGT]? ", r"\1N N ", line) for line in text.splitlines()]
 
     try:
         for rule in RULES:
-            ours(*rule)
-            theirs(*rule)
-        for flags in (["-L", "-n"], ["-L"], ["-L", "INPUT", "-n", "--line-numbers"], ["-nL", "FORWARD"]):
-            assert ours(*flags).splitlines() == [line.rstrip() for line in theirs(*flags).splitlines()], flags
-        for flags in (["-L", "-v", "-n"], ["-L", "-v", "-n", "-x"], ["-nvL", "INPUT", "--line-numbers"]):
-            assert same_counts(ours(*flags)) == same_counts(theirs(*flags)), flags
-        chains = [line.split()[1] for line in ours("-t", "mangle", "-nL").splitlines() if line.startswith("Chain")]
+            assert ours(*rule).stdout == theirs(*rule).stdout == ""
+        for flags in (["-L", "-n"], ["-L"], ["-L", "INPUT", "-n", "--line-numbers"], ["-nL", "FORWARD"],
+                      ["-L", "INPUT", "2"]):
+            assert ours(*flags).stdout == theirs(*flags).stdout, flags
+        for flags in (["-L", "-v", "-n"], ["-L", "-v", "-n", "-x"], ["-nvL", "INPUT", "--line-numbers"], ["-vL"]):
+            assert same_counts(ours(*flags).stdout) == same_counts(theirs(*flags).stdout), flags
+        for words in (["-D", "INPUT", "9"], ["-I", "INPUT", "9", "-j", "DROP"], ["-P", "INPUT", "FOO"],
+                      ["-L", "FOO"], ["-A", "INPUT", "-s", "2001:db8::1", "-j", "DROP"],
+                      ["-A", "INPUT", "-p", "tcp", "--dport", "70000", "-j", "DROP"], ["-D", "INPUT", "1", "-n"]):
+            mine, kernel = ours(*words, ok=False), theirs(*words, ok=False)
+            assert (mine.returncode, mine.stderr) == (kernel.returncode,
+                                                      kernel.stderr.replace("(nf_tables)", "(pktpath)")), words
+        chains = [line.split()[1] for line in ours("-t", "mangle", "-nL").stdout.splitlines()
+                  if line.startswith("Chain")]
         assert chains == ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]  # (one chain per hook)
     finally:
         for cmd in (["-F"], ["-P", "FORWARD", "ACCEPT"]):

@@ -1,6 +1,6 @@
-"""Netfilter's IPv6 hooks and `pktpath ip6tables`: the protocol ip6tables' -p sees through
-extension headers, the five hooks where net/ipv6 has them, a table apart from IPv4's, and the
-tool's words and columns.
+"""Netfilter's IPv6 hooks and `pktpath ip6tables` (`pktpath iptables`, the same program): the
+protocol ip6tables' -p sees through extension headers, the five hooks where net/ipv6 has them, a
+table apart from IPv4's, and the program's words and columns for each family.
 
 The expectations are what Linux 6.18 did with ip6tables v1.8.9 (nf_tables) in network
 namespaces: frames sent with scapy over a veth, rule counters read with ip6tables -L -v -n -x
@@ -441,15 +441,15 @@ def test_iptables_lists_only_ipv4s_and_ip6tables_only_ipv6s():
     view = View()
     ip6tables.run(view, ["-A", "INPUT", "-p", "icmpv6", "-j", "DROP"])
     ip6tables.run(view, ["-P", "OUTPUT", "DROP"])
-    assert iptables.run(view, ["-L", "-n"]) == [
+    assert [line.rstrip() for line in iptables.run(view, ["-L", "-n"])] == [
         "Chain INPUT (policy ACCEPT)", "target     prot opt source               destination", "",
         "Chain FORWARD (policy ACCEPT)", "target     prot opt source               destination", "",
         "Chain OUTPUT (policy ACCEPT)", "target     prot opt source               destination"]
-    assert ip6tables.run(view, ["-L", "-n"])[2] == "DROP       58   --  ::/0                 ::/0"
+    assert ip6tables.run(view, ["-L", "-n"])[2] == "DROP       58   --  ::/0                 ::/0                "
     assert ip6tables.run(view, ["-L", "-n"])[-2] == "Chain OUTPUT (policy DROP)"
 
 
-# -- pktpath ip6tables: ip6tables' columns and words ----------------------------------------------
+# -- pktpath iptables and ip6tables: one program, each family's columns and words ------------------
 
 RULES = [["-A", "INPUT", "-p", "udp", "--dport", "9999", "-j", "DROP"],
          ["-I", "INPUT", "1", "-s", "2001:db8::1/128", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"],
@@ -459,47 +459,102 @@ RULES = [["-A", "INPUT", "-p", "udp", "--dport", "9999", "-j", "DROP"],
          ["-A", "FORWARD", "-p", "udp", "--sport", "53", "--dport", "5353", "-j", "ACCEPT"],
          ["-P", "FORWARD", "DROP"]]
 
-# Linux 6.18's ip6tables v1.8.9 (nf_tables) after RULES, its trailing blanks stripped
-KERNEL_VNX_LINES = """\
-Chain INPUT (policy ACCEPT 0 packets, 0 bytes)
-num      pkts      bytes target     prot opt in     out     source               destination
-1           0        0 ACCEPT     6    --  *      *       2001:db8::1          ::/0                 tcp dpt:22
-2           0        0 DROP       17   --  *      *       ::/0                 ::/0                 udp dpt:9999
-3           0        0 ACCEPT     58   --  *      *       fe80::/10            ff02::1
-4           0        0 DROP       41   --  *      *       ::/0                 ::/0
+# Linux 6.18's ip6tables v1.8.9 (nf_tables) after RULES, byte for byte (its blanks at line ends kept)
+KERNEL_VNX_LINES = [
+    "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)",
+    "num      pkts      bytes target     prot opt in     out     source               destination         ",
+    "1           0        0 ACCEPT     6    --  *      *       2001:db8::1          ::/0                 tcp dpt:22",
+    "2           0        0 DROP       17   --  *      *       ::/0                 ::/0                 udp dpt:9999",
+    "3           0        0 ACCEPT     58   --  *      *       fe80::/10            ff02::1             ",
+    "4           0        0 DROP       41   --  *      *       ::/0                 ::/0                ",
+    "",
+    "Chain FORWARD (policy DROP 0 packets, 0 bytes)",
+    "num      pkts      bytes target     prot opt in     out     source               destination         ",
+    "1           0        0 ACCEPT     17   --  *      *       ::/0                 ::/0                 "
+    "udp spt:53 dpt:5353",
+    "",
+    "Chain OUTPUT (policy ACCEPT 0 packets, 0 bytes)",
+    "num      pkts      bytes target     prot opt in     out     source               destination         ",
+    "1           0        0 DROP       58   --  *      *       ::/0                 2001:db8::/64       "]
 
-Chain FORWARD (policy DROP 0 packets, 0 bytes)
-num      pkts      bytes target     prot opt in     out     source               destination
-1           0        0 ACCEPT     17   --  *      *       ::/0                 ::/0                 udp spt:53 dpt:5353
-
-Chain OUTPUT (policy ACCEPT 0 packets, 0 bytes)
-num      pkts      bytes target     prot opt in     out     source               destination
-1           0        0 DROP       58   --  *      *       ::/0                 2001:db8::/64"""
-
-KERNEL_L_OUTPUT_V = """\
-Chain OUTPUT (policy ACCEPT 0 packets, 0 bytes)
- pkts bytes target     prot opt in     out     source               destination
-    0     0 DROP       ipv6-icmp --  any    any     anywhere             2001:db8::/64"""
+KERNEL_L_OUTPUT_V = [
+    "Chain OUTPUT (policy ACCEPT 0 packets, 0 bytes)",
+    " pkts bytes target     prot opt in     out     source               destination         ",
+    "    0     0 DROP       ipv6-icmp --  any    any     anywhere             2001:db8::/64       "]
 
 
 def test_the_listing_is_the_kernels_column_for_column():
     view = View()
     for words in RULES:
         assert ip6tables.run(view, words) == []
-    assert ip6tables.run(view, ["-L", "-v", "-n", "-x", "--line-numbers"]) == KERNEL_VNX_LINES.splitlines()
-    assert ip6tables.run(view, ["-vL", "OUTPUT"]) == KERNEL_L_OUTPUT_V.splitlines()
+    assert ip6tables.run(view, ["-L", "-v", "-n", "-x", "--line-numbers"]) == KERNEL_VNX_LINES
+    assert ip6tables.run(view, ["-vL", "OUTPUT"]) == KERNEL_L_OUTPUT_V
+    assert ip6tables.run(view, ["-L", "INPUT", "3", "-n"]) == [  # one rule, no chain line
+        "ACCEPT     58   --  fe80::/10            ff02::1             "]
+    assert ip6tables.run(view, ["-L", "INPUT", "9"]) == []
+
+
+def test_iptables_lists_as_the_kernels_iptables_did():
+    """Linux 6.18, iptables v1.8.9 (nf_tables): -s 10.0.0.9/24 listed 10.0.0.0/24, -p 41 ipv6 (a
+    name from /etc/protocols), an interface `any' without -n, `*' with it; 127.0.0.1 localhost and
+    127.0.0.0/8 loopback/8 (/etc/hosts, /etc/networks); -v echoed the rule it added."""
+    view = View()
+    assert iptables.run(view, ["-A", "INPUT", "-s", "10.0.0.9/24", "-p", "41", "-j", "DROP"]) == []
+    assert iptables.run(view, ["-A", "INPUT", "-s", "127.0.0.1", "-d", "127.0.0.0/8", "-j", "DROP", "-v"]) == [
+        "DROP  all opt -- in * out *  127.0.0.1  -> 127.0.0.0/8  "]
+    assert iptables.run(view, ["-L", "INPUT", "-v"])[2:] == [
+        "    0     0 DROP       ipv6 --  any    any     10.0.0.0/24          anywhere            ",
+        "    0     0 DROP       all  --  any    any     localhost            loopback/8          "]
+    assert iptables.run(view, ["-L", "INPUT", "-v", "-n"])[2:] == [
+        "    0     0 DROP       41   --  *      *       10.0.0.0/24          0.0.0.0/0           ",
+        "    0     0 DROP       0    --  *      *       127.0.0.1            127.0.0.0/8         "]
+
+
+def test_iptables_p_starts_the_policys_counts_from_zero_and_only_that_chains():
+    """Linux 6.18 with iptables-nft: 4 packets under INPUT's policy and 4 under OUTPUT's; -P INPUT
+    DROP listed INPUT 0 packets, 0 bytes, OUTPUT still 4 packets, 336 bytes."""
+    view = View()
+    v4 = view.stub["l3"].servicer.netfilter
+    for _ in range(4):
+        v4.passed(nf.NF_INET_LOCAL_IN, 84)
+        v4.passed(nf.NF_INET_LOCAL_OUT, 84)
+    iptables.run(view, ["-P", "INPUT", "DROP"])
+    chains = [line for line in iptables.run(view, ["-L", "-v"]) if line.startswith("Chain")]
+    assert chains == ["Chain INPUT (policy DROP 0 packets, 0 bytes)",
+                      "Chain FORWARD (policy ACCEPT 0 packets, 0 bytes)",
+                      "Chain OUTPUT (policy ACCEPT 4 packets, 336 bytes)"]
+    v4.passed(nf.NF_INET_LOCAL_IN, 300000)
+    assert iptables.run(view, ["-L", "INPUT", "-v"])[0] == "Chain INPUT (policy DROP 1 packets, 300K bytes)"
+    assert iptables.run(view, ["-L", "INPUT", "-v", "-x"])[0] == "Chain INPUT (policy DROP 1 packets, 300000 bytes)"
 
 
 def test_host_bits_masks_and_case_are_taken_as_ip6tables_takes_them():
     """Linux 6.18: -s 2001:DB8:0:0::5/64 listed 2001:db8::/64, -s 2001:db8::1/ff00:: 2000::/8,
-    -s fe80::1%eth0 fe80::1, -p ICMPv6 58, -p tcp --dport 0x10 dpt:16."""
+    -s fe80::1%lo fe80::1, -s ::1/010 ::/8, -p ICMPv6 58, -p tcp --dport 0x10 dpt:16."""
     view = View()
-    for words in (["-s", "2001:DB8:0:0::5/64"], ["-s", "2001:db8::1/ff00::"], ["-s", "fe80::1%eth0"],
+    for words in (["-s", "2001:DB8:0:0::5/64"], ["-s", "2001:db8::1/ff00::"], ["-s", "fe80::1%lo"], ["-s", "::1/010"],
                   ["-p", "ICMPv6"], ["-p", "tcp", "--dport", "0x10"]):
         ip6tables.run(view, ["-A", "INPUT", *words, "-j", "DROP"])
     assert [line.split()[3:] for line in ip6tables.run(view, ["-nL", "INPUT"])[2:]] == [
-        ["2001:db8::/64", "::/0"], ["2000::/8", "::/0"], ["fe80::1", "::/0"], ["::/0", "::/0"],
+        ["2001:db8::/64", "::/0"], ["2000::/8", "::/0"], ["fe80::1", "::/0"], ["::/8", "::/0"], ["::/0", "::/0"],
         ["::/0", "::/0", "tcp", "dpt:16"]]
+
+
+def test_addresses_numbers_and_ports_are_read_as_libxtables_reads_them():
+    """Linux 6.18: -s 10.1 listed 10.1.0.0, 010.0.0.1 8.0.0.1, 10.0.0.1/255.255.255.128
+    10.0.0.0/25, foo/0 anywhere; -p 0x29 41; the tcp match's --dport 010 8, the udp match's
+    70000 4464 (16 bits of a decimal service) and http 80."""
+    view = View()
+    for words in (["-s", "10.1"], ["-s", "010.0.0.1"], ["-s", "10.0.0.1/255.255.255.128"], ["-s", "foo/0"],
+                  ["-p", "0x29"], ["-p", "tcp", "--dport", "010"], ["-p", "udp", "--dport", "70000"],
+                  ["-p", "udp", "--dport", "http"]):
+        iptables.run(view, ["-A", "INPUT", *words, "-j", "DROP"])
+    assert [line.split()[1:] for line in iptables.run(view, ["-nL", "INPUT"])[2:]] == [
+        ["0", "--", "10.1.0.0", "0.0.0.0/0"], ["0", "--", "8.0.0.1", "0.0.0.0/0"],
+        ["0", "--", "10.0.0.0/25", "0.0.0.0/0"], ["0", "--", "0.0.0.0/0", "0.0.0.0/0"],
+        ["41", "--", "0.0.0.0/0", "0.0.0.0/0"], ["6", "--", "0.0.0.0/0", "0.0.0.0/0", "tcp", "dpt:8"],
+        ["17", "--", "0.0.0.0/0", "0.0.0.0/0", "udp", "dpt:4464"],
+        ["17", "--", "0.0.0.0/0", "0.0.0.0/0", "udp", "dpt:80"]]
 
 
 @pytest.mark.parametrize("words, said, status", [
@@ -508,12 +563,19 @@ def test_host_bits_masks_and_case_are_taken_as_ip6tables_takes_them():
     (["-A", "INPUT", "-p", "icmp", "--dport", "5", "-j", "DROP"], "unknown option \"--dport\"", 2),
     (["-A", "INPUT", "-p", "foo", "-j", "DROP"], "unknown protocol \"foo\" specified", 2),
     (["-A", "INPUT", "-p", "tcp", "--dport", "70000", "-j", "DROP"], "invalid port/service `70000' specified", 2),
+    (["-A", "INPUT", "-p", "udp", "--dport", "0x10", "-j", "DROP"], "Port \"0x10\" does not resolve to anything.\n", 2),
+    (["-A", "INPUT", "-p", "udp", "--dport", "1", "--dport", "2", "-j", "DROP"],
+     "udp: option \"--destination-port\" can only be used once.\n", 2),
     (["-A", "INPUT", "-m", "tcp", "--dport", "1", "-j", "DROP"], "TCP match requires '-p tcp'", 2),
     (["-A", "INPUT", "-j", "FOO"], "Chain 'FOO' does not exist", 2),
     (["-A", "INPUT", "-s", "::1", "-s", "::2", "-j", "DROP"], "multiple -s flags not allowed", 2),
     (["-L", "-A", "INPUT"], "Cannot use -A with -L", 2),
     (["-I", "INPUT", "0", "-j", "DROP"], "Invalid rule number `0'", 2),
     (["-P", "INPUT"], "-P requires a chain and a policy", 2),
+    (["-D", "INPUT", "1", "-j", "DROP"], "Illegal option `-j' with this command", 2),
+    (["-A", "INPUT", "--line-numbers", "-j", "DROP"], "Illegal option `-0' with this command", 2),
+    (["-L", "-n", "-n"], "multiple -n flags not allowed", 2),
+    (["-nq", "-L"], "unknown option \"-nq\"", 2),
     ([], "no command specified", 2),
 ])
 def test_a_bad_command_line_is_refused_in_ip6tables_words(words, said, status):
@@ -522,34 +584,54 @@ def test_a_bad_command_line_is_refused_in_ip6tables_words(words, said, status):
     assert str(exc.value) == f"ip6tables v1.8.9 (pktpath): {said}\n{ip6tables.TRY}" and exc.value.status == status
 
 
-def test_what_the_host_refuses_is_said_as_ip6tables_says_it():
-    view = View()
+@pytest.mark.parametrize("family", [iptables.IPV4, iptables.IPV6], ids=["iptables", "ip6tables"])
+def test_what_the_host_refuses_is_said_as_the_program_says_it(family):
+    """Linux 6.18: each family's program said these of the same commands, with its own name."""
+    view, name = View(), family.name
+    bad_rule = f"{name}: Bad rule (does a matching rule exist in that chain?)."
 
     def said(*words):
         try:
-            ip6tables.run(view, list(words))
+            iptables.run(view, list(words), family)
         except IptablesError as exc:
             return str(exc), exc.status
-        except grpc.RpcError as exc:
-            return ip6tables.say(exc, list(words)), 1
         return "", 0
 
-    assert said("-D", "INPUT", "-s", "::1", "-j", "DROP") == \
-        ("ip6tables: Bad rule (does a matching rule exist in that chain?).", 1)
-    assert said("-D", "INPUT", "9") == ("ip6tables: Index of deletion too big.", 1)
-    assert said("-I", "INPUT", "2", "-j", "DROP") == ("ip6tables: Index of insertion too big.", 1)
-    assert said("-A", "PREROUTING", "-j", "DROP") == ("ip6tables: No chain/target/match by that name.", 1)
-    assert said("-P", "FOO", "DROP") == ("ip6tables: Bad built-in chain name.", 1)
-    assert said("-P", "INPUT", "FOO") == ("ip6tables: Bad policy name. Run `dmesg' for more information.", 1)
-    assert said("-L", "FOO") == ("ip6tables v1.8.9 (pktpath): chain `FOO' in table `filter' is incompatible, "
+    assert said("-D", "INPUT", "-s", "::1" if family is iptables.IPV6 else "127.0.0.1", "-j", "DROP") == (bad_rule, 1)
+    assert said("-D", "INPUT", "9") == (f"{name}: Index of deletion too big.", 1)
+    assert said("-I", "INPUT", "2", "-j", "DROP") == (f"{name}: Index of insertion too big.", 1)
+    assert said("-A", "PREROUTING", "-j", "DROP") == (f"{name}: No chain/target/match by that name.", 1)
+    assert said("-D", "PREROUTING", "-j", "DROP") == (bad_rule, 1)
+    assert said("-P", "FOO", "DROP") == (f"{name}: Bad built-in chain name.", 1)
+    assert said("-P", "INPUT", "FOO") == (f"{name}: Bad policy name. Run `dmesg' for more information.", 1)
+    assert said("-L", "FOO") == (f"{name} v1.8.9 (pktpath): chain `FOO' in table `filter' is incompatible, "
                                  "use 'nft' tool.", 1)
-    assert said("-t", "nat", "-L")[1] == 3
+    assert said("-t", "foo", "-L") == (f"{name} v1.8.9 (pktpath): table 'foo' does not exist\n"
+                                       f"Perhaps {name} or your kernel needs to be upgraded.", 3)
+    assert said(family.other, "-L") == (f"Try `{name} -h' or '{name} --help' for more information.", 2)
 
 
-def test_an_extension_header_protocol_is_warned_about_as_never_matched():
+def test_an_extension_header_protocol_is_warned_about_as_never_matched_by_ip6tables_only():
     err = io.StringIO()
     ip6tables.run(View(), ["-A", "INPUT", "-p", "ipv6-frag", "-j", "DROP"], err=err)
     assert err.getvalue() == "Warning: never matched protocol: ipv6-frag. use extension match instead.\n"
+    with pytest.raises(IptablesError):  # said even when the command is refused after
+        ip6tables.parse(["-L", "-p", "44"], err=err)
+    assert err.getvalue().endswith("Warning: never matched protocol: 44. use extension match instead.\n")
+    iptables.run(View(), ["-A", "INPUT", "-p", "ipv6-frag", "-j", "DROP"], err=(v4 := io.StringIO()))
+    assert v4.getvalue() == ""
+
+
+def test_verbose_commands_say_what_they_did_as_iptables_does():
+    view = View()
+    assert iptables.run(view, ["-A", "INPUT", "-s", "10.0.0.7/8", "-d", "10.9.9.9", "-p", "tcp", "--dport", "22",
+                               "-j", "ACCEPT", "-v"]) == [
+        "ACCEPT  tcp opt -- in * out *  10.0.0.0/8  -> 10.9.9.9   tcp dpt:22"]
+    assert ip6tables.run(view, ["-I", "INPUT", "-p", "icmpv6", "-j", "DROP", "-v"]) == [
+        "DROP  ipv6-icmp opt -- in * out *  ::/0  -> ::/0  "]
+    assert iptables.run(view, ["-F", "-v", "-t", "raw"]) == ["Flushing chain `PREROUTING'", "Flushing chain `OUTPUT'"]
+    listed = iptables.run(view, ["-L", "INPUT", "-Z", "-v"])
+    assert listed[0] == "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)" and listed[-1] == "Zeroing chain `INPUT'"
 
 
 # -- the topology's rules ---------------------------------------------------------------------------
