@@ -30,10 +30,22 @@ def drill(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+# Over IPv6 live, the scripts where the family shows (addresses and the handshake, the MSS from
+# the MTU, ECN in the traffic class, resets, retransmission): every one of the 80 runs over IPv6
+# in one process (tests/test_drill_deterministic.py), in CI's time.
+IPV6_LIVE = ("initial-windows", "syn-options-without-sack", "syn-options-without-timestamps", "maxseg",
+             "peer-mss-clamps-segments", "active-open-nonblocking", "connect-refused", "rst-to-closed-port",
+             "simultaneous-open", "time-wait-new-syn-reopens", "ecn-passive-open", "ecn-active-open", "ecn-ce-echo",
+             "sack-fast-retransmit", "half-close", "close-peer-first", "nagle", "fin-with-data")
+
+
 @pytest.mark.parametrize("ip_version", ["4", "6"])
 def test_the_projects_scripts_pass_against_a_pktpath_host_as_against_the_kernel(ip_version):
-    """Over IPv4 and over IPv6 (ksft_runner.sh's addresses; the host's address past DAD first)."""
-    scripts = sorted(str(p) for p in (ROOT / "tests" / "drill").glob("*.pkt"))
+    """Over IPv4 all of them; over IPv6 (ksft_runner.sh's addresses; the host's address past DAD
+    first) IPV6_LIVE."""
+    scripts = sorted(str(p) for p in (ROOT / "tests" / "drill").glob("*.pkt")
+                     if ip_version == "4" or p.stem in IPV6_LIVE)
+    assert ip_version == "4" or len(scripts) == len(IPV6_LIVE)
     found = run_settled(drill, scripts, "--ip-version", ip_version)
     assert len(found) == len(scripts), found
     assert not not_passed(found), not_passed(found)  # sysctls, TCP_INFO, options, timing: all as Linux's
