@@ -46,7 +46,7 @@ def test_the_projects_scripts_pass_against_a_pktpath_host_as_against_the_kernel(
     scripts = sorted(str(p) for p in (ROOT / "tests" / "drill").glob("*.pkt")
                      if ip_version == "4" or p.stem in IPV6_LIVE)
     assert ip_version == "4" or len(scripts) == len(IPV6_LIVE)
-    found = run_settled(drill, scripts, "--ip-version", ip_version)
+    found = run_settled(drill, scripts, "--ip-version", ip_version, any_failure=True)
     assert len(found) == len(scripts), found
     assert not not_passed(found), not_passed(found)  # sysctls, TCP_INFO, options, timing: all as Linux's
 
