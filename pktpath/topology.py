@@ -13,7 +13,10 @@ A name without a path ("default", "router") means one of those.
                         gro (generic receive offload, as ethtool -K sets it; default true),
                         qdisc (its root qdisc: "pfifo_fast", Linux's default, or "fq", which paces TCP),
                         attach ("tap:pkt0": a TAP device the NIC creates; "packet:veth0": an existing
-                        interface through an AF_PACKET socket; the Linux kernel is then the peer)
+                        interface through an AF_PACKET socket; the Linux kernel is then the peer),
+                        advertise (send router advertisements of the interface's addr6 prefixes, as
+                        radvd's `AdvSendAdvert on` with radvd's defaults; only on a forwarding host),
+                        adv_link_mtu (radvd's AdvLinkMTU: the MTU option advertised; 0, the default, none)
     [[host.route]]      dst ("0.0.0.0/0"; IPv6: "::/0"), via (gateway, optional, of dst's family), dev,
                         metric (an IPv6 route's 0 is 1024, IP6_RT_PRIO_USER, as ip -6 route add makes it)
     [[host.rule]]       hook (PRE_ROUTING...), src, dst, proto (icmp/icmpv6/udp/tcp), sport, dport, target,
@@ -75,6 +78,8 @@ class Interface:
     qdisc: str = "pfifo_fast"
     attach: str = ""  # "tap:NAME" or "packet:NAME": the Linux kernel is the other end of the wire
     addr6: tuple[ipaddress.IPv6Interface, ...] = ()  # configured (permanent) IPv6 addresses, in file order
+    advertise: bool = False  # router advertisements out of it (radvd's AdvSendAdvert on): services/l3/ndisc.py
+    adv_link_mtu: int = 0    # radvd's AdvLinkMTU: 0 sends no MTU option
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,8 @@ KEYS = {
     "": ("host", "link"),
     "host": ("name", "interface", "route", "rule", "forwarding", "tcp_congestion_control", "tcp_timewait",
              "file_max"),
-    "interface": ("name", "mac", "addr", "addr6", "mtu", "rx_ring", "tx_ring", "gro", "qdisc", "attach"),
+    "interface": ("name", "mac", "addr", "addr6", "mtu", "rx_ring", "tx_ring", "gro", "qdisc", "attach", "advertise",
+                  "adv_link_mtu"),
     "route": ("dst", "via", "dev", "metric"),
     "rule": ("hook", "src", "dst", "proto", "sport", "dport", "target", "family"),
     "link": ("a", "b", "loss", "corrupt", "duplicate", "reorder", "delay_ms"),
@@ -246,8 +252,18 @@ def _interface(t: dict, where: str) -> Interface:
     if addr6 and mtu < IPV6_MIN_MTU:
         raise TopologyError(f"{where}: addr6 needs an mtu of at least {IPV6_MIN_MTU} (IPV6_MIN_MTU), not {mtu}: "
                             f"Linux has no IPv6 on a smaller one (ipv6_add_dev: Invalid argument)")
+    advertise = _get(t, "advertise", where, bool, False)
+    adv_link_mtu = _get(t, "adv_link_mtu", where, int, 0)
+    if advertise and mtu < IPV6_MIN_MTU:
+        raise TopologyError(f"{where}: advertise needs an mtu of at least {IPV6_MIN_MTU} (IPV6_MIN_MTU), not {mtu}: "
+                            f"the interface has no IPv6 to advertise from")
+    if adv_link_mtu and not advertise:
+        raise TopologyError(f"{where}: adv_link_mtu is what router advertisements carry: it needs advertise = true")
+    if adv_link_mtu and not IPV6_MIN_MTU <= adv_link_mtu <= mtu:  # radvd's check_iface
+        raise TopologyError(f"{where}: AdvLinkMTU for {name} ({adv_link_mtu}) must be zero or between "
+                            f"{IPV6_MIN_MTU} and {mtu} (adv_link_mtu: at most the interface's mtu)")
     return Interface(name, mac.lower(), addr, mtu, **rings, gro=_get(t, "gro", where, bool, True), qdisc=qdisc,
-                     attach=attach, addr6=addr6)
+                     attach=attach, addr6=addr6, advertise=advertise, adv_link_mtu=adv_link_mtu)
 
 
 def _addr6(values, where: str) -> tuple[ipaddress.IPv6Interface, ...]:
@@ -393,8 +409,13 @@ def parse(doc: dict, name: str = "topology") -> Topology:
         if not 0 <= file_max <= 2**63 - 1:
             raise TopologyError(f"{where}: file_max {file_max} must be 0 (the kernel's default) or more")
         _check_routes6(where, ifaces, routes6)
-        hosts.append(Host(hname, ifaces, routes, rules, _get(h, "forwarding", where, bool, False), cc, timewait,
-                          file_max, routes6, rules6))
+        forwarding = _get(h, "forwarding", where, bool, False)
+        for x in ifaces:
+            if x.advertise and not forwarding:  # radvd's RAs from a host not forwarding say "not a router"
+                raise TopologyError(f"{where} interface {x.name}: advertise needs forwarding = true on the host: "
+                                    f"router advertisements come from a router (radvd: IPv6 forwarding seems to "
+                                    f"be disabled)")
+        hosts.append(Host(hname, ifaces, routes, rules, forwarding, cc, timewait, file_max, routes6, rules6))
     if not hosts:
         raise TopologyError(f"{name}: no hosts")
     names = [h.name for h in hosts]

@@ -27,7 +27,7 @@ from pktpath.services.l3.icmp import IcmpRateLimit
 from pktpath.services.l3.ip6_output import Ip6Output
 from pktpath.services.l3.ipv4 import Ipv4
 from pktpath.services.l3.ipv6 import Flowi6, Inet6SkbParm, Ipv6, icmp6_out_stats
-from pktpath.services.l3.ndisc import Ndisc
+from pktpath.services.l3.ndisc import Ndisc, radvd_conf
 from pktpath.services.l3.route import Fib, FibRoute
 from pktpath.wire import IpHdr, WireError
 from pktpath.sockerr import SockError
@@ -78,7 +78,9 @@ class L3:
         self._l2 = l2
         self.ndisc = Ndisc(host, self.addrconf, {i.name: mac_from_str(i.mac) for i in config.interfaces},
                            neigh_update=self._neigh_update, ip6_local_out=self.ip6out.ip6_local_out, mib=self.mib,
-                           clock=clock, on_timer=lambda: self.ipv6_timers_changed())
+                           clock=clock, on_timer=lambda: self.ipv6_timers_changed(),
+                           advertise=radvd_conf(config.interfaces),  # radvd's RAs from a router host
+                           ra_output=lambda skb, flow: self.ip6out.ip6_output(skb, flow))
         self.ndisc.dev_mtu.update(mtus)
         self.ipv6_timers_changed: Callable[[], None] = lambda: None  # a timer armed earlier than the caller knew
         self.ndisc.start()
@@ -221,6 +223,7 @@ class L3:
                 dropped += 1
                 err = errno.EINVAL
                 continue
+            skb.record(s.ENTER, skbuff_pb2.LAYER_L3, self.host, "ip6_make_skb")
             e = self.ip6out.ip6_output(skb, flow, pmtudisc=item.flow.pmtudisc)
             if flow.proto == IPPROTO_ICMPV6 and e == errno.EMSGSIZE:
                 self.mib.inc("Icmp6", "OutErrors")  # ping_v6_sendmsg: ip6_append_data failed
@@ -295,6 +298,7 @@ class L3:
         return l3_pb2.Ipv6ChkAddrReply(ours=ours)
 
     def close(self) -> None:
+        self.ndisc.radvd_stop_adverts()  # radvd's last word: router lifetime 0
         s.set_destructor(self.host, None)
         for hop in (self.to_l2, self.to_l4_wfree, *self.to_l4.values()):
             hop.close()

@@ -52,6 +52,28 @@ address completes DAD on a host that accepts RAs, it sends a Router Solicitation
 more with RFC 7559's backoff (4 s, doubling, at most an hour) until an RA comes
 (addrconf_rs_timer).
 
+Router advertisements sent (a router host playing radvd). The Linux kernel never sends RAs: a
+daemon does, radvd on a raw ICMPv6 socket. pktpath's router plays radvd 2.19 with radvd's
+defaults on each interface the topology marks `advertise` (radvd_conf(): AdvSendAdvert on and
+a `prefix` block for each prefix of the interface's addr6), as Linux 6.18 with radvd showed on
+the wire between two namespaces:
+
+- the RA (send.c): hop limit 64, no M/O flag, medium preference, router lifetime
+  AdvDefaultLifetime 1800 (3 * MaxRtrAdvInterval; 0 with IPv6 forwarding off), reachable time
+  and retrans timer 0; a prefix information option per prefix (L and A, valid 86400, preferred
+  14400), the MTU option only if AdvLinkMTU is set (0 by default), the source link-layer address
+  last. From the interface's link-local address, hop limit 255, through ra_output (radvd's raw
+  socket: Icmp6OutRouterAdvertisements; the multicast copy loops back, and the router's kernel
+  learns itself as a router neighbour, as Linux's `ip -6 neigh` shows);
+- unsolicited to ff02::1 once the link-local address has passed DAD (kickoff_adverts), the
+  first MAX_INITIAL_RTR_ADVERTISEMENTS (3) MAX_INITIAL_RTR_ADVERT_INTERVAL (16 s) apart exactly,
+  then every MinRtrAdvInterval..MaxRtrAdvInterval (198..600 s, uniform);
+- solicited (process_rs): AdvRASolicitedUnicast being on, an RS from an address is answered at
+  once with a unicast RA to it (RFC 7772); an RS from :: with the multicast RA at once, or, within
+  MIN_DELAY_BETWEEN_RAS (3 s) of the last multicast one, 3 s after it plus a random delay below
+  MAX_RA_DELAY_TIME (0.5 s: RFC 4861 6.2.6; radvd delays only then).
+- radvd_stop_adverts(): the final RA with a router lifetime of 0 that radvd sends on exit.
+
 Timers run in tick(), the caller's timer thread: it returns the next deadline. `on_timer()`,
 if given, is called when a deadline earlier than the last one tick() returned is set from
 outside tick() (a received message), so that thread can wake.
@@ -62,8 +84,12 @@ temporary addresses (addr_gen_mode eui64, use_tempaddr 0), accept_dad 2, accept_
 an NA says a router became a host, an RA's route-information options (only prefix length 0
 passes accept_ra_rt_info_max_plen 0) and user options, and applying an RA's reachable time and
 retrans timer (nd_tbl's parameters are L2's: they are kept in `ra[dev].nd_parms` for it).
+Of radvd: every setting but the defaults and AdvLinkMTU (route, RDNSS and DNSSL options, client
+lists, UnicastOnly, DecrementLifetimes, Mobile IPv6), checking other routers' RAs (process_ra's
+warnings), splitting an RA too big for the MTU, and netlink's re-setup when addresses change.
 """
 
+import errno
 import logging
 import random
 import threading
@@ -78,7 +104,7 @@ from pktpath.services.l3.addrconf import (
     IFA_F_DADFAILED, IFA_F_DEPRECATED, IFA_F_MANAGETEMPADDR, IFA_F_NODAD, IFA_F_OPTIMISTIC, IFA_F_PERMANENT,
     IFA_F_TENTATIVE, INFINITY_LIFE_TIME, LOOPBACK_DEV, Inet6Ifaddr,
 )
-from pktpath.services.l3.ipv6 import ETH_P_IPV6, Ipv6, icmp6_out_stats
+from pktpath.services.l3.ipv6 import ETH_P_IPV6, Flowi6, Ipv6, icmp6_out_stats
 from pktpath.wire.addr import (
     IN6ADDR_LINKLOCAL_ALLNODES, IN6ADDR_LINKLOCAL_ALLROUTERS, IPV6_ADDR_LINKLOCAL, IPV6_ADDR_MULTICAST,
     addrconf_addr_solict_mult, addrconf_ifid_eui48, ip6_to_str, ipv6_addr_is_multicast, ipv6_addr_is_solict_mult,
@@ -87,9 +113,10 @@ from pktpath.wire.addr import (
 from pktpath.wire.errors import IntegrityError, TruncatedError, WireError
 from pktpath.wire.icmpv6 import (
     ICMPV6_HLEN, ICMPV6_ROUTER_PREF_HIGH, ICMPV6_ROUTER_PREF_INVALID, ICMPV6_ROUTER_PREF_LOW,
-    ICMPV6_ROUTER_PREF_MEDIUM, ND_OPT_REDIRECT_HDR, NDISC_HOP_LIMIT, NDISC_NEIGHBOUR_ADVERTISEMENT,
-    NDISC_NEIGHBOUR_SOLICITATION, NDISC_REDIRECT, NDISC_ROUTER_ADVERTISEMENT, NDISC_ROUTER_SOLICITATION,
-    RD_MSG_LEN, NdiscOptions, NdNeighAdvert, NdNeighSolicit, NdOptNonce, NdOptPrefixInfo, NdRedirect,
+    ICMPV6_ROUTER_PREF_MEDIUM, ND_OPT_PI_FLAG_AUTO, ND_OPT_PI_FLAG_ONLINK, ND_OPT_REDIRECT_HDR, ND_OPT_SOURCE_LL_ADDR,
+    NDISC_HOP_LIMIT, NDISC_NEIGHBOUR_ADVERTISEMENT, NDISC_NEIGHBOUR_SOLICITATION, NDISC_REDIRECT,
+    NDISC_ROUTER_ADVERTISEMENT, NDISC_ROUTER_SOLICITATION,
+    RD_MSG_LEN, NdiscOptions, NdNeighAdvert, NdNeighSolicit, NdOptMtu, NdOptNonce, NdOptPrefixInfo, NdRedirect,
     NdRouterAdvert, NdRouterSolicit, src_lladdr, tgt_lladdr,
 )
 from pktpath.wire.ipv6 import IPPROTO_ICMPV6, IPV6_HLEN, IPV6_MIN_MTU, Ipv6Hdr, ipv6_ext_hdr, ipv6_skip_exthdr
@@ -110,6 +137,18 @@ INET6_IFADDR_STATE_ERRDAD, INET6_IFADDR_STATE_DEAD = 3, 4
 
 MIN_VALID_LIFETIME = 2 * 3600  # RFC 4862 5.5.3 e): an RA cannot cut a valid lifetime below two hours
 RTF_PREF = {ICMPV6_ROUTER_PREF_LOW: "low", ICMPV6_ROUTER_PREF_MEDIUM: "medium", ICMPV6_ROUTER_PREF_HIGH: "high"}
+
+# radvd 2.19's defaults (defaults.h) and the RFC 4861 10 router constants it uses, in seconds
+DFLT_MaxRtrAdvInterval = 600.0
+DFLT_MinRtrAdvInterval = 0.33 * DFLT_MaxRtrAdvInterval        # 198 s
+DFLT_AdvDefaultLifetime = max(1, int(3 * DFLT_MaxRtrAdvInterval))  # 1800 s
+DFLT_AdvCurHopLimit = 64
+DFLT_AdvValidLifetime = 86400
+DFLT_AdvPreferredLifetime = 14400
+MAX_INITIAL_RTR_ADVERT_INTERVAL = 16.0
+MAX_INITIAL_RTR_ADVERTISEMENTS = 3
+MIN_DELAY_BETWEEN_RAS = 3.0                                   # DFLT_MinDelayBetweenRAs
+MAX_RA_DELAY_TIME = 0.5
 
 
 @dataclass
@@ -173,13 +212,62 @@ class RaState:
     nd_parms: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AdvInterface:
+    """radvd.conf's `interface DEV { AdvSendAdvert on; prefix P/L { }; ... };` at radvd's defaults:
+    what a router advertises out of one interface (struct Interface's settings)."""
+    prefixes: tuple[tuple[int, int], ...] = ()  # (prefix, length), each a prefix information option
+    link_mtu: int = 0                            # AdvLinkMTU: 0 sends no MTU option
+    max_interval: float = DFLT_MaxRtrAdvInterval  # MaxRtrAdvInterval
+    min_interval: float = DFLT_MinRtrAdvInterval  # MinRtrAdvInterval
+    default_lifetime: int = DFLT_AdvDefaultLifetime
+    cur_hop_limit: int = DFLT_AdvCurHopLimit
+    valid_lifetime: int = DFLT_AdvValidLifetime
+    preferred_lifetime: int = DFLT_AdvPreferredLifetime
+
+
+def radvd_conf(interfaces) -> dict[str, AdvInterface]:
+    """The topology's advertising interfaces (pktpath.topology.Interface with `advertise`) as
+    radvd.conf would list them: each distinct prefix of the interface's addr6 but the link-local
+    ones, in file order, on-link and autonomous; AdvLinkMTU from adv_link_mtu."""
+    conf = {}
+    for iface in interfaces:
+        if not getattr(iface, "advertise", False):
+            continue
+        prefixes: list[tuple[int, int]] = []
+        for a in iface.addr6:
+            net = (int(a.network.network_address), a.network.prefixlen)
+            if not a.ip.is_link_local and net not in prefixes:
+                prefixes.append(net)
+        conf[iface.name] = AdvInterface(tuple(prefixes), getattr(iface, "adv_link_mtu", 0))
+    return conf
+
+
+@dataclass
+class _Radvd:
+    """radvd's struct Interface state for one advertising device: state_info.ready, racount and
+    cease_adv, times.last_multicast and next_multicast; the solicited unicast RAs waiting."""
+    conf: AdvInterface
+    ready: bool = False
+    racount: int = 0
+    cease: bool = False
+    last_multicast: float | None = None
+    next_multicast: float | None = None
+    unicast: list[int] = field(default_factory=list)
+
+
 class Ndisc:
     def __init__(self, host: str, addrconf, macs: dict[str, bytes], *,
                  neigh_update: Callable[[str, int, bytes | None, int, int, bool], object],
                  ip6_local_out: Callable[[s.SkBuff, str], int], mib: Mib,
                  clock: Callable[[], float] = time.monotonic, rand: Callable[[], float] = random.random,
-                 on_timer: Callable[[], None] | None = None) -> None:
-        """addrconf: the host's Addrconf (addresses, forwarding); macs: each interface's MAC."""
+                 on_timer: Callable[[], None] | None = None, advertise: dict[str, AdvInterface] | None = None,
+                 ra_output: Callable[[s.SkBuff, Flowi6], int] | None = None) -> None:
+        """addrconf: the host's Addrconf (addresses, forwarding); macs: each interface's MAC.
+        advertise: the devices a router sends router advertisements out of, as radvd does
+        (radvd_conf()); ra_output(skb, flow) -> errno: how radvd's raw ICMPv6 socket sends one
+        (Ip6Output.ip6_output: skb data at the ICMPv6 message; multicast looped back to this
+        host too), ndisc_send_skb's way when not given."""
         self.host = host
         self.addrconf = addrconf
         self.macs = dict(macs)
@@ -201,6 +289,8 @@ class Ndisc:
         self._stamps: dict[tuple[str, int], float] = {}  # ifp->tstamp: when an address's lifetimes were set
         self._ra_prefixes: set[tuple[int, int, str]] = set()  # prefix routes an RA made (RTF_ADDRCONF|PREFIX_RT)
         self._next: float | None = None
+        self._radvd = {dev: _Radvd(conf) for dev, conf in (advertise or {}).items()}
+        self._ra_output = ra_output
 
     def devconf(self, dev: str) -> Ipv6Devconf:
         """net.ipv6.conf.DEV: the device's settings, Linux's defaults until changed."""
@@ -345,7 +435,9 @@ class Ndisc:
 
     def ndisc_recv_rs(self, skb, hdr: Ipv6Hdr) -> int:
         """ndisc_recv_rs(): only a router listens (NOT_SPECIFIED on a host), and learns nothing from
-        an RS from ::; else the sender's entry, STALE and not a router, and consumed."""
+        an RS from ::; else the sender's entry, STALE and not a router, and consumed. radvd gets
+        its copy here (see radvd_rcv)."""
+        self.radvd_rcv(skb, hdr)
         msg = NdRouterSolicit.from_bytes(skb.payload())
         dev = skb.dev
         if dev not in self.addrconf.idev or not self.addrconf.forwarding or hdr.saddr == 0:
@@ -463,11 +555,14 @@ class Ndisc:
     # -- DAD (net/ipv6/addrconf.c) -------------------------------------------------------
     def start(self) -> None:
         """NETDEV_UP for every device: addrconf_dad_start() for each tentative address (and
-        the rest of DAD in tick())."""
+        the rest of DAD in tick()); radvd starts on an advertising device whose link-local
+        address is usable already (no DAD), else once its DAD succeeds."""
         for dev in list(self.addrconf.idev):
             for ifa in self.addrconf.addr_list(dev):
                 if ifa.flags & IFA_F_TENTATIVE and not ifa.flags & IFA_F_DADFAILED:
                     self.addrconf_dad_start(dev, ifa)
+        for dev in self._radvd:
+            self.radvd_kickoff_adverts(dev)
 
     def addrconf_dad_start(self, dev: str, ifa: Inet6Ifaddr) -> None:
         """addrconf_dad_start(): state PREDAD and the DAD work at once; addrconf_dad_begin runs
@@ -547,6 +642,8 @@ class Ndisc:
             if work is not None and work.ifa is ifa:
                 work.due = None
         self.addrconf.addrconf_dad_completed(dev, ifa)
+        if ifa.scope == IPV6_ADDR_LINKLOCAL and dev in self._radvd:
+            self.radvd_kickoff_adverts(dev)
         cnf = self.devconf(dev)
         if send_na and cnf.ndisc_notify:
             self.ndisc_send_na(dev, IN6ADDR_LINKLOCAL_ALLNODES, ifa.addr, router=self.addrconf.forwarding,
@@ -817,6 +914,162 @@ class Ndisc:
         since = self._stamps.get((dev, ifa.addr), now)
         return max(0, ifa.valid_lft - int(now - since))
 
+    # -- router advertisements sent: radvd (radvd.c, send.c, process.c, interface.c) -------
+    def radvd_kickoff_adverts(self, dev: str) -> None:
+        """setup_iface + kickoff_adverts(): once dev has a usable link-local address (radvd's
+        if_addr_rasrc: DAD passed), the first RA to all nodes at once, the next
+        MAX_INITIAL_RTR_ADVERT_INTERVAL later. Once per device."""
+        with self._lock:
+            r = self._radvd.get(dev)
+            if r is None or r.ready or r.cease or not self.addrconf.ipv6_get_lladdr(
+                    dev, IFA_F_TENTATIVE | IFA_F_OPTIMISTIC):
+                return
+            r.ready = True
+            r.last_multicast = self._clock()
+        self.radvd_send_ra_forall(dev, None)
+        self._radvd_reschedule(dev, min(MAX_INITIAL_RTR_ADVERT_INTERVAL, r.conf.max_interval))
+
+    def _radvd_reschedule(self, dev: str, delay: float) -> None:
+        """reschedule_iface(): the next multicast RA `delay` from now, but while fewer than
+        MAX_INITIAL_RTR_ADVERTISEMENTS went out, exactly min(MAX_INITIAL_RTR_ADVERT_INTERVAL,
+        MaxRtrAdvInterval) from now (so an RS rate-limited then waits that long too, as radvd does)."""
+        with self._lock:
+            r = self._radvd[dev]
+            if r.racount < MAX_INITIAL_RTR_ADVERTISEMENTS:
+                delay = min(MAX_INITIAL_RTR_ADVERT_INTERVAL, r.conf.max_interval)
+            due = r.next_multicast = self._clock() + delay
+        self._timer_set(due)
+
+    def radvd_timer_handler(self, dev: str) -> None:
+        """timer_handler(): the unsolicited RA, then the next one a random time between
+        MinRtrAdvInterval and MaxRtrAdvInterval later (rand_between)."""
+        self.radvd_send_ra_forall(dev, None)
+        conf = self._radvd[dev].conf
+        self._radvd_reschedule(dev, conf.min_interval + (conf.max_interval - conf.min_interval) * self._rand())
+
+    def radvd_rcv(self, skb, hdr: Ipv6Hdr) -> None:
+        """radvd's raw ICMPv6 socket (ICMP6_FILTER: RS and RA only) and process(): an RS of at least
+        8 bytes, code 0, hop limit 255, on an advertising device, to process_rs; others ignored
+        (radvd's warnings; other routers' RAs are only checked for agreement by radvd: left out).
+        The kernel hands a raw socket its copy before icmpv6_rcv (raw6_local_deliver), so radvd
+        sees RSs the kernel drops, from :: among them; here ndisc_recv_rs calls it, after
+        ndisc_validate, until Ipv6 delivers raw copies from ip6_protocol_deliver_rcu."""
+        data = skb.payload()
+        dev = skb.dev
+        if len(data) < 8 or data[0] != NDISC_ROUTER_SOLICITATION or dev not in self._radvd:
+            return
+        if data[1] != 0:
+            log.warning("radvd: received icmpv6 RS/RA packet with invalid code (%d) from %s", data[1],
+                        ip6_to_str(hdr.saddr))
+            return
+        if hdr.hop_limit != NDISC_HOP_LIMIT:
+            log.warning("radvd: received RS or RA with invalid hoplimit %d from %s", hdr.hop_limit,
+                        ip6_to_str(hdr.saddr))
+            return
+        i = 8  # process_rs's own walk of the options
+        while i < len(data):
+            optlen = data[i + 1] << 3 if i + 1 < len(data) else -1
+            if optlen <= 0 or i + optlen > len(data):
+                log.warning("radvd: %s in RS", "trailing garbage" if optlen < 0 else "zero length option"
+                            if optlen == 0 else "option length greater than total length")
+                return
+            if data[i] == ND_OPT_SOURCE_LL_ADDR and hdr.saddr == 0:
+                log.warning("radvd: received icmpv6 RS packet with unspecified source address and there is a "
+                            "lladdr option")
+                return
+            i += optlen
+        self.radvd_process_rs(dev, hdr.saddr)
+
+    def radvd_process_rs(self, dev: str, saddr: int) -> None:
+        """process_rs() of a valid RS: AdvRASolicitedUnicast (on by default, RFC 7772) answers an RS
+        from an address with its own RA, unicast, at once. One from :: gets the multicast RA at
+        once, unless the last went out less than MinDelayBetweenRAs ago: then it goes
+        MinDelayBetweenRAs after that one plus a random delay below MAX_RA_DELAY_TIME (RFC 4861
+        6.2.6). Nothing before radvd is ready."""
+        now = self._clock()
+        delay = MAX_RA_DELAY_TIME * self._rand()
+        with self._lock:
+            r = self._radvd[dev]
+            if not r.ready:  # send_ra_forall: "not sending RA for DEV, interface is not ready"
+                return
+            if saddr:
+                r.unicast.append(saddr)  # sent by the timer thread now: radvd answers from its own process
+            last = r.last_multicast
+        if saddr:
+            self._timer_set(now)
+            return
+        if last is not None and now - last < MIN_DELAY_BETWEEN_RAS:
+            self._radvd_reschedule(dev, MIN_DELAY_BETWEEN_RAS - (now - last) + delay)
+            return
+        with self._lock:  # send_ra_forall now, then rand_between: radvd_timer_handler's two steps
+            r.next_multicast = now
+        self._timer_set(now)
+
+    def radvd_stop_adverts(self) -> None:
+        """stop_adverts() (radvd's exit): a final RA to all nodes with a router lifetime of 0
+        (cease_adv, RFC 4861 6.2.5) out of every device that was advertising."""
+        for dev, r in self._radvd.items():
+            with self._lock:
+                if not r.ready:
+                    continue
+                r.cease = True
+                r.next_multicast = None
+            self.radvd_send_ra_forall(dev, None)
+            with self._lock:
+                r.ready, r.unicast = False, []  # radvd has exited: no more RAs, solicited or not
+
+    def radvd_send_ra_forall(self, dev: str, dest: int | None) -> None:
+        """send_ra_forall() without a client list: racount counts the first RAs (solicited ones
+        too), then send_ra()."""
+        with self._lock:
+            r = self._radvd[dev]
+            if r.racount < MAX_INITIAL_RTR_ADVERTISEMENTS:
+                r.racount += 1
+        self.radvd_send_ra(dev, dest)
+
+    def radvd_build_ra(self, dev: str) -> NdRouterAdvert:
+        """add_ra_header + build_ra_options(): the current hop limit, no M or O flag, medium
+        preference, the router lifetime (0 while ceasing or when IPv6 forwarding is off:
+        check_ip6_forwarding), reachable time and retrans timer 0; then each prefix (on-link and
+        autonomous, radvd's lifetimes), the MTU option if AdvLinkMTU, the source link-layer
+        address (AdvSourceLLAddress), in that order."""
+        r = self._radvd[dev]
+        conf = r.conf
+        lifetime = conf.default_lifetime if self.addrconf.forwarding and not r.cease else 0
+        opts: list = [NdOptPrefixInfo(plen, ND_OPT_PI_FLAG_ONLINK | ND_OPT_PI_FLAG_AUTO, conf.valid_lifetime,
+                                      conf.preferred_lifetime, prefix) for prefix, plen in conf.prefixes]
+        if conf.link_mtu:
+            opts.append(NdOptMtu(conf.link_mtu))
+        mac = self.macs.get(dev)
+        if mac:
+            opts.append(src_lladdr(mac))
+        return NdRouterAdvert(cur_hop_limit=conf.cur_hop_limit, router_lifetime=lifetime, options=tuple(opts))
+
+    def radvd_send_ra(self, dev: str, dest: int | None) -> int:
+        """send_ra() + really_send(): the RA from dev's link-local address (IPV6_PKTINFO) with hop
+        limit 255 (IPV6_UNICAST_HOPS, IPV6_MULTICAST_HOPS), to dest or all nodes (ff02::1, then
+        times.last_multicast), through the raw socket: ra_output, Icmp6OutMsgs and
+        Icmp6OutRouterAdvertisements as __ip6_make_skb counts them. Returns the errno."""
+        saddr = self.addrconf.ipv6_get_lladdr(dev, IFA_F_TENTATIVE | IFA_F_OPTIMISTIC)
+        if not saddr:
+            return errno.EADDRNOTAVAIL
+        if dest is None:
+            dest = IN6ADDR_LINKLOCAL_ALLNODES
+            with self._lock:
+                self._radvd[dev].last_multicast = self._clock()
+        msg = self.radvd_build_ra(dev)
+        if self._ra_output is None:
+            return self.ndisc_send_skb(dev, msg, saddr, dest)
+        body = msg.to_bytes(saddr, dest)  # IPV6_CHECKSUM 2: the kernel sums it
+        skb = s.alloc_skb(s.MAX_HEADER + IPV6_HLEN + len(body), origin_host=self.host, sampled=False)
+        s.skb_reserve(skb, s.MAX_HEADER + IPV6_HLEN)
+        s.skb_put_data(skb, body)
+        err = self._ra_output(skb, Flowi6(dest, saddr, IPPROTO_ICMPV6, oif=dev, hop_limit=NDISC_HOP_LIMIT,
+                                          icmp_type=msg.type))
+        if err not in (errno.ENETUNREACH, errno.EADDRNOTAVAIL):  # the route and source were found
+            icmp6_out_stats(self.mib, msg.type)
+        return err
+
     # -- timers --------------------------------------------------------------------------
     def _expire(self, key: tuple, due: float) -> None:
         with self._lock:
@@ -834,7 +1087,8 @@ class Ndisc:
 
     def tick(self) -> float | None:
         """Run every due timer (DAD work, router solicitations, delayed anycast answers, RA
-        lifetimes); return the next deadline, or None when nothing waits."""
+        lifetimes, radvd's advertisements and solicited answers); return the next deadline, or
+        None when nothing waits."""
         now = self._clock()
         with self._lock:
             dad = sorted((w for w in self._dad.values() if w.due is not None and w.due <= now), key=lambda w: w.due)
@@ -846,6 +1100,13 @@ class Ndisc:
             expired = [k for k, due in self._expiring.items() if due <= now]
             for k in expired:
                 del self._expiring[k]
+            unicast = [(dev, daddr) for dev, r in self._radvd.items() for daddr in r.unicast]
+            adverts = [dev for dev, r in self._radvd.items()
+                       if r.next_multicast is not None and r.next_multicast <= now]
+            for r in self._radvd.values():
+                r.unicast = []
+            for dev in adverts:
+                self._radvd[dev].next_multicast = None
         for w in dad:
             self.addrconf_dad_work(w)
         for dev in rs:
@@ -854,9 +1115,15 @@ class Ndisc:
             self.pndisc_redo(skb, hdr)
         for key in expired:
             self._lifetime_over(key)
+        for dev, daddr in unicast:
+            self.radvd_send_ra_forall(dev, daddr)
+        for dev in adverts:
+            self.radvd_timer_handler(dev)
         with self._lock:
             dues = [w.due for w in self._dad.values() if w.due is not None]
             dues += [r.due for r in self._rs.values() if r.due is not None]
+            dues += [r.next_multicast for r in self._radvd.values() if r.next_multicast is not None]
+            dues += [now for r in self._radvd.values() if r.unicast]
             dues += [q[0] for q in self._proxy_queue] + list(self._expiring.values())
             self._next = min(dues) if dues else None
             return self._next

@@ -202,6 +202,46 @@ def test_duplicate_address_detection_finds_the_address_the_kernel_holds_and_b_ne
     assert proc.returncode == 0, out + err
 
 
+def test_an_ip6tables_input_drop_stops_the_kernels_ping_6_and_is_counted_until_the_rule_goes(peer):
+    """netfilter's LOCAL_IN for IPv6 on B: the kernel's echo requests meet the DROP (ip6tables -L -v
+    counts them, as NETFILTER_DROP does), and after -D they are answered, counted by the policy."""
+    from pktpath.rpc import l3_pb2_grpc
+
+    from e2ekit import counter
+
+    def ping() -> subprocess.CompletedProcess:
+        return run("ip", "netns", "exec", peer.ns, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", f"{TAP_NET6}:2",
+                   check=False)
+
+    def ip6tables(*words) -> str:
+        out = subprocess.run([sys.executable, "-m", "pktpath.cli", "ip6tables", *words, "--on", "B", "--base-port",
+                              str(peer.sup.base_port)], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, (words, out.stderr)
+        return out.stdout
+
+    assert wait_for(lambda: past_dad(peer, "eth0", TAP_NET6), timeout=10)
+    l3 = l3_pb2_grpc.L3Stub(peer.sup.addrs.channel("B", "l3"))
+    before = counter(l3, "Drops", "SKB_DROP_REASON_NETFILTER_DROP")
+    ip6tables("-A", "INPUT", "-s", f"{TAP_NET6}:1", "-d", f"{TAP_NET6}:2", "-p", "icmpv6", "-j", "DROP")
+    try:
+        out = ping()
+        assert out.returncode == 1 and " 0 received" in out.stdout, out.stdout + out.stderr
+        rule = ip6tables("-L", "INPUT", "-v", "-n", "-x").splitlines()[2].split()
+        assert rule[2:4] == ["DROP", "58"] and int(rule[0]) >= 3 and int(rule[1]) >= 3 * 104, rule
+        assert counter(l3, "Drops", "SKB_DROP_REASON_NETFILTER_DROP") - before >= 3
+    finally:
+        ip6tables("-D", "INPUT", "1")
+
+    def policy_packets() -> int:
+        policy = ip6tables("-L", "INPUT", "-v", "-n", "-x").splitlines()[0]
+        return int(policy.split("policy ACCEPT ")[1].split()[0])
+
+    before = policy_packets()
+    out = ping()
+    assert out.returncode == 0 and "3 received" in out.stdout, out.stdout + out.stderr
+    assert policy_packets() - before >= 3  # what the policy let in: the echo requests at least
+
+
 OVERLAP_ATTACK = """
 import sys
 from scapy.all import UDP, Ether, IPv6, IPv6ExtHdrFragment, Raw, sendp
