@@ -50,7 +50,8 @@ def test_the_sub_ms_scripts_pass_against_the_kernel_at_packetdrills_tolerance():
     host cannot keep their sub-millisecond timing."""
     scripts = sorted(str(p) for p in (ROOT / "tests" / "drill" / "sub-ms").glob("*.pkt"))
     assert len(scripts) >= 8
-    found = run_settled(drill, scripts)
+    # what the kernel sends depends on an ACK arriving within 1 ms: a late runner changes it, any way
+    found = run_settled(drill, scripts, any_failure=True)
     assert len(found) == len(scripts) and not not_passed(found), not_passed(found)
 
 
