@@ -138,12 +138,7 @@ class Datagram:
             self.mib.inc(UDP, "IgnoredMulti")
             self.drop(skb, pb.SKB_DROP_REASON_NOT_SPECIFIED, "__udp4_lib_mcast_deliver")
             return pb.SKB_DROP_REASON_NOT_SPECIFIED
-        for entry in entries[:-1]:
-            clone = s.skb_clone(skb, L4, self.host, "__udp4_lib_mcast_deliver")
-            clone.sk = entry.sk
-            up.append(clone)
-        skb.sk = entries[-1].sk
-        up.append(skb)
+        mcast_deliver(skb, entries, up, self.host, "__udp4_lib_mcast_deliver")
         return 0
 
     def ping_rcv(self, skbs: list) -> tuple[int, int]:
@@ -281,3 +276,13 @@ class Datagram:
         # user's bytes here, so it is freed, not dropped: the caller gets the errno.
         s.consume_skb(skb, L4, self.host, "sendmsg")
         return err
+
+
+def mcast_deliver(skb, entries: list, up: list, host: str, func: str) -> None:
+    """__udp{4,6}_lib_mcast_deliver's hand-out: a clone for each socket but the last, which takes skb."""
+    for entry in entries[:-1]:
+        clone = s.skb_clone(skb, L4, host, func)
+        clone.sk = entry.sk
+        up.append(clone)
+    skb.sk = entries[-1].sk
+    up.append(skb)

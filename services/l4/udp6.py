@@ -37,6 +37,7 @@ from pktpath.flow import Flowi4, Flowi6 as SockFlowi6
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l3.ipv6 import Flowi6
 from pktpath.services.l4.table import AF_INET6, PortTable
+from pktpath.services.l4.udp import mcast_deliver
 from pktpath.sockerr import SockError
 from pktpath.wire import ChecksumError, UdpHdr, WireError
 from pktpath.wire.addr import (
@@ -195,12 +196,7 @@ class Datagram6:
             self.mib.inc(UDP6, "IgnoredMulti")
             self.drop(skb, pb.SKB_DROP_REASON_NOT_SPECIFIED, "__udp6_lib_mcast_deliver")
             return pb.SKB_DROP_REASON_NOT_SPECIFIED
-        for entry in entries[:-1]:
-            clone = s.skb_clone(skb, L4, self.host, "__udp6_lib_mcast_deliver")
-            clone.sk = entry.sk
-            up.append(clone)
-        skb.sk = entries[-1].sk
-        up.append(skb)
+        mcast_deliver(skb, entries, up, self.host, "__udp6_lib_mcast_deliver")
         return 0
 
     def ping_rcv6(self, skbs: list) -> tuple[int, int]:
