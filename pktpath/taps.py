@@ -44,7 +44,10 @@ LINKTYPE_WIRESHARK_UPPER_PDU = 252  # a PDU above IP, tagged with its protocol a
 
 # The layer entries on the way down (every other ENTER is on the way up).
 TX_ENTRIES = frozenset({"tcp_sendmsg", "udp_sendmsg", "ping_v4_sendmsg", "udpv6_sendmsg", "ping_v6_sendmsg",
-                        "ip_queue_xmit", "neigh_output", "__dev_queue_xmit"})
+                        "ip_queue_xmit", "ip6_make_skb", "inet6_csk_xmit", "neigh_output", "__dev_queue_xmit"})
+# L3's IPv6 entries on the way down: L4's datagrams (their flow beside the skb, not in skb->cb) and
+# TCP's segments (skb->cb a Flowi6 with the connection's addresses).
+_IPV6_TX_ENTRIES = {"ip6_make_skb": "data", "inet6_csk_xmit": "tcp"}
 _FRAME_LAYERS = (skbuff_pb2.LAYER_NIC, skbuff_pb2.LAYER_SOFTIRQ, skbuff_pb2.LAYER_L2)  # __netif_receive_skb_core's too
 _UPPER_NAMES = {6: "tcp", 17: "udp", 1: "icmp"}
 
@@ -121,9 +124,9 @@ class Taps:
                 cap.cond.notify_all()
 
 
-def at_boundary(skb, layer: int) -> tuple[memoryview, int, dict]:
-    """The packet as it stands at a layer's entry: (bytes from its outermost header,
-    link type, upper-PDU tags)."""
+def at_boundary(skb, layer: int, func: str = "") -> tuple[memoryview, int, dict]:
+    """The packet as it stands at a layer's entry through func: (bytes from its outermost
+    header, link type, upper-PDU tags)."""
     buf = memoryview(skb.buf)
     if skb.mac_header != s.UNSET and skb.mac_header <= skb.data:
         return buf[skb.mac_header:skb.tail], LINKTYPE_ETHERNET, {}
@@ -132,6 +135,14 @@ def at_boundary(skb, layer: int) -> tuple[memoryview, int, dict]:
         return buf[skb.network_header:skb.tail], LINKTYPE_IPV6 if ipv6 else LINKTYPE_IPV4, {}
     if layer in _FRAME_LAYERS:  # a frame no layer has parsed yet
         return buf[skb.data:skb.tail], LINKTYPE_ETHERNET, {}
+    if func in _IPV6_TX_ENTRIES:
+        try:  # TCP's segment: the connection's addresses; L4's datagram: none here (its flow is beside it)
+            flow6 = Flowi6.unpack(skb.cb)
+        except ValueError:
+            flow6 = Flowi6(0)
+        upper = _IPV6_TX_ENTRIES[func] if skb.transport_header == skb.data else "data"
+        return buf[skb.data:skb.tail], LINKTYPE_WIRESHARK_UPPER_PDU, {"upper": upper, "saddr": flow6.saddr,
+                                                                     "daddr": flow6.daddr, "family": 6}
     try:
         flow = Flowi4.unpack(skb.cb)
     except ValueError:
@@ -168,7 +179,7 @@ def close_layer_capture(cap: Capture) -> None:
 def layer_entry(skb, layer: int, func: str) -> None:
     """skb enters this process's layer through func (skbuff calls it on ENTER while a
     capture is open)."""
-    data, linktype, upper = at_boundary(skb, layer)
+    data, linktype, upper = at_boundary(skb, layer, func)
     LAYER_TAPS.add(skb.dev, func in TX_ENTRIES, data, linktype, func, **upper)
 
 

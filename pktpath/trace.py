@@ -31,7 +31,8 @@ from pktpath.counters import PROCESS
 from pktpath.pcapfilter import compile_filter, flow_packet
 from pktpath.pb import skbuff_pb2, trace_pb2
 from pktpath.ratelimit import TokenBucket
-from pktpath.wire.addr import ip_from_str, ip_to_str
+from pktpath.wire.addr import ip6_from_str, ip6_to_str, ip_from_str, ip_to_str, ipv6_addr_v4mapped
+from pktpath.wire.ipv6 import NEXTHDR_FRAGMENT, ipv6_skip_exthdr
 
 CAPACITY = 4096
 MAX_PER_SECOND = 1e6  # traces a second: far more than any collector takes
@@ -43,51 +44,94 @@ MAX_RECORD_BYTES = 32 * 1024
 SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"  # OpenTelemetry's ratio for its traceidratio sampler
 PER_SECOND_ENV = "PKTPATH_TRACES_PER_SECOND"  # traces per second besides the ratio
 DEFAULT_RATE, DEFAULT_PER_SECOND = 0.01, 10
-PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp"}
+PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmp6"}
 PROTOCOL_NUMBERS = {name: number for number, name in PROTOCOLS.items()}
+_V4_MASK = 0xFFFFFFFF
 
 
 class FlowKey(NamedTuple):
-    """A packet's addresses, protocol and ports, host order (ports 0 for ICMP)."""
+    """A packet's addresses, protocol and ports, host order (ports 0 for ICMP), and its IP
+    version: an IPv6 flow's addresses are 128-bit ints (family 6), its protocol the upper-layer
+    header's (an extension header's next header followed to it)."""
     saddr: int
     daddr: int
     protocol: int
     sport: int = 0
     dport: int = 0
+    family: int = 4
 
     def __str__(self) -> str:
         name = PROTOCOLS.get(self.protocol, str(self.protocol))
+        if self.family == 6:  # RFC 5952's [address]:port, as ss prints IPv6
+            src, dst = ip6_to_str(self.saddr), ip6_to_str(self.daddr)
+            if self.protocol in (6, 17) and (self.sport or self.dport):
+                return f"[{src}]:{self.sport} > [{dst}]:{self.dport} {name}"
+            return f"{src} > {dst} {name}"
         if self.protocol in (6, 17) and (self.sport or self.dport):  # a later fragment has no ports
             return f"{ip_to_str(self.saddr)}:{self.sport} > {ip_to_str(self.daddr)}:{self.dport} {name}"
         return f"{ip_to_str(self.saddr)} > {ip_to_str(self.daddr)} {name}"
 
 
+def socket_flow(saddr: int, daddr: int, protocol: int, sport: int = 0, dport: int = 0, *,
+                ipv6: bool = False) -> FlowKey:
+    """The flow of what a socket is about to send: an AF_INET6 socket's (ipv6) is IPv6's,
+    unless its destination is v4-mapped (::ffff:a.b.c.d), which goes out as IPv4
+    (udpv6_sendmsg hands it to udp_sendmsg, tcp_v6_connect to tcp_v4_connect)."""
+    if not ipv6:
+        return FlowKey(saddr, daddr, protocol, sport, dport)
+    if ipv6_addr_v4mapped(daddr):
+        return FlowKey(saddr & _V4_MASK if ipv6_addr_v4mapped(saddr) else 0, daddr & _V4_MASK, protocol, sport,
+                       dport)
+    return FlowKey(saddr, daddr, protocol, sport, dport, 6)
+
+
+def ip_flow(packet) -> FlowKey | None:
+    """The flow of the IP packet (IPv4 or IPv6, maybe cut short) at the start of packet:
+    TCP's and UDP's ports unless it is a later fragment. IPv6's extension headers are
+    followed to the upper-layer header (ipv6_skip_exthdr); a later fragment's protocol is
+    its fragment header's next header. None when it is not an IP header (or an IPv4 one
+    whose header length is short or past the bytes there)."""
+    n = len(packet)
+    if n >= 20 and packet[0] >> 4 == 4:
+        ihl = (packet[0] & 0x0F) * 4
+        if not 20 <= ihl <= n:
+            return None
+        protocol = packet[9]
+        saddr, daddr = struct.unpack_from("!II", packet, 12)
+        first = struct.unpack_from("!H", packet, 6)[0] & 0x1FFF == 0
+        if protocol in (6, 17) and first and n >= ihl + 4:
+            return FlowKey(saddr, daddr, protocol, *struct.unpack_from("!HH", packet, ihl))
+        return FlowKey(saddr, daddr, protocol)
+    if n >= 40 and packet[0] >> 4 == 6:
+        saddr, daddr = int.from_bytes(packet[8:24], "big"), int.from_bytes(packet[24:40], "big")
+        offset, protocol, _ = ipv6_skip_exthdr(packet, 40, packet[6])
+        if protocol == NEXTHDR_FRAGMENT:  # a later fragment: its upper layer's header is in the first
+            return FlowKey(saddr, daddr, packet[offset] if 0 <= offset < n else protocol,
+                           family=6)
+        if offset >= 0 and protocol in (6, 17) and n >= offset + 4:
+            return FlowKey(saddr, daddr, protocol, *struct.unpack_from("!HH", packet, offset), family=6)
+        return FlowKey(saddr, daddr, protocol, family=6)
+    return None
+
+
 def frame_flow(frame: bytes) -> FlowKey | None:
-    """The flow of an Ethernet frame that carries IPv4 (TCP's and UDP's ports unless it is
-    a later fragment); None for anything else. For sampling frames that arrive from outside."""
-    if len(frame) < 34 or frame[12:14] != b"\x08\x00" or frame[14] >> 4 != 4:
+    """The flow of an Ethernet frame that carries IPv4 or IPv6 (ip_flow); None for anything
+    else. For sampling frames that arrive from outside."""
+    if len(frame) < 14 or frame[12:14] not in (b"\x08\x00", b"\x86\xdd"):
         return None
-    ihl = (frame[14] & 0x0F) * 4
-    protocol = frame[23]
-    saddr, daddr = struct.unpack_from("!II", frame, 26)
-    first = struct.unpack_from("!H", frame, 20)[0] & 0x1FFF == 0
-    if protocol in (6, 17) and first and len(frame) >= 14 + ihl + 4:
-        return FlowKey(saddr, daddr, protocol, *struct.unpack_from("!HH", frame, 14 + ihl))
-    return FlowKey(saddr, daddr, protocol)
+    flow = ip_flow(memoryview(frame)[14:])
+    if flow is None or (flow.family == 6) != (frame[12:14] == b"\x86\xdd"):
+        return None
+    return flow
 
 
 class PacketMatch:
     """A PacketFilter, compiled: matches(flow) is every field given matching."""
 
     def __init__(self, f: "trace_pb2.PacketFilter") -> None:
-        try:
-            self.addr = ip_from_str(f.addr) if f.addr else None
-            self.saddr = ip_from_str(f.saddr) if f.saddr else None
-            self.daddr = ip_from_str(f.daddr) if f.daddr else None
-        except ValueError as exc:
-            raise ValueError(f"filter: not an IPv4 address: {exc}") from None
+        self.addr, self.saddr, self.daddr = (_address(text) for text in (f.addr, f.saddr, f.daddr))
         if f.protocol and f.protocol not in PROTOCOL_NUMBERS:
-            raise ValueError(f"filter: protocol {f.protocol!r} is not one of tcp, udp, icmp")
+            raise ValueError(f"filter: protocol {f.protocol!r} is not one of {', '.join(PROTOCOL_NUMBERS)}")
         self.protocol = PROTOCOL_NUMBERS.get(f.protocol)
         self.port, self.sport, self.dport = f.port or None, f.sport or None, f.dport or None
         self.program = None
@@ -108,13 +152,24 @@ class PacketMatch:
             return self.matches_all
         if self.program is not None and not self.program.filter(flow_packet(*flow)):
             return False
-        return ((self.addr is None or self.addr in (flow.saddr, flow.daddr))
-                and (self.saddr is None or self.saddr == flow.saddr)
-                and (self.daddr is None or self.daddr == flow.daddr)
+        saddr, daddr = (flow.family, flow.saddr), (flow.family, flow.daddr)
+        return ((self.addr is None or self.addr in (saddr, daddr))
+                and (self.saddr is None or self.saddr == saddr)
+                and (self.daddr is None or self.daddr == daddr)
                 and (self.protocol is None or self.protocol == flow.protocol)
                 and (self.port is None or self.port in (flow.sport, flow.dport))
                 and (self.sport is None or self.sport == flow.sport)
                 and (self.dport is None or self.dport == flow.dport))
+
+
+def _address(text: str) -> tuple[int, int] | None:
+    """A filter's address as (IP version, the address as an int); None when not given."""
+    if not text:
+        return None
+    try:
+        return (6, ip6_from_str(text)) if ":" in text else (4, ip_from_str(text))
+    except ValueError as exc:
+        raise ValueError(f"filter: not an IPv4 or IPv6 address: {exc}") from None
 
 
 def _from_env(name: str, default: float, check, what: str) -> float:

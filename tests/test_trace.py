@@ -135,5 +135,5 @@ def test_the_flow_of_a_frame_from_outside():
     assert frame_flow(tcp) == TCP_FLOW
     later = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.3", proto=17, frag=185) / (b"x" * 8))  # no UDP header
     assert frame_flow(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.3") / UDP(sport=5353, dport=53))) == UDP_FLOW
-    assert frame_flow(later) == (ip("10.0.0.1"), ip("10.0.0.3"), 17, 0, 0)
+    assert frame_flow(later) == FlowKey(ip("10.0.0.1"), ip("10.0.0.3"), 17, 0, 0)
     assert frame_flow(bytes(Ether() / ARP())) is None and frame_flow(b"short") is None

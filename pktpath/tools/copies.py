@@ -10,14 +10,16 @@ with it from host to host) counts once.
 
 The article's answer for a send is three copies: user → sk_buff, TCP's clone
 for the network layer, and IP fragmentation when a packet exceeds the MTU. The
-cases show where that holds and where it does not.
+cases show where that holds and where it does not, over IPv4 and over IPv6 (a
+case whose destination is an IPv6 address sends through AF_INET6 sockets, once
+duplicate address detection has let the hosts' addresses go).
 """
 
 import time
 from collections import Counter
 from dataclasses import dataclass
 
-from pktpath.client import IP_MTU_DISCOVER, IPPROTO_IP, SHUT_WR, SOCK_STREAM, SocketApi
+from pktpath.client import AF_INET, AF_INET6, IP_MTU_DISCOVER, IPPROTO_IP, SHUT_WR, SOCK_STREAM, SocketApi
 from pktpath.flow import IP_PMTUDISC_DONT
 from pktpath.pb import skbuff_pb2, trace_pb2
 from pktpath.rpc import trace_pb2_grpc
@@ -28,6 +30,8 @@ KINDS = {pb.COPY: "COPY", pb.CLONE: "CLONE", pb.DMA: "DMA"}
 LAYER_NAMES = {pb.LAYER_NIC: "nic", pb.LAYER_SOFTIRQ: "softirq", pb.LAYER_L2: "l2", pb.LAYER_L3: "l3",
                pb.LAYER_L4: "l4", pb.LAYER_SOCKET: "socket"}
 SETTLE_S = 0.5  # TX completions and the ACKs that free TCP's originals come after the data
+DAD_WAIT_S = 10.0  # duplicate address detection holds a new IPv6 address tentative for about a second
+IFA_F_TENTATIVE = 0x40
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,12 @@ class Case:
     topology: str      # "default" or "router"
     protocol: str      # "udp" or "tcp"
     size: int
-    dst: str           # B's address in that topology
+    dst: str           # B's address in that topology (an IPv6 one: the sockets are AF_INET6)
     fragment_on_path: bool = False  # IP_PMTUDISC_DONT: no DF, so a router splits it
+
+    @property
+    def family(self) -> int:
+        return AF_INET6 if ":" in self.dst else AF_INET
 
 
 CASES = (
@@ -45,6 +53,8 @@ CASES = (
     Case("TCP 10 kB", "default", "tcp", 10_000, "10.0.0.2"),
     Case("UDP 100 B", "default", "udp", 100, "10.0.0.2"),
     Case("UDP 3000 B (fragmented)", "default", "udp", 3000, "10.0.0.2"),
+    Case("TCP 10 kB over IPv6", "default", "tcp", 10_000, "2001:db8::2"),
+    Case("UDP 3000 B over IPv6 (fragmented)", "default", "udp", 3000, "2001:db8::2"),
     Case("UDP 1400 B forwarded by R onto MTU 1280", "router", "udp", 1400, "10.0.2.1", fragment_on_path=True),
 )
 
@@ -101,17 +111,18 @@ def movements(records) -> list[Movement]:
 def run_case(case: Case, a: SocketApi, b: SocketApi, traces: Traces, port: int) -> list[Movement]:
     """Send case.size bytes from A to B, read them there, and return what moved."""
     data = bytes(i % 251 for i in range(case.size))
+    family, anywhere = case.family, "::" if case.family == AF_INET6 else "0.0.0.0"
     traces.mark()
     if case.protocol == "udp":
-        with b.socket() as rx, a.socket() as tx:
-            rx.bind(("0.0.0.0", port))
+        with b.socket(family=family) as rx, a.socket(family=family) as tx:
+            rx.bind((anywhere, port))
             if case.fragment_on_path:
                 tx.setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
             tx.sendto(data, (case.dst, port))
             got, _ = rx.recvfrom(65535, timeout=10)
     else:
-        with b.socket(SOCK_STREAM) as srv, a.socket(SOCK_STREAM) as cli:
-            srv.bind(("0.0.0.0", port))
+        with b.socket(SOCK_STREAM, family=family) as srv, a.socket(SOCK_STREAM, family=family) as cli:
+            srv.bind((anywhere, port))
             srv.listen(1)
             cli.connect((case.dst, port), timeout=10)
             conn, _ = srv.accept(timeout=10)
@@ -217,6 +228,24 @@ def running_report(addrs) -> list[str]:
     return terminal([("", ["kind", "host", "layer", "function", "times", "bytes"], rows)])
 
 
+def ipv6_ready(addrs, timeout: float = DAD_WAIT_S) -> bool:
+    """Whether every host's IPv6 addresses have left duplicate address detection (a packet to
+    a tentative address is not the host's; one is not a source), waiting up to timeout."""
+    from google.protobuf import empty_pb2
+
+    from pktpath.rpc import l3_pb2_grpc
+
+    stubs = [l3_pb2_grpc.L3Stub(addrs.channel(h.name, "l3")) for h in addrs.topology.hosts]
+    deadline = time.monotonic() + timeout
+    while True:
+        tables = [stub.GetAddrs(empty_pb2.Empty(), timeout=5) for stub in stubs]
+        if not any(a.flags & IFA_F_TENTATIVE for table in tables for i in table.addrs for a in i.inet6):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
 def measure(base_port: int, log_dir=None, out=print) -> list[tuple[Case, list[Movement]]]:
     """Run every case, each topology as local processes started here (ports from base_port)."""
     import os
@@ -237,6 +266,8 @@ def measure(base_port: int, log_dir=None, out=print) -> list[tuple[Case, list[Mo
             a, b = (SocketApi(sup.addrs.target(h.name, "socket")) for h in (sup.topology.hosts[0],
                                                                               sup.topology.hosts[-1]))
             traces = Traces(sup.addrs)
+            if any(c.family == AF_INET6 for c in CASES if c.topology == name) and not ipv6_ready(sup.addrs):
+                raise RuntimeError(f"the {name} topology's IPv6 addresses stayed tentative")
             for n, case in enumerate(c for c in CASES if c.topology == name):
                 results.append((case, run_case(case, a, b, traces, 7400 + n)))
                 out(f"  {case.name}: {dict(summary(results[-1][1]))}")

@@ -31,11 +31,16 @@ from pktpath.services.orchestrator.spans import trace_id
 from pktpath.services.orchestrator.store import PacketStore, Query
 from pktpath.trace import PROTOCOLS
 from pktpath.wire import ArpHdr, EthHdr, IcmpHdr, IpHdr, TcpHdr, TruncatedError, UdpHdr, WireError
-from pktpath.wire.addr import ip_to_str, mac_to_str
+from pktpath.wire.addr import ip6_to_str, ip_to_str, mac_to_str
 from pktpath.wire.arp import ARPOP_REPLY, ARPOP_REQUEST
-from pktpath.wire.ethernet import ETH_P_ARP, ETH_P_IP
+from pktpath.wire.ethernet import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6
 from pktpath.wire.icmp import ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED, ICMP_HLEN
+from pktpath.wire.icmpv6 import (ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_HLEN, ICMPV6_PARAMPROB,
+                                 ICMPV6_PKT_TOOBIG, NDISC_NEIGHBOUR_ADVERTISEMENT, NDISC_NEIGHBOUR_SOLICITATION,
+                                 NDISC_REDIRECT, Icmp6Hdr)
 from pktpath.wire.ipv4 import IP_DF, IP_MF, IP_OFFSET, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
+from pktpath.wire.ipv6 import (IP6_MF, IP6_OFFSET, IPPROTO_ICMPV6, NEXTHDR_DEST, NEXTHDR_FRAGMENT, NEXTHDR_HOP,
+                               NEXTHDR_ROUTING, Ipv6FragHdr, Ipv6Hdr)
 from pktpath.wire.tcp import (TcpOptEol, TcpOptMss, TcpOptNop, TcpOptSack, TcpOptSackPerm, TcpOptTimestamp,
                               TcpOptWindow)
 from pktpath.wire.udp import UDP_HLEN
@@ -52,6 +57,13 @@ STATIC = {  # path -> (file under web/, content type)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
 _ICMP_TYPES = {0: "echo reply", 3: "destination unreachable", 4: "source quench", 5: "redirect", 8: "echo request",
                11: "time exceeded", 12: "parameter problem"}
+_ICMP6_TYPES = {1: "destination unreachable", 2: "packet too big", 3: "time exceeded", 4: "parameter problem",
+                128: "echo request", 129: "echo reply", 130: "multicast listener query",
+                131: "multicast listener report", 132: "multicast listener done", 133: "router solicitation",
+                134: "router advertisement", 135: "neighbor solicitation", 136: "neighbor advertisement",
+                137: "redirect", 143: "multicast listener report v2"}
+_EXT_NAMES = {NEXTHDR_HOP: ("ipv6-hopopts", "hop-by-hop options"), NEXTHDR_ROUTING: ("ipv6-route", "routing"),
+              NEXTHDR_FRAGMENT: ("ipv6-frag", "fragment"), NEXTHDR_DEST: ("ipv6-dstopts", "destination options")}
 _TCP_FLAGS = ((0x01, "FIN"), (0x02, "SYN"), (0x04, "RST"), (0x08, "PSH"), (0x10, "ACK"), (0x20, "URG"),
               (0x40, "ECE"), (0x80, "CWR"))
 
@@ -149,7 +161,8 @@ def counters_json(topology, fetched: dict[tuple[str, str], dict | None], orchest
 
 def topology_json(topology, addrs) -> dict:
     hosts = [{"name": h.name, "forwarding": h.forwarding,
-              "interfaces": [{"name": i.name, "mac": i.mac, "addr": str(i.addr), "mtu": i.mtu} for i in h.interfaces],
+              "interfaces": [{"name": i.name, "mac": i.mac, "addr": str(i.addr), "addr6": [str(a) for a in i.addr6],
+                              "mtu": i.mtu} for i in h.interfaces],
               "layers": [{"layer": layer, "target": addrs.target(h.name, layer), "http": addrs.http(h.name, layer)}
                          for layer in LAYERS]}
              for h in topology.hosts]
@@ -235,7 +248,37 @@ def _l4(protocol: int, data: bytes, offset: int, out: list) -> int:
             fields.append(("un.gateway", f"0x{icmp.gateway:08x}"))
         out.append(_header("icmp", offset, ICMP_HLEN, f"ICMP {what}", fields))
         return ICMP_HLEN
+    if protocol == IPPROTO_ICMPV6:
+        return _icmp6(data, offset, out)
     return 0
+
+
+def _icmp6(data: bytes, offset: int, out: list) -> int:
+    """struct icmp6hdr (the checksum not verified: a snapshot has only the message's start),
+    and a neighbour solicitation's or advertisement's target (struct nd_msg)."""
+    icmp = Icmp6Hdr.from_bytes(data, 0, 0, verify_csum=False)
+    what = _ICMP6_TYPES.get(icmp.type, f"type {icmp.type}")
+    fields = [("icmp6_type", f"{icmp.type} ({what})"), ("icmp6_code", icmp.code),
+              ("icmp6_cksum", f"0x{icmp.checksum:04x}")]
+    length = ICMPV6_HLEN
+    if icmp.type in (ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY):
+        fields += [("icmp6_identifier", icmp.identifier), ("icmp6_sequence", icmp.sequence)]
+        what += f", id {icmp.identifier}, seq {icmp.sequence}"
+    elif icmp.type == ICMPV6_PKT_TOOBIG:
+        fields.append(("icmp6_mtu", icmp.mtu))
+        what += f", mtu {icmp.mtu}"
+    elif icmp.type == ICMPV6_PARAMPROB:
+        fields.append(("icmp6_pointer", icmp.pointer))
+    elif icmp.type in (NDISC_NEIGHBOUR_SOLICITATION, NDISC_NEIGHBOUR_ADVERTISEMENT, NDISC_REDIRECT) \
+            and len(data) >= ICMPV6_HLEN + 16:
+        target = ip6_to_str(int.from_bytes(data[ICMPV6_HLEN:ICMPV6_HLEN + 16], "big"))
+        fields += [("icmp6_dataun", f"0x{icmp.un:08x}"), ("target", target)]
+        what += f", {'who has' if icmp.type == NDISC_NEIGHBOUR_SOLICITATION else 'tgt is'} {target}"
+        length += 16
+    else:
+        fields.append(("icmp6_dataun", f"0x{icmp.un:08x}"))
+    out.append(_header("icmp6", offset, length, f"ICMPv6 {what}", fields))
+    return length
 
 
 def _ip(data: bytes, offset: int, out: list) -> tuple[int, int | None]:
@@ -255,11 +298,55 @@ def _ip(data: bytes, offset: int, out: list) -> tuple[int, int | None]:
     return ip.header_len, None if ip.frag_off & IP_OFFSET else ip.protocol
 
 
+def _ip6(data: bytes, offset: int, out: list) -> tuple[int, int | None]:
+    """struct ipv6hdr at data, then its extension headers (hop-by-hop, routing, fragment,
+    destination options: ipv6_skip_exthdr's walk, each its own header); returns their length
+    and the upper-layer protocol (None for a fragment past the first, which carries no
+    transport header, or when the snapshot ends inside an extension header)."""
+    ip = Ipv6Hdr.from_bytes(data, quoted=True)  # a snapshot: the packet is cut short
+    proto = PROTOCOLS.get(ip.nexthdr, str(ip.nexthdr))
+    fields = [("version", 6), ("tclass", f"0x{ip.tclass:02x}"), ("flow_lbl", f"0x{ip.flow_lbl:05x}"),
+              ("payload_len", ip.payload_len), ("nexthdr", f"{ip.nexthdr} ({proto})"), ("hop_limit", ip.hop_limit),
+              ("saddr", ip6_to_str(ip.saddr)), ("daddr", ip6_to_str(ip.daddr))]
+    n, off, nexthdr = len(data), ip.header_len, ip.nexthdr
+    headers, upper = [], nexthdr
+    while nexthdr in (NEXTHDR_HOP, NEXTHDR_ROUTING, NEXTHDR_FRAGMENT, NEXTHDR_DEST):
+        name, what = _EXT_NAMES[nexthdr]
+        hlen = 8 if nexthdr == NEXTHDR_FRAGMENT or n < off + 2 else (data[off + 1] + 1) << 3  # ipv6_optlen
+        if off + hlen > n:  # shown as far as the snapshot goes, nothing after it
+            headers.append(_header(name, offset + off, n - off, f"IPv6 {what} header, cut short by the snapshot",
+                                   []))
+            off, upper = n, None
+            break
+        if nexthdr == NEXTHDR_FRAGMENT:
+            fh = Ipv6FragHdr.from_bytes(data, off)
+            more = " MF" if fh.frag_off & IP6_MF else ""
+            headers.append(_header(name, offset + off, hlen,
+                                   f"IPv6 fragment offset {fh.frag_offset}{more}, id 0x{fh.identification:08x}",
+                                   [("nexthdr", fh.nexthdr), ("frag_off", f"0x{fh.frag_off:04x}{more} offset "
+                                                                          f"{fh.frag_offset}"),
+                                    ("identification", f"0x{fh.identification:08x}")]))
+            off, nexthdr = off + hlen, fh.nexthdr
+            upper = None if fh.frag_off & IP6_OFFSET else nexthdr
+            if upper is None:
+                break
+            continue
+        headers.append(_header(name, offset + off, hlen, f"IPv6 {what} header, {hlen} bytes",
+                               [("nexthdr", data[off]), ("hdrlen", data[off + 1])]))
+        off, nexthdr = off + hlen, data[off]
+        upper = nexthdr
+    summary = (f"IPv6 {ip6_to_str(ip.saddr)} > {ip6_to_str(ip.daddr)} {PROTOCOLS.get(nexthdr, str(nexthdr))}, "
+               f"hop_limit {ip.hop_limit}, payload_len {ip.payload_len}")
+    out.append(_header("ipv6", offset, ip.header_len, summary, fields))
+    out.extend(headers)
+    return off, upper
+
+
 def _eth(data: bytes, offset: int, out: list) -> tuple[int, int]:
     eth = EthHdr.from_bytes(data)
     fields = [("h_dest", mac_to_str(eth.h_dest)), ("h_source", mac_to_str(eth.h_source)),
-              ("h_proto", f"0x{eth.h_proto:04x}" + {ETH_P_IP: " (ETH_P_IP)", ETH_P_ARP: " (ETH_P_ARP)"}.get(
-                  eth.h_proto, ""))]
+              ("h_proto", f"0x{eth.h_proto:04x}" + {ETH_P_IP: " (ETH_P_IP)", ETH_P_ARP: " (ETH_P_ARP)",
+                                                    ETH_P_IPV6: " (ETH_P_IPV6)"}.get(eth.h_proto, ""))]
     if eth.vlan_tci is not None:
         fields.append(("vlan_tci", f"0x{eth.vlan_tci:04x}"))
     out.append(_header("ethernet", offset, eth.header_len,
@@ -291,12 +378,12 @@ def decode_head(head: bytes, head_type: str, protocol: int | None = None) -> lis
         if head_type == "eth":
             n, h_proto = _eth(data, 0, out)
             off += n
-            head_type = "ip" if h_proto == ETH_P_IP else "arp" if h_proto == ETH_P_ARP else "data"
+            head_type = "ip" if h_proto in (ETH_P_IP, ETH_P_IPV6) else "arp" if h_proto == ETH_P_ARP else "data"
         if head_type == "arp":
             off += _arp(data[off:], off, out)
             head_type = "data"
         if head_type == "ip":
-            n, protocol = _ip(data[off:], off, out)
+            n, protocol = (_ip6 if data[off:off + 1] and data[off] >> 4 == 6 else _ip)(data[off:], off, out)
             off += n
             head_type = "l4" if protocol is not None else "data"
         if head_type == "l4" and protocol is not None:

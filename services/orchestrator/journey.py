@@ -12,14 +12,13 @@ each of which becomes a span.
 from dataclasses import dataclass, field
 
 from pktpath.pb import name_of, skbuff_pb2
-from pktpath.trace import FlowKey
-from pktpath.wire import WireError
-from pktpath.wire.ipv4 import IpHdr
+from pktpath.trace import FlowKey, ip_flow
 
 pb = skbuff_pb2
 LAYER_NAMES = {pb.LAYER_NIC: "nic", pb.LAYER_SOFTIRQ: "softirq", pb.LAYER_L2: "l2", pb.LAYER_L3: "l3",
                pb.LAYER_L4: "l4", pb.LAYER_SOCKET: "socket", pb.LAYER_LINK: "link"}
-ETH_HLEN, ETH_P_IP = 14, b"\x08\x00"
+ETH_HLEN = 14
+ETH_P_IPS = (b"\x08\x00", b"\x86\xdd")  # ETH_P_IP, ETH_P_IPV6
 MAX_EVENTS = 4096  # a journey's: a TCP segment retransmitted many times has some hundreds
 
 
@@ -59,27 +58,18 @@ def visits(events) -> list[Visit]:
     return out
 
 
-def _l4_ports(protocol: int, data: bytes) -> tuple[int, int]:
-    if protocol in (6, 17) and len(data) >= 4:
-        return int.from_bytes(data[0:2], "big"), int.from_bytes(data[2:4], "big")
-    return 0, 0
-
-
 def flow_of(events) -> FlowKey | None:
-    """The addresses, protocol and ports, from the first header snapshot that shows an IP
-    header (and the transport header after it)."""
+    """The addresses, protocol and ports, from the first header snapshot that shows an IPv4
+    or IPv6 header (and the transport header after it, past IPv6's extension headers)."""
     for e in events:
         head = e.head
-        if e.head_type == "eth" and head[12:14] == ETH_P_IP:
+        if e.head_type == "eth" and head[12:14] in ETH_P_IPS:
             head = head[ETH_HLEN:]
         elif e.head_type != "ip":
             continue
-        try:
-            iph = IpHdr.from_bytes(head, verify_csum=False, quoted=True)  # a snapshot: truncated
-        except (WireError, ValueError):
-            continue
-        sport, dport = (0, 0) if iph.frag_off & 0x1FFF else _l4_ports(iph.protocol, head[iph.header_len:])
-        return FlowKey(iph.saddr, iph.daddr, iph.protocol, sport, dport)
+        flow = ip_flow(head)
+        if flow is not None:
+            return flow
     return None
 
 

@@ -16,13 +16,20 @@ from typing import Callable
 from pktpath.pb import name_of, orchestrator_pb2, skbuff_pb2
 from pktpath.services.orchestrator.journey import LAYER_NAMES, Journey, event_key
 from pktpath.trace import PROTOCOLS, PacketMatch
-from pktpath.wire.addr import ip_to_str
+from pktpath.wire.addr import ip6_to_str, ip_to_str
 
 pb = skbuff_pb2
 CAPACITY = 20000
 SETTLE_S = 1.0
 DEFAULT_LIMIT = 100
 WATCH_QUEUE = 10000
+
+
+def _better(had, flow) -> bool:
+    """Does flow say more than had: had is none, or a later fragment's (no ports) where flow is
+    the same packet's first (ip_do_fragment's and ip6_fragment's copies all name the original)."""
+    return had is None or (not (had.sport or had.dport) and bool(flow.sport or flow.dport)
+                           and had[:3] == flow[:3] and had.family == flow.family)
 
 
 class Query:
@@ -58,7 +65,8 @@ def to_packet(j: Journey, trace_id: str) -> "orchestrator_pb2.Packet":
                                 outcome=outcome, drop_reason=reason, trace_id=trace_id, events=j.events)
     if j.flow is not None:
         f = j.flow
-        p.flow.CopyFrom(orchestrator_pb2.Flow(saddr=ip_to_str(f.saddr), daddr=ip_to_str(f.daddr),
+        to_str = ip6_to_str if f.family == 6 else ip_to_str
+        p.flow.CopyFrom(orchestrator_pb2.Flow(saddr=to_str(f.saddr), daddr=to_str(f.daddr),
                                               protocol=PROTOCOLS.get(f.protocol, str(f.protocol)),
                                               sport=f.sport, dport=f.dport))
     return p
@@ -146,7 +154,8 @@ class PacketStore:
 
     def _share_flow(self, j: Journey) -> None:
         """A packet whose own headers never showed (TCP's original, freed by the ACK, only
-        ever held data) takes the flow of its clone or copy; and the other way round."""
+        ever held data; a datagram that left as fragments) takes the flow of its clone or
+        copy, the first fragment's (with the ports) over a later one's; and the other way round."""
         parents = [(j.origin_host, p) for p in (j.clone_of, j.copy_of) if p]
         if j.flow is None:
             j.flow = self._child_flows.get((j.origin_host, j.id))
@@ -157,9 +166,9 @@ class PacketStore:
         if j.flow is not None:
             for key in parents:
                 parent = self._journeys.get(key)
-                if parent is not None and parent.flow is None:
+                if parent is not None and _better(parent.flow, j.flow):
                     parent.flow = j.flow
-                elif parent is None:
+                elif parent is None and _better(self._child_flows.get(key), j.flow):
                     self._child_flows[key] = j.flow
                     if len(self._child_flows) > self.capacity:
                         self._child_flows.pop(next(iter(self._child_flows)))

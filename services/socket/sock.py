@@ -51,7 +51,7 @@ from pktpath.services.socket.wait import (
 )
 from pktpath.sockerr import SockError
 from pktpath.sysctl import Sysctls
-from pktpath.trace import FlowKey
+from pktpath.trace import FlowKey, socket_flow
 from pktpath.wire.addr import ipv6_addr_set_v4mapped, ipv6_addr_v4mapped
 from pktpath.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
 from pktpath.wire.icmpv6 import ICMPV6_PKT_TOOBIG
@@ -679,8 +679,7 @@ class SocketLayer:
         if scope_id:
             self.dev_of(scope_id)
         self.autobind(sock)
-        # a FlowKey is IPv4's (pktpath/trace.py): an IPv6 send is sampled by the rate alone
-        sampled = self.sample(None)
+        sampled = self.sample(socket_flow(sock.saddr, daddr, sock.protocol, sock.sport, dport, ipv6=True))
         skb = s.alloc_skb(s.MAX_HEADER + len(data), origin_host=self.host, sampled=sampled)
         s.skb_reserve(skb, s.MAX_HEADER)
         s.skb_put_data(skb, data)

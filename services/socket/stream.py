@@ -23,7 +23,7 @@ from collections import deque
 
 from pktpath import skbuff as s
 from pktpath.offload import tcp_xmit_size_goal
-from pktpath.trace import FlowKey
+from pktpath.trace import socket_flow
 from pktpath.pb import skbuff_pb2
 from pktpath.services.socket.wait import (
     POLL_READ, POLL_WRITE, POLLERR, POLLHUP, POLLRDHUP, Blocking, would_block,
@@ -326,9 +326,7 @@ class Stream:
     def _skbs(self, sock, chunk: bytes) -> list:
         """The user's bytes in skbs of at most the size goal, each a COPY from user memory."""
         size_goal, skbs = tcp_xmit_size_goal(sock.stream.mss), []
-        # a FlowKey is IPv4's (pktpath/trace.py): an AF_INET6 socket's writes are sampled by the rate alone
-        flow = FlowKey(sock.saddr, sock.daddr, sock.protocol, sock.sport, sock.dport) if sock.family != AF_INET6 \
-            else None
+        flow = socket_flow(sock.saddr, sock.daddr, sock.protocol, sock.sport, sock.dport, ipv6=sock.family == AF_INET6)
         for i in range(0, len(chunk), size_goal):
             piece = chunk[i:i + size_goal]
             skb = s.alloc_skb(s.MAX_HEADER + len(piece), origin_host=self.layer.host, sampled=self.layer.sample(flow))

@@ -3,12 +3,12 @@ CLONE and DMA counted from the packets' own traces."""
 
 import pytest
 
-from pktpath.client import SocketApi
+from pktpath.client import AF_INET6, SocketApi
 from pktpath.tools.copies import CASES, Traces, run_case, summary
 from pktpath.pb import trace_pb2
 from pktpath.rpc import orchestrator_pb2_grpc
 
-from e2ekit import wait_for
+from e2ekit import ipv6_ready, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -22,6 +22,10 @@ EXPECTED = {
     "UDP 100 B": (2, 200, 0, 2),
     "UDP 3000 B (fragmented)": (2, 6000, 0, 6),  # fragmenting our own datagram copies nothing
     "UDP 1400 B forwarded by R onto MTU 1280": (4, 4248, 0, 6),  # R's slow path copies each fragment
+    # over IPv6 the MSS is 1428 (the header 20 bytes longer): 8 segments, each GSO one's headers
+    # 86 B (Ethernet, IPv6, TCP with timestamps); B's reader copies out 1..8 skbs
+    "TCP 10 kB over IPv6": (range(4, 18), range(20_000 + 2 * 86, 20_000 + 8 * 86 + 1), range(2, 6), 16),
+    "UDP 3000 B over IPv6 (fragmented)": (2, 6000, 0, 6),  # ip6_fragment's fast path for our own datagram
 }
 
 
@@ -33,6 +37,8 @@ def topologies(default_topology, router_topology):
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_copy_count(topologies, case):
     sup = topologies[case.topology]
+    if case.family == AF_INET6:
+        assert ipv6_ready(sup, "A", "B"), "the hosts' IPv6 addresses stayed tentative"
     a, b = (SocketApi(sup.addrs.target(h.name, "socket")) for h in (sup.topology.hosts[0], sup.topology.hosts[-1]))
     moves = run_case(case, a, b, Traces(sup.addrs), 7500 + CASES.index(case))
     c = summary(moves)

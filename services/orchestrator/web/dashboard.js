@@ -8,10 +8,14 @@ const COUNTERS_MS = 1500;
 const PACKETS_MS = 2000;
 const JOURNEY_MS = 2000;
 const LAYER_DESC = {
-  socket: "socket API", l4: "UDP · TCP · ping", l3: "IPv4 · netfilter · routing",
+  socket: "socket API", l4: "UDP · TCP · ping", l3: "IPv4 · IPv6 · netfilter · routing",
   l2: "Ethernet · ARP · neighbours", softirq: "NAPI · qdisc", nic: "device · DMA rings",
 };
 const KINDS = ["COPY", "CLONE", "DMA", "DROP", "FREE"];
+const TAG_NAMES = {  // a header's short name in the waterfall's header stack
+  ethernet: "eth", ipv4: "ip", ipv6: "ip6", "ipv6-frag": "frag", "ipv6-hopopts": "hbh", "ipv6-dstopts": "dstopt",
+  "ipv6-route": "rthdr",
+};
 
 const state = {
   topology: null, hostIndex: {}, counters: null, prevCounters: null, prevAt: 0,
@@ -159,7 +163,8 @@ function renderTopology() {
   const used = new Set();
   t.hosts.forEach((h, i) => {
     const head = el("div", { class: "host-head" }, el("span", { class: "host-name" }, `host ${h.name}`),
-      h.interfaces.map((f) => el("span", { class: "host-if" }, `${f.name} ${f.addr} · ${f.mac} · mtu ${f.mtu}`)));
+      h.interfaces.map((f) => el("span", { class: "host-if" },
+        `${f.name} ${[f.addr, ...(f.addr6 || [])].join(" ")} · ${f.mac} · mtu ${f.mtu}`)));
     const layers = [...t.layers].reverse().map((layer) => layerBox(h.name, layer));
     row.push(el("div", { class: "host", "data-host": h.name, style: `--host-color: ${hostColor(h.name)}` }, head, layers));
     const next = t.hosts[i + 1];
@@ -264,9 +269,10 @@ function filterParams(text) {
   for (const word of text.trim().split(/\s+/).filter(Boolean)) {
     const eq = word.indexOf("=");
     if (eq > 0) params.set(word.slice(0, eq), word.slice(eq + 1));
-    else if (["udp", "tcp", "icmp"].includes(word.toLowerCase())) params.set("protocol", word.toLowerCase());
+    else if (["udp", "tcp", "icmp", "icmp6"].includes(word.toLowerCase())) params.set("protocol", word.toLowerCase());
     else if (word === "dropped") params.set("drop_reason", "any");
     else if (/^\d+\.\d+\.\d+\.\d+$/.test(word)) params.set("addr", word);
+    else if (/^[0-9a-f.]*:[0-9a-f:.]*$/i.test(word)) params.set("addr", word);  // an IPv6 address
     else if (/^\d+$/.test(word)) params.set("port", word);
     else if (word.startsWith("SKB_DROP_REASON_")) params.set("drop_reason", word);
   }
@@ -319,7 +325,7 @@ function headTags(v) {
   const snap = v.heads.find((h) => h.at === "enter") || v.heads[0];
   if (!snap) return [];
   return snap.headers.map((h) => el("span", { class: `tag ${h.proto}`, title: h.summary },
-    h.proto === "data" ? `data ${h.len}` : h.proto === "ethernet" ? "eth" : h.proto === "ipv4" ? "ip" : h.proto));
+    h.proto === "data" ? `data ${h.len}` : TAG_NAMES[h.proto] || h.proto));
 }
 
 function waterfall(j) {
