@@ -728,10 +728,8 @@ def _cmd_drill(args) -> int:
     virtual clock: --deterministic) or the Linux kernel (--kernel): per script, pass or the
     first difference as packetdrill says it, then a count of each."""
     import tempfile
-    import time
 
     from pktpath.drill.parser import DrillSyntaxError, parse_file
-    from pktpath.drill.runner import Runner
 
     try:
         defines = dict(d.split("=", 1) for d in args.define)
@@ -766,25 +764,34 @@ def _cmd_drill(args) -> int:
         except (OSError, RuntimeError) as exc:
             print(f"pktpath drill: cannot start the host: {exc}", file=sys.stderr)
             return 2
+    if args.jobs < 1 or (args.jobs > 1 and live is None and not (args.kernel or args.deterministic)):
+        print("pktpath drill: --jobs is 1 or more, and more than 1 only with --kernel or --deterministic",
+              file=sys.stderr)
+        return 2
     counts = {"pass": 0, "fail": 0, "unsupported": 0}
+    allowed = None
     try:
-        for script in scripts:
-            started = time.monotonic()
-            if live is not None:
-                live.reset()
-                outcome = Runner(script, live, tolerance_usecs=tolerance, defines=defines).run()
-            else:
-                from pktpath.drill.kernel import KernelHost
-                from pktpath.drill.local import LocalHost
+        if live is not None:
+            outcomes = (_drill_live(live, script, tolerance, defines) for script in scripts)
+        else:
+            from concurrent.futures import ProcessPoolExecutor
+            from functools import partial
+            from multiprocessing import get_context
 
-                host = (LocalHost if args.deterministic else KernelHost)(ip_version=args.ip_version)
-                try:
-                    outcome = Runner(script, host, tolerance_usecs=tolerance, defines=defines).run()
-                finally:
-                    host.close()
+            from pktpath.drill.kernel import allow_cubic
+
+            allowed = allow_cubic() if args.kernel else None  # once for every namespace of the run
+            run = partial(_drill_fresh, kernel=args.kernel, ip_version=args.ip_version, tolerance=tolerance,
+                          defines=defines)
+            if args.jobs == 1:
+                outcomes = map(run, scripts)
+            else:  # a process each: a script's timing is its own, and each names its namespace by its pid
+                pool = ProcessPoolExecutor(args.jobs, mp_context=get_context("fork"))
+                outcomes = pool.map(run, scripts)
+        for script, (outcome, took) in zip(scripts, outcomes):
             counts[outcome.status] += 1
             if outcome.status == "pass":
-                print(f"{script.path}: pass ({time.monotonic() - started:.2f} s)", flush=True)
+                print(f"{script.path}: pass ({took:.2f} s)", flush=True)
             elif outcome.status == "unsupported":
                 print(f"{script.path}: unsupported: {outcome.message}", flush=True)
             else:
@@ -792,9 +799,44 @@ def _cmd_drill(args) -> int:
     finally:
         if live is not None:
             live.close()
+        if allowed is not None:
+            from pktpath.drill.kernel import restore_allowed
+
+            restore_allowed(allowed)
     if len(scripts) > 1:
         print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['unsupported']} unsupported")
     return 0 if counts["pass"] == len(scripts) else 1
+
+
+def _drill_live(live, script, tolerance: int, defines: dict):
+    """One script against the running pktpath host, reset first: (outcome, seconds)."""
+    import time
+
+    from pktpath.drill.runner import Runner
+
+    started = time.monotonic()
+    live.reset()
+    return Runner(script, live, tolerance_usecs=tolerance, defines=defines).run(), time.monotonic() - started
+
+
+def _drill_fresh(script, *, kernel: bool, ip_version: int, tolerance: int, defines: dict):
+    """One script against a host of its own, the kernel's namespace or pktpath on a virtual
+    clock: (outcome, seconds)."""
+    import time
+
+    from pktpath.drill.runner import Runner
+
+    if kernel:
+        from pktpath.drill.kernel import KernelHost as Host
+    else:
+        from pktpath.drill.local import LocalHost as Host
+    started = time.monotonic()
+    host = Host(ip_version=ip_version)
+    try:
+        outcome = Runner(script, host, tolerance_usecs=tolerance, defines=defines).run()
+    finally:
+        host.close()
+    return outcome, time.monotonic() - started
 
 
 def _ip_version(text: str) -> int:
@@ -1118,6 +1160,9 @@ def parser() -> argparse.ArgumentParser:
                         "or --deterministic; 20000 against a live pktpath host)")
     p.add_argument("--base-port", type=int, help="the pktpath host's port layout (default: the first free from "
                                                  "55000)")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="with --kernel or --deterministic: N scripts at once, each in a process and namespace of "
+                        "its own (default: 1)")
     p.add_argument("-D", "--define", action="append", default=[], metavar="SYMBOL=VALUE",
                    help="a name for the scripts, as packetdrill's -D (default: none beyond the kernel "
                         "selftests' CMSG_LEVEL_IP and CMSG_TYPE_RECVERR)")

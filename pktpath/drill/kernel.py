@@ -112,8 +112,13 @@ class KernelHost(RealTime):
         self.sniffer.close()
         self.tun.close()
         if self._allowed is not None:
-            with open(ALLOWED_CC, "w") as f:
-                f.write(self._allowed)
+            restore_allowed(self._allowed)
+
+
+def restore_allowed(allowed: str) -> None:
+    """Put back what allow_cubic() found."""
+    with open(ALLOWED_CC, "w") as f:
+        f.write(allowed)
 
 
 class Epoll:
