@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from e2ekit import cli_here
+
 pytestmark = pytest.mark.slow
 
 
@@ -255,8 +257,7 @@ def test_iptables_changes_and_lists_chains_as_the_kernels_iptables_does(lossy_to
     every listing alike byte for byte (counters aside: the two hosts see different traffic), and
     so are the refusals, in iptables' words and exit codes."""
     def ours(*words, ok=True):
-        out = subprocess.run([sys.executable, "-m", "pktpath.cli", "iptables", *words, "--on", "A", "--base-port",
-                              str(lossy_topology.base_port)], capture_output=True, text=True, timeout=60)
+        out = cli_here("iptables", *words, "--on", "A", "--base-port", str(lossy_topology.base_port))
         assert not ok or out.returncode == 0, (words, out.stderr)
         return out
 
@@ -295,8 +296,7 @@ def test_iptables_policy_drop_stops_a_ping_and_counts_it_and_bad_commands_say_wh
     sup = lossy_topology
 
     def iptables(*words):
-        return subprocess.run([sys.executable, "-m", "pktpath.cli", "iptables", *words, "--on", "B", "--base-port",
-                               str(sup.base_port)], capture_output=True, text=True, timeout=60)
+        return cli_here("iptables", *words, "--on", "B", "--base-port", str(sup.base_port))
 
     try:
         assert iptables("-P", "INPUT", "DROP").returncode == 0

@@ -8,11 +8,10 @@ import re
 import secrets
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-
+from e2ekit import cli_here
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +41,7 @@ def need(reason: str) -> None:
 
 
 def pktpath(base_port: int, *words: str, on: str = "A") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pktpath.cli", *words, "--on", on, "--base-port", str(base_port)],
-                          capture_output=True, text=True, timeout=60)
+    return cli_here(*words, "--on", on, "--base-port", str(base_port))
 
 
 @pytest.fixture(scope="module")

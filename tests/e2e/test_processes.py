@@ -215,8 +215,9 @@ def test_the_readme_snippet_runs_again_and_again(default_topology):
 
 
 def test_a_thousand_blocked_calls_do_not_delay_another_process(topo):
-    """100 programs with 10 recvfroms each waiting on B: another program's socket(),
-    sendto() and recvfrom() are answered as fast as on an idle host."""
+    """20 programs with 50 recvfroms each waiting on B: another program's socket(),
+    sendto() and recvfrom() are answered as fast as on an idle host. (20 not 100 programs: each
+    is an interpreter that loads grpc, and a hundred take CI's two cores half a minute.)"""
     sup, a = topo
     b_target = sup.addrs.target("B", "socket")
 
@@ -233,8 +234,8 @@ def test_a_thousand_blocked_calls_do_not_delay_another_process(topo):
         baseline = min(round_trip(idle) for _ in range(3))
     blockers: list[subprocess.Popen] = []
     try:
-        for _ in range(10):  # in waves of ten: a hundred interpreters starting at once swamp two cores
-            wave = [subprocess.Popen([sys.executable, str(PROGRAMS / "blocker.py"), b_target, "10"],
+        for _ in range(2):  # in waves of ten: interpreters starting at once swamp two cores
+            wave = [subprocess.Popen([sys.executable, str(PROGRAMS / "blocker.py"), b_target, "50"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(10)]
             blockers += wave
             assert [p.stdout.readline() for p in wave] == ["ready\n"] * 10
@@ -242,7 +243,7 @@ def test_a_thousand_blocked_calls_do_not_delay_another_process(topo):
         with SocketApi(b_target) as busy:
             loaded = [round_trip(busy) for _ in range(3)]
         assert max(loaded) < max(1.0, 5 * baseline), (baseline, loaded)
-        assert processes(sup, "B") >= 100
+        assert processes(sup, "B") >= 20
     finally:
         for p in blockers:
             p.stdin.close()
