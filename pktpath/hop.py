@@ -138,8 +138,11 @@ class Hop:
             except OSError:
                 sock.close()
                 with self._cond:
-                    if self._cond.wait_for(lambda: self._closed and not self._queue, RECONNECT_S):
+                    if self._closed:  # closing, and the next layer is gone (stopping too): nobody takes these
+                        self._drop_queued()
                         return None
+                    if self._cond.wait_for(lambda: self._closed, RECONNECT_S):
+                        continue  # one more try: what is queued goes if the next layer is still there
 
     def _run(self) -> None:
         while True:
@@ -202,6 +205,13 @@ class Hop:
             self._sock.close()
             self._sock = None
 
+    def _drop_queued(self) -> None:
+        """What is queued goes nowhere: counted as HOP_FAILED drops (self._cond held)."""
+        dropped = len(self._queue)
+        self._queue.clear()
+        if dropped:
+            self._mib.drop(skbuff_pb2.PKTPATH_DROP_REASON_HOP_FAILED, dropped)
+
     def close(self, timeout: float = 2.0) -> None:
         """Send what is queued, then disconnect."""
         with self._cond:
@@ -210,10 +220,7 @@ class Hop:
         self._thread.join(timeout)
         if self._thread.is_alive():  # the next layer does not take what we send: give up on it
             with self._cond:
-                dropped = len(self._queue)
-                self._queue.clear()
-            if dropped:
-                self._mib.drop(skbuff_pb2.PKTPATH_DROP_REASON_HOP_FAILED, dropped)
+                self._drop_queued()
             sock = self._sock
             if sock is not None:
                 try:

@@ -37,6 +37,7 @@ class L4Servicer(L4, l4_pb2_grpc.L4Servicer):
         self.tcp.timers_changed = self._timers_changed.set
         self._session_lock = threading.Lock()
         self._session: object | None = None  # the socket layer's session, while one is open
+        self._session_ended: threading.Event | None = None  # set to end it
         threading.Thread(target=self._tcp_timers, name="tcp-timers", daemon=True).start()
 
     def _tcp_timers(self) -> None:
@@ -89,7 +90,7 @@ class L4Servicer(L4, l4_pb2_grpc.L4Servicer):
         with self._session_lock:
             if self._session is not None:
                 self._socket_layer_gone()
-            self._session = session
+            self._session, self._session_ended = session, ended
             # above every id the last socket layer used, not only those still running here: a
             # callback for one of them may still be on its way up, and must find no new socket
             sk_base = max(self._sk_high, self.tcp.max_user_sk()) + 1
@@ -109,8 +110,12 @@ class L4Servicer(L4, l4_pb2_grpc.L4Servicer):
         self.mib.inc("Peer", "PortsFreed", freed)
 
     def stopping(self) -> None:
-        """The service is going down: the sessions it ends are not the socket layer's death."""
+        """The service is going down: the sessions it ends are not the socket layer's death,
+        and the open one ends now, not at the server's grace."""
         self._stop.set()
+        with self._session_lock:
+            if self._session_ended is not None:
+                self._session_ended.set()
 
     def GetCounters(self, request, context):
         return self.mib.to_proto()

@@ -75,6 +75,7 @@ class SocketServicer(Socket, socket_pb2_grpc.SocketServicer):
         self._l4 = stub
         self._l4_ready = threading.Event()
         self._stopping = threading.Event()
+        self._loop, self._detach = None, None  # the server's loop, and its event that ends every Attach
         self._session = None
         threading.Thread(target=self._l4_session, name="l4-session", daemon=True).start()
 
@@ -128,12 +129,22 @@ class SocketServicer(Socket, socket_pb2_grpc.SocketServicer):
         task = self.tasks.attach(request.pid, request.comm[:COMM_LEN] or "?")
         self.mib.inc("Socket", "ProcessesAttached")
         loop = asyncio.get_running_loop()
+        if self._detach is None:
+            self._loop, self._detach = loop, asyncio.Event()
         try:
             yield socket_pb2.AttachReply(key=task.key, file_max=self.tasks.file_max)
-            await asyncio.Event().wait()  # until the client ends the call or its connection drops
+            await self._detach.wait()  # until the client ends the call or its connection drops
         finally:
             self.mib.inc("Socket", "ProcessesExited")
-            loop.run_in_executor(None, self._exit_files, self.tasks.exit(task))
+            socks = self.tasks.exit(task)
+            if not self._detach.is_set():  # a host going down takes its sockets with it
+                loop.run_in_executor(None, self._exit_files, socks)
+
+    def stopping(self) -> None:
+        """The service is going down: every process's Attach ends now, not at the server's grace."""
+        self._stopping.set()
+        if self._detach is not None:
+            self._loop.call_soon_threadsafe(self._detach.set)
 
     def _exit_files(self, socks: list) -> None:
         """do_exit() → exit_files(): every socket the process held is closed as close(2) does."""
