@@ -431,7 +431,7 @@ def _cmd_show(args) -> int:
                 lines = ss(view, tcp=args.tcp, udp=args.udp, listening=args.listening, all_=args.all,
                            processes=args.processes, extended=args.extended, info=args.info, memory=args.memory,
                            header=not args.no_header,
-                           filter_words=args.filter, json=args.json)
+                           filter_words=args.filter, json=args.json, families=args.families or ())
             except FilterError as exc:
                 print(f"pktpath ss: {exc}", file=sys.stderr)
                 return 1
@@ -529,7 +529,8 @@ def _ip(args, view) -> int:
         records = {"route": lambda v: iproute.routes(v, args.family or 4),
                    "neigh": lambda v: iproute.neighbours(v, args.family),
                    "addr": lambda v: iproute.addresses(v, args.family, dev),
-                   "link": lambda v: iproute.links(v, stats=args.stats)}[obj](view)
+                   "link": lambda v: iproute.links(v, stats=args.stats),
+                   "maddr": lambda v: iproute.maddresses(v, args.family)}[obj](view)
     if dev is not None:
         records = [r for r in records if r.get("dev", r.get("ifname")) == dev]
         if obj in ("route", "neigh"):  # ip route|neigh show dev DEV does not repeat the device
@@ -739,7 +740,11 @@ def _cmd_drill(args) -> int:
     if args.kernel and args.deterministic:
         print("pktpath drill: --kernel or --deterministic, not both", file=sys.stderr)
         return 2
-    if os.geteuid() != 0 and not args.deterministic:
+    if args.on and (args.kernel or args.deterministic):
+        print("pktpath drill: --on runs the scripts on a running topology's host: not with --kernel or "
+              "--deterministic", file=sys.stderr)
+        return 2
+    if os.geteuid() != 0 and not (args.deterministic or args.on):
         print("pktpath drill: needs root (a network namespace and a TUN or TAP device for the script's wire)",
               file=sys.stderr)
         return 2
@@ -755,7 +760,24 @@ def _cmd_drill(args) -> int:
             print(exc, file=sys.stderr)
             return 1
     live = None
-    if not (args.kernel or args.deterministic):
+    if args.on:
+        import grpc
+
+        from pktpath.drill.running import RunningHost, RunningHostError
+        from pktpath.topology import TopologyError
+
+        topo, addrs = _running_topology(args)
+        try:
+            live = RunningHost(addrs, topo, args.on, ip_version=args.ip_version)
+        except (RunningHostError, TopologyError) as exc:
+            print(f"pktpath drill: {exc}", file=sys.stderr)
+            return 2
+        except grpc.RpcError as exc:
+            unavailable = exc.code() == grpc.StatusCode.UNAVAILABLE
+            print(f"pktpath drill: {args.on}" + (" does not answer (is the topology up?)" if unavailable else "")
+                  + f": {exc.details()}", file=sys.stderr)
+            return 2
+    elif not (args.kernel or args.deterministic):
         from pktpath.drill.live import LiveHost
 
         workdir = tempfile.mkdtemp(prefix="pktpath-drill-")
@@ -1049,7 +1071,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_tcpdump)
     p = sub.add_parser("ip", help="a host's routes, neighbours, addresses and links, as ip(8) shows them")
     p.add_argument("words", nargs="+", metavar="OBJECT [COMMAND]",
-                   help="route [get ADDR] | neigh | addr | link, as ip takes them (ip r, ip n show dev eth0)")
+                   help="route [get ADDR] | neigh | addr | link | maddr, as ip takes them (ip r, ip n show dev eth0)")
     p.add_argument("-s", "--stats", action="store_true", help="with link: each device's statistics")
     p.add_argument("-j", "--json", action="store_true", help="as ip -j: JSON with iproute2's field names")
     p.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only (ip route's default)")
@@ -1072,6 +1094,12 @@ def parser() -> argparse.ArgumentParser:
                                              "joined by and/or/not and ( )")
     p.add_argument("-t", "--tcp", action="store_true", help="TCP sockets")
     p.add_argument("-u", "--udp", action="store_true", help="UDP sockets (neither -t nor -u: both)")
+    p.add_argument("-4", "--ipv4", dest="families", action="append_const", const="inet",
+                   help="only AF_INET sockets (a dual-stack AF_INET6 listener is -6's)")
+    p.add_argument("-6", "--ipv6", dest="families", action="append_const", const="inet6", help="only AF_INET6 sockets")
+    p.add_argument("-f", "--family", dest="families", action="append",
+                   choices=("inet", "inet6", "link", "unix", "netlink", "tipc", "vsock", "xdp"),
+                   help="only sockets of FAMILY (of several, the last given is the one ss dumps)")
     p.add_argument("-l", "--listening", action="store_true", help="only listening (and unconnected UDP) sockets")
     p.add_argument("-a", "--all", action="store_true", help="every socket (default: the connected ones)")
     p.add_argument("-n", "--numeric", action="store_true", help="numeric addresses (always so)")
@@ -1158,8 +1186,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance-usecs", type=int,
                    help="how far from its time an event may happen (default: 4000, packetdrill's, with --kernel "
                         "or --deterministic; 20000 against a live pktpath host)")
+    p.add_argument("--on", metavar="HOST", help="against HOST of the running topology (pktpath up), its "
+                                                  "addresses kept: the script's remote routed through a gateway "
+                                                  "address nobody has, for the run")
+    p.add_argument("--topology", help="with --on: the running topology's file or name (default: the run's)")
     p.add_argument("--base-port", type=int, help="the pktpath host's port layout (default: the first free from "
-                                                 "55000)")
+                                                 "55000; with --on, the running topology's)")
     p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                    help="with --kernel or --deterministic: N scripts at once, each in a process and namespace of "
                         "its own (default: 1)")

@@ -129,7 +129,7 @@ class LiveHost(PktpathCalls, RealTime):
 
     def __init__(self, workdir: str, base_port: int | None = None, *, log_dir: str | None = None,
                  ip_version: int = 4) -> None:
-        self._segments_base = self._segments_in = 0
+        self._segments_base = self._segments_in = self._settled_in = 0
         from pktpath.supervisor import Supervisor, free_layout
         from pktpath.topology import load
 
@@ -145,9 +145,10 @@ class LiveHost(PktpathCalls, RealTime):
             raise OSError(f"no free port layout from {base_port or FIRST_BASE_PORT} for the drill host")
         self.sup = Supervisor(topology, base, log_dir=Path(log_dir) if log_dir else None)
         self.sup.start(timeout=60)
+        self.dev = "eth0"
         try:
             self._wire()
-            self._sockets()
+            self._sockets(self.sup.addrs, HOST)
             if ip_version == 6:
                 self._wait_for_dad()
         except BaseException:
@@ -228,6 +229,7 @@ class LiveHost(PktpathCalls, RealTime):
     def reset(self) -> None:
         super().reset()
         self._segments_base, self._segments_in = self._tcp_in_segs(), 0  # what this script writes
+        self._settled_in = 0
 
     def _tcp_in_segs(self) -> int:
         from google.protobuf import empty_pb2
@@ -235,40 +237,46 @@ class LiveHost(PktpathCalls, RealTime):
         reply = self.view.stub["l4"].GetCounters(empty_pb2.Empty(), timeout=5)
         return next((g.values.get("InSegs", 0) for g in reply.groups if g.name == "Tcp"), 0)
 
-    def _settle(self) -> None:
+    def settle(self) -> None:
         """Until L4 has taken every TCP segment the script wrote to the wire (Tcp InSegs): the
         kernel takes a segment before the write to its TUN device returns, a live host a few
-        hops later, and what is asked of a socket after an inbound packet must see it taken."""
+        hops later, and what is asked of a socket after an inbound packet must see it taken
+        (the runner asks before each system call; TCP_INFO and ioctls ask too)."""
+        if self._segments_in == self._settled_in:
+            return
         deadline = time.monotonic() + self.SETTLE_S
         while self._tcp_in_segs() < self._segments_base + self._segments_in and time.monotonic() < deadline:
             time.sleep(0.001)
+        self._settled_in = self._segments_in
 
     def tcp_info(self, sock) -> bytes:
         """TCP_INFO (`%{ }%`) once L4 has taken the script's segments."""
-        self._settle()
+        self._settled_in = -1  # asked again: a read of the state must follow every segment
+        self.settle()
         return super().tcp_info(sock)
 
     def ioctl(self, sock, request: int) -> int:
         """SIOCINQ and the like once L4 has taken the script's segments (L4 answers them)."""
-        self._settle()
+        self._settled_in = -1
+        self.settle()
         return super().ioctl(sock, request)
 
     def sniff(self, timeout: float) -> tuple[int, bytes] | None:
         return self.sniffer.next(timeout)
 
     # -- what the script's calls need --------------------------------------------------------
-    def _sockets(self) -> None:
+    def _sockets(self, addrs, host: str) -> None:
         from pktpath.interpose import sockets
         from pktpath.tools.apps import HostView
 
-        sockets.configure(self.sup.addrs.target(HOST, "socket"), lambda host, port, family: (host, port))
+        sockets.configure(addrs.target(host, "socket"), lambda host, port, family: (host, port))
         self.api = sockets.api()
-        self.view = HostView(self.sup.addrs, HOST)
+        self.view = HostView(addrs, host)
 
     def _set_qdisc(self, kind: str) -> None:
         from pktpath.pb import softirq_pb2
 
-        self.view.stub["softirq"].ReplaceQdisc(softirq_pb2.Qdisc(dev="eth0", kind=kind), timeout=5)
+        self.view.stub["softirq"].ReplaceQdisc(softirq_pb2.Qdisc(dev=self.dev, kind=kind), timeout=5)
 
     def _set_sysctl(self, name: str, value: str, ignore_unknown: bool = False) -> None:
         from pktpath.sysctl import SysctlError

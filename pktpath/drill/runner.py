@@ -254,6 +254,9 @@ class Runner:
 
     def _syscall(self, event: Event) -> None:
         self._await_blocking()
+        settle = getattr(self.host, "settle", None)
+        if settle is not None:  # a live host takes inbound packets some hops after the wire: before the call
+            settle()
         call = event.action
         blocking = event.time.blocking_end_usecs is not None
         error: list[BaseException] = []

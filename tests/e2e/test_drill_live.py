@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from pktpath.rpc import l2_pb2_grpc
+
 from drillkit import not_passed, run_settled, wrong_script
+from e2ekit import counter, stub
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,3 +71,34 @@ def test_a_script_pktpath_does_not_do_fails_at_its_line_and_what_it_lacks_is_uns
     assert lines[3] == (f"{lacking}: unsupported: net.ipv4.tcp_syncookies = 2 is not modelled: pktpath behaves as 0 "
                         "(no SYN cookies)")
     assert out.returncode == 1 and lines[-1] == "0 passed, 1 failed, 1 unsupported"
+
+
+ON_A_RUNNING_HOST = ("passive-open-data-close", "active-open-nonblocking", "nagle", "rto-backoff",
+                     "sack-fast-retransmit",
+                     "maxseg", "ecn-passive-open", "time-wait-new-syn-reopens", "connect-refused", "close-peer-first")
+
+
+@pytest.mark.parametrize("ip_version", ["4"])
+def test_scripts_run_on_a_host_of_a_running_topology_which_gets_its_tables_back(default_topology, ip_version):
+    """`--on A`: A keeps its addresses (10.0.0.1, 2001:db8::1), the script's remote is routed
+    through a gateway address nobody has for the run; what A sends that way crosses the real
+    link, where B drops it as not its own; afterwards A's routes, neighbours and sysctls are
+    as they were."""
+    base = str(default_topology.base_port)
+
+    def show(*words: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "pktpath.cli", *words, "--on", "A", "--base-port", base],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    before = [show("ip", "-6" if ip_version == "6" else "-4", "route"), show("ip", "neigh"), show("sysctl", "-a")]
+    l2_b = stub(default_topology, "B", "l2", l2_pb2_grpc.L2Stub)
+    otherhost = counter(l2_b, "core_stats eth0", "rx_otherhost_dropped")
+    scripts = sorted(str(p) for p in (ROOT / "tests" / "drill").glob("*.pkt") if p.stem in ON_A_RUNNING_HOST)
+    found = run_settled(drill, scripts, "--on", "A", "--base-port", base, "--ip-version", ip_version,
+                        any_failure=True)
+    assert len(found) == len(ON_A_RUNNING_HOST) and not not_passed(found), not_passed(found)
+    assert counter(l2_b, "core_stats eth0", "rx_otherhost_dropped") > otherhost
+    after = [show("ip", "-6" if ip_version == "6" else "-4", "route"), show("ip", "neigh"), show("sysctl", "-a")]
+    assert after == before
