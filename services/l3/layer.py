@@ -58,8 +58,9 @@ class L3:
                       for kind, name in (("udp", "udp"), ("tcp", "tcp"), ("ping", "ping"), ("err", "icmp-err"),
                                          ("udp6", "udp6"), ("tcp6", "tcp6"), ("ping6", "ping6"),
                                          ("err6", "icmpv6-err"))}
-        self.netfilter = nf.Netfilter(nf.rules_from_topology(config))
-        self.netfilter6 = nf6.Netfilter6(nf6.rules_from_topology(config))  # ip6tables': apart from iptables'
+        self.netfilter = nf.Netfilter(nf.rules_from_topology(config.rules))
+        # ip6tables': apart from iptables'
+        self.netfilter6 = nf6.Netfilter6(nf.rules_from_topology(getattr(config, "rules6", ()), nf6.NfRule6))
         mtus = {i.name: i.mtu for i in config.interfaces}
         ratelimit = IcmpRateLimit(clock=clock)  # the global ICMP bucket is IPv4's and IPv6's
         self.ip = Ipv4(host, self.fib, mtus, forwarding=config.forwarding,

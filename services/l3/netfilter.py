@@ -144,9 +144,15 @@ class Netfilter:
         ports = None
         if iph.protocol in (IPPROTO_TCP, IPPROTO_UDP) and not iph.frag_offset and len(transport) >= 4:
             ports = _PORTS.unpack_from(transport)
+        return self.verdict(hook, iph, ports, length)
+
+    def verdict(self, hook: int, match, ports, length: int) -> int:
+        """nft_do_chain(): the first rule of the hook's chain that matches (addresses and
+        protocol in `match`, TCP/UDP ports or None) decides and counts the packet; no match
+        leaves it to the chain's policy, which counts it too."""
         with self._lock:
-            for rule in chain:
-                if rule.matches(iph, ports):
+            for rule in self._chains[hook]:
+                if rule.matches(match, ports):
                     rule.pkts += 1
                     rule.bytes += length
                     return rule.verdict
@@ -154,9 +160,10 @@ class Netfilter:
         return self.policies[hook]
 
 
-def rules_from_topology(host) -> list[NfRule]:
-    """The topology's [[host.rule]] tables as NfRules, in file order."""
+def rules_from_topology(rules, rule_class=NfRule) -> list[NfRule]:
+    """A topology host's rule tables ([[host.rule]]: Host.rules; IPv6's: Host.rules6, with
+    NfRule6) as rule_class, in file order."""
     def prefix(net):
         return (int(net.network_address), net.prefixlen) if net is not None else (0, 0)
-    return [NfRule(HOOK_NAMES.index(r.hook), NF_ACCEPT if r.target == "ACCEPT" else NF_DROP,
-                   prefix(r.src), prefix(r.dst), r.proto, r.sport, r.dport) for r in host.rules]
+    return [rule_class(HOOK_NAMES.index(r.hook), NF_ACCEPT if r.target == "ACCEPT" else NF_DROP,
+                       prefix(r.src), prefix(r.dst), r.proto, r.sport, r.dport) for r in rules]

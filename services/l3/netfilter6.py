@@ -43,7 +43,7 @@ from typing import ClassVar, NamedTuple
 
 from pktpath import skbuff as s
 from pktpath.services.l3.netfilter import (
-    HOOK_NAMES, NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING,
+    NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING,
     NF_INET_PRE_ROUTING, Netfilter, NfRule,
 )
 from pktpath.wire.ipv6 import (
@@ -51,7 +51,7 @@ from pktpath.wire.ipv6 import (
 )
 
 __all__ = ["NF_ACCEPT", "NF_DROP", "NF_INET_FORWARD", "NF_INET_LOCAL_IN", "NF_INET_LOCAL_OUT", "NF_INET_POST_ROUTING",
-           "NF_INET_PRE_ROUTING", "NfRule6", "Netfilter6", "ipv6_find_hdr", "nf_hook6", "rules_from_topology"]
+           "NF_INET_PRE_ROUTING", "NfRule6", "Netfilter6", "ipv6_find_hdr", "nf_hook6"]
 
 NFPROTO_IPV4, NFPROTO_IPV6 = 2, 10  # include/uapi/linux/netfilter.h
 IPV6_HLEN = 40
@@ -124,14 +124,7 @@ class Netfilter6(Netfilter):
             if protocol in (NEXTHDR_TCP, NEXTHDR_UDP) and not frag_off and len(pkt) >= thoff + 4:
                 ports = _PORTS.unpack_from(pkt, thoff)
         match = Ip6Match(int.from_bytes(pkt[8:24], "big"), int.from_bytes(pkt[24:40], "big"), protocol)
-        with self._lock:
-            for rule in chain:
-                if rule.matches(match, ports):
-                    rule.pkts += 1
-                    rule.bytes += length
-                    return rule.verdict
-        self.passed(hook, length)
-        return self.policies[hook]
+        return self.verdict(hook, match, ports, length)
 
 
 def nf_hook6(netfilter: Netfilter6, hook: int, skb) -> bool:
@@ -139,11 +132,3 @@ def nf_hook6(netfilter: Netfilter6, hook: int, skb) -> bool:
     the packet to its tail)? The caller frees a dropped one, NETFILTER_DROP."""
     pkt = s.skb_network_header(skb)
     return netfilter.hook(hook, pkt, len(pkt)) == NF_DROP
-
-
-def rules_from_topology(host) -> list[NfRule6]:
-    """The topology's IPv6 [[host.rule]] tables (Host.rules6) as NfRule6s, in file order."""
-    def prefix(net):
-        return (int(net.network_address), net.prefixlen) if net is not None else (0, 0)
-    return [NfRule6(HOOK_NAMES.index(r.hook), NF_ACCEPT if r.target == "ACCEPT" else NF_DROP,
-                    prefix(r.src), prefix(r.dst), r.proto, r.sport, r.dport) for r in getattr(host, "rules6", ())]

@@ -143,7 +143,7 @@ def test_rules_from_topology_in_file_order():
     )
     host = Host("R", (Interface("eth0", "02:00:00:00:00:01", ipaddress.IPv4Interface("10.0.1.254/24")),),
                 rules=rules)
-    out = rules_from_topology(host)
+    out = rules_from_topology(host.rules)
     assert out == [
         NfRule(nf.NF_INET_FORWARD, NF_DROP, (ip("10.0.1.0"), 24), (0, 0), IPPROTO_UDP, 0, 9),
         NfRule(nf.NF_INET_LOCAL_IN, NF_ACCEPT, (0, 0), (ip("10.0.2.1"), 32), 0, 7, 0),

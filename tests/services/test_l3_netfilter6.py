@@ -649,9 +649,10 @@ def test_topology_rules_go_to_their_familys_table_by_address_protocol_or_family(
         {"hook": "FORWARD", "target": "DROP"}]}]})
     a = topo.host("A")
     assert [r.hook for r in a.rules] == ["LOCAL_IN", "FORWARD"]
-    assert nf6.rules_from_topology(a) == [NfRule6(LOCAL_IN, NF_DROP, net("2001:db8::/64"), (0, 0), 17, 0, 53),
-                                          NfRule6(LOCAL_OUT, NF_ACCEPT, protocol=58), NfRule6(FORWARD, NF_DROP)]
-    assert len(nf.rules_from_topology(a)) == 2
+    assert nf.rules_from_topology(a.rules6, NfRule6) == [
+        NfRule6(LOCAL_IN, NF_DROP, net("2001:db8::/64"), (0, 0), 17, 0, 53), NfRule6(LOCAL_OUT, NF_ACCEPT, protocol=58),
+        NfRule6(FORWARD, NF_DROP)]
+    assert len(nf.rules_from_topology(a.rules)) == 2
 
 
 def test_a_topology_rule_of_two_families_is_refused():
