@@ -37,6 +37,7 @@ AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM = 2, 10, 1, 2
 IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6 = 1, 6, 17, 58
 SOL_SOCKET, IPPROTO_IP, IPPROTO_IPV6 = 1, 0, 41
 IPV6_UNICAST_HOPS, IPV6_MTU_DISCOVER, IPV6_RECVERR, IPV6_V6ONLY = 16, 23, 25, 26
+IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP = 20, 21  # IPV6_ADD_MEMBERSHIP, IPV6_DROP_MEMBERSHIP: a struct ipv6_mreq
 SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_TIMESTAMPNS = 4, 7, 8, 35
 IP_TTL, IP_MTU_DISCOVER, IP_RECVERR = 2, 10, 11
 TCP_NODELAY, TCP_INQ = 1, 36
@@ -248,9 +249,15 @@ class Socket:
         req = socket_pb2.RecvmmsgRequest(fd=self.fd, vlen=vlen, bufsize=bufsize, flags=flags, timeout_s=timeout or 0)
         return self.api.call("Recvmmsg", req, timeout=None if timeout is None else timeout + 5).msgs
 
-    def setsockopt(self, level: int, optname: int, value: int) -> None:
-        self.api.call("Setsockopt", socket_pb2.SockoptRequest(fd=self.fd, level=level, optname=optname,
-                                                              value=value))
+    def setsockopt(self, level: int, optname: int, value: int | bytes) -> None:
+        """setsockopt(2) with an int, or with bytes as the socket module takes them (a struct:
+        IPV6_JOIN_GROUP's struct ipv6_mreq, the group's 16 bytes and a native int interface index)."""
+        request = socket_pb2.SockoptRequest(fd=self.fd, level=level, optname=optname)
+        if isinstance(value, int):
+            request.value = value
+        else:
+            request.data = bytes(value)
+        self.api.call("Setsockopt", request)
 
     def getsockopt(self, level: int, optname: int) -> int:
         return self.api.call("Getsockopt", socket_pb2.SockoptRequest(fd=self.fd, level=level,

@@ -225,5 +225,7 @@ CALLS: tuple[Call, ...] = (
     Call("socket", "l4", "TcpGetsockopt", "do_tcp_getsockopt"),
     Call("socket", "l4", "TcpGetInfo", "tcp_get_info"),
     Call("socket", "l4", "SocketLayerSession", "the socket layer's life: its files closed when it dies"),
+    Call("socket", "l3", "Ipv6DevMc", "ipv6_sock_mc_join, ipv6_sock_mc_drop, ipv6_sock_mc_close → "
+                                      "__ipv6_dev_mc_inc, __ipv6_dev_mc_dec"),
     Call("softirq", "nic", "GetRingParam", "the driver's probe: mapping the NIC's rings"),
 )

@@ -392,6 +392,7 @@ class LocalHost(PktpathCalls):
         layers["l4"] = self.l4 = L4(HOST, config, hop, Direct(self.l3), clock=sim.clock)
         layers["socket"] = self.socket_layer = Socket(HOST, hop, Direct(self.l4), sample=lambda flow=None: False,
                                                       devs=[i.name for i in config.interfaces])
+        self.socket_layer.layer.l3 = Direct(self.l3)  # IPV6_JOIN_GROUP's device side (seams.py's Ipv6DevMc)
         self.l2.link.neigh.add("eth0", ip_from_str(GATEWAY_IP), GATEWAY_MAC)  # the gateway the runner plays
         self.l2.link.nd.add("eth0", ip6_from_str(GATEWAY_IP6), GATEWAY_MAC)
         sim.timers.append(self.l4.tcp.run_timers)

@@ -221,9 +221,14 @@ class PktSocket(metaclass=_SocketClass):
 
     # -- options ----------------------------------------------------------------------
     def setsockopt(self, level: int, optname: int, value, optlen=None) -> None:
-        if not isinstance(value, int):
-            raise OSError(errno.ENOPROTOOPT, os.strerror(errno.ENOPROTOOPT))
-        self._call("Setsockopt", socket_pb2.SockoptRequest(level=level, optname=optname, value=int(value)))
+        """An int, or a buffer: its bytes as optval (struct ipv6_mreq for IPV6_JOIN_GROUP)."""
+        if isinstance(value, int):
+            request = socket_pb2.SockoptRequest(level=level, optname=optname, value=int(value))
+        elif value is None:  # setsockopt(level, optname, None, optlen): no buffer to read
+            raise OSError(errno.EFAULT, os.strerror(errno.EFAULT))
+        else:
+            request = socket_pb2.SockoptRequest(level=level, optname=optname, data=bytes(memoryview(value)))
+        self._call("Setsockopt", request)
 
     def getsockopt(self, level: int, optname: int, buflen: int | None = None):
         reply = self._call("Getsockopt", socket_pb2.SockoptRequest(level=level, optname=optname))

@@ -1,5 +1,5 @@
 """`pktpath ip`: iproute2's `ip` over a running host — route (and `route get`), neigh,
-addr, link (`-s`: its statistics) — in ip's own words and columns, and as `ip -j` prints
+addr, link (`-s`: its statistics), maddr — in ip's own words and columns, and as `ip -j` prints
 them: each object is a list of records with iproute2's JSON field names, and the text is
 rendered from the same records (ip/iproute.c, ipneigh.c, ipaddress.c).
 
@@ -9,7 +9,17 @@ addresses L3's addrconf keeps), `ip route` IPv4's main table unless -6. Under a 
 `ip -6 addr` without `dev` lists them as the kernel's AF_INET6 link dump describes them
 (inet6_fill_ifinfo: no qdisc, no group).
 
-What pktpath has no model of is not shown: no loopback device (so not lo's ::1 either).
+`ip maddr` lists each device's IPv6 multicast groups (L3's ifmcaddr6 lists, newest first, as
+/proc/net/igmp6 has them), a group's users when more than one (ip/ipmaddr.c).
+
+IPv6 routes as Linux 6.18 shows them: an RA's with `expires NNNsec` (what RTF_EXPIRES leaves,
+below 0 once past until the kernel's gc removes the route) and its RTAX_MTU / RTAX_HOPLIMIT
+metrics (`mtu 1400 hoplimit 64`, -j's "metrics"); SLAAC addresses with their lifetimes counting
+down, `forever` for a static one. `ip -6 route get ADDR` as rt6_fill_node fills it (`from ::`,
+`src`, a redirect's new first hop; no `uid`/`cache` line, unlike IPv4's).
+
+What pktpath has no model of is not shown: no loopback device (so not lo's ::1 either), no
+IPv4 groups (IGMP) and no link-layer multicast list in `ip maddr`.
 Its devices are numbered from 1 in topology order.
 """
 
@@ -19,10 +29,11 @@ from typing import Callable
 from google.protobuf import empty_pb2
 
 from pktpath.pb import l2_pb2, l3_pb2, name_of, nic_pb2
-from pktpath.wire.addr import ip_from_str, ip_to_str
+from pktpath.wire.addr import ip6_from_str, ip6_to_str, ip_from_str, ip_to_str
 
 OBJECTS = {"route": ("r", "ro", "rou", "rout", "route"), "neigh": ("n", "ne", "nei", "neig", "neigh", "neighbor",
-           "neighbour"), "addr": ("a", "ad", "add", "addr", "address"), "link": ("l", "li", "lin", "link")}
+           "neighbour"), "addr": ("a", "ad", "add", "addr", "address"), "link": ("l", "li", "lin", "link"),
+           "maddr": ("m", "ma", "mad", "madd", "maddr", "maddre", "maddres", "maddress")}
 INFINITY_LIFE = 4294967295  # an address that does not expire, as ip -j says "forever"
 AF_INET6 = 10                # a Route's family (pktpath.v1.Route)
 IFA_F_SECONDARY, IFA_F_PERMANENT = 0x01, 0x80
@@ -68,21 +79,40 @@ def routes(view, family: int = 4) -> list[dict]:
     return out
 
 
-def _route6(r) -> dict:
+def _route6(r, get: dict | None = None) -> dict:
     """An IPv6 route as ip -6 route shows it: no scope (all are universe), a host route
-    without its /128, the metric always, then the router preference."""
-    rec = {"dst": "default" if r.dst == "::/0" else r.dst.removesuffix("/128")}
+    without its /128, the metric always, what RTF_EXPIRES leaves (`expires NNNsec`, below 0
+    once past until the kernel's gc removes it), the RTAX_MTU and RTAX_HOPLIMIT metrics (an
+    RA's), then the router preference. `get`: ip -6 route get's words (type, from, prefsrc)."""
+    get = get or {}
+    rec = {"type": get["type"]} if get.get("type", "unicast") != "unicast" else {}
+    rec["dst"] = "default" if r.dst == "::/0" else r.dst.removesuffix("/128")
+    if "from" in get:
+        rec["from"] = get["from"]
     if r.gateway:
         rec["gateway"] = r.gateway
     rec["dev"] = r.dev
+    if r.table:
+        rec["table"] = r.table
     if r.proto != "boot":  # RTPROT_BOOT, what ip -6 route add makes, is not shown
         rec["protocol"] = r.proto
-    rec.update(metric=r.metric, flags=[], pref=r.pref or "medium")
+    if get.get("prefsrc"):
+        rec["prefsrc"] = get["prefsrc"]
+    rec.update(metric=r.metric, flags=[])
+    if r.HasField("expires"):
+        rec["expires"] = r.expires
+    metrics = {name: value for name, value in (("mtu", r.mtu), ("hoplimit", r.hoplimit)) if value}
+    if metrics:
+        rec["metrics"] = [metrics]
+    rec["pref"] = r.pref or "medium"
     return rec
 
 
 def route_get(view, dest: str) -> list[dict]:
-    """ip route get ADDR: the route a packet to it takes (ip_route_output_key)."""
+    """ip route get ADDR: the route a packet to it takes (ip_route_output_key); ip -6 route get
+    for an IPv6 address (ip6_route_output: a redirect's or a learned MTU's exception shows)."""
+    if ":" in dest:
+        return _route_get6(view, dest)
     reply = view.stub["l3"].IpRouteOutput(l3_pb2.Flowi4(daddr=ip_from_str(dest)), timeout=5)
     if reply.errno:
         raise OSError(reply.errno, "Network is unreachable")
@@ -92,6 +122,17 @@ def route_get(view, dest: str) -> list[dict]:
         rec["gateway"] = ip_to_str(reply.nexthop)
     rec.update(dev=reply.dev, prefsrc=ip_to_str(reply.saddr), flags=[], uid=os.getuid(), cache=[])
     return [rec]
+
+
+def _route_get6(view, dest: str) -> list[dict]:
+    """inet6_rtm_getroute(): the dst for the address, from :: (no source given), as rt6_fill_node
+    fills it: no `uid` and no `cache` line, unlike IPv4's."""
+    daddr = ip6_from_str(dest)
+    reply = view.stub["l3"].Ip6RouteOutput(l3_pb2.Flowi6(daddr=daddr.to_bytes(16, "big")), timeout=5)
+    if reply.errno:
+        raise OSError(reply.errno, os.strerror(reply.errno))
+    saddr = int.from_bytes(reply.saddr, "big")
+    return [_route6(reply.route, {"type": reply.type, "from": "::", "prefsrc": ip6_to_str(saddr) if saddr else ""})]
 
 
 def neighbours(view, family: int | None = None) -> list[dict]:
@@ -158,6 +199,18 @@ def addresses(view, family: int | None = None, dev: str | None = None) -> list[d
     return out
 
 
+def maddresses(view, family: int | None = None) -> list[dict]:
+    """ip [-6] maddr: each device that listens to a group, with its groups (ip -j's "maddr"),
+    a group's users when more than one. IPv6's only: pktpath has no IGMP."""
+    out = []
+    for index, a in enumerate(view.stub["l3"].GetAddrs(empty_pb2.Empty(), timeout=5).addrs, 1):
+        groups = [] if family == 4 else [
+            {"family": "inet6", "address": m.addr, **({"users": m.users} if m.users > 1 else {})} for m in a.maddr6]
+        if groups:  # print_mlist: a device's line comes with its first group
+            out.append({"ifindex": index, "ifname": a.dev, "maddr": groups})
+    return out
+
+
 def _inet6(a) -> dict:
     local, _, prefixlen = a.local.partition("/")
     rec = {"family": "inet6", "local": local, "prefixlen": int(prefixlen), "scope": a.scope}
@@ -171,10 +224,14 @@ def _inet6(a) -> dict:
 # -- text, as ip prints the records -------------------------------------------------------
 def route_text(rec: dict) -> list[str]:
     words = [rec["dst"]] if "type" not in rec else [rec["type"], rec["dst"]]
+    if "from" in rec:  # ip -6 route get
+        words += ["from", rec["from"]]
     if "gateway" in rec:
         words += ["via", rec["gateway"]]
     if "dev" in rec:  # not under ip route show dev DEV
         words += ["dev", rec["dev"]]
+    if "table" in rec:
+        words += ["table", rec["table"]]
     if rec.get("protocol") and rec["protocol"] != "boot":
         words += ["proto", rec["protocol"]]
     if "scope" in rec:
@@ -183,6 +240,11 @@ def route_text(rec: dict) -> list[str]:
         words += ["src", rec["prefsrc"]]
     if "metric" in rec:
         words += ["metric", str(rec["metric"])]
+    if "expires" in rec:
+        words += ["expires", f"{rec['expires']}sec"]
+    for metrics in rec.get("metrics", ()):
+        for name, value in metrics.items():
+            words += [name, str(value)]
     if "pref" in rec:
         words += ["pref", rec["pref"]]
     if "uid" in rec:  # ip route get
@@ -195,6 +257,14 @@ def neigh_text(rec: dict) -> list[str]:
     router = ["router"] if "router" in rec else []
     dev = ["dev", rec["dev"]] if "dev" in rec else []  # not under ip neigh show dev DEV
     return [" ".join([rec["dst"], *dev, *lladdr, *router, *rec["state"]])]
+
+
+def maddr_text(rec: dict) -> list[str]:
+    """print_mlist(): "IFINDEX:<tab>DEV", then "<tab>inet6 GROUP[ users N]" for each group."""
+    lines = [f"{rec['ifindex']}:\t{rec['ifname']}"]
+    for m in rec["maddr"]:
+        lines.append(f"\t{m['family']} {m['address']}" + (f" users {m['users']}" if "users" in m else ""))
+    return lines
 
 
 def link_text(rec: dict) -> list[str]:
@@ -243,4 +313,4 @@ def _stats_text(s: dict) -> list[str]:
 
 
 RENDER: dict[str, Callable[[dict], list[str]]] = {"route": route_text, "neigh": neigh_text, "addr": link_text,
-                                                  "link": link_text}
+                                                  "link": link_text, "maddr": maddr_text}

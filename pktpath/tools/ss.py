@@ -1,5 +1,5 @@
-"""`pktpath ss`: ss(8) over a running host — which sockets (-t, -u; -l listening, -a all,
-by default the connected ones), what of them (-p the process, -e uid and sk, -i TCP's
+"""`pktpath ss`: ss(8) over a running host — which sockets (-t, -u; -4, -6, -f FAMILY; -l
+listening, -a all, by default the connected ones), what of them (-p the process, -e uid and sk, -i TCP's
 internals, -m their memory) and ss's filter: `state established`, `dport = :80`, `src 10.0.0.1`, joined
 by and, or, not and parentheses (misc/ss.c, ssfilter.y).
 
@@ -10,6 +10,9 @@ nothing). An AF_INET6 socket's are written as ss writes them (inet_addr_print): 
 [2001:db8::1]:80, an IPv4 peer's [::ffff:10.0.0.1]:80, and the wildcard :: as * unless the
 socket is IPV6_V6ONLY ([::]:80), so a dual-stack listener shows *:80 *:* (Linux 6.18's ss
 printed these for the same sockets). A filter's address may be IPv6, in brackets with a port.
+
+-4, -6 and -f choose by the socket's family, as ss.c does: a dual-stack AF_INET6 listener and
+the IPv4 connections it accepted ([::ffff:10.0.0.1]) are IPv6's, shown by -6 and not by -4.
 """
 
 import ipaddress
@@ -18,7 +21,22 @@ from dataclasses import dataclass, field
 
 from google.protobuf import empty_pb2
 
-AF_INET, AF_INET6 = 2, 10
+AF_UNSPEC, AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET = 0, 1, 2, 10, 16, 17
+AF_TIPC, AF_VSOCK, AF_XDP = 30, 40, 44
+# -f's names (ss.c main): -4 is inet, -6 inet6
+FAMILIES = {"inet": AF_INET, "inet6": AF_INET6, "link": AF_PACKET, "unix": AF_UNIX, "netlink": AF_NETLINK,
+            "tipc": AF_TIPC, "vsock": AF_VSOCK, "xdp": AF_XDP}
+# ss.c's socket tables and the families each holds (default_dbs), the tables of each family (default_afs)
+_INET = frozenset({AF_INET, AF_INET6})
+DB_FAMILIES = {"tcp": _INET, "mptcp": _INET, "dccp": _INET, "udp": _INET, "raw": _INET, "sctp": _INET,
+               "unix_dg": {AF_UNIX}, "unix_st": {AF_UNIX}, "unix_sq": {AF_UNIX}, "packet_dg": {AF_PACKET},
+               "packet_raw": {AF_PACKET}, "netlink": {AF_NETLINK}, "vsock_st": {AF_VSOCK}, "vsock_dg": {AF_VSOCK},
+               "tipc": {AF_TIPC}, "xdp": {AF_XDP}}
+INET_DBS = frozenset({"tcp", "mptcp", "dccp", "udp", "raw", "sctp"})
+FAMILY_DBS = {AF_INET: INET_DBS, AF_INET6: INET_DBS, AF_UNIX: {"unix_dg", "unix_st", "unix_sq"},
+              AF_PACKET: {"packet_dg", "packet_raw"}, AF_NETLINK: {"netlink"}, AF_VSOCK: {"vsock_st", "vsock_dg"},
+              AF_TIPC: {"tipc"}, AF_XDP: {"xdp"}}
+ALL_DBS = frozenset(DB_FAMILIES) - {"tipc"}  # filter_db_parse("all")
 
 # ss's state names and groups (ss.c: sstate_name, SS_CONN ...)
 STATES = ("ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "UNCONN", "CLOSE-WAIT",
@@ -61,6 +79,52 @@ def addr_text(addr: str, family: int, v6only: bool) -> str:
     if addr == "::" and not v6only:
         return "*"
     return f"[{addr}]"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What ss's options chose, as ss.c's current_filter has it after filter_merge_defaults():
+    the socket tables (dbs), the families a socket may be of, and preferred_family (the last
+    of -4, -6, -f)."""
+    dbs: frozenset
+    families: frozenset
+    preferred: int = AF_UNSPEC
+
+    def dumps(self) -> tuple[int, ...]:
+        """inet_show_netlink(): the families asked of sock_diag, in order: preferred_family's
+        alone if it is AF_INET6 or AF_INET, else AF_INET's sockets then AF_INET6's."""
+        return (self.preferred,) if self.preferred in (AF_INET, AF_INET6) else (AF_INET, AF_INET6)
+
+    def shows(self, family: int) -> bool:
+        """show_one_inet_sock(): a socket the dump gave, of a family the options chose."""
+        return family in self.dumps() and family in self.families
+
+
+def select(*, tcp: bool = False, udp: bool = False, families=()) -> Selection:
+    """main()'s -t and -u (filter_db_set), -4, -6 and -f (filter_af_set: families, their names
+    in the order given, add to the families shown and the last is preferred_family), all of
+    ss's tables when none was named (do_default), then filter_merge_defaults(): a table with
+    none of its families chosen brings them all, a family none of whose tables was chosen
+    brings its tables (-4 alone: every inet table, TCP and UDP both; -f unix alone: no inet)."""
+    dbs, fams, preferred = set(), set(), AF_UNSPEC
+    if tcp:
+        dbs.add("tcp")
+    if udp:
+        dbs.add("udp")
+    for name in families:
+        if name not in FAMILIES:
+            raise FilterError(f'"{name}" is invalid family')
+        preferred = FAMILIES[name]
+        fams.add(preferred)
+    if not dbs and not fams:
+        dbs |= ALL_DBS
+    for db in list(dbs):
+        if not DB_FAMILIES[db] & fams:
+            fams |= DB_FAMILIES[db]
+    for af in list(fams):
+        if not FAMILY_DBS[af] & dbs:
+            dbs |= FAMILY_DBS[af]
+    return Selection(frozenset(dbs), frozenset(fams), preferred)
 
 
 def sockets(view, *, tcp: bool, udp: bool) -> list[Sock]:
@@ -260,24 +324,29 @@ def table(socks: list[Sock], *, netid: bool, state: bool = True, processes: bool
 
 def ss(view, *, tcp: bool = False, udp: bool = False, listening: bool = False, all_: bool = False,
        processes: bool = False, extended: bool = False, info: bool = False, memory: bool = False,
-       header: bool = True, filter_words: list[str] = (), json: bool = False) -> list:
-    """The lines `ss [-t] [-u] [-l|-a] [-p] [-e] [-i] [-m] [-H] [FILTER]` prints; with json, its
-    sockets as records (stable field names) instead."""
-    if not tcp and not udp:
-        tcp = udp = True  # ss alone: every kind of socket (pktpath has these two)
+       header: bool = True, filter_words: list[str] = (), json: bool = False, families=()) -> list:
+    """The lines `ss [-t] [-u] [-4|-6|-f FAMILY] [-l|-a] [-p] [-e] [-i] [-m] [-H] [FILTER]`
+    prints (families: -4's inet, -6's inet6 and -f's names in the order given); with json, its
+    sockets as records (stable field names) instead. Of ss's tables pktpath has TCP's and
+    UDP's; the Netid column shows when the options chose more than one table, as ss's does."""
+    sel = select(tcp=tcp, udp=udp, families=families)
+    tcp, udp = "tcp" in sel.dbs, "udp" in sel.dbs
     states, excluded, predicate = parse(list(filter_words))
     if states is None:
         states = set(STATES) if all_ else LISTENING if listening else DEFAULT_STATES
     states -= excluded
-    chosen = [s for s in sockets(view, tcp=tcp, udp=udp) if s.state in states and predicate(s)]
+    order = sel.dumps()
+    chosen = [s for s in sockets(view, tcp=tcp, udp=udp) if sel.shows(s.family) and s.state in states and predicate(s)]
+    chosen.sort(key=lambda s: (s.netid != "udp", order.index(s.family)))  # each table dumped family by family
     if json:
         return [record(s) for s in chosen]
-    return table(chosen, netid=tcp and udp, state=len(states) > 1, processes=processes, extended=extended,
+    return table(chosen, netid=len(sel.dbs) > 1, state=len(states) > 1, processes=processes, extended=extended,
                  info=info, memory=memory, header=header)
 
 
 def record(s: Sock) -> dict:
-    rec = {"netid": s.netid, "state": s.state, "recv_q": s.recv_q, "send_q": s.send_q,
+    rec = {"netid": s.netid, "family": "inet6" if s.family == AF_INET6 else "inet", "state": s.state,
+           "recv_q": s.recv_q, "send_q": s.send_q,
            "local": {"addr": s.saddr, "port": s.sport}, "peer": {"addr": s.daddr, "port": s.dport}, "sk": s.sk,
            "users": [{"comm": u.comm, "pid": u.pid, "fd": u.fd} for u in s.users]}
     if s.skmem is not None:

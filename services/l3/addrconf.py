@@ -29,19 +29,32 @@ usable at once, in its state after DAD succeeded (for tests that need no DAD).
 (Configured addresses get IFA_F_PERMANENT from inet6_addr_add, whose infinite lifetimes
 make them so, the link-local one from addrconf_add_linklocal, ::1 from add_addr.)
 
+Each inet6_dev's multicast list is services/l3/mcast6.py's (`mcast`): every device joins
+ff01::1 and ff02::1 and a forwarding host's ff02::2 (ipv6_add_dev), each address its
+solicited-node group but lo's (addrconf_join_solict, before DAD starts) and leaves it with the
+address (addrconf_leave_solict); a device's only link-local address completing DAD has MLD
+report every group again from it (addrconf_dad_completed's ipv6_mc_dad_complete).
+
+An address's lifetimes (an RA's, through services/l3/ndisc.py) count from its tstamp:
+Inet6Ifaddr.lifetimes() is what inet6_fill_ifaddr reports (`valid_lft 86397sec`). A route an RA
+made carries its expiry (Fib6Info.expires, RTF_EXPIRES), which route6.py's lookups and fib6 gc
+read.
+
 The routes are kept as fib6 lists them (fib6_walk: a post-order walk of the radix tree,
 so a prefix after the longer ones inside it and ::/0 last); `ip -6 route` shows the main
 table. The table is for showing and for what is ours (ipv6_chk_addr); IPv6 lookups are
 a later step.
 """
 
+import math
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pktpath.topology import IP6_RT_PRIO_ADDRCONF, IPV6_MIN_MTU
 from pktpath.wire.addr import (
-    IN6ADDR_LOOPBACK, IPV6_ADDR_LINKLOCAL, IPV6_ADDR_LOOPBACK, IPV6_ADDR_SITELOCAL, addrconf_addr_gen_eui64,
-    ip6_to_str, ipv6_addr_is_multicast, ipv6_addr_scope, ipv6_addr_src_scope, mac_from_str)
+    IN6ADDR_LINKLOCAL_ALLNODES, IN6ADDR_LINKLOCAL_ALLROUTERS, IN6ADDR_LOOPBACK, IPV6_ADDR_LINKLOCAL,
+    IPV6_ADDR_LOOPBACK, IPV6_ADDR_SITELOCAL, addrconf_addr_gen_eui64, addrconf_addr_solict_mult, ip6_to_str,
+    ipv6_addr_is_multicast, ipv6_addr_scope, ipv6_addr_src_scope, mac_from_str)
 
 # struct ifaddrmsg's ifa_flags (include/uapi/linux/if_addr.h)
 IFA_F_SECONDARY = 0x01
@@ -66,6 +79,7 @@ SCOPE_NAMES = {RT_SCOPE_UNIVERSE: "global", RT_SCOPE_SITE: "site", RT_SCOPE_LINK
 RT6_TABLE_MAIN, RT6_TABLE_LOCAL = "main", "local"  # RT6_TABLE_PREFIX is main
 LOOPBACK_DEV = "lo"
 LINK_LOCAL_PREFIX = 0xFE80 << 112  # fe80::/64
+IN6ADDR_INTERFACELOCAL_ALLNODES = 0xFF01 << 112 | 1  # ff01::1
 
 
 def rt_scope(ifa_scope: int) -> int:
@@ -92,6 +106,21 @@ class Inet6Ifaddr:
     flags: int = IFA_F_PERMANENT
     valid_lft: int = INFINITY_LIFE_TIME
     prefered_lft: int = INFINITY_LIFE_TIME  # sic, the kernel's spelling
+    tstamp: float = 0.0                     # when the lifetimes were set (the caller's clock)
+
+    def lifetimes(self, now: float) -> tuple[int, int]:
+        """inet6_fill_ifaddr()'s IFA_CACHEINFO: (valid, preferred) seconds left at `now`, whole
+        seconds gone since tstamp taken off a finite preferred lifetime and then a finite valid
+        one; a permanent address of infinite preferred lifetime is forever."""
+        if self.flags & IFA_F_PERMANENT and self.prefered_lft == INFINITY_LIFE_TIME:
+            return INFINITY_LIFE_TIME, INFINITY_LIFE_TIME
+        valid, preferred = self.valid_lft, self.prefered_lft
+        if preferred != INFINITY_LIFE_TIME:
+            tval = max(0, math.floor(now - self.tstamp))
+            preferred = max(0, preferred - tval)
+            if valid != INFINITY_LIFE_TIME:
+                valid = max(0, valid - tval)
+        return valid, preferred
 
     @property
     def scope(self) -> int:
@@ -120,6 +149,9 @@ class Fib6Info:
     pref: str = "medium"        # the router preference (RFC 4191); ICMPV6_ROUTER_PREF_MEDIUM but for RAs'
     mtu: int = 0                # RTAX_MTU, RTAX_HOPLIMIT: the metrics an RA sets on its default route (0: none)
     hoplimit: int = 0
+    # RTF_EXPIRES: when the route runs out (fib6_set_expires, on L3's clock); None: never. Not part of
+    # what the route is (fib6_add_rt2 finds a duplicate whatever its expiry).
+    expires: float | None = field(default=None, compare=False)
 
     def walk_key(self) -> tuple[str, int]:
         """Where fib6_walk() meets the route: a post-order walk of the radix tree on the
@@ -153,11 +185,19 @@ class Fib6Info:
 class Addrconf:
     """One host's inet6_devs and IPv6 routes, made from its topology entry."""
 
-    def __init__(self, interfaces=(), routes6=(), *, forwarding: bool = False, dad: bool = True) -> None:
+    def __init__(self, interfaces=(), routes6=(), *, forwarding: bool = False, dad: bool = True,
+                 mcast=None) -> None:
         """`interfaces` and `routes6` as the topology has them (pktpath.topology.Interface,
         Route); `forwarding` is net.ipv6.conf.all.forwarding. `dad`: addresses come up
         IFA_F_TENTATIVE until Duplicate Address Detection clears them, as Linux's do; False:
-        usable at once, as after DAD."""
+        usable at once, as after DAD. `mcast`: the devices' multicast lists and MLD (an
+        Mcast6; a quiet one of its own if not given: its devices never come up, so nothing
+        is reported)."""
+        if mcast is None:
+            from pktpath.services.l3.mcast6 import Mcast6  # (it imports ipv6.py, which imports this module)
+            mcast = Mcast6()
+        self.mcast = mcast
+        mcast.lladdr = lambda dev: self.ipv6_get_lladdr(dev, IFA_F_TENTATIVE)  # mld_newpack's source
         self._lock = threading.RLock()
         self.forwarding = forwarding
         self.dad = dad
@@ -178,15 +218,31 @@ class Addrconf:
 
     # -- devices and addresses ------------------------------------------------------------
     def init_loopback(self) -> None:
-        """init_loopback(): lo's ::1/128, scope host (add_addr: never tentative)."""
-        self.idev.setdefault(LOOPBACK_DEV, [])
+        """init_loopback(): lo's ::1/128, scope host (add_addr: never tentative), its
+        inet6_dev's groups first (ipv6_add_dev)."""
+        if LOOPBACK_DEV not in self.idev:
+            self.idev[LOOPBACK_DEV] = []
+            self.ipv6_add_dev(LOOPBACK_DEV)
         self.ipv6_add_addr(LOOPBACK_DEV, Inet6Ifaddr(IN6ADDR_LOOPBACK, 128))
 
     def addrconf_add_dev(self, dev: str) -> None:
-        """addrconf_add_dev(): the device's inet6_dev and its multicast route, ff00::/8."""
-        self.idev.setdefault(dev, [])
+        """addrconf_add_dev(): the device's inet6_dev (ipv6_add_dev) and its multicast route, ff00::/8."""
+        if dev not in self.idev:
+            self.idev[dev] = []
+            self.ipv6_add_dev(dev)
         if dev != LOOPBACK_DEV:  # addrconf_add_mroute
             self.ip6_route_add(Fib6Info(0xFF << 120, 8, dev, type="multicast", table=RT6_TABLE_LOCAL))
+
+    def ipv6_add_dev(self, dev: str) -> None:
+        """ipv6_add_dev()'s groups: its multicast list (ipv6_mc_init_dev), the interface-local and
+        link-local all-nodes groups, and on a forwarding host the all-routers group (not lo's:
+        no IFF_MULTICAST). ff02::2 only: forwarding is on before the device exists (a device
+        there when it is switched on joins ff01::2 and ff05::2 too, dev_forward_change)."""
+        self.mcast.ipv6_mc_init_dev(dev, loopback=dev == LOOPBACK_DEV)
+        self.mcast.ipv6_dev_mc_inc(dev, IN6ADDR_INTERFACELOCAL_ALLNODES)
+        self.mcast.ipv6_dev_mc_inc(dev, IN6ADDR_LINKLOCAL_ALLNODES)
+        if self.forwarding and dev != LOOPBACK_DEV:
+            self.mcast.ipv6_dev_mc_inc(dev, IN6ADDR_LINKLOCAL_ALLROUTERS)
 
     def addrconf_addr_gen(self, dev: str, mac: bytes) -> None:
         """addrconf_addr_gen() in IN6_ADDR_GEN_MODE_EUI64: addrconf_add_linklocal() of
@@ -230,6 +286,8 @@ class Addrconf:
             if self.dad and dev != LOOPBACK_DEV and not ifa.flags & IFA_F_NODAD:
                 ifa.flags |= IFA_F_TENTATIVE
             addr_list.insert(at, ifa)
+        if dev != LOOPBACK_DEV:  # addrconf_join_solict (addrconf_dad_begin): not IFF_LOOPBACK
+            self.mcast.ipv6_dev_mc_inc(dev, addrconf_addr_solict_mult(addr))
         if not ifa.flags & IFA_F_TENTATIVE:
             self.ipv6_ifa_notify(dev, ifa)
         return ifa
@@ -247,10 +305,20 @@ class Addrconf:
 
     def addrconf_dad_completed(self, dev: str, ifa: Inet6Ifaddr) -> None:
         """DAD succeeded (addrconf_dad_work) or was not needed (addrconf_dad_begin): the flags
-        cleared, then addrconf_dad_completed()'s ipv6_ifa_notify(RTM_NEWADDR)."""
+        cleared, then addrconf_dad_completed()'s ipv6_ifa_notify(RTM_NEWADDR) and, for the
+        device's only link-local address, MLD's reports from it (send_mld: ipv6_mc_dad_complete)."""
         with self._lock:
             ifa.flags &= ~(IFA_F_TENTATIVE | IFA_F_OPTIMISTIC | IFA_F_DADFAILED)
         self.ipv6_ifa_notify(dev, ifa)
+        if ifa.scope == IPV6_ADDR_LINKLOCAL and self.ipv6_lonely_lladdr(dev, ifa):
+            self.mcast.ipv6_mc_dad_complete(dev)
+
+    def ipv6_lonely_lladdr(self, dev: str, ifa: Inet6Ifaddr) -> bool:
+        """ipv6_lonely_lladdr(): no other link-local address of dev is permanent and usable."""
+        with self._lock:
+            return not any(a is not ifa and a.scope == IPV6_ADDR_LINKLOCAL and a.flags & (
+                IFA_F_PERMANENT | IFA_F_TENTATIVE | IFA_F_OPTIMISTIC | IFA_F_DADFAILED) == IFA_F_PERMANENT
+                for a in self.idev.get(dev, ()))
 
     def addrconf_dad_stop(self, dev: str, ifa: Inet6Ifaddr, dad_failed: bool) -> None:
         """addrconf_dad_stop(): a permanent address stays, IFA_F_TENTATIVE (and IFA_F_DADFAILED
@@ -266,7 +334,8 @@ class Addrconf:
         self.ipv6_del_addr(dev, ifa)
 
     def ipv6_del_addr(self, dev: str, ifa: Inet6Ifaddr) -> None:
-        """ipv6_del_addr(): the address out of the device's list, and its local route."""
+        """ipv6_del_addr(): the address out of the device's list, its local route, and its
+        solicited-node group left (RTM_DELADDR's addrconf_leave_solict)."""
         with self._lock:
             addrs = self.idev.get(dev, [])
             if not any(a is ifa for a in addrs):
@@ -275,6 +344,8 @@ class Addrconf:
             self._routes = [r for r in self._routes
                             if not (r.table == RT6_TABLE_LOCAL and r.type == "local" and r.dst == ifa.addr
                                     and r.dst_len == 128 and r.dev == dev)]
+        if dev != LOOPBACK_DEV:
+            self.mcast.ipv6_dev_mc_dec(dev, addrconf_addr_solict_mult(ifa.addr))
 
     def ipv6_get_ifaddr(self, addr: int, dev: str) -> Inet6Ifaddr | None:
         """ipv6_get_ifaddr(net, addr, dev, strict=1): dev's address `addr` whatever its flags
@@ -326,11 +397,11 @@ class Addrconf:
                        for d, addrs in self.idev.items() if dev is None or d == dev for a in addrs)
 
     # -- routes ---------------------------------------------------------------------------
-    def addrconf_prefix_route(self, prefix: int, plen: int, dev: str) -> bool:
-        """addrconf_prefix_route(): the connected route of an address's prefix, once per
-        device (another address in it meets fib6_add_rt2's duplicate and adds nothing).
-        Returns whether it added one."""
-        route = Fib6Info(prefix, plen, dev, metric=IP6_RT_PRIO_ADDRCONF)
+    def addrconf_prefix_route(self, prefix: int, plen: int, dev: str, expires: float | None = None) -> bool:
+        """addrconf_prefix_route(): the connected route of an address's prefix (or an RA's,
+        expiring at `expires`), once per device (another address in it meets fib6_add_rt2's
+        duplicate and adds nothing). Returns whether it added one."""
+        route = Fib6Info(prefix, plen, dev, metric=IP6_RT_PRIO_ADDRCONF, expires=expires)
         with self._lock:
             if route in self._routes:
                 return False
@@ -349,10 +420,12 @@ class Addrconf:
             return next((r for r in self._routes if r.table == RT6_TABLE_MAIN and r.dst_len == 0
                          and r.protocol == "ra" and r.gateway == gateway and r.dev == dev), None)
 
-    def rt6_add_dflt_router(self, gateway: int, dev: str, pref: str, metric: int) -> Fib6Info:
+    def rt6_add_dflt_router(self, gateway: int, dev: str, pref: str, metric: int,
+                            expires: float | None = None) -> Fib6Info:
         """rt6_add_dflt_router(): `default via GATEWAY dev DEV proto ra metric METRIC pref PREF`
-        (RTF_ADDRCONF | RTF_DEFAULT: one per router, beside any other default route)."""
-        route = Fib6Info(0, 0, dev, gateway=gateway, metric=metric, protocol="ra", pref=pref)
+        (RTF_ADDRCONF | RTF_DEFAULT: one per router, beside any other default route), expiring
+        at `expires` (RTF_EXPIRES)."""
+        route = Fib6Info(0, 0, dev, gateway=gateway, metric=metric, protocol="ra", pref=pref, expires=expires)
         with self._lock:
             self._routes.append(route)
             self._routes.sort(key=Fib6Info.walk_key)
@@ -362,6 +435,10 @@ class Addrconf:
         """ip6_del_rt(): the route out of its table."""
         with self._lock:
             self._routes = [r for r in self._routes if r is not route]
+
+    def fib6_set_expires(self, route: Fib6Info, expires: float | None) -> Fib6Info:
+        """fib6_set_expires() (RTF_EXPIRES at `expires`) or, with None, fib6_clean_expires()."""
+        return self.fib6_metric_set(route, expires=expires)
 
     def fib6_metric_set(self, route: Fib6Info, **changes) -> Fib6Info:
         """fib6_metric_set() (mtu=, hoplimit=) or a new preference (pref=) on a route in the

@@ -32,8 +32,10 @@ hop-by-hop (or destination options) header, 1496 and 77 bytes, the fragment head
 
 Forwarding (ip6_forward, net.ipv6.conf.all.forwarding on), in the kernel's order: a frame not
 addressed to us is dropped; hop limit <= 1 → Time Exceeded + Ip6InHdrErrors (IP_INHDR); out of
-the device it came in by, the kernel sends a redirect (pktpath sends none) and checks no
-addresses, so a link-local source or destination goes back out of its own link; otherwise an
+the device it came in by, a Redirect to the source (ndisc_send_redirect, at most one a second
+per destination after a burst of 6: inet_peer_xrlim_allow) and no address checks, so a
+link-local source or destination goes back out of its own link, the packet forwarded too (as
+Linux 6.18 did: redirect, then the echo request out again, hop limit 63); otherwise an
 unspecified, multicast or loopback source counts Ip6InAddrErrors, and a link-local one also gets
 Destination Unreachable, beyond scope (IP_INADDRERRORS); then Ip6OutForwDatagrams — Linux 6.18
 counts it before the MTU check, so a packet answered Packet Too Big counts it too; larger than
@@ -54,7 +56,7 @@ Seen on Linux 6.18: a UDP sendto dropped at OUTPUT, and one dropped at POSTROUTI
 EPERM and counted Ip6OutDiscards.
 
 Not here: xfrm, proxy NDP, the router alert chain (no raw
-sockets), redirects, jumbograms, IPv6 GSO segmentation (pktpath's GSO is IPv4's: a GSO packet
+sockets), jumbograms, IPv6 GSO segmentation (pktpath's GSO is IPv4's: a GSO packet
 whose segments exceed the MTU is dropped, PKT_TOO_BIG), IPV6_DONTFRAG and extension headers from
 socket options (Flowi6 carries neither), multicast routing.
 
@@ -73,6 +75,7 @@ from pktpath.counters import Mib
 from pktpath.pb import skbuff_pb2
 from pktpath.services.l3 import netfilter6 as nf6
 from pktpath.services.l3.addrconf import LOOPBACK_DEV, Fib6Info
+from pktpath.services.l3.icmp import IcmpRateLimit
 from pktpath.services.l3.route6 import RTN_MULTICAST, Route6, Rt6Info, ip6_pkt_discard
 from pktpath.wire.addr import (
     IPV6_ADDR_LINKLOCAL, IPV6_ADDR_LOOPBACK, IPV6_ADDR_MC_SCOPE, IPV6_ADDR_MULTICAST, IPV6_ADDR_SCOPE_NODELOCAL,
@@ -209,14 +212,18 @@ class Ip6Output:
     def __init__(self, host: str, addrconf, mtus: dict[str, int], *, to_l2: Callable[[list], object],
                  loopback_rcv: Callable[[s.SkBuff], object], get_saddr: Callable[[str, int], int], mib: Mib,
                  clock=time.monotonic, mc_joined: Callable[[str, int], bool] | None = None, disable_ipv6=(),
-                 rng: random.Random | None = None, netfilter: nf6.Netfilter6 | None = None) -> None:
+                 rng: random.Random | None = None, netfilter: nf6.Netfilter6 | None = None,
+                 ratelimit: IcmpRateLimit | None = None,
+                 ndisc_send_redirect: Callable[[s.SkBuff, Ipv6Hdr, int], None] | None = None) -> None:
         """addrconf: the host's Addrconf (routes, which devices have IPv6). mtus: each device's MTU.
         to_l2(skbs) hands packets to L2 (False: refused); loopback_rcv(skb) takes one back into
         the receive path (Ipv6.ipv6_rcv); get_saddr(dev, daddr) is source address selection
         (Ipv6.ipv6_dev_get_saddr). mc_joined(dev, group) says whether dev joined a group
         (Ipv6.ipv6_chk_mcast_addr: a socket's multicast is looped back then); disable_ipv6: the
         devices with net.ipv6.conf.DEV.disable_ipv6 = 1. netfilter: the host's ip6tables table
-        (services/l3/netfilter6.py; empty if not given)."""
+        (services/l3/netfilter6.py; empty if not given). ratelimit: the host's IcmpRateLimit (its
+        per-peer buckets, inet_peer_xrlim_allow); ndisc_send_redirect(skb, hdr, target): neighbour
+        discovery's (Ndisc.ndisc_send_redirect), for a packet forwarded back out of its link."""
         self.host = host
         self.nf = netfilter if netfilter is not None else nf6.Netfilter6()
         self.addrconf = addrconf
@@ -230,6 +237,8 @@ class Ip6Output:
         self._mc_joined = mc_joined
         self._rng = rng if rng is not None else random.Random()
         self._hashrnd = self._rng.getrandbits(32)  # the flow dissector's hashrnd
+        self.ratelimit = ratelimit if ratelimit is not None else IcmpRateLimit(clock=clock)
+        self._ndisc_send_redirect = ndisc_send_redirect
 
     def drop(self, skb, reason: int, func: str) -> int:
         s.kfree_skb_reason(skb, reason, L3, self.host, func)
@@ -487,7 +496,12 @@ class Ip6Output:
             self.mib.inc(IP6, "InHdrErrors")
             return self.drop(skb, pb.SKB_DROP_REASON_IP_INHDR, "ip6_forward")
         dev = rt.dev
-        if parm.iif != dev:  # (out of the device it came in by, Linux sends a redirect instead)
+        if parm.iif == dev:  # back out of the link it came in on: a redirect (no routing header here: srcrt 0)
+            target = rt.gateway or hdr.daddr  # rt6i_gateway under RTF_GATEWAY, else the destination
+            # limited by destination here and by source inside ndisc_send_redirect, 1 s apart after a burst of 6
+            if self._ndisc_send_redirect is not None and self.ratelimit.peer_allow(("ip6", hdr.daddr), 1.0):
+                self._ndisc_send_redirect(skb, hdr, target)
+        else:
             addrtype = ipv6_addr_type(hdr.saddr)
             if not hdr.saddr or addrtype & (IPV6_ADDR_MULTICAST | IPV6_ADDR_LOOPBACK):
                 return self._addr_error(skb)

@@ -12,8 +12,9 @@ Receive models net/ipv6/ip6_input.c as Linux 6.18 runs it:
   Ip6InTruncatedPkts (PKT_TOO_SMALL); link padding is trimmed; a hop-by-hop header is parsed
   at once (ipv6_parse_hopopts), any failure counting Ip6InHdrErrors.
 - ip6_rcv_finish() → ip6_route_input(): a multicast destination goes to ip6_mc_input
-  (Ip6InMcastPkts, Ip6InMcastOctets; a group the device has not joined is freed, uncounted,
-  NOT_SPECIFIED); a local address (the receiving device's, or a global one of any device: a
+  (Ip6InMcastPkts, Ip6InMcastOctets; a group the device has not joined — its multicast list,
+  services/l3/mcast6.py's — is freed, uncounted, NOT_SPECIFIED, as Linux 6.18 frees a UDP
+  datagram to ff12::5555); a local address (the receiving device's, or a global one of any device: a
   link-local address is ours only on its own device) to ip6_input; anything else to
   ip6_forward, which with forwarding off (the default) counts Ip6InAddrErrors and drops it
   IP_INADDRERRORS without a word; with no route at all ip6_pkt_discard answers Destination
@@ -49,7 +50,8 @@ in Ip6 (nf_hook_slow).
 
 Left for later steps (each a marked hook): path MTU learning from Packet Too Big, routing
 output (errors and replies go to `ip6_output(skb, flow)` with data at the ICMPv6 header and
-a Flowi6), sockets' multicast groups (`mc_joined`), raw sockets.
+a Flowi6), raw sockets but radvd's ICMPv6 one
+(raw6_local_deliver: a clone of each RS and RA before icmpv6_rcv, for Ndisc.radvd_rcv).
 
 Pure logic: the layers around are callables (`to_l4(kind, items)` with kind "udp6", "tcp6",
 "ping6" or "err6"; `ip6_output(skb, Flowi6)`; `ndisc_rcv(skb, hdr)` and `mld_rcv(skb, hdr)`
@@ -74,8 +76,7 @@ from pktpath.services.l3.icmp import IcmpRateLimit
 from pktpath.services.l3.reassembly import FragParamProb, Ipv6Defrag, Ipv6Reasm
 from pktpath.services.l3.route6 import Route6, ip6_pkt_discard
 from pktpath.wire.addr import (
-    IN6ADDR_LINKLOCAL_ALLNODES, IN6ADDR_LINKLOCAL_ALLROUTERS, IN6ADDR_LOOPBACK, IPV6_ADDR_LINKLOCAL,
-    IPV6_ADDR_LOOPBACK, IPV6_ADDR_MC_SCOPE, IPV6_ADDR_SCOPE_LINKLOCAL, addrconf_addr_solict_mult,
+    IN6ADDR_LOOPBACK, IPV6_ADDR_LINKLOCAL, IPV6_ADDR_LOOPBACK, IPV6_ADDR_MC_SCOPE, IPV6_ADDR_SCOPE_LINKLOCAL,
     ipv6_addr_is_multicast, ipv6_addr_scope, ipv6_addr_src_scope,
 )
 from pktpath.wire.errors import ChecksumError, TruncatedError, WireError
@@ -181,20 +182,22 @@ class Ipv6(PollHandOff):
                  mld_rcv: Callable[[s.SkBuff, Ipv6Hdr], int] | None = None,
                  ratelimit: IcmpRateLimit | None = None, disable_ipv6=(), clock=time.monotonic,
                  route_input: Callable | None = None, forward: Callable | None = None,
-                 netfilter: nf6.Netfilter6 | None = None) -> None:
+                 netfilter: nf6.Netfilter6 | None = None,
+                 raw6_rcv: Callable[[s.SkBuff, Ipv6Hdr], None] | None = None, raw6_filter=frozenset()) -> None:
         """addrconf: the host's addresses (an Addrconf: ipv6_chk_addr, addr_list, idev, routes,
         forwarding). ratelimit: the host's IcmpRateLimit, shared with Ipv4 for the global bucket.
         disable_ipv6: the devices with net.ipv6.conf.DEV.disable_ipv6 = 1. route_input(daddr, iif)
         and forward(skb, hdr, parm, icmp6_send, rt) are Ip6Output's (services/l3/ip6_output.py);
         without them, routes are looked up in addrconf's tables and nothing is forwarded.
-        netfilter: the host's ip6tables table (services/l3/netfilter6.py; empty if not given)."""
+        netfilter: the host's ip6tables table (services/l3/netfilter6.py; empty if not given).
+        raw6_rcv(skb, hdr): the one raw ICMPv6 socket pktpath has, a router's radvd
+        (Ndisc.radvd_rcv), passing the ICMPv6 types in raw6_filter (its ICMP6_FILTER)."""
         self.host = host
         self.addrconf = addrconf
         self.mib = mib
         self.nf = netfilter if netfilter is not None else nf6.Netfilter6()
         self.ratelimit = ratelimit if ratelimit is not None else IcmpRateLimit(clock=clock)
         self.disable_ipv6 = set(disable_ipv6)
-        self.mc_joined: dict[str, set[int]] = {}  # groups sockets joined, per device (ipv6_dev_mc_inc): later
         # net.ipv6.max_hbh_opts_number, max_dst_opts_number, max_hbh_length, max_dst_opts_length
         self.max_hbh_opts_cnt = IP6_DEFAULT_MAX_HBH_OPTS_CNT
         self.max_dst_opts_cnt = IP6_DEFAULT_MAX_DST_OPTS_CNT
@@ -207,6 +210,8 @@ class Ipv6(PollHandOff):
         self._mld_rcv = mld_rcv
         self._route_input = route_input or Route6(addrconf, {}, clock=clock).ip6_route_input
         self._forward = forward
+        self._raw6_rcv = raw6_rcv
+        self._raw6_filter = frozenset(raw6_filter)
         self.frags = Ipv6Defrag(host, mib, clock=clock)
         self._frag_lock = threading.Lock()
         self._init_handoff()
@@ -233,17 +238,10 @@ class Ipv6(PollHandOff):
             self.addrconf.ipv6_chk_addr(addr)
 
     def ipv6_chk_mcast_addr(self, dev: str, group: int) -> bool:
-        """ipv6_chk_mcast_addr(): has dev joined `group`? Every IPv6 device joins the all-nodes
-        groups (ipv6_add_dev) and the solicited-node group of each address (addrconf_join_solict);
-        a forwarding host the all-routers groups (dev_forward_change); sockets' groups: mc_joined."""
-        if group in (IN6ADDR_LINKLOCAL_ALLNODES, 0xFF01 << 112 | 1):
-            return True
-        if self.addrconf.forwarding and group in (IN6ADDR_LINKLOCAL_ALLROUTERS, 0xFF01 << 112 | 2,
-                                                  0xFF05 << 112 | 2):
-            return True
-        if any(addrconf_addr_solict_mult(ifa.addr) == group for ifa in self.addrconf.addr_list(dev)):
-            return True
-        return group in self.mc_joined.get(dev, ())
+        """ipv6_chk_mcast_addr(): is `group` in dev's multicast list (addrconf.mcast: the all-nodes
+        groups, each address's solicited-node group, a router's all-routers group, and what
+        sockets joined)?"""
+        return self.addrconf.mcast.ipv6_chk_mcast_addr(dev, group)
 
     def _has_idev(self, dev: str) -> bool:
         return dev in self.addrconf.idev
@@ -446,6 +444,7 @@ class Ipv6(PollHandOff):
             if reason:
                 return reason
         if nexthdr == NEXTHDR_ICMP:
+            self.raw6_local_deliver(skb, hdr)
             self.mib.inc(IP6, "InDelivers")  # icmpv6_rcv returns 0, whatever becomes of the message
             return self.icmpv6_rcv(skb, hdr, parm)
         if nexthdr == NEXTHDR_NONE:  # nodata_protocol: dst_discard, which returns 0
@@ -458,6 +457,28 @@ class Ipv6(PollHandOff):
             return self.drop(skb, pb.SKB_DROP_REASON_IP_NOPROTO, "ip6_protocol_deliver_rcu")
         self.mib.inc(IP6, "InDelivers")
         return self._up(kind, skb)
+
+    def raw6_local_deliver(self, skb, hdr: Ipv6Hdr) -> bool:
+        """raw6_local_deliver() → ipv6_raw_deliver() for an ICMPv6 message, before icmpv6_rcv:
+        the raw socket (raw6_rcv) gets a clone if its ICMP6_FILTER passes the type
+        (icmpv6_filter reads 4 bytes; fewer: filtered), whatever the kernel then does with the
+        message. rawv6_recvmsg checks the checksum as it reads the clone: a bad one is freed
+        (skb_kill_datagram) and the socket sees nothing; a good one is freed once read
+        (skb_free_datagram). Returns whether a socket matched."""
+        if self._raw6_rcv is None:
+            return False
+        data = skb.payload()
+        if len(data) < 4 or data[0] not in self._raw6_filter:
+            return False
+        clone = s.skb_clone(skb, L3, self.host, "ipv6_raw_deliver")
+        try:
+            Icmp6Hdr.from_bytes(data, hdr.saddr, hdr.daddr)
+        except WireError:
+            self.drop(clone, pb.SKB_DROP_REASON_NOT_SPECIFIED, "skb_kill_datagram")
+            return True
+        self._raw6_rcv(clone, hdr)
+        s.consume_skb(clone, L3, self.host, "skb_free_datagram")
+        return True
 
     # -- extension headers (net/ipv6/exthdrs.c, reassembly.c) -------------------------------
     def ipv6_destopt_rcv(self, skb, hdr: Ipv6Hdr, parm: Inet6SkbParm, off: int) -> int:

@@ -14,6 +14,8 @@ import errno
 import time
 from typing import Callable
 
+from google.protobuf import empty_pb2
+
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.flow import Flowi6 as SockFlowi6
@@ -22,20 +24,37 @@ from pktpath.pb import l2_pb2, l3_pb2, skbuff_pb2
 from pktpath.seams import edge, open_tcp_wfree
 from pktpath.services.l3 import netfilter as nf
 from pktpath.services.l3 import netfilter6 as nf6
-from pktpath.services.l3.addrconf import Addrconf
+from pktpath.services.l3.addrconf import RT6_TABLE_MAIN, Addrconf
 from pktpath.services.l3.icmp import IcmpRateLimit
 from pktpath.services.l3.ip6_output import Ip6Output
 from pktpath.services.l3.ipv4 import Ipv4
 from pktpath.services.l3.ipv6 import Flowi6, Inet6SkbParm, Ipv6, icmp6_out_stats
-from pktpath.services.l3.ndisc import Ndisc, radvd_conf
+from pktpath.services.l3.mcast6 import Mcast6
+from pktpath.services.l3.ndisc import RADVD_ICMP6_FILTER, Ndisc, radvd_conf
 from pktpath.services.l3.route import Fib, FibRoute
+from pktpath.services.l3.route6 import fib6_lookup
 from pktpath.wire import IpHdr, WireError
 from pktpath.sockerr import SockError
-from pktpath.wire.addr import mac_from_str
+from pktpath.wire.addr import ip6_to_str, ipv6_addr_is_multicast, mac_from_str
 from pktpath.wire.icmpv6 import ICMPV6_HLEN, ICMPV6_PKT_TOOBIG
 from pktpath.wire.ipv6 import IPPROTO_ICMPV6, NEXTHDR_TCP, NEXTHDR_UDP, Ipv6Hdr
 
 NEIGH_UPDATE_TIMEOUT_S = 5
+AF_INET6 = 10  # a Route's family
+NUD_VALID = (l2_pb2.NUD_PERMANENT | l2_pb2.NUD_NOARP | l2_pb2.NUD_REACHABLE | l2_pb2.NUD_PROBE | l2_pb2.NUD_STALE
+             | l2_pb2.NUD_DELAY)
+
+
+def rt6_route(rt) -> l3_pb2.Route:
+    """rt6_fill_node() for a dst (`ip -6 route get`): the destination itself, its gateway (a
+    redirect's target), the route's protocol, metric, preference and table, an exception's
+    RTF_EXPIRES and the RTAX_MTU and RTAX_HOPLIMIT metrics."""
+    r = l3_pb2.Route(dst=ip6_to_str(rt.daddr), gateway=ip6_to_str(rt.gateway) if rt.gateway else "", dev=rt.dev,
+                     proto=rt.f6i.protocol, metric=rt.f6i.metric, family=AF_INET6, pref=rt.f6i.pref, mtu=rt.rt_mtu,
+                     hoplimit=rt.f6i.hoplimit, table="" if rt.f6i.table == RT6_TABLE_MAIN else rt.f6i.table)
+    if rt.expires is not None:
+        r.expires = int(rt.expires)
+    return r
 
 
 class L3:
@@ -50,7 +69,9 @@ class L3:
             self.fib.add(FibRoute(int(r.dst.network_address), r.dst.prefixlen, r.dev,
                                   gateway=int(r.via) if r.via else 0, metric=r.metric))
         self.ifaces = {i.name: i for i in config.interfaces}
-        self.addrconf = Addrconf(config.interfaces, config.routes6, forwarding=config.forwarding)
+        # the devices' IPv6 multicast lists and MLD, filled as addrconf makes devices and addresses
+        self.mcast = Mcast6(host, mib=self.mib, clock=clock, on_timer=lambda: self.ipv6_timers_changed())
+        self.addrconf = Addrconf(config.interfaces, config.routes6, forwarding=config.forwarding, mcast=self.mcast)
         self.to_l2 = hop(edge("l3", "l2"), self.mib)
         self.to_l4_wfree = open_tcp_wfree("l3", host, hop, self.mib)
         self.host = host
@@ -63,6 +84,8 @@ class L3:
         self.netfilter6 = nf6.Netfilter6(nf.rules_from_topology(getattr(config, "rules6", ()), nf6.NfRule6))
         mtus = {i.name: i.mtu for i in config.interfaces}
         ratelimit = IcmpRateLimit(clock=clock)  # the global ICMP bucket is IPv4's and IPv6's
+        advertise = radvd_conf(config.interfaces)  # radvd's RAs from a router host
+        self.clock = clock
         self.ip = Ipv4(host, self.fib, mtus, forwarding=config.forwarding,
                        to_l2=self.to_l2.put, to_l4=lambda kind, items: self.to_l4[kind].put(items),
                        mib=self.mib, netfilter=self.netfilter, clock=clock, ratelimit=ratelimit)
@@ -71,19 +94,30 @@ class L3:
                         netfilter=self.netfilter6,
                         ip6_output=lambda skb, flow: self.ip6out.ip6_output(skb, flow),
                         ndisc_rcv=lambda skb, hdr: self.ndisc.ndisc_rcv(skb, hdr),
+                        mld_rcv=self.mcast.igmp6_event,
                         route_input=lambda daddr, iif: self.ip6out.ip6_route_input(daddr, iif),
-                        forward=lambda *args: self.ip6out.ip6_forward(*args))
+                        forward=lambda *args: self.ip6out.ip6_forward(*args),
+                        # radvd's raw ICMPv6 socket, on a host that advertises
+                        raw6_rcv=(lambda skb, hdr: self.ndisc.radvd_rcv(skb, hdr)) if advertise else None,
+                        raw6_filter=RADVD_ICMP6_FILTER)
         self.ip6out = Ip6Output(host, self.addrconf, mtus, to_l2=self.to_l2.put, loopback_rcv=self.ip6.ipv6_rcv,
                                 get_saddr=self.ip6.ipv6_dev_get_saddr, mib=self.mib, clock=clock,
-                                mc_joined=self.ip6.ipv6_chk_mcast_addr, netfilter=self.netfilter6)
+                                mc_joined=self.ip6.ipv6_chk_mcast_addr, netfilter=self.netfilter6,
+                                ratelimit=ratelimit,
+                                ndisc_send_redirect=lambda skb, hdr, target: self.ndisc.ndisc_send_redirect(
+                                    skb, hdr, target))
+        self.mcast.ip6_local_out = self.ip6out.ip6_local_out  # mld_sendpack's way out
+        self.mcast.dev_mtu.update(mtus)
         self._l2 = l2
         self.ndisc = Ndisc(host, self.addrconf, {i.name: mac_from_str(i.mac) for i in config.interfaces},
                            neigh_update=self._neigh_update, ip6_local_out=self.ip6out.ip6_local_out, mib=self.mib,
                            clock=clock, on_timer=lambda: self.ipv6_timers_changed(),
-                           advertise=radvd_conf(config.interfaces),  # radvd's RAs from a router host
-                           ra_output=lambda skb, flow: self.ip6out.ip6_output(skb, flow))
+                           advertise=advertise, ra_output=lambda skb, flow: self.ip6out.ip6_output(skb, flow),
+                           route6=self.ip6out.route6, ratelimit=ratelimit, neigh_lookup=self._neigh_lookup)
         self.ndisc.dev_mtu.update(mtus)
         self.ipv6_timers_changed: Callable[[], None] = lambda: None  # a timer armed earlier than the caller knew
+        for dev in self.mcast.devices():  # NETDEV_UP: the groups joined so far reported (ipv6_mc_up)
+            self.mcast.ipv6_mc_up(dev)
         self.ndisc.start()
 
     def _neigh_update(self, dev: str, ip: int, lladdr: bytes | None, state: int, flags: int, create: bool) -> bool:
@@ -99,6 +133,24 @@ class L3:
             self.mib.inc("L3", "NeighUpdateFailures")
             return False
 
+    def _neigh_lookup(self, dev: str, ip: int) -> bytes | None:
+        """dst_neigh_lookup() for ndisc_send_redirect: the MAC of L2's IPv6 entry for ip on dev
+        when it is NUD_VALID (the target link-layer address option), else None. Read from L2's
+        table (a dump: redirects are rate-limited to one a second per peer); the one-process
+        stack's L2 (pktpath/drill/local.py) serves no dump: None there."""
+        get_neighbours = getattr(self._l2, "GetNeighbours", None)
+        if get_neighbours is None:
+            return None
+        try:
+            entries = get_neighbours(empty_pb2.Empty(), timeout=NEIGH_UPDATE_TIMEOUT_S).entries
+        except SockError:
+            return None
+        dst = ip6_to_str(ip)
+        for n in entries:
+            if n.dev == dev and n.dst == dst and n.state & NUD_VALID and n.lladdr:
+                return mac_from_str(n.lladdr)
+        return None
+
     def _to_l4_ipv6(self, kind: str, items: list) -> bool:
         """IPv6's way up to L4: UDP (udpv6_rcv), TCP (tcp_v6_rcv), echo replies (ping_rcv) and
         ICMPv6 errors (udpv6_err, tcp_v6_err, ping_err) by their edges. A Packet Too Big about a
@@ -113,9 +165,10 @@ class L3:
         return self.to_l4[kind].put(items)
 
     def ipv6_timers(self) -> float | None:
-        """IPv6's timers that are due (duplicate address detection, router solicitations, RA
-        lifetimes); returns when the next one is."""
-        return self.ndisc.tick()
+        """IPv6's timers that are due (duplicate address detection, router solicitations, address
+        lifetimes, the fib6 gc of expired routes, MLD's reports); returns when the next one is."""
+        dues = [t for t in (self.ndisc.tick(), self.mcast.tick()) if t is not None]
+        return min(dues) if dues else None
 
     # -- the data path ------------------------------------------------------------
     @batches(skbuff_pb2.SkBuffBatch)
@@ -206,7 +259,7 @@ class L3:
         if not rt.saddr:
             return l3_pb2.Rt6Result(errno=errno.EADDRNOTAVAIL)
         return l3_pb2.Rt6Result(dev=rt.dev, nexthop=rt.nexthop.to_bytes(16, "big"), saddr=rt.saddr.to_bytes(16, "big"),
-                                mtu=rt.mtu, hop_limit=rt.hop_limit, type=rt.type)
+                                mtu=rt.mtu, hop_limit=rt.hop_limit, type=rt.type, route=rt6_route(rt))
 
     def Ip6SendSkb(self, request, context):
         """ip6_make_skb → ip6_send_skb (udp_v6_send_skb, icmpv6_push_pending_frames): L4's
@@ -243,7 +296,7 @@ class L3:
     def Inet6CskXmit(self, request, context):
         """inet6_csk_xmit → ip6_xmit: TCP's segments over IPv6, each with its flow in skb->cb
         (pktpath.flow.Flowi6: the connection's addresses, the traffic class with its ECN field,
-        the interface index of a link-local peer). The header is built as ip6_xmit builds it,
+        the socket's hop limit, the interface index of a link-local peer). The header is built as ip6_xmit builds it,
         never fragmented: TCP's MSS keeps a segment within the path MTU, and one that is not is
         dropped (Ip6FragFails). The answer carries the errno of the last refusal."""
         accepted = dropped = err = 0
@@ -261,6 +314,7 @@ class L3:
                 continue
             skb.cb = b""
             e = self.ip6out.ip6_output(skb, Flowi6(f.daddr, f.saddr, NEXTHDR_TCP, oif=oif, tclass=f.tclass & 0xFF,
+                                                   hop_limit=max(f.hop_limit, 0),  # np->hop_limit; -1: the route's
                                                    flowlabel=f.flowlabel & 0xFFFFF))
             if e:
                 dropped, err = dropped + 1, e
@@ -297,6 +351,31 @@ class L3:
         addr = int.from_bytes(request.addr, "big")
         ours = self.ip6.ipv6_chk_addr(addr, request.dev) if request.dev else self.addrconf.ipv6_chk_addr(addr)
         return l3_pb2.Ipv6ChkAddrReply(ours=ours)
+
+    def Ipv6DevMc(self, request, context):
+        """The device side of a socket's IPV6_JOIN_GROUP / IPV6_LEAVE_GROUP (ipv6_sock_mc_join,
+        __ipv6_sock_mc_drop): the interface of `ifindex` (1 the first, as the socket layer numbers
+        them), or for 0 the device rt6_lookup() routes the group by (ENODEV for neither: lo has
+        no number here), then __ipv6_dev_mc_inc (join: EINVAL for a device without IPv6) or
+        __ipv6_dev_mc_dec (leave, which fails for nothing). EINVAL for a group that is not 16
+        bytes of multicast. The answer names the interface, which the socket leaves by."""
+        group = int.from_bytes(request.group, "big")
+        if len(request.group) != 16 or not ipv6_addr_is_multicast(group):
+            return l3_pb2.Ipv6DevMcReply(errno=errno.EINVAL)
+        devs = list(self.ifaces)
+        if request.ifindex:
+            dev = devs[request.ifindex - 1] if request.ifindex <= len(devs) else None
+        else:
+            rt = fib6_lookup(self.addrconf, group)  # rt6_lookup(net, group, NULL, 0, NULL, 0)
+            dev = rt.dev if rt is not None and rt.dev in self.ifaces else None
+        if dev is None:
+            return l3_pb2.Ipv6DevMcReply(errno=0 if not request.join else errno.ENODEV)
+        if request.join:
+            err = self.mcast.ipv6_dev_mc_inc(dev, group)
+        else:
+            err = 0
+            self.mcast.ipv6_dev_mc_dec(dev, group)  # (its ENOENT is nobody's business)
+        return l3_pb2.Ipv6DevMcReply(errno=err, ifindex=devs.index(dev) + 1)
 
     def close(self) -> None:
         self.ndisc.radvd_stop_adverts()  # radvd's last word: router lifetime 0

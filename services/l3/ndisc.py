@@ -32,15 +32,30 @@ Receive (ndisc_rcv, after Ipv6 ran ndisc_validate: hop limit 255, code 0, length
 - RS (ndisc_recv_rs): a host (not forwarding) drops it NOT_SPECIFIED; a router updates the
   sender's entry (STALE, OVERRIDE | WEAK_OVERRIDE | OVERRIDE_ISROUTER: not a router) and
   consumes it. (An RS to ff02::2 never reaches a host: ip6_mc_input drops it, Ipv6's part.)
+  radvd, on a router that advertises, reads every RS on its raw socket before that (radvd_rcv).
 - RA (ndisc_router_discovery): see ndisc_router_discovery; a router (accept_ra 1) only updates
   the sender's entry (STALE, a router) and consumes it.
 - Redirect (ndisc_redirect_rcv): without a redirected header NOT_SPECIFIED; with one the
-  icmpv6_notify checks on the header it quotes, then consumed. (rt6_do_redirect's exception
-  route waits for IPv6 routing.)
+  icmpv6_notify checks on the header it quotes, then consumed. Either way ip6_redirect: a host
+  with accept_redirects (its default; never a forwarding one) takes a valid Redirect from its
+  current first hop for the destination (ip6_route_redirect) and installs an exception route
+  through the target (Route6.rt6_insert_exception), the target's entry STALE and, unless it is
+  the destination itself, a router. Linux 6.18 after a router's redirect:
+  `ip -6 route get 2001:db8:77::1` `... from :: via fe80::ff:fe00:102 dev eth0 src 2001:db8:1::1
+  metric 1024 pref medium`, `fe80::ff:fe00:102 dev eth0 lladdr 02:00:00:00:01:02 router STALE`,
+  Icmp6InRedirects 1; the exception gone 30 s later, used or not (the fib6 gc, Route6).
 
-Send: ndisc_send_ns, ndisc_send_na, ndisc_send_rs build the message with the wire codecs, an
-IPv6 header as ip6_nd_hdr() does (hop limit 255, traffic class 0, next header 58) and hand it
-to `ip6_local_out(skb, dev)`, next hop its destination; Icmp6Out* are counted when it returns 0.
+Send: ndisc_send_ns, ndisc_send_na, ndisc_send_rs, ndisc_send_redirect build the message with
+the wire codecs, an IPv6 header as ip6_nd_hdr() does (hop limit 255, traffic class 0, next
+header 58) and hand it to `ip6_local_out(skb, dev)`, next hop its destination; Icmp6Out* are
+counted when it returns 0. A router forwarding a packet back out of the link it came in on
+(ip6_forward) redirects its on-link source to the better first hop: from the link-local
+address, the target's link-layer address if L2 has it valid, the packet in the redirected
+header (up to 1280 bytes in all), rate-limited per destination and per source (a burst of 6,
+then one a second: inet_peer_xrlim_allow, the buckets ICMPv6 errors use). Linux 6.18, a router
+with one link: to `ping 2001:db8:77::1` from 2001:db8:1::1 (its route via fe80::ff:fe00:102)
+a Redirect of 160 bytes (target fe80::ff:fe00:102, TLLA 02:00:00:00:01:02, redirected header
+of 112 bytes: the 104-byte echo request, hop limit 64), then the request forwarded.
 
 DAD (RFC 4862 5.4, addrconf_dad_start ... addrconf_dad_completed): each tentative address, after
 a random delay below rtr_solicit_delay (1 s), sends dad_transmits (1) NS from :: to its
@@ -74,16 +89,30 @@ the wire between two namespaces:
   MAX_RA_DELAY_TIME (0.5 s: RFC 4861 6.2.6; radvd delays only then).
 - radvd_stop_adverts(): the final RA with a router lifetime of 0 that radvd sends on exit.
 
+Lifetimes: an RA's routes carry their expiry (Fib6Info.expires, RTF_EXPIRES: `ip -6 route`'s
+`expires NNNsec` counts down) and go at the fib6 gc's next run once past (Route6); an address's
+valid and preferred lifetimes count from its tstamp (`valid_lft NNNsec preferred_lft NNNsec`),
+addrconf_verify deprecates it when the preferred one ends and deletes it when the valid one does.
+Linux 6.18 after an RA (router lifetime 1800, MTU 1400, prefix valid 86400 preferred 14400) and
+3 s: `default via fe80::ff:fe00:9fe dev D proto ra metric 1024 expires 1796sec mtu 1400 hoplimit
+64 pref medium`, `2001:db8:9::/64 dev D proto kernel metric 256 expires 86396sec pref medium`,
+`inet6 2001:db8:9::ff:fe00:901/64 scope global dynamic mngtmpaddr` `valid_lft 86397sec
+preferred_lft 14397sec`; with valid 8 and preferred 3, `deprecated` and `preferred_lft 0sec` after
+3 s, the address gone after 8.
+
 Timers run in tick(), the caller's timer thread: it returns the next deadline. `on_timer()`,
 if given, is called when a deadline earlier than the last one tick() returned is set from
 outside tick() (a received message), so that thread can wake.
 
 Left out: proxy NDP (proxy_ndp 0), optimistic DAD (optimistic_dad 0), stable-privacy and
 temporary addresses (addr_gen_mode eui64, use_tempaddr 0), accept_dad 2, accept_untracked_na
-(0), MLD reports after DAD (mld_rcv is another part), sending redirects, rt6_clean_tohost when
+(0), MLD reports after DAD (mld_rcv is another part), rt6_clean_tohost when
 an NA says a router became a host, an RA's route-information options (only prefix length 0
 passes accept_ra_rt_info_max_plen 0) and user options, and applying an RA's reachable time and
-retrans timer (nd_tbl's parameters are L2's: they are kept in `ra[dev].nd_parms` for it).
+retrans timer (nd_tbl's parameters are L2's: they are kept in `ra[dev].nd_parms` for it). Of
+redirects: dst_confirm_neigh of the first hop, the entry dst_neigh_lookup creates (NUD_NONE) for
+a target L2 does not know, and a TCP socket's own dst (tcp_v6_err redirects that without the
+first-hop check).
 Of radvd: every setting but the defaults and AdvLinkMTU (route, RDNSS and DNSSL options, client
 lists, UnicastOnly, DecrementLifetimes, Mobile IPv6), checking other routers' RAs (process_ra's
 warnings), splitting an RA too big for the MTU, and netlink's re-setup when addresses change.
@@ -104,11 +133,13 @@ from pktpath.services.l3.addrconf import (
     IFA_F_DADFAILED, IFA_F_DEPRECATED, IFA_F_MANAGETEMPADDR, IFA_F_NODAD, IFA_F_OPTIMISTIC, IFA_F_PERMANENT,
     IFA_F_TENTATIVE, INFINITY_LIFE_TIME, LOOPBACK_DEV, Inet6Ifaddr,
 )
+from pktpath.services.l3.icmp import IcmpRateLimit
 from pktpath.services.l3.ipv6 import ETH_P_IPV6, Flowi6, Ipv6, icmp6_out_stats
+from pktpath.services.l3.route6 import Route6
 from pktpath.wire.addr import (
     IN6ADDR_LINKLOCAL_ALLNODES, IN6ADDR_LINKLOCAL_ALLROUTERS, IPV6_ADDR_LINKLOCAL, IPV6_ADDR_MULTICAST,
-    addrconf_addr_solict_mult, addrconf_ifid_eui48, ip6_to_str, ipv6_addr_is_multicast, ipv6_addr_is_solict_mult,
-    ipv6_addr_type, mac_to_str,
+    IPV6_ADDR_UNICAST, addrconf_addr_solict_mult, addrconf_ifid_eui48, ip6_to_str, ipv6_addr_is_multicast,
+    ipv6_addr_is_solict_mult, ipv6_addr_type, mac_to_str,
 )
 from pktpath.wire.errors import IntegrityError, TruncatedError, WireError
 from pktpath.wire.icmpv6 import (
@@ -116,10 +147,13 @@ from pktpath.wire.icmpv6 import (
     ICMPV6_ROUTER_PREF_MEDIUM, ND_OPT_PI_FLAG_AUTO, ND_OPT_PI_FLAG_ONLINK, ND_OPT_REDIRECT_HDR, ND_OPT_SOURCE_LL_ADDR,
     NDISC_HOP_LIMIT, NDISC_NEIGHBOUR_ADVERTISEMENT, NDISC_NEIGHBOUR_SOLICITATION, NDISC_REDIRECT,
     NDISC_ROUTER_ADVERTISEMENT, NDISC_ROUTER_SOLICITATION,
-    RD_MSG_LEN, NdiscOptions, NdNeighAdvert, NdNeighSolicit, NdOptMtu, NdOptNonce, NdOptPrefixInfo, NdRedirect,
+    RD_MSG_LEN, NdiscOptions, NdNeighAdvert, NdNeighSolicit, NdOptMtu, NdOptNonce, NdOptPrefixInfo,
+    NdOptRedirectHdr, NdRedirect,
     NdRouterAdvert, NdRouterSolicit, src_lladdr, tgt_lladdr,
 )
-from pktpath.wire.ipv6 import IPPROTO_ICMPV6, IPV6_HLEN, IPV6_MIN_MTU, Ipv6Hdr, ipv6_ext_hdr, ipv6_skip_exthdr
+from pktpath.wire.ipv6 import (
+    IPPROTO_ICMPV6, IPV6_HLEN, IPV6_MIN_MTU, NEXTHDR_TCP, NEXTHDR_UDP, Ipv6Hdr, ipv6_ext_hdr, ipv6_skip_exthdr,
+)
 
 log = logging.getLogger(__name__)
 pb = skbuff_pb2
@@ -149,6 +183,7 @@ MAX_INITIAL_RTR_ADVERT_INTERVAL = 16.0
 MAX_INITIAL_RTR_ADVERTISEMENTS = 3
 MIN_DELAY_BETWEEN_RAS = 3.0                                   # DFLT_MinDelayBetweenRAs
 MAX_RA_DELAY_TIME = 0.5
+RADVD_ICMP6_FILTER = frozenset({NDISC_ROUTER_SOLICITATION, NDISC_ROUTER_ADVERTISEMENT})  # ICMP6_FILTER_SETPASS
 
 
 @dataclass
@@ -171,6 +206,7 @@ class Ipv6Devconf:
     accept_ra_min_hop_limit: int = 1
     accept_ra_min_lft: int = 0
     ra_defrtr_metric: int = 1024            # IP6_RT_PRIO_USER
+    accept_redirects: bool = True           # a host's default (a forwarding one ignores them anyway)
     autoconf: bool = True
     max_addresses: int = 16                 # IPV6_MAX_ADDRESSES
     ndisc_notify: bool = False
@@ -262,12 +298,17 @@ class Ndisc:
                  ip6_local_out: Callable[[s.SkBuff, str], int], mib: Mib,
                  clock: Callable[[], float] = time.monotonic, rand: Callable[[], float] = random.random,
                  on_timer: Callable[[], None] | None = None, advertise: dict[str, AdvInterface] | None = None,
-                 ra_output: Callable[[s.SkBuff, Flowi6], int] | None = None) -> None:
+                 ra_output: Callable[[s.SkBuff, Flowi6], int] | None = None, route6: Route6 | None = None,
+                 ratelimit: IcmpRateLimit | None = None,
+                 neigh_lookup: Callable[[str, int], bytes | None] | None = None) -> None:
         """addrconf: the host's Addrconf (addresses, forwarding); macs: each interface's MAC.
         advertise: the devices a router sends router advertisements out of, as radvd does
         (radvd_conf()); ra_output(skb, flow) -> errno: how radvd's raw ICMPv6 socket sends one
         (Ip6Output.ip6_output: skb data at the ICMPv6 message; multicast looped back to this
-        host too), ndisc_send_skb's way when not given."""
+        host too), ndisc_send_skb's way when not given. route6: the host's route lookups and
+        exceptions (a Redirect's), whose fib6 gc timer runs in tick(); ratelimit: the host's
+        IcmpRateLimit, whose per-peer buckets (inet_peer_xrlim_allow) limit redirects sent;
+        neigh_lookup(dev, ip): L2's nd_tbl entry's MAC when it is NUD_VALID, else None."""
         self.host = host
         self.addrconf = addrconf
         self.macs = dict(macs)
@@ -285,12 +326,15 @@ class Ndisc:
         self._dad: dict[tuple[str, int], _DadWork] = {}
         self._rs: dict[str, _RsState] = {}
         self._proxy_queue: list[tuple[float, s.SkBuff, Ipv6Hdr]] = []  # pneigh_enqueue's proxy_queue
-        self._expiring: dict[tuple, float] = {}  # RA routes (fib6_set_expires) and addresses' deadlines
-        self._stamps: dict[tuple[str, int], float] = {}  # ifp->tstamp: when an address's lifetimes were set
+        self._expiring: dict[tuple, float] = {}  # addresses' deadlines (addrconf_verify)
         self._ra_prefixes: set[tuple[int, int, str]] = set()  # prefix routes an RA made (RTF_ADDRCONF|PREFIX_RT)
         self._next: float | None = None
         self._radvd = {dev: _Radvd(conf) for dev, conf in (advertise or {}).items()}
         self._ra_output = ra_output
+        self.route6 = route6 if route6 is not None else Route6(addrconf, {}, clock=clock)
+        self.route6.on_gc_timer = self._timer_set
+        self.ratelimit = ratelimit if ratelimit is not None else IcmpRateLimit(clock=clock)
+        self._neigh_lookup = neigh_lookup
 
     def devconf(self, dev: str) -> Ipv6Devconf:
         """net.ipv6.conf.DEV: the device's settings, Linux's defaults until changed."""
@@ -435,9 +479,8 @@ class Ndisc:
 
     def ndisc_recv_rs(self, skb, hdr: Ipv6Hdr) -> int:
         """ndisc_recv_rs(): only a router listens (NOT_SPECIFIED on a host), and learns nothing from
-        an RS from ::; else the sender's entry, STALE and not a router, and consumed. radvd gets
-        its copy here (see radvd_rcv)."""
-        self.radvd_rcv(skb, hdr)
+        an RS from ::; else the sender's entry, STALE and not a router, and consumed. (radvd had
+        its copy before icmpv6_rcv: radvd_rcv.)"""
         msg = NdRouterSolicit.from_bytes(skb.payload())
         dev = skb.dev
         if dev not in self.addrconf.idev or not self.addrconf.forwarding or hdr.saddr == 0:
@@ -453,16 +496,21 @@ class Ndisc:
         """ndisc_redirect_rcv(): a Redirect without a redirected header option goes to
         ip6_redirect_no_header and is dropped NOT_SPECIFIED; with one, icmpv6_notify's checks on
         the packet it quotes (its IPv6 header: PKT_TOO_SMALL; its extension headers:
-        IPV6_BAD_EXTHDR; 8 bytes after them: PKT_TOO_SMALL), then consumed. The redirect itself
-        (rt6_do_redirect's exception route) waits for IPv6 routing."""
+        IPV6_BAD_EXTHDR; 8 bytes after them: PKT_TOO_SMALL), then the quoted protocol's error
+        handler: ICMPv6's (icmpv6_err), UDP's and TCP's call ip6_redirect; consumed. (Linux's
+        UDP and TCP do so only for a packet of one of their sockets, TCP on the socket's own dst;
+        pktpath, whose sockets are L4's, takes every one, as it learns a path MTU.)
+        ip6_redirect_no_header changes a route as ip6_redirect does, for the message's
+        destination from the address it came to."""
         data = skb.payload()
         if not ipv6_addr_type(hdr.saddr) & IPV6_ADDR_LINKLOCAL:
             return pb.SKB_DROP_REASON_NOT_SPECIFIED
-        NdRedirect.from_bytes(data)  # the options parse
+        msg = NdRedirect.from_bytes(data)  # the options parse
         i, n = RD_MSG_LEN, len(data)
         while i < n and data[i] != ND_OPT_REDIRECT_HDR:
             i += data[i + 1] << 3
         if i >= n:
+            self.ip6_redirect(skb.dev, hdr.saddr, msg.dest, msg)  # ip6_redirect_no_header
             return pb.SKB_DROP_REASON_NOT_SPECIFIED
         inner = data[i + 8:]
         if len(inner) < IPV6_HLEN:
@@ -474,7 +522,36 @@ class Ndisc:
                 return pb.SKB_DROP_REASON_IPV6_BAD_EXTHDR
         if offset + 8 > len(inner):
             return pb.SKB_DROP_REASON_PKT_TOO_SMALL
+        if nexthdr in (IPPROTO_ICMPV6, NEXTHDR_UDP, NEXTHDR_TCP):
+            self.ip6_redirect(skb.dev, hdr.saddr, int.from_bytes(inner[24:40], "big"), msg)
         return pb.SKB_CONSUMED
+
+    def ip6_redirect(self, dev: str, gateway: int, daddr: int, msg: NdRedirect) -> bool:
+        """ip6_redirect() → ip6_route_redirect + rt6_do_redirect(), RFC 4861 8.1 and 8.3: the
+        destination not multicast; the target the destination itself (on-link) or a link-local
+        unicast address; not on a forwarding device, and accept_redirects; a target link-layer
+        address, if given, of the right length; the route to daddr through the Redirect's sender
+        (its current first hop) on dev. Then the target's entry (STALE, its address if given, a
+        router unless on-link: ndisc_update) and an exception route to daddr through the target
+        (`ip -6 route get` shows it). Returns whether the route changed."""
+        on_link = msg.dest == msg.target
+        if ipv6_addr_is_multicast(msg.dest) or not on_link and ipv6_addr_type(msg.target) != (
+                IPV6_ADDR_UNICAST | IPV6_ADDR_LINKLOCAL):
+            return False
+        if dev not in self.addrconf.idev or self.addrconf.forwarding or not self.devconf(dev).accept_redirects:
+            return False
+        lladdr = self._lladdr(NdiscOptions.from_options(msg.options).tgt_lladdr)
+        if lladdr is False:
+            return False
+        f6i = self.route6.ip6_route_redirect(daddr, dev, gateway)
+        if f6i is None:  # "rt6_redirect: source isn't a valid nexthop for redirect target"
+            return False
+        flags = NEIGH_UPDATE_F_WEAK_OVERRIDE | NEIGH_UPDATE_F_OVERRIDE
+        if not on_link:
+            flags |= NEIGH_UPDATE_F_OVERRIDE_ISROUTER | NEIGH_UPDATE_F_ISROUTER
+        self._neigh_update(dev, msg.target, lladdr, NUD_STALE, flags, True)
+        self.route6.rt6_insert_exception(msg.dest, f6i, msg.target, on_link)
+        return True
 
     # -- send ----------------------------------------------------------------------------
     def ndisc_send_skb(self, dev: str, msg, saddr: int, daddr: int) -> int:
@@ -536,6 +613,31 @@ class Ndisc:
         mac = self.macs.get(dev)
         opts = (src_lladdr(mac),) if mac and ifp is not None and not ifp.flags & IFA_F_OPTIMISTIC else ()
         self.ndisc_send_skb(dev, NdRouterSolicit(opts), saddr, daddr)
+
+    def ndisc_send_redirect(self, skb, hdr: Ipv6Hdr, target: int) -> None:
+        """ndisc_send_redirect(): from ip6_forward, about skb (data at its IPv6 header hdr, as it
+        came in on skb.dev) going back out of that device towards `target`. Sent only from dev's
+        link-local address (none: nothing); the target the destination itself or link-local
+        unicast; to a source on-link (its route has no gateway) and at most one a second per
+        source after a burst of 6 (inet_peer_xrlim_allow). The target's link-layer address if L2
+        knows it NUD_VALID, then the redirected header: the packet from its IPv6 header, cut so
+        the message stays within 1280 bytes. To the source, hop limit 255: Icmp6OutRedirects."""
+        dev = skb.dev
+        saddr = self.addrconf.ipv6_get_lladdr(dev, IFA_F_TENTATIVE)
+        if not saddr:  # ND_PRINTK(2): "Redirect: no link-local address on DEV"
+            return
+        if hdr.daddr != target and ipv6_addr_type(target) != IPV6_ADDR_UNICAST | IPV6_ADDR_LINKLOCAL:
+            return
+        rt = self.route6.ip6_route_output(hdr.saddr, dev)
+        if rt is None or rt.gateway:  # "Redirect: destination is not a neighbour"
+            return
+        if not self.ratelimit.peer_allow(("ip6", hdr.saddr), 1.0):
+            return
+        ha = self._neigh_lookup(dev, target) if self._neigh_lookup is not None else None
+        opts: tuple = (tgt_lladdr(ha),) if ha else ()
+        packet = s.skb_network_header(skb)
+        opts += (NdOptRedirectHdr.quote(packet, sum(len(o.to_bytes()) for o in opts)),)
+        self.ndisc_send_skb(dev, NdRedirect(target, hdr.daddr, opts), saddr, hdr.saddr)
 
     def ndisc_solicit(self, dev: str, target: int, unicast: bytes | None, saddr: int) -> None:
         """ndisc_solicit(), for L2's nd_tbl: an NS for target, to its solicited-node group, or to
@@ -800,17 +902,18 @@ class Ndisc:
         if pref == ICMPV6_ROUTER_PREF_INVALID or not cnf.accept_ra_rtr_pref:
             pref = ICMPV6_ROUTER_PREF_MEDIUM
         lifetime = msg.router_lifetime
-        rt = self.addrconf.rt6_get_dflt_router(saddr, dev)
+        rt = self.addrconf.rt6_get_dflt_router(saddr, dev)  # (found even expired, until the gc removes it)
         if rt is not None and (lifetime == 0 or rt.metric != cnf.ra_defrtr_metric):
             self.addrconf.ip6_del_rt(rt)
-            self._expiring.pop(("route", rt.dst, rt.dst_len, rt.dev, rt.gateway), None)
             rt = None
+        expires = self._clock() + lifetime
         if rt is None and lifetime:
-            rt = self.addrconf.rt6_add_dflt_router(saddr, dev, RTF_PREF[pref], cnf.ra_defrtr_metric)
+            rt = self.addrconf.rt6_add_dflt_router(saddr, dev, RTF_PREF[pref], cnf.ra_defrtr_metric, expires)
+            self.route6.fib6_start_gc()  # fib6_add of an RTF_EXPIRES route
         elif rt is not None and rt.pref != RTF_PREF[pref]:
             rt = self.addrconf.fib6_metric_set(rt, pref=RTF_PREF[pref])
         if rt is not None:
-            self._expire(("route", rt.dst, rt.dst_len, rt.dev, rt.gateway), self._clock() + lifetime)
+            rt = self.addrconf.fib6_set_expires(rt, expires)
         if cnf.accept_ra_min_hop_limit < 256 and msg.cur_hop_limit:
             if cnf.accept_ra_min_hop_limit <= msg.cur_hop_limit:
                 ra.hop_limit = msg.cur_hop_limit
@@ -871,48 +974,52 @@ class Ndisc:
 
     def _prefix_route(self, dev: str, prefix: int, plen: int, valid: int) -> None:
         """addrconf_prefix_rcv's on-link part: the prefix route an RA made (addrconf_get_prefix_route
-        finds only those, RTF_ADDRCONF | RTF_PREFIX_RT) expires with the valid lifetime, or goes at
-        0; a new one is added unless the prefix has a route already (a configured address's:
-        -EEXIST, left as it is)."""
-        key = ("route", prefix, plen, dev, 0)
-        with self._lock:
-            ours = (prefix, plen, dev) in self._ra_prefixes
-        if not ours:
-            if not valid or not self.addrconf.addrconf_prefix_route(prefix, plen, dev):
+        finds only those, RTF_ADDRCONF | RTF_PREFIX_RT) expires with the valid lifetime (none when
+        infinite: fib6_clean_expires), or goes at 0; a new one is added, RTF_EXPIRES unless
+        infinite, unless the prefix has a route already (a configured address's: -EEXIST, left as
+        it is)."""
+        expires = None if valid == INFINITY_LIFE_TIME else self._clock() + valid  # addrconf_finite_timeout
+        rt = self._ra_prefix_route(dev, prefix, plen)
+        if rt is not None:
+            if valid:
+                self.addrconf.fib6_set_expires(rt, expires)
                 return
-            with self._lock:
-                self._ra_prefixes.add((prefix, plen, dev))
-        elif not valid:
-            rt = self.addrconf.addrconf_get_prefix_route(prefix, plen, dev)
-            if rt is not None:
-                self.addrconf.ip6_del_rt(rt)
+            self.addrconf.ip6_del_rt(rt)
             with self._lock:
                 self._ra_prefixes.discard((prefix, plen, dev))
-                self._expiring.pop(key, None)
-            return
-        if valid == INFINITY_LIFE_TIME:
+        elif valid and self.addrconf.addrconf_prefix_route(prefix, plen, dev, expires):
             with self._lock:
-                self._expiring.pop(key, None)
-        else:
-            self._expire(key, self._clock() + valid)
+                self._ra_prefixes.add((prefix, plen, dev))
+            if expires is not None:
+                self.route6.fib6_start_gc()
+
+    def _ra_prefix_route(self, dev: str, prefix: int, plen: int):
+        """addrconf_get_prefix_route(..., RTF_ADDRCONF | RTF_PREFIX_RT, ...): the prefix route an RA
+        made and the fib6 gc has not removed, or None."""
+        with self._lock:
+            ours = (prefix, plen, dev) in self._ra_prefixes
+        rt = self.addrconf.addrconf_get_prefix_route(prefix, plen, dev) if ours else None
+        if ours and rt is None:
+            with self._lock:
+                self._ra_prefixes.discard((prefix, plen, dev))
+        return rt
 
     def _address_lifetimes(self, dev: str, ifa: Inet6Ifaddr, now: float) -> None:
-        """addrconf_verify()'s deadlines for an address of finite lifetimes: deprecated when the
-        preferred lifetime runs out, deleted when the valid one does."""
-        key = ("addr", dev, ifa.addr)
-        with self._lock:
-            self._stamps[dev, ifa.addr] = now
-        if ifa.valid_lft != INFINITY_LIFE_TIME:
-            self._expire(key, now + ifa.valid_lft)
-        if ifa.prefered_lft != INFINITY_LIFE_TIME:
-            self._expire(("deprecate", dev, ifa.addr), now + ifa.prefered_lft)
+        """ifp->tstamp and addrconf_verify()'s deadlines for an address of finite lifetimes:
+        deprecated when the preferred lifetime runs out, deleted when the valid one does."""
+        ifa.tstamp = now
+        for key, lft in ((("addr", dev, ifa.addr), ifa.valid_lft), (("deprecate", dev, ifa.addr), ifa.prefered_lft)):
+            if lft != INFINITY_LIFE_TIME:
+                self._expire(key, now + lft)
+            else:
+                with self._lock:
+                    self._expiring.pop(key, None)
 
     def _remaining(self, dev: str, ifa: Inet6Ifaddr, now: float) -> int:
         """The address's valid lifetime left, in whole seconds (its stored_lft)."""
         if ifa.valid_lft == INFINITY_LIFE_TIME:
             return INFINITY_LIFE_TIME
-        since = self._stamps.get((dev, ifa.addr), now)
-        return max(0, ifa.valid_lft - int(now - since))
+        return max(0, ifa.valid_lft - int(now - ifa.tstamp))
 
     # -- router advertisements sent: radvd (radvd.c, send.c, process.c, interface.c) -------
     def radvd_kickoff_adverts(self, dev: str) -> None:
@@ -948,12 +1055,13 @@ class Ndisc:
         self._radvd_reschedule(dev, conf.min_interval + (conf.max_interval - conf.min_interval) * self._rand())
 
     def radvd_rcv(self, skb, hdr: Ipv6Hdr) -> None:
-        """radvd's raw ICMPv6 socket (ICMP6_FILTER: RS and RA only) and process(): an RS of at least
-        8 bytes, code 0, hop limit 255, on an advertising device, to process_rs; others ignored
-        (radvd's warnings; other routers' RAs are only checked for agreement by radvd: left out).
-        The kernel hands a raw socket its copy before icmpv6_rcv (raw6_local_deliver), so radvd
-        sees RSs the kernel drops, from :: among them; here ndisc_recv_rs calls it, after
-        ndisc_validate, until Ipv6 delivers raw copies from ip6_protocol_deliver_rcu."""
+        """radvd's raw ICMPv6 socket (ICMP6_FILTER: RADVD_ICMP6_FILTER) and process(): an RS of at
+        least 8 bytes, code 0, hop limit 255, on an advertising device, to process_rs; others
+        ignored (radvd's warnings; other routers' RAs are only checked for agreement by radvd:
+        left out). Ipv6 hands it its copy of every RS and RA from ip6_protocol_deliver_rcu
+        (raw6_local_deliver, before icmpv6_rcv), with a good checksum (rawv6_recvmsg), so radvd
+        sees RSs the kernel drops, from :: among them (a host soliciting before its link-local
+        address is valid), as Linux's radvd does: one answered with the multicast RA at once."""
         data = skb.payload()
         dev = skb.dev
         if len(data) < 8 or data[0] != NDISC_ROUTER_SOLICITATION or dev not in self._radvd:
@@ -1086,9 +1194,9 @@ class Ndisc:
             self._on_timer()
 
     def tick(self) -> float | None:
-        """Run every due timer (DAD work, router solicitations, delayed anycast answers, RA
-        lifetimes, radvd's advertisements and solicited answers); return the next deadline, or
-        None when nothing waits."""
+        """Run every due timer (DAD work, router solicitations, delayed anycast answers, address
+        lifetimes, the fib6 gc that removes expired routes, radvd's advertisements and solicited
+        answers); return the next deadline, or None when nothing waits."""
         now = self._clock()
         with self._lock:
             dad = sorted((w for w in self._dad.values() if w.due is not None and w.due <= now), key=lambda w: w.due)
@@ -1115,6 +1223,7 @@ class Ndisc:
             self.pndisc_redo(skb, hdr)
         for key in expired:
             self._lifetime_over(key)
+        gc_due = self.route6.fib6_gc_timer()
         for dev, daddr in unicast:
             self.radvd_send_ra_forall(dev, daddr)
         for dev in adverts:
@@ -1125,27 +1234,19 @@ class Ndisc:
             dues += [r.next_multicast for r in self._radvd.values() if r.next_multicast is not None]
             dues += [now for r in self._radvd.values() if r.unicast]
             dues += [q[0] for q in self._proxy_queue] + list(self._expiring.values())
+            dues += [gc_due] if gc_due is not None else []
             self._next = min(dues) if dues else None
             return self._next
 
     def _lifetime_over(self, key: tuple) -> None:
-        """A route's expiry (fib6 gc) or an address's lifetime (addrconf_verify)."""
-        kind = key[0]
-        if kind == "route":
-            _, dst, dst_len, dev, gateway = key
-            for rt in self.addrconf.routes():
-                if (rt.dst, rt.dst_len, rt.dev, rt.gateway) == (dst, dst_len, dev, gateway):
-                    self.addrconf.ip6_del_rt(rt)
-            with self._lock:
-                self._ra_prefixes.discard((dst, dst_len, dev))
-            return
-        _, dev, addr = key
+        """An address's lifetime (addrconf_verify): deprecated (its preferred lifetime shows 0 from
+        tstamp), or deleted."""
+        kind, dev, addr = key
         ifa = self.addrconf.ipv6_get_ifaddr(addr, dev)
         if ifa is None:
             return
         if kind == "deprecate":
             ifa.flags |= IFA_F_DEPRECATED
-            ifa.prefered_lft = 0
         else:
             self.addrconf.ipv6_del_addr(dev, ifa)
             with self._lock:

@@ -6,7 +6,8 @@ IpQueueXmit and IpRouteOutput are L4's way down, IcmpSend is L4 asking for an
 error (port unreachable). The tables (`ip route`, `ip addr`, `iptables -L -v`)
 and /proc/net/snmp's Ip and Icmp counters are readable and, for IPv4 routes and
 rules, changeable at run time. `ip -6 addr` and `ip -6 route` read the IPv6
-addresses and main table addrconf keeps (services/l3/addrconf.py).
+addresses and main table addrconf keeps (services/l3/addrconf.py), `ip -6 maddr` the
+devices' multicast lists (GetAddrs' maddr6, services/l3/mcast6.py).
 """
 
 import ipaddress
@@ -23,6 +24,7 @@ from pktpath.services.l3 import netfilter as nf
 from pktpath.services.l3 import netfilter6 as nf6
 from pktpath.services.l3.layer import L3
 from pktpath.services.l3.route import FibRoute
+from pktpath.services.l3.route6 import rta_expires
 from pktpath.wire.addr import ip6_to_str, ip_to_str
 
 FRAG_TICK_S = 1.0
@@ -62,10 +64,14 @@ class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
             table.routes.add(dst=str(net), gateway=ip_to_str(r.gateway) if r.gateway else "", dev=r.dev,
                              scope=r.scope, proto=r.proto, metric=r.metric,
                              prefsrc=ip_to_str(r.prefsrc) if r.prefsrc else "")
+        now = self.clock()
         for r in self.addrconf.routes():
-            table.routes.add(dst=f"{ip6_to_str(r.dst)}/{r.dst_len}",
-                             gateway=ip6_to_str(r.gateway) if r.gateway else "", dev=r.dev, scope="global",
-                             proto=r.protocol, metric=r.metric, family=AF_INET6, pref=r.pref)
+            route = table.routes.add(dst=f"{ip6_to_str(r.dst)}/{r.dst_len}",
+                                     gateway=ip6_to_str(r.gateway) if r.gateway else "", dev=r.dev, scope="global",
+                                     proto=r.protocol, metric=r.metric, family=AF_INET6, pref=r.pref, mtu=r.mtu,
+                                     hoplimit=r.hoplimit)
+            if r.expires is not None:  # RTF_EXPIRES: the seconds left, as rt6_fill_node's RTA_CACHEINFO
+                route.expires = rta_expires(r.expires, now)
         return table
 
     @staticmethod
@@ -99,8 +105,11 @@ class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
             addr = table.addrs.add(dev=i.name, local=str(i.addr), broadcast=str(i.addr.network.broadcast_address),
                                    mtu=i.mtu, lladdr=i.mac)
             for a in self.addrconf.addr_list(i.name):
-                addr.inet6.add(local=str(a), scope=a.scope_name, flags=a.flags, valid_lft=a.valid_lft,
-                               preferred_lft=a.prefered_lft)
+                valid, preferred = a.lifetimes(self.clock())  # inet6_fill_ifaddr: what is left of them
+                addr.inet6.add(local=str(a), scope=a.scope_name, flags=a.flags, valid_lft=valid,
+                               preferred_lft=preferred)
+            for mc in self.mcast.groups(i.name):  # /proc/net/igmp6's lines, what ip -6 maddr reads
+                addr.maddr6.add(addr=ip6_to_str(mc.addr), users=mc.users, flags=mc.flags)
         return table
 
     def GetRules(self, request, context):

@@ -24,7 +24,7 @@ from pktpath.seams import edge
 from pktpath.services.l3.ipv6 import Flowi6
 from pktpath.services.l4.table import AF_INET, AF_INET6, PortTable, SockEntry
 from pktpath.services.l4.tcp.info import tcp_get_info, tcp_ioctl
-from pktpath.services.l4.tcp.ipv4 import CHILD_SK_BASE, TCP_MAXSEG, TCP_QUICKACK, Tcp
+from pktpath.services.l4.tcp.ipv4 import CHILD_SK_BASE, IPPROTO_IPV6, IPV6_TCLASS, TCP_MAXSEG, TCP_QUICKACK, Tcp
 from pktpath.services.l4.udp import Datagram
 from pktpath.services.l4.udp6 import Datagram6, icmpv6_err_convert, ipv6_addr_needs_scope_id, is_ipv6
 from pktpath.sockerr import SockError
@@ -305,11 +305,14 @@ class L4:
         return empty_pb2.Empty()
 
     def TcpGetsockopt(self, request, context):
-        """do_tcp_getsockopt() for TCP_MAXSEG and TCP_QUICKACK: ENOENT for a socket L4 does
-        not hold (the socket layer answers for it), ENOPROTOOPT for another option."""
-        if request.optname not in (TCP_MAXSEG, TCP_QUICKACK):
-            raise SockError(errno.ENOPROTOOPT, f"TCP option {request.optname}")
-        value = self.tcp.getsockopt(request.sk, request.optname)
+        """do_tcp_getsockopt() for TCP_MAXSEG and TCP_QUICKACK, do_ipv6_getsockopt() for
+        IPV6_TCLASS (level IPPROTO_IPV6): ENOENT for a socket L4 does not hold (the socket layer
+        answers for it), ENOPROTOOPT for another option."""
+        level = request.level or IPPROTO_TCP
+        if (level, request.optname) not in ((IPPROTO_TCP, TCP_MAXSEG), (IPPROTO_TCP, TCP_QUICKACK),
+                                            (IPPROTO_IPV6, IPV6_TCLASS)):
+            raise SockError(errno.ENOPROTOOPT, f"level {level} option {request.optname}")
+        value = self.tcp.getsockopt(request.sk, request.optname, level)
         if value is None:
             raise SockError(errno.ENOENT, f"no TCP socket {request.sk}")
         return l4_pb2.TcpGetsockoptReply(value=value)
@@ -420,7 +423,7 @@ def _flowi6_msg(flow: Flowi6, pmtudisc: int = 1) -> l3_pb2.Flowi6:
 
 
 # TcpSockopt's fields that Tcp._tcp_setsockopt takes
-_TCP_SOCKOPTS = ("keepalive", "keepidle", "keepintvl", "keepcnt", "quickack", "maxseg", "cork")
+_TCP_SOCKOPTS = ("keepalive", "keepidle", "keepintvl", "keepcnt", "quickack", "maxseg", "cork", "hop_limit", "tclass")
 
 
 def _tcp_sockopts(msg) -> dict:

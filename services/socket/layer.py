@@ -226,6 +226,10 @@ def _tcp_sockopts(sock) -> l4_pb2.TcpSockopt:
             setattr(opts, name, value)
     if st.pingpong:
         opts.quickack = 0
+    if sock.hop_limit != -1:  # IPV6_UNICAST_HOPS, IPV6_TCLASS
+        opts.hop_limit = sock.hop_limit
+    if sock.tclass:
+        opts.tclass = sock.tclass
     return opts
 
 
@@ -244,16 +248,18 @@ class Socket:
         self.tcp = L4Tcp(l4, calls, hop, self.mib)
         self.layer = SocketLayer(host, calls, self.mib, self.tcp, sample=sample, devs=devs)
 
-    def tcp_getsockopt(self, sock, optname: int) -> int:
-        """do_tcp_getsockopt() of TCP_MAXSEG or TCP_QUICKACK: L4 holds the tcp_sock (mss_cache,
-        ping-pong mode); for one it has not (not connected or listening yet) the socket answers."""
+    def tcp_getsockopt(self, sock, optname: int, level: int = IPPROTO_TCP) -> int:
+        """do_tcp_getsockopt() of TCP_MAXSEG or TCP_QUICKACK, IPV6_TCLASS at level IPPROTO_IPV6:
+        L4 holds the tcp_sock (mss_cache, ping-pong mode, the ECN field of the last segment); for
+        one it has not (not connected or listening yet) the socket answers."""
         try:
-            return self.tcp.stub.TcpGetsockopt(l4_pb2.TcpGetsockoptRequest(sk=sock.sk, optname=optname),
-                                               timeout=L4_TIMEOUT_S).value
+            request = l4_pb2.TcpGetsockoptRequest(sk=sock.sk, optname=optname,
+                                                  level=0 if level == IPPROTO_TCP else level)
+            return self.tcp.stub.TcpGetsockopt(request, timeout=L4_TIMEOUT_S).value
         except SockError as exc:
             if exc.errno != errno.ENOENT:
                 raise SockError(errno.EIO, f"getsockopt: {exc.detail}") from None
-            return self.layer.getsockopt(sock, IPPROTO_TCP, optname)
+            return self.layer.getsockopt(sock, level, optname)
 
     def tcp_info(self, sock) -> bytes:
         """getsockopt(TCP_INFO): L4 holds the tcp_sock; one it has not (a socket not yet

@@ -16,7 +16,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from pktpath.pb import socket_pb2
-from pktpath.rpc import ErrnoStub, abort_async, errno_status, l4_pb2_grpc, socket_pb2_grpc, sysctl_rpc
+from pktpath.rpc import ErrnoStub, abort_async, errno_status, l3_pb2_grpc, l4_pb2_grpc, socket_pb2_grpc, sysctl_rpc
 from pktpath.services.socket.files import Task, Tasks, files_maxfiles_init
 from pktpath.services.socket.layer import Socket
 from pktpath.services.socket.syscalls import Syscalls, Wait, sockaddr
@@ -68,6 +68,8 @@ class SocketServicer(Socket, socket_pb2_grpc.SocketServicer):
         stub = l4_pb2_grpc.L4Stub(self._channel)
         super().__init__(ctx.host, ctx.hop, ErrnoStub(stub), sample=sampler(),
                          devs=[i.name for i in ctx.topology.host(ctx.host).interfaces])
+        self._l3_channel = ctx.addrs.channel(ctx.host, "l3")  # IPV6_JOIN_GROUP's device side (Ipv6DevMc)
+        self.layer.l3 = ErrnoStub(l3_pb2_grpc.L3Stub(self._l3_channel))
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         file_max = ctx.topology.host(ctx.host).file_max or files_maxfiles_init(memory)
         self.tasks = Tasks(file_max)
@@ -276,6 +278,7 @@ class SocketServicer(Socket, socket_pb2_grpc.SocketServicer):
             self._session.cancel()
         super().close()
         self._channel.close()
+        self._l3_channel.close()
 
 
 def build(ctx) -> SocketServicer:

@@ -18,10 +18,13 @@ ICMPv6 ping and TCP sockets whose addresses are 128-bit, an IPv4 peer's as ::fff
 (a dual-stack socket, IPV6_V6ONLY 0 as net.ipv6.bindv6only has it, takes and sends IPv4;
 a ping socket starts IPV6_V6ONLY, as ping_init_sock sets it, and binding a specific IPv6
 address sets it, as __inet6_bind does), the IPV6_* options (V6ONLY until the socket has a
-port, UNICAST_HOPS, MTU_DISCOVER, RECVERR; the IP_* ones stay, for IPv4 peers),
+port, UNICAST_HOPS, TCLASS, MTU_DISCOVER, RECVERR; the IP_* ones stay, for IPv4 peers),
 udpv6_recvmsg's addresses and the Udp6 counters of a datagram that came over IPv6,
 __udp6_lib_err's rule with IPV6_RECVERR, and tcp_v6_err's: an ICMPv6 error on a TCP
 connection is soft, sk_err_soft for SO_ERROR, unless IPV6_RECVERR makes it sk_err.
+IPV6_JOIN_GROUP / IPV6_LEAVE_GROUP (ipv6_sock_mc_join, ipv6_sock_mc_drop) keep the socket's
+groups (ipv6_mc_list) and ask L3 to join or leave them on the device (`l3`'s Ipv6DevMc);
+closing the socket leaves them all (ipv6_sock_mc_close).
 
 A socket here is the struct socket and its sock; which process holds it under
 which descriptor is files.py's business. Calls that can block are generators
@@ -44,7 +47,7 @@ from typing import NamedTuple
 from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.flow import IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, Flowi4, Flowi6
-from pktpath.pb import skbuff_pb2, socket_pb2
+from pktpath.pb import l3_pb2, skbuff_pb2, socket_pb2
 from pktpath.services.socket.stream import SIOCATMARK, SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, Stream, StreamState, tcp_poll
 from pktpath.services.socket.wait import (
     POLL_READ, POLL_WRITE, POLLERR, POLLHUP, POLLRDHUP, POLLWRBAND, Blocking, WaitQueue, wait_sync, would_block,
@@ -52,7 +55,7 @@ from pktpath.services.socket.wait import (
 from pktpath.sockerr import SockError
 from pktpath.sysctl import Sysctls
 from pktpath.trace import FlowKey, socket_flow
-from pktpath.wire.addr import ipv6_addr_set_v4mapped, ipv6_addr_v4mapped
+from pktpath.wire.addr import ipv6_addr_is_multicast, ipv6_addr_set_v4mapped, ipv6_addr_v4mapped
 from pktpath.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
 from pktpath.wire.icmpv6 import ICMPV6_PKT_TOOBIG
 from pktpath.wire.ipv4 import IPDEFTTL, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
@@ -63,7 +66,12 @@ SOCK = pb.LAYER_SOCKET
 AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM = 2, 10, 1, 2
 SOL_SOCKET, IPPROTO_IP, IPPROTO_IPV6 = 1, 0, 41
 IPV6_UNICAST_HOPS, IPV6_MTU_DISCOVER, IPV6_RECVERR, IPV6_V6ONLY = 16, 23, 25, 26  # include/uapi/linux/in6.h
+IPV6_TCLASS = 67
+INET_ECN_MASK = 3  # the traffic class's ECN field, a TCP socket's own (include/net/inet_ecn.h)
 IPV6_DEFAULT_HOPLIMIT = 64
+IPV6_ADD_MEMBERSHIP, IPV6_DROP_MEMBERSHIP = 20, 21  # IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP
+IPV6_MREQ_LEN = 20  # sizeof(struct ipv6_mreq): the group, then the interface index (an int)
+L3_TIMEOUT_S = 10
 SO_REUSEADDR, SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_KEEPALIVE, SO_REUSEPORT, SO_TIMESTAMPNS = (
     2, 3, 4, 7, 8, 9, 15, 35)
 _FLAGS = {SO_REUSEADDR: "reuseaddr", SO_REUSEPORT: "reuseport", SO_KEEPALIVE: "keepalive"}
@@ -74,7 +82,8 @@ TCP_MIN_MSS, MAX_TCP_WINDOW, MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCN
 L4_TCP_OPTIONS = {(SOL_SOCKET, SO_KEEPALIVE): "keepalive", (IPPROTO_TCP, TCP_MAXSEG): "maxseg",
                   (IPPROTO_TCP, TCP_CORK): "cork", (IPPROTO_TCP, TCP_KEEPIDLE): "keepidle",
                   (IPPROTO_TCP, TCP_KEEPINTVL): "keepintvl", (IPPROTO_TCP, TCP_KEEPCNT): "keepcnt",
-                  (IPPROTO_TCP, TCP_QUICKACK): "quickack"}
+                  (IPPROTO_TCP, TCP_QUICKACK): "quickack", (IPPROTO_IPV6, IPV6_UNICAST_HOPS): "hop_limit",
+                  (IPPROTO_IPV6, IPV6_TCLASS): "tclass"}
 TCP_NODELAY = 1
 TCP_INQ = 36  # include/uapi/linux/tcp.h; TCP_CM_INQ, its control message, has the same number
 STREAM_IOCTLS = (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, SIOCATMARK)  # tcp_ioctl's
@@ -170,9 +179,11 @@ class Sock:
     family: int = AF_INET
     ipv6only: bool = False         # IPV6_V6ONLY (sk_ipv6only)
     hop_limit: int = -1            # IPV6_UNICAST_HOPS; -1: the route's, 64
+    tclass: int = 0                # IPV6_TCLASS (np->tclass); a stream's without the ECN field
     pmtudisc6: int = IP_PMTUDISC_WANT  # IPV6_MTU_DISCOVER (IPV6_PMTUDISC_*, the same values)
     recverr6: bool = False         # IPV6_RECVERR
     scope_id: int = 0              # the interface a link-local address is on (sk_bound_dev_if)
+    ipv6_mc_list: list = field(default_factory=list)  # (ifindex, group) the socket joined, newest first
     err_soft: int = 0              # sk_err_soft: a TCP connection's soft ICMP error, for SO_ERROR
     queue: deque = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)   # lock_sock()
@@ -245,6 +256,8 @@ class SocketLayer:
         self._lock = threading.Lock()
         self._by_sk: dict[int, Sock] = {}
         self._sk_ids = itertools.count(1)
+        self.l3 = None  # L3's Ipv6DevMc (a stub's call): a socket's groups on their devices
+        self._mc_lock = threading.Lock()  # the RTNL ipv6_sock_mc_join takes: one join or leave at a time
 
     # -- sockets ------------------------------------------------------------------
     def sockets(self) -> list[Sock]:
@@ -301,7 +314,8 @@ class SocketLayer:
                     dport=c.dport, rcvbuf=listener.rcvbuf, sndbuf=listener.sndbuf, stream=StreamState(),
                     rcvbuf_locked=listener.rcvbuf_locked, sndbuf_locked=listener.sndbuf_locked,
                     keepalive=listener.keepalive, family=listener.family, ipv6only=listener.ipv6only,
-                    hop_limit=listener.hop_limit, pmtudisc6=listener.pmtudisc6, recverr6=listener.recverr6)
+                    hop_limit=listener.hop_limit, tclass=listener.tclass, pmtudisc6=listener.pmtudisc6,
+                    recverr6=listener.recverr6)
         for name in ("nodelay", "cork", "user_mss", "keepidle", "keepintvl", "keepcnt", "pingpong"):
             setattr(sock.stream, name, getattr(listener.stream, name))  # sk_clone_lock copies the tcp_sock
         with self._lock:
@@ -359,7 +373,10 @@ class SocketLayer:
 
     def close(self, sock: Sock) -> None:
         """sock_close() → udp_destroy_sock: unhash, purge the receive queue, wake any reader;
-        a TCP socket stays known until L4 is done with it (tcp_close)."""
+        a TCP socket stays known until L4 is done with it (tcp_close). An IPv6 socket's groups
+        are left first (inet6_release → ipv6_sock_mc_close)."""
+        if sock.ipv6_mc_list:
+            self.ipv6_sock_mc_close(sock)
         with self._lock:
             if sock.stream is None:
                 self._by_sk.pop(sock.sk, None)
@@ -459,13 +476,23 @@ class SocketLayer:
         return (yield from self.stream.accept(sock))
 
     # -- options ------------------------------------------------------------------
-    def setsockopt(self, sock: Sock, level: int, optname: int, value: int) -> None:
+    def setsockopt(self, sock: Sock, level: int, optname: int, value: int, data: bytes | None = None) -> None:
+        """setsockopt(2) with an int, or with `data`, optval's bytes: a struct ipv6_mreq for
+        IPV6_JOIN_GROUP / IPV6_LEAVE_GROUP, else an int read from its first 4 (fewer: EINVAL)."""
+        if level == IPPROTO_IPV6 and optname in (IPV6_ADD_MEMBERSHIP, IPV6_DROP_MEMBERSHIP):
+            return self.ipv6_mreq_setsockopt(sock, optname, data)
+        if data is not None:
+            if len(data) < 4:
+                raise SockError(errno.EINVAL, f"optlen {len(data)}: an int takes 4 bytes")
+            value = int.from_bytes(data[:4], "little", signed=True)
         self._setsockopt(sock, level, optname, value)
         if sock.stream is not None and (level, optname) in ((SOL_SOCKET, SO_RCVBUF), (SOL_SOCKET, SO_SNDBUF),
                                                              (IPPROTO_TCP, TCP_NODELAY)):
             self.stream.tcp.setsockopt(sock)
         elif sock.stream is not None and (level, optname) in L4_TCP_OPTIONS:
             value = bool(value) if optname in (SO_KEEPALIVE, TCP_CORK) else value
+            if level == IPPROTO_IPV6:  # as the socket keeps it (IPV6_TCLASS -1 is 0)
+                value = sock.hop_limit if optname == IPV6_UNICAST_HOPS else sock.tclass
             self.stream.tcp.setsockopt(sock, **{L4_TCP_OPTIONS[level, optname]: value})
 
     def _setsockopt(self, sock: Sock, level: int, optname: int, value: int) -> None:
@@ -507,8 +534,10 @@ class SocketLayer:
 
     def _ipv6_setsockopt(self, sock: Sock, optname: int, value: int) -> None:
         """do_ipv6_setsockopt() for what pktpath has: IPV6_V6ONLY (EINVAL once the socket has a
-        port), IPV6_UNICAST_HOPS (-1 to 255), IPV6_MTU_DISCOVER (0 to 5), IPV6_RECVERR. An
-        AF_INET socket has no IPv6 options (ENOPROTOOPT)."""
+        port), IPV6_UNICAST_HOPS (-1 to 255), IPV6_TCLASS (-1 to 255, -1 being 0: RFC 3542 6.5;
+        a stream socket keeps its ECN field, which is TCP's), IPV6_MTU_DISCOVER (0 to 5),
+        IPV6_RECVERR. An AF_INET socket has no IPv6 options (ENOPROTOOPT). A TCP socket's
+        hop limit and traffic class are L4's too: its segments carry them (ip6_xmit)."""
         if sock.family != AF_INET6:
             raise SockError(errno.ENOPROTOOPT, "IPv6 options on an AF_INET socket")
         if optname == IPV6_V6ONLY:
@@ -519,6 +548,11 @@ class SocketLayer:
             if not -1 <= value <= 255:
                 raise SockError(errno.EINVAL, f"IPV6_UNICAST_HOPS {value}")
             sock.hop_limit = value
+        elif optname == IPV6_TCLASS:
+            if not -1 <= value <= 255:
+                raise SockError(errno.EINVAL, f"IPV6_TCLASS {value}")
+            value = max(value, 0)
+            sock.tclass = value & ~INET_ECN_MASK if sock.stream is not None else value
         elif optname == IPV6_MTU_DISCOVER:
             if not 0 <= value <= 5:
                 raise SockError(errno.EINVAL, f"IPV6_MTU_DISCOVER {value}")
@@ -528,6 +562,79 @@ class SocketLayer:
         else:
             self.mib.inc("Unmodelled", f"sockopt IPPROTO_IPV6 {optname}")
             raise SockError(errno.ENOPROTOOPT, f"IPPROTO_IPV6 option {optname}")
+
+    # -- IPv6 multicast groups (net/ipv6/mcast.c, ipv6_sockglue.c) --------------------------
+    def ipv6_mreq_setsockopt(self, sock: Sock, optname: int, data: bytes | None) -> None:
+        """do_ipv6_setsockopt()'s IPV6_ADD_MEMBERSHIP and IPV6_DROP_MEMBERSHIP: optval a struct
+        ipv6_mreq (EINVAL shorter than its 20 bytes: an int's 4 are; more is fine), refused on a
+        TCP socket (EPROTO, inet_test_bit(IS_ICSK)); an AF_INET socket has no IPv6 options
+        (ENOPROTOOPT). Seen on Linux 6.18 with Python's socket module, each errno as named here."""
+        if sock.family != AF_INET6:
+            raise SockError(errno.ENOPROTOOPT, "IPv6 options on an AF_INET socket")
+        if data is None or len(data) < IPV6_MREQ_LEN:
+            raise SockError(errno.EINVAL, f"optlen {4 if data is None else len(data)}: struct ipv6_mreq "
+                                          f"takes {IPV6_MREQ_LEN} bytes")
+        if sock.stream is not None:
+            raise SockError(errno.EPROTO, "a TCP socket joins no multicast group")
+        group = int.from_bytes(data[:16], "big")
+        ifindex = int.from_bytes(data[16:20], "little", signed=True)  # ipv6mr_ifindex, an int
+        if optname == IPV6_ADD_MEMBERSHIP:
+            self.ipv6_sock_mc_join(sock, ifindex, group)
+        else:
+            self.ipv6_sock_mc_drop(sock, ifindex, group)
+
+    def _dev_mc(self, group: int, ifindex: int, join: bool):
+        """L3's side (Ipv6DevMc): __ipv6_dev_mc_inc / __ipv6_dev_mc_dec on the device of
+        ifindex (0: the group's route's). The reply: its errno and the device's index."""
+        if self.l3 is None:
+            self.mib.inc("Unmodelled", "sockopt IPV6_ADD_MEMBERSHIP")
+            raise SockError(errno.ENOPROTOOPT, "no L3 to join multicast groups on")
+        return self.l3.Ipv6DevMc(l3_pb2.Ipv6DevMcRequest(group=group.to_bytes(16, "big"), ifindex=ifindex,
+                                                          join=join), timeout=L3_TIMEOUT_S)
+
+    def ipv6_sock_mc_join(self, sock: Sock, ifindex: int, group: int) -> None:
+        """ipv6_sock_mc_join(): EINVAL for a group that is not multicast (:: and v4-mapped
+        addresses too), EADDRINUSE if the socket has it on that interface (on any, for ifindex
+        0), ENODEV for an interface there is not (L3's answer), else L3 joins the group on the
+        device and the socket remembers it there."""
+        if not ipv6_addr_is_multicast(group):
+            raise SockError(errno.EINVAL, "not a multicast group")
+        with self._mc_lock:
+            if any((ifindex == 0 or ifx == ifindex) and g == group for ifx, g in sock.ipv6_mc_list):
+                raise SockError(errno.EADDRINUSE, "the socket joined that group already")
+            if ifindex < 0:
+                raise SockError(errno.ENODEV, f"no interface with index {ifindex}")
+            reply = self._dev_mc(group, ifindex, True)
+            if reply.errno:
+                raise SockError(reply.errno, "joining the group on its device")
+            sock.ipv6_mc_list.insert(0, (reply.ifindex, group))
+
+    def ipv6_sock_mc_drop(self, sock: Sock, ifindex: int, group: int) -> None:
+        """ipv6_sock_mc_drop(): EINVAL for a group that is not multicast, EADDRNOTAVAIL if the
+        socket has not joined it (on that interface; on any for ifindex 0, the newest first);
+        else the socket forgets it and L3 leaves it on the device (__ipv6_sock_mc_drop)."""
+        if not ipv6_addr_is_multicast(group):
+            raise SockError(errno.EINVAL, "not a multicast group")
+        with self._mc_lock:
+            entry = next(((ifx, g) for ifx, g in sock.ipv6_mc_list if (ifindex == 0 or ifx == ifindex) and g == group),
+                         None)
+            if entry is None:
+                raise SockError(errno.EADDRNOTAVAIL, "the socket has not joined that group")
+            sock.ipv6_mc_list.remove(entry)
+            self._leave(*entry)
+
+    def ipv6_sock_mc_close(self, sock: Sock) -> None:
+        """ipv6_sock_mc_close(): every group the socket joined, left."""
+        with self._mc_lock:
+            entries, sock.ipv6_mc_list = sock.ipv6_mc_list, []
+            for entry in entries:
+                self._leave(*entry)
+
+    def _leave(self, ifindex: int, group: int) -> None:
+        try:
+            self._dev_mc(group, ifindex, False)
+        except SockError:  # L3 away: the group is the socket's no more whatever L3 missed
+            self.mib.inc("Socket", "McLeaveLost")
 
     @staticmethod
     def _tcp_setsockopt(st: StreamState, optname: int, value: int) -> None:
@@ -574,6 +681,7 @@ class SocketLayer:
                 (IPPROTO_IPV6, IPV6_V6ONLY): lambda: int(sock.ipv6only),
                 (IPPROTO_IPV6, IPV6_UNICAST_HOPS): lambda: IPV6_DEFAULT_HOPLIMIT if sock.hop_limit == -1
                 else sock.hop_limit,
+                (IPPROTO_IPV6, IPV6_TCLASS): lambda: sock.tclass,
                 (IPPROTO_IPV6, IPV6_MTU_DISCOVER): lambda: sock.pmtudisc6,
                 (IPPROTO_IPV6, IPV6_RECVERR): lambda: int(sock.recverr6),
             })
@@ -685,7 +793,8 @@ class SocketLayer:
         s.skb_put_data(skb, data)
         skb.record(s.COPY, SOCK, self.host, "skb_copy_from_iter", len(data), copy_from="user", copy_to="skb")
         skb.sk = sock.sk
-        skb.cb = Flowi6(daddr, dport, hop_limit=sock.hop_limit, scope_id=scope_id, pmtudisc=sock.pmtudisc6,
+        skb.cb = Flowi6(daddr, dport, hop_limit=sock.hop_limit, tclass=sock.tclass, scope_id=scope_id,
+                        pmtudisc=sock.pmtudisc6,
                         ttl=0 if sock.ttl == -1 else sock.ttl, pmtudisc4=sock.pmtudisc).pack()
         err = self.l4.sendmsg(sock, skb)
         if err:

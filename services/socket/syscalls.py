@@ -18,7 +18,7 @@ from google.protobuf import empty_pb2
 from pktpath import validate
 from pktpath.pb import socket_pb2
 from pktpath.services.socket.files import Task, Tasks
-from pktpath.services.socket.sock import AF_INET6, TCP_MAXSEG, TCP_QUICKACK, dontwait
+from pktpath.services.socket.sock import AF_INET6, IPPROTO_IPV6, IPV6_TCLASS, TCP_MAXSEG, TCP_QUICKACK, dontwait
 from pktpath.services.socket.wait import POLL_ALWAYS, POLL_ANY, POLLNVAL, Blocking
 from pktpath.sockerr import SockError
 from pktpath.wire.addr import ip6_to_str, ip_to_str, ipv6_addr_set_v4mapped
@@ -239,19 +239,24 @@ class Syscalls:
         return sockaddr(sock, sock.daddr, sock.dport, sock.scope_id if _link_local(sock.daddr) else 0)
 
     def Setsockopt(self, task: Task, request):
-        self.layer.setsockopt(task.get(request.fd), request.level, request.optname, request.value)
+        self.layer.setsockopt(task.get(request.fd), request.level, request.optname, request.value,
+                              data=request.data if request.HasField("data") else None)
         return empty_pb2.Empty()
 
     @staticmethod
     def asks_l4(request) -> bool:
-        """A getsockopt L4 answers (TCP_INFO; TCP_MAXSEG, TCP_QUICKACK), not the socket layer's memory."""
-        return request.level == IPPROTO_TCP and request.optname in (TCP_INFO, TCP_MAXSEG, TCP_QUICKACK)
+        """A getsockopt L4 answers (TCP_INFO; TCP_MAXSEG, TCP_QUICKACK; a TCP socket's IPV6_TCLASS,
+        whose ECN field is TCP's), not the socket layer's memory."""
+        return (request.level == IPPROTO_TCP and request.optname in (TCP_INFO, TCP_MAXSEG, TCP_QUICKACK)
+                or request.level == IPPROTO_IPV6 and request.optname == IPV6_TCLASS)
 
     def Getsockopt(self, task: Task, request):
         sock = task.get(request.fd)
-        if self.asks_l4(request) and sock.stream is not None:
-            if request.optname != TCP_INFO:
-                return socket_pb2.SockoptReply(value=self.socket.tcp_getsockopt(sock, request.optname))
+        if self.asks_l4(request) and sock.stream is not None and (request.level == IPPROTO_TCP
+                                                                   or sock.family == AF_INET6):
+            if request.optname != TCP_INFO or request.level != IPPROTO_TCP:
+                return socket_pb2.SockoptReply(value=self.socket.tcp_getsockopt(sock, request.optname,
+                                                                                request.level))
             return socket_pb2.SockoptReply(data=self.socket.tcp_info(sock))
         return socket_pb2.SockoptReply(value=self.layer.getsockopt(sock, request.level, request.optname))
 

@@ -1,21 +1,25 @@
 """TCP over a link that loses, reorders and duplicates 5 % of the frames each way
-(the built-in `lossy` topology): the data still arrives byte-exact, over IPv4 and
-over IPv6, and the counters show how (retransmissions, the out-of-order queue)."""
+(the built-in `lossy` topology): 10 MB over IPv4 and 10 MB over IPv6 at the same time, on two
+connections, each arriving byte-exact, and the counters show how: the hosts' Tcp RetransSegs
+and TcpExt TCPOFOQueue (one MIB for both families, as Linux has it) and, per connection, TCP_INFO's
+tcpi_total_retrans at the sender and tcpi_rcv_ooopack at the receiver."""
 
 import hashlib
 import os
-import subprocess
-import sys
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from google.protobuf import empty_pb2
 
 from pktpath.client import AF_INET6, SHUT_WR, SOCK_STREAM
+from pktpath.pb import l4_pb2
 from pktpath.rpc import l4_pb2_grpc, nic_pb2_grpc
+from pktpath.wire.tcp_info import unpack
 
-from e2ekit import counter, read_all, stub, tcp_connection, wait_for, with_sockets
+from e2ekit import counter, ipv6_ready, listener, read_all, stub, with_sockets
 
 pytestmark = pytest.mark.slow
+MB10 = 10_000_000
 
 
 @pytest.fixture(scope="module")
@@ -23,50 +27,51 @@ def net(lossy_topology):
     yield from with_sockets(lossy_topology, "A", "B")
 
 
-def test_ten_megabytes_over_a_lossy_link_arrive_byte_exact(net):
+def tcp_infos(l4, ports: tuple[int, ...]) -> dict[int, dict]:
+    """TCP_INFO of a host's connections to or from the ports, by family (L4's tcp_get_info)."""
+    out = {}
+    for t in l4.GetTcpSockets(empty_pb2.Empty(), timeout=5).socks:
+        if t.dport and {t.sport, t.dport} & set(ports):
+            out[t.family] = unpack(l4.TcpGetInfo(l4_pb2.TcpSk(sk=t.sk), timeout=5).info)
+    return out
+
+
+def send_all(sock, data: bytes) -> None:
+    sock.sendall(data)
+    sock.shutdown(SHUT_WR)
+
+
+def test_ten_megabytes_over_ipv4_and_over_ipv6_at_once_arrive_byte_exact(net):
+    """tcp_v4_rcv's and tcp_v6_rcv's out-of-order queues and retransmissions side by side, on
+    one lossy link (neighbour discovery on it first)."""
     sup, a, b = net
-    data = os.urandom(10_000_000)
-    got = bytearray()
-    with tcp_connection(a, b, "10.0.0.2", 6001) as (_, cli, conn):
-        reader = threading.Thread(target=read_all, args=(conn, got, 120))
-        reader.start()
-        cli.sendall(data)
-        cli.shutdown(SHUT_WR)
-        reader.join(300)
-    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
-    l4_a, l4_b = stub(sup, "A", "l4", l4_pb2_grpc.L4Stub), stub(sup, "B", "l4", l4_pb2_grpc.L4Stub)
-    assert counter(l4_a, "Tcp", "RetransSegs") > 0
-    assert counter(l4_b, "TcpExt", "TCPOFOQueue") > 0
-    nic_a = stub(sup, "A", "nic", nic_pb2_grpc.NicStub)
-    assert all(counter(nic_a, "Link", what) > 0 for what in ("Loss", "Duplicate", "Reorder"))
-
-
-def addresses_ready(sup, host: str) -> bool:
-    out = subprocess.run([sys.executable, "-m", "pktpath.cli", "ip", "-6", "addr", "show", "--on", host,
-                          "--base-port", str(sup.base_port)], capture_output=True, text=True, timeout=30)
-    return out.returncode == 0 and "2001:db8::" in out.stdout and "tentative" not in out.stdout
-
-
-def test_two_megabytes_over_ipv6_on_the_lossy_link_arrive_byte_exact(net):
-    """tcp_v6_rcv's out-of-order queue and the retransmissions over IPv6, neighbour discovery
-    on the same lossy link first."""
-    sup, a, b = net
-    assert wait_for(lambda: addresses_ready(sup, "A") and addresses_ready(sup, "B"), timeout=20)
+    assert ipv6_ready(sup, "A", "B", timeout=20)
     l4_a, l4_b = stub(sup, "A", "l4", l4_pb2_grpc.L4Stub), stub(sup, "B", "l4", l4_pb2_grpc.L4Stub)
     retrans, ofo = counter(l4_a, "Tcp", "RetransSegs"), counter(l4_b, "TcpExt", "TCPOFOQueue")
-    data = os.urandom(2_000_000)
-    got = bytearray()
-    with b.socket(SOCK_STREAM, family=AF_INET6) as srv, a.socket(SOCK_STREAM, family=AF_INET6) as cli:
-        srv.bind(("::", 6002))
-        srv.listen(4)
-        cli.connect(("2001:db8::2", 6002), timeout=30)
-        conn, peer = srv.accept(timeout=30)
-        with conn:
-            assert peer[0] == "2001:db8::1"
-            reader = threading.Thread(target=read_all, args=(conn, got, 120))
-            reader.start()
-            cli.sendall(data)
-            cli.shutdown(SHUT_WR)
-            reader.join(300)
-    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    data = {4: os.urandom(MB10), 6: os.urandom(MB10)}
+    got = {4: bytearray(), 6: bytearray()}
+    ports = (6001, 6002)
+    with listener(b, ports[0]) as srv4, b.socket(SOCK_STREAM, family=AF_INET6) as srv6, \
+            a.socket(SOCK_STREAM) as cli4, a.socket(SOCK_STREAM, family=AF_INET6) as cli6:
+        srv6.bind(("::", ports[1]))
+        srv6.listen(4)
+        cli4.connect(("10.0.0.2", ports[0]), timeout=30)
+        cli6.connect(("2001:db8::2", ports[1]), timeout=30)
+        conn4, peer4 = srv4.accept(timeout=30)
+        conn6, peer6 = srv6.accept(timeout=30)
+        with conn4, conn6:
+            assert peer4[0] == "10.0.0.1" and peer6[0] == "2001:db8::1"
+            with ThreadPoolExecutor(4) as pool:  # each connection: a writer and a reader
+                jobs = [pool.submit(read_all, conn4, got[4], 120), pool.submit(read_all, conn6, got[6], 120),
+                        pool.submit(send_all, cli4, data[4]), pool.submit(send_all, cli6, data[6])]
+                for job in jobs:
+                    job.result(timeout=300)
+            sent, received = tcp_infos(l4_a, ports), tcp_infos(l4_b, ports)
+    for v in (4, 6):
+        assert len(got[v]) == MB10 and hashlib.sha256(got[v]).digest() == hashlib.sha256(data[v]).digest(), v
     assert counter(l4_a, "Tcp", "RetransSegs") > retrans and counter(l4_b, "TcpExt", "TCPOFOQueue") > ofo
+    assert set(sent) == set(received) == {2, 10}  # AF_INET's connection and AF_INET6's
+    for family in (2, 10):
+        assert sent[family]["tcpi_total_retrans"] > 0 and received[family]["tcpi_rcv_ooopack"] > 0, family
+    nic_a = stub(sup, "A", "nic", nic_pb2_grpc.NicStub)
+    assert all(counter(nic_a, "Link", what) > 0 for what in ("Loss", "Duplicate", "Reorder"))

@@ -332,7 +332,7 @@ def test_only_a_forwarding_host_joins_the_all_routers_group():
 
 def test_a_group_a_socket_joined_is_delivered():
     h = Host()
-    h.ip.mc_joined["b0"] = {ip6("ff02::1234")}
+    assert h.addrconf.mcast.ipv6_dev_mc_inc("b0", ip6("ff02::1234")) == 0  # a socket's IPV6_JOIN_GROUP
     assert h.rcv(udp_packet(A, ip6("ff02::1234")), pkt_type=pb.PACKET_MULTICAST) == 0
 
 

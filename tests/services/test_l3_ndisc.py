@@ -502,15 +502,18 @@ def test_an_ra_gives_a_host_a_default_route_its_prefix_a_slaac_address_and_an_mt
 
 
 def test_the_ra_routes_and_address_run_out_with_their_lifetimes():
+    """The routes go at the fib6 gc's first run after their expiry (every 30 s), the address at
+    its end (addrconf_verify)."""
     st = valid(Stack())
     st.rcv(ra(lifetime=600, valid_lft=3600, preferred_lft=1800))
     slaac = ip6_from_str("2001:db8:aa::ff:fe00:a")
-    st.at(1.5 + 600)
+    st.at(1.5 + 600 + 30)
     assert [r.protocol for r in st.addrconf.routes()] == ["kernel"] * 3
     st.at(1.5 + 1800)
     assert st.flags(slaac) & IFA_F_DEPRECATED
     st.at(1.5 + 3600)
     assert st.addrconf.ipv6_get_ifaddr(slaac, "eth0") is None
+    st.at(1.5 + 3600 + 30)
     assert [str(r.dst_len) for r in st.addrconf.routes()] == ["64", "64"]
 
 
@@ -529,7 +532,7 @@ def test_an_ra_cannot_cut_an_addresss_valid_lifetime_below_two_hours_but_cuts_it
     st.rcv(ra(valid_lft=60, preferred_lft=30))
     ifa = st.addrconf.ipv6_get_ifaddr(ip6_from_str("2001:db8:aa::ff:fe00:a"), "eth0")
     assert (ifa.valid_lft, ifa.prefered_lft) == (7200, 30)
-    st.at(1.5 + 60)
+    st.at(1.5 + 60 + 30)  # the fib6 gc's first run after the prefix route expired
     assert "2001:db8:aa::/64" not in " ".join(str(r) for r in st.addrconf.routes())
     assert st.addrconf.ipv6_get_ifaddr(ifa.addr, "eth0") is ifa and ifa.flags & IFA_F_DEPRECATED
 

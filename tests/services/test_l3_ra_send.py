@@ -21,10 +21,9 @@ from pktpath.pb import skbuff_pb2 as pb
 from pktpath.services.l3.addrconf import IFA_F_MANAGETEMPADDR, IFA_F_TENTATIVE, Addrconf
 from pktpath.services.l3.ip6_output import Ip6Output
 from pktpath.services.l3.ipv6 import Ipv6
-from pktpath.services.l3.ndisc import AdvInterface, Ndisc, radvd_conf
+from pktpath.services.l3.ndisc import RADVD_ICMP6_FILTER, AdvInterface, Ndisc, radvd_conf
 from pktpath.topology import TopologyError, parse
 from pktpath.wire.addr import ip6_from_str, ip6_to_str
-from pktpath.wire.ipv6 import Ipv6Hdr
 
 from fakes import Clock
 
@@ -66,7 +65,9 @@ class Node:
         self.rand = rand
         self.ip = Ipv6(name, self.addrconf, to_l4=lambda kind, items: True,
                        ip6_output=lambda skb, flow: self.out.ip6_output(skb, flow), mib=self.mib,
-                       ndisc_rcv=lambda skb, hdr: self.nd.ndisc_rcv(skb, hdr), clock=clock)
+                       ndisc_rcv=lambda skb, hdr: self.nd.ndisc_rcv(skb, hdr), clock=clock,
+                       raw6_rcv=(lambda skb, hdr: self.nd.radvd_rcv(skb, hdr)) if advertise else None,
+                       raw6_filter=RADVD_ICMP6_FILTER)
         self.out = Ip6Output(name, self.addrconf, {"eth0": 1500}, to_l2=self.to_l2, loopback_rcv=self.ip.ipv6_rcv,
                              get_saddr=self.ip.ipv6_dev_get_saddr, mib=self.mib, clock=clock,
                              mc_joined=self.ip.ipv6_chk_mcast_addr)
@@ -155,19 +156,11 @@ class Wire:
 def rs_from(wire: Wire, src: str, *, sll: bool = True, hlim: int = 255) -> int:
     """An RS from H's side of the wire, crafted (as scapy sent them into the namespace): what R's
     receive path says. One from :: the kernel drops (ndisc_validate) but radvd's raw socket
-    still gets (raw6_local_deliver, before icmpv6_rcv): that copy goes to radvd_rcv, as Ipv6
-    will hand it over."""
+    still gets (raw6_local_deliver, before icmpv6_rcv)."""
     p = IPv6(src=src, dst="ff02::2", hlim=hlim) / ICMPv6ND_RS()
     if sll:
         p = p / ICMPv6NDOptSrcLLAddr(lladdr=MAC_H)
-    reason = wire.r.rcv(bytes(p), MAC_H)
-    if src == "::":
-        skb = s.alloc_skb(len(p))
-        s.skb_put_data(skb, bytes(p))
-        s.skb_pull(skb, 40)
-        skb.dev = "eth0"
-        wire.r.nd.radvd_rcv(skb, Ipv6Hdr.from_bytes(bytes(p)))
-    return reason
+    return wire.r.rcv(bytes(p), MAC_H)
 
 
 def checked(p: IPv6) -> IPv6:

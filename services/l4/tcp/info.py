@@ -41,7 +41,8 @@ def tcp_get_info(tp: TcpSock, delack: float) -> bytes:
         tcpi_bytes_acked=max(seq_diff(tp.snd_una, tp.iss) - 1, 0) if synchronized else 0,
         tcpi_bytes_received=max(seq_diff(tp.rcv_nxt, tp.irs) - 1, 0) if synchronized else 0,
         tcpi_notsent_bytes=sum(seg.len for seg in tp.write_queue), tcpi_min_rtt=int(tp.min_rtt * 1e6),
-        tcpi_snd_wnd=tp.snd_wnd, tcpi_rcv_wnd=tp.rcv_wnd, tcpi_delivered_ce=tp.delivered_ce)
+        tcpi_snd_wnd=tp.snd_wnd, tcpi_rcv_wnd=tp.rcv_wnd, tcpi_delivered_ce=tp.delivered_ce,
+        tcpi_total_retrans=tp.total_retrans, tcpi_rcv_ooopack=tp.rcv_ooopack)
 
 
 def tcp_ioctl(tp: TcpSock) -> tuple[int, int, int]:

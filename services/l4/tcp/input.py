@@ -685,6 +685,7 @@ def _ofo_insert(tcp, tp: TcpSock, skb, seg: Segment) -> None:
         tcp_dsack_extend(tcp, tp, seg.seq, old[0])
         tcp.drop(old[1], pb.SKB_DROP_REASON_TCP_OFOMERGE, "tcp_data_queue_ofo")
     tcp.mib.inc(TCPEXT, "TCPOFOQueue")
+    tp.rcv_ooopack += max(1, skb.gso_segs)  # a GRO packet counts its segments
     tp.ofo_queue[seg.seq] = (seg.end_seq, skb, seg.th.fin)
     tp.ofo_last = seg.seq
 

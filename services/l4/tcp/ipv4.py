@@ -74,9 +74,10 @@ TCP, TCPEXT = output.TCP, output.TCPEXT
 CHILD_SK_BASE = 1 << 40  # sk ids of accepted connections: the engine makes them, the socket layer the rest
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
 TCP_MAXSEG, TCP_QUICKACK = 2, 12  # include/uapi/linux/tcp.h: the getsockopts the tcp_sock answers
+IPPROTO_TCP, IPPROTO_IPV6, IPV6_TCLASS = 6, 41, 67  # and IPV6_TCLASS at level IPPROTO_IPV6 (linux/in6.h)
 # what a child socket takes from its listener (sk_clone_lock copies the tcp_sock)
 _INHERITED = ("cork", "nagle_push", "user_mss", "keepalive", "keepalive_time", "keepalive_intvl", "keepalive_probes",
-              "pingpong")
+              "pingpong", "hop_limit", "tclass")  # the last two: the clone's ipv6_pinfo (tcp_v6_syn_recv_sock)
 
 
 class TcpEvent(NamedTuple):
@@ -886,11 +887,18 @@ class Tcp:
 
     def _tcp_setsockopt(self, tp: TcpSock, *, keepalive: bool | None = None, keepidle: int | None = None,
                         keepintvl: int | None = None, keepcnt: int | None = None, quickack: int | None = None,
-                        maxseg: int | None = None, cork: bool | None = None) -> None:
+                        maxseg: int | None = None, cork: bool | None = None, hop_limit: int | None = None,
+                        tclass: int | None = None) -> None:
         """do_tcp_setsockopt() once the socket layer checked the values, and SO_KEEPALIVE's
         tcp_set_keepalive(): TCP_MAXSEG is rx_opt.user_mss, for the next SYN or SYN-ACK
         (tcp_mss_clamp); TCP_KEEPIDLE rearms the keepalive timer, TCP_KEEPINTVL and TCP_KEEPCNT
-        are read when it fires (tcp_keepalive_timer); TCP_CORK and TCP_QUICKACK act at once."""
+        are read when it fires (tcp_keepalive_timer); TCP_CORK and TCP_QUICKACK act at once.
+        IPV6_UNICAST_HOPS and IPV6_TCLASS (do_ipv6_setsockopt: np->hop_limit, np->tclass) hold
+        from the next segment on, a listener's for its SYN-ACKs and the connections it accepts."""
+        if hop_limit is not None:
+            tp.hop_limit = hop_limit
+        if tclass is not None:
+            tp.tclass = tclass & ~ecn.INET_ECN_MASK & 0xFF  # a stream's ECN field stays TCP's
         if maxseg is not None:
             tp.user_mss = maxseg
         if keepintvl is not None:
@@ -921,15 +929,19 @@ class Tcp:
             if not val & 1:
                 tp.pingpong = True
 
-    def getsockopt(self, sk: int, optname: int) -> int | None:
+    def getsockopt(self, sk: int, optname: int, level: int = IPPROTO_TCP) -> int | None:
         """do_tcp_getsockopt() for what the tcp_sock holds (None: L4 has no such socket):
         TCP_MAXSEG is mss_cache, or TCP_MAXSEG's own value on a socket closed or listening (a
         listener's mss_cache stays tcp_init_sock's TCP_MSS_DEFAULT); TCP_QUICKACK is 1 unless
-        in ping-pong mode."""
+        in ping-pong mode. At level IPPROTO_IPV6, IPV6_TCLASS (do_ipv6_getsockopt: np->tclass):
+        the user's DSCP with the ECN field of the last segment sent (ECT(0) after new data on
+        an ECN connection)."""
         with self._lock:
             tp = self._by_sk.get(sk)
             if tp is None:
                 return None
+            if level == IPPROTO_IPV6:
+                return tp.tclass | tp.tclass_ecn
             if optname == TCP_QUICKACK:
                 return int(not tp.pingpong)
             if tp.user_mss and tp.state in (TcpState.CLOSE, TcpState.LISTEN):

@@ -13,7 +13,12 @@ Seen on Linux 6.18 between namespaces (python sockets, tcpdump, nstat):
   and the route keeps the path MTU (ip -6 route show cache: mtu 1280);
 - Destination Unreachable for a SYN ends the connect: administratively prohibited EACCES, no
   route ENETUNREACH (TcpAttemptFails); on an established connection no route is a soft error:
-  the connection goes on, SO_ERROR reports ENETUNREACH once (sk_err_soft).
+  the connection goes on, SO_ERROR reports ENETUNREACH once (sk_err_soft);
+- IPV6_UNICAST_HOPS and IPV6_TCLASS (np->hop_limit, np->tclass) go into every segment the socket
+  sends (ip6_xmit; output._flow builds the flowi6), from the next one on when set on a connection;
+  a listener's into its SYN-ACKs and the connections it accepts; IPV6_TCLASS 0xb9 reads back 0xb8,
+  the ECN field being TCP's (ECT(0) on new data, getsockopt showing the last segment's); a timewait
+  sock (an orphan's FIN_WAIT2 too) answers with the route's hop limit and the DSCP alone.
 """
 
 from pktpath import skbuff as s

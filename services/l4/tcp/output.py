@@ -137,10 +137,17 @@ def tcp_select_window(tp: TcpSock) -> int:
 
 def _flow(tcp, tp: TcpSock, tos: int = 0) -> bytes:
     """The flowi4 IPv4 builds the header from; tos carries the ECN field (inet->tos). Over
-    IPv6 the flowi6 inet6_csk_xmit fills: the connection's addresses, tos as the traffic
-    class (np->tclass, with the ECN field), the device a link-local peer is on."""
+    IPv6 the flowi6 inet6_csk_xmit fills: the connection's addresses, the traffic class
+    (np->tclass: IPV6_TCLASS's DSCP with tos's ECN field), the hop limit (np->hop_limit, -1
+    the route's: ip6_xmit), the device a link-local peer is on. A timewait sock's ACKs are the
+    host's (tcp_v6_timewait_ack → tcp_v6_send_response from the control socket): the route's
+    hop limit, tw_tclass without the ECN field; Linux makes an orphan's FIN_WAIT2 one too
+    (tcp_time_wait(sk, TCP_FIN_WAIT2, tmo) when tcp_fin_timeout <= TCP_TIMEWAIT_LEN)."""
     if tp.v6:
-        return Flowi6(tp.daddr, tp.dport, tclass=tos, scope_id=tcp.scope_id(tp.dev), saddr=tp.saddr).pack()
+        if tp.state == TcpState.TIME_WAIT or (tp.orphan and tp.state == TcpState.FIN_WAIT2):
+            return Flowi6(tp.daddr, tp.dport, tclass=tp.tclass, scope_id=tcp.scope_id(tp.dev), saddr=tp.saddr).pack()
+        return Flowi6(tp.daddr, tp.dport, hop_limit=tp.hop_limit, tclass=tp.tclass | tos,
+                      scope_id=tcp.scope_id(tp.dev), saddr=tp.saddr).pack()
     return Flowi4(tp.daddr, tp.saddr, tp.dport, tp.sport, IPPROTO_TCP, tos=tos).pack()
 
 
@@ -154,6 +161,7 @@ def _push_header(tcp, tp: TcpSock, skb, seq: int, flags: int, options: bytes, wi
     if not flags & TCPHDR_SYN:
         ecn_flags, tos = ecn.tcp_ecn_send(tp, skb.len, new_data)
         flags |= ecn_flags
+        tp.tclass_ecn = tos  # INET_ECN_xmit / INET_ECN_dontxmit: what getsockopt(IPV6_TCLASS) shows
     ack_seq = tp.rcv_nxt if flags & TCPHDR_ACK else 0
     header = TcpHdr(tp.sport, tp.dport, seq, ack_seq, 0, flags, window, 0, 0, options).to_bytes(
         skb.payload(), tp.saddr, tp.daddr, partial=skb.ip_summed == CHECKSUM_PARTIAL)
@@ -370,7 +378,8 @@ def tcp_send_synack(tcp, listener: TcpSock, req) -> None:
                  advmss=req.advmss,  # tcp_make_synack, tcp_openreq_init_rwin
                  rcv_wscale=listener.rcv_wscale, wscale_ok=req.snd_wscale >= 0,
                  sack_ok=req.sack_ok, tstamp_ok=req.ts_recent >= 0, ts_recent=max(req.ts_recent, 0), ts_off=req.ts_off,
-                 rcv_nxt=seq_add(req.irs, 1), v6=req.v6, dev=req.dev)
+                 rcv_nxt=seq_add(req.irs, 1), v6=req.v6, dev=req.dev,
+                 hop_limit=listener.hop_limit, tclass=listener.tclass)  # ip6_xmit(sk: the listener, np->tclass)
     skb = s.alloc_skb(MAX_TCP_HEADER, origin_host=tcp.host, sampled=False)
     s.skb_reserve(skb, MAX_TCP_HEADER)
     flags = TCPHDR_SYN | TCPHDR_ACK | (TCPHDR_ECE if req.ecn_ok else 0)  # tcp_ecn_make_synack
@@ -732,6 +741,7 @@ def tcp_retransmit_skb(tcp, tp: TcpSock, seg: Seg, segs: int = 1) -> None:
     seg.retrans += 1
     seg.resent_in = tp.recovery
     tcp.mib.inc(TCP, "RetransSegs", seg.pcount)
+    tp.total_retrans += seg.pcount
     tcp_transmit_skb(tcp, tp, seg)
     if seg.lost:  # in flight again once sent (retrans_out grows after tcp_transmit_skb)
         seg.lost = False

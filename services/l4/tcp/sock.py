@@ -143,6 +143,9 @@ class TcpSock:
     v6: bool = False
     ipv6only: bool = False            # IPV6_V6ONLY: an AF_INET6 listener that takes no IPv4
     dev: str = ""                     # sk_bound_dev_if: the device a link-local peer is on
+    hop_limit: int = -1               # IPV6_UNICAST_HOPS (np->hop_limit); -1: the route's
+    tclass: int = 0                   # IPV6_TCLASS (np->tclass) without the ECN field,
+    tclass_ecn: int = 0               # which is TCP's: the last segment's (INET_ECN_xmit / _dontxmit)
     pmtu: int = 0                     # icsk_pmtu_cookie: the path MTU mss_cache was last synced to
     err_soft: int = 0                 # sk_err_soft: an ICMP error seen, reported if the connection times out
 
@@ -222,6 +225,8 @@ class TcpSock:
     tsq_throttled: bool = False       # TSQ_THROTTLED: tcp_write_xmit stopped for them; a free resumes it
     pacing_fq: bool = False           # sk_pacing_status == SK_PACING_FQ: an fq qdisc paces by skb->tstamp
     data_segs_out: int = 0            # tcpi_data_segs_out: data segments sent, retransmissions too
+    total_retrans: int = 0            # tcpi_total_retrans: segments sent again (__tcp_retransmit_skb)
+    rcv_ooopack: int = 0              # tcpi_rcv_ooopack: segments queued out of order (tcp_data_queue_ofo)
 
     # congestion control
     cwnd: int = TCP_INIT_CWND
