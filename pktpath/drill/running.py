@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 
-from pktpath.drill.kernel import REMOTE_IP6
+from pktpath.drill.kernel import MTU6, REMOTE_IP6
 from pktpath.drill.live import ETH_P_IP, ETH_P_IPV6, GATEWAY_MAC, REMOTE_IP, LiveHost
 from pktpath.drill.shell import Shell
 
@@ -59,6 +59,9 @@ class RunningHost(LiveHost):
         iface = next((i for i in topology.host(host).interfaces if i.addr6 or not v6), None)
         if iface is None:
             raise RunningHostError(f"{host} has no IPv6 address to run scripts over IPv6 from")
+        if v6 and iface.mtu != MTU6:  # the scripts' SYNs say mss 1460: 1520 less IPv6's 60
+            raise RunningHostError(f"over IPv6 the scripts need an MTU of {MTU6}, as ksft_runner.sh gives its "
+                                   f"tun0, for their MSS of 1460; {host}'s {iface.name} has {iface.mtu}")
         self.dev, self.host_mac = iface.name, bytes.fromhex(iface.mac.replace(":", ""))
         self.local_ip = str(iface.addr6[0].ip if v6 else iface.addr.ip)
         self.remote_ip, remote_net = (REMOTE_IP6, REMOTE_NET6) if v6 else (REMOTE_IP, REMOTE_NET)

@@ -22,9 +22,11 @@ from pktpath.pb import l3_pb2
 from pktpath.rpc import ErrnoStub, checked, l2_pb2_grpc, l3_pb2_grpc
 from pktpath.services.l3 import netfilter as nf
 from pktpath.services.l3 import netfilter6 as nf6
+from pktpath.services.l3.addrconf import Fib6Info
 from pktpath.services.l3.layer import L3
 from pktpath.services.l3.route import FibRoute
 from pktpath.services.l3.route6 import rta_expires
+from pktpath.topology import IP6_RT_PRIO_USER
 from pktpath.wire.addr import ip6_to_str, ip_to_str
 
 FRAG_TICK_S = 1.0
@@ -80,24 +82,44 @@ class L3Servicer(L3, l3_pb2_grpc.L3Servicer):
 
     @checked
     def RouteAdd(self, request, context):
-        (dst, prefixlen), gateway = self._route_arg(request)
         if request.dev not in self.ifaces:
             context.abort(grpc.StatusCode.NOT_FOUND, f"{self.ctx.host} has no interface "
                                                      f"{validate.shown(request.dev)}")
         try:
-            self.fib.add(FibRoute(dst, prefixlen, request.dev, gateway=gateway, metric=request.metric))
+            if request.family == AF_INET6:  # ip -6 route add: ip6_route_add, a static route of the main table
+                self.addrconf.ip6_route_add(self._route6(request))
+            else:
+                (dst, prefixlen), gateway = self._route_arg(request)
+                self.fib.add(FibRoute(dst, prefixlen, request.dev, gateway=gateway, metric=request.metric))
         except FileExistsError as exc:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
         return empty_pb2.Empty()
 
     @checked
     def RouteDel(self, request, context):
-        (dst, prefixlen), _ = self._route_arg(request)
         try:
-            self.fib.delete(dst, prefixlen)
+            if request.family == AF_INET6:
+                wanted = self._route6(request)
+                found = next((r for r in self.addrconf.routes() if (r.dst, r.dst_len) == (wanted.dst, wanted.dst_len)
+                              and r.protocol != "kernel" and (not request.dev or r.dev == request.dev)), None)
+                if found is None:
+                    raise LookupError(f"no route to {_prefix6_str((wanted.dst, wanted.dst_len))}")
+                self.addrconf.ip6_del_rt(found)
+            else:
+                (dst, prefixlen), _ = self._route_arg(request)
+                self.fib.delete(dst, prefixlen)
         except LookupError as exc:
             context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         return empty_pb2.Empty()
+
+    @staticmethod
+    def _route6(request) -> Fib6Info:
+        """The IPv6 route a Route asks for: ip -6 route's defaults (metric 1024, protocol boot)."""
+        dst, dst_len = _prefix6(request.dst, "dst")
+        if ipaddress.IPv6Network((dst, dst_len)).network_address != ipaddress.IPv6Address(dst):
+            raise validate.Invalid(f"dst {validate.shown(request.dst)}: host bits set")
+        return Fib6Info(dst, dst_len, request.dev, gateway=validate.ipv6(request.gateway, "gateway"),
+                        metric=request.metric or IP6_RT_PRIO_USER, protocol=request.proto or "boot")
 
     def GetAddrs(self, request, context):
         table = l3_pb2.AddrTable()

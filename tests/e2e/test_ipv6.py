@@ -252,3 +252,22 @@ def test_pktpath_ss_lists_ipv6_tcp_and_udp_sockets_as_ss_does(net):
             assert row in lines, out.stdout
         mine = pktpath(sup, "ss", "-tn", "--on", "A", "dst", f"[{B6}]:5604")
         assert f"[2001:db8::1]:{six_port}" in mine.stdout and "10.0.0" not in mine.stdout, mine.stdout
+
+
+def test_a_static_ipv6_route_added_by_rpc_is_listed_and_chosen_then_goes_again(net):
+    """L3's RouteAdd/RouteDel with family AF_INET6 (as `ip -6 route add|del`: metric 1024,
+    proto boot, which ip does not print): a prefix on no link, through B, then no longer."""
+    from pktpath.pb import l3_pb2
+
+    sup = net[0]
+    l3_a = stub(sup, "A", "l3", l3_pb2_grpc.L3Stub)
+    route = l3_pb2.Route(dst="2001:db8:77::/64", gateway="2001:db8::2", dev="eth0", family=10)
+    l3_a.RouteAdd(route, timeout=5)
+    try:
+        shown = pktpath(sup, "ip", "-6", "route", "--on", "A").stdout
+        assert "2001:db8:77::/64 via 2001:db8::2 dev eth0 metric 1024 pref medium" in shown, shown
+        got = pktpath(sup, "ip", "-6", "route", "get", "2001:db8:77::9", "--on", "A").stdout
+        assert "via 2001:db8::2 dev eth0" in got, got
+    finally:
+        l3_a.RouteDel(route, timeout=5)
+    assert "2001:db8:77::" not in pktpath(sup, "ip", "-6", "route", "--on", "A").stdout
