@@ -9,7 +9,6 @@ import random
 import shutil
 import struct
 import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -34,6 +33,8 @@ from pktpath.pb import skbuff_pb2 as pb
 from pktpath.pb import trace_pb2
 from pktpath.tools.capture import PcapFilter, PcapngWriter, TcpSeqHash, describe, summary_ip6
 from pktpath.wire.addr import ip6_from_str
+
+from clikit import cli_here
 
 A, B, LA, LB = "2001:db8::1", "2001:db8::2", "fe80::1", "fe80::2"
 MA, MB = "02:00:00:00:00:01", "02:00:00:00:00:02"
@@ -250,8 +251,7 @@ def lines(out: str) -> list[str]:
 def both(path, *args: str) -> tuple[list[str], list[str]]:
     theirs = subprocess.run([tool("tcpdump"), "-n", *args, "-r", str(path)], capture_output=True, text=True,
                             timeout=60)
-    ours = subprocess.run([sys.executable, "-m", "pktpath.cli", "tcpdump", *args, "-r", str(path)],
-                          capture_output=True, text=True, timeout=120)
+    ours = cli_here("tcpdump", *args, "-r", str(path))
     assert theirs.returncode == ours.returncode == 0, ours.stderr
     return lines(theirs.stdout), lines(ours.stdout)
 

@@ -1,17 +1,17 @@
 """Helpers for the end-to-end tests: stubs to one service of a running topology,
 counters as dicts, waiting for something to become true, TCP connections."""
 
-import io
 import random
 import socket
-import subprocess
 import time
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import contextmanager
 
 from google.protobuf import empty_pb2
 
 from pktpath.client import SOCK_STREAM, SocketApi
 from pktpath.config import HTTP_PORT_OFFSET
+
+from clikit import cli_here  # noqa: F401 (the e2e tests' too)
 
 
 def stub(sup, host: str, layer: str, cls):
@@ -109,18 +109,3 @@ def read_all(conn, out: bytearray, timeout: float = 30) -> None:
     """recv until the peer's FIN."""
     while data := conn.recv(1 << 20, timeout=timeout):
         out.extend(data)
-
-
-def cli_here(*words: str) -> subprocess.CompletedProcess:
-    """`pktpath WORDS` run in this process (pktpath.cli.main), as a subprocess would return it:
-    for tests that give a command dozens of times, where an interpreter's start each time
-    (half a second: grpc, protobuf) would be most of the test."""
-    from pktpath.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(list(words))
-        except SystemExit as exc:  # argparse's refusals, as the program's exit
-            code = exc.code if isinstance(exc.code, int) else 1
-    return subprocess.CompletedProcess(["pktpath", *words], code, out.getvalue(), err.getvalue())

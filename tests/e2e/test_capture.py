@@ -16,7 +16,7 @@ from pktpath.client import IPPROTO_ICMP, SHUT_WR, SOCK_STREAM
 from pktpath.pb import l2_pb2
 from pktpath.rpc import l2_pb2_grpc
 
-from e2ekit import stub, wait_for, with_sockets
+from e2ekit import cli_here, stub, wait_for, with_sockets
 
 pytestmark = pytest.mark.slow
 A_IP, B_IP = "10.0.0.1", "10.0.0.2"
@@ -167,8 +167,7 @@ def test_each_filter_chooses_the_frames_tshark_chooses_by_the_same_meaning(captu
         times = tshark(path, "-o", "ip.defragment:FALSE", "-T", "fields", "-e", "frame.time_epoch",
                        *(["-Y", display] if display else []))
         theirs = [clock(int(t.replace(".", ""))) for t in times]
-        ours = subprocess.run([sys.executable, "-m", "pktpath.cli", "tcpdump", "-r", path,
-                               *([expression] if expression else [])], capture_output=True, text=True, timeout=60)
+        ours = cli_here("tcpdump", "-r", path, *([expression] if expression else []))
         assert ours.returncode == 0, ours.stderr
         assert [line.split()[0] for line in ours.stdout.splitlines() if line[:1].isdigit()] == theirs, expression
         assert theirs or expression == "greater 1000", expression
@@ -192,8 +191,7 @@ def test_pktpath_tcpdump_reads_and_filters_a_capture_line_for_line_as_tcpdump_do
     for expression in FILTERS:
         theirs = subprocess.run([tool, "-n", *flags, "-r", path, *([expression] if expression else [])],
                                 capture_output=True, text=True, timeout=60)
-        ours = subprocess.run([sys.executable, "-m", "pktpath.cli", "tcpdump", *flags, "-r", path,
-                               *([expression] if expression else [])], capture_output=True, text=True, timeout=60)
+        ours = cli_here("tcpdump", *flags, "-r", path, *([expression] if expression else []))
         assert ours.returncode == theirs.returncode == 0, (expression, ours.stderr, theirs.stderr)
         assert _without_time(ours.stdout) == _without_time(theirs.stdout), expression
         assert _without_time(ours.stdout) or expression == "greater 1000" and flags, expression

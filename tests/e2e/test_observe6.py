@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pktpath.client import AF_INET6, IPPROTO_ICMP, IPPROTO_ICMPV6
 from pktpath.tools.netstat import NETSTAT6_GROUPS, netstat_s6, snmp6_lines
 
-from e2ekit import wait_for, with_sockets
+from e2ekit import cli_here, wait_for, with_sockets
 
 pytestmark = pytest.mark.slow
 A6, B6 = "2001:db8::1", "2001:db8::2"
@@ -150,8 +150,7 @@ def test_pktpath_tcpdump_reads_and_filters_the_wire_capture_line_for_line_as_tcp
     for expression in FILTERS:
         words = [expression] if expression else []
         theirs = subprocess.run([tool, "-n", *flags, "-r", path, *words], capture_output=True, text=True, timeout=60)
-        ours = subprocess.run([sys.executable, "-m", "pktpath.cli", "tcpdump", *flags, "-r", path, *words],
-                              capture_output=True, text=True, timeout=60)
+        ours = cli_here("tcpdump", *flags, "-r", path, *words)
         assert ours.returncode == theirs.returncode == 0, (expression, ours.stderr, theirs.stderr)
         assert lines(ours.stdout) == lines(theirs.stdout), expression
         assert lines(ours.stdout), expression
