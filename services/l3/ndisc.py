@@ -106,7 +106,7 @@ outside tick() (a received message), so that thread can wake.
 
 Left out: proxy NDP (proxy_ndp 0), optimistic DAD (optimistic_dad 0), stable-privacy and
 temporary addresses (addr_gen_mode eui64, use_tempaddr 0), accept_dad 2, accept_untracked_na
-(0), MLD reports after DAD (mld_rcv is another part), rt6_clean_tohost when
+(0), rt6_clean_tohost when
 an NA says a router became a host, an RA's route-information options (only prefix length 0
 passes accept_ra_rt_info_max_plen 0) and user options, and applying an RA's reachable time and
 retrans timer (nd_tbl's parameters are L2's: they are kept in `ra[dev].nd_parms` for it). Of
