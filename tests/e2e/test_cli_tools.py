@@ -19,6 +19,11 @@ def pktpath(sup, *words: str, timeout: float = 60) -> subprocess.CompletedProces
                           capture_output=True, text=True, timeout=timeout)
 
 
+def here(sup, *words: str) -> subprocess.CompletedProcess:
+    """pktpath(), in this process: for the query commands a test gives dozens of times."""
+    return cli_here(*words, "--base-port", str(sup.base_port))
+
+
 def test_ping_sends_every_interval_whatever_the_replies_do(lossy_topology):
     """Before: it waited for each reply, and 10 pings at -i 0.2 over the lossy link took 5.9 s."""
     started = time.monotonic()
@@ -136,7 +141,7 @@ def test_ip_prints_routes_neighbours_addresses_and_links_as_the_kernels_ip_does(
     assert pktpath(lossy_topology, "ping", "10.0.0.2", "-c", "5", "-i", "0.2", "-W", "2").returncode == 0
 
     def ours(*words):
-        out = pktpath(lossy_topology, "ip", *words, "--on", "A")
+        out = here(lossy_topology, "ip", *words, "--on", "A")
         assert out.returncode == 0, out.stderr
         return [line.rstrip() for line in out.stdout.splitlines()]
 
@@ -227,7 +232,7 @@ def test_ss_lists_and_filters_sockets_as_the_kernels_ss_does(lossy_topology, ker
                                     text=True, timeout=30).stdout
             kernel = "\n".join(line for line in kernel.splitlines()
                                if not re.match(r"^(u_|nl|p_|raw|icmp6|udp6|tcp6|v_|xdp|mptcp)", line))
-            ours = pktpath(sup, "ss", *flags, "--on", "A")
+            ours = here(sup, "ss", *flags, "--on", "A")
             assert ours.returncode == 0, ours.stderr
             assert words(ours.stdout) == words(kernel), flags
         established = pktpath(sup, "ss", "-tmn", "--on", "A").stdout.splitlines()
@@ -406,7 +411,7 @@ def test_query_commands_answer_json_that_parses_with_stable_field_names(lossy_to
     sup = lossy_topology
 
     def j(*words):
-        out = pktpath(sup, *words)
+        out = here(sup, *words)
         assert out.returncode == 0, (words, out.stderr)
         return json.loads(out.stdout)
 
