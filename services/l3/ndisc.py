@@ -130,7 +130,7 @@ from pktpath import skbuff as s
 from pktpath.counters import Mib
 from pktpath.pb import l2_pb2, skbuff_pb2
 from pktpath.services.l3.addrconf import (
-    IFA_F_DADFAILED, IFA_F_DEPRECATED, IFA_F_MANAGETEMPADDR, IFA_F_NODAD, IFA_F_OPTIMISTIC, IFA_F_PERMANENT,
+    IFA_F_DADFAILED, IFA_F_DEPRECATED, IFA_F_MANAGETEMPADDR, IFA_F_NODAD, IFA_F_OPTIMISTIC,
     IFA_F_TENTATIVE, INFINITY_LIFE_TIME, LOOPBACK_DEV, Inet6Ifaddr,
 )
 from pktpath.services.l3.icmp import IcmpRateLimit
@@ -750,8 +750,8 @@ class Ndisc:
         if send_na and cnf.ndisc_notify:
             self.ndisc_send_na(dev, IN6ADDR_LINKLOCAL_ALLNODES, ifa.addr, router=self.addrconf.forwarding,
                                solicited=False, override=True, inc_opt=True)
-        send_rs = (ifa.scope == IPV6_ADDR_LINKLOCAL and self._lonely_lladdr(dev, ifa) and self.ipv6_accept_ra(dev)
-                   and cnf.rtr_solicits != 0 and dev != LOOPBACK_DEV)
+        send_rs = (ifa.scope == IPV6_ADDR_LINKLOCAL and self.addrconf.ipv6_lonely_lladdr(dev, ifa)
+                   and self.ipv6_accept_ra(dev) and cnf.rtr_solicits != 0 and dev != LOOPBACK_DEV)
         if not send_rs:
             return
         lladdr = self.addrconf.ipv6_get_lladdr(dev, IFA_F_TENTATIVE)
@@ -763,12 +763,6 @@ class Ndisc:
             rs = self._rs.setdefault(dev, _RsState())
             rs.interval, rs.probes, rs.rs_sent = interval, 1, True
         self._mod_rs_timer(dev, interval)
-
-    def _lonely_lladdr(self, dev: str, ifa: Inet6Ifaddr) -> bool:
-        """ipv6_lonely_lladdr(): no other link-local address of dev is permanent and usable."""
-        return not any(a is not ifa and a.scope == IPV6_ADDR_LINKLOCAL and a.flags & (
-            IFA_F_PERMANENT | IFA_F_TENTATIVE | IFA_F_OPTIMISTIC | IFA_F_DADFAILED) == IFA_F_PERMANENT
-            for a in self.addrconf.addr_list(dev))
 
     def addrconf_dad_failure(self, skb, dev: str, ifa: Inet6Ifaddr) -> None:
         """addrconf_dad_failure(): only during DAD; logs the kernel's words with the sender's MAC,

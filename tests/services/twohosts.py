@@ -72,6 +72,7 @@ class Host:
         layers["l4"] = self.l4 = L4(self.name, config, hop, Direct(self.l3), clock=sim.clock)
         layers["socket"] = self.socket = Socket(self.name, hop, Direct(self.l4), sample=lambda flow=None: False,
                                                 devs=[i.name for i in config.interfaces])
+        self.socket.layer.l3 = Direct(self.l3)  # IPV6_JOIN_GROUP's device side (seams.py's Ipv6DevMc)
         sim.timers.append(self.l3.ipv6_timers)
         sim.timers.append(self.l4.tcp.run_timers)
         tasks = Tasks(1 << 16)
