@@ -91,8 +91,13 @@ def _cmd_up(args) -> int:
     except TopologyError as exc:
         print(f"pktpath up: {exc}", file=sys.stderr)
         return 2
-    sup = Supervisor(topo, args.base_port, log_dir=args.log_dir)
-    print(f"starting topology {topo.name!r}: {len(topo.hosts)} hosts x 6 layers ...", flush=True)
+    try:
+        sup = Supervisor(topo, args.base_port, log_dir=args.log_dir, only=args.only)
+    except ValueError as exc:
+        print(f"pktpath up: --only {exc}", file=sys.stderr)
+        return 2
+    hosts = [h.name for h in topo.hosts if not args.only or h.name in args.only]
+    print(f"starting topology {topo.name!r}: {len(hosts)} hosts x 6 layers ...", flush=True)
     started = False
     try:
         with terminate_on_signal():
@@ -100,8 +105,12 @@ def _cmd_up(args) -> int:
             started = True
             for row in sup.table():
                 print(row)
-            print(f"dashboard: http://{sup.addrs.http('', 'orchestrator')}/  metrics: "
-                  f"http://{sup.addrs.http(topo.hosts[0].name, 'nic')}/metrics (each service: its port + 500)")
+            if not args.only or "orchestrator" in args.only:
+                print(f"dashboard: http://{sup.addrs.http('', 'orchestrator')}/", end="  ")
+            if hosts:
+                print(f"metrics: http://{sup.addrs.http(hosts[0], 'nic')}/metrics (each service: its port + 500)",
+                      end="")
+            print(flush=True)
             sup.watch(lambda line: print(f"pktpath up: {line}", file=sys.stderr, flush=True))
             print("all healthy; Ctrl-C stops everything", flush=True)
             sleep_until_terminated()
@@ -966,6 +975,10 @@ def parser() -> argparse.ArgumentParser:
                    help=f"a topology file, or a built-in one: {', '.join(builtins())} (default: default)")
     p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
     p.add_argument("--log-dir", type=Path, help="write each service's output to DIR/HOST-LAYER.log")
+    p.add_argument("--only", action="append", default=[], metavar="HOST",
+                   help="run only this host's six services (repeat for more; 'orchestrator' for it): the others "
+                        "run on other machines, at the addresses the topology's `at` or $PKTPATH_AT_<HOST> give; "
+                        "default: every host and the orchestrator")
     p.set_defaults(func=_cmd_up)
     def client_args(p, flag=None, dest=None, host_help=None):
         if flag:

@@ -122,14 +122,26 @@ class Addresses:
         return channel(self.target(host, layer), read_token(self.run))
 
     def target(self, host: str, layer: str) -> str:
-        """host:port where `layer` of `host` serves."""
+        """host:port where `layer` of `host` serves: on its machine (`at`), else on this one."""
         override = os.environ.get(f"PKTPATH_TARGET_{host.upper()}_{layer.upper()}")
         if override:
             return override
         if layer == "orchestrator":
             return f"{self.bind}:{self.base_port}"
         index = [h.name for h in self.topology.hosts].index(host)
-        return f"{self.bind}:{self.base_port + 10 * (index + 1) + LAYERS.index(layer)}"
+        return f"{self.at(host) or self.bind}:{self.base_port + 10 * (index + 1) + LAYERS.index(layer)}"
+
+    def at(self, host: str) -> str:
+        """The machine `host` runs on, an address or a name: PKTPATH_AT_<HOST> when set (a
+        Pod names itself 127.0.0.1 and its peers by their Services), else the topology's
+        `at`; "" for this machine."""
+        override = os.environ.get(f"PKTPATH_AT_{host.upper()}")
+        return override if override is not None else self.topology.host(host).at
+
+    def tunneled(self, a: str, b: str) -> bool:
+        """Whether a link between hosts a and b crosses machines, and so is a VXLAN tunnel
+        rather than a Unix socket in the run's directory."""
+        return self.at(a) != self.at(b)
 
     def http(self, host: str, layer: str) -> str:
         """host:port of the service's HTTP server (/metrics; the orchestrator's dashboard)."""
@@ -206,10 +218,13 @@ def shm_name(run_id: str, host: str, dev: str) -> str:
 
 
 TOKEN_FILE = "admin.token"
+TOKEN_FILE_ENV = "PKTPATH_TOKEN_FILE"
 
 
 def token_path(run_id: str) -> str:
-    return os.path.join(hop_dir(run_id), TOKEN_FILE)
+    """The run's admin token: in its runtime directory, or where PKTPATH_TOKEN_FILE says when
+    the run's machines share no directory (each has a copy; in Kubernetes, a Secret's)."""
+    return os.environ.get(TOKEN_FILE_ENV) or os.path.join(hop_dir(run_id), TOKEN_FILE)
 
 
 def read_token(run_id: str) -> str | None:

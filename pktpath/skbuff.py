@@ -80,6 +80,15 @@ class PacketIds:
 _local_ids = PacketIds(pb.LAYER_UNSPECIFIED)
 
 
+def _new_epoch_after_fork() -> None:
+    """A forked service (pktpath.forkserver) numbers from an epoch of its own, not its parent's."""
+    global _local_ids
+    _local_ids = PacketIds(pb.LAYER_UNSPECIFIED)
+
+
+os.register_at_fork(after_in_child=_new_epoch_after_fork)
+
+
 class SkBuff:
     __slots__ = (
         "id", "origin_host", "clone_of", "copy_of",

@@ -1,7 +1,8 @@
 """Start every layer service of every host of a topology as local processes, and stop them.
 
 `pktpath up` and the end-to-end tests use this. Each service is
-`python -m pktpath.cli serve LAYER --host H ...` in its own process group; the
+`pktpath serve LAYER --host H ...` in its own session, forked from a process that
+imported every layer once (pktpath.forkserver); the
 supervisor waits until every one answers its gRPC health check, and on stop
 sends SIGTERM (services unlink their shared memory and exit 0), then SIGKILL
 to anything still there after a grace period, then removes any shared-memory
@@ -13,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import json
 import threading
@@ -26,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pktpath.config import (
     LAYERS, RUN_DIR_PREFIX, Addresses, channel, ensure_token, hop_dir, runtime_base, runtime_dir,
 )
+from pktpath.forkserver import ForkedProcess, Forkserver, alive
 from pktpath.topology import Topology
 
 # Start order: the NIC owns the rings softirq maps; the rest only need each other later.
@@ -48,7 +49,7 @@ class Service:
     host: str
     layer: str
     target: str
-    proc: subprocess.Popen
+    proc: ForkedProcess
     started: float = field(default_factory=time.time)
     restarts: int = 0
     failed: bool = False                             # restarted too often: given up
@@ -57,15 +58,6 @@ class Service:
     @property
     def name(self) -> str:
         return f"{self.host}/{self.layer}" if self.host else self.layer
-
-
-def alive(pid: int) -> bool:
-    """The process exists and has not exited (a zombie its parent has not reaped has)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 @dataclass(frozen=True)
@@ -92,11 +84,24 @@ def runs() -> list[Run]:
     return sorted(found, key=lambda r: r.base_port)
 
 
-def ports_in_use(addrs: Addresses) -> list[int]:
+ORCHESTRATOR = "orchestrator"
+
+
+def services_of(topology: Topology, only=()) -> list[tuple[str, str]]:
+    """(host, layer) of every service to run, the orchestrator as ("", "orchestrator"): all
+    of them, or those of the hosts `only` names and the orchestrator if it names it."""
+    unknown = set(only) - {h.name for h in topology.hosts} - {ORCHESTRATOR}
+    if unknown:
+        raise ValueError(f"{', '.join(sorted(unknown))}: not a host of topology {topology.name} "
+                         f"({', '.join(h.name for h in topology.hosts)}) nor {ORCHESTRATOR}")
+    return [(h.name, layer) for layer in START_ORDER for h in topology.hosts if not only or h.name in only] + (
+        [("", ORCHESTRATOR)] if not only or ORCHESTRATOR in only else [])
+
+
+def ports_in_use(addrs: Addresses, only=()) -> list[int]:
     """The layout's gRPC and HTTP ports something already holds on its address."""
     busy = []
-    services = [("", "orchestrator")] + [(h.name, layer) for h in addrs.topology.hosts for layer in LAYERS]
-    for host, layer in services:
+    for host, layer in services_of(addrs.topology, only):
         for host_port in (addrs.listen(host, layer), addrs.http(host, layer)):
             address, port = host_port.rsplit(":", 1)
             with socket.socket() as probe:
@@ -105,7 +110,7 @@ def ports_in_use(addrs: Addresses) -> list[int]:
                     probe.bind((address, int(port)))
                 except OSError:
                     busy.append(int(port))
-    return busy
+    return sorted(busy)
 
 
 LAYOUT_STEP = 1000  # layouts of one machine sit this many ports apart
@@ -121,8 +126,12 @@ def free_layout(topology, first: int, tries: int) -> int | None:
 
 class Supervisor:
     def __init__(self, topology: Topology, base_port: int, *, run_id: str | None = None,
-                 log_dir: Path | None = None, env: dict | None = None) -> None:
+                 log_dir: Path | None = None, env: dict | None = None, only=()) -> None:
+        """only: the hosts to run here and "orchestrator" (default: every one), for a topology
+        whose hosts are on several machines (their `at`)."""
         self.topology = topology
+        self.only = tuple(only)
+        services_of(topology, self.only)  # ValueError for a name the topology has not
         self.addrs = Addresses(topology, base_port, run_id=run_id or "")
         self.base_port = base_port
         self.run_id = self.addrs.run
@@ -133,12 +142,13 @@ class Supervisor:
         self._watching = threading.Event()
         self._watcher: threading.Thread | None = None
         self.deaths = 0  # services that died while running, restarted or not
+        self._forkserver: Forkserver | None = None
 
     def start(self, timeout: float = 30.0) -> None:
         """Start every service, once nothing of another run is in the way: its ports are
         free and its runtime directory is this user's own. Raises RuntimeError (and
         touches nothing) if not."""
-        busy = ports_in_use(self.addrs)
+        busy = ports_in_use(self.addrs, self.only)
         if busy:
             raise RuntimeError(f"port {busy[0]} is in use ({len(busy)} of this layout's ports are): another "
                                f"pktpath runs here, or another program; stop it, or choose another --base-port")
@@ -148,10 +158,8 @@ class Supervisor:
         if self.log_dir is None:  # the last lines of a service that dies are reported: keep them
             self.log_dir = runtime / "logs"
         try:
-            for layer in START_ORDER:
-                for host in self.topology.hosts:
-                    self._spawn(host.name, layer)
-            self._spawn("", "orchestrator")  # one for the topology: it collects from every host
+            for host, layer in services_of(self.topology, self.only):  # the orchestrator last: it reads them all
+                self._spawn(host, layer)
             self.wait_healthy(timeout)
         except BaseException:
             self.stop()
@@ -162,17 +170,19 @@ class Supervisor:
         self.services.append(Service(host, layer, self.addrs.target(host, layer), self._popen(host, layer),
                                      starts=[time.monotonic()]))
 
-    def _popen(self, host: str, layer: str) -> subprocess.Popen:
-        cmd = [sys.executable, "-m", "pktpath.cli", "serve", layer, *(["--host", host] if host else []),
-               "--topology", self.topology.source or self.topology.name, "--base-port", str(self.base_port),
-               "--run-id", self.run_id]
-        out = subprocess.DEVNULL
+    def _popen(self, host: str, layer: str) -> ForkedProcess:
+        argv = ["serve", layer, *(["--host", host] if host else []),
+                "--topology", self.topology.source or self.topology.name, "--base-port", str(self.base_port),
+                "--run-id", self.run_id]
+        log = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_dir / log_name(host, layer), "ab")  # noqa: SIM115 (the child owns it)
-        env = {**(self.env if self.env is not None else os.environ), SUPERVISOR_ENV: str(os.getpid())}
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)  # Ctrl-C reaches the supervisor, not each child
+            log = str(self.log_dir / log_name(host, layer))
+        env = self.env if self.env is not None else os.environ
+        if self._forkserver is None:
+            self._forkserver = Forkserver(dict(env), SUPERVISOR_ENV)
+        # a service ends with its parent, the forkserver, which ends with this process
+        return self._forkserver.spawn(argv, {**env, SUPERVISOR_ENV: str(self._forkserver.pid)}, log)
 
     # -- watching ----------------------------------------------------------------------
     def watch(self, report) -> None:
@@ -284,6 +294,9 @@ class Supervisor:
             shutil.rmtree(hop_dir(self.run_id), ignore_errors=True)  # the hop listeners' sockets
             self._claimed = False
         statuses = [(svc.host, svc.layer, svc.proc.returncode) for svc in self.services]
+        if self._forkserver is not None:
+            self._forkserver.close()
+            self._forkserver = None
         self.services = []
         return statuses
 

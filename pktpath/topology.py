@@ -4,7 +4,9 @@ One file drives both ways of running pktpath (local processes and compose).
 The format is TOML; see pktpath/topologies/default.toml and router.toml.
 A name without a path ("default", "router") means one of those.
 
-    [[host]]            name; forwarding (ip_forward and net.ipv6.conf.all.forwarding, default false);
+    [[host]]            name; at (the machine it runs on, an address or a DNS name: its services listen
+                        there, and its links to hosts at other machines are VXLAN tunnels; default: this one);
+                        forwarding (ip_forward and net.ipv6.conf.all.forwarding, default false);
                         tcp_congestion_control ("cubic", the default, or "reno"); tcp_timewait (seconds, default 60);
                         file_max (fs.file-max: open descriptors host-wide; default as the kernel
                         sizes it from memory)
@@ -13,7 +15,9 @@ A name without a path ("default", "router") means one of those.
                         gro (generic receive offload, as ethtool -K sets it; default true),
                         qdisc (its root qdisc: "pfifo_fast", Linux's default, or "fq", which paces TCP),
                         attach ("tap:pkt0": a TAP device the NIC creates; "packet:veth0": an existing
-                        interface through an AF_PACKET socket; the Linux kernel is then the peer),
+                        interface through an AF_PACKET socket; "vxlan:192.0.2.7": a VXLAN tunnel to
+                        that machine, UDP 4789; the Linux kernel is then the peer), vni (the tunnel's,
+                        default 1),
                         advertise (send router advertisements of the interface's addr6 prefixes, as
                         radvd's `AdvSendAdvert on` with radvd's defaults; only on a forwarding host),
                         adv_link_mtu (radvd's AdvLinkMTU: the MTU option advertised; 0, the default, none)
@@ -22,7 +26,8 @@ A name without a path ("default", "router") means one of those.
     [[host.rule]]       hook (PRE_ROUTING...), src, dst, proto (icmp/icmpv6/udp/tcp), sport, dport, target,
                         family ("ip", iptables', or "ip6", ip6tables': nft's names; by default an IPv6
                         src or dst or proto icmpv6 makes it "ip6", anything else "ip")
-    [[link]]            a, b ("HOST:IF"); loss, corrupt, duplicate, reorder (0..1), delay_ms
+    [[link]]            a, b ("HOST:IF"); loss, corrupt, duplicate, reorder (0..1), delay_ms; vni (its VXLAN
+                        network identifier where its hosts are at different machines; default: its number)
 
 Connected routes need not be listed: each interface's prefix is one, as the
 kernel adds them with the address (proto kernel, scope link).
@@ -53,7 +58,9 @@ PROTOCOLS = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58}
 RULE_FAMILIES = ("ip", "ip6")  # nft's names for iptables' and ip6tables' tables
 CONGESTION_CONTROLS = ("cubic", "reno")
 TARGETS = ("ACCEPT", "DROP")
-ATTACH_KINDS = ("tap", "packet")  # a TAP device pktpath creates; an existing interface, by AF_PACKET
+# a TAP device pktpath creates; an existing interface, by AF_PACKET; a VXLAN tunnel to a machine
+ATTACH_KINDS = ("tap", "packet", "vxlan")
+VXLAN_N_VID = 1 << 24  # VNIs are 24 bits (RFC 7348)
 QDISC_KINDS = ("pfifo_fast", "fq")  # the root qdiscs the softirq layer has (services/softirq/qdisc.py)
 IFNAMSIZ = 16
 IP6_RT_PRIO_USER = 1024     # include/net/ip6_route.h: an IPv6 route's metric when none is given
@@ -76,10 +83,11 @@ class Interface:
     tx_ring: int = DEFAULT_RING_SIZE
     gro: bool = True
     qdisc: str = "pfifo_fast"
-    attach: str = ""  # "tap:NAME" or "packet:NAME": the Linux kernel is the other end of the wire
+    attach: str = ""  # "tap:NAME", "packet:NAME" or "vxlan:REMOTE": the Linux kernel is the other end of the wire
     addr6: tuple[ipaddress.IPv6Interface, ...] = ()  # configured (permanent) IPv6 addresses, in file order
     advertise: bool = False  # router advertisements out of it (radvd's AdvSendAdvert on): services/l3/ndisc.py
     adv_link_mtu: int = 0    # radvd's AdvLinkMTU: 0 sends no MTU option
+    vni: int = 1             # with attach "vxlan:REMOTE": the tunnel's VXLAN network identifier
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,7 @@ class Host:
     file_max: int = 0                      # fs.file-max; 0: files_maxfiles_init()'s, from memory
     routes6: tuple[Route, ...] = ()        # the IPv6 routes ([[host.route]] with an IPv6 dst)
     rules6: tuple[Rule, ...] = ()          # ip6tables' rules ([[host.rule]] of family "ip6")
+    at: str = ""                           # the machine it runs on (an address or name); "": this one
 
     def interface(self, name: str) -> Interface:
         for iface in self.interfaces:
@@ -139,6 +148,7 @@ class Link:
     duplicate: float = 0.0
     reorder: float = 0.0
     delay_ms: float = 0.0
+    vni: int = 0  # its VXLAN network identifier where it is a tunnel (its ends on two machines)
 
 
 @dataclass(frozen=True)
@@ -169,12 +179,12 @@ class Topology:
 KEYS = {
     "": ("host", "link"),
     "host": ("name", "interface", "route", "rule", "forwarding", "tcp_congestion_control", "tcp_timewait",
-             "file_max"),
+             "file_max", "at"),
     "interface": ("name", "mac", "addr", "addr6", "mtu", "rx_ring", "tx_ring", "gro", "qdisc", "attach", "advertise",
-                  "adv_link_mtu"),
+                  "adv_link_mtu", "vni"),
     "route": ("dst", "via", "dev", "metric"),
     "rule": ("hook", "src", "dst", "proto", "sport", "dport", "target", "family"),
-    "link": ("a", "b", "loss", "corrupt", "duplicate", "reorder", "delay_ms"),
+    "link": ("a", "b", "loss", "corrupt", "duplicate", "reorder", "delay_ms", "vni"),
 }
 
 
@@ -242,9 +252,14 @@ def _interface(t: dict, where: str) -> Interface:
         raise TopologyError(f"{where}: rx_ring and tx_ring are 1..{MAX_RING_SIZE} descriptors")
     attach = _get(t, "attach", where, str, "")
     kind, _, ifname = attach.partition(":")
-    if attach and (kind not in ATTACH_KINDS or not 0 < len(ifname) < IFNAMSIZ or "/" in ifname or " " in ifname):
+    if kind == "vxlan":
+        _machine(ifname, f"{where}: attach {attach!r}: the tunnel's remote end")
+    elif attach and (kind not in ATTACH_KINDS or not 0 < len(ifname) < IFNAMSIZ or "/" in ifname or " " in ifname):
         raise TopologyError(f"{where}: attach {attach!r} is not tap:NAME or packet:NAME (a Linux interface name, "
-                            f"at most {IFNAMSIZ - 1} characters)")
+                            f"at most {IFNAMSIZ - 1} characters) or vxlan:REMOTE (an address or a name)")
+    if "vni" in t and kind != "vxlan":
+        raise TopologyError(f"{where}: vni is a VXLAN tunnel's: it needs attach = \"vxlan:REMOTE\"")
+    vni = _vni(_get(t, "vni", where, int, 1), where)
     qdisc = _get(t, "qdisc", where, str, "pfifo_fast")
     if qdisc not in QDISC_KINDS:
         raise TopologyError(f"{where}: qdisc {qdisc!r} is not one of {', '.join(QDISC_KINDS)}")
@@ -263,7 +278,28 @@ def _interface(t: dict, where: str) -> Interface:
         raise TopologyError(f"{where}: AdvLinkMTU for {name} ({adv_link_mtu}) must be zero or between "
                             f"{IPV6_MIN_MTU} and {mtu} (adv_link_mtu: at most the interface's mtu)")
     return Interface(name, mac.lower(), addr, mtu, **rings, gro=_get(t, "gro", where, bool, True), qdisc=qdisc,
-                     attach=attach, addr6=addr6, advertise=advertise, adv_link_mtu=adv_link_mtu)
+                     attach=attach, addr6=addr6, advertise=advertise, adv_link_mtu=adv_link_mtu, vni=vni)
+
+
+def _vni(vni: int, where: str) -> int:
+    if not 0 < vni < VXLAN_N_VID:
+        raise TopologyError(f"{where}: vni {vni} is not 1..{VXLAN_N_VID - 1} (24 bits)")
+    return vni
+
+
+def _machine(text: str, where: str) -> str:
+    """A machine's address or DNS name (RFC 1123), as a host's `at` or a tunnel's remote names it."""
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    labels = text.split(".")
+    if not 0 < len(text) <= 253 or not all(
+            0 < len(x) <= 63 and x.isascii() and x.replace("-", "").isalnum() and not x.startswith("-")
+            and not x.endswith("-") for x in labels):
+        raise TopologyError(f"{where}: {text!r} is neither an IP address nor a DNS name")
+    return text
 
 
 def _addr6(values, where: str) -> tuple[ipaddress.IPv6Interface, ...]:
@@ -415,7 +451,8 @@ def parse(doc: dict, name: str = "topology") -> Topology:
                 raise TopologyError(f"{where} interface {x.name}: advertise needs forwarding = true on the host: "
                                     f"router advertisements come from a router (radvd: IPv6 forwarding seems to "
                                     f"be disabled)")
-        hosts.append(Host(hname, ifaces, routes, rules, forwarding, cc, timewait, file_max, routes6, rules6))
+        at = _machine(_get(h, "at", where, str), f"{where}: at") if "at" in h else ""
+        hosts.append(Host(hname, ifaces, routes, rules, forwarding, cc, timewait, file_max, routes6, rules6, at))
     if not hosts:
         raise TopologyError(f"{name}: no hosts")
     names = [h.name for h in hosts]
@@ -461,7 +498,10 @@ def parse(doc: dict, name: str = "topology") -> Topology:
         if same:  # link-local addresses need only be unique on their link
             raise TopologyError(f"{where}: {a} and {b} both have the link-local address {min(same)} "
                                 f"(DAD would fail on one of them)")
-        links.append(Link(a, b, delay_ms=delay, **rates))
+        vni = _vni(_get(t, "vni", where, int, i + 1), where)
+        if any(x.vni == vni for x in links):
+            raise TopologyError(f"{where}: vni {vni} is also another link's (a tunnel's VNI tells its frames apart)")
+        links.append(Link(a, b, delay_ms=delay, vni=vni, **rates))
     return Topology(name, tuple(hosts), tuple(links))
 
 

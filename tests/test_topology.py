@@ -96,6 +96,15 @@ def iface(**over):
     ({"host": [{"name": "A", "interface": [iface(attach="tap:a-name-too-long0")]}]}, "at most 15 characters"),
     ({"host": [{"name": "A", "interface": [iface(attach="tap:pkt0"), iface(name="eth1")]}],
       "link": [{"a": "A:eth0", "b": "A:eth1"}]}, "attached to a Linux interface, not to a link"),
+    ({"host": [{"name": "A", "interface": [iface(attach="vxlan:no_such host")]}]}, "neither an IP address nor a DNS"),
+    ({"host": [{"name": "A", "interface": [iface(attach="vxlan:192.0.2.7", vni=1 << 24)]}]}, "vni 16777216 is not"),
+    ({"host": [{"name": "A", "interface": [iface(attach="tap:pkt0", vni=5)]}]}, "vni is a VXLAN tunnel's"),
+    ({"host": [{"name": "A", "interface": [iface()], "at": "-bad-.example"}]}, "at: '-bad-.example' is neither"),
+    ({"host": [{"name": "A", "interface": [iface(), iface(name="eth1"), iface(name="eth2"), iface(name="eth3")]}],
+      "link": [{"a": "A:eth0", "b": "A:eth1", "vni": 7}, {"a": "A:eth2", "b": "A:eth3", "vni": 7}]},
+     "vni 7 is also another link's"),
+    ({"host": [{"name": "A", "interface": [iface(), iface(name="eth1")]}],
+      "link": [{"a": "A:eth0", "b": "A:eth1", "vni": 0}]}, "vni 0 is not 1..16777215"),
 ])
 def test_mistakes_are_named(doc, message):
     with pytest.raises(TopologyError, match=message):
@@ -116,6 +125,18 @@ def test_an_interface_attached_to_the_kernel():
                                                                                      attach="packet:veth1")]}]})
     assert [i.attach for i in topo.host("B").interfaces] == ["tap:pkt0", "packet:veth1"]
     assert topo.peer("B", "eth0") is None  # no pktpath NIC at the other end
+
+
+def test_hosts_on_other_machines_and_a_tunnel_to_the_kernel():
+    """`at` places a host; a link's VNI is its number unless it says; attach vxlan:REMOTE with a vni."""
+    topo = parse({"host": [{"name": "A", "at": "10.99.0.1", "interface": [iface()]},
+                           {"name": "B", "at": "b.pktpath.svc.cluster.local", "interface": [
+                               iface(), iface(name="eth1", attach="vxlan:192.0.2.7", vni=42)]}],
+                  "link": [{"a": "A:eth0", "b": "B:eth0"}]})
+    assert [h.at for h in topo.hosts] == ["10.99.0.1", "b.pktpath.svc.cluster.local"]
+    assert topo.links[0].vni == 1
+    assert (topo.host("B").interface("eth1").attach, topo.host("B").interface("eth1").vni) == ("vxlan:192.0.2.7", 42)
+    assert load("default").hosts[0].at == ""  # this machine
 
 
 TWO_HOSTS = """

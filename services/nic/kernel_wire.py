@@ -99,7 +99,8 @@ class KernelWire:
     def close(self) -> None:
         self._closed = True
         os.write(self._wake_w, b"x")
-        self._thread.join(2)
+        if self._thread.ident is not None:  # started
+            self._thread.join(2)
         self._close_fd()
         os.close(self._wake_r)
         os.close(self._wake_w)

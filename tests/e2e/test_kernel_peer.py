@@ -322,27 +322,30 @@ def test_udp_over_ipv6_both_ways_with_a_datagram_that_needs_fragments(peer, net6
     assert result(sender) == {"same": True, "len": 2000, "peer": [f"{net6}:2", 9011]}
 
 
-def test_a_kernel_tcp_client_and_a_pktpath_listener_move_1_mb_each_way(peer):
+def kernel_client_to_a_pktpath_listener(peer, addr: str, port: int) -> None:
+    """A kernel client sends 1 MB to B's listener on addr:port, which echoes it back: both
+    ways byte-exact, the connection from the kernel's address on addr's network."""
     with peer.b.socket(SOCK_STREAM) as srv:
-        srv.bind(("0.0.0.0", 8000))
+        srv.bind(("0.0.0.0", port))
         srv.listen(4)
-        client = peer.kernel("tcp-client", f"{TAP_NET}.2", 8000, MB)
-        conn, (addr, _) = srv.accept(timeout=30)
+        client = peer.kernel("tcp-client", addr, port, MB)
+        conn, (peer_addr, _) = srv.accept(timeout=30)
         with conn:
             got = bytearray()
             read_all(conn, got, timeout=60)
             conn.sendall(bytes(got))  # back, unchanged
             conn.shutdown(SHUT_WR)
             seen = result(client)
-    assert addr == f"{TAP_NET}.1" and len(got) == MB
+    assert peer_addr == addr.rsplit(".", 1)[0] + ".1" and len(got) == MB
     assert seen["got_len"] == MB and seen["got"] == seen["sent"] == hashlib.sha256(bytes(got)).hexdigest()
 
 
-def test_a_pktpath_client_and_a_kernel_tcp_server_move_1_mb_each_way(peer):
-    server = peer.kernel("tcp-server", f"{TAP_NET}.1", 8001, MB)
+def pktpath_client_to_a_kernel_server(peer, addr: str, port: int) -> None:
+    """B connects to a kernel server at addr:port, sends 1 MB and reads the 1 MB it answers."""
+    server = peer.kernel("tcp-server", addr, port, MB)
     data = os.urandom(MB)
     with peer.b.socket(SOCK_STREAM) as cli:
-        cli.connect((f"{TAP_NET}.1", 8001), timeout=30)
+        cli.connect((addr, port), timeout=30)
         cli.sendall(data)
         cli.shutdown(SHUT_WR)
         got = bytearray()
@@ -350,7 +353,15 @@ def test_a_pktpath_client_and_a_kernel_tcp_server_move_1_mb_each_way(peer):
     seen = result(server)
     assert seen["got_len"] == MB and seen["got"] == hashlib.sha256(data).hexdigest()
     assert bytes(got) == bytes(i % 251 for i in range(MB))
-    assert seen["peer"][0] == f"{TAP_NET}.2"
+    assert seen["peer"][0] == addr.rsplit(".", 1)[0] + ".2"
+
+
+def test_a_kernel_tcp_client_and_a_pktpath_listener_move_1_mb_each_way(peer):
+    kernel_client_to_a_pktpath_listener(peer, f"{TAP_NET}.2", 8000)
+
+
+def test_a_pktpath_client_and_a_kernel_tcp_server_move_1_mb_each_way(peer):
+    pktpath_client_to_a_kernel_server(peer, f"{TAP_NET}.1", 8001)
 
 
 def ipv6_ready(peer) -> bool:

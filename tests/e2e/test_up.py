@@ -60,7 +60,7 @@ def run_pids(base: int) -> list[int]:
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").split()  # forked: its title
         except OSError:
             continue
         if b"serve" in argv and b"--run-id" in argv and argv[argv.index(b"--run-id") + 1] == str(base).encode():
