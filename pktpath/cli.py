@@ -62,6 +62,22 @@ def _cmd_compose(args) -> int:
     return 0
 
 
+def _cmd_kube(args) -> int:
+    """The topology as a kustomize directory of Kubernetes manifests."""
+    from pktpath.tools.kube import Resources, render, write
+    from pktpath.topology import TopologyError, load
+
+    try:
+        files = render(load(args.topology), args.base_port, Resources(args.image, args.cpu, args.memory,
+                                                                      args.cpu_limit, args.memory_limit))
+    except (TopologyError, ValueError) as exc:
+        print(f"pktpath kube: {exc}", file=sys.stderr)
+        return 2
+    write(files, args.output)
+    print(f"wrote {', '.join(sorted(files))} to {args.output}")
+    return 0
+
+
 def _cmd_health(args) -> int:
     """grpc_health_probe's job: exit 0 when the service at TARGET says SERVING."""
     import grpc
@@ -965,6 +981,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tls", type=Path, metavar="DIR", help="services speak TLS to each other, with DIR's cert.pem, "
                                                            "key.pem and ca.pem (mounted in every container)")
     p.set_defaults(func=_cmd_compose)
+    p = sub.add_parser("kube", help="write a topology as Kubernetes manifests (a kustomize directory: one Pod "
+                                    "per host)")
+    p.add_argument("topology", nargs="?", default="default", help="topology file or built-in name")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="the directory to write")
+    p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="port layout base (default 50000)")
+    p.add_argument("--image", default="pktpath:latest", help="the image every container runs (default "
+                                                             "pktpath:latest)")
+    p.add_argument("--cpu", default="50m", help="each container's CPU request (default 50m)")
+    p.add_argument("--memory", default="64Mi", help="each container's memory request (default 64Mi)")
+    p.add_argument("--cpu-limit", default="1", help="each container's CPU limit (default 1)")
+    p.add_argument("--memory-limit", default="512Mi", help="each container's memory limit (default 512Mi)")
+    p.set_defaults(func=_cmd_kube)
     p = sub.add_parser("health", help="ask a service's gRPC health check (exit 0: SERVING)")
     p.add_argument("target", help="host:port")
     p.add_argument("--service", default="", help="the service name to ask about (default: the server)")

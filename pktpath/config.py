@@ -128,8 +128,14 @@ class Addresses:
             return override
         if layer == "orchestrator":
             return f"{self.bind}:{self.base_port}"
+        return f"{self.at(host) or self.bind}:{self.port(host, layer)}"
+
+    def port(self, host: str, layer: str) -> int:
+        """The layout's port of `layer` of `host` (the orchestrator's: the base)."""
+        if layer == "orchestrator":
+            return self.base_port
         index = [h.name for h in self.topology.hosts].index(host)
-        return f"{self.at(host) or self.bind}:{self.base_port + 10 * (index + 1) + LAYERS.index(layer)}"
+        return self.base_port + 10 * (index + 1) + LAYERS.index(layer)
 
     def at(self, host: str) -> str:
         """The machine `host` runs on, an address or a name: PKTPATH_AT_<HOST> when set (a

@@ -88,6 +88,11 @@ def _new_epoch_after_fork() -> None:
 
 os.register_at_fork(after_in_child=_new_epoch_after_fork)
 
+# When a traced packet's events happen: CLOCK_REALTIME, not CLOCK_MONOTONIC, so that the events of
+# hosts on different machines fall on one time line (as well as the machines' clocks agree: NTP keeps
+# them within a millisecond or so), and a journey's spans need no conversion to the epoch.
+event_time_ns = time.time_ns
+
 
 class SkBuff:
     __slots__ = (
@@ -170,7 +175,7 @@ class SkBuff:
             _enter_hook(self, layer, func)
         if self.sampled:
             head, head_type = self.head_snapshot(layer) if kind in (ENTER, EXIT) else (b"", "")
-            self.events.append((kind, layer, host, func, time.monotonic_ns(),
+            self.events.append((kind, layer, host, func, event_time_ns(),
                                 self.tail - self.data if nbytes is None else nbytes, reason, copy_from, copy_to,
                                 head, head_type))
 

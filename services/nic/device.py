@@ -21,7 +21,7 @@ from typing import Callable
 from pktpath.counters import Mib
 from pktpath.pb import nic_pb2, skbuff_pb2
 from pktpath.ring import NicRings
-from pktpath.skbuff import PacketIds, count_move
+from pktpath.skbuff import PacketIds, count_move, event_time_ns
 from pktpath.taps import LAYER_TAPS
 
 pb = skbuff_pb2
@@ -117,8 +117,7 @@ class NetDevice:
     def receive(self, frames, *, injected: bool = False) -> tuple[int, int]:
         """DMA frames into the RX ring. Returns (accepted, dropped on a full ring)."""
         accepted = dropped = 0
-        now = time.monotonic_ns()
-        tstamp = time.time_ns()  # the receive timestamp every frame gets, as with HWTSTAMP_FILTER_ALL
+        tstamp = now = event_time_ns()  # the receive timestamp every frame gets, as with HWTSTAMP_FILTER_ALL
         with self._rx_lock:
             rx = self.rings.rx
             meta = self._rx_meta
@@ -209,7 +208,7 @@ class NetDevice:
             f.data = data
             if f.sampled:
                 f.events.add(kind=DMA, layer=pb.LAYER_NIC, host=self.host, func="ndo_start_xmit",
-                             ts_ns=time.monotonic_ns(), bytes=len(data))
+                             ts_ns=event_time_ns(), bytes=len(data))
             if LAYER_TAPS.active:
                 LAYER_TAPS.add(self.name, True, data, func="ndo_start_xmit")
             frames.append(f)

@@ -8,6 +8,8 @@ vxlan_sock serves every vxlan device on a port (vxlan_sock_add, vxlan_vs_find_vn
 TX is vxlan_xmit_one without the FDB: each interface has one remote (a link's
 other host, or `attach = "vxlan:REMOTE"`), so every frame goes there, unicast,
 broadcast or multicast alike, as to a vxlan device's default destination (`remote`).
+A remote given by name (a Kubernetes Service) is looked up again every 5 s, off the
+TX path, so that a peer whose Pod started again on another address is found.
 The outer header leaves DF clear (the kernel's `df unset` default): a frame that
 does not fit the underlay's MTU is fragmented there, not dropped.
 
@@ -31,7 +33,7 @@ spread flows over an underlay's paths; and no FDB learning: the remote is fixed.
 import logging
 import socket
 import struct
-import time
+import threading
 import zlib
 from typing import Callable
 
@@ -46,7 +48,7 @@ from pktpath.services.nic.kernel_wire import MAX_FRAME, KernelWire
 log = logging.getLogger(__name__)
 pb = skbuff_pb2
 GROUP = "Vxlan"
-RESOLVE_AGAIN_S = 1.0  # a remote whose name did not resolve is tried again after this long
+RESOLVE_EVERY_S = 5.0  # a remote given by name is looked up again this often (a Pod started again moves)
 ETH_P_802_EX1 = b"\x88\xb5"  # IEEE 802 Local Experimental Ethertype 1: the trace context's
 MAGIC = b"pktpath-trace-1\0"
 CONTEXT_HLEN = 14 + len(MAGIC) + 4  # Ethernet header, MAGIC, the described frame's CRC-32
@@ -79,7 +81,26 @@ class VxlanSocket(KernelWire):
         self.mib = mib
         self._links: dict[int, Callable[[list[Received]], None]] = {}
         self._context: dict[int, tuple[int, bytes]] = {}  # VNI -> (CRC, metadata) awaiting its frame
+        self._tunnels: list[Tunnel] = []
+        self._stop = threading.Event()
+        self._resolver = threading.Thread(target=self._resolve_names, name="vxlan-resolver", daemon=True)
         super().__init__(f"{local[0]}:{local[1]}", self._demux)
+
+    def start(self) -> "VxlanSocket":
+        self._resolver.start()
+        return super().start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._resolver.ident is not None:
+            self._resolver.join(2)
+        super().close()
+
+    def _resolve_names(self) -> None:
+        """Off the TX path, since a lookup can take seconds: each named remote again and again."""
+        while not self._stop.wait(RESOLVE_EVERY_S):
+            for tunnel in self._tunnels:
+                tunnel.resolve()
 
     def add(self, vni: int, receive: Callable[[list[Received]], None], remote: str,
             port: int = IANA_VXLAN_UDP_PORT, *, macs: tuple[str, str] | None = None) -> "Tunnel":
@@ -87,7 +108,9 @@ class VxlanSocket(KernelWire):
         macs (this end's and the other's) when the other end is a pktpath NIC: sampled frames
         go with their trace context."""
         self._links[vni] = receive
-        return Tunnel(self, vni, remote, port, macs)
+        tunnel = Tunnel(self, vni, remote, port, macs)
+        self._tunnels.append(tunnel)
+        return tunnel
 
     # -- KernelWire's parts ------------------------------------------------------------
     def _fd(self) -> int:
@@ -146,24 +169,22 @@ class Tunnel:
         self.port = port
         self._header = VxlanHdr(vni).to_bytes()
         self._to: tuple[str, int] | None = None
-        self._resolve_at = 0.0
+        self.resolve()
         # the trace context's Ethernet header, to the other end's interface from ours
         self._context = (bytes.fromhex(macs[1].replace(":", "")) + bytes.fromhex(macs[0].replace(":", ""))
                          + ETH_P_802_EX1 + MAGIC) if macs else None
 
-    def destination(self) -> tuple[str, int] | None:
-        """The remote's address (a name is looked up, and again a while after it failed)."""
-        if self._to is None and time.monotonic() >= self._resolve_at:
-            try:
-                self._to = (socket.gethostbyname(self.remote), self.port)
-            except OSError as exc:
-                self._resolve_at = time.monotonic() + RESOLVE_AGAIN_S
-                log.warning("vxlan %d: cannot resolve %s: %s", self.vni, self.remote, exc)
-        return self._to
+    def resolve(self) -> None:
+        """The remote's address now (a name is looked up; one that fails keeps the last one)."""
+        try:
+            self._to = (socket.gethostbyname(self.remote), self.port)
+        except OSError as exc:
+            self.vsock.mib.inc(GROUP, "ResolveFailures")
+            log.warning("vxlan %d: cannot resolve %s: %s", self.vni, self.remote, exc)
 
     def transmit(self, frames) -> bool:
         """The NIC's TX: each frame (pb.Frame) in a datagram; False when none could go."""
-        to = self.destination()
+        to = self._to
         vsock = self.vsock
         if to is None:
             vsock.mib.inc(GROUP, "OutNoRemote", len(frames))

@@ -579,7 +579,7 @@ class Dashboard:
             query = Query(packet_query(params))
         except ValueError as exc:  # a bad address, protocol, layer or drop reason
             raise BadRequest(str(exc)) from None
-        now = time.monotonic_ns()  # the layers' clock (CLOCK_MONOTONIC, one machine)
+        now = time.time_ns()  # the layers' clock (skbuff.event_time_ns)
         packets = [packet_summary(j, now) for j in self.store.query(query)]
         return _json(200, {"packets": packets, "stored": len(self.store)})
 

@@ -18,7 +18,6 @@ PROTOCOL ("http/protobuf", the default, or "grpc"), and the exporters' own
 
 import hashlib
 import os
-import time
 
 from opentelemetry import trace as otel
 from opentelemetry.sdk.resources import Resource
@@ -64,13 +63,11 @@ def _event(e, to_epoch: int) -> Event:
     return Event(name_of(pb.EventKind, e.kind), attrs, timestamp=e.ts_ns + to_epoch)
 
 
-def packet_spans(j: Journey, to_epoch: int | None = None) -> list[ReadableSpan]:
-    """The root span and one span per visit; timestamps moved from CLOCK_MONOTONIC to the
-    epoch by to_epoch (ns; by default this machine's offset now)."""
+def packet_spans(j: Journey, to_epoch: int = 0) -> list[ReadableSpan]:
+    """The root span and one span per visit; the events' times (since the epoch already:
+    skbuff.event_time_ns) moved by to_epoch ns."""
     if not j.events:
         return []
-    if to_epoch is None:
-        to_epoch = time.time_ns() - time.monotonic_ns()
     tid = trace_id(j.origin_host, j.id)
     root = _context(tid, 0)
     outcome, reason = j.outcome()

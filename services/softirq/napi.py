@@ -114,8 +114,8 @@ class Napi:
             if meta.sampled:
                 skb.clone_of, skb.copy_of = meta.clone_of, meta.copy_of
                 skb.prior_events = meta.events
-                skb.events.append((s.ENTER, pb.LAYER_SOFTIRQ, self.host, "net_rx_action", now, skb.len, 0, "", "",
-                                   *skb.head_snapshot(pb.LAYER_SOFTIRQ)))
+                skb.events.append((s.ENTER, pb.LAYER_SOFTIRQ, self.host, "net_rx_action", s.event_time_ns(), skb.len,
+                                   0, "", "", *skb.head_snapshot(pb.LAYER_SOFTIRQ)))
             s.entered(skb, pb.LAYER_SOFTIRQ, "net_rx_action")
             skbs.append(skb)
         n = len(skbs)
