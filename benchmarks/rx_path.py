@@ -216,10 +216,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def saturate(inject, receive, make_batch, seconds: float, window: int = WINDOW, pids=None) -> float:
+def saturate(inject, receive, make_batch, seconds: float, window: int = WINDOW, pids=None,
+             cpu_us: dict | None = None) -> float:
     """Inject from one thread, read from another; packets/s received. The injector keeps
     at most `window` packets in flight (a sender that paces itself to the receiver,
-    not a flood whose excess the NIC would drop at the ring and the figure would hide)."""
+    not a flood whose excess the NIC would drop at the ring and the figure would hide).
+    With pids ({name: pid}), each one's CPU µs per packet is printed, and put in cpu_us."""
     msg = make_batch()
     stop = threading.Event()
     received, calls = [0], [0]
@@ -253,6 +255,8 @@ def saturate(inject, receive, make_batch, seconds: float, window: int = WINDOW, 
     n1, c1, t1 = received[0], calls[0], time.perf_counter()
     if pids:  # CPU per packet, by process: where the two cores go
         used = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        if cpu_us is not None:
+            cpu_us.update({name: s / max(1, n1 - n0) * 1e6 for name, s in used.items()})
         print("CPU µs per packet: " + ", ".join(f"{name} {s / max(1, n1 - n0) * 1e6:.1f}"
                                                 for name, s in used.items()))
         print(f"packets per receive call: {(n1 - n0) / max(1, c1 - c0):.1f}")
