@@ -112,20 +112,15 @@ def test_the_image_and_the_resources_are_parameters_and_a_router_gets_a_pod_too(
 
 
 @pytest.mark.slow
-def test_a_20_host_chain_builds_with_a_service_each(tmp_path):
-    """What docs/kubernetes.md runs: 20 hosts in a line, 19 routers between the ends."""
-    hosts = []
-    for i in range(20):
-        ifaces = [f'[[host.interface]]\nname = "eth{j}"\nmac = "02:00:00:00:{i:02x}:{j:02x}"\n'
-                  f'addr = "10.{i + j}.0.{1 + j}/24"\n' for j in range(2 if 0 < i < 19 else 1)]
-        hosts.append(f'[[host]]\nname = "H{i}"\nforwarding = {"true" if 0 < i < 19 else "false"}\n' + "".join(ifaces))
-    links = [f'[[link]]\na = "H{i}:eth{1 if i else 0}"\nb = "H{i + 1}:eth0"\n' for i in range(19)]
-    topo = tmp_path / "chain.toml"
-    topo.write_text("\n".join(hosts + links))
+def test_the_20_host_chain_of_the_docs_builds_with_a_pod_and_a_service_each(tmp_path):
+    """docs/kubernetes.md's example: 20 hosts in a line, 19 of them routers."""
     out = tmp_path / "k"
-    write(render(load(topo)), out)
+    write(render(load(ROOT / "docs" / "examples" / "chain20.toml")), out)
     docs = build(out)
     assert sum(d["kind"] == "Deployment" for d in docs) == 21 and sum(d["kind"] == "Service" for d in docs) == 21
+    h5 = next(d for d in docs if d["metadata"]["name"] == "host-h5")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in h5["env"]}
+    assert env["PKTPATH_AT_H5"] == "127.0.0.1" and env["PKTPATH_AT_H6"] == "h6" and len(env) == 4 + 20
     built = tmp_path / "built.yaml"
     built.write_text(yaml.safe_dump_all(docs))
     result = validate(built)
