@@ -51,7 +51,8 @@ def _cmd_compose(args) -> int:
     from pktpath.topology import TopologyError, load
 
     try:
-        text = render(load(args.topology), args.base_port, str(args.tls.resolve()) if args.tls else None)
+        text = render(load(args.topology), args.base_port, str(args.tls.resolve()) if args.tls else None,
+                      tunnels=args.tunnels)
     except TopologyError as exc:
         print(f"pktpath compose: {exc}", file=sys.stderr)
         return 2
@@ -980,6 +981,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="write to FILE (default: stdout)")
     p.add_argument("--tls", type=Path, metavar="DIR", help="services speak TLS to each other, with DIR's cert.pem, "
                                                            "key.pem and ca.pem (mounted in every container)")
+    p.add_argument("--tunnels", action="store_true", help="the links between hosts as VXLAN tunnels between their NIC "
+                                                          "containers, and no volume shared by two hosts (the admin "
+                                                          "token: a secret from pktpath.token)")
     p.set_defaults(func=_cmd_compose)
     p = sub.add_parser("kube", help="write a topology as Kubernetes manifests (a kustomize directory: one Pod "
                                     "per host)")

@@ -1,7 +1,7 @@
 """A topology's hosts on "machines" made of Linux namespaces on this one: each host in a
-network namespace and a mount namespace of its own (a private /tmp and /dev/shm: its
-rings, its hop sockets and its runtime directory are its own, nothing is shared but the
-network), started there by `pktpath up TOPOLOGY --only HOST` as it would be on a machine
+network namespace and a mount namespace of its own (a private temporary directory and
+/dev/shm: its rings, its hop sockets and its runtime directory are its own, nothing is
+shared but the network), started there by `pktpath up TOPOLOGY --only HOST` as it would be on a machine
 of its own, with its copy of the run's admin token. The namespaces sit on one bridge, an
 underlay at MTU 1550 (a VXLAN tunnel's 50 bytes over a 1500-byte overlay), and find each
 other at the addresses PKTPATH_AT_<HOST> gives; their links are VXLAN tunnels between
@@ -24,9 +24,11 @@ from pktpath.supervisor import Supervisor
 from pktpath.topology import load
 
 UNDER = "10.99.{}.{}"  # a topology's underlay: 10.99.N.i for its i-th host, 10.99.N.254 this namespace
-# Each machine's /tmp and /dev/shm are a tmpfs of its own; its copy of the token is put there.
-ON_A_MACHINE = ('mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /dev/shm && '
-                'umask 077 && printf %s "$TOKEN" > /tmp/pktpath.token && unset TOKEN && exec "$@"')
+# Each machine's temporary directory ($TMPDIR: its runtime directory, hop sockets, logs) and /dev/shm
+# (its rings) are a tmpfs of its own, mounted where only its mount namespace sees them (not over /tmp:
+# pktpath itself may be installed there); its copy of the token is put there.
+ON_A_MACHINE = ('mount -t tmpfs tmpfs "$PRIVATE" && mount -t tmpfs tmpfs /dev/shm && export TMPDIR="$PRIVATE" && '
+                'umask 077 && printf %s "$TOKEN" > "$PRIVATE/pktpath.token" && unset TOKEN PRIVATE && exec "$@"')
 
 
 def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -54,6 +56,7 @@ class Machines:
         self.env = {**(os.environ if env is None else env), TOKEN_FILE_ENV: str(token_file),
                     **{f"PKTPATH_AT_{h}": addr for h, addr in self.at.items()}}
         self.ups: dict[str, subprocess.Popen] = {}
+        self.tmp = tmp
         self.net = net
         self.orchestrator: Supervisor | None = None
 
@@ -76,8 +79,10 @@ class Machines:
 
     def up(self, host: str) -> None:
         """`pktpath up --only HOST` on host's machine; returns once it says all are healthy."""
-        env = {**self.env, "TOKEN": self.token, TOKEN_FILE_ENV: "/tmp/pktpath.token"}
-        env.pop("XDG_RUNTIME_DIR", None)  # its runtime directory in its own /tmp
+        private = self.tmp / f"machine-{host}"  # empty here: the machine's own tmpfs is mounted over it there
+        private.mkdir(exist_ok=True)
+        env = {**self.env, "TOKEN": self.token, "PRIVATE": str(private), TOKEN_FILE_ENV: f"{private}/pktpath.token"}
+        env.pop("XDG_RUNTIME_DIR", None)  # its runtime directory in its own temporary directory
         proc = subprocess.Popen(
             # setpriv: it ends with this process, however that ends (a test killed once left its machines running)
             ["setpriv", "--pdeathsig", "TERM", "ip", "netns", "exec", self.ns(host),

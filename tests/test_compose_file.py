@@ -57,3 +57,22 @@ def test_with_tls_every_container_mounts_the_certificates_and_is_told_where_they
         assert f"{tmp_path}:/etc/pktpath/tls:ro" in svc["volumes"], name
         assert svc["environment"]["PKTPATH_TLS_DIR"] == "/etc/pktpath/tls", name
     assert "PKTPATH_TLS_DIR" not in render(load("default"))  # plaintext unless asked
+
+
+def test_with_tunnels_the_hosts_share_no_volume_and_their_nics_are_their_machines():
+    doc = yaml.safe_load(render(load("default"), tunnels=True))
+    services = doc["services"]
+    mounts = {name: {v.split(":")[0] for v in svc.get("volumes", [])} for name, svc in services.items()}
+    assert mounts["a-l3"] == {"a-hops"} and mounts["b-nic"] == {"b-hops", "b-shm"}
+    a_side = set().union(*(m for n, m in mounts.items() if n.startswith("a-")))
+    b_side = set().union(*(m for n, m in mounts.items() if n.startswith("b-")))
+    assert not a_side & b_side and mounts["orchestrator"] == set()
+    env = services["a-l2"]["environment"]
+    assert (env["PKTPATH_AT_A"], env["PKTPATH_AT_B"]) == ("a-nic", "b-nic")  # a link A-B is then a tunnel
+    assert env["PKTPATH_TOKEN_FILE"] == "/run/secrets/pktpath_token"
+    assert all(svc["secrets"] == ["pktpath_token"] for name, svc in services.items() if name != "jaeger")
+    assert doc["secrets"] == {"pktpath_token": {"file": "./pktpath.token"}}
+    assert "hops" not in doc["volumes"] and {"a-hops", "b-hops"} <= set(doc["volumes"])
+    published = {port for svc in services.values() for port in svc.get("ports", [])}
+    assert published == {"127.0.0.1:50015:50015", "127.0.0.1:50025:50025", "127.0.0.1:50500:9100",
+                         "127.0.0.1:16686:16686"}  # as without tunnels
