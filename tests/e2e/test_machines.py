@@ -7,6 +7,7 @@ with the reason elsewhere."""
 
 import hashlib
 import os
+import re
 import subprocess
 import threading
 import time
@@ -119,6 +120,33 @@ def test_one_packets_trace_crosses_every_machine_in_the_dashboard(machines):
     assert j, api(machines.orchestrator, f"/api/packets?protocol=udp&dport={port}")
     layers = [(v["host"], v["layer"]) for v in j["visits"]]
     assert layers[0] == ("A", "socket") and layers[-1] == ("B", "socket"), layers
+
+
+def test_netem_on_a_tunnelled_link_delays_and_loses_as_on_a_local_one(machines):
+    """`tc qdisc change dev eth0 root netem ...` on A: the impairments apply where frames leave
+    A's NIC, whether the link is a Unix socket or a tunnel."""
+    def tc(*words: str) -> None:
+        out = pktpath(machines, "tc", "qdisc", *words, "--on", "A")
+        assert out.returncode == 0, out.stderr
+
+    def ping(count: int, wait: str) -> subprocess.CompletedProcess:
+        return pktpath(machines, "ping", last_host_addr(machines), "-c", str(count), "-i", "0.2", "-W", wait,
+                       "--on", "A")
+
+    def avg_rtt() -> float:
+        out = ping(5, "3")
+        assert out.returncode == 0, out.stdout
+        return float(re.search(r"rtt min/avg/max/mdev = [\d.]+/([\d.]+)/", out.stdout).group(1))
+
+    before = avg_rtt()
+    try:
+        tc("change", "dev", "eth0", "root", "netem", "delay", "60ms")
+        assert avg_rtt() - before >= 50
+        tc("change", "dev", "eth0", "root", "netem", "loss", "100%")
+        assert ping(2, "1").returncode == 1
+    finally:
+        tc("del", "dev", "eth0", "root")
+    assert avg_rtt() < before + 30
 
 
 def test_a_host_killed_and_started_again_carries_traffic_again(machines):

@@ -21,7 +21,7 @@ from pktpath.config import LAYERS
 from pktpath.tools.compose import service_name
 from pktpath.topology import load
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "pktpathtest"
 SERVICES = [service_name(h.name, layer) for h in load("default").hosts for layer in LAYERS] + ["orchestrator"]
 PUBLISHED = {50015, 50025, 50500}  # A's and B's socket API, the dashboard
