@@ -37,6 +37,7 @@ def stack(tmp_path_factory):
         compose("up", "-d", "--no-build", *SERVICES, file=file, project=PROJECT)
         yield client, wait_healthy(client, SERVICES, project=PROJECT)
     finally:
+        compose("kill", file=file, project=PROJECT)  # test_compose.py shows a graceful `down`; here, time matters
         compose("down", "-v", "--remove-orphans", file=file, project=PROJECT)
         left = project_containers(client, all_=True, project=PROJECT)
         volumes = client.volumes.list(filters={"label": f"com.docker.compose.project={PROJECT}"})
