@@ -94,16 +94,13 @@ def main() -> int:
             sup.stop()
         print("vxlan: each host in namespaces of its own, links as VXLAN tunnels over a bridge", flush=True)
         m = Machines("router", 3, args.base_port + 1000, Path(tmp))
-        saved = dict(os.environ)
-        os.environ.update({k: v for k, v in m.env.items() if k.startswith("PKTPATH_")})
-        try:
-            m.start()
-            pids = {f"{host}/nic": m.pids(host)["nic"] for host in ("R", "B")}
-            results["vxlan"] = measure(m.orchestrator.addrs, pids, args.seconds, args.megabytes, args.runs)
-        finally:
-            m.stop()
-            os.environ.clear()
-            os.environ.update(saved)
+        with m.as_client():
+            try:
+                m.start()
+                pids = {f"{host}/nic": m.pids(host)["nic"] for host in ("R", "B")}
+                results["vxlan"] = measure(m.orchestrator.addrs, pids, args.seconds, args.megabytes, args.runs)
+            finally:
+                m.stop()
     local, vxlan = results["local"], results["vxlan"]
     print(f"\n{'':24}{'local':>12}{'vxlan':>12}{'vxlan/local':>13}")
     print(f"{'UDP datagrams/s':24}{local['pps']:>12.0f}{vxlan['pps']:>12.0f}{vxlan['pps'] / local['pps']:>13.2f}")

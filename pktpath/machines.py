@@ -11,6 +11,7 @@ For the tests and benchmarks of what crosses machines: needs root, iproute2's `i
 util-linux's unshare and setpriv.
 """
 
+import contextlib
 import os
 import secrets
 import signal
@@ -130,6 +131,18 @@ class Machines:
             run("ip", "netns", "del", self.ns(host), check=False)
         run("ip", "link", "del", self.bridge, check=False)
         return failed
+
+    @contextlib.contextmanager
+    def as_client(self):
+        """This process a client of the run for the block: its PKTPATH_ variables (where each host
+        is, the token file) in os.environ, as the CLI and Addresses read them."""
+        saved = dict(os.environ)
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("PKTPATH_")})
+        try:
+            yield self
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
     def socket_api(self, host: str) -> SocketApi:
         return SocketApi(self.orchestrator.addrs.target(host, "socket"))

@@ -520,11 +520,22 @@ def builtins() -> list[str]:
                   if r.name.endswith(".toml"))
 
 
+def _builtin(name: str):
+    return resources.files("pktpath.topologies").joinpath(f"{name}.toml")
+
+
+def source_text(topology: Topology) -> str:
+    """The text of the file the topology was loaded from (a built-in one's, by name)."""
+    if "/" in (topology.source or ""):
+        return Path(topology.source).read_text()
+    return _builtin(topology.source or topology.name).read_text()
+
+
 def load(spec: str | Path = "default") -> Topology:
     """Load a topology file, or a built-in one by name ("default", "router")."""
     path = Path(spec)
     if path.suffix != ".toml" and not path.exists():
-        ref = resources.files("pktpath.topologies").joinpath(f"{spec}.toml")
+        ref = _builtin(str(spec))
         if not ref.is_file():
             raise TopologyError(f"no topology file {spec!r} and no built-in topology of that name")
         text, name, source = ref.read_text(), str(spec), str(spec)

@@ -31,13 +31,12 @@ topology is a ConfigMap made from a copy of its file.
 
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from pktpath.config import DEFAULT_BASE_PORT, HTTP_PORT_OFFSET, LAYERS, Addresses
-from pktpath.topology import Topology
+from pktpath.topology import Topology, source_text
 from pktpath.wire.vxlan import IANA_VXLAN_UDP_PORT
 
 NAMESPACE = "pktpath"
@@ -97,14 +96,8 @@ def render(topology: Topology, base_port: int = DEFAULT_BASE_PORT, res: Resource
         "images": [{"name": "pktpath", "newName": res.image.rsplit(":", 1)[0],
                     "newTag": res.image.rsplit(":", 1)[1] if ":" in res.image.rsplit("/", 1)[-1] else "latest"}],
     })
-    files["topology.toml"] = _topology_text(topology)
+    files["topology.toml"] = source_text(topology)
     return files
-
-
-def _topology_text(topology: Topology) -> str:
-    if "/" in (topology.source or ""):
-        return Path(topology.source).read_text()
-    return resources.files("pktpath.topologies").joinpath(f"{topology.name}.toml").read_text()
 
 
 class _Dumper(yaml.SafeDumper):

@@ -11,16 +11,11 @@ import subprocess
 
 import pytest
 
+from pktpath.machines import run
+
 from e2ekit import cli_here
 
 pytestmark = pytest.mark.slow
-
-
-def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    if check and out.returncode:
-        raise RuntimeError(f"{' '.join(cmd)}: {out.stderr.strip()}")
-    return out
 
 
 def missing(*tools: str) -> str:

@@ -23,6 +23,7 @@ from pktpath.client import AF_INET6, IPPROTO_TCP, SHUT_WR, SOCK_STREAM, SocketAp
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
 from pktpath.trace import SAMPLER_ARG
+from pktpath.machines import run
 
 from e2ekit import free_base_port, read_all, wait_for
 
@@ -32,13 +33,6 @@ TAP_NET, VETH_NET = "10.77.0", "10.78.0"   # .1 the kernel, .2 pktpath's B
 TAP_NET6, VETH_NET6 = "fd00:77:", "fd00:78:"  # ::1 the kernel, ::2 pktpath's B (a /64 each)
 MB = 1_000_000
 TCP_MAXSEG = 2
-
-
-def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    if check and out.returncode:
-        raise RuntimeError(f"{' '.join(cmd)}: {out.stderr.strip()}")
-    return out
 
 
 def unavailable() -> str:

@@ -34,14 +34,11 @@ def machines(request, tmp_path_factory):
     name, net = request.param
     # the default sampling (1 %, and the first 10 packets a second): 10 MB fully traced took twice as long
     m = Machines(name, net, free_base_port(len(load(name).hosts)), tmp_path_factory.mktemp(f"machines-{name}"))
-    saved = dict(os.environ)
-    os.environ.update({k: v for k, v in m.env.items() if k.startswith("PKTPATH_")})  # this test is a client too
-    try:
-        yield m.start()
-    finally:
-        failed = m.stop()
-        os.environ.clear()
-        os.environ.update(saved)
+    with m.as_client():  # this test is a client too
+        try:
+            yield m.start()
+        finally:
+            failed = m.stop()
     assert failed == []
 
 

@@ -24,6 +24,7 @@ from google.protobuf import empty_pb2
 from pktpath.client import AF_INET6, IPPROTO_ICMPV6, SocketApi
 from pktpath.rpc import l3_pb2_grpc
 from pktpath.supervisor import Supervisor
+from pktpath.machines import run
 from pktpath.topology import load
 
 from e2ekit import counter, free_base_port, stub, wait_for
@@ -92,13 +93,6 @@ def redirect_frame() -> bytes:
 # sends argv[2] (hex) out of device argv[1] as it is (AF_PACKET), in the namespace
 SEND = "import socket, sys; s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind((sys.argv[1], 0)); " \
        "s.send(bytes.fromhex(sys.argv[2]))"
-
-
-def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    if check and out.returncode:
-        raise RuntimeError(f"{' '.join(cmd)}: {out.stderr.strip()}")
-    return out
 
 
 @pytest.fixture(scope="module")

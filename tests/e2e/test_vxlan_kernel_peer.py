@@ -17,11 +17,12 @@ import time
 import pytest
 
 from pktpath.client import SocketApi
+from pktpath.machines import run
 from pktpath.supervisor import Supervisor
 from pktpath.topology import load
 
 from e2ekit import cli_here, free_base_port, wait_for
-from test_kernel_peer import (Peer, kernel_client_to_a_pktpath_listener, pktpath_client_to_a_kernel_server, run,
+from test_kernel_peer import (Peer, kernel_client_to_a_pktpath_listener, pktpath_client_to_a_kernel_server,
                               unavailable)
 
 pytestmark = pytest.mark.slow
